@@ -1,0 +1,59 @@
+using System.CommandLine;
+using System.Globalization;
+using BatchRunner.Cli.Output;
+using BatchRunner.Local.State;
+
+namespace BatchRunner.Cli.Commands;
+
+/// <summary><c>batchrunner status [NAME]</c>: the runs in the store, or one BatchJob's runs with their failed indexes.</summary>
+internal static class StatusCommand
+{
+    public static Command Create(TextWriter stdout)
+    {
+        var name = new Argument<string?>("name") { Description = "BatchJob name (all runs when left out)", Arity = ArgumentArity.ZeroOrOne };
+        var command = new Command("status", "Show runs and their progress") { name };
+        command.SetAction(async (parsed, cancellation) =>
+        {
+            var store = StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));
+            if (!File.Exists(Path.Combine(store, RunStateStore.FileName)))
+            {
+                await stdout.WriteLineAsync($"No runs yet in {store}").ConfigureAwait(false);
+                return ExitCodes.Succeeded;
+            }
+
+            using var state = RunStateStore.Open(store);
+            var jobName = parsed.GetValue(name);
+            var runs = state.ListRuns(jobName);
+            if (runs.Count == 0)
+            {
+                await stdout.WriteLineAsync(jobName is null ? $"No runs yet in {store}" : $"No runs of {jobName} in {store}").ConfigureAwait(false);
+                return jobName is null ? ExitCodes.Succeeded : ExitCodes.JobFailed;
+            }
+
+            var table = new QueryTable(
+                ["NAME", "NAMESPACE", "RUN", "PHASE", "SUCCEEDED", "FAILED", "TOTAL", "STARTED", "DURATION"],
+                runs.Select(r => new object?[]
+                {
+                    r.Name, r.Namespace, r.RunId, r.Phase.ToString(), r.Succeeded, r.Failed, r.Completions,
+                    r.StartedAt?.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
+                    r.StartedAt is { } start ? ProgressDisplay.FormatDuration((r.FinishedAt ?? DateTimeOffset.UtcNow) - start) : null,
+                }).ToList());
+            table.WritePlain(stdout);
+
+            if (jobName is not null)
+            {
+                foreach (var run in runs.Where(r => r.Reason is not null || r.Failed > 0))
+                {
+                    await stdout.WriteLineAsync($"\n{run.RunId}: {run.Reason}").ConfigureAwait(false);
+                    foreach (var failed in state.FailedIndexes(run.RunId, 50))
+                    {
+                        await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  index {failed.Index} after {failed.Attempts} attempt(s): {failed.LastReason}")).ConfigureAwait(false);
+                    }
+                }
+            }
+
+            return ExitCodes.Succeeded;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,26 @@
+namespace BatchRunner.Core.Spec;
+
+/// <summary>
+/// Explicit limits on what one BatchJob may ask for. They are the intersection of what every backend accepts,
+/// so that a spec valid here is valid everywhere (AWS Batch allows 10 attempts; Kubernetes names are DNS labels).
+/// </summary>
+public static class SpecLimits
+{
+    /// <summary>Largest document accepted, in bytes (a Kubernetes object must stay well under etcd's 1.5 MiB).</summary>
+    public const int MaxDocumentBytes = 1024 * 1024;
+
+    /// <summary>Most indexes one BatchJob may have (after sweep expansion and repeats).</summary>
+    public const int MaxIndexes = 100_000;
+
+    /// <summary>Most attempts per index (AWS Batch's retryStrategy allows 1 to 10).</summary>
+    public const int MaxAttempts = 10;
+
+    /// <summary>Most repeats of each sweep point.</summary>
+    public const int MaxRepeats = 10_000;
+
+    /// <summary>Longest <c>metadata.name</c>: a DNS label less room for the suffixes of derived names.</summary>
+    public const int MaxNameLength = 50;
+
+    /// <summary>Most distinct sweep parameters (they become table columns).</summary>
+    public const int MaxParameters = 100;
+}

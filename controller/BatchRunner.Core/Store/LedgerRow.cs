@@ -1,0 +1,49 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace BatchRunner.Core.Store;
+
+/// <summary>
+/// One attempt of one index: a row of the <c>indexes</c> table. Field names are the SQL column names.
+/// <see cref="Params"/> holds the parameter object as JSON text, written as a nested object.
+/// </summary>
+public sealed record LedgerRow
+{
+    [JsonPropertyName("batchjob")] public required string BatchJob { get; init; }
+    [JsonPropertyName("namespace")] public required string Namespace { get; init; }
+    [JsonPropertyName("run")] public required string Run { get; init; }
+    [JsonPropertyName("index")] public required int Index { get; init; }
+    [JsonPropertyName("attempt")] public required int Attempt { get; init; }
+    [JsonPropertyName("repeat")] public required int Repeat { get; init; }
+    [JsonPropertyName("seed")] public required long Seed { get; init; }
+    [JsonPropertyName("params")] public required JsonElement Params { get; init; }
+    [JsonPropertyName("status")] public required string Status { get; init; }
+    [JsonPropertyName("exit_code")] public int? ExitCode { get; init; }
+    [JsonPropertyName("reason")] public string? Reason { get; init; }
+    [JsonPropertyName("started_at"), JsonConverter(typeof(UtcTimestampConverter))] public required DateTimeOffset StartedAt { get; init; }
+    [JsonPropertyName("finished_at"), JsonConverter(typeof(UtcTimestampConverter))] public required DateTimeOffset FinishedAt { get; init; }
+    [JsonPropertyName("duration_seconds")] public required double DurationSeconds { get; init; }
+    [JsonPropertyName("backend")] public required string Backend { get; init; }
+    [JsonPropertyName("output_files")] public int OutputFiles { get; init; }
+    [JsonPropertyName("output_bytes")] public long OutputBytes { get; init; }
+
+    public byte[] ToJsonUtf8() => JsonSerializer.SerializeToUtf8Bytes(this);
+
+    public static LedgerRow FromJson(ReadOnlySpan<byte> utf8) =>
+        JsonSerializer.Deserialize<LedgerRow>(utf8) ?? throw new JsonException("ledger row is null");
+}
+
+/// <summary>
+/// Timestamps as UTC with microseconds and a Z (<c>2026-11-22T13:34:21.616791Z</c>), a form that DuckDB and
+/// Athena both read as a timestamp; an offset or 100-ns digits would leave them as text.
+/// </summary>
+public sealed class UtcTimestampConverter : JsonConverter<DateTimeOffset>
+{
+    private const string Format = "yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'";
+
+    public override DateTimeOffset Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        DateTimeOffset.Parse(reader.GetString()!, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal);
+
+    public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(value.UtcDateTime.ToString(Format, System.Globalization.CultureInfo.InvariantCulture));
+}

@@ -1,0 +1,105 @@
+using System.Text;
+using BatchRunner.Core.Spec;
+
+namespace BatchRunner.Core.Sweeps;
+
+/// <summary>What one index runs with: its parameter set, which repeat of that point it is, and its seed.</summary>
+public readonly record struct IndexAssignment(int Index, int Point, int Repeat, long Seed, string ParamsJson);
+
+/// <summary>
+/// Maps an index to its parameters and seed, deterministically and in O(parameters) without materialising the
+/// sweep: a 100,000-index plan costs a few arrays. Index order: points in grid order (the first grid key is
+/// the outermost loop) or list order, each point's repeats consecutive: <c>index = point * repeats + repeat</c>.
+/// </summary>
+public sealed class SweepPlan
+{
+    private readonly SweepSpec? _sweep;
+    private readonly int _repeats;
+    private readonly string[][] _axisFragments;
+    private readonly int[] _axisStrides;
+    private readonly string[] _listJson;
+
+    public SweepPlan(BatchJobSpec spec)
+    {
+        _sweep = spec.Sweep;
+        Count = spec.Completions;
+        _repeats = _sweep?.Repeats ?? 1;
+        BaseSeed = _sweep?.Seed ?? 0;
+        var grid = _sweep?.Grid ?? [];
+        _axisFragments = grid.Select(axis => axis.Values.Select(v => $"{Quote(axis.Name)}:{v.Json}").ToArray()).ToArray();
+        _axisStrides = new int[grid.Count];
+        var stride = 1;
+        for (var i = grid.Count - 1; i >= 0; i--)
+        {
+            _axisStrides[i] = stride;
+            stride *= grid[i].Values.Count;
+        }
+
+        _listJson = (_sweep?.List ?? []).Select(point => "{" + string.Join(",", point.Select(p => $"{Quote(p.Name)}:{p.Value.Json}")) + "}").ToArray();
+        ParameterNames = grid.Count > 0
+            ? grid.Select(a => a.Name).ToArray()
+            : (_sweep?.List ?? []).SelectMany(p => p.Select(x => x.Name)).Distinct(StringComparer.Ordinal).ToArray();
+    }
+
+    /// <summary>Number of indexes.</summary>
+    public int Count { get; }
+
+    public long BaseSeed { get; }
+
+    /// <summary>Every parameter name, in document order.</summary>
+    public IReadOnlyList<string> ParameterNames { get; }
+
+    public IndexAssignment For(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
+        var point = index / _repeats;
+        var repeat = index % _repeats;
+        return new IndexAssignment(index, point, repeat, SeedFor(BaseSeed, index), ParamsJsonForPoint(point));
+    }
+
+    /// <summary>
+    /// The seed of an index: SplitMix64 of the base seed and the index, folded to 31 bits so every language's
+    /// RNG accepts it. It depends on nothing else (not the job's name), so a renamed job reproduces its results.
+    /// </summary>
+    public static long SeedFor(long baseSeed, int index)
+    {
+        unchecked
+        {
+            var z = (ulong)baseSeed + ((ulong)index + 1) * 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            z ^= z >> 31;
+            return (long)(z & 0x7FFF_FFFFUL);
+        }
+    }
+
+    private string ParamsJsonForPoint(int point)
+    {
+        if (_listJson.Length > 0)
+        {
+            return _listJson[point];
+        }
+
+        if (_axisFragments.Length == 0)
+        {
+            return "{}";
+        }
+
+        var builder = new StringBuilder("{", 64);
+        for (var axis = 0; axis < _axisFragments.Length; axis++)
+        {
+            var fragments = _axisFragments[axis];
+            if (axis > 0)
+            {
+                builder.Append(',');
+            }
+
+            builder.Append(fragments[point / _axisStrides[axis] % fragments.Length]);
+        }
+
+        return builder.Append('}').ToString();
+    }
+
+    private static string Quote(string name) => System.Text.Json.JsonSerializer.Serialize(name);
+}

@@ -1,0 +1,477 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Threading.Channels;
+using BatchRunner.Core.Runs;
+using BatchRunner.Core.Spec;
+using BatchRunner.Core.Store;
+using BatchRunner.Core.Sweeps;
+using BatchRunner.Local.State;
+using BatchRunner.Local.Store;
+using Serilog;
+
+namespace BatchRunner.Local.Execution;
+
+/// <summary>Settings of the embedded default backend.</summary>
+public sealed record LocalRunOptions
+{
+    /// <summary>The store root: state database, locks and the results layout.</summary>
+    public required string StoreRoot { get; init; }
+
+    /// <summary>Where each index's command runs; relative paths in the command resolve against it.</summary>
+    public string WorkingDirectory { get; init; } = Environment.CurrentDirectory;
+
+    /// <summary>How often a running run checks whether <c>batchrunner cancel</c> asked it to stop.</summary>
+    public TimeSpan CancelPollInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+}
+
+/// <summary>How an invocation of a run ended.</summary>
+public sealed record RunReport(
+    string RunId,
+    RunPhase Phase,
+    string? Reason,
+    int Total,
+    int Succeeded,
+    int Failed,
+    int AttemptsStarted,
+    IReadOnlyList<IndexRecord> FailedIndexes,
+    TimeSpan Duration);
+
+/// <summary>Another process is running the same run right now.</summary>
+public sealed class RunBusyException(string message) : Exception(message);
+
+/// <summary>
+/// Runs a BatchJob's indexes as local processes: at most <c>parallelism</c> at once, each attempt with its
+/// timeout, retries with exponential backoff, a deadline on the whole invocation, and cancellation. Progress is
+/// recorded in the embedded state as it happens, so a run that was killed resumes with the same spec and reruns
+/// only the indexes that had not succeeded; the results layout on disk is the ledger of record.
+/// </summary>
+public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, ILogger log)
+{
+    public const string BackendName = "local";
+    private const int FailedIndexesReported = 50;
+
+    private readonly LocalResultsStore _store = new(options.StoreRoot);
+
+    /// <summary>Fails fast, before anything runs, when the command cannot be found.</summary>
+    public static void CheckCommandExists(BatchJob job, string workingDirectory)
+    {
+        var program = job.Spec.Command[0];
+        var found = program.Contains('/', StringComparison.Ordinal)
+            ? File.Exists(Path.Combine(workingDirectory, program))
+            : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+                .Any(folder => File.Exists(Path.Combine(folder, program)));
+        if (!found)
+        {
+            var where = program.Contains('/', StringComparison.Ordinal) ? $"in {workingDirectory}" : "on PATH";
+            throw new InvalidSpecException([new SpecError("spec.command[0]", $"\"{program}\" was not found {where}")]);
+        }
+    }
+
+    /// <summary>Runs (or resumes) the run of this job until every index has succeeded or failed, or it is stopped.</summary>
+    /// <param name="observe">Receives the live counters once the run knows what is left to do.</param>
+    public async Task<RunReport> RunAsync(BatchJob job, Action<RunProgress>? observe, CancellationToken cancellation)
+    {
+        CheckCommandExists(job, options.WorkingDirectory);
+        var runId = RunIdentity.For(job);
+        using var runLock = AcquireRunLock(runId, job.Metadata.Name);
+        using var state = RunStateStore.Open(options.StoreRoot);
+        var run = new Invocation(this, job, runId, state, log.ForContext("BatchJob", job.Metadata.Name).ForContext("RunId", runId));
+        return await run.ExecuteAsync(observe, cancellation).ConfigureAwait(false);
+    }
+
+    private FileStream AcquireRunLock(string runId, string name)
+    {
+        var folder = Path.Combine(_store.Root, ".locks");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            // FileShare.None takes an advisory lock that the kernel drops when the process dies, even by kill -9.
+            return new FileStream(Path.Combine(folder, runId + ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new RunBusyException($"run {runId} of {name} is already running in another process");
+        }
+    }
+
+    /// <summary>One invocation of a run: its counters, its schedule, its stop reasons.</summary>
+    private sealed class Invocation(LocalExecutor owner, BatchJob job, string runId, RunStateStore state, ILogger log)
+    {
+        private readonly SweepPlan _plan = new(job.Spec);
+        private readonly string _name = job.Metadata.Name;
+        private readonly IReadOnlyList<string> _argv = [.. job.Spec.Command, .. job.Spec.Args];
+        private readonly TimeSpan? _timeout = job.Spec.TimeoutSeconds is { } t ? TimeSpan.FromSeconds(t) : null;
+        private readonly Channel<int> _ready = Channel.CreateUnbounded<int>();
+        private readonly List<Task> _retryTimers = [];
+        private int[] _attemptsUsed = [];
+        private int[] _attemptsThisInvocation = [];
+        private int _outstanding;
+        private int _attemptsStarted;
+        private RunProgress _progress = null!;
+        private volatile bool _cancelRequested;
+        private CancellationToken _deadline;
+        private Exception? _fault;
+
+        private TimeProvider Time => owner.TimeSource;
+
+        public async Task<RunReport> ExecuteAsync(Action<RunProgress>? observe, CancellationToken cancellation)
+        {
+            var startedAt = Time.GetUtcNow();
+            var runFolderExisted = Directory.Exists(owner._store.PathOf(StoreLayout.RunPrefix(_name, runId)));
+
+            // 1. Record this runner as the run's owner; a new run is created here.
+            state.BeginInvocation(runId, job.Metadata.Namespace, _name, RunIdentity.SpecJson(job), _plan.Count, Environment.ProcessId, startedAt);
+
+            // 2. Settle what an earlier runner left behind: kill its orphans, adopt what finished.
+            RecoverUnfinishedAttempts();
+
+            // 3. What is left to do, and which attempt number each index continues from.
+            var indexes = state.LoadIndexes(runId);
+            _attemptsUsed = new int[_plan.Count];
+            _attemptsThisInvocation = new int[_plan.Count];
+            var todo = new List<int>();
+            for (var i = 0; i < _plan.Count; i++)
+            {
+                indexes.TryGetValue(i, out var record);
+                if (record?.Phase == IndexPhase.Succeeded)
+                {
+                    continue;
+                }
+
+                _attemptsUsed[i] = Math.Max(record?.Attempts ?? 0, runFolderExisted ? owner._store.HighestAttemptOnDisk(_name, runId, i) : 0);
+                todo.Add(i);
+            }
+
+            _progress = new RunProgress(_plan.Count, _plan.Count - todo.Count, startedAt);
+            observe?.Invoke(_progress);
+            WriteManifest(RunPhase.Running, null, startedAt, null);
+            log.Information(
+                "Running {BatchJob} run {RunId}: {Todo} of {Total} indexes to run, parallelism {Parallelism}",
+                _name, runId, todo.Count, _plan.Count, job.Spec.Parallelism);
+
+            // 4. Run the schedule until it drains or something stops it.
+            using var deadline = job.Spec.DeadlineSeconds is { } d ? new CancellationTokenSource(TimeSpan.FromSeconds(d), Time) : new CancellationTokenSource();
+            _deadline = deadline.Token;
+            using var userStop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(userStop.Token, deadline.Token);
+            using var watcherStop = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+            var watcher = WatchForCancelRequestAsync(userStop, watcherStop.Token);
+            await RunScheduleAsync(todo, stop).ConfigureAwait(false);
+            await watcherStop.CancelAsync().ConfigureAwait(false);
+            await watcher.ConfigureAwait(false);
+
+            // 5. Derive the outcome from the recorded state, and record it.
+            var finishedAt = Time.GetUtcNow();
+            var final = state.LoadIndexes(runId);
+            var succeeded = final.Values.Count(i => i.Phase == IndexPhase.Succeeded);
+            var failed = final.Values.Count(i => i.Phase == IndexPhase.Failed);
+            var (phase, reason) = Outcome(cancellation.IsCancellationRequested || _cancelRequested, deadline.IsCancellationRequested, succeeded, failed);
+            state.FinishRun(runId, phase, reason, finishedAt);
+            WriteManifest(phase, reason, startedAt, finishedAt, succeeded, failed);
+            log.Information(
+                "Run {RunId} of {BatchJob} {Phase}: {Succeeded} succeeded, {Failed} failed of {Total} in {Seconds:F1}s{Reason}",
+                runId, _name, phase.ToString(), succeeded, failed, _plan.Count, (finishedAt - startedAt).TotalSeconds, reason is null ? "" : $" ({reason})");
+            return new RunReport(
+                runId, phase, reason, _plan.Count, succeeded, failed, _attemptsStarted,
+                state.FailedIndexes(runId, FailedIndexesReported), finishedAt - startedAt);
+        }
+
+        private (RunPhase Phase, string? Reason) Outcome(bool cancelled, bool deadlineExceeded, int succeeded, int failed)
+        {
+            if (_fault is not null)
+            {
+                return (RunPhase.Failed, $"RunnerError: {_fault.Message}");
+            }
+
+            if (cancelled)
+            {
+                return (RunPhase.Cancelled, "Cancelled: stopped on request; run the same spec again to resume");
+            }
+
+            if (deadlineExceeded)
+            {
+                return (RunPhase.Failed, $"DeadlineExceeded: spec.deadlineSeconds ({job.Spec.DeadlineSeconds}) passed with {_plan.Count - succeeded - failed} indexes unfinished");
+            }
+
+            return failed > 0
+                ? (RunPhase.Failed, $"IndexesFailed: {failed} of {_plan.Count} indexes failed after their retries")
+                : (RunPhase.Succeeded, null);
+        }
+
+        private async Task RunScheduleAsync(List<int> todo, CancellationTokenSource stop)
+        {
+            _outstanding = todo.Count;
+            if (todo.Count == 0)
+            {
+                return;
+            }
+
+            foreach (var index in todo)
+            {
+                _ready.Writer.TryWrite(index);
+            }
+
+            var workers = Enumerable.Range(0, Math.Min(job.Spec.Parallelism, todo.Count))
+                .Select(_ => Task.Run(() => WorkerAsync(stop)))
+                .ToArray();
+            await Task.WhenAll(workers).ConfigureAwait(false);
+            Task[] timers;
+            lock (_retryTimers)
+            {
+                timers = [.. _retryTimers];
+            }
+
+            await Task.WhenAll(timers).ConfigureAwait(false);
+        }
+
+        private async Task WorkerAsync(CancellationTokenSource stop)
+        {
+            try
+            {
+                while (await _ready.Reader.WaitToReadAsync(stop.Token).ConfigureAwait(false))
+                {
+                    while (!stop.IsCancellationRequested && _ready.Reader.TryRead(out var index))
+                    {
+                        await RunIndexOnceAsync(index, stop.Token).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // Stopping: what is not running stays pending for the next invocation.
+            }
+            catch (Exception e)
+            {
+                // The runner itself broke (say, the disk is full): stop the run rather than lose track of it.
+                log.Error(e, "Runner error in {BatchJob} run {RunId}; stopping the run", _name, runId);
+                Interlocked.CompareExchange(ref _fault, e, null);
+                await stop.CancelAsync().ConfigureAwait(false);
+            }
+        }
+
+        private async Task RunIndexOnceAsync(int index, CancellationToken stop)
+        {
+            var (outcome, phase) = await RunAttemptAsync(index, stop).ConfigureAwait(false);
+            switch (phase)
+            {
+                case IndexPhase.Succeeded:
+                    _progress.IndexSucceeded();
+                    IndexDone();
+                    break;
+                case IndexPhase.Failed:
+                    _progress.IndexFailed();
+                    IndexDone();
+                    break;
+                case IndexPhase.Pending when outcome != AttemptOutcome.Interrupted:
+                    ScheduleRetry(index, stop);
+                    break;
+            }
+        }
+
+        private void IndexDone()
+        {
+            if (Interlocked.Decrement(ref _outstanding) == 0)
+            {
+                _ready.Writer.TryComplete();
+            }
+        }
+
+        private void ScheduleRetry(int index, CancellationToken stop)
+        {
+            var delay = job.Spec.Retry.BackoffBefore(_attemptsThisInvocation[index] + 1);
+            _progress.BackoffStarted();
+            var timer = Task.Run(async () =>
+            {
+                try
+                {
+                    await Task.Delay(delay, Time, stop).ConfigureAwait(false);
+                    _ready.Writer.TryWrite(index);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The run is stopping; the index stays pending.
+                }
+                finally
+                {
+                    _progress.BackoffEnded();
+                }
+            }, CancellationToken.None);
+            lock (_retryTimers)
+            {
+                _retryTimers.Add(timer);
+            }
+        }
+
+        private async Task<(AttemptOutcome Outcome, IndexPhase Phase)> RunAttemptAsync(int index, CancellationToken stop)
+        {
+            var attempt = ++_attemptsUsed[index];
+            Interlocked.Increment(ref _attemptsStarted);
+            var assignment = _plan.For(index);
+            var outputFolder = owner._store.PrepareAttempt(_name, runId, index, attempt);
+            var logsFolder = Path.Combine(owner._store.AttemptFolder(_name, runId, index, attempt), StoreLayout.LogsFolder);
+            var environment = WorkloadEnvironment.For(job, runId, assignment, outputFolder);
+            var startedAt = Time.GetUtcNow();
+
+            _progress.AttemptStarted();
+            ProcessResult result;
+            try
+            {
+                result = await ProcessLauncher.RunAsync(
+                    _argv, environment, owner.Options.WorkingDirectory, logsFolder, _timeout, Time,
+                    pid => state.RecordAttemptStarted(runId, index, attempt, pid, ProcessIdentity.StartTicks(pid), startedAt),
+                    stop).ConfigureAwait(false);
+            }
+            finally
+            {
+                _progress.AttemptEnded();
+            }
+
+            var finishedAt = Time.GetUtcNow();
+            var (outcome, reason) = Classify(result);
+            if (outcome.CountsAgainstRetries())
+            {
+                _attemptsThisInvocation[index]++;
+            }
+
+            var phase = outcome switch
+            {
+                AttemptOutcome.Succeeded => IndexPhase.Succeeded,
+                AttemptOutcome.Interrupted => IndexPhase.Pending,
+                _ when _attemptsThisInvocation[index] < job.Spec.Retry.Attempts => IndexPhase.Pending,
+                _ => IndexPhase.Failed,
+            };
+
+            var (files, bytes) = LocalResultsStore.MeasureOutput(outputFolder);
+            owner._store.WriteLedgerRow(new LedgerRow
+            {
+                BatchJob = _name,
+                Namespace = job.Metadata.Namespace,
+                Run = runId,
+                Index = index,
+                Attempt = attempt,
+                Repeat = assignment.Repeat,
+                Seed = assignment.Seed,
+                Params = JsonDocument.Parse(assignment.ParamsJson).RootElement,
+                Status = outcome.ToLedger(),
+                ExitCode = result.ExitCode,
+                Reason = reason,
+                StartedAt = startedAt,
+                FinishedAt = finishedAt,
+                DurationSeconds = (finishedAt - startedAt).TotalSeconds,
+                Backend = BackendName,
+                OutputFiles = files,
+                OutputBytes = bytes,
+            });
+            state.RecordAttemptFinished(runId, index, attempt, outcome, phase, reason, startedAt, finishedAt);
+
+            if (outcome == AttemptOutcome.Succeeded)
+            {
+                log.Debug("Index {Index} attempt {Attempt} succeeded in {Seconds:F2}s", index, attempt, (finishedAt - startedAt).TotalSeconds);
+            }
+            else if (outcome != AttemptOutcome.Interrupted)
+            {
+                log.Warning(
+                    "Index {Index} attempt {Attempt} {Outcome}: {Reason}{Next}",
+                    index, attempt, outcome.ToLedger(), reason, phase == IndexPhase.Failed ? "; no attempts left" : "; will retry");
+            }
+
+            return (outcome, phase);
+        }
+
+        private (AttemptOutcome, string?) Classify(ProcessResult result) => result switch
+        {
+            { StartFailed: true } => (AttemptOutcome.FailedToStart, result.StartError),
+            { TimedOut: true } => (AttemptOutcome.TimedOut,
+                string.Create(CultureInfo.InvariantCulture, $"timed out after {job.Spec.TimeoutSeconds}s (spec.timeoutSeconds); its process tree was killed")),
+            { Interrupted: true } => (AttemptOutcome.Interrupted, _deadline.IsCancellationRequested && !_cancelRequested
+                ? "interrupted: the run's deadline (spec.deadlineSeconds) passed"
+                : "interrupted: the run was cancelled"),
+            { ExitCode: 0 } => (AttemptOutcome.Succeeded, null),
+            _ => (AttemptOutcome.Failed, ProcessLauncher.DescribeExit(result.ExitCode ?? -1, result.StderrTail)),
+        };
+
+        private void RecoverUnfinishedAttempts()
+        {
+            foreach (var orphan in state.UnfinishedAttempts(runId))
+            {
+                if (orphan.Pid is { } pid && ProcessIdentity.KillIfStillRunning(pid, orphan.PidStartTicks))
+                {
+                    log.Warning("Killed orphaned process {Pid} of index {Index} attempt {Attempt}, left by a runner that died", pid, orphan.Index, orphan.Attempt);
+                }
+
+                // The ledger on disk is the record: an attempt that finished but was not marked keeps its outcome.
+                var row = owner._store.ReadLedgerRow(_name, runId, orphan.Index, orphan.Attempt);
+                var outcome = row?.Status == AttemptOutcome.Succeeded.ToLedger() ? AttemptOutcome.Succeeded : AttemptOutcome.Interrupted;
+                var now = Time.GetUtcNow();
+                if (row is null)
+                {
+                    var assignment = _plan.For(orphan.Index);
+                    owner._store.WriteLedgerRow(new LedgerRow
+                    {
+                        BatchJob = _name,
+                        Namespace = job.Metadata.Namespace,
+                        Run = runId,
+                        Index = orphan.Index,
+                        Attempt = orphan.Attempt,
+                        Repeat = assignment.Repeat,
+                        Seed = assignment.Seed,
+                        Params = JsonDocument.Parse(assignment.ParamsJson).RootElement,
+                        Status = AttemptOutcome.Interrupted.ToLedger(),
+                        Reason = "interrupted: the runner stopped while this attempt ran",
+                        StartedAt = orphan.StartedAt,
+                        FinishedAt = now,
+                        DurationSeconds = (now - orphan.StartedAt).TotalSeconds,
+                        Backend = BackendName,
+                    });
+                }
+
+                var phase = outcome == AttemptOutcome.Succeeded ? IndexPhase.Succeeded : IndexPhase.Pending;
+                state.RecordAttemptFinished(runId, orphan.Index, orphan.Attempt, outcome, phase, row?.Reason ?? "interrupted", orphan.StartedAt, now);
+            }
+        }
+
+        private async Task WatchForCancelRequestAsync(CancellationTokenSource userStop, CancellationToken stop)
+        {
+            try
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    await Task.Delay(owner.Options.CancelPollInterval, Time, stop).ConfigureAwait(false);
+                    if (state.IsCancelRequested(runId))
+                    {
+                        log.Information("Cancel requested for {BatchJob} run {RunId}", _name, runId);
+                        _cancelRequested = true;
+                        await userStop.CancelAsync().ConfigureAwait(false);
+                        return;
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // The run ended by itself.
+            }
+        }
+
+        private void WriteManifest(RunPhase phase, string? reason, DateTimeOffset startedAt, DateTimeOffset? finishedAt, int? succeeded = null, int? failed = null) =>
+            owner._store.WriteRunManifest(_name, runId, new
+            {
+                batchjob = _name,
+                @namespace = job.Metadata.Namespace,
+                run = runId,
+                backend = BackendName,
+                phase = phase.ToString(),
+                reason,
+                completions = _plan.Count,
+                parameters = _plan.ParameterNames,
+                succeeded,
+                failed,
+                started_at = startedAt,
+                finished_at = finishedAt,
+                spec = JsonDocument.Parse(RunIdentity.SpecJson(job)).RootElement,
+            });
+    }
+
+    private LocalRunOptions Options => options;
+
+    private TimeProvider TimeSource => time;
+}

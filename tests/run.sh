@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every BatchRunner test, installing first what the tests need. This is the README's test command and
+# all that .ci/run calls. Needs only the .NET SDK on the machine; each later tier installs its own servers here.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+# End-to-end tests drive ./batchrunner, which uses the Release build: build it (and the workloads) once, up front.
+dotnet build BatchRunner.sln -c Release --nologo -v quiet
+
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+status=0
+dotnet test BatchRunner.sln -c Release --no-build --nologo --logger "trx" --results-directory "$results" 2>&1 | tee "$results/console.txt" || status=$?
+
+# One closing line over every test project: "N passed, N failed".
+passed=0 failed=0 skipped=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters"); f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  s=$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+done
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+if [ "$passed" -eq 0 ]; then
+  echo "tests: no test ran" >&2
+  exit 1
+fi
+exit "$status"
