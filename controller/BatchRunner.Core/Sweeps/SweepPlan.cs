@@ -59,18 +59,29 @@ public sealed class SweepPlan
     }
 
     /// <summary>
-    /// The seed of an index: SplitMix64 of the base seed and the index, folded to 31 bits so every language's
-    /// RNG accepts it. It depends on nothing else (not the job's name), so a renamed job reproduces its results.
+    /// The seed of an index, in [0, 2^31) so every language's RNG accepts it: the index mixed by a one-to-one map
+    /// of 31-bit numbers keyed by SplitMix64 of the base seed, so no two indexes of a job share a seed (hashing
+    /// and then truncating to 31 bits would: a 100,000-index sweep got a few duplicates). It depends on nothing
+    /// else (not the job's name), so a renamed job reproduces its results.
     /// </summary>
     public static long SeedFor(long baseSeed, int index)
     {
+        const uint mask = 0x7FFF_FFFF;
         unchecked
         {
-            var z = (ulong)baseSeed + ((ulong)index + 1) * 0x9E3779B97F4A7C15UL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            z ^= z >> 31;
-            return (long)(z & 0x7FFF_FFFFUL);
+            var key = (ulong)baseSeed + 0x9E3779B97F4A7C15UL;
+            key = (key ^ (key >> 30)) * 0xBF58476D1CE4E5B9UL;
+            key = (key ^ (key >> 27)) * 0x94D049BB133111EBUL;
+            key ^= key >> 31;
+
+            // Each step maps [0, 2^31) onto itself one to one: adding, x ^= x >> s, multiplying by an odd number.
+            var x = ((uint)index + (uint)key) & mask;
+            x ^= x >> 16;
+            x = (x * 0x7FEB352DU) & mask;
+            x ^= x >> 15;
+            x = (x * 0x846CA68BU) & mask;
+            x ^= x >> 16;
+            return (x ^ (uint)(key >> 33)) & mask;
         }
     }
 
