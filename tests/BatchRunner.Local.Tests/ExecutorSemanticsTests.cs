@@ -91,7 +91,7 @@ public sealed class ExecutorSemanticsTests : IDisposable
             Assert.Equal(expected.Repeat.ToString(CultureInfo.InvariantCulture), variables[WorkloadEnvironment.Repeat]);
         }
 
-        Assert.Equal("{\"rate\":0.5,\"mode\":\"lifo\"}", plan.For(2).ParamsJson);
+        Assert.Equal("{\"mode\":\"fifo\",\"rate\":0.9}", plan.For(2).ParamsJson);
     }
 
     [Fact]

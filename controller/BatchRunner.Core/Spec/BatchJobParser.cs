@@ -422,6 +422,9 @@ public static partial class BatchJobParser
                 axes.Add(new GridAxis(name, parsed));
             }
 
+            // The API server (and any JSON round trip) reorders map keys, so document order cannot decide which
+            // index gets which parameters: axes are ordered by name, the same through every door.
+            axes.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
             return axes;
         }
 
@@ -468,6 +471,7 @@ public static partial class BatchJobParser
                     }
                 }
 
+                point.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
                 points.Add(point);
             }
 

@@ -8,8 +8,9 @@ public readonly record struct IndexAssignment(int Index, int Point, int Repeat, 
 
 /// <summary>
 /// Maps an index to its parameters and seed, deterministically and in O(parameters) without materialising the
-/// sweep: a 100,000-index plan costs a few arrays. Index order: points in grid order (the first grid key is
-/// the outermost loop) or list order, each point's repeats consecutive: <c>index = point * repeats + repeat</c>.
+/// sweep: a 100,000-index plan costs a few arrays. Index order: grid points in nested-loop order of the grid's
+/// parameter names sorted by ordinal (the first name is the outermost loop), or list order; each point's repeats
+/// consecutive: <c>index = point * repeats + repeat</c>. Parameters appear in the same name order in the JSON.
 /// </summary>
 public sealed class SweepPlan
 {
@@ -38,7 +39,7 @@ public sealed class SweepPlan
         _listJson = (_sweep?.List ?? []).Select(point => "{" + string.Join(",", point.Select(p => $"{Quote(p.Name)}:{p.Value.Json}")) + "}").ToArray();
         ParameterNames = grid.Count > 0
             ? grid.Select(a => a.Name).ToArray()
-            : (_sweep?.List ?? []).SelectMany(p => p.Select(x => x.Name)).Distinct(StringComparer.Ordinal).ToArray();
+            : (_sweep?.List ?? []).SelectMany(p => p.Select(x => x.Name)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
     }
 
     /// <summary>Number of indexes.</summary>
@@ -46,7 +47,7 @@ public sealed class SweepPlan
 
     public long BaseSeed { get; }
 
-    /// <summary>Every parameter name, in document order.</summary>
+    /// <summary>Every parameter name, sorted by ordinal.</summary>
     public IReadOnlyList<string> ParameterNames { get; }
 
     public IndexAssignment For(int index)
