@@ -189,9 +189,10 @@ public static partial class BatchJobParser
             }
 
             var command = ReadStringList(node, "command", "spec.command");
-            if (node["command"] is null or JsonArray { Count: 0 } && backend == Backend.Local)
+            if (node["command"] is null or JsonArray { Count: 0 })
             {
-                Error("spec.command", "required for backend local (it runs the command directly and cannot use an image's entrypoint)");
+                // Every backend wraps the command to hand each index its parameters; an image's entrypoint cannot be wrapped.
+                Error("spec.command", "required (BatchRunner runs it with each index's parameters; an image's entrypoint cannot be wrapped, so name it here)");
             }
 
             var args = ReadStringList(node, "args", "spec.args");

@@ -67,22 +67,45 @@ public sealed class SweepPlan
     /// </summary>
     public static long SeedFor(long baseSeed, int index)
     {
-        const uint mask = 0x7FFF_FFFF;
+        var (low, high) = SeedKey(baseSeed);
+        return SeedFor(low, high, index);
+    }
+
+    /// <summary>
+    /// The two 32-bit halves of a job's seed key (SplitMix64 of the base seed) that <see cref="SeedFor(long, int)"/>
+    /// mixes with an index. Backends that compute seeds elsewhere (the pod entrypoint) are given these.
+    /// </summary>
+    public static (uint Low, uint High) SeedKey(long baseSeed)
+    {
         unchecked
         {
             var key = (ulong)baseSeed + 0x9E3779B97F4A7C15UL;
             key = (key ^ (key >> 30)) * 0xBF58476D1CE4E5B9UL;
             key = (key ^ (key >> 27)) * 0x94D049BB133111EBUL;
             key ^= key >> 31;
+            return ((uint)key, (uint)(key >> 33));
+        }
+    }
 
+    /// <summary>Multipliers of the seed mix, shared with the pod entrypoint so both compute the same seeds.</summary>
+    public const uint SeedMultiplier1 = 0x7FEB352DU;
+
+    /// <inheritdoc cref="SeedMultiplier1"/>
+    public const uint SeedMultiplier2 = 0x846CA68BU;
+
+    private static long SeedFor(uint keyLow, uint keyHigh, int index)
+    {
+        const uint mask = 0x7FFF_FFFF;
+        unchecked
+        {
             // Each step maps [0, 2^31) onto itself one to one: adding, x ^= x >> s, multiplying by an odd number.
-            var x = ((uint)index + (uint)key) & mask;
+            var x = ((uint)index + keyLow) & mask;
             x ^= x >> 16;
-            x = (x * 0x7FEB352DU) & mask;
+            x = (x * SeedMultiplier1) & mask;
             x ^= x >> 15;
-            x = (x * 0x846CA68BU) & mask;
+            x = (x * SeedMultiplier2) & mask;
             x ^= x >> 16;
-            return (x ^ (uint)(key >> 33)) & mask;
+            return (x ^ keyHigh) & mask;
         }
     }
 
