@@ -38,25 +38,34 @@ public class RunIdentityTests
     [InlineData("value: fast", "value: slow")]
     [InlineData("cpu: 500m", "cpu: 600m")]
     [InlineData("memory: 1Gi", "memory: 2Gi")]
-    [InlineData("parallelism: 2", "parallelism: 3")]
     [InlineData("rate: [0.5, 0.9]", "rate: [0.5, 0.8]")]
     [InlineData("rate: [0.5, 0.9]", "rate: [0.9, 0.5]")]
     [InlineData("repeats: 2", "repeats: 3")]
     [InlineData("seed: 7", "seed: 8")]
+    [InlineData("file:///tmp/results", "file:///tmp/other")]
+    [InlineData("format: jsonl", "format: csv")]
+    public void Changing_the_name_or_what_the_run_computes_changes_the_run_id(string from, string to)
+    {
+        var changed = Job.Replace(from, to, StringComparison.Ordinal);
+
+        Assert.NotEqual(Job, changed);
+        Assert.NotEqual(IdOf(Job), IdOf(changed));
+    }
+
+    [Theory]
+    [InlineData("parallelism: 2", "parallelism: 3")]
     [InlineData("attempts: 3", "attempts: 4")]
     [InlineData("backoffSeconds: 5", "backoffSeconds: 6")]
     [InlineData("maxBackoffSeconds: 60", "maxBackoffSeconds: 61")]
     [InlineData("timeoutSeconds: 600", "timeoutSeconds: 601")]
     [InlineData("deadlineSeconds: 3600", "deadlineSeconds: 3601")]
     [InlineData("backend: local", "backend: aws-batch")]
-    [InlineData("file:///tmp/results", "file:///tmp/other")]
-    [InlineData("format: jsonl", "format: csv")]
-    public void Changing_the_name_or_any_spec_field_changes_the_run_id(string from, string to)
+    public void Changing_only_how_the_run_executes_keeps_the_run_id_so_it_resumes(string from, string to)
     {
         var changed = Job.Replace(from, to, StringComparison.Ordinal);
 
         Assert.NotEqual(Job, changed);
-        Assert.NotEqual(IdOf(Job), IdOf(changed));
+        Assert.Equal(IdOf(Job), IdOf(changed));
     }
 
     [Fact]

@@ -6,8 +6,10 @@ using BatchRunner.Core.Spec;
 namespace BatchRunner.Core.Runs;
 
 /// <summary>
-/// A run's id is derived from what it runs: the namespace, the name and the resolved spec. Running the same
-/// spec again therefore finds (and resumes) the same run; changing the spec starts a new one.
+/// A run's id is derived from what decides its results: the namespace, the name and the resolved spec less its
+/// execution settings (parallelism, retry, timeoutSeconds, deadlineSeconds, backend). Running the same spec again
+/// finds (and resumes) the same run, also with more parallelism or a longer deadline; changing what it computes
+/// (command, image, env, resources, sweep, completions, results) starts a new one.
 /// </summary>
 public static class RunIdentity
 {
@@ -19,7 +21,15 @@ public static class RunIdentity
 
     public static string For(BatchJob job)
     {
-        var canonical = JsonSerializer.Serialize(new { job.Metadata.Namespace, job.Metadata.Name, job.Spec }, CanonicalOptions);
+        var resultsDefining = job.Spec with
+        {
+            Parallelism = 1,
+            Retry = RetryPolicy.Default,
+            TimeoutSeconds = null,
+            DeadlineSeconds = null,
+            Backend = Backend.Local,
+        };
+        var canonical = JsonSerializer.Serialize(new { job.Metadata.Namespace, job.Metadata.Name, Spec = resultsDefining }, CanonicalOptions);
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(canonical));
         return "r" + Convert.ToHexStringLower(hash)[..11];
     }
