@@ -1,0 +1,161 @@
+using System.Net;
+using System.Text.Json;
+using BatchRunner.Kubernetes.Controller;
+using BatchRunner.Kubernetes.Dispatch;
+using BatchRunner.Kubernetes.Status;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+
+namespace BatchRunner.Kubernetes.Client;
+
+/// <summary>The reconciler's view of a real cluster: informer caches for reads, the API for writes.</summary>
+public sealed class KubernetesClusterApi(
+    IKubernetes client,
+    Informer<BatchJobObject> batchJobs,
+    Informer<V1Job> jobs,
+    ClusterCapabilities capabilities,
+    string component,
+    TimeProvider time) : IClusterApi
+{
+    public ClusterCapabilities Capabilities { get; } = capabilities;
+
+    public BatchJobObject? GetBatchJob(string key) => batchJobs.TryGet(key, out var value) ? value : null;
+
+    public V1Job? GetJob(string ns, string name) => jobs.TryGet($"{ns}/{name}", out var value) ? value : null;
+
+    public async Task<BatchJobObject> SetFinalizersAsync(BatchJobObject batchJob, IReadOnlyList<string> finalizers, CancellationToken cancellation)
+    {
+        // The resourceVersion makes this a compare-and-swap: a concurrent change fails with 409 and is retried.
+        var patch = new { metadata = new { finalizers, resourceVersion = batchJob.Metadata.ResourceVersion } };
+        var updated = await client.CustomObjects.PatchNamespacedCustomObjectAsync<BatchJobObject>(
+            new V1Patch(patch, V1Patch.PatchType.MergePatch), BatchJobResource.Group, BatchJobResource.Version,
+            batchJob.Metadata.NamespaceProperty, BatchJobResource.Plural, batchJob.Metadata.Name, cancellationToken: cancellation).ConfigureAwait(false);
+        return updated;
+    }
+
+    public async Task PatchStatusAsync(BatchJobObject batchJob, BatchJobStatus status, CancellationToken cancellation)
+    {
+        var body = new { status = JsonSerializer.SerializeToElement(status, BatchJobStatus.Json) };
+        await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
+            new V1Patch(body, V1Patch.PatchType.MergePatch), BatchJobResource.Group, BatchJobResource.Version,
+            batchJob.Metadata.NamespaceProperty, BatchJobResource.Plural, batchJob.Metadata.Name, cancellationToken: cancellation).ConfigureAwait(false);
+    }
+
+    public async Task<V1ConfigMap?> GetConfigMapAsync(string ns, string name, CancellationToken cancellation)
+    {
+        try
+        {
+            return await client.CoreV1.ReadNamespacedConfigMapAsync(name, ns, cancellationToken: cancellation).ConfigureAwait(false);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    public async Task<bool> CreateConfigMapAsync(V1ConfigMap configMap, CancellationToken cancellation)
+    {
+        try
+        {
+            await client.CoreV1.CreateNamespacedConfigMapAsync(configMap, configMap.Metadata.NamespaceProperty, cancellationToken: cancellation).ConfigureAwait(false);
+            return true;
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            return false;
+        }
+    }
+
+    public async Task DeleteConfigMapAsync(string ns, string name, CancellationToken cancellation)
+    {
+        try
+        {
+            await client.CoreV1.DeleteNamespacedConfigMapAsync(name, ns, cancellationToken: cancellation).ConfigureAwait(false);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            // Already gone.
+        }
+    }
+
+    public async Task<bool> CreateJobAsync(V1Job job, CancellationToken cancellation)
+    {
+        try
+        {
+            await client.BatchV1.CreateNamespacedJobAsync(job, job.Metadata.NamespaceProperty, cancellationToken: cancellation).ConfigureAwait(false);
+            return true;
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            return false;
+        }
+    }
+
+    public async Task DeleteJobAsync(string ns, string name, CancellationToken cancellation)
+    {
+        try
+        {
+            await client.BatchV1.DeleteNamespacedJobAsync(name, ns, propagationPolicy: "Foreground", cancellationToken: cancellation).ConfigureAwait(false);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            // Already gone.
+        }
+    }
+
+    public async Task<bool> JobExistsAsync(string ns, string name, CancellationToken cancellation)
+    {
+        try
+        {
+            await client.BatchV1.ReadNamespacedJobAsync(name, ns, cancellationToken: cancellation).ConfigureAwait(false);
+            return true;
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+    }
+
+    public async Task PatchJobAsync(string ns, string name, int parallelism, long? activeDeadlineSeconds, CancellationToken cancellation)
+    {
+        var patch = new { spec = new { parallelism, activeDeadlineSeconds } };
+        await client.BatchV1.PatchNamespacedJobAsync(new V1Patch(patch, V1Patch.PatchType.MergePatch), name, ns, cancellationToken: cancellation).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken cancellation)
+    {
+        var pods = await client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: labelSelector, cancellationToken: cancellation).ConfigureAwait(false);
+        return pods.Items.ToList();
+    }
+
+    public async Task RecordEventAsync(BatchJobObject batchJob, string type, string reason, string message, CancellationToken cancellation)
+    {
+        var now = time.GetUtcNow().UtcDateTime;
+        var ns = batchJob.Metadata.NamespaceProperty;
+        await client.CoreV1.CreateNamespacedEventAsync(
+            new Corev1Event
+            {
+                Metadata = new V1ObjectMeta { GenerateName = batchJob.Metadata.Name + ".", NamespaceProperty = ns },
+                InvolvedObject = new V1ObjectReference
+                {
+                    ApiVersion = BatchJobResource.ApiVersion,
+                    Kind = BatchJobResource.Kind,
+                    Name = batchJob.Metadata.Name,
+                    NamespaceProperty = ns,
+                    Uid = batchJob.Metadata.Uid,
+                    ResourceVersion = batchJob.Metadata.ResourceVersion,
+                },
+                Type = type,
+                Reason = reason,
+                Message = message.Length > 1024 ? message[..1021] + "..." : message,
+                Source = new V1EventSource { Component = component },
+                ReportingComponent = component,
+                FirstTimestamp = now,
+                LastTimestamp = now,
+                Count = 1,
+            },
+            ns,
+            cancellationToken: cancellation).ConfigureAwait(false);
+    }
+}

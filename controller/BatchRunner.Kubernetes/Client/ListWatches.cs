@@ -1,0 +1,70 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using BatchRunner.Kubernetes.Controller;
+using k8s;
+using k8s.Models;
+
+namespace BatchRunner.Kubernetes.Client;
+
+/// <summary>BatchJobs in every namespace.</summary>
+public sealed class BatchJobListWatch(IKubernetes client) : IListWatch<BatchJobObject>
+{
+    public async Task<(IList<BatchJobObject> Items, string ResourceVersion)> ListAsync(CancellationToken cancellation)
+    {
+        var list = await client.CustomObjects.ListClusterCustomObjectAsync<BatchJobObjectList>(
+            BatchJobResource.Group, BatchJobResource.Version, BatchJobResource.Plural, cancellationToken: cancellation).ConfigureAwait(false);
+        return (list.Items, list.Metadata.ResourceVersion);
+    }
+
+    public async IAsyncEnumerable<(WatchEventType Type, BatchJobObject Object)> WatchAsync(string resourceVersion, [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        Exception? failure = null;
+        var events = client.CustomObjects.WatchListClusterCustomObjectAsync(
+            BatchJobResource.Group, BatchJobResource.Version, BatchJobResource.Plural,
+            allowWatchBookmarks: true, resourceVersion: resourceVersion, onError: e => failure ??= e, cancellationToken: cancellation);
+        await foreach (var (type, item) in events.ConfigureAwait(false))
+        {
+            var element = item is JsonElement json ? json : JsonSerializer.SerializeToElement(item);
+            yield return (type, KubernetesJson.Deserialize<BatchJobObject>(element.GetRawText()));
+        }
+
+        WatchFailure.ThrowIfAny(failure);
+    }
+}
+
+/// <summary>Jobs BatchRunner manages, in every namespace (selected by label, so other Jobs cost nothing).</summary>
+public sealed class ManagedJobListWatch(IKubernetes client) : IListWatch<V1Job>
+{
+    private const string Selector = BatchJobResource.ManagedByLabel + "=" + BatchJobResource.ManagedByValue;
+
+    public async Task<(IList<V1Job> Items, string ResourceVersion)> ListAsync(CancellationToken cancellation)
+    {
+        var list = await client.BatchV1.ListJobForAllNamespacesAsync(labelSelector: Selector, cancellationToken: cancellation).ConfigureAwait(false);
+        return (list.Items, list.Metadata.ResourceVersion);
+    }
+
+    public async IAsyncEnumerable<(WatchEventType Type, V1Job Object)> WatchAsync(string resourceVersion, [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        Exception? failure = null;
+        var events = client.BatchV1.WatchListJobForAllNamespacesAsync(
+            allowWatchBookmarks: true, labelSelector: Selector, resourceVersion: resourceVersion, onError: e => failure ??= e, cancellationToken: cancellation);
+        await foreach (var item in events.ConfigureAwait(false))
+        {
+            yield return item;
+        }
+
+        WatchFailure.ThrowIfAny(failure);
+    }
+}
+
+/// <summary>A watch reports some failures (a 410 Gone among them) through a callback and then ends; they are rethrown here.</summary>
+internal static class WatchFailure
+{
+    public static void ThrowIfAny(Exception? failure)
+    {
+        if (failure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+        }
+    }
+}

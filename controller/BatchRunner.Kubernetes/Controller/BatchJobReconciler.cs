@@ -1,0 +1,420 @@
+using System.Globalization;
+using System.Text.Json;
+using BatchRunner.Core.Runs;
+using BatchRunner.Core.Spec;
+using BatchRunner.Kubernetes.Client;
+using BatchRunner.Kubernetes.Dispatch;
+using BatchRunner.Kubernetes.Status;
+using k8s.Models;
+using Serilog;
+using Serilog.Context;
+
+namespace BatchRunner.Kubernetes.Controller;
+
+/// <summary>What a reconcile asks of the queue: nothing, or another look after a while.</summary>
+public readonly record struct ReconcileResult(TimeSpan? RequeueAfter)
+{
+    public static readonly ReconcileResult Done = new(null);
+
+    public static ReconcileResult After(TimeSpan delay) => new(delay);
+}
+
+/// <summary>
+/// Brings one BatchJob's world in line with its spec, level-based and idempotent: every call reads what exists
+/// and does only what is missing, so running it twice, or after the controller died at any point, never creates
+/// a second Job. Its status is derived from the Job each time. An exception means "retry with backoff".
+/// </summary>
+public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings settings, TimeProvider time, ILogger log)
+{
+    private static readonly TimeSpan WhileRunning = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan WhileDeleting = TimeSpan.FromSeconds(1);
+
+    public async Task<ReconcileResult> ReconcileAsync(string key, CancellationToken cancellation)
+    {
+        // 1. Get the BatchJob; gone means there is nothing left to do.
+        var batchJob = cluster.GetBatchJob(key);
+        if (batchJob is null)
+        {
+            return ReconcileResult.Done;
+        }
+
+        using var scope = LogContext.PushProperty("BatchJob", key);
+        using var generationScope = LogContext.PushProperty("Generation", batchJob.Metadata.Generation);
+        var (ns, name) = (batchJob.Metadata.NamespaceProperty, batchJob.Metadata.Name);
+
+        // 2. Being deleted: stop the backend work, then let go.
+        if (batchJob.Metadata.DeletionTimestamp is not null)
+        {
+            return await FinalizeAsync(batchJob, cancellation).ConfigureAwait(false);
+        }
+
+        // 3. Hold a finalizer while backend work may exist.
+        if (batchJob.Metadata.Finalizers?.Contains(BatchJobResource.Finalizer) != true)
+        {
+            batchJob = await cluster.SetFinalizersAsync(batchJob, [.. batchJob.Metadata.Finalizers ?? [], BatchJobResource.Finalizer], cancellation).ConfigureAwait(false);
+        }
+
+        var generation = batchJob.Metadata.Generation ?? 0;
+        var previous = BatchJobStatus.FromJson(batchJob.Status);
+        var now = time.GetUtcNow();
+
+        // 4. Validate with the same parser as every other door; an invalid spec is a condition, not an error to retry.
+        var parsed = BatchJobParser.FromNode(batchJob.ToDocument());
+        if (!parsed.IsValid)
+        {
+            var message = string.Join("; ", parsed.Errors);
+            var invalid = previous with
+            {
+                Phase = RunPhase.Failed,
+                ObservedGeneration = generation,
+                Conditions = Conditions.With(previous.Conditions, Conditions.Valid, false, Conditions.Reasons.InvalidSpec, message, generation, now),
+            };
+            await PublishAsync(batchJob, previous, invalid, cancellation).ConfigureAwait(false);
+            return ReconcileResult.Done;
+        }
+
+        var job = parsed.Job!;
+        var status = previous with
+        {
+            ObservedGeneration = generation,
+            Total = job.Spec.Completions,
+            Conditions = Conditions.With(previous.Conditions, Conditions.Valid, true, Conditions.Reasons.SpecValid, "the spec is valid", generation, now),
+        };
+
+        // 5. Only kubernetes BatchJobs are dispatched here.
+        if (job.Spec.Backend != Backend.Kubernetes)
+        {
+            status = status with
+            {
+                Phase = previous.Phase ?? RunPhase.Pending,
+                Conditions = Conditions.With(status.Conditions, Conditions.Dispatched, false, Conditions.Reasons.BackendNotKubernetes,
+                    $"spec.backend is {BackendName(job.Spec.Backend)}; this controller dispatches backend kubernetes", generation, now),
+            };
+            await PublishAsync(batchJob, previous, status, cancellation).ConfigureAwait(false);
+            return ReconcileResult.Done;
+        }
+
+        if (!cluster.Capabilities.IndexedJobs)
+        {
+            status = status with
+            {
+                Conditions = Conditions.With(status.Conditions, Conditions.Degraded, true, Conditions.Reasons.IndexedJobsUnsupported,
+                    $"Kubernetes {cluster.Capabilities.Version} has no Indexed Jobs (1.21+): pods get no completion index, so each one stops with exit 70 before running the workload",
+                    generation, now),
+            };
+        }
+
+        var jobName = BatchJobResource.JobName(name);
+        var existing = cluster.GetJob(ns, jobName);
+
+        // 6. A cancelled BatchJob keeps its outcome; its Job goes.
+        if (IsCancelRequested(batchJob) || previous.Phase == RunPhase.Cancelled)
+        {
+            return await CancelAsync(batchJob, previous, status, existing, cancellation).ConfigureAwait(false);
+        }
+
+        // 7. Find or create the Job under its deterministic name.
+        var runId = previous.RunId ?? RunIdentity.For(job);
+        if (existing is null && !previous.IsTerminal)
+        {
+            var dispatched = await DispatchAsync(batchJob, job, status, cancellation).ConfigureAwait(false);
+            if (dispatched.Status is not null)
+            {
+                await PublishAsync(batchJob, previous, dispatched.Status, cancellation).ConfigureAwait(false);
+                return dispatched.Result;
+            }
+
+            runId = RunIdentity.For(job);
+            status = status with
+            {
+                RunId = runId,
+                JobName = jobName,
+                Conditions = Conditions.With(status.Conditions, Conditions.Dispatched, true, Conditions.Reasons.JobCreated,
+                    $"Job {jobName} runs {job.Spec.Completions} indexes, {job.Spec.Parallelism} at a time", generation, now),
+            };
+            await RecordAsync(batchJob, "Normal", "Dispatched", $"Created Job {jobName} with {job.Spec.Completions} indexes, parallelism {job.Spec.Parallelism}", cancellation).ConfigureAwait(false);
+        }
+        else if (existing is not null)
+        {
+            if (!IsOwnedBy(existing, batchJob))
+            {
+                status = status with
+                {
+                    Phase = RunPhase.Pending,
+                    Conditions = Conditions.With(status.Conditions, Conditions.Dispatched, false, Conditions.Reasons.DispatchFailed,
+                        $"a Job named {jobName} exists and belongs to something else; BatchRunner will not take it over", generation, now),
+                };
+                await PublishAsync(batchJob, previous, status, cancellation).ConfigureAwait(false);
+                return ReconcileResult.After(WhileRunning);
+            }
+
+            // 8. The running Job follows what may change (parallelism, deadline); anything else that changed is refused visibly.
+            status = await ApplySpecChangesAsync(batchJob, job, existing, runId, status with { RunId = runId, JobName = jobName }, cancellation).ConfigureAwait(false);
+        }
+
+        // 9. Status, derived from the Job (and its pods when the Job does not name failed indexes).
+        var failedIndexes = await FailedIndexesFromPodsAsync(existing, job, cancellation).ConfigureAwait(false);
+        status = StatusDerivation.FromJob(status, existing, job.Spec.Completions, failedIndexes);
+        status = WithOutcomeConditions(status, existing, generation, now);
+        await PublishAsync(batchJob, previous, status, cancellation).ConfigureAwait(false);
+
+        // 10. Job events wake this BatchJob up; the requeue is a safety net while work runs.
+        return status.IsTerminal ? ReconcileResult.Done : ReconcileResult.After(WhileRunning);
+    }
+
+    private async Task<ReconcileResult> FinalizeAsync(BatchJobObject batchJob, CancellationToken cancellation)
+    {
+        if (batchJob.Metadata.Finalizers?.Contains(BatchJobResource.Finalizer) != true)
+        {
+            return ReconcileResult.Done;
+        }
+
+        var (ns, name) = (batchJob.Metadata.NamespaceProperty, batchJob.Metadata.Name);
+        var jobName = BatchJobResource.JobName(name);
+        if (cluster.GetJob(ns, jobName) is { } job && IsOwnedBy(job, batchJob))
+        {
+            await cluster.DeleteJobAsync(ns, jobName, cancellation).ConfigureAwait(false);
+        }
+
+        await cluster.DeleteConfigMapAsync(ns, BatchJobResource.PlanConfigMapName(name), cancellation).ConfigureAwait(false);
+        if (await cluster.JobExistsAsync(ns, jobName, cancellation).ConfigureAwait(false) && cluster.GetJob(ns, jobName) is { } left && IsOwnedBy(left, batchJob))
+        {
+            log.Debug("Waiting for Job {Job} and its pods to go before releasing {BatchJob}", jobName, name);
+            return ReconcileResult.After(WhileDeleting);
+        }
+
+        // Not cancellable: a finalizer half-removed would leave the BatchJob stuck in deletion.
+        await cluster.SetFinalizersAsync(batchJob, batchJob.Metadata.Finalizers.Where(f => f != BatchJobResource.Finalizer).ToList(), CancellationToken.None).ConfigureAwait(false);
+        log.Information("Released {BatchJob}: its Job and plan are gone", name);
+        return ReconcileResult.Done;
+    }
+
+    private async Task<ReconcileResult> CancelAsync(BatchJobObject batchJob, BatchJobStatus previous, BatchJobStatus status, V1Job? existing, CancellationToken cancellation)
+    {
+        var (ns, name) = (batchJob.Metadata.NamespaceProperty, batchJob.Metadata.Name);
+        if (existing is not null && IsOwnedBy(existing, batchJob) && existing.Status?.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") != true)
+        {
+            await cluster.DeleteJobAsync(ns, existing.Metadata.Name, cancellation).ConfigureAwait(false);
+        }
+
+        if (previous.IsTerminal)
+        {
+            return ReconcileResult.Done;
+        }
+
+        var generation = status.ObservedGeneration ?? 0;
+        var now = time.GetUtcNow();
+        var cancelled = StatusDerivation.FromJob(status, existing, status.Total ?? 0, null) with
+        {
+            Phase = RunPhase.Cancelled,
+            Active = 0,
+            CompletionTime = now,
+            Conditions = Conditions.With(status.Conditions, Conditions.Failed, true, Conditions.Reasons.Cancelled,
+                $"cancelled with the annotation {BatchJobResource.CancelAnnotation}", generation, now),
+        };
+        await PublishAsync(batchJob, previous, cancelled, cancellation).ConfigureAwait(false);
+        log.Information("Cancelled {BatchJob}", name);
+        return ReconcileResult.Done;
+    }
+
+    /// <summary>Creates the plan ConfigMap, then the Job. Returns a status only when dispatch cannot go on.</summary>
+    private async Task<(BatchJobStatus? Status, ReconcileResult Result)> DispatchAsync(BatchJobObject batchJob, BatchJob job, BatchJobStatus status, CancellationToken cancellation)
+    {
+        var (ns, name) = (job.Metadata.Namespace, job.Metadata.Name);
+        var generation = status.ObservedGeneration ?? 0;
+        var now = time.GetUtcNow();
+        var plan = PodEntrypoint.PlanFiles(job);
+        var planBytes = PodEntrypoint.SizeOf(plan);
+        if (planBytes > PodEntrypoint.MaxPlanBytes)
+        {
+            var message = $"the sweep plan is {planBytes:N0} bytes, more than a ConfigMap holds ({PodEntrypoint.MaxPlanBytes:N0}); use a grid instead of a long list";
+            return (status with
+            {
+                Phase = RunPhase.Failed,
+                Conditions = Conditions.With(status.Conditions, Conditions.Dispatched, false, Conditions.Reasons.PlanTooLarge, message, generation, now),
+            }, ReconcileResult.Done);
+        }
+
+        var uid = batchJob.Metadata.Uid;
+        var runId = RunIdentity.For(job);
+        var planName = BatchJobResource.PlanConfigMapName(name);
+        var existingPlan = await cluster.GetConfigMapAsync(ns, planName, cancellation).ConfigureAwait(false);
+        if (existingPlan is not null && (Value(existingPlan.Metadata.Labels, BatchJobResource.RunLabel) != runId
+            || existingPlan.Metadata.OwnerReferences?.Any(o => o.Uid == uid) != true))
+        {
+            // A plan left from an earlier spec (changed before its Job was created) or an earlier object of this name.
+            await cluster.DeleteConfigMapAsync(ns, planName, cancellation).ConfigureAwait(false);
+            existingPlan = null;
+        }
+
+        if (existingPlan is null && !await cluster.CreateConfigMapAsync(JobManifests.PlanConfigMap(job, uid, plan), cancellation).ConfigureAwait(false))
+        {
+            return (null, ReconcileResult.After(WhileDeleting));
+        }
+
+        var created = await cluster.CreateJobAsync(JobManifests.IndexedJob(job, uid, cluster.Capabilities, settings), cancellation).ConfigureAwait(false);
+        log.Information(
+            created ? "Created Job {Job} for {BatchJob} run {RunId}: {Completions} indexes, parallelism {Parallelism}" : "Job {Job} of {BatchJob} run {RunId} already exists",
+            BatchJobResource.JobName(name), name, runId, job.Spec.Completions, job.Spec.Parallelism);
+        return (null, ReconcileResult.Done);
+    }
+
+    private async Task<BatchJobStatus> ApplySpecChangesAsync(BatchJobObject batchJob, BatchJob job, V1Job existing, string runId, BatchJobStatus status, CancellationToken cancellation)
+    {
+        var generation = status.ObservedGeneration ?? 0;
+        var now = time.GetUtcNow();
+        var refused = new List<string>();
+        var dispatchedRun = Value(existing.Metadata.Labels, BatchJobResource.RunLabel);
+        if (dispatchedRun is not null && dispatchedRun != RunIdentity.For(job))
+        {
+            refused.Add(await ChangedResultFieldsAsync(job, cancellation).ConfigureAwait(false));
+        }
+
+        var template = existing.Spec.Template.Spec;
+        var timeout = job.Spec.TimeoutSeconds is { } t ? (long?)Math.Ceiling(t) : null;
+        if (template.ActiveDeadlineSeconds != timeout)
+        {
+            refused.Add("spec.timeoutSeconds");
+        }
+
+        var retries = job.Spec.Retry.Attempts - 1;
+        var dispatchedRetries = existing.Spec.BackoffLimitPerIndex ?? (job.Spec.Completions == 0 ? 0 : (existing.Spec.BackoffLimit ?? 0) / Math.Max(1, job.Spec.Completions));
+        if (dispatchedRetries != retries)
+        {
+            refused.Add("spec.retry.attempts");
+        }
+
+        var deadline = job.Spec.DeadlineSeconds is { } d ? (long?)Math.Ceiling(d) : null;
+        if (refused.Count == 0 && !status.IsTerminal && (existing.Spec.Parallelism != job.Spec.Parallelism || existing.Spec.ActiveDeadlineSeconds != deadline))
+        {
+            await cluster.PatchJobAsync(job.Metadata.Namespace, existing.Metadata.Name, job.Spec.Parallelism, deadline, cancellation).ConfigureAwait(false);
+            log.Information("Applied parallelism {Parallelism} and deadline {Deadline} to running Job {Job}", job.Spec.Parallelism, deadline, existing.Metadata.Name);
+        }
+
+        if (refused.Count == 0)
+        {
+            return status with { Conditions = Conditions.With(status.Conditions, Conditions.SpecApplied, true, Conditions.Reasons.UpToDate, $"Job {existing.Metadata.Name} runs the current spec", generation, now) };
+        }
+
+        var message = $"{string.Join(", ", refused)} changed after dispatch and cannot change on a running Job; run {runId} goes on with the spec it started with. Delete and re-create the BatchJob to run the new spec";
+        if (status.Find(Conditions.SpecApplied) is not { Status: "False" } shown || shown.Message != message)
+        {
+            await RecordAsync(batchJob, "Warning", Conditions.Reasons.ImmutableFieldChanged, message, cancellation).ConfigureAwait(false);
+        }
+
+        return status with { Conditions = Conditions.With(status.Conditions, Conditions.SpecApplied, false, Conditions.Reasons.ImmutableFieldChanged, message, generation, now) };
+    }
+
+    /// <summary>Names the results-defining fields that differ from the dispatched spec kept in the plan ConfigMap.</summary>
+    private async Task<string> ChangedResultFieldsAsync(BatchJob job, CancellationToken cancellation)
+    {
+        var plan = await cluster.GetConfigMapAsync(job.Metadata.Namespace, BatchJobResource.PlanConfigMapName(job.Metadata.Name), cancellation).ConfigureAwait(false);
+        if (Value(plan?.Data, PodEntrypoint.SpecKey) is not { } dispatchedJson)
+        {
+            return "the spec";
+        }
+
+        using var dispatched = JsonDocument.Parse(dispatchedJson);
+        using var current = JsonDocument.Parse(RunIdentity.SpecJson(job));
+        var before = dispatched.RootElement.GetProperty("Spec");
+        var after = current.RootElement.GetProperty("Spec");
+        var changed = after.EnumerateObject()
+            .Where(p => p.Name is not ("Parallelism" or "Retry" or "TimeoutSeconds" or "DeadlineSeconds" or "Backend"))
+            .Where(p => !before.TryGetProperty(p.Name, out var old) || old.GetRawText() != p.Value.GetRawText())
+            .Select(p => "spec." + char.ToLowerInvariant(p.Name[0]) + p.Name[1..])
+            .ToList();
+        return changed.Count == 0 ? "the spec" : string.Join(", ", changed);
+    }
+
+    private async Task<IReadOnlyCollection<int>?> FailedIndexesFromPodsAsync(V1Job? existing, BatchJob job, CancellationToken cancellation)
+    {
+        if (existing?.Status is not { Failed: > 0 } || existing.Status.FailedIndexes is not null || !cluster.Capabilities.IndexedJobs)
+        {
+            return null;
+        }
+
+        var pods = await cluster.ListPodsAsync(job.Metadata.Namespace, $"{BatchJobResource.BatchJobLabel}={job.Metadata.Name}", cancellation).ConfigureAwait(false);
+        var jobFailed = existing.Status.Conditions?.Any(c => c.Type == "Failed" && c.Status == "True") == true;
+        return pods
+            .Select(p => (Index: Value(p.Metadata.Annotations, "batch.kubernetes.io/job-completion-index"), Phase: p.Status?.Phase))
+            .Where(p => p.Index is not null)
+            .GroupBy(p => int.Parse(p.Index!, CultureInfo.InvariantCulture))
+            .Where(g => g.All(p => p.Phase != "Succeeded") && (jobFailed || g.Count(p => p.Phase == "Failed") >= job.Spec.Retry.Attempts))
+            .Select(g => g.Key)
+            .ToList();
+    }
+
+    private static BatchJobStatus WithOutcomeConditions(BatchJobStatus status, V1Job? job, long generation, DateTimeOffset now) => status.Phase switch
+    {
+        RunPhase.Succeeded => status with
+        {
+            Conditions = Conditions.With(status.Conditions, Conditions.Complete, true, Conditions.Reasons.AllIndexesSucceeded,
+                $"all {status.Total} indexes succeeded", generation, now),
+        },
+        RunPhase.Failed when StatusDerivation.FailureOf(job) is { } failure => status with
+        {
+            Conditions = Conditions.With(status.Conditions, Conditions.Failed, true, failure.Reason,
+                status.FailedIndexes is { } failed ? $"{failure.Message}; failed indexes: {failed}" : failure.Message, generation, now),
+        },
+        _ => status,
+    };
+
+    /// <summary>Patches the status when it changed, with an Event for each phase transition and each new rejection.</summary>
+    private async Task PublishAsync(BatchJobObject batchJob, BatchJobStatus previous, BatchJobStatus status, CancellationToken cancellation)
+    {
+        if (JsonSerializer.Serialize(previous, BatchJobStatus.Json) == JsonSerializer.Serialize(status, BatchJobStatus.Json))
+        {
+            return;
+        }
+
+        await cluster.PatchStatusAsync(batchJob, status, cancellation).ConfigureAwait(false);
+        var validity = status.Find(Conditions.Valid);
+        if (validity is { Status: "False" } && previous.Find(Conditions.Valid)?.Message != validity.Message)
+        {
+            log.Warning("{BatchJob} is invalid: {Errors}", batchJob.Metadata.Name, validity.Message);
+            await RecordAsync(batchJob, "Warning", Conditions.Reasons.InvalidSpec, validity.Message, cancellation).ConfigureAwait(false);
+        }
+        else if (status.Phase != previous.Phase && status.Phase is { } phase)
+        {
+            var failure = status.Find(Conditions.Failed);
+            var message = phase switch
+            {
+                RunPhase.Succeeded => $"all {status.Total} indexes succeeded",
+                RunPhase.Failed => failure?.Message ?? status.Find(Conditions.Dispatched)?.Message ?? "failed",
+                RunPhase.Cancelled => "cancelled; its Job was deleted",
+                RunPhase.Running => $"{status.Active} of {status.Total} indexes running",
+                _ => $"phase {phase}",
+            };
+            log.Information("{BatchJob} is {Phase}: {Message}", batchJob.Metadata.Name, phase.ToString(), message);
+            await RecordAsync(batchJob, phase is RunPhase.Failed ? "Warning" : "Normal", phase.ToString(), message, cancellation).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RecordAsync(BatchJobObject batchJob, string type, string reason, string message, CancellationToken cancellation)
+    {
+        try
+        {
+            await cluster.RecordEventAsync(batchJob, type, reason, message, cancellation).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log.Warning(e, "Could not record event {Reason} on {BatchJob}", reason, batchJob.Metadata.Name);
+        }
+    }
+
+    private static string? Value(IDictionary<string, string>? map, string key) =>
+        map is not null && map.TryGetValue(key, out var value) ? value : null;
+
+    private static bool IsCancelRequested(BatchJobObject batchJob) =>
+        Value(batchJob.Metadata.Annotations, BatchJobResource.CancelAnnotation) is "true";
+
+    private static bool IsOwnedBy(V1Job job, BatchJobObject batchJob) =>
+        job.Metadata.OwnerReferences?.Any(o => o.Uid == batchJob.Metadata.Uid && o.Controller == true) == true;
+
+    private static string BackendName(Backend backend) => backend switch
+    {
+        Backend.Kubernetes => "kubernetes",
+        Backend.AwsBatch => "aws-batch",
+        _ => "local",
+    };
+}

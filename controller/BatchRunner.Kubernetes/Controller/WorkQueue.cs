@@ -1,0 +1,163 @@
+namespace BatchRunner.Kubernetes.Controller;
+
+/// <summary>
+/// A de-duplicating work queue with client-go's semantics: an item queued many times is processed once; an item
+/// added while it is being processed is processed again after <see cref="Done"/>, never by two workers at once;
+/// failures back off exponentially per item (<see cref="AddRateLimited"/>) until <see cref="Forget"/>.
+/// </summary>
+public sealed class WorkQueue<T> : IDisposable
+    where T : notnull
+{
+    private readonly Lock _gate = new();
+    private readonly Queue<T> _queue = new();
+    private readonly HashSet<T> _dirty = [];
+    private readonly HashSet<T> _processing = [];
+    private readonly Dictionary<T, int> _failures = [];
+    private readonly SemaphoreSlim _available = new(0);
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _baseDelay;
+    private readonly TimeSpan _maxDelay;
+    private readonly CancellationTokenSource _shutdown = new();
+
+    public WorkQueue(TimeProvider time, TimeSpan? baseDelay = null, TimeSpan? maxDelay = null)
+    {
+        _time = time;
+        _baseDelay = baseDelay ?? TimeSpan.FromMilliseconds(5);
+        _maxDelay = maxDelay ?? TimeSpan.FromMinutes(5);
+    }
+
+    /// <summary>Items waiting to be processed (not counting those in progress).</summary>
+    public int Depth
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _queue.Count;
+            }
+        }
+    }
+
+    public void Add(T item)
+    {
+        lock (_gate)
+        {
+            if (_shutdown.IsCancellationRequested || !_dirty.Add(item) || _processing.Contains(item))
+            {
+                return;
+            }
+
+            _queue.Enqueue(item);
+        }
+
+        _available.Release();
+    }
+
+    /// <summary>Adds the item after a delay (a requeue-after, or a backoff).</summary>
+    public void AddAfter(T item, TimeSpan delay)
+    {
+        if (delay <= TimeSpan.Zero)
+        {
+            Add(item);
+            return;
+        }
+
+        _ = DelayThenAddAsync(item, delay);
+    }
+
+    /// <summary>Adds the item after its next backoff: 5 ms, 10 ms, 20 ms … up to the maximum.</summary>
+    public TimeSpan AddRateLimited(T item)
+    {
+        int failures;
+        lock (_gate)
+        {
+            failures = _failures.GetValueOrDefault(item);
+            _failures[item] = failures + 1;
+        }
+
+        var delay = TimeSpan.FromTicks((long)Math.Min(_baseDelay.Ticks * Math.Pow(2, failures), _maxDelay.Ticks));
+        AddAfter(item, delay);
+        return delay;
+    }
+
+    /// <summary>Resets the item's backoff after it was processed successfully.</summary>
+    public void Forget(T item)
+    {
+        lock (_gate)
+        {
+            _failures.Remove(item);
+        }
+    }
+
+    public int Failures(T item)
+    {
+        lock (_gate)
+        {
+            return _failures.GetValueOrDefault(item);
+        }
+    }
+
+    /// <summary>Waits for the next item and marks it in progress; call <see cref="Done"/> when finished with it.</summary>
+    public async Task<T> GetAsync(CancellationToken cancellation)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation, _shutdown.Token);
+        while (true)
+        {
+            await _available.WaitAsync(linked.Token).ConfigureAwait(false);
+            lock (_gate)
+            {
+                if (_queue.TryDequeue(out var item))
+                {
+                    _processing.Add(item);
+                    _dirty.Remove(item);
+                    return item;
+                }
+            }
+        }
+    }
+
+    public void Done(T item)
+    {
+        var requeue = false;
+        lock (_gate)
+        {
+            _processing.Remove(item);
+            if (_dirty.Contains(item))
+            {
+                _queue.Enqueue(item);
+                requeue = true;
+            }
+        }
+
+        if (requeue)
+        {
+            _available.Release();
+        }
+    }
+
+    public void ShutDown() => _shutdown.Cancel();
+
+    public void Dispose()
+    {
+        _shutdown.Cancel();
+        _shutdown.Dispose();
+        _available.Dispose();
+    }
+
+    private async Task DelayThenAddAsync(T item, TimeSpan delay)
+    {
+        try
+        {
+            await Task.Delay(delay, _time, _shutdown.Token).ConfigureAwait(false);
+            Add(item);
+        }
+        catch (OperationCanceledException)
+        {
+            // Shut down while waiting: the item is dropped with the queue.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed while waiting.
+        }
+    }
+}

@@ -1,0 +1,100 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using BatchRunner.Core.Runs;
+
+namespace BatchRunner.Kubernetes.Status;
+
+/// <summary>
+/// <c>status</c> of a BatchJob. Everything in it is derived from the cluster (the Job, its pods), so a controller
+/// that lost it, or a new leader, writes the same status again.
+/// </summary>
+public sealed record BatchJobStatus
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    public RunPhase? Phase { get; init; }
+    public long? ObservedGeneration { get; init; }
+    public string? RunId { get; init; }
+    public string? JobName { get; init; }
+    public int? Total { get; init; }
+    public int? Succeeded { get; init; }
+    public int? Failed { get; init; }
+    public int? Active { get; init; }
+
+    /// <summary>Failed indexes in Kubernetes range notation, e.g. <c>1,3-5</c>.</summary>
+    public string? FailedIndexes { get; init; }
+
+    public DateTimeOffset? StartTime { get; init; }
+    public DateTimeOffset? CompletionTime { get; init; }
+    public IReadOnlyList<Condition> Conditions { get; init; } = [];
+
+    public bool IsTerminal => Phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled;
+
+    public Condition? Find(string type) => Conditions.FirstOrDefault(c => c.Type == type);
+
+    public static BatchJobStatus FromJson(JsonElement? element) =>
+        element is { ValueKind: JsonValueKind.Object } value ? value.Deserialize<BatchJobStatus>(Json) ?? new BatchJobStatus() : new BatchJobStatus();
+}
+
+/// <summary>A Kubernetes-style condition.</summary>
+public sealed record Condition(
+    string Type,
+    string Status,
+    string Reason,
+    string Message,
+    DateTimeOffset LastTransitionTime,
+    long? ObservedGeneration);
+
+/// <summary>Condition types and reasons, as constants so that tests and code agree.</summary>
+public static class Conditions
+{
+    /// <summary>The spec parsed and validated.</summary>
+    public const string Valid = "Valid";
+
+    /// <summary>A Job exists for this BatchJob.</summary>
+    public const string Dispatched = "Dispatched";
+
+    /// <summary>The running Job runs the current spec (False: a field that cannot change after dispatch changed).</summary>
+    public const string SpecApplied = "SpecApplied";
+
+    /// <summary>Something this cluster cannot do for the BatchJob, and what that costs.</summary>
+    public const string Degraded = "Degraded";
+
+    public const string Complete = "Complete";
+    public const string Failed = "Failed";
+
+    public static class Reasons
+    {
+        public const string SpecValid = "SpecValid";
+        public const string InvalidSpec = "InvalidSpec";
+        public const string JobCreated = "JobCreated";
+        public const string BackendNotKubernetes = "BackendNotKubernetes";
+        public const string PlanTooLarge = "PlanTooLarge";
+        public const string DispatchFailed = "DispatchFailed";
+        public const string UpToDate = "UpToDate";
+        public const string ImmutableFieldChanged = "ImmutableFieldChanged";
+        public const string IndexedJobsUnsupported = "IndexedJobsUnsupported";
+        public const string AllIndexesSucceeded = "AllIndexesSucceeded";
+        public const string Cancelled = "Cancelled";
+    }
+
+    /// <summary>
+    /// Sets a condition, keeping its transition time when its status did not change, so that a reconcile that
+    /// changes nothing writes nothing new.
+    /// </summary>
+    public static IReadOnlyList<Condition> With(
+        IReadOnlyList<Condition> conditions, string type, bool status, string reason, string message, long generation, DateTimeOffset now)
+    {
+        var text = status ? "True" : "False";
+        var existing = conditions.FirstOrDefault(c => c.Type == type);
+        var since = existing is not null && existing.Status == text ? existing.LastTransitionTime : now;
+        var updated = new Condition(type, text, reason, message, since, generation);
+        return existing is null
+            ? [.. conditions, updated]
+            : conditions.Select(c => c.Type == type ? updated : c).ToList();
+    }
+}
