@@ -117,6 +117,18 @@ public class ValidSpecTests
     }
 
     [Fact]
+    public void Whole_reals_mean_the_same_through_kubectl_as_through_the_cli()
+    {
+        // kubectl sends 2.0 as 2 and 1.0 as 1; the CLI reading the file directly must agree, or run ids would differ by door.
+        var direct = Specs.Valid(Specs.Yaml("  completions: 4\n  parallelism: 2.0\n  sweep:\n    grid: {rate: [1.0, 1.5]}\n    repeats: 2\n"));
+        var viaKubectl = Specs.Valid(Specs.Yaml("  completions: 4\n  parallelism: 2\n  sweep:\n    grid: {rate: [1, 1.5]}\n    repeats: 2\n"));
+
+        Assert.Equal(2, direct.Spec.Parallelism);
+        Assert.Equal(BatchRunner.Core.Runs.RunIdentity.For(viaKubectl), BatchRunner.Core.Runs.RunIdentity.For(direct));
+        Assert.Equal("""{"rate":1}""", new BatchRunner.Core.Sweeps.SweepPlan(direct.Spec).For(0).ParamsJson);
+    }
+
+    [Fact]
     public void Scalars_follow_the_yaml_1_2_core_schema()
     {
         var job = Specs.Valid(Specs.SweepYaml("""
@@ -132,8 +144,8 @@ public class ValidSpecTests
         Assert.Equal((JsonValueKind.Number, "0.5"), (values["real"].Kind, values["real"].Json));
         Assert.Equal((JsonValueKind.True, "true"), (values["flag"].Kind, values["flag"].Json));
         Assert.Equal((JsonValueKind.String, "\"off\""), (values["off"].Kind, values["off"].Json));
-        Assert.Equal((JsonValueKind.Number, "1.0"), (values["whole"].Kind, values["whole"].Json));
-        Assert.Equal((JsonValueKind.Number, "1000.0"), (values["big"].Kind, values["big"].Json));
+        Assert.Equal((JsonValueKind.Number, "1"), (values["whole"].Kind, values["whole"].Json));
+        Assert.Equal((JsonValueKind.Number, "1000"), (values["big"].Kind, values["big"].Json));
     }
 
     [Fact]

@@ -699,7 +699,7 @@ public static partial class BatchJobParser
                 return null;
             }
 
-            if (node is not JsonValue value || value.GetValueKind() != JsonValueKind.Number || !value.TryGetValue<long>(out var number))
+            if (node is not JsonValue value || value.GetValueKind() != JsonValueKind.Number || !TryGetWholeNumber(value, out var number))
             {
                 Error(path, $"expected an integer, got {Describe(node)}");
                 return null;
@@ -741,6 +741,23 @@ public static partial class BatchJobParser
             }
 
             return number;
+        }
+
+        // 2.0 is the integer 2, as kubectl makes it on the way to the API server: both doors accept the same documents.
+        private static bool TryGetWholeNumber(JsonValue value, out long number)
+        {
+            if (value.TryGetValue(out number))
+            {
+                return true;
+            }
+
+            if (TryGetDouble(value, out var real) && real == Math.Floor(real) && Math.Abs(real) < 9_007_199_254_740_992d)
+            {
+                number = (long)real;
+                return true;
+            }
+
+            return false;
         }
 
         // A JSON value built from a YAML integer holds a long, which TryGetValue<double> does not convert.

@@ -27,11 +27,14 @@ public readonly record struct ParameterValue
     public static ParameterValue FromInteger(long value) => new(JsonValueKind.Number, value.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>A real number; its JSON keeps a decimal point (<c>1.0</c>, not <c>1</c>) so the workload reads a float.</summary>
-    public static ParameterValue FromDouble(double value)
-    {
-        var json = JsonSerializer.Serialize(value);
-        return new(JsonValueKind.Number, json.AsSpan().IndexOfAny('.', 'e', 'E') >= 0 ? json : json + ".0");
-    }
+    /// <summary>
+    /// A whole number is written as an integer (<c>1.0</c> as <c>1</c>), as kubectl and every JSON round trip
+    /// already do on the way to the API server: the same document gives the same parameters through every door.
+    /// </summary>
+    public static ParameterValue FromDouble(double value) =>
+        Math.Abs(value) < 9_007_199_254_740_992d && value == Math.Floor(value)
+            ? FromInteger((long)value)
+            : new(JsonValueKind.Number, JsonSerializer.Serialize(value));
 
     public override string ToString() => Json;
 }
