@@ -1,0 +1,62 @@
+using BatchRunner.Kubernetes.Client;
+using BatchRunner.Kubernetes.Controller;
+using k8s;
+using Microsoft.Extensions.Options;
+using Prometheus;
+using Serilog;
+using Serilog.Formatting.Compact;
+
+namespace BatchRunner.Controller.Hosting;
+
+/// <summary>Wires the controller into a host: options, logging, the Kubernetes client, the operator service.</summary>
+public static class ControllerHostExtensions
+{
+    public static WebApplicationBuilder AddBatchRunnerController(this WebApplicationBuilder builder)
+    {
+        var json = string.Equals(builder.Configuration["BatchRunner:Logging:Format"], "json", StringComparison.OrdinalIgnoreCase);
+        builder.Services.AddSerilog((services, logger) =>
+        {
+            logger.ReadFrom.Configuration(builder.Configuration).Enrich.FromLogContext();
+            if (json)
+            {
+                logger.WriteTo.Console(new RenderedCompactJsonFormatter());
+            }
+            else
+            {
+                logger.WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss} {Level:u3} {Message:lj}{NewLine}{Exception}");
+            }
+        });
+
+        builder.Services.AddOptions<KubernetesOptions>().BindConfiguration(KubernetesOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<LeaderElectionOptions>().BindConfiguration(LeaderElectionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(new ControllerMetrics(new CollectorRegistry()));
+        builder.Services.AddSingleton<IKubernetes>(services => CreateClient(services.GetRequiredService<IOptions<KubernetesOptions>>().Value));
+        builder.Services.AddSingleton<ControllerState>();
+        builder.Services.AddHostedService<KubernetesOperatorService>();
+        return builder;
+    }
+
+    /// <summary>The client, from a kubeconfig file, the in-cluster service account, or the default kubeconfig, with client-side QPS.</summary>
+    public static IKubernetes CreateClient(KubernetesOptions options)
+    {
+        var configuration = options.Kubeconfig is { Length: > 0 } path ? KubernetesClientConfiguration.BuildConfigFromConfigFile(path)
+            : KubernetesClientConfiguration.IsInCluster() ? KubernetesClientConfiguration.InClusterConfig()
+            : KubernetesClientConfiguration.BuildDefaultConfig();
+        return new k8s.Kubernetes(configuration, new RateLimitingHandler(options.Qps, options.Burst));
+    }
+
+    public static WebApplication MapControllerEndpoints(this WebApplication app)
+    {
+        var state = app.Services.GetRequiredService<ControllerState>();
+        var metrics = app.Services.GetRequiredService<ControllerMetrics>();
+        app.MapGet("/healthz", () => state.Faulted is { } reason ? Results.Text(reason, statusCode: 500) : Results.Text("ok"));
+        app.MapGet("/readyz", () => state.IsReady ? Results.Text("ok") : Results.Text(state.NotReadyReason, statusCode: 503));
+        app.MapGet("/metrics", async (HttpContext context) =>
+        {
+            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+        });
+        return app;
+    }
+}

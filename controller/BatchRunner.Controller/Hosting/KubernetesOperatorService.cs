@@ -1,0 +1,59 @@
+using BatchRunner.Kubernetes.Controller;
+using BatchRunner.Kubernetes.Dispatch;
+using k8s;
+using Microsoft.Extensions.Options;
+
+namespace BatchRunner.Controller.Hosting;
+
+/// <summary>Runs the BatchJob operator while this replica leads (or always, with leader election off).</summary>
+public sealed class KubernetesOperatorService(
+    IKubernetes client,
+    IOptions<KubernetesOptions> kubernetes,
+    IOptions<LeaderElectionOptions> election,
+    ControllerMetrics metrics,
+    ControllerState state,
+    TimeProvider time,
+    IHostApplicationLifetime lifetime) : BackgroundService
+{
+    private readonly Serilog.ILogger _log = Serilog.Log.ForContext<KubernetesOperatorService>();
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!kubernetes.Value.Enabled)
+        {
+            _log.Information("The Kubernetes operator is off (BatchRunner:Kubernetes:Enabled=false)");
+            return;
+        }
+
+        var settings = new OperatorSettings(kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished));
+        var @operator = new BatchJobOperator(client, settings, metrics, time, _log);
+        try
+        {
+            if (!election.Value.Enabled)
+            {
+                state.OperatorReady = () => @operator.HasSynced;
+                await @operator.RunAsync(stoppingToken).ConfigureAwait(false);
+                return;
+            }
+
+            var options = election.Value;
+            var leadership = new Leadership(client, new LeadershipSettings(
+                options.Namespace, options.LeaseName, options.ResolveIdentity(),
+                TimeSpan.FromSeconds(options.LeaseDurationSeconds), TimeSpan.FromSeconds(options.RenewDeadlineSeconds), TimeSpan.FromSeconds(options.RetryPeriodSeconds)), _log);
+            state.OperatorReady = () => !leadership.IsLeader || @operator.HasSynced;
+            await leadership.RunAsync(@operator.RunAsync, leading => metrics.Leader.Set(leading ? 1 : 0), stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down.
+        }
+        catch (Exception e)
+        {
+            // Lost leadership, or the operator broke: exit so the pod restarts clean, as client-go controllers do.
+            _log.Error(e, "The operator stopped: {Message}", e.Message);
+            state.Fault(e.Message);
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
+        }
+    }
+}

@@ -1,0 +1,153 @@
+using System.Diagnostics;
+using BatchRunner.Core.Runs;
+using BatchRunner.Kubernetes.Client;
+using BatchRunner.Kubernetes.Dispatch;
+using BatchRunner.Kubernetes.Status;
+using k8s;
+using k8s.Models;
+using Serilog;
+
+namespace BatchRunner.Kubernetes.Controller;
+
+/// <summary>Settings of the operator loop (bound and validated by the host).</summary>
+public sealed record OperatorSettings(int Workers, DispatchSettings Dispatch, string Component = "batchrunner-controller");
+
+/// <summary>
+/// The operator while it leads: informers for BatchJobs and their Jobs feed a de-duplicating, rate-limited
+/// work queue; workers reconcile one BatchJob at a time each, never the same one twice at once.
+/// </summary>
+public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settings, ControllerMetrics metrics, TimeProvider time, ILogger log)
+{
+    private volatile Informer<BatchJobObject>? _batchJobs;
+    private volatile Informer<V1Job>? _jobs;
+
+    /// <summary>True once both informers have listed; a leader is ready from then on.</summary>
+    public bool HasSynced => _batchJobs?.HasSynced == true && _jobs?.HasSynced == true;
+
+    /// <summary>Runs until cancelled (leadership lost, or shutdown).</summary>
+    public async Task RunAsync(CancellationToken cancellation)
+    {
+        var version = await client.Version.GetCodeAsync(cancellation).ConfigureAwait(false);
+        var capabilities = ClusterCapabilities.FromVersion(version.Major, version.Minor);
+        log.Information("Operating on Kubernetes {Version}; Indexed Jobs {Indexed}, backoffLimitPerIndex {PerIndex}",
+            version.GitVersion, capabilities.IndexedJobs, capabilities.BackoffLimitPerIndex);
+        if (!capabilities.IndexedJobs)
+        {
+            log.Warning("Kubernetes {Version} predates Indexed Jobs: BatchJobs are dispatched but their pods get no index; BatchJobs say so in a Degraded condition", version.GitVersion);
+        }
+
+        using var queue = new WorkQueue<string>(time);
+        var batchJobs = new Informer<BatchJobObject>("batchjobs", new BatchJobListWatch(client), log, time);
+        var jobs = new Informer<V1Job>("jobs", new ManagedJobListWatch(client), log, time);
+        batchJobs.Changed += (key, _) => queue.Add(key);
+        jobs.Changed += (key, job) => EnqueueOwner(queue, key, job);
+        _batchJobs = batchJobs;
+        _jobs = jobs;
+        using var phaseGauge = new PhaseGauge(metrics, batchJobs);
+
+        var api = new KubernetesClusterApi(client, batchJobs, jobs, capabilities, settings.Component, time);
+        var reconciler = new BatchJobReconciler(api, settings.Dispatch, time, log);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        var informers = new[] { batchJobs.RunAsync(stop.Token), jobs.RunAsync(stop.Token) };
+        try
+        {
+            await Task.WhenAll(batchJobs.WaitForSyncAsync(stop.Token), jobs.WaitForSyncAsync(stop.Token)).ConfigureAwait(false);
+            log.Information("Caches synced: {BatchJobs} BatchJobs, {Jobs} Jobs; starting {Workers} workers", batchJobs.Items.Count, jobs.Items.Count, settings.Workers);
+            var workers = Enumerable.Range(0, settings.Workers).Select(_ => WorkAsync(queue, reconciler, stop.Token)).ToArray();
+            await Task.WhenAll(workers).ConfigureAwait(false);
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            queue.ShutDown();
+            await Task.WhenAll(informers).ConfigureAwait(false);
+        }
+    }
+
+    private void EnqueueOwner(WorkQueue<string> queue, string key, V1Job? job)
+    {
+        var (ns, name) = ObjectKey.Split(key);
+        // A Job's BatchJob has the same name; the label says so even after the Job is gone from the cache.
+        var owner = job?.Metadata.Labels is { } labels && labels.TryGetValue(BatchJobResource.BatchJobLabel, out var batchJob) ? batchJob : name;
+        queue.Add($"{ns}/{owner}");
+    }
+
+    private async Task WorkAsync(WorkQueue<string> queue, BatchJobReconciler reconciler, CancellationToken cancellation)
+    {
+        while (!cancellation.IsCancellationRequested)
+        {
+            string key;
+            try
+            {
+                key = await queue.GetAsync(cancellation).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            metrics.QueueDepth.Set(queue.Depth);
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                var result = await reconciler.ReconcileAsync(key, cancellation).ConfigureAwait(false);
+                queue.Forget(key);
+                if (result.RequeueAfter is { } delay)
+                {
+                    queue.AddAfter(key, delay);
+                }
+
+                metrics.Reconciles.WithLabels("success").Inc();
+            }
+            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // Conflicts, 5xx, timeouts: back off this key alone; the others keep flowing.
+                var delay = queue.AddRateLimited(key);
+                metrics.Reconciles.WithLabels("error").Inc();
+                metrics.ReconcileErrors.Inc();
+                log.Warning(e, "Reconcile of {BatchJob} failed ({Failures} in a row); retrying in {Delay}", key, queue.Failures(key), delay);
+            }
+            finally
+            {
+                metrics.ReconcileDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+                queue.Done(key);
+            }
+        }
+    }
+
+    /// <summary>Counts BatchJobs by phase from the cache when metrics are scraped.</summary>
+    private sealed class PhaseGauge : IDisposable
+    {
+        private readonly ControllerMetrics _metrics;
+        private readonly Informer<BatchJobObject> _batchJobs;
+
+        public PhaseGauge(ControllerMetrics metrics, Informer<BatchJobObject> batchJobs)
+        {
+            _metrics = metrics;
+            _batchJobs = batchJobs;
+            metrics.Registry.AddBeforeCollectCallback(Update);
+        }
+
+        private bool Disposed { get; set; }
+
+        public void Dispose() => Disposed = true;
+
+        private void Update()
+        {
+            if (Disposed)
+            {
+                return;
+            }
+
+            var counts = _batchJobs.Items.GroupBy(b => BatchJobStatus.FromJson(b.Status).Phase ?? RunPhase.Pending).ToDictionary(g => g.Key, g => g.Count());
+            foreach (var phase in Enum.GetValues<RunPhase>())
+            {
+                _metrics.BatchJobsByPhase.WithLabels(phase.ToString()).Set(counts.GetValueOrDefault(phase));
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using k8s;
+using k8s.Autorest;
+using k8s.LeaderElection;
+using k8s.LeaderElection.ResourceLock;
+using Serilog;
+
+namespace BatchRunner.Kubernetes.Controller;
+
+/// <summary>Where the leader lease lives and how long it lasts.</summary>
+public sealed record LeadershipSettings(string Namespace, string LeaseName, string Identity, TimeSpan LeaseDuration, TimeSpan RenewDeadline, TimeSpan RetryPeriod);
+
+/// <summary>Leadership was lost while the process still ran: it must stop, as client-go's controllers do.</summary>
+public sealed class LeadershipLostException(string message) : Exception(message);
+
+/// <summary>
+/// Runs work only while this replica holds the Lease, so that with two replicas only one reconciles. A replica
+/// that dies stops renewing and the other takes over when the lease expires; one that shuts down cleanly releases
+/// the lease, so the other takes over at once.
+/// </summary>
+public sealed class Leadership(IKubernetes client, LeadershipSettings settings, ILogger log)
+{
+    private volatile bool _leading;
+
+    public bool IsLeader => _leading;
+
+    public async Task RunAsync(Func<CancellationToken, Task> whileLeading, Action<bool>? leadingChanged, CancellationToken cancellation)
+    {
+        var leaseLock = new LeaseLock(client, settings.Namespace, settings.LeaseName, settings.Identity);
+        using var elector = new LeaderElector(new LeaderElectionConfig(leaseLock)
+        {
+            LeaseDuration = settings.LeaseDuration,
+            RenewDeadline = settings.RenewDeadline,
+            RetryPeriod = settings.RetryPeriod,
+        });
+        using var leading = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        Task work = Task.CompletedTask;
+        var started = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
+        elector.OnNewLeader += leader => log.Information("Leader of {Lease} is {Leader}", settings.LeaseName, leader);
+        elector.OnError += e => log.Debug(e, "Leader election on {Lease}: {Message}", settings.LeaseName, e.Message);
+        elector.OnStartedLeading += () =>
+        {
+            _leading = true;
+            leadingChanged?.Invoke(true);
+            log.Information("{Identity} leads {Lease}", settings.Identity, settings.LeaseName);
+            work = Task.Run(() => whileLeading(leading.Token), CancellationToken.None);
+            started.TrySetResult(work);
+        };
+
+        log.Information("{Identity} waiting to lead {Lease} in {Namespace}", settings.Identity, settings.LeaseName, settings.Namespace);
+        try
+        {
+            var renewing = elector.RunUntilLeadershipLostAsync(cancellation);
+            // Work that ends on its own (it failed) ends the leadership too: the process restarts clean.
+            var first = await Task.WhenAny(renewing, started.Task.Unwrap()).ConfigureAwait(false);
+            await first.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // Shutting down.
+        }
+        finally
+        {
+            var wasLeading = _leading;
+            _leading = false;
+            await leading.CancelAsync().ConfigureAwait(false);
+            await work.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (wasLeading)
+            {
+                leadingChanged?.Invoke(false);
+                await ReleaseAsync().ConfigureAwait(false);
+            }
+        }
+
+        if (!cancellation.IsCancellationRequested)
+        {
+            throw new LeadershipLostException($"{settings.Identity} lost the lease {settings.LeaseName}");
+        }
+    }
+
+    /// <summary>Hands the lease back on a clean shutdown; never throws (the lease expires anyway).</summary>
+    private async Task ReleaseAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            var lease = await client.CoordinationV1.ReadNamespacedLeaseAsync(settings.LeaseName, settings.Namespace, cancellationToken: timeout.Token).ConfigureAwait(false);
+            if (lease.Spec?.HolderIdentity != settings.Identity)
+            {
+                return;
+            }
+
+            lease.Spec.HolderIdentity = null;
+            lease.Spec.LeaseDurationSeconds = 1;
+            await client.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, settings.LeaseName, settings.Namespace, cancellationToken: timeout.Token).ConfigureAwait(false);
+            log.Information("{Identity} released {Lease}", settings.Identity, settings.LeaseName);
+        }
+        catch (Exception e) when (e is HttpOperationException or OperationCanceledException or HttpRequestException)
+        {
+            log.Warning("Could not release {Lease} ({Message}); it expires in {Seconds}s", settings.LeaseName, e.Message, settings.LeaseDuration.TotalSeconds);
+        }
+    }
+}
