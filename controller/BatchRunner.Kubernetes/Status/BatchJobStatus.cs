@@ -13,7 +13,7 @@ public sealed record BatchJobStatus
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new JsonStringEnumConverter() },
+        Converters = { new JsonStringEnumConverter(), new KubernetesTimeConverter() },
     };
 
     public RunPhase? Phase { get; init; }
@@ -97,4 +97,14 @@ public static class Conditions
             ? [.. conditions, updated]
             : conditions.Select(c => c.Type == type ? updated : c).ToList();
     }
+}
+
+/// <summary>Times as Kubernetes writes them (<c>2026-11-22T13:57:57Z</c>): RFC 3339, UTC, whole seconds.</summary>
+public sealed class KubernetesTimeConverter : JsonConverter<DateTimeOffset>
+{
+    public override DateTimeOffset Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        DateTimeOffset.Parse(reader.GetString()!, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal);
+
+    public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture));
 }
