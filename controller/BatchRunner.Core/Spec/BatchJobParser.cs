@@ -751,6 +751,13 @@ public static partial class BatchJobParser
                 return true;
             }
 
+            // A tree built in code (not parsed from text) may hold an int.
+            if (value.TryGetValue<int>(out var small))
+            {
+                number = small;
+                return true;
+            }
+
             if (TryGetDouble(value, out var real) && real == Math.Floor(real) && Math.Abs(real) < 9_007_199_254_740_992d)
             {
                 number = (long)real;
@@ -766,6 +773,12 @@ public static partial class BatchJobParser
             if (value.TryGetValue<long>(out var integer))
             {
                 number = integer;
+                return true;
+            }
+
+            if (value.TryGetValue<int>(out var small))
+            {
+                number = small;
                 return true;
             }
 

@@ -76,6 +76,8 @@ public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings set
         var job = parsed.Job!;
         var status = previous with
         {
+            // A Failed phase with no Job ever dispatched (an invalid spec, a plan too large) is no outcome: a fixed spec dispatches.
+            Phase = previous.Phase == RunPhase.Failed && previous.JobName is null ? RunPhase.Pending : previous.Phase,
             ObservedGeneration = generation,
             Total = job.Spec.Completions,
             Conditions = Conditions.With(previous.Conditions, Conditions.Valid, true, Conditions.Reasons.SpecValid, "the spec is valid", generation, now),
@@ -86,7 +88,7 @@ public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings set
         {
             status = status with
             {
-                Phase = previous.Phase ?? RunPhase.Pending,
+                Phase = status.Phase ?? RunPhase.Pending,
                 Conditions = Conditions.With(status.Conditions, Conditions.Dispatched, false, Conditions.Reasons.BackendNotKubernetes,
                     $"spec.backend is {BackendName(job.Spec.Backend)}; this controller dispatches backend kubernetes", generation, now),
             };
@@ -115,7 +117,7 @@ public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings set
 
         // 7. Find or create the Job under its deterministic name.
         var runId = previous.RunId ?? RunIdentity.For(job);
-        if (existing is null && !previous.IsTerminal)
+        if (existing is null && !status.IsTerminal)
         {
             var dispatched = await DispatchAsync(batchJob, job, status, cancellation).ConfigureAwait(false);
             if (dispatched.Status is not null)
@@ -146,6 +148,16 @@ public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings set
                 };
                 await PublishAsync(batchJob, previous, status, cancellation).ConfigureAwait(false);
                 return ReconcileResult.After(WhileRunning);
+            }
+
+            // A Job found rather than created (the controller died before it wrote the status) is dispatched all the same.
+            if (status.Find(Conditions.Dispatched) is not { Status: "True" })
+            {
+                status = status with
+                {
+                    Conditions = Conditions.With(status.Conditions, Conditions.Dispatched, true, Conditions.Reasons.JobCreated,
+                        $"Job {jobName} runs {existing.Spec.Completions} indexes, {existing.Spec.Parallelism} at a time", generation, now),
+                };
             }
 
             // 8. The running Job follows what may change (parallelism, deadline); anything else that changed is refused visibly.

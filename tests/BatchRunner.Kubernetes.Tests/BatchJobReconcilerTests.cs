@@ -1,0 +1,541 @@
+using System.Net;
+using System.Text.Json;
+using BatchRunner.Core.Runs;
+using BatchRunner.Kubernetes.Controller;
+using BatchRunner.Kubernetes.Dispatch;
+using BatchRunner.Kubernetes.Status;
+using k8s.Autorest;
+using k8s.Models;
+using Microsoft.Extensions.Time.Testing;
+using static BatchRunner.Kubernetes.Tests.StatusDerivationTests;
+
+namespace BatchRunner.Kubernetes.Tests;
+
+/// <summary>The reconciler against an API server in memory: what it writes, in what order, and what the BatchJob then says.</summary>
+public sealed class BatchJobReconcilerTests
+{
+    private const string Key = Specs.Namespace + "/" + Specs.Name;
+    private const string Sweep = """{"parallelism": 2, "sweep": {"grid": {"servers": [1, 2], "rate": [0.5, 0.9]}, "repeats": 2}}""";
+
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero));
+    private FakeCluster _cluster = new();
+
+    private BatchJobStatus Status => _cluster.StatusOf(Key);
+
+    private V1Job Job => _cluster.Job(Specs.Name) ?? throw new InvalidOperationException("no Job");
+
+    [Fact]
+    public async Task Reconciling_twice_creates_exactly_one_job_and_one_plan()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+
+        await ReconcileAsync();
+        await ReconcileAsync();
+
+        Assert.Single(_cluster.Jobs);
+        Assert.Single(_cluster.ConfigMaps);
+        Assert.Single(_cluster.Writes, w => w == "create-job sweep");
+        Assert.Single(_cluster.Writes, w => w == "create-configmap sweep-plan");
+        Assert.Equal(RunIdentity.For(Specs.Job(Sweep)), Status.RunId);
+        Assert.Equal((Specs.Name, 8), (Status.JobName, Status.Total));
+        AssertCondition(Conditions.Dispatched, "True", Conditions.Reasons.JobCreated);
+        Assert.Single(_cluster.Events, e => e.Reason == "Dispatched");
+    }
+
+    [Fact]
+    public async Task A_reconcile_that_changes_nothing_writes_nothing()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        await ReconcileAsync();
+        await ReconcileAsync();
+        var writes = _cluster.Writes.Count;
+        var events = _cluster.Events.Count;
+
+        var result = await ReconcileAsync();
+
+        Assert.Equal(writes, _cluster.Writes.Count);
+        Assert.Equal(events, _cluster.Events.Count);
+        Assert.Equal(TimeSpan.FromSeconds(60), result.RequeueAfter);
+    }
+
+    [Fact]
+    public async Task A_job_created_before_the_controller_died_is_adopted_not_recreated()
+    {
+        var job = Specs.Job(Sweep);
+        _cluster.Apply(Specs.Object(Sweep));
+        _cluster.AddJob(JobManifests.IndexedJob(job, Specs.Uid, _cluster.Capabilities, DispatchSettings.Default));
+
+        await ReconcileAsync();
+
+        Assert.DoesNotContain(_cluster.Writes, w => w.StartsWith("create-", StringComparison.Ordinal));
+        Assert.Equal((Specs.Name, RunIdentity.For(job)), (Status.JobName, Status.RunId));
+        AssertCondition(Conditions.Dispatched, "True", Conditions.Reasons.JobCreated);
+        AssertCondition(Conditions.SpecApplied, "True", Conditions.Reasons.UpToDate);
+    }
+
+    [Fact]
+    public async Task A_plan_left_by_a_controller_that_died_before_creating_the_job_is_reused()
+    {
+        var job = Specs.Job(Sweep);
+        _cluster.Apply(Specs.Object(Sweep));
+        await _cluster.CreateConfigMapAsync(JobManifests.PlanConfigMap(job, Specs.Uid, PodEntrypoint.PlanFiles(job)), CancellationToken.None);
+        _cluster.Writes.Clear();
+
+        await ReconcileAsync();
+
+        Assert.Equal(["finalizers", "create-job sweep", "status"], _cluster.Writes);
+    }
+
+    [Fact]
+    public async Task A_plan_from_an_earlier_spec_is_replaced_before_the_job_is_created()
+    {
+        var earlier = Specs.Job("""{"completions": 3}""");
+        _cluster.Apply(Specs.Object(Sweep));
+        await _cluster.CreateConfigMapAsync(JobManifests.PlanConfigMap(earlier, Specs.Uid, PodEntrypoint.PlanFiles(earlier)), CancellationToken.None);
+
+        await ReconcileAsync();
+
+        var plan = _cluster.ConfigMap("sweep-plan")!;
+        Assert.Equal(RunIdentity.For(Specs.Job(Sweep)), plan.Metadata.Labels[BatchRunner.Kubernetes.BatchJobResource.RunLabel]);
+        Assert.Equal(PodEntrypoint.PlanFiles(Specs.Job(Sweep)), plan.Data);
+    }
+
+    [Fact]
+    public async Task The_finalizer_is_added_before_anything_is_dispatched()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+
+        await ReconcileAsync();
+
+        Assert.Equal(["finalizers", "create-configmap sweep-plan", "create-job sweep", "status"], _cluster.Writes);
+        Assert.Contains("batchrunner.io/cleanup", _cluster.Find(Key)!.Metadata.Finalizers);
+    }
+
+    [Fact]
+    public async Task The_finalizer_is_added_once_and_others_are_kept()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        _cluster.Update(Key, b => b.Metadata.Finalizers = ["example.com/other"]);
+
+        await ReconcileAsync();
+        await ReconcileAsync();
+
+        Assert.Equal(["example.com/other", "batchrunner.io/cleanup"], _cluster.Find(Key)!.Metadata.Finalizers);
+        Assert.Single(_cluster.Writes, w => w == "finalizers");
+    }
+
+    [Fact]
+    public async Task An_invalid_spec_gets_Valid_False_naming_the_field_an_event_and_no_job()
+    {
+        _cluster.Apply(Specs.Object("""{"parallelism": 0}"""));
+
+        var result = await ReconcileAsync();
+
+        var valid = AssertCondition(Conditions.Valid, "False", Conditions.Reasons.InvalidSpec);
+        Assert.Contains("spec.parallelism: must be >= 1, got 0", valid.Message, StringComparison.Ordinal);
+        var warning = Assert.Single(_cluster.Events);
+        Assert.Equal(("Warning", "InvalidSpec"), (warning.Type, warning.Reason));
+        Assert.Contains("spec.parallelism: must be >= 1, got 0", warning.Message, StringComparison.Ordinal);
+        Assert.Empty(_cluster.Jobs);
+        Assert.Empty(_cluster.ConfigMaps);
+        Assert.Equal(RunPhase.Failed, Status.Phase);
+        Assert.Null(result.RequeueAfter);
+    }
+
+    [Fact]
+    public async Task Every_error_of_an_invalid_spec_is_named()
+    {
+        _cluster.Apply(Specs.Object("""{"parallelism": 0, "colour": "red", "image": null}"""));
+
+        await ReconcileAsync();
+
+        var message = Status.Find(Conditions.Valid)!.Message;
+        Assert.Contains("spec.parallelism", message, StringComparison.Ordinal);
+        Assert.Contains("spec.colour: unknown field", message, StringComparison.Ordinal);
+        Assert.Contains("spec.image: required for backend kubernetes", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_second_reconcile_of_an_unchanged_invalid_spec_records_no_second_event()
+    {
+        _cluster.Apply(Specs.Object("""{"parallelism": 0}"""));
+        await ReconcileAsync();
+
+        await ReconcileAsync();
+
+        Assert.Single(_cluster.Events);
+        Assert.Single(_cluster.StatusPatches);
+    }
+
+    [Fact]
+    public async Task An_invalid_spec_that_is_fixed_is_dispatched()
+    {
+        _cluster.Apply(Specs.Object("""{"parallelism": 0}"""));
+        await ReconcileAsync();
+
+        _cluster.Update(Key, b => (b.Spec, b.Metadata.Generation) = (JsonSerializer.SerializeToElement(Specs.Spec(Sweep)), 2));
+        await ReconcileAsync();
+
+        Assert.Single(_cluster.Jobs);
+        AssertCondition(Conditions.Valid, "True", Conditions.Reasons.SpecValid);
+        AssertCondition(Conditions.Dispatched, "True", Conditions.Reasons.JobCreated);
+        Assert.Equal(RunPhase.Pending, Status.Phase);
+    }
+
+    [Fact]
+    public async Task A_batchjob_for_another_backend_is_not_dispatched()
+    {
+        _cluster.Apply(Specs.Object("""{"backend": "local"}"""));
+
+        await ReconcileAsync();
+
+        var dispatched = AssertCondition(Conditions.Dispatched, "False", Conditions.Reasons.BackendNotKubernetes);
+        Assert.Contains("spec.backend is local", dispatched.Message, StringComparison.Ordinal);
+        AssertCondition(Conditions.Valid, "True", Conditions.Reasons.SpecValid);
+        Assert.Equal(RunPhase.Pending, Status.Phase);
+        Assert.Empty(_cluster.Jobs);
+        Assert.Empty(_cluster.ConfigMaps);
+    }
+
+    [Fact]
+    public async Task Status_follows_the_job()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        await ReconcileAsync();
+        Assert.Equal((RunPhase.Pending, 8, 0, 0), (Status.Phase, Status.Total, Status.Succeeded, Status.Active));
+
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Active = 2, Succeeded = 3, StartTime = new DateTime(2026, 3, 1, 12, 0, 5, DateTimeKind.Utc) });
+        await ReconcileAsync();
+        Assert.Equal((RunPhase.Running, 8, 3, 2, 0), (Status.Phase, Status.Total, Status.Succeeded, Status.Active, Status.Failed));
+        Assert.Contains(_cluster.Events, e => e is ("Normal", "Running", _));
+
+        var finished = new DateTime(2026, 3, 1, 12, 10, 0, DateTimeKind.Utc);
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Succeeded = 8, CompletionTime = finished, Conditions = [Condition("Complete")] });
+        var result = await ReconcileAsync();
+        Assert.Equal((RunPhase.Succeeded, 8, 0), (Status.Phase, Status.Succeeded, Status.Active));
+        Assert.Equal(new DateTimeOffset(finished), Status.CompletionTime);
+        AssertCondition(Conditions.Complete, "True", Conditions.Reasons.AllIndexesSucceeded);
+        Assert.Contains(_cluster.Events, e => e is ("Normal", "Succeeded", "all 8 indexes succeeded"));
+        Assert.Null(result.RequeueAfter);
+    }
+
+    [Fact]
+    public async Task A_failed_job_fails_the_batchjob_with_its_reason_and_failed_indexes()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        await ReconcileAsync();
+
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus
+        {
+            Succeeded = 5,
+            Failed = 6,
+            FailedIndexes = "1,4-5",
+            Conditions = [Condition("Failed", "FailedIndexes", "Job has failed indexes")],
+        });
+        await ReconcileAsync();
+
+        Assert.Equal((RunPhase.Failed, 3, "1,4-5"), (Status.Phase, Status.Failed, Status.FailedIndexes));
+        var failed = AssertCondition(Conditions.Failed, "True", "FailedIndexes");
+        Assert.Equal("Job has failed indexes; failed indexes: 1,4-5", failed.Message);
+        Assert.Contains(_cluster.Events, e => e.Type == "Warning" && e.Reason == "Failed" && e.Message.Contains("1,4-5", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Without_failed_indexes_in_job_status_they_are_found_from_the_pods()
+    {
+        _cluster = new FakeCluster(new ClusterCapabilities(1, 27));
+        _cluster.Apply(Specs.Object("""{"completions": 4, "parallelism": 2, "retry": {"attempts": 2}}"""));
+        await ReconcileAsync();
+        _cluster.Pods.AddRange([Pod(0, "Succeeded"), Pod(1, "Failed"), Pod(1, "Failed"), Pod(2, "Failed"), Pod(2, "Succeeded"), Pod(3, "Failed")]);
+
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Active = 1, Succeeded = 2, Failed = 4 });
+        await ReconcileAsync();
+
+        // Index 1 is out of attempts; index 3 may still be retried.
+        Assert.Equal((RunPhase.Running, 1, "1"), (Status.Phase, Status.Failed, Status.FailedIndexes));
+    }
+
+    [Fact]
+    public async Task A_finished_batchjob_whose_job_was_removed_after_its_ttl_is_not_run_again()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        await ReconcileAsync();
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Succeeded = 8, Conditions = [Condition("Complete")] });
+        await ReconcileAsync();
+
+        await _cluster.DeleteJobAsync(Specs.Namespace, Specs.Name, CancellationToken.None);
+        _cluster.FinishDeletions();
+        await ReconcileAsync();
+
+        Assert.Empty(_cluster.Jobs);
+        Assert.Single(_cluster.Writes, w => w == "create-job sweep");
+        Assert.Equal((RunPhase.Succeeded, 8), (Status.Phase, Status.Succeeded));
+    }
+
+    [Fact]
+    public async Task observedGeneration_is_the_generation_reconciled()
+    {
+        _cluster.Apply(Specs.Object(Sweep, generation: 3));
+        await ReconcileAsync();
+        Assert.Equal(3, Status.ObservedGeneration);
+        Assert.All(Status.Conditions, c => Assert.Equal(3, c.ObservedGeneration));
+
+        _cluster.Update(Key, b => (b.Spec, b.Metadata.Generation) = (JsonSerializer.SerializeToElement(Specs.Spec(Sweep.Replace("\"parallelism\": 2", "\"parallelism\": 3", StringComparison.Ordinal))), 4));
+        await ReconcileAsync();
+
+        Assert.Equal(4, Status.ObservedGeneration);
+        Assert.Equal(4, Status.Find(Conditions.Valid)!.ObservedGeneration);
+    }
+
+    [Fact]
+    public async Task A_parallelism_change_patches_the_running_job()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        await ReconcileAsync();
+
+        EditSpec(Sweep.Replace("\"parallelism\": 2", "\"parallelism\": 5, \"deadlineSeconds\": 599.5", StringComparison.Ordinal));
+        await ReconcileAsync();
+
+        Assert.Equal([(Specs.Name, 5, 600L)], _cluster.JobPatches.Select(p => (p.Name, p.Parallelism, p.ActiveDeadlineSeconds)));
+        Assert.Equal((5, 600L), (Job.Spec.Parallelism, Job.Spec.ActiveDeadlineSeconds));
+        AssertCondition(Conditions.SpecApplied, "True", Conditions.Reasons.UpToDate);
+        Assert.Equal(RunIdentity.For(Specs.Job(Sweep)), Status.RunId);
+
+        await ReconcileAsync();
+        Assert.Single(_cluster.JobPatches);
+    }
+
+    [Fact]
+    public async Task A_change_to_the_command_is_refused_visibly()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        await ReconcileAsync();
+        var dispatched = k8s.KubernetesJson.Serialize(Job);
+        var writes = _cluster.Writes.Count;
+
+        EditSpec("""{"command": ["python", "sim2.py"], """ + Sweep[1..]);
+        await ReconcileAsync();
+        await ReconcileAsync();
+
+        var refused = AssertCondition(Conditions.SpecApplied, "False", Conditions.Reasons.ImmutableFieldChanged);
+        Assert.Contains("spec.command", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("spec.sweep", refused.Message, StringComparison.Ordinal);
+        var warning = Assert.Single(_cluster.Events, e => e.Reason == "ImmutableFieldChanged");
+        Assert.Equal("Warning", warning.Type);
+        Assert.Equal(dispatched, k8s.KubernetesJson.Serialize(Job));
+        Assert.Equal(["status"], _cluster.Writes.Skip(writes));
+        Assert.Equal(RunIdentity.For(Specs.Job(Sweep)), Status.RunId);
+    }
+
+    [Fact]
+    public async Task A_change_to_the_timeout_or_the_attempts_is_refused_and_parallelism_is_not_applied_with_it()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        await ReconcileAsync();
+
+        EditSpec(Sweep.Replace("\"parallelism\": 2", "\"parallelism\": 4, \"timeoutSeconds\": 30, \"retry\": {\"attempts\": 3}", StringComparison.Ordinal));
+        await ReconcileAsync();
+
+        var refused = AssertCondition(Conditions.SpecApplied, "False", Conditions.Reasons.ImmutableFieldChanged);
+        Assert.Contains("spec.timeoutSeconds", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("spec.retry.attempts", refused.Message, StringComparison.Ordinal);
+        Assert.Empty(_cluster.JobPatches);
+    }
+
+    [Fact]
+    public async Task Deleting_deletes_the_job_and_plan_then_removes_the_finalizer()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        await ReconcileAsync();
+        _cluster.Delete(Key);
+
+        var first = await ReconcileAsync();
+
+        Assert.Equal(TimeSpan.FromSeconds(1), first.RequeueAfter);
+        Assert.Contains("delete-job sweep", _cluster.Writes);
+        Assert.Contains("delete-configmap sweep-plan", _cluster.Writes);
+        Assert.Contains("batchrunner.io/cleanup", _cluster.Find(Key)!.Metadata.Finalizers);
+
+        _cluster.FinishDeletions();
+        var second = await ReconcileAsync();
+
+        Assert.Null(second.RequeueAfter);
+        Assert.Null(_cluster.Find(Key));
+        Assert.Equal("finalizers", _cluster.Writes[^1]);
+    }
+
+    [Fact]
+    public async Task Deleting_leaves_a_job_of_the_same_name_owned_by_something_else()
+    {
+        _cluster.AddJob(ForeignJob());
+        _cluster.Apply(Specs.Object(Sweep));
+        await ReconcileAsync();
+        _cluster.Delete(Key);
+
+        var result = await ReconcileAsync();
+
+        Assert.Null(result.RequeueAfter);
+        Assert.DoesNotContain("delete-job sweep", _cluster.Writes);
+        Assert.Null(Job.Metadata.DeletionTimestamp);
+        Assert.Null(_cluster.Find(Key));
+    }
+
+    [Fact]
+    public async Task The_cancel_annotation_deletes_the_job_and_marks_the_batchjob_cancelled()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        await ReconcileAsync();
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Active = 2, Succeeded = 1 });
+        await ReconcileAsync();
+
+        _cluster.Update(Key, b => b.Metadata.Annotations = new Dictionary<string, string> { ["batchrunner.io/cancel"] = "true" });
+        var result = await ReconcileAsync();
+
+        Assert.Null(result.RequeueAfter);
+        Assert.Contains("delete-job sweep", _cluster.Writes);
+        Assert.Equal((RunPhase.Cancelled, 0, 1), (Status.Phase, Status.Active, Status.Succeeded));
+        Assert.Equal(_time.GetUtcNow(), Status.CompletionTime);
+        AssertCondition(Conditions.Failed, "True", Conditions.Reasons.Cancelled);
+        Assert.Contains(_cluster.Events, e => e is ("Normal", "Cancelled", _));
+
+        _cluster.FinishDeletions();
+        await ReconcileAsync();
+        Assert.Empty(_cluster.Jobs);
+        Assert.Equal(RunPhase.Cancelled, Status.Phase);
+        Assert.Single(_cluster.Writes, w => w == "create-job sweep");
+    }
+
+    [Fact]
+    public async Task On_a_1_20_cluster_the_batchjob_says_indexed_jobs_are_unsupported()
+    {
+        _cluster = new FakeCluster(ClusterCapabilities.FromVersion("1", "20"));
+        _cluster.Apply(Specs.Object(Sweep));
+
+        await ReconcileAsync();
+
+        var degraded = AssertCondition(Conditions.Degraded, "True", Conditions.Reasons.IndexedJobsUnsupported);
+        Assert.Contains("Kubernetes 1.20", degraded.Message, StringComparison.Ordinal);
+        Assert.Contains("exit 70", degraded.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_current_cluster_is_not_degraded()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+
+        await ReconcileAsync();
+
+        Assert.Null(Status.Find(Conditions.Degraded));
+    }
+
+    [Fact]
+    public async Task A_job_of_the_same_name_owned_by_something_else_is_not_taken_over()
+    {
+        _cluster.AddJob(ForeignJob());
+        var before = k8s.KubernetesJson.Serialize(Job);
+        _cluster.Apply(Specs.Object(Sweep));
+
+        var result = await ReconcileAsync();
+
+        var dispatched = AssertCondition(Conditions.Dispatched, "False", Conditions.Reasons.DispatchFailed);
+        Assert.Contains("belongs to something else", dispatched.Message, StringComparison.Ordinal);
+        Assert.Equal(before, k8s.KubernetesJson.Serialize(Job));
+        Assert.DoesNotContain(_cluster.Writes, w => w.Contains("job", StringComparison.Ordinal));
+        Assert.Equal(RunPhase.Pending, Status.Phase);
+        Assert.Null(Status.JobName);
+        Assert.Equal(TimeSpan.FromSeconds(60), result.RequeueAfter);
+    }
+
+    [Fact]
+    public async Task A_plan_too_large_for_a_configmap_fails_dispatch_with_a_clear_condition()
+    {
+        _cluster.Apply(Specs.Object(JobManifestsTests.LongListSpec(5_000)));
+
+        var result = await ReconcileAsync();
+
+        var dispatched = AssertCondition(Conditions.Dispatched, "False", Conditions.Reasons.PlanTooLarge);
+        Assert.Matches("the sweep plan is [0-9,]+ bytes, more than a ConfigMap holds \\(1,000,000\\); use a grid", dispatched.Message);
+        Assert.Equal(RunPhase.Failed, Status.Phase);
+        Assert.Empty(_cluster.Jobs);
+        Assert.Empty(_cluster.ConfigMaps);
+        Assert.Contains(_cluster.Events, e => e.Type == "Warning" && e.Message == dispatched.Message);
+        Assert.Null(result.RequeueAfter);
+    }
+
+    [Fact]
+    public async Task A_plan_too_large_is_reported_once_and_a_grid_in_its_place_is_dispatched()
+    {
+        _cluster.Apply(Specs.Object(JobManifestsTests.LongListSpec(5_000)));
+        await ReconcileAsync();
+        var writes = _cluster.Writes.Count;
+        var events = _cluster.Events.Count;
+
+        await ReconcileAsync();
+        Assert.Equal((writes, events), (_cluster.Writes.Count, _cluster.Events.Count));
+
+        EditSpec(Sweep);
+        await ReconcileAsync();
+        Assert.Single(_cluster.Jobs);
+        AssertCondition(Conditions.Dispatched, "True", Conditions.Reasons.JobCreated);
+        Assert.Equal(RunPhase.Pending, Status.Phase);
+    }
+
+    [Fact]
+    public async Task A_conflict_on_the_finalizer_patch_surfaces_as_an_exception_for_retry()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        _cluster.ChangeOnServerOnly(Key);
+
+        var conflict = await Assert.ThrowsAsync<HttpOperationException>(() => ReconcileAsync());
+
+        Assert.Equal(HttpStatusCode.Conflict, conflict.Response.StatusCode);
+        Assert.Empty(_cluster.Writes);
+        Assert.Empty(_cluster.Jobs);
+    }
+
+    [Fact]
+    public async Task A_batchjob_that_is_gone_is_done()
+    {
+        var result = await ReconcileAsync("team-a/nothing");
+
+        Assert.Null(result.RequeueAfter);
+        Assert.Empty(_cluster.Writes);
+    }
+
+    private async Task<ReconcileResult> ReconcileAsync(string key = Key)
+    {
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, Serilog.Core.Logger.None);
+        return await reconciler.ReconcileAsync(key, CancellationToken.None);
+    }
+
+    /// <summary>Replaces the spec as kubectl apply does: a new generation.</summary>
+    private void EditSpec(string overrides) =>
+        _cluster.Update(Key, b => (b.Spec, b.Metadata.Generation) = (JsonSerializer.SerializeToElement(Specs.Spec(overrides)), b.Metadata.Generation + 1));
+
+    private Condition AssertCondition(string type, string status, string reason)
+    {
+        var condition = Status.Find(type);
+        Assert.True(condition is not null, $"no condition {type} in {string.Join(", ", Status.Conditions.Select(c => c.Type))}");
+        Assert.Equal((type, status, reason), (condition.Type, condition.Status, condition.Reason));
+        return condition;
+    }
+
+    private static V1Job ForeignJob()
+    {
+        var job = JobManifests.IndexedJob(Specs.Job(), "someone-else", ClusterCapabilities.Current, DispatchSettings.Default);
+        job.Metadata.OwnerReferences = [new V1OwnerReference { ApiVersion = "apps/v1", Kind = "Deployment", Name = "other", Uid = "someone-else", Controller = true }];
+        return job;
+    }
+
+    private static V1Pod Pod(int index, string phase) => new()
+    {
+        Metadata = new V1ObjectMeta
+        {
+            NamespaceProperty = Specs.Namespace,
+            Labels = new Dictionary<string, string> { ["batchrunner.io/batchjob"] = Specs.Name },
+            Annotations = new Dictionary<string, string> { ["batch.kubernetes.io/job-completion-index"] = index.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+        },
+        Status = new V1PodStatus { Phase = phase },
+    };
+}

@@ -1,0 +1,232 @@
+using System.Text.Json.Nodes;
+using BatchRunner.Core.Runs;
+using BatchRunner.Core.Spec;
+using BatchRunner.Kubernetes.Dispatch;
+using k8s.Models;
+
+namespace BatchRunner.Kubernetes.Tests;
+
+public sealed class JobManifestsTests
+{
+    private const string SweepOverrides = """
+        {
+          "env": [{"name": "LOG_LEVEL", "value": "debug"}],
+          "args": ["--out", "results dir"],
+          "resources": {"cpu": "500m", "memory": "512Mi"},
+          "parallelism": 4,
+          "sweep": {"grid": {"servers": [1, 2, 3], "rate": [0.5, 0.9]}, "repeats": 2},
+          "retry": {"attempts": 3},
+          "timeoutSeconds": 90.5,
+          "deadlineSeconds": 1800.2
+        }
+        """;
+
+    private static readonly BatchJob Sweep = Specs.Job(SweepOverrides);
+
+    private static V1Job Build(BatchJob job, ClusterCapabilities? cluster = null) =>
+        JobManifests.IndexedJob(job, Specs.Uid, cluster ?? ClusterCapabilities.Current, DispatchSettings.Default);
+
+    [Fact]
+    public void The_job_is_indexed_with_the_completions_and_parallelism_of_the_spec()
+    {
+        var job = Build(Sweep);
+
+        Assert.Equal("batch/v1", job.ApiVersion);
+        Assert.Equal("Job", job.Kind);
+        Assert.Equal("Indexed", job.Spec.CompletionMode);
+        Assert.Equal(12, job.Spec.Completions);
+        Assert.Equal(4, job.Spec.Parallelism);
+        Assert.Equal("Never", job.Spec.Template.Spec.RestartPolicy);
+        Assert.Equal(DispatchSettings.Default.TtlSecondsAfterFinished, job.Spec.TtlSecondsAfterFinished);
+    }
+
+    [Fact]
+    public void The_job_and_plan_are_named_for_the_batchjob_and_owned_by_it()
+    {
+        var job = Build(Sweep);
+        var plan = JobManifests.PlanConfigMap(Sweep, Specs.Uid, PodEntrypoint.PlanFiles(Sweep));
+
+        Assert.Equal(Specs.Name, job.Metadata.Name);
+        Assert.Equal(Specs.Name + "-plan", plan.Metadata.Name);
+        Assert.All(new[] { job.Metadata, plan.Metadata }, metadata =>
+        {
+            Assert.Equal(Specs.Namespace, metadata.NamespaceProperty);
+            var owner = Assert.Single(metadata.OwnerReferences);
+            Assert.Equal(("batchrunner.io/v1alpha1", "BatchJob", Specs.Name, Specs.Uid), (owner.ApiVersion, owner.Kind, owner.Name, owner.Uid));
+            Assert.True(owner.Controller);
+            Assert.True(owner.BlockOwnerDeletion);
+        });
+        Assert.Equal(plan.Metadata.Name, job.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan").ConfigMap.Name);
+    }
+
+    [Fact]
+    public void The_job_its_pods_and_the_plan_carry_the_managed_by_batchjob_and_run_labels()
+    {
+        var job = Build(Sweep);
+        var plan = JobManifests.PlanConfigMap(Sweep, Specs.Uid, PodEntrypoint.PlanFiles(Sweep));
+        var expected = new Dictionary<string, string>
+        {
+            ["app.kubernetes.io/managed-by"] = "batchrunner",
+            ["batchrunner.io/batchjob"] = Specs.Name,
+            ["batchrunner.io/run"] = RunIdentity.For(Sweep),
+        };
+
+        Assert.Equal(expected, job.Metadata.Labels);
+        Assert.Equal(expected, job.Spec.Template.Metadata.Labels);
+        Assert.Equal(expected, plan.Metadata.Labels);
+        Assert.StartsWith("r", RunIdentity.For(Sweep), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_same_batchjob_always_gives_the_same_manifests()
+    {
+        var first = k8s.KubernetesJson.Serialize(Build(Sweep));
+        var again = k8s.KubernetesJson.Serialize(Build(Specs.Job(SweepOverrides)));
+
+        Assert.Equal(first, again);
+        Assert.Equal(PodEntrypoint.PlanFiles(Sweep), PodEntrypoint.PlanFiles(Specs.Job(SweepOverrides)));
+    }
+
+    [Fact]
+    public void A_current_cluster_retries_per_index_with_no_job_wide_limit()
+    {
+        var job = Build(Sweep, new ClusterCapabilities(1, 29));
+
+        Assert.Equal(2, job.Spec.BackoffLimitPerIndex);
+        Assert.Equal(int.MaxValue, job.Spec.BackoffLimit);
+    }
+
+    [Fact]
+    public void A_cluster_without_per_index_limits_gets_a_job_wide_budget_of_retries_times_completions()
+    {
+        var job = Build(Sweep, new ClusterCapabilities(1, 21));
+
+        Assert.Null(job.Spec.BackoffLimitPerIndex);
+        Assert.Equal(2 * 12, job.Spec.BackoffLimit);
+    }
+
+    [Fact]
+    public void One_attempt_means_no_retries_on_either_kind_of_cluster()
+    {
+        var once = Specs.Job("""{"completions": 3}""");
+
+        Assert.Equal(0, Build(once, new ClusterCapabilities(1, 30)).Spec.BackoffLimitPerIndex);
+        Assert.Equal(0, Build(once, new ClusterCapabilities(1, 21)).Spec.BackoffLimit);
+    }
+
+    [Fact]
+    public void The_deadline_bounds_the_job_and_the_timeout_bounds_each_pod_rounded_up()
+    {
+        var job = Build(Sweep);
+
+        Assert.Equal(1801, job.Spec.ActiveDeadlineSeconds);
+        Assert.Equal(91, job.Spec.Template.Spec.ActiveDeadlineSeconds);
+    }
+
+    [Fact]
+    public void Without_a_deadline_or_timeout_neither_is_set()
+    {
+        var job = Build(Specs.Job());
+
+        Assert.Null(job.Spec.ActiveDeadlineSeconds);
+        Assert.Null(job.Spec.Template.Spec.ActiveDeadlineSeconds);
+    }
+
+    [Fact]
+    public void The_container_runs_the_entrypoint_with_the_command_and_args_as_arguments()
+    {
+        var container = Assert.Single(Build(Sweep).Spec.Template.Spec.Containers);
+
+        Assert.Equal("workload", container.Name);
+        Assert.Equal("registry.example/sim:1", container.Image);
+        Assert.Equal(["/bin/sh", "/etc/batchrunner/entrypoint.sh"], container.Command);
+        Assert.Equal(["python", "sim.py", "--out", "results dir"], container.Args);
+    }
+
+    [Fact]
+    public void The_container_requests_and_is_limited_to_the_spec_resources()
+    {
+        var resources = Build(Sweep).Spec.Template.Spec.Containers[0].Resources;
+
+        Assert.Equal("500m", resources.Requests["cpu"].ToString());
+        Assert.Equal("512Mi", resources.Requests["memory"].ToString());
+        Assert.Equal(resources.Requests.ToDictionary(r => r.Key, r => r.Value.ToString()), resources.Limits.ToDictionary(r => r.Key, r => r.Value.ToString()));
+    }
+
+    [Fact]
+    public void The_container_env_is_the_spec_env_then_the_job_run_and_output_variables()
+    {
+        var env = Build(Sweep).Spec.Template.Spec.Containers[0].Env.Select(e => (e.Name, e.Value));
+
+        Assert.Equal(
+            [("LOG_LEVEL", "debug"), ("BATCHRUNNER_JOB", Specs.Name), ("BATCHRUNNER_RUN_ID", RunIdentity.For(Sweep)), ("BATCHRUNNER_OUTPUT_DIR", "/batchrunner/output")],
+            env);
+    }
+
+    [Fact]
+    public void The_plan_is_mounted_read_only_and_the_output_is_an_empty_dir()
+    {
+        var pod = Build(Sweep).Spec.Template.Spec;
+        var mounts = pod.Containers[0].VolumeMounts.ToDictionary(m => m.Name);
+
+        Assert.Equal("/etc/batchrunner", mounts["plan"].MountPath);
+        Assert.True(mounts["plan"].ReadOnlyProperty);
+        Assert.Equal("/batchrunner/output", mounts["output"].MountPath);
+        Assert.NotNull(pod.Volumes.Single(v => v.Name == "output").EmptyDir);
+        Assert.Equal(2, pod.Volumes.Count);
+    }
+
+    [Fact]
+    public void The_plan_holds_the_script_the_plan_the_axes_and_the_dispatched_spec()
+    {
+        var files = PodEntrypoint.PlanFiles(Sweep);
+
+        Assert.Equal(["axis-0", "axis-1", "entrypoint.sh", "plan.env", "spec.json"], files.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(PodEntrypoint.Script, files["entrypoint.sh"]);
+        Assert.Equal(RunIdentity.SpecJson(Sweep), files["spec.json"]);
+        Assert.Contains("BR_MODE=grid\n", files["plan.env"], StringComparison.Ordinal);
+        Assert.Contains("BR_REPEATS=2\n", files["plan.env"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_100000_index_grid_plan_stays_small()
+    {
+        var job = PodEntrypointTests.HundredThousandIndexGrid();
+
+        var bytes = PodEntrypoint.SizeOf(PodEntrypoint.PlanFiles(job));
+
+        Assert.Equal(100_000, job.Spec.Completions);
+        Assert.InRange(bytes, 1_000, 10_000);
+    }
+
+    [Fact]
+    public void A_long_list_sweep_is_measured_as_too_large_for_a_configmap()
+    {
+        var job = LongList(5_000);
+
+        var bytes = PodEntrypoint.SizeOf(PodEntrypoint.PlanFiles(job));
+
+        Assert.True(bytes > PodEntrypoint.MaxPlanBytes, $"{bytes} bytes");
+    }
+
+    [Fact]
+    public void Plan_size_counts_keys_and_values_in_utf8_bytes()
+    {
+        Assert.Equal(3 + 2 + 1 + 3, PodEntrypoint.SizeOf(new() { ["abc"] = "é", ["k"] = "東" }));
+    }
+
+    /// <summary>A list sweep whose points are written one by one: its plan grows with the number of indexes.</summary>
+    internal static BatchJob LongList(int points) => Specs.Job(LongListSpec(points));
+
+    internal static JsonObject LongListSpec(int points)
+    {
+        var spec = Specs.Spec();
+        spec["sweep"] = new JsonObject
+        {
+            ["list"] = new JsonArray(Enumerable.Range(0, points)
+                .Select(i => (JsonNode?)new JsonObject { ["x"] = i, ["label"] = $"point number {i:D6} " + new string('~', 100) })
+                .ToArray()),
+        };
+        return spec;
+    }
+}

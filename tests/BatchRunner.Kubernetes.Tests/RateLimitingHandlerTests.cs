@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Net;
+using BatchRunner.Kubernetes.Client;
+
+namespace BatchRunner.Kubernetes.Tests;
+
+public sealed class RateLimitingHandlerTests
+{
+    private static HttpMessageInvoker Client(double qps, int burst) =>
+        new(new RateLimitingHandler(qps, burst) { InnerHandler = new Answering() });
+
+    private static HttpRequestMessage Get(string pathAndQuery) => new(HttpMethod.Get, "https://api.example:6443" + pathAndQuery);
+
+    [Fact]
+    public async Task Requests_beyond_the_burst_wait_for_the_rate()
+    {
+        using var client = Client(qps: 5, burst: 1);
+        var clock = Stopwatch.StartNew();
+
+        for (var i = 0; i < 10; i++)
+        {
+            using var request = Get("/apis/batch/v1/jobs");
+            using var response = await client.SendAsync(request, CancellationToken.None);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // One at once, then one every 200 ms: at least eight whole periods and part of a ninth.
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1.6), $"ten requests at 5 QPS took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task Watches_are_not_held_back_by_the_limit()
+    {
+        // One token every 100 s: a limited request after the first waits far longer than this test.
+        using var client = Client(qps: 0.01, burst: 1);
+        using (var first = Get("/api/v1/pods"))
+        {
+            (await client.SendAsync(first, CancellationToken.None)).Dispose();
+        }
+
+        using var limited = Get("/api/v1/pods?labelSelector=a%3Db");
+        using var stop = new CancellationTokenSource();
+        var held = client.SendAsync(limited, stop.Token);
+        for (var i = 0; i < 3; i++)
+        {
+            using var watch = Get("/apis/batch/v1/jobs?allowWatchBookmarks=true&watch=true&resourceVersion=5");
+            using var response = await client.SendAsync(watch, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.False(held.IsCompleted, "a request over the limit went through");
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => held);
+    }
+
+    [Theory]
+    [InlineData(0, 1)]
+    [InlineData(-1, 1)]
+    [InlineData(5, 0)]
+    public void A_rate_or_burst_that_is_not_positive_is_refused(double qps, int burst)
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new RateLimitingHandler(qps, burst).Dispose());
+    }
+
+    private sealed class Answering : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { RequestMessage = request });
+    }
+}
