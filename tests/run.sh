@@ -6,6 +6,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+# Kubernetes tests run a real 1.20 control plane on 127.0.0.1, built from Debian's sources once (apt installs
+# included; ~10 min cold) and cached in ~/.cache/batchrunner.
+tests/k8s/build-control-plane.sh >/dev/null
 # End-to-end tests drive ./batchrunner, which uses the Release build: build it (and the workloads) once, up front.
 dotnet build BatchRunner.sln -c Release --nologo -v quiet
 

@@ -249,19 +249,21 @@ public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings set
 
         var uid = batchJob.Metadata.Uid;
         var runId = RunIdentity.For(job);
-        var planName = BatchJobResource.PlanConfigMapName(name);
-        var existingPlan = await cluster.GetConfigMapAsync(ns, planName, cancellation).ConfigureAwait(false);
-        if (existingPlan is not null && (Value(existingPlan.Metadata.Labels, BatchJobResource.RunLabel) != runId
-            || existingPlan.Metadata.OwnerReferences?.Any(o => o.Uid == uid) != true))
+        // Create first and look only on a conflict: the common path costs one call, not two.
+        var planMap = JobManifests.PlanConfigMap(job, uid, plan);
+        if (!await cluster.CreateConfigMapAsync(planMap, cancellation).ConfigureAwait(false))
         {
-            // A plan left from an earlier spec (changed before its Job was created) or an earlier object of this name.
-            await cluster.DeleteConfigMapAsync(ns, planName, cancellation).ConfigureAwait(false);
-            existingPlan = null;
-        }
-
-        if (existingPlan is null && !await cluster.CreateConfigMapAsync(JobManifests.PlanConfigMap(job, uid, plan), cancellation).ConfigureAwait(false))
-        {
-            return (null, ReconcileResult.After(WhileDeleting));
+            var existingPlan = await cluster.GetConfigMapAsync(ns, planMap.Metadata.Name, cancellation).ConfigureAwait(false);
+            if (existingPlan is not null && (Value(existingPlan.Metadata.Labels, BatchJobResource.RunLabel) != runId
+                || existingPlan.Metadata.OwnerReferences?.Any(o => o.Uid == uid) != true))
+            {
+                // A plan left from an earlier spec (changed before its Job was created) or an earlier object of this name.
+                await cluster.DeleteConfigMapAsync(ns, planMap.Metadata.Name, cancellation).ConfigureAwait(false);
+                if (!await cluster.CreateConfigMapAsync(planMap, cancellation).ConfigureAwait(false))
+                {
+                    return (null, ReconcileResult.After(WhileDeleting));
+                }
+            }
         }
 
         var created = await cluster.CreateJobAsync(JobManifests.IndexedJob(job, uid, cluster.Capabilities, settings), cancellation).ConfigureAwait(false);

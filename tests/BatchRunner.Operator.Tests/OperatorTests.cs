@@ -1,0 +1,241 @@
+using k8s;
+using System.Net;
+using BatchRunner.Kubernetes.Testing;
+using Xunit;
+using Xunit.Abstractions;
+using static BatchRunner.Operator.Tests.Cluster;
+
+namespace BatchRunner.Operator.Tests;
+
+/// <summary>The operator end to end, as a user meets it: kubectl in, Jobs, status, conditions and events out.</summary>
+[Collection(ControlPlaneCollection.Name)]
+public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper output) : IAsyncLifetime
+{
+    private static readonly TimeSpan Converge = TimeSpan.FromSeconds(60);
+    private readonly List<IAsyncDisposable> _owned = [];
+    private readonly List<ControllerProcess> _controllers = [];
+    private string _ns = "";
+
+    public async Task InitializeAsync()
+    {
+        _ns = "t-" + Guid.NewGuid().ToString("N")[..10];
+        await fixture.ControlPlane.CreateNamespaceAsync(_ns);
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var controller in _controllers)
+        {
+            output.WriteLine($"--- controller {controller.Identity} log ---\n{controller.Log}");
+            await controller.DisposeAsync();
+        }
+
+        foreach (var owned in _owned)
+        {
+            await owned.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_sweep_applied_with_kubectl_runs_to_completion_with_status_conditions_events_and_metrics()
+    {
+        Simulate(new PodSimulatorOptions { Namespace = _ns });
+        var controller = StartController("replica-a");
+
+        // No spec.backend: applied to a cluster, a BatchJob runs on Kubernetes (the CRD's default).
+        await fixture.ApplyAsync(BatchJobYaml(_ns, "sweep"));
+        await Eventually.TrueAsync(async () => Phase(await BatchJobAsync(fixture.Admin, _ns, "sweep")) == "Succeeded", Converge, "the BatchJob succeeds");
+
+        var batchJob = await BatchJobAsync(fixture.Admin, _ns, "sweep");
+        Assert.Equal("kubernetes", batchJob!.Value.GetProperty("spec").GetProperty("backend").GetString());
+        Assert.Equal((6, 0, 6), (Status(batchJob, "succeeded")!.Value.GetInt32(), Status(batchJob, "failed")!.Value.GetInt32(), Status(batchJob, "total")!.Value.GetInt32()));
+        Assert.Equal(batchJob.Value.GetProperty("metadata").GetProperty("generation").GetInt64(), Status(batchJob, "observedGeneration")!.Value.GetInt64());
+        Assert.Matches("^r[0-9a-f]{11}$", Status(batchJob, "runId")!.Value.GetString());
+        foreach (var (type, status) in new[] { ("Valid", "True"), ("Dispatched", "True"), ("Complete", "True") })
+        {
+            Assert.Equal(status, Condition(batchJob, type)?.GetProperty("status").GetString());
+        }
+
+        // 1.20 drops completionMode: the BatchJob says what that costs.
+        Assert.Equal("IndexedJobsUnsupported", Condition(batchJob, "Degraded")?.GetProperty("reason").GetString());
+
+        var job = Assert.Single(await JobsAsync(fixture.Admin, _ns, "sweep"));
+        Assert.Equal((6, 2), (job.Spec.Completions, job.Spec.Parallelism));
+        var owner = Assert.Single(job.Metadata.OwnerReferences);
+        Assert.Equal(("BatchJob", true, batchJob.Value.GetProperty("metadata").GetProperty("uid").GetString()), (owner.Kind, owner.Controller == true, owner.Uid));
+        var plan = await fixture.Admin.CoreV1.ReadNamespacedConfigMapAsync("sweep-plan", _ns);
+        Assert.Contains("entrypoint.sh", plan.Data.Keys);
+
+        var reasons = (await EventsAsync(fixture.Admin, _ns, "sweep")).Select(e => e.Reason).ToList();
+        Assert.Contains("Dispatched", reasons);
+        Assert.Contains("Succeeded", reasons);
+
+        var table = await fixture.KubectlAsync("get", "bj", "-n", _ns);
+        Assert.Matches(@"sweep\s+Succeeded\s+6\s+0\s+6\s+kubernetes", table);
+        Assert.Equal(HttpStatusCode.OK, (await controller.GetAsync("/healthz")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await controller.GetAsync("/readyz")).Status);
+        var metrics = (await controller.GetAsync("/metrics")).Body;
+        Assert.Matches(@"batchrunner_reconciles_total\{result=""success""\} [1-9]", metrics);
+        Assert.Contains("batchrunner_leader 1", metrics, StringComparison.Ordinal);
+        // The gauge counts the controller's cache, which sees the final status a moment after the API does.
+        await Eventually.TrueAsync(
+            async () => System.Text.RegularExpressions.Regex.IsMatch((await controller.GetAsync("/metrics")).Body, @"batchrunner_batchjobs\{phase=""Succeeded""\} 1"),
+            TimeSpan.FromSeconds(10), "the phase gauge counts the succeeded BatchJob");
+    }
+
+    [Fact]
+    public async Task Indexes_failing_beyond_their_retries_fail_the_batchjob_with_the_jobs_reason()
+    {
+        Simulate(new PodSimulatorOptions { Namespace = _ns, Outcome = _ => PodOutcome.Fail(3) });
+        StartController("replica-a");
+
+        await fixture.ApplyAsync(BatchJobYaml(_ns, "failing", "retry: {attempts: 1}", sweep: "{grid: {rate: [0.5, 0.9]}}"));
+        await Eventually.TrueAsync(async () => Phase(await BatchJobAsync(fixture.Admin, _ns, "failing")) == "Failed", Converge, "the BatchJob fails");
+
+        var batchJob = await BatchJobAsync(fixture.Admin, _ns, "failing");
+        var failed = Condition(batchJob, "Failed");
+        Assert.Equal(("True", "BackoffLimitExceeded"), (failed?.GetProperty("status").GetString(), failed?.GetProperty("reason").GetString()));
+        Assert.True(Status(batchJob, "failed")!.Value.GetInt32() >= 1);
+        Assert.Contains(await EventsAsync(fixture.Admin, _ns, "failing"), e => e.Reason == "Failed" && e.Type == "Warning");
+    }
+
+    [Fact]
+    public async Task An_invalid_batchjob_gets_a_condition_and_an_event_and_no_job_while_others_keep_flowing()
+    {
+        Simulate(new PodSimulatorOptions { Namespace = _ns });
+        StartController("replica-a");
+
+        // The schema accepts this; the parser, shared with every door, does not.
+        await fixture.ApplyAsync(BatchJobYaml(_ns, "invalid", "", sweep: "{grid: {rate: [0.5]}}").Replace("parallelism: 2", "parallelism: 5", StringComparison.Ordinal));
+        await fixture.ApplyAsync(BatchJobYaml(_ns, "valid"));
+        await Eventually.TrueAsync(async () => Phase(await BatchJobAsync(fixture.Admin, _ns, "valid")) == "Succeeded", Converge, "the valid BatchJob succeeds");
+        await Eventually.TrueAsync(async () => Condition(await BatchJobAsync(fixture.Admin, _ns, "invalid"), "Valid") is not null, Converge, "the invalid BatchJob has a Valid condition");
+
+        var valid = Condition(await BatchJobAsync(fixture.Admin, _ns, "invalid"), "Valid")!.Value;
+        Assert.Equal(("False", "InvalidSpec"), (valid.GetProperty("status").GetString(), valid.GetProperty("reason").GetString()));
+        Assert.Contains("spec.parallelism: must be <= spec.completions (1), got 5", valid.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains(await EventsAsync(fixture.Admin, _ns, "invalid"), e => e.Reason == "InvalidSpec" && e.Type == "Warning");
+        Assert.Empty(await JobsAsync(fixture.Admin, _ns, "invalid"));
+    }
+
+    [Fact]
+    public async Task Deleting_a_running_batchjob_leaves_no_job_pod_or_configmap_of_it()
+    {
+        Simulate(new PodSimulatorOptions { Namespace = _ns, RunningFor = TimeSpan.FromMinutes(10) });
+        StartController("replica-a");
+        await fixture.ApplyAsync(BatchJobYaml(_ns, "doomed"));
+        await Eventually.TrueAsync(async () => Phase(await BatchJobAsync(fixture.Admin, _ns, "doomed")) == "Running", Converge, "the BatchJob runs");
+        Assert.NotEmpty(await PodsAsync(fixture.Admin, _ns, "doomed"));
+
+        await fixture.KubectlAsync("delete", "bj", "doomed", "-n", _ns, "--wait=false");
+
+        await Eventually.TrueAsync(async () => await BatchJobAsync(fixture.Admin, _ns, "doomed") is null, Converge, "the BatchJob is gone (its finalizer released)");
+        await Eventually.TrueAsync(async () => (await JobsAsync(fixture.Admin, _ns, "doomed")).Count == 0, Converge, "its Job is gone");
+        await Eventually.TrueAsync(async () => (await PodsAsync(fixture.Admin, _ns, "doomed")).Count == 0, Converge, "its pods are gone");
+        var configMaps = await fixture.Admin.CoreV1.ListNamespacedConfigMapAsync(_ns, labelSelector: "batchrunner.io/batchjob=doomed");
+        Assert.Empty(configMaps.Items);
+    }
+
+    [Fact]
+    public async Task A_controller_killed_mid_run_and_restarted_creates_no_second_job()
+    {
+        Simulate(new PodSimulatorOptions { Namespace = _ns, RunningFor = TimeSpan.FromMinutes(10) });
+        var first = StartController("replica-a");
+        await fixture.ApplyAsync(BatchJobYaml(_ns, "steady"));
+        await Eventually.TrueAsync(async () => Phase(await BatchJobAsync(fixture.Admin, _ns, "steady")) == "Running", Converge, "the BatchJob runs");
+        var uid = Assert.Single(await JobsAsync(fixture.Admin, _ns, "steady")).Metadata.Uid;
+
+        await first.KillAsync();
+        // The status is wiped, as if the controller had died before writing it: only the cluster can tell what exists.
+        await fixture.KubectlAsync("patch", "bj", "steady", "-n", _ns, "--type=merge", "--subresource=status", "-p", "{\"status\":null}");
+        var second = StartController("replica-b");
+        await Eventually.TrueAsync(async () => second.Log.Contains("leads", StringComparison.Ordinal), TimeSpan.FromSeconds(40), "the new replica leads");
+        await Eventually.TrueAsync(async () => Phase(await BatchJobAsync(fixture.Admin, _ns, "steady")) == "Running", Converge, "the status is derived again");
+
+        var job = Assert.Single(await JobsAsync(fixture.Admin, _ns, "steady"));
+        Assert.Equal(uid, job.Metadata.Uid);
+        Assert.Equal("True", Condition(await BatchJobAsync(fixture.Admin, _ns, "steady"), "Dispatched")?.GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task With_two_replicas_only_the_leader_acts_and_the_other_takes_over_within_30_seconds_of_its_death()
+    {
+        Simulate(new PodSimulatorOptions { Namespace = _ns });
+        var lease = $"lease-{_ns}";
+        var a = StartController("replica-a", $"--BatchRunner:LeaderElection:LeaseName={lease}");
+        await Eventually.TrueAsync(async () => a.Log.Contains("replica-a leads", StringComparison.Ordinal), Converge, "replica-a leads");
+        var b = StartController("replica-b", $"--BatchRunner:LeaderElection:LeaseName={lease}");
+        await Eventually.TrueAsync(async () => (await b.GetAsync("/readyz")).Status == HttpStatusCode.OK, Converge, "the standby is ready");
+
+        await fixture.ApplyAsync(BatchJobYaml(_ns, "first"));
+        await Eventually.TrueAsync(async () => Phase(await BatchJobAsync(fixture.Admin, _ns, "first")) == "Succeeded", Converge, "the first BatchJob succeeds");
+        Assert.Contains("Created Job first", a.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("Created Job", b.Log, StringComparison.Ordinal);
+        Assert.Contains("batchrunner_leader 0", (await b.GetAsync("/metrics")).Body, StringComparison.Ordinal);
+
+        await a.KillAsync();
+        var killedAt = DateTime.UtcNow;
+        await fixture.ApplyAsync(BatchJobYaml(_ns, "second"));
+        await Eventually.TrueAsync(async () => (await JobsAsync(fixture.Admin, _ns, "second")).Count == 1, TimeSpan.FromSeconds(45), "the standby dispatches the second BatchJob");
+        var takeover = DateTime.UtcNow - killedAt;
+
+        output.WriteLine($"takeover after kill -9: {takeover.TotalSeconds:F1} s");
+        Assert.True(takeover < TimeSpan.FromSeconds(30), $"took over after {takeover.TotalSeconds:F1} s");
+        Assert.Equal("replica-b", (await fixture.Admin.CoordinationV1.ReadNamespacedLeaseAsync(lease, OperatorFixture.SystemNamespace)).Spec.HolderIdentity);
+    }
+
+    [Fact]
+    public async Task A_parallelism_change_reaches_the_running_job_and_a_command_change_is_refused_visibly()
+    {
+        Simulate(new PodSimulatorOptions { Namespace = _ns, RunningFor = TimeSpan.FromMinutes(10) });
+        StartController("replica-a");
+        await fixture.ApplyAsync(BatchJobYaml(_ns, "tuned"));
+        await Eventually.TrueAsync(async () => Phase(await BatchJobAsync(fixture.Admin, _ns, "tuned")) == "Running", Converge, "the BatchJob runs");
+
+        await fixture.KubectlAsync("patch", "bj", "tuned", "-n", _ns, "--type=merge", "-p", "{\"spec\":{\"parallelism\":3}}");
+        await Eventually.TrueAsync(async () => Assert.Single(await JobsAsync(fixture.Admin, _ns, "tuned")).Spec.Parallelism == 3, Converge, "the Job's parallelism follows");
+
+        await fixture.KubectlAsync("patch", "bj", "tuned", "-n", _ns, "--type=merge", "-p", "{\"spec\":{\"command\":[\"/bin/true\"]}}");
+        await Eventually.TrueAsync(async () => Condition(await BatchJobAsync(fixture.Admin, _ns, "tuned"), "SpecApplied")?.GetProperty("status").GetString() == "False", Converge, "the change is refused");
+
+        var applied = Condition(await BatchJobAsync(fixture.Admin, _ns, "tuned"), "SpecApplied")!.Value;
+        Assert.Equal("ImmutableFieldChanged", applied.GetProperty("reason").GetString());
+        Assert.Contains("spec.command", applied.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains(await EventsAsync(fixture.Admin, _ns, "tuned"), e => e.Reason == "ImmutableFieldChanged" && e.Type == "Warning");
+        Assert.Equal(["/bin/sh", "-c", "echo \"$BATCHRUNNER_PARAMS\""], Assert.Single(await JobsAsync(fixture.Admin, _ns, "tuned")).Spec.Template.Spec.Containers[0].Args);
+    }
+
+    [Fact]
+    public async Task The_controllers_service_account_can_do_what_it_needs_and_nothing_more()
+    {
+        var subject = $"--as=system:serviceaccount:{OperatorFixture.SystemNamespace}:{OperatorFixture.ServiceAccount}";
+        foreach (var allowed in new[] { "list batchjobs.batchrunner.io -A", "patch batchjobs.batchrunner.io/status -n x", "create jobs.batch -n x", "delete configmaps -n x", "create events -n x" })
+        {
+            Assert.Equal(0, (await fixture.TryKubectlAsync(["auth", "can-i", .. allowed.Split(' '), subject])).ExitCode);
+        }
+
+        foreach (var denied in new[] { "get secrets -n x", "create pods -n x", "delete batchjobs.batchrunner.io -n x", "update configmaps -n x", "list nodes", "create leases.coordination.k8s.io -n default" })
+        {
+            var (exitCode, text) = await fixture.TryKubectlAsync(["auth", "can-i", .. denied.Split(' '), subject]);
+            Assert.True(exitCode != 0, $"the controller may {denied}: {text}");
+        }
+    }
+
+    [Fact]
+    public async Task Kubectl_explain_describes_the_spec()
+    {
+        var explained = await fixture.KubectlAsync("explain", "batchjob.spec.sweep");
+
+        Assert.Contains("grid", explained, StringComparison.Ordinal);
+        Assert.Contains("repeats", explained, StringComparison.Ordinal);
+    }
+
+    private void Simulate(PodSimulatorOptions options) => _owned.Add(PodSimulator.Start(fixture.Admin, options));
+
+    private ControllerProcess StartController(string identity, params string[] args)
+    {
+        var controller = ControllerProcess.Start(fixture.ControllerKubeconfig, identity, args);
+        _controllers.Add(controller);
+        return controller;
+    }
+}

@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using BatchRunner.Kubernetes.Testing;
+using k8s;
+
+// 500 BatchJobs applied at once with kubectl -> seconds until all 500 Jobs exist, against kubectl apply of the 500
+// equivalent Job manifests to the same API server in the same run. Prints figures; no pass/fail.
+//   BatchRunner.OperatorBenchmark [--count N] [--qps Q] [--burst B] [--workers W]
+var count = Option("--count", 500);
+var qps = Option("--qps", 50);
+var burst = Option("--burst", 100);
+var workers = Option("--workers", 4);
+var root = FindRepoRoot();
+
+await using var controlPlane = await ControlPlane.StartAsync();
+var admin = controlPlane.AdminClient;
+await Kubectl("apply", "-f", "manifests/controller/namespace.yaml", "-f", "manifests/crds/", "-f", "manifests/rbac/");
+await Kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/batchjobs.batchrunner.io");
+var kubeconfig = await controlPlane.CreateServiceAccountKubeconfigAsync("batchrunner-system", "batchrunner-controller");
+await controlPlane.CreateNamespaceAsync("bench-operator");
+await controlPlane.CreateNamespaceAsync("bench-kubectl");
+
+using var controller = StartController(kubeconfig);
+await Eventually.TrueAsync(async () => (await admin.CoordinationV1.ReadNamespacedLeaseAsync("batchrunner-controller", "batchrunner-system")).Spec.HolderIdentity == "bench", TimeSpan.FromSeconds(60), "the controller leads");
+
+// A: BatchJobs through the operator.
+var batchJobs = Manifests(count, i => $"""
+    apiVersion: batchrunner.io/v1alpha1
+    kind: BatchJob
+    metadata: {"{"}name: bj-{i}, namespace: bench-operator{"}"}
+    spec: {"{"}image: busybox:1.36, command: [/bin/true], completions: 1{"}"}
+    """);
+var operatorWatch = Stopwatch.StartNew();
+await Kubectl("apply", "-f", batchJobs);
+var operatorApplied = operatorWatch.Elapsed;
+await WaitForJobs("bench-operator", count, operatorWatch);
+var operatorTotal = operatorWatch.Elapsed;
+
+// B: the equivalent Jobs straight from kubectl.
+var jobs = Manifests(count, i => $"""
+    apiVersion: batch/v1
+    kind: Job
+    metadata: {"{"}name: job-{i}, namespace: bench-kubectl, labels: {"{"}app.kubernetes.io/managed-by: bench{"}"}{"}"}
+    spec:
+      completions: 1
+      parallelism: 1
+      backoffLimit: 0
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{"{"}name: workload, image: busybox:1.36, command: [/bin/true]{"}"}]
+    """);
+var kubectlWatch = Stopwatch.StartNew();
+await Kubectl("apply", "-f", jobs);
+await WaitForJobs("bench-kubectl", count, kubectlWatch);
+var kubectlTotal = kubectlWatch.Elapsed;
+
+var metrics = await new HttpClient().GetStringAsync(controller.Url + "/metrics");
+var reconciles = metrics.Split('\n').Where(l => l.StartsWith("batchrunner_reconciles_total{", StringComparison.Ordinal)).Sum(l => double.Parse(l.Split(' ')[1], CultureInfo.InvariantCulture));
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
+    operator: {count} BatchJobs applied at once until {count} Jobs exist (Kubernetes 1.20 control plane on 127.0.0.1)
+      controller client      qps {qps}, burst {burst}, workers {workers}
+      batchrunner            {operatorTotal.TotalSeconds:F2} s   (kubectl apply of the BatchJobs: {operatorApplied.TotalSeconds:F2} s; {reconciles:F0} reconciles)
+      kubectl apply of Jobs  {kubectlTotal.TotalSeconds:F2} s
+      ratio                  {operatorTotal / kubectlTotal:F2}×
+    """));
+controller.Kill(entireProcessTree: true);
+return 0;
+
+async Task WaitForJobs(string ns, int expected, Stopwatch watch)
+{
+    while (true)
+    {
+        var list = await admin.BatchV1.ListNamespacedJobAsync(ns);
+        if (list.Items.Count >= expected)
+        {
+            return;
+        }
+
+        if (watch.Elapsed > TimeSpan.FromMinutes(10))
+        {
+            throw new TimeoutException($"only {list.Items.Count} of {expected} Jobs in {ns} after 10 minutes");
+        }
+
+        await Task.Delay(100);
+    }
+}
+
+string Manifests(int n, Func<int, string> one)
+{
+    var path = Path.Combine(controlPlane.Directory, $"bench-{Guid.NewGuid():N}.yaml");
+    var text = new StringBuilder();
+    for (var i = 0; i < n; i++)
+    {
+        text.Append("---\n").Append(one(i)).Append('\n');
+    }
+
+    File.WriteAllText(path, text.ToString());
+    return path;
+}
+
+async Task Kubectl(params string[] args)
+{
+    var start = new ProcessStartInfo("kubectl") { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
+    foreach (var arg in new[] { "--kubeconfig", controlPlane.AdminKubeconfigPath }.Concat(args))
+    {
+        start.ArgumentList.Add(arg);
+    }
+
+    using var process = Process.Start(start)!;
+    var output = process.StandardOutput.ReadToEndAsync();
+    var error = process.StandardError.ReadToEndAsync();
+    await process.WaitForExitAsync();
+    if (process.ExitCode != 0)
+    {
+        throw new InvalidOperationException($"kubectl {string.Join(' ', args)}: {await error}{await output}");
+    }
+}
+
+ControllerHandle StartController(string path)
+{
+    var port = 18000 + Random.Shared.Next(1000);
+    var dll = new[] { "Release", "Debug" }
+        .Select(c => Path.Combine(root, "controller", "BatchRunner.Controller", "bin", c, "net10.0", "batchrunner-controller.dll"))
+        .Where(File.Exists).OrderByDescending(File.GetLastWriteTimeUtc).First();
+    var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+    foreach (var arg in new[]
+    {
+        dll, "--urls", $"http://127.0.0.1:{port}", $"--BatchRunner:Kubernetes:Kubeconfig={path}", "--BatchRunner:LeaderElection:Identity=bench",
+        $"--BatchRunner:Kubernetes:Qps={qps}", $"--BatchRunner:Kubernetes:Burst={burst}", $"--BatchRunner:Kubernetes:Workers={workers}",
+    })
+    {
+        start.ArgumentList.Add(arg);
+    }
+
+    var process = Process.Start(start)!;
+    process.OutputDataReceived += (_, _) => { };
+    process.ErrorDataReceived += (_, _) => { };
+    process.BeginOutputReadLine();
+    process.BeginErrorReadLine();
+    return new ControllerHandle(process, $"http://127.0.0.1:{port}");
+}
+
+int Option(string name, int fallback) =>
+    Array.IndexOf(args, name) is var at and >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
+
+static string FindRepoRoot()
+{
+    for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
+    {
+        if (File.Exists(Path.Combine(folder.FullName, "BatchRunner.sln")))
+        {
+            return folder.FullName;
+        }
+    }
+
+    throw new InvalidOperationException("BatchRunner.sln not found");
+}
+
+sealed record ControllerHandle(Process Process, string Url) : IDisposable
+{
+    public void Kill(bool entireProcessTree) => Process.Kill(entireProcessTree);
+
+    public void Dispose()
+    {
+        if (!Process.HasExited)
+        {
+            Process.Kill(entireProcessTree: true);
+        }
+
+        Process.Dispose();
+    }
+}
