@@ -77,9 +77,10 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
         var metrics = (await controller.GetAsync("/metrics")).Body;
         Assert.Matches(@"batchrunner_reconciles_total\{result=""success""\} [1-9]", metrics);
         Assert.Contains("batchrunner_leader 1", metrics, StringComparison.Ordinal);
-        // The gauge counts the controller's cache, which sees the final status a moment after the API does.
+        // The gauge counts the controller's cache (every namespace, so other tests' BatchJobs too), which sees the
+        // final status a moment after the API does.
         await Eventually.TrueAsync(
-            async () => System.Text.RegularExpressions.Regex.IsMatch((await controller.GetAsync("/metrics")).Body, @"batchrunner_batchjobs\{phase=""Succeeded""\} 1"),
+            async () => System.Text.RegularExpressions.Regex.IsMatch((await controller.GetAsync("/metrics")).Body, @"batchrunner_batchjobs\{phase=""Succeeded""\} [1-9]"),
             TimeSpan.FromSeconds(10), "the phase gauge counts the succeeded BatchJob");
     }
 
@@ -224,7 +225,11 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
     [Fact]
     public async Task Kubectl_explain_describes_the_spec()
     {
-        var explained = await fixture.KubectlAsync("explain", "batchjob.spec.sweep");
+        // The API server publishes a new CRD's schema to OpenAPI a few seconds after the CRD is established.
+        var explained = "";
+        await Eventually.TrueAsync(
+            async () => (await fixture.TryKubectlAsync("explain", "batchjob.spec.sweep")) is (0, var text) && (explained = text).Length > 0,
+            TimeSpan.FromSeconds(60), "kubectl explain finds BatchJob");
 
         Assert.Contains("grid", explained, StringComparison.Ordinal);
         Assert.Contains("repeats", explained, StringComparison.Ordinal);
