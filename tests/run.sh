@@ -9,6 +9,11 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 # Kubernetes tests run a real 1.20 control plane on 127.0.0.1, built from Debian's sources once (apt installs
 # included; ~10 min cold) and cached in ~/.cache/batchrunner.
 tests/k8s/build-control-plane.sh >/dev/null
+# SQS tests run fauxqs (an SQS emulator from npm, pinned by its lockfile) on 127.0.0.1; install it when the lock changed.
+if ! cmp -s tests/fauxqs/package-lock.json tests/fauxqs/node_modules/.batchrunner-lock; then
+  npm ci --prefix tests/fauxqs --no-audit --no-fund --prefer-offline --loglevel=error
+  cp tests/fauxqs/package-lock.json tests/fauxqs/node_modules/.batchrunner-lock
+fi
 # End-to-end tests drive ./batchrunner, which uses the Release build: build it (and the workloads) once, up front.
 dotnet build BatchRunner.sln -c Release --nologo -v quiet
 

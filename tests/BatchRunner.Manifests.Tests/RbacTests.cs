@@ -34,7 +34,7 @@ public class RbacTests
 
         Assert.Equal(
             Permissions(
-                ("batchrunner.io", "batchjobs", "get list watch patch"),
+                ("batchrunner.io", "batchjobs", "get list watch create patch"),
                 ("batchrunner.io", "batchjobs/status", "get patch"),
                 ("batchrunner.io", "batchjobs/finalizers", "update"),
                 ("batch", "jobs", "get list watch create patch delete"),

@@ -210,7 +210,7 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
     public async Task The_controllers_service_account_can_do_what_it_needs_and_nothing_more()
     {
         var subject = $"--as=system:serviceaccount:{OperatorFixture.SystemNamespace}:{OperatorFixture.ServiceAccount}";
-        foreach (var allowed in new[] { "list batchjobs.batchrunner.io -A", "patch batchjobs.batchrunner.io/status -n x", "create jobs.batch -n x", "delete configmaps -n x", "create events -n x" })
+        foreach (var allowed in new[] { "list batchjobs.batchrunner.io -A", "create batchjobs.batchrunner.io -n x", "patch batchjobs.batchrunner.io/status -n x", "create jobs.batch -n x", "delete configmaps -n x", "create events -n x" })
         {
             Assert.Equal(0, (await fixture.TryKubectlAsync(["auth", "can-i", .. allowed.Split(' '), subject])).ExitCode);
         }

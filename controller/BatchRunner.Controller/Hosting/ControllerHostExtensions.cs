@@ -1,3 +1,4 @@
+using BatchRunner.Controller.Intake;
 using BatchRunner.Kubernetes.Client;
 using BatchRunner.Kubernetes.Controller;
 using k8s;
@@ -34,6 +35,7 @@ public static class ControllerHostExtensions
         builder.Services.AddSingleton<IKubernetes>(services => CreateClient(services.GetRequiredService<IOptions<KubernetesOptions>>().Value));
         builder.Services.AddSingleton<ControllerState>();
         builder.Services.AddHostedService<KubernetesOperatorService>();
+        builder.AddBatchRunnerSqsIntake();
         return builder;
     }
 

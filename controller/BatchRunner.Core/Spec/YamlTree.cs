@@ -184,7 +184,9 @@ internal static partial class YamlTree
             return JsonValue.Create(integer);
         }
 
-        if (FloatPattern().IsMatch(text) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var real))
+        // A real beyond double's range (1e400) parses as infinity, which JSON cannot hold: it stays text, and the
+        // field that wanted a number says so.
+        if (FloatPattern().IsMatch(text) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var real) && double.IsFinite(real))
         {
             return JsonValue.Create(real);
         }

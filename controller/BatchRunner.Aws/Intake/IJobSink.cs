@@ -1,0 +1,55 @@
+using BatchRunner.Core.Spec;
+
+namespace BatchRunner.Aws.Intake;
+
+/// <summary>
+/// Where an accepted request is recorded as a BatchJob: the Kubernetes API (a custom resource) or the local
+/// submission store. Defined here, where the intake consumes it. A message is deleted only after
+/// <see cref="RecordAsync"/> returned, so an implementation must have made the job durable by then, and must be
+/// idempotent: recording the same request again (a redelivery) finds the first job and says so.
+/// </summary>
+public interface IJobSink
+{
+    /// <summary>The backends whose jobs this sink records; a request for another is refused, not recorded.</summary>
+    IReadOnlySet<Backend> Backends { get; }
+
+    /// <summary>
+    /// Records the job under its namespace and name. Throws on a transient failure (API unavailable, timeout, a
+    /// full disk): the message is then left for redelivery, never dead-lettered.
+    /// </summary>
+    Task<SinkResult> RecordAsync(JobRequest request, CancellationToken cancellation);
+}
+
+/// <summary>One request to record: the job, its canonical document and content hash, and the message it came in.</summary>
+public sealed record JobRequest(BatchJob Job, string Document, string ContentHash, string MessageId)
+{
+    public string Namespace => Job.Metadata.Namespace;
+
+    public string Name => Job.Metadata.Name;
+}
+
+public enum SinkOutcome
+{
+    /// <summary>A new job was recorded.</summary>
+    Created,
+
+    /// <summary>The same job (same content hash) was already recorded: a redelivery or a duplicate.</summary>
+    AlreadyRecorded,
+
+    /// <summary>A job of that namespace and name exists with other content: this request is refused.</summary>
+    Collision,
+
+    /// <summary>The sink refused the job for good (its API said it is invalid, or its command cannot run here).</summary>
+    Refused,
+}
+
+/// <summary>What a sink did with a request; <see cref="Reason"/> says why for a collision or a refusal.</summary>
+public sealed record SinkResult(SinkOutcome Outcome, string? Reason = null)
+{
+    public static readonly SinkResult Created = new(SinkOutcome.Created);
+    public static readonly SinkResult AlreadyRecorded = new(SinkOutcome.AlreadyRecorded);
+
+    public static SinkResult Collision(string reason) => new(SinkOutcome.Collision, reason);
+
+    public static SinkResult Refused(string reason) => new(SinkOutcome.Refused, reason);
+}

@@ -1,0 +1,39 @@
+using BatchRunner.Aws.Intake;
+using BatchRunner.Core.Spec;
+using BatchRunner.Local.Execution;
+using BatchRunner.Local.Intake;
+
+namespace BatchRunner.Controller.Intake;
+
+/// <summary>
+/// Records requests in the local submission store, where <see cref="LocalSubmissionRunner"/> picks them up. A
+/// request whose command cannot be found on this machine is refused now, rather than recorded to fail later.
+/// </summary>
+public sealed class LocalJobSink(SubmissionStore store, string workingDirectory) : IJobSink
+{
+    public IReadOnlySet<Backend> Backends { get; } = new HashSet<Backend> { Backend.Local };
+
+    public async Task<SinkResult> RecordAsync(JobRequest request, CancellationToken cancellation)
+    {
+        try
+        {
+            LocalExecutor.CheckCommandExists(request.Job, workingDirectory);
+        }
+        catch (InvalidSpecException e)
+        {
+            // Recorded earlier, when the command was there: a redelivery of it is still the same job.
+            return store.Find(request.Namespace, request.Name) is { } existing && existing.ContentHash == request.ContentHash
+                ? SinkResult.AlreadyRecorded
+                : SinkResult.Refused(IntakeRequestReader.Describe(e.Errors));
+        }
+
+        var result = await store.RecordAsync(
+            new Submission(request.Namespace, request.Name, request.ContentHash, request.Document, "sqs:" + request.MessageId), cancellation).ConfigureAwait(false);
+        return result.Outcome switch
+        {
+            RecordOutcome.Created => SinkResult.Created,
+            RecordOutcome.AlreadyRecorded => SinkResult.AlreadyRecorded,
+            _ => SinkResult.Collision($"BatchJob {request.Namespace}/{request.Name} already exists with different content ({result.ExistingContentHash})"),
+        };
+    }
+}

@@ -1,0 +1,65 @@
+using System.Net.Http;
+using Amazon.SQS.Model;
+using BatchRunner.Aws.Tests.Support;
+using BatchRunner.Controller.Hosting;
+using BatchRunner.Controller.Intake;
+using BatchRunner.Local.Intake;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+
+namespace BatchRunner.Aws.Tests;
+
+/// <summary>The hosted controller on one machine: no Kubernetes, the SQS intake, the local backend, /metrics.</summary>
+public sealed class ControllerIntakeTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("batchrunner-controller-").FullName;
+
+    [Fact]
+    public async Task The_controller_without_kubernetes_runs_a_queued_request_with_the_local_backend_and_counts_it()
+    {
+        var (queue, deadLetter) = await Fauxqs.Shared.CreateQueuePairAsync();
+        var store = Path.Combine(_root, "store");
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Urls"] = "http://127.0.0.1:0",
+            ["BatchRunner:Kubernetes:Enabled"] = "false",
+            ["BatchRunner:LeaderElection:Enabled"] = "false",
+            ["BatchRunner:Sqs:Enabled"] = "true",
+            ["BatchRunner:Sqs:QueueUrl"] = queue,
+            ["BatchRunner:Sqs:DeadLetterQueueUrl"] = deadLetter,
+            ["BatchRunner:Sqs:EndpointUrl"] = Fauxqs.Shared.Url,
+            ["BatchRunner:Sqs:WaitTimeSeconds"] = "1",
+            ["BatchRunner:Sqs:Tenants:AllowedCommands:0"] = Specs.AllowedCommand,
+            ["BatchRunner:Local:StoreRoot"] = store,
+            ["BatchRunner:Local:WorkingDirectory"] = _root,
+        });
+        builder.AddBatchRunnerController();
+        builder.AddBatchRunnerSqsIntake();
+        await using var app = builder.Build();
+        app.MapControllerEndpoints();
+        await app.StartAsync();
+
+        using var client = Fauxqs.Shared.Client();
+        await client.SendMessageAsync(new SendMessageRequest(queue, Specs.Yaml("from-the-queue",
+            script: "echo {\\\"ok\\\": 1} > $BATCHRUNNER_OUTPUT_DIR/out.jsonl", extraSpec: "completions: 2")), default);
+        await client.SendMessageAsync(new SendMessageRequest(queue, Specs.Yaml("elsewhere", ns: "team-a")), default);
+        var submissions = app.Services.GetRequiredService<SubmissionStore>();
+        await Eventually.WaitAsync(() => submissions.Find("default", "from-the-queue")?.IsFinished == true, "the queued job ran", 60);
+
+        Assert.Equal(SubmissionState.Succeeded, submissions.Find("default", "from-the-queue")!.State);
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(store, "batchjob=from-the-queue"), "out.jsonl", SearchOption.AllDirectories).Length);
+        var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        using var http = new HttpClient();
+        await Eventually.WaitAsync(async () => (await http.GetStringAsync(url + "/metrics")).Contains("batchrunner_intake_rejected_total{reason=\"tenant_refused\"} 1", StringComparison.Ordinal),
+            "the refusal counted");
+        var metrics = await http.GetStringAsync(url + "/metrics");
+        Assert.Contains("batchrunner_intake_messages_total{outcome=\"created\"} 1", metrics, StringComparison.Ordinal);
+        Assert.Equal("ok", await http.GetStringAsync(url + "/healthz"));
+        await app.StopAsync();
+    }
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+}

@@ -1,0 +1,70 @@
+using BatchRunner.Aws.Intake;
+using BatchRunner.Aws.Tests.Support;
+using BatchRunner.Controller;
+using BatchRunner.Controller.Intake;
+using BatchRunner.Local.Intake;
+using Microsoft.Extensions.Options;
+
+namespace BatchRunner.Aws.Tests;
+
+/// <summary>The runner of local submissions: runs them with the local backend, and resumes what a stopped runner left.</summary>
+public sealed class LocalSubmissionRunnerTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("batchrunner-runner-").FullName;
+
+    private LocalIntakeOptions Options => new() { StoreRoot = Path.Combine(_root, "store"), WorkingDirectory = _root, PollIntervalSeconds = 1 };
+
+    private async Task<SubmissionRecord> RecordAsync(SubmissionStore store, string name, string script)
+    {
+        var request = IntakeRequestReader.Read(Specs.Yaml(name, script: script, extraSpec: "completions: 3"), null, null).Request!;
+        await store.RecordAsync(new Submission("default", name, request.ContentHash, request.Document, "test"));
+        return store.Find("default", name)!;
+    }
+
+    private LocalSubmissionRunner Runner(SubmissionStore store)
+    {
+        var services = new ServiceCollection().AddSingleton(store).BuildServiceProvider();
+        return new LocalSubmissionRunner(services, Microsoft.Extensions.Options.Options.Create(new KubernetesOptions { Enabled = false }),
+            Microsoft.Extensions.Options.Options.Create(Options), TimeProvider.System);
+    }
+
+    [Fact]
+    public async Task A_recorded_submission_runs_with_the_local_backend_to_success()
+    {
+        await using var store = SubmissionStore.Open(Options.ResolveStoreRoot());
+        var runner = Runner(store);
+        await runner.StartAsync(default);
+        await RecordAsync(store, "quick", "echo {\\\"index\\\": $BATCHRUNNER_INDEX} > $BATCHRUNNER_OUTPUT_DIR/out.jsonl");
+
+        await Eventually.WaitAsync(() => store.Find("default", "quick")!.IsFinished, "the submission finished");
+        await runner.StopAsync(default);
+
+        var done = store.Find("default", "quick")!;
+        Assert.Equal((SubmissionState.Succeeded, 1), (done.State, done.Starts));
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(Options.ResolveStoreRoot(), "batchjob=quick"), "out.jsonl", SearchOption.AllDirectories).Length);
+    }
+
+    [Fact]
+    public async Task A_submission_running_when_the_runner_stopped_is_resumed_by_the_next_runner()
+    {
+        await using var store = SubmissionStore.Open(Options.ResolveStoreRoot());
+        var marker = Path.Combine(_root, "started-once");
+        await RecordAsync(store, "interrupted", $"if [ -f {marker} ]; then exit 0; fi; touch {marker}; sleep 60");
+
+        var first = Runner(store);
+        await first.StartAsync(default);
+        await Eventually.WaitAsync(() => File.Exists(marker), "the first index started");
+        await first.StopAsync(default);
+        Assert.Equal(SubmissionState.Running, store.Find("default", "interrupted")!.State);
+
+        var second = Runner(store);
+        await second.StartAsync(default);
+        await Eventually.WaitAsync(() => store.Find("default", "interrupted")!.IsFinished, "the resumed submission finished");
+        await second.StopAsync(default);
+
+        var done = store.Find("default", "interrupted")!;
+        Assert.Equal((SubmissionState.Succeeded, 2), (done.State, done.Starts));
+    }
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+}
