@@ -27,6 +27,29 @@ public sealed record LedgerRow
     [JsonPropertyName("output_files")] public int OutputFiles { get; init; }
     [JsonPropertyName("output_bytes")] public long OutputBytes { get; init; }
 
+    /// <summary>
+    /// The row of one attempt of an index, as every backend writes it; the outcome's details (exit code, reason,
+    /// output counts) are added with <c>with</c>.
+    /// </summary>
+    public static LedgerRow For(
+        BatchRunner.Core.Spec.BatchJob job, string runId, BatchRunner.Core.Sweeps.IndexAssignment assignment, int attempt,
+        BatchRunner.Core.Runs.AttemptOutcome outcome, DateTimeOffset startedAt, DateTimeOffset finishedAt, string backend) => new()
+        {
+            BatchJob = job.Metadata.Name,
+            Namespace = job.Metadata.Namespace,
+            Run = runId,
+            Index = assignment.Index,
+            Attempt = attempt,
+            Repeat = assignment.Repeat,
+            Seed = assignment.Seed,
+            Params = JsonDocument.Parse(assignment.ParamsJson).RootElement,
+            Status = BatchRunner.Core.Runs.PhaseNames.ToLedger(outcome),
+            StartedAt = startedAt,
+            FinishedAt = finishedAt,
+            DurationSeconds = (finishedAt - startedAt).TotalSeconds,
+            Backend = backend,
+        };
+
     public byte[] ToJsonUtf8() => JsonSerializer.SerializeToUtf8Bytes(this);
 
     public static LedgerRow FromJson(ReadOnlySpan<byte> utf8) =>

@@ -342,23 +342,10 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             };
 
             var (files, bytes) = LocalResultsStore.MeasureOutput(outputFolder);
-            owner._store.WriteLedgerRow(new LedgerRow
+            owner._store.WriteLedgerRow(LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, BackendName) with
             {
-                BatchJob = _name,
-                Namespace = job.Metadata.Namespace,
-                Run = runId,
-                Index = index,
-                Attempt = attempt,
-                Repeat = assignment.Repeat,
-                Seed = assignment.Seed,
-                Params = JsonDocument.Parse(assignment.ParamsJson).RootElement,
-                Status = outcome.ToLedger(),
                 ExitCode = result.ExitCode,
                 Reason = reason,
-                StartedAt = startedAt,
-                FinishedAt = finishedAt,
-                DurationSeconds = (finishedAt - startedAt).TotalSeconds,
-                Backend = BackendName,
                 OutputFiles = files,
                 OutputBytes = bytes,
             });
@@ -405,24 +392,9 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 var now = Time.GetUtcNow();
                 if (row is null)
                 {
-                    var assignment = _plan.For(orphan.Index);
-                    owner._store.WriteLedgerRow(new LedgerRow
-                    {
-                        BatchJob = _name,
-                        Namespace = job.Metadata.Namespace,
-                        Run = runId,
-                        Index = orphan.Index,
-                        Attempt = orphan.Attempt,
-                        Repeat = assignment.Repeat,
-                        Seed = assignment.Seed,
-                        Params = JsonDocument.Parse(assignment.ParamsJson).RootElement,
-                        Status = AttemptOutcome.Interrupted.ToLedger(),
-                        Reason = "interrupted: the runner stopped while this attempt ran",
-                        StartedAt = orphan.StartedAt,
-                        FinishedAt = now,
-                        DurationSeconds = (now - orphan.StartedAt).TotalSeconds,
-                        Backend = BackendName,
-                    });
+                    owner._store.WriteLedgerRow(
+                        LedgerRow.For(job, runId, _plan.For(orphan.Index), orphan.Attempt, AttemptOutcome.Interrupted, orphan.StartedAt, now, BackendName)
+                        with { Reason = "interrupted: the runner stopped while this attempt ran" });
                 }
 
                 var phase = outcome == AttemptOutcome.Succeeded ? IndexPhase.Succeeded : IndexPhase.Pending;

@@ -109,23 +109,9 @@ internal static class MemoryBenchmark
                 GC.KeepAlive(environment);
                 var finishedAt = TimeProvider.System.GetUtcNow();
                 var (files, bytes) = LocalResultsStore.MeasureOutput(outputFolder);
-                store.WriteLedgerRow(new LedgerRow
+                store.WriteLedgerRow(LedgerRow.For(job, runId, assignment, attempt, AttemptOutcome.Succeeded, startedAt, finishedAt, LocalExecutor.BackendName) with
                 {
-                    BatchJob = JobName,
-                    Namespace = job.Metadata.Namespace,
-                    Run = runId,
-                    Index = index,
-                    Attempt = attempt,
-                    Repeat = assignment.Repeat,
-                    Seed = assignment.Seed,
-                    Params = JsonDocument.Parse(assignment.ParamsJson).RootElement,
-                    Status = AttemptOutcome.Succeeded.ToLedger(),
                     ExitCode = 0,
-                    Reason = null,
-                    StartedAt = startedAt,
-                    FinishedAt = finishedAt,
-                    DurationSeconds = (finishedAt - startedAt).TotalSeconds,
-                    Backend = LocalExecutor.BackendName,
                     OutputFiles = files,
                     OutputBytes = bytes,
                 });
