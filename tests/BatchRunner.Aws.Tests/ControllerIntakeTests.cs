@@ -37,7 +37,6 @@ public sealed class ControllerIntakeTests : IDisposable
             ["BatchRunner:Local:WorkingDirectory"] = _root,
         });
         builder.AddBatchRunnerController();
-        builder.AddBatchRunnerSqsIntake();
         await using var app = builder.Build();
         app.MapControllerEndpoints();
         await app.StartAsync();

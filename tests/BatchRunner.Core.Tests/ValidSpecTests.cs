@@ -117,6 +117,17 @@ public class ValidSpecTests
     }
 
     [Fact]
+    public void A_document_without_a_backend_takes_its_doors_default()
+    {
+        var text = Specs.Yaml("  image: busybox:1.36\n");
+
+        Assert.Equal(Backend.Local, BatchJobParser.Parse(text).GetJobOrThrow().Spec.Backend);
+        Assert.Equal(Backend.Kubernetes, BatchJobParser.Parse(text, Backend.Kubernetes).GetJobOrThrow().Spec.Backend);
+        Assert.Equal(Backend.Local, BatchJobParser.Parse(text + "  backend: local\n", Backend.Kubernetes).GetJobOrThrow().Spec.Backend);
+        Assert.Equal(["spec.image: required for backend kubernetes"], Specs.Errors(BatchJobParser.Parse(Specs.Yaml(), Backend.Kubernetes)));
+    }
+
+    [Fact]
     public void Whole_reals_mean_the_same_through_kubectl_as_through_the_cli()
     {
         // kubectl sends 2.0 as 2 and 1.0 as 1; the CLI reading the file directly must agree, or run ids would differ by door.

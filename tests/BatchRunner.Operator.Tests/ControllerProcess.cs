@@ -29,7 +29,10 @@ public sealed class ControllerProcess : IAsyncDisposable
     public bool HasExited => _process.HasExited;
     public string Log => string.Join('\n', _log);
 
-    public static ControllerProcess Start(string kubeconfig, string identity, params string[] extraArgs)
+    public static ControllerProcess Start(string kubeconfig, string identity, params string[] extraArgs) =>
+        Start(kubeconfig, identity, new Dictionary<string, string>(), extraArgs);
+
+    public static ControllerProcess Start(string kubeconfig, string identity, IReadOnlyDictionary<string, string> environment, params string[] extraArgs)
     {
         var port = FreePort();
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -41,6 +44,11 @@ public sealed class ControllerProcess : IAsyncDisposable
         }.Concat(extraArgs))
         {
             start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
         }
 
         return new ControllerProcess(Process.Start(start)!, identity, port);

@@ -13,6 +13,9 @@ public interface IJobSink
     /// <summary>The backends whose jobs this sink records; a request for another is refused, not recorded.</summary>
     IReadOnlySet<Backend> Backends { get; }
 
+    /// <summary>The backend of a request that names none: a cluster's queue door defaults as kubectl does (kubernetes).</summary>
+    Backend DefaultBackend { get; }
+
     /// <summary>
     /// Records the job under its namespace and name. Throws on a transient failure (API unavailable, timeout, a
     /// full disk): the message is then left for redelivery, never dead-lettered.

@@ -36,11 +36,12 @@ public static class IntakeRequestReader
     // The YAML reader's own depth limit; deeper documents go to it and get its error.
     private static readonly JsonDocumentOptions JsonLimits = new() { MaxDepth = 64 };
 
-    public static IntakeReadResult Read(string? body, string? requestId, string? deduplicationId, int maxBodyBytes = DefaultMaxBodyBytes)
+    public static IntakeReadResult Read(
+        string? body, string? requestId, string? deduplicationId, int maxBodyBytes = DefaultMaxBodyBytes, Backend defaultBackend = Backend.Local)
     {
         try
         {
-            return ReadChecked(body, requestId, deduplicationId, maxBodyBytes);
+            return ReadChecked(body, requestId, deduplicationId, maxBodyBytes, defaultBackend);
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or OverflowException)
         {
@@ -50,7 +51,7 @@ public static class IntakeRequestReader
         }
     }
 
-    private static IntakeReadResult ReadChecked(string? body, string? requestId, string? deduplicationId, int maxBodyBytes)
+    private static IntakeReadResult ReadChecked(string? body, string? requestId, string? deduplicationId, int maxBodyBytes, Backend defaultBackend)
     {
         if (CheckText(body ?? "", maxBodyBytes) is { } refused)
         {
@@ -58,7 +59,7 @@ public static class IntakeRequestReader
         }
 
         var text = body!;
-        var parsed = Parse(text);
+        var parsed = Parse(text, defaultBackend);
         var source = IdentitySource.MetadataName;
         if (!parsed.IsValid)
         {
@@ -73,7 +74,7 @@ public static class IntakeRequestReader
             // Only the name is missing: name it by the request's identity and read it again, every rule applying.
             (var name, source) = RequestIdentity.Derive(requestId, deduplicationId, text);
             var named = WithName(text, name);
-            parsed = named is null ? parsed : Parse(named);
+            parsed = named is null ? parsed : Parse(named, defaultBackend);
             if (!parsed.IsValid)
             {
                 return IntakeReadResult.Refuse(RejectCode.InvalidSpec, Describe(parsed.Errors));
@@ -97,13 +98,13 @@ public static class IntakeRequestReader
     /// times faster than through YAML; whatever does not come out valid that way (a syntax error, a duplicate key,
     /// a wrong value) is read again exactly as the CLI reads it, so every error is the CLI's, word for word.
     /// </summary>
-    internal static ParseResult Parse(string text, bool jsonFastPath = true)
+    internal static ParseResult Parse(string text, Backend defaultBackend = Backend.Local, bool jsonFastPath = true)
     {
         if (jsonFastPath && text.AsSpan().TrimStart().StartsWith("{", StringComparison.Ordinal))
         {
             try
             {
-                var parsed = BatchJobParser.FromNode(JsonNode.Parse(text, documentOptions: JsonLimits));
+                var parsed = BatchJobParser.FromNode(JsonNode.Parse(text, documentOptions: JsonLimits), defaultBackend);
                 if (parsed.IsValid)
                 {
                     return parsed;
@@ -115,7 +116,7 @@ public static class IntakeRequestReader
             }
         }
 
-        return BatchJobParser.Parse(text);
+        return BatchJobParser.Parse(text, defaultBackend);
     }
 
     /// <summary>The size and encoding checks alone: null when the body is UTF-8 text within the limit.</summary>

@@ -25,7 +25,7 @@ internal sealed class MessageProcessor(IJobSink sink, TenantGuard guard, int max
         IntakeReadResult read;
         try
         {
-            read = IntakeRequestReader.Read(lease.Message.Body, lease.StringAttribute(RequestIdentity.RequestIdAttribute), lease.DeduplicationId, maxBodyBytes);
+            read = IntakeRequestReader.Read(lease.Message.Body, lease.StringAttribute(RequestIdentity.RequestIdAttribute), lease.DeduplicationId, maxBodyBytes, sink.DefaultBackend);
         }
         catch (Exception e)
         {

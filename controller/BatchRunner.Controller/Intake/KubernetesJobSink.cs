@@ -28,6 +28,8 @@ public sealed class KubernetesJobSink(IKubernetes client) : IJobSink
 
     public IReadOnlySet<Backend> Backends { get; } = new HashSet<Backend> { Backend.Kubernetes };
 
+    public Backend DefaultBackend => Backend.Kubernetes;
+
     public async Task<SinkResult> RecordAsync(JobRequest request, CancellationToken cancellation)
     {
         // A BatchJob deleted between our create and our read is created again: twice at most, then it is transient.

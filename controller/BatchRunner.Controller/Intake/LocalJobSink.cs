@@ -13,6 +13,8 @@ public sealed class LocalJobSink(SubmissionStore store, string workingDirectory)
 {
     public IReadOnlySet<Backend> Backends { get; } = new HashSet<Backend> { Backend.Local };
 
+    public Backend DefaultBackend => Backend.Local;
+
     public async Task<SinkResult> RecordAsync(JobRequest request, CancellationToken cancellation)
     {
         try

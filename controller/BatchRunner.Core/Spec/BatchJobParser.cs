@@ -36,7 +36,9 @@ public static partial class BatchJobParser
     ];
 
     /// <summary>Parses one document given as UTF-8 bytes: the size limit and the encoding are checked first.</summary>
-    public static ParseResult Parse(ReadOnlySpan<byte> utf8)
+    /// <param name="defaultBackend">The backend of a document that names none: the door's own (the CLI's is local;
+    /// a cluster's, like the CRD's default, kubernetes).</param>
+    public static ParseResult Parse(ReadOnlySpan<byte> utf8, Backend defaultBackend = Backend.Local)
     {
         if (utf8.Length > SpecLimits.MaxDocumentBytes)
         {
@@ -53,11 +55,11 @@ public static partial class BatchJobParser
             return Fail("", "document is not valid UTF-8 text");
         }
 
-        return Parse(text);
+        return Parse(text, defaultBackend);
     }
 
     /// <summary>Parses exactly one YAML or JSON document.</summary>
-    public static ParseResult Parse(string text)
+    public static ParseResult Parse(string text, Backend defaultBackend = Backend.Local)
     {
         if (Encoding.UTF8.GetByteCount(text) > SpecLimits.MaxDocumentBytes)
         {
@@ -82,15 +84,15 @@ public static partial class BatchJobParser
         return documents.Count switch
         {
             0 => Fail("", "document is empty"),
-            1 => FromNode(documents[0]),
+            1 => FromNode(documents[0], defaultBackend),
             _ => Fail("", $"expected one document, found {documents.Count} (separated by ---)"),
         };
     }
 
     /// <summary>Binds an already parsed JSON tree, such as a custom resource read from the API server.</summary>
-    public static ParseResult FromNode(JsonNode? root)
+    public static ParseResult FromNode(JsonNode? root, Backend defaultBackend = Backend.Local)
     {
-        var binder = new Binder();
+        var binder = new Binder(defaultBackend);
         var job = binder.BindJob(root);
         return new ParseResult(binder.Errors.Count == 0 ? job : null, binder.Errors);
     }
@@ -114,7 +116,7 @@ public static partial class BatchJobParser
     internal static partial Regex Identifier();
 
     /// <summary>Walks the tree once, collecting every error rather than stopping at the first.</summary>
-    private sealed class Binder
+    private sealed class Binder(Backend defaultBackend)
     {
         public List<SpecError> Errors { get; } = [];
 
@@ -251,7 +253,9 @@ public static partial class BatchJobParser
             var text = ReadString(node, "backend", "spec.backend", required: false);
             switch (text)
             {
-                case null or "local":
+                case null:
+                    return defaultBackend;
+                case "local":
                     return Backend.Local;
                 case "kubernetes":
                     return Backend.Kubernetes;

@@ -11,6 +11,8 @@ public sealed class MemorySink : IJobSink
 
     public IReadOnlySet<Backend> Backends { get; init; } = new HashSet<Backend> { Backend.Local, Backend.Kubernetes };
 
+    public Backend DefaultBackend { get; init; } = Backend.Local;
+
     /// <summary>Runs before each record: a delay, or a throw for a transient failure.</summary>
     public Func<JobRequest, CancellationToken, Task>? Before { get; set; }
 
