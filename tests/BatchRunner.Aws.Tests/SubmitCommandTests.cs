@@ -54,6 +54,24 @@ public sealed class SubmitCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_yaml_spec_is_sent_as_the_same_document_in_json_unresolved()
+    {
+        var (queue, _) = await Sqs.CreateQueuePairAsync();
+        var yaml = "# a comment\n" + Specs.Yaml("as-json");
+
+        var (exit, _, err, _) = await SubmitAsync(Write("as-json.yaml", yaml), "--queue", queue);
+        var sent = Assert.Single(await Sqs.DrainAsync(queue)).Body;
+
+        Assert.Equal((0, ""), (exit, err));
+        Assert.StartsWith("{", sent, StringComparison.Ordinal);
+        // Nothing resolved: the consuming door still chooses the backend of a document that names none.
+        Assert.DoesNotContain("backend", sent, StringComparison.Ordinal);
+        Assert.Equal(
+            BatchRunner.Core.Runs.RunIdentity.For(BatchRunner.Core.Spec.BatchJobParser.Parse(yaml).GetJobOrThrow()),
+            BatchRunner.Core.Runs.RunIdentity.For(BatchRunner.Core.Spec.BatchJobParser.Parse(sent).GetJobOrThrow()));
+    }
+
+    [Fact]
     public async Task One_invalid_spec_sends_nothing_and_exits_2_with_the_parser_s_errors()
     {
         var (queue, _) = await Sqs.CreateQueuePairAsync();

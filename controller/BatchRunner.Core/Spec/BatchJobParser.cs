@@ -97,6 +97,23 @@ public static partial class BatchJobParser
         return new ParseResult(binder.Errors.Count == 0 ? job : null, binder.Errors);
     }
 
+    /// <summary>
+    /// The document as written, as compact JSON: YAML's layout and comments dropped, nothing resolved or defaulted,
+    /// scalars typed by the same rules the parser uses. Null when the text is not one readable document.
+    /// </summary>
+    public static string? ToJson(string text)
+    {
+        try
+        {
+            var documents = YamlTree.LoadDocuments(text.TrimStart('\uFEFF'));
+            return documents is [{ } document] ? document.ToJsonString() : null;
+        }
+        catch (YamlException)
+        {
+            return null;
+        }
+    }
+
     private static ParseResult Fail(string path, string message) => new(null, [new SpecError(path, message)]);
 
     private static string InnermostMessage(Exception e)
