@@ -136,6 +136,17 @@ public sealed class IntakeRequestReaderTests
     }
 
     [Fact]
+    public void A_number_beyond_double_in_a_json_body_is_refused_naming_its_field()
+    {
+        var body = """{"apiVersion":"batchrunner.io/v1alpha1","kind":"BatchJob","metadata":{"name":"huge"},"spec":{"command":["true"],"timeoutSeconds":1e400}}""";
+
+        var rejection = IntakeRequestReader.Read(body, null, null).Rejection!;
+
+        Assert.Equal(RejectCode.InvalidSpec, rejection.Code);
+        Assert.Contains("spec.timeoutSeconds:", rejection.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_body_over_the_limit_is_refused_before_it_is_parsed()
     {
         var body = Specs.Yaml("big", extraSpec: "args: [\"" + new string('é', 3000) + "\"]");

@@ -45,8 +45,8 @@ public static class IntakeRequestReader
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or OverflowException)
         {
-            // The parser threw rather than report (it does on a number beyond double, such as 1e400). Reading is
-            // pure, so it would throw again at every delivery: refuse the document, never retry it.
+            // A safety net: should the parser ever throw rather than report, reading is pure and would throw again at
+            // every delivery, so the document is refused instead of retried.
             return IntakeReadResult.Refuse(RejectCode.InvalidSpec, $"the document could not be read: {e.Message}");
         }
     }
@@ -82,12 +82,6 @@ public static class IntakeRequestReader
         }
 
         var job = parsed.Job!;
-        if (InfiniteSetting(job.Spec) is { } path)
-        {
-            // The parser takes 1e400 as infinity; no JSON document (and so no custom resource) can hold that.
-            return IntakeReadResult.Refuse(RejectCode.InvalidSpec, $"{path}: must be a finite number of seconds");
-        }
-
         var (document, hash) = BatchJobDocument.Write(job);
         return new IntakeReadResult(new IntakeRequest(job, document, hash, source), null);
     }
@@ -166,13 +160,6 @@ public static class IntakeRequestReader
 
         return string.IsNullOrWhiteSpace(body) ? new Rejection(RejectCode.Empty, "the body is empty") : null;
     }
-
-    private static string? InfiniteSetting(BatchJobSpec spec) =>
-        !double.IsFinite(spec.TimeoutSeconds ?? 0) ? "spec.timeoutSeconds"
-        : !double.IsFinite(spec.DeadlineSeconds ?? 0) ? "spec.deadlineSeconds"
-        : !double.IsFinite(spec.Retry.BackoffSeconds) ? "spec.retry.backoffSeconds"
-        : !double.IsFinite(spec.Retry.MaxBackoffSeconds) ? "spec.retry.maxBackoffSeconds"
-        : null;
 
     /// <summary>The parser's errors as the CLI prints them, one a line.</summary>
     public static string Describe(IEnumerable<SpecError> errors) => string.Join('\n', errors.Select(e => e.ToString()));
