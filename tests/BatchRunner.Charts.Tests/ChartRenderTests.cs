@@ -153,7 +153,7 @@ public class ChartRenderTests
         var env = Env(container);
 
         Assert.Equal("Never", Helm.Str(container["imagePullPolicy"]));
-        Assert.Equal("batchrunner/controller:latest", Helm.Str(container["image"]));
+        Assert.Equal("batchrunner/controller:dev", Helm.Str(container["image"]));
         Assert.Equal("s3://batchrunner/results", Helm.Str(env["BatchRunner__Results__Uri"]["value"]));
         Assert.Equal("true", Helm.Str(env["BatchRunner__Results__ForcePathStyle"]["value"]));
         var endpoint = new Uri(Helm.Str(env["BatchRunner__Results__EndpointUrl"]["value"])!);

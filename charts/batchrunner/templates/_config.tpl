@@ -60,7 +60,8 @@ message naming it. values.schema.json checks each value's type and form; these a
 - name: BatchRunner__Kubernetes__Enabled
   value: {{ $v.kubernetes.enabled | toString | quote }}
 # Probes and metrics come from the kubelet and Prometheus, so the pod listens on its own address.
-- name: ASPNETCORE_URLS
+# Unprefixed: appsettings.json's Urls (loopback, for a checkout) outranks ASPNETCORE_URLS.
+- name: Urls
   value: {{ printf "http://0.0.0.0:%d" (int $v.port) | quote }}
 - name: BatchRunner__LeaderElection__Namespace
   valueFrom:
