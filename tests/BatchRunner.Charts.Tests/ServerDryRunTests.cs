@@ -17,30 +17,10 @@ public sealed class ControlPlaneCollectionDefinition : ICollectionFixture<Contro
 public sealed class ServerDryRunTests(ControlPlaneFixture fixture) : IAsyncLifetime
 {
     private const string KubeVersion = "1.20.2";
-    private static readonly SemaphoreSlim NamespaceOnce = new(1, 1);
-    private static bool namespaceCreated;
 
     private ControlPlane Cluster => fixture.ControlPlane;
 
-    public async Task InitializeAsync()
-    {
-        await NamespaceOnce.WaitAsync();
-        try
-        {
-            if (!namespaceCreated)
-            {
-                await Cluster.CreateNamespaceAsync(Helm.Namespace);
-                // A stand-in for the Prometheus Operator's ServiceMonitor CRD (not installable here), with a
-                // structural schema of the fields the chart writes, so that a ServiceMonitor is checked too.
-                Kubectl(0, "apply", "-f", Path.Combine(AppContext.BaseDirectory, "TestCharts", "servicemonitor-crd.yaml"));
-                namespaceCreated = true;
-            }
-        }
-        finally
-        {
-            NamespaceOnce.Release();
-        }
-    }
+    public Task InitializeAsync() => ClusterSetup.EnsureAsync(Cluster);
 
     public Task DisposeAsync() => Task.CompletedTask;
 
@@ -161,5 +141,44 @@ public sealed class ServerDryRunTests(ControlPlaneFixture fixture) : IAsyncLifet
         var text = output.Result + error.Result;
         Assert.True(process.ExitCode == expectedExit, $"kubectl {string.Join(' ', args)} exited {process.ExitCode}, expected {expectedExit}:\n{text}");
         return text;
+    }
+}
+
+/// <summary>What the cluster tests share, made once per control plane: the release's namespace and a stand-in CRD.</summary>
+internal static class ClusterSetup
+{
+    private static readonly SemaphoreSlim Once = new(1, 1);
+    private static ControlPlane? done;
+
+    public static async Task EnsureAsync(ControlPlane cluster)
+    {
+        await Once.WaitAsync();
+        try
+        {
+            if (ReferenceEquals(done, cluster))
+            {
+                return;
+            }
+
+            await cluster.CreateNamespaceAsync(Helm.Namespace);
+            // A stand-in for the Prometheus Operator's ServiceMonitor CRD (not installable here), with a structural
+            // schema of the fields the chart writes, so that a ServiceMonitor is checked too.
+            var start = new ProcessStartInfo("kubectl") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var arg in new[] { "--kubeconfig", cluster.AdminKubeconfigPath, "apply", "-f", Path.Combine(AppContext.BaseDirectory, "TestCharts", "servicemonitor-crd.yaml") })
+            {
+                start.ArgumentList.Add(arg);
+            }
+
+            using var process = Process.Start(start)!;
+            var error = process.StandardError.ReadToEndAsync();
+            await process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            Assert.True(process.ExitCode == 0, $"kubectl apply servicemonitor-crd.yaml: {await error}");
+            done = cluster;
+        }
+        finally
+        {
+            Once.Release();
+        }
     }
 }
