@@ -21,6 +21,8 @@ public class BadValuesTests
         { "Athena without results in S3", "athena.enabled=true", "athena.enabled needs results.enabled" },
         { "two replicas without leader election", "leaderElection.enabled=false", "replicaCount is 2 but leaderElection.enabled is false" },
         { "a renew deadline past the lease", "leaderElection.renewDeadlineSeconds=20", "leaderElection.renewDeadlineSeconds must be less than leaderElection.leaseDurationSeconds" },
+        { "a disruption budget no drain could meet", "replicaCount=1,leaderElection.enabled=true", "podDisruptionBudget.minAvailable (1) must be less than replicaCount (1)" },
+        { "a disruption budget set from the command line", "replicaCount=3,podDisruptionBudget.minAvailable=3", "podDisruptionBudget.minAvailable (3) must be less than replicaCount (3)" },
         { "no service account to run as", "serviceAccount.create=false", "serviceAccount.name is required when serviceAccount.create is false" },
         { "a service monitor without the service", "metrics.serviceMonitor.enabled=true,metrics.service.enabled=false", "metrics.serviceMonitor.enabled needs metrics.service.enabled" },
     };

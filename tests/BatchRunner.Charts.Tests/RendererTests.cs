@@ -129,6 +129,15 @@ public class RendererTests
         }
     }
 
+    [Fact]
+    public void The_lint_finds_a_key_written_twice()
+    {
+        Helm.AssertNoDuplicateKeys("a: 1\nb: {c: 1, d: [{c: 2}, {c: 3}]}\n---\na: 2\n");
+        var twice = Assert.ThrowsAny<Xunit.Sdk.XunitException>(() => Helm.AssertNoDuplicateKeys("a: 1\nb:\n  c: 1\n  d: [x]\n  c: 2\n"));
+        Assert.Contains("key 'c' appears twice", twice.Message, StringComparison.Ordinal);
+        Assert.ThrowsAny<Xunit.Sdk.XunitException>(() => Helm.AssertNoDuplicateKeys("---\nok: 1\n---\nenv:\n- name: A\n  name: B\n"));
+    }
+
     private static string WriteTemp(string text)
     {
         var file = Path.Combine(Path.GetTempPath(), $"batchrunner-probe-{Guid.NewGuid():N}.yaml");

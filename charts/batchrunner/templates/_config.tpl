@@ -15,6 +15,11 @@ message naming it. values.schema.json checks each value's type and form; these a
 {{- fail "leaderElection.retryPeriodSeconds must be less than leaderElection.renewDeadlineSeconds" }}
 {{- end }}
 {{- end }}
+{{- if and $v.podDisruptionBudget.enabled (not (kindIs "string" $v.podDisruptionBudget.minAvailable)) }}
+{{- if ge (int $v.podDisruptionBudget.minAvailable) (int $v.replicaCount) }}
+{{- fail (printf "podDisruptionBudget.minAvailable (%d) must be less than replicaCount (%d): a node drain could never evict a controller pod (or set podDisruptionBudget.enabled: false)" (int $v.podDisruptionBudget.minAvailable) (int $v.replicaCount)) }}
+{{- end }}
+{{- end }}
 {{- if $v.sqs.enabled }}
 {{- if not (or $v.sqs.queueUrl $v.sqs.queueName) }}
 {{- fail "sqs.queueUrl is required when sqs.enabled is true (or give sqs.queueName)" }}

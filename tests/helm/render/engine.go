@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"regexp"
@@ -129,10 +130,10 @@ func funcMap(t *template.Template, depth map[string]int) template.FuncMap {
 	}
 	f["required"] = func(message string, v interface{}) (interface{}, error) {
 		if v == nil {
-			return v, fmt.Errorf(message)
+			return v, errors.New(message)
 		}
 		if s, ok := v.(string); ok && s == "" {
-			return v, fmt.Errorf(message)
+			return v, errors.New(message)
 		}
 		return v, nil
 	}
@@ -195,5 +196,5 @@ type filesAccessor map[string][]byte
 
 func files(m map[string][]byte) filesAccessor { return filesAccessor(m) }
 
-func (f filesAccessor) Get(name string) string       { return string(f[name]) }
+func (f filesAccessor) Get(name string) string      { return string(f[name]) }
 func (f filesAccessor) GetBytes(name string) []byte { return f[name] }
