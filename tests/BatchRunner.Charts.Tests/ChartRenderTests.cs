@@ -167,7 +167,8 @@ public class ChartRenderTests
         var storeLabels = store["spec"]!["template"]!["metadata"]!["labels"]!.AsObject();
         Assert.All(service["spec"]!["selector"]!.AsObject(), kv => Assert.Equal(Helm.Str(kv.Value), Helm.Str(storeLabels[kv.Key])));
         Assert.Equal("batchrunner-s3", Helm.Str(store["spec"]!["template"]!["spec"]!["volumes"]![0]!["persistentVolumeClaim"]!["claimName"]));
-        Helm.Single(objects, "PersistentVolumeClaim", "batchrunner-s3");
+        var claim = Helm.Single(objects, "PersistentVolumeClaim", "batchrunner-s3");
+        Assert.Equal("keep", Helm.Str(claim["metadata"]!["annotations"]!["helm.sh/resource-policy"])); // results outlive helm uninstall
 
         // The controller reads the store's credentials from the store's Secret, which holds both keys.
         var secret = Helm.Single(objects, "Secret", "batchrunner-s3");
