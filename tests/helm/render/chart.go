@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/Masterminds/semver"
 	"sigs.k8s.io/yaml"
 )
 
@@ -42,8 +43,12 @@ func loadChart(dir string) (*chart, error) {
 	if v, _ := c.Metadata["apiVersion"].(string); v != "v2" {
 		return nil, fmt.Errorf("chart %s: apiVersion must be v2 (Helm 3), got %q", name, v)
 	}
-	if v, _ := c.Metadata["version"].(string); v == "" {
+	version, _ := c.Metadata["version"].(string)
+	if version == "" {
 		return nil, fmt.Errorf("validation: chart.metadata.version is required")
+	}
+	if _, err := semver.StrictNewVersion(version); err != nil {
+		return nil, fmt.Errorf("validation: chart.metadata.version %q is invalid", version)
 	}
 	c.Name = name
 
