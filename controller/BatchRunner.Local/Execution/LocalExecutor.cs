@@ -22,6 +22,9 @@ public sealed record LocalRunOptions
 
     /// <summary>How often a running run checks whether <c>batchrunner cancel</c> asked it to stop.</summary>
     public TimeSpan CancelPollInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>How attempts' processes are started: posix_spawn on Linux, .NET's Process elsewhere.</summary>
+    public IProcessLauncher Launcher { get; init; } = ProcessLauncher.Default;
 }
 
 /// <summary>How an invocation of a run ended.</summary>
@@ -111,6 +114,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
         private volatile bool _cancelRequested;
         private CancellationToken _deadline;
         private Exception? _fault;
+        private ICommandLauncher _command = null!;
 
         private TimeProvider Time => owner.TimeSource;
 
@@ -156,7 +160,11 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(userStop.Token, deadline.Token);
             using var watcherStop = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
             var watcher = WatchForCancelRequestAsync(userStop, watcherStop.Token);
-            await RunScheduleAsync(todo, stop).ConfigureAwait(false);
+            using (_command = owner.Options.Launcher.Prepare(_argv, owner.Options.WorkingDirectory, Time))
+            {
+                await RunScheduleAsync(todo, stop).ConfigureAwait(false);
+            }
+
             await watcherStop.CancelAsync().ConfigureAwait(false);
             await watcher.ConfigureAwait(false);
 
@@ -316,9 +324,9 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             ProcessResult result;
             try
             {
-                result = await ProcessLauncher.RunAsync(
-                    _argv, environment, owner.Options.WorkingDirectory, logsFolder, _timeout, Time,
-                    pid => state.RecordAttemptStarted(runId, index, attempt, pid, ProcessIdentity.StartTicks(pid), startedAt),
+                result = await _command.RunAsync(
+                    new AttemptLaunch(environment, logsFolder, _timeout,
+                        pid => state.RecordAttemptStarted(runId, index, attempt, pid, ProcessIdentity.StartTicks(pid), startedAt)),
                     stop).ConfigureAwait(false);
             }
             finally
@@ -374,7 +382,8 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 ? "interrupted: the run's deadline (spec.deadlineSeconds) passed"
                 : "interrupted: the run was cancelled"),
             { ExitCode: 0 } => (AttemptOutcome.Succeeded, null),
-            _ => (AttemptOutcome.Failed, ProcessLauncher.DescribeExit(result.ExitCode ?? -1, result.StderrTail)),
+            { ExitCode: null } => (AttemptOutcome.Failed, $"the process ended but {result.StderrTail}"),
+            _ => (AttemptOutcome.Failed, ProcessLauncher.DescribeExit(result.ExitCode.Value, result.StderrTail, result.Signal)),
         };
 
         private void RecoverUnfinishedAttempts()

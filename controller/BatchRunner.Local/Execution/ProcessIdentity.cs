@@ -35,7 +35,15 @@ public static class ProcessIdentity
         try
         {
             using var process = Process.GetProcessById(pid);
+            // An attempt started by posix_spawn leads its own process group: its descendants that were reparented
+            // (their parent died with the runner or before it) are found through the group.
+            var leadsGroup = OperatingSystem.IsLinux() && LibC.GetPGid(pid) == pid;
             ProcessLauncher.KillTree(process);
+            if (leadsGroup)
+            {
+                LibC.Kill(-pid, LibC.SIGKILL);
+            }
+
             process.WaitForExit(TimeSpan.FromSeconds(10));
             return true;
         }
