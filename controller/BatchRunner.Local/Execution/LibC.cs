@@ -113,6 +113,15 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "mkdir", SetLastError = true)]
     public static partial int MkDir(byte* path, uint mode);
 
+    [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "rename", SetLastError = true)]
+    public static partial int Rename(byte* oldPath, byte* newPath);
+
     [LibraryImport(Lib, EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
 
