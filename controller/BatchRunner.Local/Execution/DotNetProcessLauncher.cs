@@ -34,7 +34,10 @@ public sealed class DotNetProcessLauncher : IProcessLauncher
         Action<int> started,
         CancellationToken cancellation)
     {
-        var startInfo = new ProcessStartInfo(argv[0])
+        // A program path with a slash resolves against the working directory, as LocalExecutor checks it; .NET would
+        // resolve it against the runner's own.
+        var program = argv[0].Contains('/', StringComparison.Ordinal) ? Path.GetFullPath(argv[0], workingDirectory) : argv[0];
+        var startInfo = new ProcessStartInfo(program)
         {
             UseShellExecute = false,
             RedirectStandardInput = true,
