@@ -19,7 +19,6 @@ internal static unsafe partial class LibC
 
     public const int O_RDONLY = 0;
     public const int O_WRONLY = 1;
-    public const int O_RDWR = 2;
     public const int O_CREAT = 0x40;
     public const int O_TRUNC = 0x200;
     public const int O_CLOEXEC = 0x80000;
@@ -29,10 +28,6 @@ internal static unsafe partial class LibC
     public const short POSIX_SPAWN_SETSIGMASK = 0x08;
 
     public const int SIGKILL = 9;
-    public const int WNOHANG = 1;
-    public const int SEEK_END = 2;
-    public const int AT_FDCWD = -100;
-    public const int AT_SYMLINK_FOLLOW = 0x400;
 
     public const int EPOLL_CLOEXEC = 0x80000;
     public const int EPOLL_CTL_ADD = 1;
@@ -47,9 +42,6 @@ internal static unsafe partial class LibC
     /// <summary>x64 packs epoll_event (12 bytes); arm64 aligns its 64-bit data (16 bytes).</summary>
     public static readonly int EpollEventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
     public static readonly int EpollDataOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
-
-    /// <summary>O_TMPFILE includes O_DIRECTORY, whose value differs between x64 and arm64.</summary>
-    public static readonly int O_TMPFILE = 0x400000 | (RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x4000 : 0x10000);
 
     private const long SYS_pidfd_open = 434; // the same number on every Linux architecture (the unified table)
 
@@ -101,17 +93,11 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);
 
-    [LibraryImport(Lib, EntryPoint = "lseek", SetLastError = true)]
-    public static partial long LSeek(int fd, long offset, int whence);
-
-    [LibraryImport(Lib, EntryPoint = "pread", SetLastError = true)]
-    public static partial nint PRead(int fd, byte* buffer, nuint count, long offset);
-
-    [LibraryImport(Lib, EntryPoint = "linkat", SetLastError = true)]
-    public static partial int LinkAt(int oldDirFd, byte* oldPath, int newDirFd, byte* newPath, int flags);
-
     [LibraryImport(Lib, EntryPoint = "mkdir", SetLastError = true)]
     public static partial int MkDir(byte* path, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "pipe2", SetLastError = true)]
+    public static partial int Pipe2(int* fds, int flags);
 
     [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
     public static partial nint Write(int fd, byte* buffer, nuint count);

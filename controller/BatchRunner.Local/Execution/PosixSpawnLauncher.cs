@@ -5,20 +5,19 @@ using System.Text;
 namespace BatchRunner.Local.Execution;
 
 /// <summary>
-/// The Linux launcher: posix_spawn (vfork and exec, no pipes), each attempt the leader of a new process group so a
-/// timeout or cancel kills its whole tree; standard input is /dev/null and standard output and error go straight to
-/// files the runner opened (anonymous until the process has written something, then linked into the logs folder);
-/// the exit comes through a pidfd on <see cref="ChildReaper"/>'s thread. The program, its arguments and the
-/// runner's own environment are turned into native strings once per run.
+/// The Linux launcher: posix_spawn (vfork and exec), each attempt the leader of a new process group so a timeout or
+/// cancel kills its whole tree; standard input is /dev/null; standard output and error are pipes that
+/// <see cref="ChildReaper"/>'s one thread drains into log files created on their first byte, on the same epoll set
+/// that tells it, through a pidfd, when the child exits. The program, its arguments and the runner's own environment
+/// are turned into native strings once per run.
+/// (Files the child writes directly would need creating and deleting per attempt; on ext4 without a journal every
+/// deleted inode slows the next minute's inode allocations, the attempts' own folders included.)
 /// </summary>
 public sealed class PosixSpawnLauncher : IProcessLauncher
 {
     public static readonly PosixSpawnLauncher Instance = new();
 
     private static readonly Lazy<bool> Supported = new(Probe);
-
-    // Some file systems cannot make anonymous files; then the logs are opened by name and removed when empty.
-    private static volatile bool _noTmpFile;
 
     private PosixSpawnLauncher()
     {
@@ -121,37 +120,10 @@ public sealed class PosixSpawnLauncher : IProcessLauncher
 
         public async Task<ProcessResult> RunAsync(AttemptLaunch attempt, CancellationToken cancellation)
         {
-            var attemptFolder = Path.GetDirectoryName(attempt.LogsFolder)!;
-            var stdout = LogFile.Open(attemptFolder, attempt.LogsFolder, ProcessLauncher.StdoutFile);
-            LogFile stderr;
-            try
+            var child = Start(attempt, out var startError);
+            if (child is null)
             {
-                stderr = LogFile.Open(attemptFolder, attempt.LogsFolder, ProcessLauncher.StderrFile);
-            }
-            catch
-            {
-                stdout.Discard();
-                throw;
-            }
-
-            SpawnedChild child;
-            try
-            {
-                var error = Spawn(attempt.Environment, stdout.Fd, stderr.Fd, out var pid);
-                if (error != 0)
-                {
-                    stdout.Discard();
-                    stderr.Discard();
-                    return new ProcessResult(null, StartFailed: true, false, false, $"cannot start \"{_program}\": {LibC.Describe(error)}", "");
-                }
-
-                child = new SpawnedChild(pid, LibC.PidFdOpen(pid));
-            }
-            catch
-            {
-                stdout.Discard();
-                stderr.Discard();
-                throw;
+                return new ProcessResult(null, StartFailed: true, false, false, startError, "");
             }
 
             try
@@ -165,23 +137,66 @@ public sealed class PosixSpawnLauncher : IProcessLauncher
             }
 
             var (exit, timedOut, interrupted) = await WaitAsync(child, attempt.Timeout, cancellation).ConfigureAwait(false);
+            if ((child.Stdout.Error ?? child.Stderr.Error) is { } logError)
+            {
+                throw new IOException(logError);
+            }
 
-            string tail;
+            return exit.Error is not null
+                ? new ProcessResult(null, StartFailed: false, timedOut, interrupted, null, exit.Error)
+                : new ProcessResult(exit.ExitCode, false, timedOut, interrupted, null, child.Stderr.Tail(), exit.Signal);
+        }
+
+        /// <summary>Spawns the attempt's process with its stdout and stderr on fresh pipes; null (and why) when it cannot start.</summary>
+        private unsafe SpawnedChild? Start(AttemptLaunch attempt, out string? startError)
+        {
+            startError = null;
+            var fds = stackalloc int[4];
+            if (LibC.Pipe2(fds, LibC.O_CLOEXEC) != 0)
+            {
+                throw new IOException($"pipe2: {LibC.Describe(Marshal.GetLastPInvokeError())}");
+            }
+
+            if (LibC.Pipe2(fds + 2, LibC.O_CLOEXEC) != 0)
+            {
+                var error = Marshal.GetLastPInvokeError();
+                LibC.Close(fds[0]);
+                LibC.Close(fds[1]);
+                throw new IOException($"pipe2: {LibC.Describe(error)}");
+            }
+
+            int spawnError;
+            int pid;
             try
             {
-                stdout.Keep();
+                spawnError = Spawn(attempt.Environment, fds[1], fds[3], out pid);
+            }
+            catch
+            {
+                LibC.Close(fds[0]);
+                LibC.Close(fds[2]);
+                throw;
             }
             finally
             {
-                tail = stderr.Keep(ProcessLauncher.StderrTailBytes);
+                // The child has its own copies of the write ends (or none): ours would hold the pipes open.
+                LibC.Close(fds[1]);
+                LibC.Close(fds[3]);
             }
 
-            if (exit.Error is not null)
+            if (spawnError != 0)
             {
-                return new ProcessResult(null, StartFailed: false, timedOut, interrupted, null, exit.Error);
+                LibC.Close(fds[0]);
+                LibC.Close(fds[2]);
+                startError = $"cannot start \"{_program}\": {LibC.Describe(spawnError)}";
+                return null;
             }
 
-            return new ProcessResult(exit.ExitCode, false, timedOut, interrupted, null, tail, exit.Signal);
+            return new SpawnedChild(
+                pid,
+                LibC.PidFdOpen(pid),
+                new LogPipe(fds[0], Path.Combine(attempt.LogsFolder, ProcessLauncher.StdoutFile), 0),
+                new LogPipe(fds[2], Path.Combine(attempt.LogsFolder, ProcessLauncher.StderrFile), ProcessLauncher.StderrTailBytes));
         }
 
         public unsafe void Dispose()
@@ -218,7 +233,7 @@ public sealed class PosixSpawnLauncher : IProcessLauncher
         {
             if (timeout is null && !cancellation.CanBeCanceled)
             {
-                return (await child.Exited.ConfigureAwait(false), false, false);
+                return (await child.Completed.ConfigureAwait(false), false, false);
             }
 
             // 1 = the timeout killed it, 2 = cancellation did; whichever came first.
@@ -238,7 +253,7 @@ public sealed class PosixSpawnLauncher : IProcessLauncher
                     child.KillTree();
                 }
             }, null);
-            var exit = await child.Exited.ConfigureAwait(false);
+            var exit = await child.Completed.ConfigureAwait(false);
             var by = Volatile.Read(ref killedBy);
             return (exit, by == 1, by == 2);
         }
@@ -348,158 +363,6 @@ public sealed class PosixSpawnLauncher : IProcessLauncher
             if (error != 0)
             {
                 throw new IOException($"{call}: {LibC.Describe(error)}");
-            }
-        }
-    }
-
-    /// <summary>
-    /// A log file the child writes through its own descriptor: anonymous (O_TMPFILE in the attempt's folder) until the
-    /// process has exited, then linked into the logs folder if it is not empty, so an empty log leaves no file.
-    /// </summary>
-    private readonly struct LogFile
-    {
-        private readonly string _finalPath;
-        private readonly bool _named;
-
-        private LogFile(int fd, string finalPath, bool named)
-        {
-            Fd = fd;
-            _finalPath = finalPath;
-            _named = named;
-        }
-
-        public int Fd { get; }
-
-        public static unsafe LogFile Open(string attemptFolder, string logsFolder, string fileName)
-        {
-            var finalPath = Path.Combine(logsFolder, fileName);
-            if (!_noTmpFile)
-            {
-                var folder = LibC.Utf8(attemptFolder);
-                try
-                {
-                    var fd = LibC.Open(folder, LibC.O_TMPFILE | LibC.O_RDWR | LibC.O_CLOEXEC, 0x1a4 /* 0644 */);
-                    if (fd >= 0)
-                    {
-                        return new LogFile(fd, finalPath, named: false);
-                    }
-
-                    var error = Marshal.GetLastPInvokeError();
-                    if (error is not (95 /* EOPNOTSUPP */ or 21 /* EISDIR */ or 22 /* EINVAL */))
-                    {
-                        throw new IOException($"cannot open a log file in {attemptFolder}: {LibC.Describe(error)}");
-                    }
-
-                    _noTmpFile = true;
-                }
-                finally
-                {
-                    NativeMemory.Free(folder);
-                }
-            }
-
-            Directory.CreateDirectory(logsFolder);
-            var path = LibC.Utf8(finalPath);
-            try
-            {
-                var fd = LibC.Open(path, LibC.O_CREAT | LibC.O_TRUNC | LibC.O_RDWR | LibC.O_CLOEXEC, 0x1a4);
-                return fd >= 0
-                    ? new LogFile(fd, finalPath, named: true)
-                    : throw new IOException($"cannot open {finalPath}: {LibC.Describe(Marshal.GetLastPInvokeError())}");
-            }
-            finally
-            {
-                NativeMemory.Free(path);
-            }
-        }
-
-        /// <summary>Closes the file without keeping it (the process never started).</summary>
-        public void Discard()
-        {
-            LibC.Close(Fd);
-            if (_named)
-            {
-                File.Delete(_finalPath);
-                DeleteFolderIfEmpty();
-            }
-        }
-
-        /// <summary>Keeps the file if the process wrote to it; returns its last <paramref name="tailBytes"/> bytes as text.</summary>
-        public unsafe string Keep(int tailBytes = 0)
-        {
-            try
-            {
-                var size = LibC.LSeek(Fd, 0, LibC.SEEK_END);
-                if (size <= 0)
-                {
-                    if (_named)
-                    {
-                        File.Delete(_finalPath);
-                        DeleteFolderIfEmpty();
-                    }
-
-                    return "";
-                }
-
-                if (!_named)
-                {
-                    Link();
-                }
-
-                if (tailBytes == 0)
-                {
-                    return "";
-                }
-
-                var length = (int)Math.Min(size, tailBytes);
-                var buffer = stackalloc byte[length];
-                var read = LibC.PRead(Fd, buffer, (nuint)length, size - length);
-                return read > 0 ? Encoding.UTF8.GetString(buffer, (int)read) : "";
-            }
-            finally
-            {
-                LibC.Close(Fd);
-            }
-        }
-
-        private unsafe void Link()
-        {
-            var folder = LibC.Utf8(Path.GetDirectoryName(_finalPath)!);
-            var source = LibC.Utf8($"/proc/self/fd/{Fd}");
-            var target = LibC.Utf8(_finalPath);
-            try
-            {
-                if (LibC.MkDir(folder, 0x1ed /* 0755 */) != 0 && Marshal.GetLastPInvokeError() != LibC.EEXIST)
-                {
-                    throw new IOException($"cannot create {_finalPath}: {LibC.Describe(Marshal.GetLastPInvokeError())}");
-                }
-
-                if (LibC.LinkAt(LibC.AT_FDCWD, source, LibC.AT_FDCWD, target, LibC.AT_SYMLINK_FOLLOW) != 0)
-                {
-                    throw new IOException($"cannot create {_finalPath}: {LibC.Describe(Marshal.GetLastPInvokeError())}");
-                }
-            }
-            finally
-            {
-                NativeMemory.Free(folder);
-                NativeMemory.Free(source);
-                NativeMemory.Free(target);
-            }
-        }
-
-        private void DeleteFolderIfEmpty()
-        {
-            var folder = Path.GetDirectoryName(_finalPath)!;
-            if (Directory.Exists(folder) && !Directory.EnumerateFileSystemEntries(folder).Any())
-            {
-                try
-                {
-                    Directory.Delete(folder);
-                }
-                catch (IOException)
-                {
-                    // The other log file was just kept there.
-                }
             }
         }
     }
