@@ -57,7 +57,8 @@ public enum IndexPhase
 /// <summary>
 /// The embedded store of run state: one SQLite database under the store root, in WAL mode so that
 /// <c>batchrunner status</c> reads while a run writes. Writes are durable against a killed process
-/// (synchronous=NORMAL: a commit survives <c>kill -9</c>, though not a power cut).
+/// (synchronous=NORMAL: a commit survives <c>kill -9</c>, though not a power cut). A running run's attempt
+/// transitions come in groups through <see cref="GroupCommitWriter"/>.
 /// </summary>
 public sealed class RunStateStore : IDisposable
 {
