@@ -111,4 +111,115 @@ public sealed class RecoveryTests : IDisposable
         Assert.Equal(2, row.Attempt);
         Assert.Equal("{\"half\":", File.ReadAllText(Path.Combine(leftover, "partial.jsonl")));
     }
+
+    [Fact]
+    public async Task A_succeeded_attempt_the_state_never_recorded_is_adopted_from_its_ledger_row()
+    {
+        // The runner wrote the ledger row, queued the transition and died before the group commit: the state knows
+        // nothing of index 1, the disk has its succeeded attempt.
+        var job = _run.Job("echo ran >> \"$SCRATCH/ran.$BATCHRUNNER_INDEX\"", "completions: 2");
+        var runId = RunIdentity.For(job);
+        var started = DateTimeOffset.UtcNow;
+        using (var state = _run.State())
+        {
+            state.BeginInvocation(runId, "default", "job", RunIdentity.SpecJson(job), 2, 99999, started);
+        }
+
+        var store = new LocalResultsStore(_run.Store);
+        store.PrepareAttempt("job", runId, 1, 1);
+        store.WriteLedgerRow(new LedgerRow
+        {
+            BatchJob = "job", Namespace = "default", Run = runId, Index = 1, Attempt = 1, Repeat = 0, Seed = 1,
+            Params = JsonDocument.Parse("{}").RootElement, Status = "succeeded", ExitCode = 0,
+            StartedAt = started, FinishedAt = started, DurationSeconds = 0, Backend = "local",
+        });
+
+        var report = await _run.RunAsync(job);
+
+        Assert.Equal(RunPhase.Succeeded, report.Phase);
+        Assert.Equal(2, report.Succeeded);
+        Assert.False(File.Exists(Path.Combine(_run.Scratch, "ran.1")), "index 1 had succeeded and was run again");
+        using var after = _run.State();
+        Assert.Equal((IndexPhase.Succeeded, 1), (after.LoadIndexes(runId)[1].Phase, after.LoadIndexes(runId)[1].Attempts));
+    }
+
+    [Fact]
+    public async Task A_failed_attempt_the_state_never_recorded_is_not_adopted_and_its_number_is_not_reused()
+    {
+        var job = _run.Job("true", "completions: 1");
+        var runId = RunIdentity.For(job);
+        var started = DateTimeOffset.UtcNow;
+        var store = new LocalResultsStore(_run.Store);
+        store.PrepareAttempt("job", runId, 0, 1);
+        store.WriteLedgerRow(new LedgerRow
+        {
+            BatchJob = "job", Namespace = "default", Run = runId, Index = 0, Attempt = 1, Repeat = 0, Seed = 1,
+            Params = JsonDocument.Parse("{}").RootElement, Status = "failed", ExitCode = 1,
+            StartedAt = started, FinishedAt = started, DurationSeconds = 0, Backend = "local",
+        });
+
+        var report = await _run.RunAsync(job);
+
+        Assert.Equal(RunPhase.Succeeded, report.Phase);
+        Assert.Equal([(1, "failed"), (2, "succeeded")], _run.Ledger(job).Select(r => (r.Attempt, r.Status)));
+    }
+
+    [Fact]
+    public async Task A_process_of_the_run_that_the_state_never_recorded_is_found_by_its_environment_and_killed()
+    {
+        var job = _run.Job("true", "completions: 1");
+        var runId = RunIdentity.For(job);
+        var runFolder = Path.Combine(_run.Store, StoreLayout.RunPrefix("job", runId));
+        Directory.CreateDirectory(runFolder);
+
+        // An attempt of this run (started as its own process group, as the launcher does) and, with the same run id,
+        // an attempt of another store's run, which is not this runner's to kill.
+        using var orphan = StartSleeper(Path.Combine(runFolder, "index=0/attempt=1/output"));
+        using var stranger = StartSleeper(Path.Combine(_run.Root, "other-store", StoreLayout.RunPrefix("job", runId), "index=0/attempt=1/output"));
+        try
+        {
+            var report = await _run.RunAsync(job);
+
+            Assert.Equal(RunPhase.Succeeded, report.Phase);
+            Assert.True(orphan.WaitForExit(TimeSpan.FromSeconds(5)), "the unrecorded orphan was left running");
+            Assert.False(stranger.HasExited, "a process of another store's run was killed");
+        }
+        finally
+        {
+            stranger.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Fact]
+    public void The_group_commit_writer_makes_every_queued_transition_visible_on_flush_and_on_dispose()
+    {
+        var runId = "r0000000000a";
+        using var state = _run.State();
+        state.BeginInvocation(runId, "default", "job", "{}", 1000, 1, DateTimeOffset.UtcNow);
+        var now = DateTimeOffset.UtcNow;
+        using (var writer = new GroupCommitWriter(state, TimeSpan.FromSeconds(30)))
+        {
+            for (var i = 0; i < 500; i++)
+            {
+                writer.Record(StateTransition.Started(runId, i, 1, 1000 + i, 1, now));
+                writer.Record(StateTransition.Finished(runId, i, 1, AttemptOutcome.Succeeded, IndexPhase.Succeeded, null, now, now));
+            }
+
+            // The interval is far longer than the test: only the flush can have committed them.
+            writer.Flush();
+            Assert.Equal(500, state.LoadIndexes(runId).Values.Count(i => i.Phase == IndexPhase.Succeeded));
+
+            writer.Record(StateTransition.Started(runId, 500, 1, 1500, 1, now));
+        }
+
+        Assert.Equal(IndexPhase.Running, state.LoadIndexes(runId)[500].Phase);
+        Assert.Equal(1500, Assert.Single(state.UnfinishedAttempts(runId)).Pid);
+    }
+
+    private static Process StartSleeper(string outputDir)
+    {
+        var start = new ProcessStartInfo("setsid", ["sleep", "60"]);
+        start.Environment["BATCHRUNNER_OUTPUT_DIR"] = outputDir;
+        return Process.Start(start)!;
+    }
 }

@@ -22,6 +22,15 @@ public sealed record LocalRunOptions
 
     /// <summary>How often a running run checks whether <c>batchrunner cancel</c> asked it to stop.</summary>
     public TimeSpan CancelPollInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>
+    /// How often the run's state transitions are committed, as one group (see <see cref="GroupCommitWriter"/>); what a
+    /// kill -9 loses of the last interval is recovered from the ledger rows on disk.
+    /// </summary>
+    public TimeSpan StateCommitInterval { get; init; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>How attempts' processes are started: posix_spawn on Linux, .NET's Process elsewhere.</summary>
+    public IProcessLauncher Launcher { get; init; } = ProcessLauncher.Default;
 }
 
 /// <summary>How an invocation of a run ended.</summary>
@@ -95,6 +104,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
     }
 
     /// <summary>One invocation of a run: its counters, its schedule, its stop reasons.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "ExecuteAsync disposes the writer and the command launcher it creates")]
     private sealed class Invocation(LocalExecutor owner, BatchJob job, string runId, RunStateStore state, ILogger log)
     {
         private readonly SweepPlan _plan = new(job.Spec);
@@ -111,6 +121,8 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
         private volatile bool _cancelRequested;
         private CancellationToken _deadline;
         private Exception? _fault;
+        private ICommandLauncher _command = null!;
+        private GroupCommitWriter _writer = null!;
 
         private TimeProvider Time => owner.TimeSource;
 
@@ -124,12 +136,19 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
 
             // 2. Settle what an earlier runner left behind: kill its orphans, adopt what finished.
             RecoverUnfinishedAttempts();
+            if (runFolderExisted)
+            {
+                KillUnrecordedOrphans();
+            }
 
-            // 3. What is left to do, and which attempt number each index continues from.
+            // 3. What is left to do, and which attempt number each index continues from. An attempt the state never
+            //    heard of (its group commit was lost with the runner) but whose ledger row on disk says it succeeded
+            //    is adopted: the disk is the record.
             var indexes = state.LoadIndexes(runId);
             _attemptsUsed = new int[_plan.Count];
             _attemptsThisInvocation = new int[_plan.Count];
             var todo = new List<int>();
+            var adopted = new List<StateTransition>();
             for (var i = 0; i < _plan.Count; i++)
             {
                 indexes.TryGetValue(i, out var record);
@@ -138,8 +157,22 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                     continue;
                 }
 
-                _attemptsUsed[i] = Math.Max(record?.Attempts ?? 0, runFolderExisted ? owner._store.HighestAttemptOnDisk(_name, runId, i) : 0);
+                var recorded = record?.Attempts ?? 0;
+                var onDisk = runFolderExisted ? owner._store.HighestAttemptOnDisk(_name, runId, i) : 0;
+                if (onDisk > recorded && owner._store.ReadLedgerRow(_name, runId, i, onDisk) is { } row && row.Status == AttemptOutcome.Succeeded.ToLedger())
+                {
+                    adopted.Add(StateTransition.Finished(runId, i, onDisk, AttemptOutcome.Succeeded, IndexPhase.Succeeded, null, row.StartedAt, row.FinishedAt));
+                    continue;
+                }
+
+                _attemptsUsed[i] = Math.Max(recorded, onDisk);
                 todo.Add(i);
+            }
+
+            if (adopted.Count > 0)
+            {
+                state.Record(adopted);
+                log.Information("Adopted {Count} succeeded attempts from their ledger rows; the state had not recorded them", adopted.Count);
             }
 
             _progress = new RunProgress(_plan.Count, _plan.Count - todo.Count, startedAt);
@@ -156,7 +189,21 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(userStop.Token, deadline.Token);
             using var watcherStop = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
             var watcher = WatchForCancelRequestAsync(userStop, watcherStop.Token);
-            await RunScheduleAsync(todo, stop).ConfigureAwait(false);
+            using (_writer = new GroupCommitWriter(state, owner.Options.StateCommitInterval))
+            using (_command = owner.Options.Launcher.Prepare(_argv, owner.Options.WorkingDirectory, Time))
+            {
+                await RunScheduleAsync(todo, stop).ConfigureAwait(false);
+                try
+                {
+                    _writer.Flush();
+                }
+                catch (IOException e)
+                {
+                    log.Error(e, "Runner error in {BatchJob} run {RunId}: its state could not be written", _name, runId);
+                    Interlocked.CompareExchange(ref _fault, e, null);
+                }
+            }
+
             await watcherStop.CancelAsync().ConfigureAwait(false);
             await watcher.ConfigureAwait(false);
 
@@ -307,8 +354,10 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             var attempt = ++_attemptsUsed[index];
             Interlocked.Increment(ref _attemptsStarted);
             var assignment = _plan.For(index);
-            var outputFolder = owner._store.PrepareAttempt(_name, runId, index, attempt);
-            var logsFolder = Path.Combine(owner._store.AttemptFolder(_name, runId, index, attempt), StoreLayout.LogsFolder);
+            var attemptFolder = owner._store.AttemptFolder(_name, runId, index, attempt);
+            var outputFolder = Path.Combine(attemptFolder, StoreLayout.OutputFolder);
+            var logsFolder = Path.Combine(attemptFolder, StoreLayout.LogsFolder);
+            AttemptFiles.CreateOutputFolder(outputFolder);
             var environment = WorkloadEnvironment.For(job, runId, assignment, outputFolder);
             var startedAt = Time.GetUtcNow();
 
@@ -316,9 +365,9 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             ProcessResult result;
             try
             {
-                result = await ProcessLauncher.RunAsync(
-                    _argv, environment, owner.Options.WorkingDirectory, logsFolder, _timeout, Time,
-                    pid => state.RecordAttemptStarted(runId, index, attempt, pid, ProcessIdentity.StartTicks(pid), startedAt),
+                result = await _command.RunAsync(
+                    new AttemptLaunch(environment, logsFolder, _timeout,
+                        pid => _writer.Record(StateTransition.Started(runId, index, attempt, pid, ProcessIdentity.StartTicks(pid), startedAt))),
                     stop).ConfigureAwait(false);
             }
             finally
@@ -342,14 +391,15 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             };
 
             var (files, bytes) = LocalResultsStore.MeasureOutput(outputFolder);
-            owner._store.WriteLedgerRow(LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, BackendName) with
+            var row = LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, BackendName) with
             {
                 ExitCode = result.ExitCode,
                 Reason = reason,
                 OutputFiles = files,
                 OutputBytes = bytes,
-            });
-            state.RecordAttemptFinished(runId, index, attempt, outcome, phase, reason, startedAt, finishedAt);
+            };
+            AttemptFiles.WriteAtomically(Path.Combine(attemptFolder, StoreLayout.LedgerFile), row.ToJsonUtf8());
+            _writer.Record(StateTransition.Finished(runId, index, attempt, outcome, phase, reason, startedAt, finishedAt));
 
             if (outcome == AttemptOutcome.Succeeded)
             {
@@ -374,7 +424,8 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 ? "interrupted: the run's deadline (spec.deadlineSeconds) passed"
                 : "interrupted: the run was cancelled"),
             { ExitCode: 0 } => (AttemptOutcome.Succeeded, null),
-            _ => (AttemptOutcome.Failed, ProcessLauncher.DescribeExit(result.ExitCode ?? -1, result.StderrTail)),
+            { ExitCode: null } => (AttemptOutcome.Failed, $"the process ended but {result.StderrTail}"),
+            _ => (AttemptOutcome.Failed, ProcessLauncher.DescribeExit(result.ExitCode.Value, result.StderrTail, result.Signal)),
         };
 
         private void RecoverUnfinishedAttempts()
@@ -399,6 +450,16 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
 
                 var phase = outcome == AttemptOutcome.Succeeded ? IndexPhase.Succeeded : IndexPhase.Pending;
                 state.RecordAttemptFinished(runId, orphan.Index, orphan.Attempt, outcome, phase, row?.Reason ?? "interrupted", orphan.StartedAt, now);
+            }
+        }
+
+        /// <summary>Processes of this run whose start the state never recorded (lost with the runner's last group commit).</summary>
+        private void KillUnrecordedOrphans()
+        {
+            var runFolder = owner._store.PathOf(StoreLayout.RunPrefix(_name, runId));
+            foreach (var (pid, outputDir) in ProcessIdentity.KillProcessesWorkingUnder(runFolder))
+            {
+                log.Warning("Killed orphaned process {Pid} (output folder {OutputDir}), left by a runner that died", pid, outputDir);
             }
         }
 

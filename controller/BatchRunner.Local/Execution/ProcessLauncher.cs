@@ -1,88 +1,45 @@
-using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 
 namespace BatchRunner.Local.Execution;
 
-/// <summary>What the process of one attempt did.</summary>
-public sealed record ProcessResult(int? ExitCode, bool StartFailed, bool TimedOut, bool Interrupted, string? StartError, string StderrTail);
+/// <summary>What the process of one attempt did. <paramref name="Signal"/> is set when a signal ended it (ExitCode is then 128 + it).</summary>
+public sealed record ProcessResult(int? ExitCode, bool StartFailed, bool TimedOut, bool Interrupted, string? StartError, string StderrTail, int? Signal = null);
+
+/// <summary>One attempt's process: its environment (the spec's and the contract's variables, over the runner's own), where its logs go, its timeout.</summary>
+/// <param name="Started">Called once the process exists, with its pid, before waiting on it.</param>
+public sealed record AttemptLaunch(
+    IReadOnlyList<KeyValuePair<string, string>> Environment,
+    string LogsFolder,
+    TimeSpan? Timeout,
+    Action<int> Started);
 
 /// <summary>
-/// Runs one attempt's command as a child process: arguments passed without a shell, the environment contract
-/// added to the runner's own environment, standard output and error written to log files (created only when the
-/// process writes), and the whole process tree killed on timeout or cancellation.
+/// Starts the processes of a run's attempts: arguments passed without a shell, the given variables added to the
+/// runner's own environment, standard input empty, standard output and error in log files under the attempt's
+/// logs folder (kept only when not empty), and the whole process tree killed on timeout or cancellation.
 /// </summary>
+public interface IProcessLauncher
+{
+    /// <summary>Prepares once what every attempt of a run shares.</summary>
+    ICommandLauncher Prepare(IReadOnlyList<string> argv, string workingDirectory, TimeProvider time);
+}
+
+/// <summary>Runs the attempts of one command.</summary>
+public interface ICommandLauncher : IDisposable
+{
+    Task<ProcessResult> RunAsync(AttemptLaunch attempt, CancellationToken cancellation);
+}
+
+/// <summary>The launcher to use, and what every launcher shares.</summary>
 public static class ProcessLauncher
 {
-    private const int StderrTailBytes = 2048;
+    public const string StdoutFile = "stdout.txt";
+    public const string StderrFile = "stderr.txt";
+    internal const int StderrTailBytes = 2048;
 
-    /// <param name="started">Called once the process exists, with its pid, before waiting on it.</param>
-    public static async Task<ProcessResult> RunAsync(
-        IReadOnlyList<string> argv,
-        IReadOnlyList<KeyValuePair<string, string>> environment,
-        string workingDirectory,
-        string logsFolder,
-        TimeSpan? timeout,
-        TimeProvider time,
-        Action<int> started,
-        CancellationToken cancellation)
-    {
-        var startInfo = new ProcessStartInfo(argv[0])
-        {
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = workingDirectory,
-        };
-        for (var i = 1; i < argv.Count; i++)
-        {
-            startInfo.ArgumentList.Add(argv[i]);
-        }
-
-        foreach (var (name, value) in environment)
-        {
-            startInfo.Environment[name] = value;
-        }
-
-        using var process = new Process { StartInfo = startInfo };
-        try
-        {
-            process.Start();
-        }
-        catch (Win32Exception e)
-        {
-            return new ProcessResult(null, StartFailed: true, false, false, $"cannot start \"{argv[0]}\": {e.Message}", "");
-        }
-
-        // A batch workload reads no input; an immediately closed stdin makes one that tries see end-of-file, not hang.
-        process.StandardInput.Close();
-        started(process.Id);
-
-        var stdout = CaptureAsync(process.StandardOutput.BaseStream, Path.Combine(logsFolder, "stdout.txt"), tailBytes: 0);
-        var stderr = CaptureAsync(process.StandardError.BaseStream, Path.Combine(logsFolder, "stderr.txt"), StderrTailBytes);
-
-        using var timeoutSource = timeout is { } limit ? new CancellationTokenSource(limit, time) : new CancellationTokenSource();
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeoutSource.Token, cancellation);
-        var timedOut = false;
-        var interrupted = false;
-        try
-        {
-            await process.WaitForExitAsync(linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            timedOut = timeoutSource.IsCancellationRequested && !cancellation.IsCancellationRequested;
-            interrupted = !timedOut;
-            KillTree(process);
-            await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-        }
-
-        await stdout.ConfigureAwait(false);
-        var tail = await stderr.ConfigureAwait(false);
-        return new ProcessResult(process.ExitCode, false, timedOut, interrupted, null, tail);
-    }
+    /// <summary>posix_spawn where it works (Linux), .NET's Process elsewhere.</summary>
+    public static IProcessLauncher Default => PosixSpawnLauncher.IsSupported ? PosixSpawnLauncher.Instance : DotNetProcessLauncher.Instance;
 
     /// <summary>Kills a process and every descendant it still has.</summary>
     public static void KillTree(Process process)
@@ -97,64 +54,32 @@ public static class ProcessLauncher
         }
     }
 
-    /// <summary>Describes an exit code the way a person debugging it wants to read it.</summary>
-    public static string DescribeExit(int exitCode, string stderrTail)
+    /// <summary>Describes an exit the way a person debugging it wants to read it.</summary>
+    public static string DescribeExit(int exitCode, string stderrTail, int? signal = null)
     {
-        var text = exitCode > 128 && exitCode < 128 + 65
-            ? string.Create(CultureInfo.InvariantCulture, $"exit code {exitCode} (killed by signal {exitCode - 128})")
-            : string.Create(CultureInfo.InvariantCulture, $"exit code {exitCode}");
+        var text = signal is { } s
+            ? string.Create(CultureInfo.InvariantCulture, $"exit code {exitCode} (killed by signal {s}{SignalName(s)})")
+            : exitCode > 128 && exitCode < 128 + 65
+                ? string.Create(CultureInfo.InvariantCulture, $"exit code {exitCode} (killed by signal {exitCode - 128})")
+                : string.Create(CultureInfo.InvariantCulture, $"exit code {exitCode}");
         var lastLine = stderrTail.TrimEnd().Split('\n').LastOrDefault()?.Trim();
         return string.IsNullOrEmpty(lastLine) ? text : $"{text}: {lastLine}";
     }
 
-    private static async Task<string> CaptureAsync(Stream source, string path, int tailBytes)
+    private static string SignalName(int signal) => signal switch
     {
-        var buffer = new byte[16 * 1024];
-        FileStream? file = null;
-        var tail = tailBytes > 0 ? new byte[tailBytes] : [];
-        var tailLength = 0;
-        try
-        {
-            int read;
-            while ((read = await source.ReadAsync(buffer).ConfigureAwait(false)) > 0)
-            {
-                if (file is null)
-                {
-                    Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                    file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1, useAsync: true);
-                }
-
-                await file.WriteAsync(buffer.AsMemory(0, read)).ConfigureAwait(false);
-                tailLength = AppendTail(tail, tailLength, buffer.AsSpan(0, read));
-            }
-        }
-        finally
-        {
-            if (file is not null)
-            {
-                await file.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-
-        return Encoding.UTF8.GetString(tail, 0, tailLength);
-    }
-
-    private static int AppendTail(byte[] tail, int length, ReadOnlySpan<byte> chunk)
-    {
-        if (tail.Length == 0)
-        {
-            return 0;
-        }
-
-        if (chunk.Length >= tail.Length)
-        {
-            chunk[^tail.Length..].CopyTo(tail);
-            return tail.Length;
-        }
-
-        var keep = Math.Min(length, tail.Length - chunk.Length);
-        tail.AsSpan(length - keep, keep).CopyTo(tail);
-        chunk.CopyTo(tail.AsSpan(keep));
-        return keep + chunk.Length;
-    }
+        1 => ", SIGHUP",
+        2 => ", SIGINT",
+        3 => ", SIGQUIT",
+        4 => ", SIGILL",
+        6 => ", SIGABRT",
+        7 => ", SIGBUS",
+        8 => ", SIGFPE",
+        9 => ", SIGKILL",
+        11 => ", SIGSEGV",
+        13 => ", SIGPIPE",
+        14 => ", SIGALRM",
+        15 => ", SIGTERM",
+        _ => "",
+    };
 }

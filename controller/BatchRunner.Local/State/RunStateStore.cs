@@ -22,6 +22,27 @@ public sealed record RunRecord(
 /// <summary>Where one index stands: its phase and the highest attempt number it has used.</summary>
 public sealed record IndexRecord(int Index, IndexPhase Phase, int Attempts, string? LastReason);
 
+/// <summary>An attempt's start (no outcome) or its end (an outcome and the index's phase after it).</summary>
+public sealed record StateTransition(
+    string RunId,
+    int Index,
+    int Attempt,
+    DateTimeOffset StartedAt,
+    int? Pid = null,
+    long? PidStartTicks = null,
+    AttemptOutcome? Outcome = null,
+    IndexPhase IndexPhase = IndexPhase.Running,
+    string? Reason = null,
+    DateTimeOffset? FinishedAt = null)
+{
+    public static StateTransition Started(string runId, int index, int attempt, int? pid, long? pidStartTicks, DateTimeOffset startedAt) =>
+        new(runId, index, attempt, startedAt, pid, pidStartTicks);
+
+    public static StateTransition Finished(
+        string runId, int index, int attempt, AttemptOutcome outcome, IndexPhase indexPhase, string? reason, DateTimeOffset startedAt, DateTimeOffset finishedAt) =>
+        new(runId, index, attempt, startedAt, Outcome: outcome, IndexPhase: indexPhase, Reason: reason, FinishedAt: finishedAt);
+}
+
 /// <summary>An attempt that was recorded as started and never as finished: its runner died under it.</summary>
 public sealed record UnfinishedAttempt(int Index, int Attempt, int? Pid, long? PidStartTicks, DateTimeOffset StartedAt);
 
@@ -36,7 +57,8 @@ public enum IndexPhase
 /// <summary>
 /// The embedded store of run state: one SQLite database under the store root, in WAL mode so that
 /// <c>batchrunner status</c> reads while a run writes. Writes are durable against a killed process
-/// (synchronous=NORMAL: a commit survives <c>kill -9</c>, though not a power cut).
+/// (synchronous=NORMAL: a commit survives <c>kill -9</c>, though not a power cut). A running run's attempt
+/// transitions come in groups through <see cref="GroupCommitWriter"/>.
 /// </summary>
 public sealed class RunStateStore : IDisposable
 {
@@ -181,39 +203,51 @@ public sealed class RunStateStore : IDisposable
     }
 
     /// <summary>One commit: the attempt exists, with the process that runs it, and the index is running.</summary>
-    public void RecordAttemptStarted(string runId, int index, int attempt, int? pid, long? pidStartTicks, DateTimeOffset startedAt)
+    public void RecordAttemptStarted(string runId, int index, int attempt, int? pid, long? pidStartTicks, DateTimeOffset startedAt) =>
+        Record([StateTransition.Started(runId, index, attempt, pid, pidStartTicks, startedAt)]);
+
+    /// <summary>One commit: the attempt's outcome and the index's phase after it.</summary>
+    public void RecordAttemptFinished(
+        string runId, int index, int attempt, AttemptOutcome outcome, IndexPhase indexPhase, string? reason, DateTimeOffset startedAt, DateTimeOffset finishedAt) =>
+        Record([StateTransition.Finished(runId, index, attempt, outcome, indexPhase, reason, startedAt, finishedAt)]);
+
+    /// <summary>One commit for every transition, applied in order.</summary>
+    public void Record(IReadOnlyList<StateTransition> transitions)
     {
         lock (_gate)
         {
             using var transaction = Begin();
-            Execute("""
-                INSERT OR REPLACE INTO attempts (run_id, idx, attempt, pid, pid_start_ticks, started_at)
-                VALUES ($run, $idx, $attempt, $pid, $ticks, $started)
-                """,
-                ("$run", runId), ("$idx", index), ("$attempt", attempt), ("$pid", pid), ("$ticks", pidStartTicks), ("$started", Format(startedAt)));
-            UpsertIndex(runId, index, IndexPhase.Running, attempt, null);
+            foreach (var transition in transitions)
+            {
+                Apply(transition);
+            }
+
             transaction.Commit();
         }
     }
 
-    /// <summary>One commit: the attempt's outcome and the index's phase after it.</summary>
-    public void RecordAttemptFinished(
-        string runId, int index, int attempt, AttemptOutcome outcome, IndexPhase indexPhase, string? reason, DateTimeOffset startedAt, DateTimeOffset finishedAt)
+    private void Apply(StateTransition t)
     {
-        lock (_gate)
+        if (t.Outcome is not { } outcome)
         {
-            using var transaction = Begin();
-            // An attempt whose process never started was never recorded as started: insert it here.
             Execute("""
-                INSERT INTO attempts (run_id, idx, attempt, started_at, finished_at, outcome)
-                VALUES ($run, $idx, $attempt, $started, $finished, $outcome)
-                ON CONFLICT (run_id, idx, attempt) DO UPDATE SET finished_at = $finished, outcome = $outcome
+                INSERT OR REPLACE INTO attempts (run_id, idx, attempt, pid, pid_start_ticks, started_at)
+                VALUES ($run, $idx, $attempt, $pid, $ticks, $started)
                 """,
-                ("$run", runId), ("$idx", index), ("$attempt", attempt), ("$started", Format(startedAt)),
-                ("$finished", Format(finishedAt)), ("$outcome", outcome.ToLedger()));
-            UpsertIndex(runId, index, indexPhase, attempt, reason);
-            transaction.Commit();
+                ("$run", t.RunId), ("$idx", t.Index), ("$attempt", t.Attempt), ("$pid", t.Pid), ("$ticks", t.PidStartTicks), ("$started", Format(t.StartedAt)));
+            UpsertIndex(t.RunId, t.Index, IndexPhase.Running, t.Attempt, null);
+            return;
         }
+
+        // An attempt whose process never started was never recorded as started: insert it here.
+        Execute("""
+            INSERT INTO attempts (run_id, idx, attempt, started_at, finished_at, outcome)
+            VALUES ($run, $idx, $attempt, $started, $finished, $outcome)
+            ON CONFLICT (run_id, idx, attempt) DO UPDATE SET finished_at = $finished, outcome = $outcome
+            """,
+            ("$run", t.RunId), ("$idx", t.Index), ("$attempt", t.Attempt), ("$started", Format(t.StartedAt)),
+            ("$finished", Format(t.FinishedAt!.Value)), ("$outcome", outcome.ToLedger()));
+        UpsertIndex(t.RunId, t.Index, t.IndexPhase, t.Attempt, t.Reason);
     }
 
     public void FinishRun(string runId, RunPhase phase, string? reason, DateTimeOffset finishedAt)

@@ -1,0 +1,146 @@
+using System.Runtime.InteropServices;
+
+namespace BatchRunner.Local.Execution;
+
+/// <summary>
+/// The few libc calls the posix_spawn launcher needs. No library on the registry wraps posix_spawn with file actions,
+/// process groups and pidfds (Tmds.LibC is not there), so this stays small and private to the launcher.
+/// Linux only, 64-bit (x64 and arm64): struct sizes and flag values below are those of Linux's generic ABI.
+/// </summary>
+internal static unsafe partial class LibC
+{
+    private const string Lib = "libc";
+
+    public const int ENOENT = 2;
+    public const int EINTR = 4;
+    public const int ECHILD = 10;
+    public const int EEXIST = 17;
+    public const int ESRCH = 3;
+
+    public const int O_RDONLY = 0;
+    public const int O_WRONLY = 1;
+    public const int O_CREAT = 0x40;
+    public const int O_TRUNC = 0x200;
+    public const int O_CLOEXEC = 0x80000;
+
+    public const short POSIX_SPAWN_SETPGROUP = 0x02;
+    public const short POSIX_SPAWN_SETSIGDEF = 0x04;
+    public const short POSIX_SPAWN_SETSIGMASK = 0x08;
+
+    public const int SIGKILL = 9;
+
+    public const int EPOLL_CLOEXEC = 0x80000;
+    public const int EPOLL_CTL_ADD = 1;
+    public const int EPOLL_CTL_DEL = 2;
+    public const int EPOLLIN = 0x001;
+
+    /// <summary>Opaque glibc/musl types, allocated generously: posix_spawnattr_t is 336 bytes, the file actions 80, sigset_t 128.</summary>
+    public const int SpawnAttrSize = 512;
+    public const int FileActionsSize = 256;
+    public const int SigSetSize = 128;
+
+    /// <summary>x64 packs epoll_event (12 bytes); arm64 aligns its 64-bit data (16 bytes).</summary>
+    public static readonly int EpollEventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
+    public static readonly int EpollDataOffset = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 4 : 8;
+
+    private const long SYS_pidfd_open = 434; // the same number on every Linux architecture (the unified table)
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawn")]
+    public static partial int PosixSpawn(out int pid, byte* path, void* fileActions, void* attributes, byte** argv, byte** envp);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_init")]
+    public static partial int FileActionsInit(void* actions);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_destroy")]
+    public static partial int FileActionsDestroy(void* actions);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_addopen")]
+    public static partial int FileActionsAddOpen(void* actions, int fd, byte* path, int flags, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_adddup2")]
+    public static partial int FileActionsAddDup2(void* actions, int fd, int newFd);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawn_file_actions_addchdir_np")]
+    public static partial int FileActionsAddChdir(void* actions, byte* path);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawnattr_init")]
+    public static partial int SpawnAttrInit(void* attributes);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawnattr_destroy")]
+    public static partial int SpawnAttrDestroy(void* attributes);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawnattr_setflags")]
+    public static partial int SpawnAttrSetFlags(void* attributes, short flags);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawnattr_setpgroup")]
+    public static partial int SpawnAttrSetPGroup(void* attributes, int pgroup);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawnattr_setsigmask")]
+    public static partial int SpawnAttrSetSigMask(void* attributes, void* mask);
+
+    [LibraryImport(Lib, EntryPoint = "posix_spawnattr_setsigdefault")]
+    public static partial int SpawnAttrSetSigDefault(void* attributes, void* signals);
+
+    [LibraryImport(Lib, EntryPoint = "sigemptyset")]
+    public static partial int SigEmptySet(void* set);
+
+    [LibraryImport(Lib, EntryPoint = "sigfillset")]
+    public static partial int SigFillSet(void* set);
+
+    [LibraryImport(Lib, EntryPoint = "open", SetLastError = true)]
+    public static partial int Open(byte* path, int flags, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport(Lib, EntryPoint = "mkdir", SetLastError = true)]
+    public static partial int MkDir(byte* path, uint mode);
+
+    [LibraryImport(Lib, EntryPoint = "pipe2", SetLastError = true)]
+    public static partial int Pipe2(int* fds, int flags);
+
+    [LibraryImport(Lib, EntryPoint = "write", SetLastError = true)]
+    public static partial nint Write(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, byte* buffer, nuint count);
+
+    [LibraryImport(Lib, EntryPoint = "rename", SetLastError = true)]
+    public static partial int Rename(byte* oldPath, byte* newPath);
+
+    [LibraryImport(Lib, EntryPoint = "kill", SetLastError = true)]
+    public static partial int Kill(int pid, int signal);
+
+    [LibraryImport(Lib, EntryPoint = "getpgid", SetLastError = true)]
+    public static partial int GetPGid(int pid);
+
+    [LibraryImport(Lib, EntryPoint = "waitpid", SetLastError = true)]
+    public static partial int WaitPid(int pid, int* status, int options);
+
+    [LibraryImport(Lib, EntryPoint = "epoll_create1", SetLastError = true)]
+    public static partial int EpollCreate1(int flags);
+
+    [LibraryImport(Lib, EntryPoint = "epoll_ctl", SetLastError = true)]
+    public static partial int EpollCtl(int epfd, int op, int fd, void* eventData);
+
+    [LibraryImport(Lib, EntryPoint = "epoll_wait", SetLastError = true)]
+    public static partial int EpollWait(int epfd, void* events, int maxEvents, int timeout);
+
+    [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)]
+    private static partial long Syscall(long number, long first, long second);
+
+    /// <summary>A file descriptor that refers to the process (Linux 5.3+), pollable for its exit, immune to pid reuse.</summary>
+    public static int PidFdOpen(int pid) => (int)Syscall(SYS_pidfd_open, pid, 0);
+
+    public static string Describe(int errno) => Marshal.GetPInvokeErrorMessage(errno);
+
+    /// <summary>A NUL-terminated UTF-8 copy in native memory; free with <see cref="NativeMemory.Free"/>.</summary>
+    public static byte* Utf8(string text)
+    {
+        var length = System.Text.Encoding.UTF8.GetByteCount(text);
+        var buffer = (byte*)NativeMemory.Alloc((nuint)length + 1);
+        System.Text.Encoding.UTF8.GetBytes(text, new Span<byte>(buffer, length));
+        buffer[length] = 0;
+        return buffer;
+    }
+}
