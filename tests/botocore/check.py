@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Checks requests a hand-written AWS client sent, with botocore as the reference.
 
 Reads one JSON document on standard input: {"cases": [...]}, each case either
@@ -14,6 +14,7 @@ Writes {"results": [...]} in the same order: {"errors": "<botocore's report or e
 import datetime
 import json
 import sys
+import types
 
 import botocore.auth
 import botocore.awsrequest
@@ -44,6 +45,18 @@ def validate(case):
 
 def sign(case):
     fixed = datetime.datetime.strptime(case["timestamp"], "%Y%m%dT%H%M%SZ")
+
+    class Fixed(datetime.datetime):
+        @classmethod
+        def utcnow(cls):
+            return fixed
+
+        @classmethod
+        def now(cls, tz=None):
+            return fixed
+
+    # The signing time: botocore 1.29 (Debian 12) reads datetime.datetime.utcnow(), later ones get_current_datetime().
+    botocore.auth.datetime = types.SimpleNamespace(datetime=Fixed, timezone=datetime.timezone, timedelta=datetime.timedelta)
     botocore.auth.get_current_datetime = lambda *args, **kwargs: fixed
     request = botocore.awsrequest.AWSRequest(
         method=case["method"], url=case["url"], headers=case["headers"], data=case["body"].encode("utf-8"))

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The AWS client tests check requests against botocore: its official API models, its request validator and its
-# SigV4 signer (Debian's python3-botocore). Installs it when missing; fast when present.
+# SigV4 signer (Debian's python3-botocore, for Debian's /usr/bin/python3: a python3 earlier on PATH may be another
+# interpreter with another botocore). Installs it when missing; fast when present.
 set -euo pipefail
-if python3 -c 'import botocore.validate, botocore.auth' >/dev/null 2>&1; then
+if /usr/bin/python3 -c 'import botocore.validate, botocore.auth' >/dev/null 2>&1; then
   exit 0
 fi
 sudo=""

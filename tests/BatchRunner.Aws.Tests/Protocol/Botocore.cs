@@ -13,6 +13,9 @@ public static class Botocore
 {
     private static readonly string Script = Path.Combine(RepoRoot(), "tests", "botocore", "check.py");
 
+    // Debian's interpreter, which python3-botocore installs into; a python3 earlier on PATH may carry another botocore.
+    private static readonly string Python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+
     /// <summary>botocore's report for each body ("" when valid) and the operation's HTTP binding.</summary>
     public static async Task<IReadOnlyList<(string Errors, string Method, string RequestUri)>> ValidateAsync(
         string service, IEnumerable<(string Operation, string Body)> requests)
@@ -56,7 +59,7 @@ public static class Botocore
 
     private static async Task<JsonArray> RunAsync(JsonArray cases)
     {
-        var start = new ProcessStartInfo("python3", [Script])
+        var start = new ProcessStartInfo(Python, [Script])
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
