@@ -3,8 +3,8 @@
 
 Reads one JSON document on standard input: {"cases": [...]}, each case either
   {"kind": "validate", "service": "batch", "operation": "SubmitJob", "body": {...}}
-    -> botocore.validate against the service's official model (required members, types, enums, minimums,
-       unknown members), after checking the operation's HTTP method and path;
+    -> botocore.validate against the service's official model (required members, types, minimums, unknown
+       members), plus what it leaves out (enum values, maximums); and the operation's HTTP method and path;
   {"kind": "sign", "method", "url", "headers": {...}, "body": "<text>", "accessKey", "secretKey", "token",
    "region", "service", "timestamp": "20261122T152600Z"}
     -> the Authorization header botocore's SigV4Auth computes for that request at that time.
@@ -33,6 +33,31 @@ def model(service):
     return _models[service]
 
 
+def limits(value, shape, path, errors):
+    """What botocore's validator leaves out: enum values and maximums (it checks types, required members, minimums)."""
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                limits(value[name], member, f"{path}.{name}" if path else name, errors)
+    elif shape.type_name == "list" and isinstance(value, list):
+        if "max" in shape.metadata and len(value) > shape.metadata["max"]:
+            errors.append(f"Invalid length for parameter {path}, length: {len(value)}, valid max length: {shape.metadata['max']}")
+        for i, item in enumerate(value):
+            limits(item, shape.member, f"{path}[{i}]", errors)
+    elif shape.type_name == "map" and isinstance(value, dict):
+        for key, item in value.items():
+            limits(key, shape.key, f"{path} (key)", errors)
+            limits(item, shape.value, f"{path}.{key}", errors)
+    elif shape.type_name == "string" and isinstance(value, str):
+        if shape.enum and value not in shape.enum:
+            errors.append(f"Invalid value for parameter {path}, value: {value}, valid values: {', '.join(shape.enum)}")
+        if "max" in shape.metadata and len(value) > shape.metadata["max"]:
+            errors.append(f"Invalid length for parameter {path}, length: {len(value)}, valid max length: {shape.metadata['max']}")
+    elif shape.type_name in ("integer", "long") and isinstance(value, int):
+        if "max" in shape.metadata and value > shape.metadata["max"]:
+            errors.append(f"Invalid range for parameter {path}, value: {value}, valid max value: {shape.metadata['max']}")
+
+
 def validate(case):
     operation = model(case["service"]).operation_model(case["operation"])
     body = case["body"]
@@ -40,7 +65,9 @@ def validate(case):
     params = dict(body)
     params.update(case.get("uriParams", {}))
     report = botocore.validate.ParamValidator().validate(params, operation.input_shape)
-    return {"errors": report.generate_report() if report.has_errors() else "", "http": operation.http}
+    errors = [report.generate_report()] if report.has_errors() else []
+    limits(params, operation.input_shape, "", errors)
+    return {"errors": "\n".join(errors), "http": operation.http}
 
 
 def sign(case):
