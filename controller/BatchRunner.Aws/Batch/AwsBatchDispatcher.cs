@@ -56,6 +56,10 @@ public sealed class AwsBatchDispatcher(
     private const string FailedChild = "FAILED";
 
     private readonly AwsBatchTimings _timings = timings ?? AwsBatchTimings.Default;
+
+    // Polls in a row that saw no change, per run, for the polling backoff. Kept here rather than in the run's state so
+    // that a quiet poll changes nothing a door must write (the BatchJob's status would change on every poll).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _quietPolls = new(StringComparer.Ordinal);
     private readonly JobDefinitions _definitions = new(api, log);
     private readonly ILogger _log = log.ForContext<AwsBatchDispatcher>();
 
@@ -184,6 +188,10 @@ public sealed class AwsBatchDispatcher(
             : Progress(job, run, null);
     }
 
+    /// <summary>Where a run stands by its kept state alone, without asking AWS.</summary>
+    public AwsBatchProgress Snapshot(BatchJob job, string runId, AwsBatchRunState? state) =>
+        Progress(job, state?.RunId == runId ? state.Clone() : new AwsBatchRunState { RunId = runId }, null);
+
     private string? QueueFor(BatchJob job)
     {
         var meta = job.Metadata;
@@ -238,7 +246,7 @@ public sealed class AwsBatchDispatcher(
             run.StartTime ??= now;
             run.Arrays.Add(new ArrayRecord { JobId = jobId, JobName = name, Start = start, Size = count, SubmittedAt = now, Status = JobStates.Submitted });
             run.NextIndex = start + count;
-            run.QuietPolls = 0;
+            _quietPolls[runId] = 0;
             if (checkpoint is not null)
             {
                 await checkpoint(run.Clone(), cancellation).ConfigureAwait(false);
@@ -410,7 +418,7 @@ public sealed class AwsBatchDispatcher(
             changed = true;
         }
 
-        run.QuietPolls = changed ? 0 : run.QuietPolls + 1;
+        _quietPolls.AddOrUpdate(run.RunId ?? "", 0, (_, quiet) => changed ? 0 : quiet + 1);
     }
 
     /// <summary>Folds a finished array into the run's counters and failures.</summary>
@@ -488,8 +496,14 @@ public sealed class AwsBatchDispatcher(
             run.CompletionTime ??= time.GetUtcNow();
         }
 
+        var quiet = _quietPolls.GetValueOrDefault(run.RunId ?? "");
+        if (phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled)
+        {
+            _quietPolls.TryRemove(run.RunId ?? "", out _);
+        }
+
         var poll = problem is not null ? _timings.BlockedRetry
-            : TimeSpan.FromTicks(Math.Min(_timings.MaxPoll.Ticks, _timings.FirstPoll.Ticks * (1L << Math.Min(run.QuietPolls, 20))));
+            : TimeSpan.FromTicks(Math.Min(_timings.MaxPoll.Ticks, _timings.FirstPoll.Ticks * (1L << Math.Min(quiet, 20))));
         if (job.Spec.DeadlineSeconds is { } deadline && run.StartTime is { } start)
         {
             var left = start + TimeSpan.FromSeconds(deadline) - time.GetUtcNow();

@@ -52,7 +52,7 @@ public sealed class AwsBatchOptions : IValidatableObject
     /// The results store (<c>BatchRunner:Results:Uri</c>) for BatchJobs without <c>spec.results.uri</c>. Bound by
     /// the host from that section, not from this one.
     /// </summary>
-    public string? DefaultResultsUri { get; init; }
+    public string? DefaultResultsUri { get; set; }
 
     /// <summary>Path of the results wrapper inside workload images.</summary>
     public string ExecPath { get; init; } = "/opt/batchrunner/batchrunner-exec";

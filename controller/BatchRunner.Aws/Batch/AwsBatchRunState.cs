@@ -11,9 +11,11 @@ namespace BatchRunner.Aws.Batch;
 /// </summary>
 public sealed class AwsBatchRunState
 {
+    /// <summary>camelCase, times as Kubernetes writes them (the state is kept in a BatchJob's status).</summary>
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new Kubernetes.Status.KubernetesTimeConverter() },
     };
 
     /// <summary>The run these arrays belong to.</summary>
@@ -55,9 +57,6 @@ public sealed class AwsBatchRunState
 
     /// <summary>Set once the run ended for a reason of its own (Cancelled, DeadlineExceeded): nothing more is submitted.</summary>
     public string? Outcome { get; set; }
-
-    /// <summary>Polls in a row that saw no change, for the polling backoff.</summary>
-    public int QuietPolls { get; set; }
 
     public AwsBatchRunState Clone() => JsonSerializer.Deserialize<AwsBatchRunState>(JsonSerializer.SerializeToUtf8Bytes(this, Json), Json)!;
 
