@@ -54,8 +54,59 @@ public sealed class AwsBatchOptions : IValidatableObject
     /// </summary>
     public string? DefaultResultsUri { get; set; }
 
+    /// <summary>Seconds between looks at a run while it changes; doubling while it does not, up to <see cref="MaxPollSeconds"/>.</summary>
+    [Range(0.01, 3600)]
+    public double PollSeconds { get; init; } = 5;
+
+    [Range(0.01, 3600)]
+    public double MaxPollSeconds { get; init; } = 60;
+
+    /// <summary>The dispatcher's pace from these settings.</summary>
+    public AwsBatchTimings Timings() => AwsBatchTimings.Default with
+    {
+        FirstPoll = TimeSpan.FromSeconds(PollSeconds),
+        MaxPoll = TimeSpan.FromSeconds(Math.Max(PollSeconds, MaxPollSeconds)),
+    };
+
     /// <summary>Path of the results wrapper inside workload images.</summary>
     public string ExecPath { get; init; } = "/opt/batchrunner/batchrunner-exec";
+
+    /// <summary>
+    /// The settings from environment variables as .NET configuration spells them (<c>BatchRunner__AwsBatch__JobQueue</c>,
+    /// and <c>BatchRunner__Results__Uri</c> for the default store): how the CLI is configured, like the controller.
+    /// </summary>
+    /// <exception cref="FormatException">A value that is not what its setting takes, naming the variable.</exception>
+    public static AwsBatchOptions FromEnvironment(Func<string, string?> environment)
+    {
+        string? Text(string name) => environment("BatchRunner__AwsBatch__" + name) is { Length: > 0 } value ? value.Trim() : null;
+        var rate = Text(nameof(SubmitJobsPerSecond));
+        double Seconds(string name, double fallback) => Text(name) is not { } text ? fallback
+            : double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) && value is >= 0.01 and <= 3600 ? value
+            : throw new FormatException($"BatchRunner__AwsBatch__{name}: expected seconds from 0.01 to 3600, got \"{text}\"");
+        var publicIp = Text(nameof(AssignPublicIp));
+        return new AwsBatchOptions
+        {
+            Enabled = true,
+            JobQueue = Text(nameof(JobQueue)),
+            SpotJobQueue = Text(nameof(SpotJobQueue)),
+            ExecutionRoleArn = Text(nameof(ExecutionRoleArn)),
+            JobRoleArn = Text(nameof(JobRoleArn)),
+            Region = Text(nameof(Region)),
+            EndpointUrl = Text(nameof(EndpointUrl)),
+            LogGroup = Text(nameof(LogGroup)),
+            ShareIdentifier = Text(nameof(ShareIdentifier)),
+            PlatformVersion = Text(nameof(PlatformVersion)),
+            ExecPath = Text(nameof(ExecPath)) ?? "/opt/batchrunner/batchrunner-exec",
+            PollSeconds = Seconds(nameof(PollSeconds), 5),
+            MaxPollSeconds = Seconds(nameof(MaxPollSeconds), 60),
+            SubmitJobsPerSecond = rate is null ? 50
+                : double.TryParse(rate, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var perSecond) && perSecond is > 0 and <= 50 ? perSecond
+                : throw new FormatException($"BatchRunner__AwsBatch__SubmitJobsPerSecond: expected a number from 0.1 to 50, got \"{rate}\""),
+            AssignPublicIp = publicIp is not null && (bool.TryParse(publicIp, out var flag) ? flag
+                : throw new FormatException($"BatchRunner__AwsBatch__AssignPublicIp: expected true or false, got \"{publicIp}\"")),
+            DefaultResultsUri = environment("BatchRunner__Results__Uri") is { Length: > 0 } uri ? uri.Trim() : null,
+        };
+    }
 
     /// <summary>What is missing for BatchJobs to be dispatched; empty when nothing is.</summary>
     public IReadOnlyList<string> Missing()

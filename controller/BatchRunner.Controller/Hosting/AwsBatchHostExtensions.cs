@@ -45,13 +45,13 @@ public static class AwsBatchHostExtensions
         });
         services.AddSingleton<IBatchApi>(provider => provider.GetRequiredService<BatchApiClient>());
         services.AddSingleton(provider => new SubmitRateLimiter(provider.GetRequiredService<IOptions<AwsBatchOptions>>().Value.SubmitJobsPerSecond));
-        services.AddSingleton(provider => new AwsBatchDispatcher(
-            provider.GetRequiredService<IBatchApi>(),
-            provider.GetRequiredService<IOptions<AwsBatchOptions>>().Value,
-            provider.GetRequiredService<IRunSpecPublisher>(),
-            provider.GetRequiredService<SubmitRateLimiter>(),
-            provider.GetRequiredService<TimeProvider>(),
-            Serilog.Log.Logger));
+        services.AddSingleton(provider =>
+        {
+            var options = provider.GetRequiredService<IOptions<AwsBatchOptions>>().Value;
+            return new AwsBatchDispatcher(
+                provider.GetRequiredService<IBatchApi>(), options, provider.GetRequiredService<IRunSpecPublisher>(),
+                provider.GetRequiredService<SubmitRateLimiter>(), provider.GetRequiredService<TimeProvider>(), Serilog.Log.Logger, options.Timings());
+        });
         services.AddSingleton<IExternalBackend>(provider => new AwsBatchBackend(provider.GetRequiredService<AwsBatchDispatcher>(), provider.GetRequiredService<TimeProvider>()));
         return builder;
     }
