@@ -4,9 +4,9 @@ namespace BatchRunner.Aws.Batch;
 
 /// <summary>
 /// The client-side token bucket for SubmitJob: AWS's limit (50 per second) is per account and region, so one
-/// bucket is shared by every run a process dispatches. A burst of up to a second's worth goes at once; after that,
-/// tokens come back a tenth of a second's worth at a time. Throttling answers are still retried with backoff by
-/// the client underneath.
+/// bucket is shared by every run a process dispatches. Tokens come back a tenth of a second's worth at a time and
+/// at most a fifth of a second's worth is held, so bursts stay small and no second sees much more than the rate.
+/// Throttling answers are still retried with backoff by the client underneath.
 /// </summary>
 public sealed class SubmitRateLimiter : IDisposable
 {
@@ -19,7 +19,7 @@ public sealed class SubmitRateLimiter : IDisposable
         var perTick = Math.Max(1, (int)Math.Round(perSecond / 10));
         _bucket = new TokenBucketRateLimiter(new TokenBucketRateLimiterOptions
         {
-            TokenLimit = Math.Max(1, (int)Math.Floor(perSecond)),
+            TokenLimit = Math.Max(perTick, (int)Math.Floor(perSecond / 5)),
             TokensPerPeriod = perTick,
             ReplenishmentPeriod = TimeSpan.FromSeconds(perTick / perSecond),
             QueueLimit = int.MaxValue,

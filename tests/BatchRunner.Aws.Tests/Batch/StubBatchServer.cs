@@ -25,7 +25,6 @@ public sealed class StubBatchServer : IAsyncDisposable
     private readonly object _gate = new();
     private readonly List<StubJob> _jobs = [];
     private readonly Dictionary<string, List<JsonObject>> _definitions = new(StringComparer.Ordinal);
-    private readonly ConcurrentQueue<DateTimeOffset> _submitTimes = new();
     private StubHttpServer _http = null!;
     private int _nextId;
 
@@ -50,8 +49,11 @@ public sealed class StubBatchServer : IAsyncDisposable
     /// <summary>The next this many SubmitJob calls are answered 429 TooManyRequestsException.</summary>
     public int ThrottleSubmits { get; set; }
 
-    /// <summary>Like AWS's account limit: SubmitJob calls beyond this many in any second are throttled (0: no limit).</summary>
+    /// <summary>Like AWS's account limit, a token bucket of this many per second and as many in a burst (0: no limit).</summary>
     public int SubmitsPerSecond { get; set; }
+
+    private double _submitTokens = double.NaN;
+    private DateTimeOffset _submitRefilled;
 
     /// <summary>Answers every call with 403 AccessDeniedException.</summary>
     public bool DenyAccess { get; set; }
@@ -229,7 +231,6 @@ public sealed class StubBatchServer : IAsyncDisposable
 
     private StubAnswer Submit(JsonObject body)
     {
-        _submitTimes.Enqueue(DateTimeOffset.UtcNow);
         if (ThrottleSubmits > 0)
         {
             ThrottleSubmits--;
@@ -240,16 +241,16 @@ public sealed class StubBatchServer : IAsyncDisposable
         if (SubmitsPerSecond > 0)
         {
             var now = DateTimeOffset.UtcNow;
-            while (_submitTimes.TryPeek(out var oldest) && now - oldest > TimeSpan.FromSeconds(1))
-            {
-                _submitTimes.TryDequeue(out _);
-            }
-
-            if (_submitTimes.Count > SubmitsPerSecond)
+            _submitTokens = double.IsNaN(_submitTokens) ? SubmitsPerSecond
+                : Math.Min(SubmitsPerSecond, _submitTokens + ((now - _submitRefilled).TotalSeconds * SubmitsPerSecond));
+            _submitRefilled = now;
+            if (_submitTokens < 1)
             {
                 Throttled++;
                 return StubAnswer.Error(429, "TooManyRequestsException", "Too Many Requests");
             }
+
+            _submitTokens--;
         }
 
         var name = Str(body, "jobName")!;
