@@ -83,7 +83,6 @@ public static class Conditions
         public const string IndexedJobsUnsupported = "IndexedJobsUnsupported";
         public const string AllIndexesSucceeded = "AllIndexesSucceeded";
         public const string Cancelled = "Cancelled";
-        public const string BackendUnavailable = "BackendUnavailable";
     }
 
     /// <summary>
