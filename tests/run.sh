@@ -17,6 +17,8 @@ fi
 # Chart tests render charts/batchrunner with helm-render (Helm's template engine from Debian's Go packages; no
 # registry here ships Helm), built once and cached in ~/.cache/batchrunner.
 tests/helm/build.sh >/dev/null
+# AWS client tests check their requests against botocore's models and SigV4 signer (Debian's python3-botocore).
+tests/botocore/install.sh
 # End-to-end tests drive ./batchrunner, which uses the Release build: build it (and the workloads) once, up front.
 dotnet build BatchRunner.sln -c Release --nologo -v quiet
 

@@ -14,7 +14,7 @@ internal static class RunCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var spec = new Argument<string>("spec") { Description = "BatchJob file (YAML or JSON), or - for standard input" };
-        var command = new Command("run", "Run a BatchJob on this machine; running the same spec again resumes it") { spec };
+        var command = new Command("run", "Run a BatchJob on this machine (or on AWS Batch with backend aws-batch) and wait; running the same spec again resumes it") { spec };
         command.SetAction(async (parsed, cancellation) =>
         {
             var job = await SpecFile.LoadAsync(parsed.GetRequiredValue(spec), stderr, cancellation).ConfigureAwait(false);
@@ -30,10 +30,15 @@ internal static class RunCommand
 
     private static async Task<int> RunAsync(BatchJob job, string store, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
+        if (job.Spec.Backend == Backend.AwsBatch)
+        {
+            return await AwsBatchRun.RunAsync(job, store, stdout, stderr, Environment.GetEnvironmentVariable, cancellation).ConfigureAwait(false);
+        }
+
         if (job.Spec.Backend != Backend.Local)
         {
             await stderr.WriteLineAsync(
-                $"spec.backend: {job.Spec.Backend} jobs are dispatched by the BatchRunner controller; `batchrunner run` runs backend local. " +
+                $"spec.backend: {job.Spec.Backend} jobs are dispatched by the BatchRunner controller; `batchrunner run` runs backends local and aws-batch. " +
                 "Set spec.backend: local (or leave it out) to run it here.").ConfigureAwait(false);
             return ExitCodes.InvalidInput;
         }

@@ -4,6 +4,9 @@ using Serilog;
 
 namespace BatchRunner.Cli.Output;
 
+/// <summary>A run's counts at one moment, for the display.</summary>
+public sealed record ProgressSnapshot(int Total, int Succeeded, int Failed, int Running, int Retrying, TimeSpan? Remaining);
+
 /// <summary>
 /// Shows a run's progress: a live line on a terminal (done / failed / running / ETA), a plain log line every
 /// few seconds otherwise, so a CI log or a redirected file stays readable.
@@ -17,7 +20,11 @@ public sealed class ProgressDisplay(TextWriter stderr, string jobName, TimeProvi
     private readonly CancellationTokenSource _stop = new();
     private Task _loop = Task.CompletedTask;
 
-    public void Start(RunProgress progress) => _loop = LoopAsync(progress);
+    public void Start(RunProgress progress) => Start(() => new ProgressSnapshot(
+        progress.Total, progress.Succeeded, progress.Failed, progress.Running, progress.Retrying, progress.EstimateRemaining(time.GetUtcNow())));
+
+    /// <summary>Shows counts read from elsewhere (a run on AWS Batch, followed by polling).</summary>
+    public void Start(Func<ProgressSnapshot> read) => _loop = LoopAsync(read);
 
     private bool _disposed;
 
@@ -35,7 +42,7 @@ public sealed class ProgressDisplay(TextWriter stderr, string jobName, TimeProvi
         _stop.Dispose();
     }
 
-    private async Task LoopAsync(RunProgress progress)
+    private async Task LoopAsync(Func<ProgressSnapshot> progress)
     {
         var interval = _interactive ? TerminalInterval : PlainInterval;
         try
@@ -43,7 +50,7 @@ public sealed class ProgressDisplay(TextWriter stderr, string jobName, TimeProvi
             while (true)
             {
                 await Task.Delay(interval, time, _stop.Token).ConfigureAwait(false);
-                Draw(progress);
+                Draw(progress());
             }
         }
         catch (OperationCanceledException)
@@ -59,9 +66,9 @@ public sealed class ProgressDisplay(TextWriter stderr, string jobName, TimeProvi
         }
     }
 
-    private void Draw(RunProgress progress)
+    private void Draw(ProgressSnapshot progress)
     {
-        var eta = progress.EstimateRemaining(time.GetUtcNow()) is { } left ? FormatDuration(left) : "…";
+        var eta = progress.Remaining is { } left ? FormatDuration(left) : "…";
         if (!_interactive)
         {
             Log.Information(

@@ -35,6 +35,7 @@ public static class ControllerHostExtensions
         builder.Services.AddSingleton<IKubernetes>(services => CreateClient(services.GetRequiredService<IOptions<KubernetesOptions>>().Value));
         builder.Services.AddSingleton<ControllerState>();
         builder.Services.AddHostedService<KubernetesOperatorService>();
+        builder.AddBatchRunnerAwsBatch();
         builder.AddBatchRunnerSqsIntake();
         return builder;
     }

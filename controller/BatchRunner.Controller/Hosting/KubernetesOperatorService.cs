@@ -13,7 +13,8 @@ public sealed class KubernetesOperatorService(
     ControllerMetrics metrics,
     ControllerState state,
     TimeProvider time,
-    IHostApplicationLifetime lifetime) : BackgroundService
+    IHostApplicationLifetime lifetime,
+    IEnumerable<IExternalBackend> externals) : BackgroundService
 {
     private readonly Serilog.ILogger _log = Serilog.Log.ForContext<KubernetesOperatorService>();
 
@@ -25,7 +26,13 @@ public sealed class KubernetesOperatorService(
             return;
         }
 
-        var settings = new OperatorSettings(kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished));
+        var backends = externals.ToList();
+        var settings = new OperatorSettings(kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished), Externals: backends);
+        foreach (var backend in backends)
+        {
+            _log.Information("The operator also dispatches backend {Backend}", backend.Backend.ToString());
+        }
+
         var @operator = new BatchJobOperator(client, settings, metrics, time, _log);
         try
         {

@@ -1,3 +1,4 @@
+using BatchRunner.Aws.Batch;
 using BatchRunner.Aws.Intake;
 using BatchRunner.Aws.Sqs;
 using BatchRunner.Kubernetes.Controller;
@@ -27,7 +28,7 @@ public static class IntakeHostExtensions
         services.AddSingleton(provider => SubmissionStore.Open(
             provider.GetRequiredService<IOptions<LocalIntakeOptions>>().Value.ResolveStoreRoot(), provider.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IJobSink>(provider => provider.GetRequiredService<IOptions<KubernetesOptions>>().Value.Enabled
-            ? new KubernetesJobSink(provider.GetRequiredService<IKubernetes>())
+            ? new KubernetesJobSink(provider.GetRequiredService<IKubernetes>(), awsBatch: provider.GetRequiredService<IOptions<AwsBatchOptions>>().Value.Enabled)
             : new LocalJobSink(provider.GetRequiredService<SubmissionStore>(), provider.GetRequiredService<IOptions<LocalIntakeOptions>>().Value.ResolveWorkingDirectory()));
         services.AddHostedService<SqsIntakeService>();
         services.AddHostedService<LocalSubmissionRunner>();

@@ -16,7 +16,8 @@ namespace BatchRunner.Controller.Intake;
 /// recorded by an earlier delivery; with another hash, or none (made by someone else), a name collision. The
 /// operator then reconciles the BatchJob as any other. Needs <c>create</c> on <c>batchjobs</c>.
 /// </summary>
-public sealed class KubernetesJobSink(IKubernetes client) : IJobSink
+/// With the AWS Batch backend on (<c>awsBatch</c>), BatchJobs for it are recorded too: the operator dispatches them.
+public sealed class KubernetesJobSink(IKubernetes client, bool awsBatch = false) : IJobSink
 {
     /// <summary>The canonical document's hash: the same request, delivered again, has the same.</summary>
     public const string ContentHashAnnotation = "batchrunner.io/content-hash";
@@ -26,7 +27,7 @@ public sealed class KubernetesJobSink(IKubernetes client) : IJobSink
 
     private const string FieldManager = "batchrunner-intake";
 
-    public IReadOnlySet<Backend> Backends { get; } = new HashSet<Backend> { Backend.Kubernetes };
+    public IReadOnlySet<Backend> Backends { get; } = awsBatch ? new HashSet<Backend> { Backend.Kubernetes, Backend.AwsBatch } : new HashSet<Backend> { Backend.Kubernetes };
 
     public Backend DefaultBackend => Backend.Kubernetes;
 

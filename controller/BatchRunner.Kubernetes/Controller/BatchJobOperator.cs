@@ -10,7 +10,8 @@ using Serilog;
 namespace BatchRunner.Kubernetes.Controller;
 
 /// <summary>Settings of the operator loop (bound and validated by the host).</summary>
-public sealed record OperatorSettings(int Workers, DispatchSettings Dispatch, string Component = "batchrunner-controller");
+/// <param name="Externals">Backends outside the cluster the operator dispatches to (AWS Batch), when the host has them.</param>
+public sealed record OperatorSettings(int Workers, DispatchSettings Dispatch, string Component = "batchrunner-controller", IReadOnlyList<IExternalBackend>? Externals = null);
 
 /// <summary>
 /// The operator while it leads: informers for BatchJobs and their Jobs feed a de-duplicating, rate-limited
@@ -46,7 +47,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         using var phaseGauge = new PhaseGauge(metrics, batchJobs);
 
         var api = new KubernetesClusterApi(client, batchJobs, jobs, capabilities, settings.Component, time);
-        var reconciler = new BatchJobReconciler(api, settings.Dispatch, time, log);
+        var reconciler = new BatchJobReconciler(api, settings.Dispatch, time, log, settings.Externals);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var informers = new[] { batchJobs.RunAsync(stop.Token), jobs.RunAsync(stop.Token) };
         try

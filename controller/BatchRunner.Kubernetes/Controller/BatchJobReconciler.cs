@@ -24,10 +24,13 @@ public readonly record struct ReconcileResult(TimeSpan? RequeueAfter)
 /// and does only what is missing, so running it twice, or after the controller died at any point, never creates
 /// a second Job. Its status is derived from the Job each time. An exception means "retry with backoff".
 /// </summary>
-public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings settings, TimeProvider time, ILogger log)
+/// BatchJobs of another backend are dispatched through its <see cref="IExternalBackend"/>, when the host has one.
+public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings settings, TimeProvider time, ILogger log, IEnumerable<IExternalBackend>? externals = null)
 {
     private static readonly TimeSpan WhileRunning = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan WhileDeleting = TimeSpan.FromSeconds(1);
+
+    private readonly Dictionary<Backend, IExternalBackend> _externals = (externals ?? []).ToDictionary(e => e.Backend);
 
     public async Task<ReconcileResult> ReconcileAsync(string key, CancellationToken cancellation)
     {
@@ -83,7 +86,12 @@ public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings set
             Conditions = Conditions.With(previous.Conditions, Conditions.Valid, true, Conditions.Reasons.SpecValid, "the spec is valid", generation, now),
         };
 
-        // 5. Only kubernetes BatchJobs are dispatched here.
+        // 5. Kubernetes BatchJobs become a Job here; others go to their backend, if this controller has it.
+        if (job.Spec.Backend != Backend.Kubernetes && _externals.TryGetValue(job.Spec.Backend, out var external))
+        {
+            return await ReconcileExternalAsync(external, batchJob, job, previous, status, cancellation).ConfigureAwait(false);
+        }
+
         if (job.Spec.Backend != Backend.Kubernetes)
         {
             status = status with
@@ -182,6 +190,7 @@ public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings set
         }
 
         var (ns, name) = (batchJob.Metadata.NamespaceProperty, batchJob.Metadata.Name);
+        await CancelExternalAsync(batchJob, $"BatchJob {ns}/{name} was deleted", cancellation).ConfigureAwait(false);
         var jobName = BatchJobResource.JobName(name);
         if (cluster.GetJob(ns, jobName) is { } job && IsOwnedBy(job, batchJob))
         {
@@ -200,6 +209,152 @@ public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings set
         log.Information("Released {BatchJob}: its Job and plan are gone", name);
         return ReconcileResult.Done;
     }
+
+    /// <summary>
+    /// Reconciles a BatchJob of an external backend: cancel when asked, else let the backend observe and submit,
+    /// and write what it reports. The backend's state lives in the status (checkpointed after each submission), so a
+    /// new leader carries on where the last one stopped.
+    /// </summary>
+    private async Task<ReconcileResult> ReconcileExternalAsync(
+        IExternalBackend external, BatchJobObject batchJob, BatchJob job, BatchJobStatus previous, BatchJobStatus status, CancellationToken cancellation)
+    {
+        var (ns, name) = (job.Metadata.Namespace, job.Metadata.Name);
+        var generation = status.ObservedGeneration ?? 0;
+        var current = RunIdentity.For(job);
+        var runId = previous.RunId ?? current;
+        var run = new ExternalRun(job, ns, name, batchJob.Metadata.Uid, generation, runId, status.AwsBatch, AllowSubmit: runId == current);
+
+        // A cancelled BatchJob keeps its outcome; what it submitted is stopped once.
+        if (IsCancelRequested(batchJob) || previous.Phase == RunPhase.Cancelled)
+        {
+            if (previous.Phase == RunPhase.Cancelled || previous.IsTerminal)
+            {
+                return ReconcileResult.Done;
+            }
+
+            var stopped = await external.CancelAsync(run, $"cancelled with the annotation {BatchJobResource.CancelAnnotation}", cancellation).ConfigureAwait(false);
+            if (!stopped.Dispatched)
+            {
+                await RecordAsync(batchJob, "Warning", stopped.Reason, $"could not stop its {BackendName(job.Spec.Backend)} work: {stopped.Message}", cancellation).ConfigureAwait(false);
+            }
+
+            var now = time.GetUtcNow();
+            var cancelled = WithExternal(status, stopped, runId, name) with
+            {
+                Phase = RunPhase.Cancelled,
+                Active = 0,
+                CompletionTime = stopped.CompletionTime ?? now,
+                Conditions = Conditions.With(status.Conditions, Conditions.Failed, true, Conditions.Reasons.Cancelled,
+                    $"cancelled with the annotation {BatchJobResource.CancelAnnotation}", generation, now),
+            };
+            await PublishAsync(batchJob, previous, cancelled, cancellation).ConfigureAwait(false);
+            return ReconcileResult.Done;
+        }
+
+        if (status.IsTerminal)
+        {
+            await PublishAsync(batchJob, previous, status, cancellation).ConfigureAwait(false);
+            return ReconcileResult.Done;
+        }
+
+        if (!run.AllowSubmit)
+        {
+            var message = $"the spec changed after dispatch in fields that decide results; run {runId} follows what it already submitted and submits nothing more. Delete and re-create the BatchJob to run the new spec";
+            if (status.Find(Conditions.SpecApplied) is not { Status: "False" } shown || shown.Message != message)
+            {
+                await RecordAsync(batchJob, "Warning", Conditions.Reasons.ImmutableFieldChanged, message, cancellation).ConfigureAwait(false);
+            }
+
+            status = status with { Conditions = Conditions.With(status.Conditions, Conditions.SpecApplied, false, Conditions.Reasons.ImmutableFieldChanged, message, generation, time.GetUtcNow()) };
+        }
+
+        var checkpointed = status;
+        var progress = await external.AdvanceAsync(run, async (state, token) =>
+        {
+            // Written before the next submission, so a controller that dies right after one finds it recorded.
+            checkpointed = checkpointed with { RunId = runId, JobName = ExternalJobName(name, runId), AwsBatch = state };
+            await cluster.PatchStatusAsync(batchJob, checkpointed, token).ConfigureAwait(false);
+        }, cancellation).ConfigureAwait(false);
+
+        var at = time.GetUtcNow();
+        var next = WithExternal(status, progress, runId, name);
+        next = next with
+        {
+            Conditions = Conditions.With(next.Conditions, Conditions.Dispatched, progress.Dispatched, progress.Reason, progress.Message, generation, at),
+        };
+        next = progress.Phase switch
+        {
+            RunPhase.Succeeded => next with
+            {
+                Conditions = Conditions.With(next.Conditions, Conditions.Complete, true, Conditions.Reasons.AllIndexesSucceeded, $"all {next.Total} indexes succeeded", generation, at),
+            },
+            RunPhase.Failed => next with
+            {
+                Conditions = Conditions.With(next.Conditions, Conditions.Failed, true, progress.FailureReason ?? "Failed",
+                    next.FailedIndexes is { } failed && progress.FailureMessage?.Contains("failed indexes", StringComparison.Ordinal) != true
+                        ? $"{progress.FailureMessage}; failed indexes: {failed}" : progress.FailureMessage ?? "failed", generation, at),
+            },
+            _ => next,
+        };
+
+        var dispatched = next.Find(Conditions.Dispatched);
+        if (!progress.Dispatched && dispatched is not null && previous.Find(Conditions.Dispatched)?.Message != dispatched.Message)
+        {
+            log.Warning("{BatchJob} cannot be dispatched to {Backend}: {Message}", name, BackendName(job.Spec.Backend), progress.Message);
+            await RecordAsync(batchJob, "Warning", progress.Reason, progress.Message, cancellation).ConfigureAwait(false);
+        }
+
+        await PublishAsync(batchJob, previous, next, cancellation).ConfigureAwait(false);
+        return progress.IsTerminal ? ReconcileResult.Done : ReconcileResult.After(progress.PollAfter);
+    }
+
+    /// <summary>Stops an external backend's work for a BatchJob being deleted; work it cannot stop for good is reported, not waited for.</summary>
+    private async Task CancelExternalAsync(BatchJobObject batchJob, string reason, CancellationToken cancellation)
+    {
+        var status = BatchJobStatus.FromJson(batchJob.Status);
+        var parsed = BatchJobParser.FromNode(batchJob.ToDocument());
+        var backend = parsed.Job?.Spec.Backend ?? (status.AwsBatch is not null ? Backend.AwsBatch : Backend.Kubernetes);
+        if (!_externals.TryGetValue(backend, out var external) || status.Phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled)
+        {
+            return;
+        }
+
+        var runId = status.RunId ?? (parsed.Job is { } job ? RunIdentity.For(job) : null);
+        if (runId is null)
+        {
+            return;
+        }
+
+        var (ns, name) = (batchJob.Metadata.NamespaceProperty, batchJob.Metadata.Name);
+        var stopped = await external.CancelAsync(
+            new ExternalRun(parsed.Job, ns, name, batchJob.Metadata.Uid, batchJob.Metadata.Generation ?? 0, runId, status.AwsBatch, AllowSubmit: false),
+            reason, cancellation).ConfigureAwait(false);
+        if (!stopped.Dispatched)
+        {
+            // The backend refused for good (say, a permission): the deletion goes on, and says what may still run.
+            log.Warning("{BatchJob}: could not stop its {Backend} work: {Message}", name, BackendName(backend), stopped.Message);
+            await RecordAsync(batchJob, "Warning", stopped.Reason, $"could not stop its {BackendName(backend)} work: {stopped.Message}", cancellation).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The common prefix of the names the external backend gives a run's jobs.</summary>
+    private static string ExternalJobName(string name, string runId) => $"{name}-{runId}";
+
+    private static BatchJobStatus WithExternal(BatchJobStatus status, ExternalProgress progress, string runId, string name) => status with
+    {
+        Phase = progress.Phase,
+        RunId = runId,
+        // Named only once something may have gone (a run refused before that stays undispatched, so a fixed spec goes).
+        JobName = progress.Dispatched || status.JobName is not null ? ExternalJobName(name, runId) : null,
+        Total = progress.Total,
+        Succeeded = progress.Succeeded,
+        Failed = progress.Failed,
+        Active = progress.Active,
+        FailedIndexes = progress.FailedIndexes,
+        StartTime = progress.StartTime ?? status.StartTime,
+        CompletionTime = progress.CompletionTime,
+        AwsBatch = progress.State,
+    };
 
     private async Task<ReconcileResult> CancelAsync(BatchJobObject batchJob, BatchJobStatus previous, BatchJobStatus status, V1Job? existing, CancellationToken cancellation)
     {

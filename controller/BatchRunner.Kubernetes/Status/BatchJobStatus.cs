@@ -32,6 +32,9 @@ public sealed record BatchJobStatus
     public DateTimeOffset? CompletionTime { get; init; }
     public IReadOnlyList<Condition> Conditions { get; init; } = [];
 
+    /// <summary>Where the run stands in AWS Batch (backend aws-batch): the backend's own state, which it is handed back.</summary>
+    public JsonElement? AwsBatch { get; init; }
+
     public bool IsTerminal => Phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled;
 
     public Condition? Find(string type) => Conditions.FirstOrDefault(c => c.Type == type);

@@ -1,0 +1,520 @@
+using System.Globalization;
+using BatchRunner.Aws.Protocol;
+using BatchRunner.Core.Runs;
+using BatchRunner.Core.Spec;
+using BatchRunner.Kubernetes.Status;
+using Serilog;
+
+namespace BatchRunner.Aws.Batch;
+
+/// <summary>Polling and patience of the dispatcher; shorter in tests.</summary>
+public sealed record AwsBatchTimings(TimeSpan FirstPoll, TimeSpan MaxPoll, TimeSpan BlockedRetry, TimeSpan LostAfter)
+{
+    public static readonly AwsBatchTimings Default = new(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(60), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(10));
+}
+
+/// <summary>
+/// Runs a BatchJob on AWS Batch (Fargate), level-based: each call observes what was submitted, submits what is
+/// due, and returns the run's state for the caller to keep (<see cref="AwsBatchRunState"/>) with counts and phase.
+/// <list type="bullet">
+/// <item>Indexes go in array jobs (an array holds 2 to 10,000 children; a lone index is a plain job). Child
+/// <c>i</c> of the array starting at index <c>s</c> runs index <c>s + i</c>: <c>BATCHRUNNER_INDEX_OFFSET=s</c>
+/// in its container overrides, <c>AWS_BATCH_JOB_ARRAY_INDEX=i</c> from Batch; the results wrapper adds them.</item>
+/// <item>Parallelism: AWS Batch has no per-array concurrency limit, so the sweep is cut into windows. With
+/// <c>parallelism ≥ completions</c> everything is submitted at once (arrays of 10,000). Otherwise a window holds
+/// a quarter of the parallelism (at least 1), and a window is submitted only while the indexes submitted and not
+/// finished, plus the window, stay within <c>parallelism</c>; so at most <c>parallelism</c> indexes ever run at
+/// once, and a straggler holds back at most a quarter of it.</item>
+/// <item>Idempotent: an array's name is <c>NAME-RUNID-START</c>; before submitting one, ListJobs with a JOB_NAME
+/// filter looks for it, so a controller killed between SubmitJob and recording the answer adopts the earlier
+/// submission instead of making a second one.</item>
+/// <item>SubmitJob calls share a token bucket (<see cref="SubmitRateLimiter"/>); DescribeJobs asks for 100 jobs
+/// per call; polling slows down (to <see cref="AwsBatchTimings.MaxPoll"/>) while nothing changes.</item>
+/// </list>
+/// Errors AWS gives for what it will not do (access denied, an unknown queue, a bad request) and settings that
+/// cannot work become an <see cref="AwsBatchProblem"/> on the progress; transient errors (already retried by the
+/// client) are thrown for the caller to retry later.
+/// </summary>
+public sealed class AwsBatchDispatcher(
+    IBatchApi api,
+    AwsBatchOptions options,
+    IRunSpecPublisher publisher,
+    SubmitRateLimiter limiter,
+    TimeProvider time,
+    ILogger log,
+    AwsBatchTimings? timings = null)
+{
+    /// <summary>Children in one array job, at most (AWS Batch's limit).</summary>
+    public const int MaxArraySize = 10_000;
+
+    /// <summary>Failures kept with their reasons (the count and the ranges of failed indexes are complete).</summary>
+    public const int FailuresKept = 20;
+
+    /// <summary>Metadata key (label or annotation) asking for Fargate Spot: <c>batchrunner.io/capacity: spot</c>.</summary>
+    public const string CapacityKey = "batchrunner.io/capacity";
+
+    private const string FailedChild = "FAILED";
+
+    private readonly AwsBatchTimings _timings = timings ?? AwsBatchTimings.Default;
+
+    // Polls in a row that saw no change, per run, for the polling backoff. Kept here rather than in the run's state so
+    // that a quiet poll changes nothing a door must write (the BatchJob's status would change on every poll).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _quietPolls = new(StringComparer.Ordinal);
+    private readonly JobDefinitions _definitions = new(api, log);
+    private readonly ILogger _log = log.ForContext<AwsBatchDispatcher>();
+
+    public AwsBatchOptions Options => options;
+
+    /// <summary>The deterministic name of the array (or job) holding the indexes from <paramref name="start"/>.</summary>
+    public static string JobName(string batchJob, string runId, int start) =>
+        string.Create(CultureInfo.InvariantCulture, $"{batchJob}-{runId}-{start}");
+
+    /// <summary>Indexes per window: see the class remarks.</summary>
+    public static int WindowSize(int completions, int parallelism) =>
+        parallelism >= completions
+            ? Math.Min(MaxArraySize, Math.Max(1, completions))
+            : Math.Clamp((parallelism + 3) / 4, 1, MaxArraySize);
+
+    /// <summary>Observes the run, submits what is due, and says where it stands.</summary>
+    /// <param name="state">What the previous call returned (null at first).</param>
+    /// <param name="checkpoint">Called after each submission with the state to keep, so a crash loses as little as possible.</param>
+    /// <param name="allowSubmit">False when the spec changed after dispatch: what runs is followed, nothing new goes.</param>
+    public async Task<AwsBatchProgress> AdvanceAsync(
+        BatchJob job,
+        string runId,
+        AwsBatchRunState? state,
+        Func<AwsBatchRunState, CancellationToken, Task>? checkpoint,
+        bool allowSubmit,
+        CancellationToken cancellation)
+    {
+        var run = state?.RunId == runId ? state.Clone() : new AwsBatchRunState { RunId = runId };
+        if (run.Outcome is not null)
+        {
+            return Progress(job, run, null);
+        }
+
+        // 1. Settings and the spec's resources: what no retry can fix is said at once.
+        var missing = options.Missing();
+        if (missing.Count > 0)
+        {
+            return Progress(job, run, new AwsBatchProblem(AwsBatchReasons.NotConfigured, $"the controller's AWS Batch settings lack {string.Join(", ", missing)}", Fatal: false));
+        }
+
+        if (!FargateResources.TryMap(job.Spec.Resources.MilliCpu, job.Spec.Resources.MemoryBytes, out var size, out var sizeError))
+        {
+            return Progress(job, run, new AwsBatchProblem(AwsBatchReasons.InvalidResources, sizeError, Fatal: true));
+        }
+
+        var store = !string.IsNullOrWhiteSpace(job.Spec.Results.Uri) ? job.Spec.Results.Uri : options.DefaultResultsUri;
+        if (string.IsNullOrWhiteSpace(store))
+        {
+            return Progress(job, run, new AwsBatchProblem(AwsBatchReasons.NoResultsStore,
+                "backend aws-batch needs a results store: set spec.results.uri (s3://bucket/prefix) or the controller's BatchRunner:Results:Uri", Fatal: false));
+        }
+
+        if (QueueFor(job) is not { } queue)
+        {
+            return Progress(job, run, new AwsBatchProblem(AwsBatchReasons.NotConfigured,
+                $"the BatchJob asks for Fargate Spot ({CapacityKey}: spot) and the controller has no {AwsBatchOptions.Section}:SpotJobQueue", Fatal: false));
+        }
+
+        try
+        {
+            // 2. What runs: one DescribeJobs per 100 open arrays.
+            await ObserveAsync(run, cancellation).ConfigureAwait(false);
+
+            // 3. The deadline of the whole run (AWS Batch has none of its own): stop what runs.
+            if (DeadlinePassed(job, run))
+            {
+                await TerminateAsync(run.Arrays.Select(a => a.JobId), "spec.deadlineSeconds passed", cancellation).ConfigureAwait(false);
+                run.Outcome = AwsBatchReasons.DeadlineExceeded;
+                run.CompletionTime = time.GetUtcNow();
+                _log.Information("{BatchJob} run {RunId} passed its deadline; terminated {Arrays} array(s)", job.Metadata.Name, runId, run.Arrays.Count);
+                return Progress(job, run, null);
+            }
+
+            // 4. Submit the windows that are due.
+            if (allowSubmit && run.NextIndex < job.Spec.Completions)
+            {
+                await SubmitDueAsync(job, runId, run, queue, size, store, checkpoint, cancellation).ConfigureAwait(false);
+            }
+        }
+        catch (AwsServiceException e) when (!e.IsRetryable)
+        {
+            _log.Warning("AWS Batch refused a call for {BatchJob}: {ErrorCode}: {Message}", job.Metadata.Name, e.ErrorCode, e.ServiceMessage);
+            return Progress(job, run, new AwsBatchProblem(AwsBatchReasons.Rejected, $"AWS Batch: {e.ErrorCode}: {e.ServiceMessage}", Fatal: false));
+        }
+        catch (AwsConfigurationException e)
+        {
+            return Progress(job, run, new AwsBatchProblem(AwsBatchReasons.NotConfigured, e.Message, Fatal: false));
+        }
+
+        return Progress(job, run, null);
+    }
+
+    /// <summary>
+    /// Terminates every job the run submitted: the open arrays it knows, and any other array of the run that AWS
+    /// Batch lists by name (one submitted just before a crash). Queued children are cancelled, running ones stopped.
+    /// </summary>
+    public async Task<AwsBatchProgress> CancelAsync(BatchJob? job, string batchJob, string runId, AwsBatchRunState? state, string reason, CancellationToken cancellation)
+    {
+        var run = state?.RunId == runId ? state.Clone() : new AwsBatchRunState { RunId = runId };
+        var known = run.Arrays.Select(a => a.JobId).ToHashSet(StringComparer.Ordinal);
+        var queues = new[] { run.JobQueue, options.JobQueue, options.SpotJobQueue }
+            .Where(q => !string.IsNullOrWhiteSpace(q)).Distinct(StringComparer.Ordinal).Select(q => q!).ToList();
+        var prefix = JobName(batchJob, runId, 0)[..^1];
+        foreach (var queue in queues)
+        {
+            await foreach (var summary in ListAsync(new ListJobsRequest { JobQueue = queue, Filters = [new NameValues("JOB_NAME", [prefix + "*"])] }, cancellation).ConfigureAwait(false))
+            {
+                if (summary.JobName.StartsWith(prefix, StringComparison.Ordinal) && !JobStates.IsFinished(summary.Status) && known.Add(summary.JobId))
+                {
+                    _log.Information("Found {JobName} ({JobId}) of run {RunId}, not recorded; terminating it too", summary.JobName, summary.JobId, runId);
+                }
+            }
+        }
+
+        await TerminateAsync(known, reason, cancellation).ConfigureAwait(false);
+        run.Outcome ??= AwsBatchReasons.Cancelled;
+        run.CompletionTime ??= time.GetUtcNow();
+        foreach (var array in run.Arrays)
+        {
+            array.Running = 0;
+        }
+
+        _log.Information("Terminated {Jobs} AWS Batch job(s) of {BatchJob} run {RunId}: {Reason}", known.Count, batchJob, runId, reason);
+        return job is null
+            ? new AwsBatchProgress(run, RunPhase.Cancelled, 0, run.DoneSucceeded, run.DoneFailed, 0, null, reason, _timings.MaxPoll)
+            : Progress(job, run, null);
+    }
+
+    /// <summary>Where a run stands by its kept state alone, without asking AWS.</summary>
+    public AwsBatchProgress Snapshot(BatchJob job, string runId, AwsBatchRunState? state) =>
+        Progress(job, state?.RunId == runId ? state.Clone() : new AwsBatchRunState { RunId = runId }, null);
+
+    private string? QueueFor(BatchJob job)
+    {
+        var meta = job.Metadata;
+        var spot = (meta.Annotations.TryGetValue(CapacityKey, out var a) ? a : meta.Labels.TryGetValue(CapacityKey, out var l) ? l : null) is { } capacity
+            && capacity.Equals("spot", StringComparison.OrdinalIgnoreCase);
+        return spot ? (string.IsNullOrWhiteSpace(options.SpotJobQueue) ? null : options.SpotJobQueue) : options.JobQueue;
+    }
+
+    private bool DeadlinePassed(BatchJob job, AwsBatchRunState run) =>
+        job.Spec.DeadlineSeconds is { } deadline && run.StartTime is { } start && run.Arrays.Count > 0
+        && time.GetUtcNow() - start > TimeSpan.FromSeconds(deadline);
+
+    private async Task SubmitDueAsync(
+        BatchJob job, string runId, AwsBatchRunState run, string queue, FargateSize size, string store,
+        Func<AwsBatchRunState, CancellationToken, Task>? checkpoint, CancellationToken cancellation)
+    {
+        var total = job.Spec.Completions;
+        if (run.WindowSize == 0)
+        {
+            run.WindowSize = WindowSize(total, job.Spec.Parallelism);
+        }
+
+        if (!CanSubmit(job, run))
+        {
+            return;
+        }
+
+        // Once per run (and again after a restart: publishing is idempotent): the spec the wrapper reads, the definition.
+        run.JobQueue ??= queue;
+        run.SpecLocation ??= await publisher.PublishAsync(store, job.Metadata.Name, runId, RunIdentity.SpecJson(job), cancellation).ConfigureAwait(false);
+        run.JobDefinition ??= await _definitions.EnsureAsync(JobDefinitions.For(job, size, options), cancellation).ConfigureAwait(false);
+
+        while (run.NextIndex < total && CanSubmit(job, run))
+        {
+            var start = run.NextIndex;
+            var count = Math.Min(run.WindowSize, total - start);
+            var name = JobName(job.Metadata.Name, runId, start);
+            var jobId = await FindSubmittedAsync(run.JobQueue, name, cancellation).ConfigureAwait(false);
+            if (jobId is not null)
+            {
+                _log.Information("Found {JobName} submitted earlier as {JobId}; not submitting it again", name, jobId);
+            }
+            else
+            {
+                await limiter.AcquireAsync(cancellation).ConfigureAwait(false);
+                var submitted = await api.SubmitJobAsync(SubmitRequest(job, runId, run, name, start, count, store), cancellation).ConfigureAwait(false);
+                jobId = submitted.JobId;
+                _log.Information("Submitted {JobName} ({Count} indexes from {Start}) to {JobQueue} as {JobId}", name, count, start, run.JobQueue, jobId);
+            }
+
+            var now = time.GetUtcNow();
+            run.StartTime ??= now;
+            run.Arrays.Add(new ArrayRecord { JobId = jobId, JobName = name, Start = start, Size = count, SubmittedAt = now, Status = JobStates.Submitted });
+            run.NextIndex = start + count;
+            _quietPolls[runId] = 0;
+            if (checkpoint is not null)
+            {
+                await checkpoint(run.Clone(), cancellation).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Submitted and not finished, plus the next window, within parallelism (or nothing runs at all).</summary>
+    private static bool CanSubmit(BatchJob job, AwsBatchRunState run)
+    {
+        var unfinished = run.Arrays.Sum(a => a.Size - a.Succeeded - a.Failed);
+        var next = Math.Min(run.WindowSize, job.Spec.Completions - run.NextIndex);
+        return unfinished == 0 || unfinished + next <= job.Spec.Parallelism;
+    }
+
+    /// <summary>The SubmitJob request of one window.</summary>
+    public SubmitJobRequest SubmitRequest(BatchJob job, string runId, AwsBatchRunState run, string name, int start, int count, string store)
+    {
+        var spec = job.Spec;
+        var command = new List<string> { options.ExecPath, "--spec", run.SpecLocation!, "--store", store, "--" };
+        command.AddRange(spec.Command);
+        command.AddRange(spec.Args);
+        return new SubmitJobRequest
+        {
+            JobName = name,
+            JobQueue = run.JobQueue!,
+            JobDefinition = run.JobDefinition!,
+            ShareIdentifier = string.IsNullOrWhiteSpace(options.ShareIdentifier) ? null : options.ShareIdentifier,
+            ArrayProperties = count > 1 ? new ArrayProperties(count) : null,
+            ContainerOverrides = new ContainerOverrides
+            {
+                Command = command,
+                Environment = [new NameValue("BATCHRUNNER_INDEX_OFFSET", start.ToString(CultureInfo.InvariantCulture))],
+            },
+            RetryStrategy = RetryStrategyFor(spec.Retry),
+            Timeout = spec.TimeoutSeconds is { } timeout ? new JobTimeout(Math.Max(60, (int)Math.Ceiling(Math.Min(timeout, int.MaxValue)))) : null,
+            PropagateTags = true,
+            Tags = new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["batchrunner.io/batchjob"] = job.Metadata.Name,
+                ["batchrunner.io/namespace"] = job.Metadata.Namespace,
+                ["batchrunner.io/run"] = runId,
+            },
+        };
+    }
+
+    /// <summary>
+    /// Attempts as the spec says (AWS Batch allows 1 to 10, as does the spec). With retries, an attempt that ended with
+    /// any exit code, or that lost its host, is retried as on the other backends; an image that cannot be pulled
+    /// fails at once, since every attempt would fail the same way. AWS Batch has no backoff between attempts, so
+    /// <c>spec.retry.backoffSeconds</c> does not apply here.
+    /// </summary>
+    public static RetryStrategy RetryStrategyFor(RetryPolicy retry) => retry.Attempts <= 1
+        ? new RetryStrategy(1)
+        : new RetryStrategy(retry.Attempts,
+        [
+            new EvaluateOnExit { OnReason = "CannotPullContainerError*", Action = "EXIT" },
+            new EvaluateOnExit { OnStatusReason = "Host EC2*", Action = "RETRY" },
+            new EvaluateOnExit { OnExitCode = "*", Action = "RETRY" },
+        ]);
+
+    private async Task<string?> FindSubmittedAsync(string queue, string name, CancellationToken cancellation)
+    {
+        await foreach (var summary in ListAsync(new ListJobsRequest { JobQueue = queue, Filters = [new NameValues("JOB_NAME", [name])] }, cancellation).ConfigureAwait(false))
+        {
+            if (string.Equals(summary.JobName, name, StringComparison.Ordinal))
+            {
+                return summary.JobId;
+            }
+        }
+
+        return null;
+    }
+
+    private async IAsyncEnumerable<JobSummary> ListAsync(ListJobsRequest request, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellation)
+    {
+        string? next = null;
+        do
+        {
+            var page = await api.ListJobsAsync(request with { NextToken = next, MaxResults = 1000 }, cancellation).ConfigureAwait(false);
+            foreach (var summary in page.JobSummaryList ?? [])
+            {
+                yield return summary;
+            }
+
+            next = page.NextToken;
+        }
+        while (!string.IsNullOrEmpty(next));
+    }
+
+    private async Task ObserveAsync(AwsBatchRunState run, CancellationToken cancellation)
+    {
+        if (run.Arrays.Count == 0)
+        {
+            return;
+        }
+
+        var details = new Dictionary<string, JobDetail>(StringComparer.Ordinal);
+        foreach (var chunk in run.Arrays.Select(a => a.JobId).Chunk(100))
+        {
+            var answer = await api.DescribeJobsAsync(new DescribeJobsRequest(chunk), cancellation).ConfigureAwait(false);
+            foreach (var detail in answer.Jobs ?? [])
+            {
+                details[detail.JobId] = detail;
+            }
+        }
+
+        var changed = false;
+        var now = time.GetUtcNow();
+        foreach (var array in run.Arrays.ToList())
+        {
+            var before = (array.Status, array.Succeeded, array.Failed, array.Running);
+            if (!details.TryGetValue(array.JobId, out var detail))
+            {
+                // Just submitted and not yet visible, or gone from AWS Batch (it forgets jobs some days after they end).
+                if (now - array.SubmittedAt > _timings.LostAfter)
+                {
+                    Finish(run, array, array.Size - array.Succeeded, [], $"AWS Batch no longer knows job {array.JobId}");
+                    changed = true;
+                }
+
+                continue;
+            }
+
+            array.Status = detail.Status;
+            if (array.Size > 1)
+            {
+                var summary = detail.ArrayProperties?.StatusSummary ?? new Dictionary<string, int>();
+                array.Succeeded = summary.GetValueOrDefault(JobStates.Succeeded);
+                array.Failed = summary.GetValueOrDefault(JobStates.Failed);
+                array.Running = summary.GetValueOrDefault(JobStates.Running) + summary.GetValueOrDefault(JobStates.Starting);
+            }
+            else
+            {
+                array.Succeeded = detail.Status == JobStates.Succeeded ? 1 : 0;
+                array.Failed = detail.Status == JobStates.Failed ? 1 : 0;
+                array.Running = detail.Status is JobStates.Running or JobStates.Starting ? 1 : 0;
+            }
+
+            changed |= before != (array.Status, array.Succeeded, array.Failed, array.Running);
+            if (!JobStates.IsFinished(detail.Status))
+            {
+                continue;
+            }
+
+            var failures = new List<IndexFailure>();
+            if (array.Size == 1)
+            {
+                if (array.Failed == 1)
+                {
+                    var last = detail.Attempts is { Count: > 0 } attempts ? attempts[^1].Container : null;
+                    failures.Add(new IndexFailure(array.Start, ReasonOf(detail.StatusReason, detail.Container?.Reason ?? last?.Reason), detail.Container?.ExitCode ?? last?.ExitCode));
+                }
+            }
+            else if (array.Failed > 0 || detail.Status == JobStates.Failed)
+            {
+                await foreach (var child in ListAsync(new ListJobsRequest { ArrayJobId = array.JobId, JobStatus = FailedChild }, cancellation).ConfigureAwait(false))
+                {
+                    if (child.ArrayProperties?.Index is { } index)
+                    {
+                        failures.Add(new IndexFailure(array.Start + index, ReasonOf(child.StatusReason, child.Container?.Reason), child.Container?.ExitCode));
+                    }
+                }
+            }
+
+            // A parent that failed with children unaccounted for (it never ran them) fails them with its own reason.
+            var failed = detail.Status == JobStates.Failed ? Math.Max(array.Size - array.Succeeded, failures.Count) : failures.Count;
+            Finish(run, array, failed, failures, ReasonOf(detail.StatusReason, null));
+            changed = true;
+        }
+
+        _quietPolls.AddOrUpdate(run.RunId ?? "", 0, (_, quiet) => changed ? 0 : quiet + 1);
+    }
+
+    /// <summary>Folds a finished array into the run's counters and failures.</summary>
+    private void Finish(AwsBatchRunState run, ArrayRecord array, int failed, List<IndexFailure> failures, string reason)
+    {
+        var succeeded = array.Size - failed;
+        run.DoneSucceeded += succeeded;
+        run.DoneFailed += failed;
+        var failedIndexes = failures.Select(f => f.Index).ToHashSet();
+        if (failedIndexes.Count < failed)
+        {
+            // Indexes AWS did not list one by one: the first ones of the array not known to have failed otherwise.
+            foreach (var index in Enumerable.Range(array.Start, array.Size).Where(i => !failedIndexes.Contains(i)).Take(failed - failedIndexes.Count).ToList())
+            {
+                failedIndexes.Add(index);
+                failures.Add(new IndexFailure(index, reason, null));
+            }
+        }
+
+        if (failedIndexes.Count > 0)
+        {
+            run.FailedIndexes = IndexRanges.Format(IndexRanges.Parse(run.FailedIndexes).Concat(failedIndexes));
+            run.Failures.AddRange(failures.OrderBy(f => f.Index).Take(Math.Max(0, FailuresKept - run.Failures.Count)));
+            _log.Information("{JobName}: {Failed} of {Size} indexes failed, e.g. index {Index}: {Reason}",
+                array.JobName, failed, array.Size, failures[0].Index, failures[0].Reason);
+        }
+
+        run.Arrays.Remove(array);
+    }
+
+    private static string ReasonOf(string? statusReason, string? containerReason) =>
+        (statusReason, containerReason) switch
+        {
+            ({ Length: > 0 } s, { Length: > 0 } c) when !s.Contains(c, StringComparison.Ordinal) => $"{s}: {c}",
+            ({ Length: > 0 } s, _) => s,
+            (_, { Length: > 0 } c) => c,
+            _ => "failed",
+        };
+
+    private async Task TerminateAsync(IEnumerable<string> jobIds, string reason, CancellationToken cancellation)
+    {
+        foreach (var jobId in jobIds.ToList())
+        {
+            try
+            {
+                // TerminateJob also cancels what has not started; on an array's parent it reaches every child.
+                await api.TerminateJobAsync(new TerminateJobRequest(jobId, reason), cancellation).ConfigureAwait(false);
+            }
+            catch (AwsServiceException e) when (!e.IsRetryable && !e.IsAccessDenied)
+            {
+                // A job AWS no longer knows, or one already finished: nothing left to stop.
+                _log.Debug("TerminateJob {JobId}: {ErrorCode}: {Message}", jobId, e.ErrorCode, e.ServiceMessage);
+            }
+        }
+    }
+
+    private AwsBatchProgress Progress(BatchJob job, AwsBatchRunState run, AwsBatchProblem? problem)
+    {
+        var total = job.Spec.Completions;
+        var succeeded = run.DoneSucceeded + run.Arrays.Sum(a => a.Succeeded);
+        var failed = run.DoneFailed + run.Arrays.Sum(a => a.Failed);
+        var running = run.Arrays.Sum(a => a.Running);
+        var finished = run.NextIndex >= total && run.Arrays.Count == 0 && run.WindowSize > 0;
+        var phase = run.Outcome switch
+        {
+            AwsBatchReasons.Cancelled => RunPhase.Cancelled,
+            AwsBatchReasons.DeadlineExceeded => RunPhase.Failed,
+            _ when problem is { Fatal: true } => RunPhase.Failed,
+            _ when finished => failed > 0 ? RunPhase.Failed : RunPhase.Succeeded,
+            _ when running > 0 || succeeded + failed > 0 => RunPhase.Running,
+            _ => RunPhase.Pending,
+        };
+        if (phase is RunPhase.Succeeded or RunPhase.Failed)
+        {
+            run.CompletionTime ??= time.GetUtcNow();
+        }
+
+        var quiet = _quietPolls.GetValueOrDefault(run.RunId ?? "");
+        if (phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled)
+        {
+            _quietPolls.TryRemove(run.RunId ?? "", out _);
+        }
+
+        var poll = problem is not null ? _timings.BlockedRetry
+            : TimeSpan.FromTicks(Math.Min(_timings.MaxPoll.Ticks, _timings.FirstPoll.Ticks * (1L << Math.Min(quiet, 20))));
+        if (job.Spec.DeadlineSeconds is { } deadline && run.StartTime is { } start)
+        {
+            var left = start + TimeSpan.FromSeconds(deadline) - time.GetUtcNow();
+            poll = TimeSpan.FromTicks(Math.Max(_timings.FirstPoll.Ticks / 5, Math.Min(poll.Ticks, left.Ticks + TimeSpan.FromSeconds(1).Ticks)));
+        }
+
+        var arrays = run.WindowSize == 0 ? 0 : (total + run.WindowSize - 1) / run.WindowSize;
+        var summary = run.WindowSize == 0
+            ? $"{total} indexes, not submitted yet"
+            : string.Create(CultureInfo.InvariantCulture,
+                $"{total} indexes in {arrays} AWS Batch job(s) of up to {run.WindowSize} on {run.JobQueue}, {job.Spec.Parallelism} at a time; {run.NextIndex} submitted");
+        return new AwsBatchProgress(run, phase, total, succeeded, failed, running, problem, summary, poll);
+    }
+}

@@ -1,0 +1,95 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace BatchRunner.Aws.Batch;
+
+/// <summary>
+/// Where a run stands in AWS Batch, kept by the door that runs it (the BatchJob's <c>status.awsBatch</c>, the CLI's
+/// state file) and handed back on the next call. It stays small whatever the sweep's size: the arrays still open,
+/// and counters for those that finished. Everything in it can be found again in AWS Batch (job names are
+/// deterministic), so a lost or stale copy costs lookups, never a second submission.
+/// </summary>
+public sealed class AwsBatchRunState
+{
+    /// <summary>camelCase, times as Kubernetes writes them (the state is kept in a BatchJob's status).</summary>
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Converters = { new Kubernetes.Status.KubernetesTimeConverter() },
+    };
+
+    /// <summary>The run these arrays belong to.</summary>
+    public string? RunId { get; set; }
+
+    /// <summary>The queue the run was submitted to (its first submission decides; Spot or not).</summary>
+    public string? JobQueue { get; set; }
+
+    /// <summary>The job definition's ARN.</summary>
+    public string? JobDefinition { get; set; }
+
+    /// <summary>Where the wrapper reads the run's spec.</summary>
+    public string? SpecLocation { get; set; }
+
+    /// <summary>Indexes per array (window), fixed at the first submission so that array names never shift.</summary>
+    public int WindowSize { get; set; }
+
+    /// <summary>The first index not submitted yet; arrays are submitted in index order.</summary>
+    public int NextIndex { get; set; }
+
+    /// <summary>Arrays (or single jobs) submitted and not finished.</summary>
+    public List<ArrayRecord> Arrays { get; set; } = [];
+
+    /// <summary>Indexes that succeeded in finished arrays.</summary>
+    public int DoneSucceeded { get; set; }
+
+    /// <summary>Indexes that failed (no attempt left) in finished arrays.</summary>
+    public int DoneFailed { get; set; }
+
+    /// <summary>Those failed indexes in range notation (<c>1,3-5</c>).</summary>
+    public string? FailedIndexes { get; set; }
+
+    /// <summary>The first few failures with AWS Batch's reason and the container's exit code.</summary>
+    public List<IndexFailure> Failures { get; set; } = [];
+
+    public DateTimeOffset? StartTime { get; set; }
+
+    public DateTimeOffset? CompletionTime { get; set; }
+
+    /// <summary>Set once the run ended for a reason of its own (Cancelled, DeadlineExceeded): nothing more is submitted.</summary>
+    public string? Outcome { get; set; }
+
+    public AwsBatchRunState Clone() => JsonSerializer.Deserialize<AwsBatchRunState>(JsonSerializer.SerializeToUtf8Bytes(this, Json), Json)!;
+
+    public JsonElement ToJson() => JsonSerializer.SerializeToElement(this, Json);
+
+    public static AwsBatchRunState? FromJson(JsonElement? element) =>
+        element is { ValueKind: JsonValueKind.Object } value ? value.Deserialize<AwsBatchRunState>(Json) : null;
+}
+
+/// <summary>One submitted array (or single job, <see cref="Size"/> 1) and what was last seen of its children.</summary>
+public sealed class ArrayRecord
+{
+    public string JobId { get; set; } = "";
+
+    public string JobName { get; set; } = "";
+
+    /// <summary>Its first index: child <c>i</c> runs index <c>Start + i</c> (<c>BATCHRUNNER_INDEX_OFFSET</c>).</summary>
+    public int Start { get; set; }
+
+    public int Size { get; set; }
+
+    public DateTimeOffset SubmittedAt { get; set; }
+
+    /// <summary>The parent's last status (SUBMITTED … SUCCEEDED, FAILED).</summary>
+    public string? Status { get; set; }
+
+    public int Succeeded { get; set; }
+
+    public int Failed { get; set; }
+
+    /// <summary>Children STARTING or RUNNING.</summary>
+    public int Running { get; set; }
+}
+
+/// <summary>A failed index: AWS Batch's reason (<c>statusReason</c>, the container's reason) and the exit code.</summary>
+public sealed record IndexFailure(int Index, string Reason, int? ExitCode);

@@ -1,0 +1,58 @@
+using BatchRunner.Aws.Batch;
+using BatchRunner.Aws.Protocol;
+using BatchRunner.Kubernetes.Controller;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace BatchRunner.Controller.Hosting;
+
+/// <summary>
+/// Wires the AWS Batch backend into the controller when <c>BatchRunner:AwsBatch:Enabled</c>: its options (validated
+/// on start), the Batch client over AWSSDK.Core's credentials, the shared SubmitJob token bucket, the dispatcher,
+/// and the operator's <see cref="IExternalBackend"/> for <c>spec.backend: aws-batch</c>. The run's spec is published
+/// through <see cref="IRunSpecPublisher"/>: a folder publisher unless the host registered another (the S3 one).
+/// </summary>
+public static class AwsBatchHostExtensions
+{
+    public static IHostApplicationBuilder AddBatchRunnerAwsBatch(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<AwsBatchOptions>()
+            .BindConfiguration(AwsBatchOptions.Section)
+            .PostConfigure<IConfiguration>((options, configuration) =>
+            {
+                // The default results store is the results section's, not a setting of this one.
+                if (string.IsNullOrWhiteSpace(options.DefaultResultsUri) && configuration["BatchRunner:Results:Uri"] is { Length: > 0 } uri)
+                {
+                    options.DefaultResultsUri = uri;
+                }
+            })
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        if (!builder.Configuration.GetValue<bool>($"{AwsBatchOptions.Section}:Enabled"))
+        {
+            return builder;
+        }
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<IRunSpecPublisher, FolderRunSpecPublisher>();
+        services.AddSingleton(provider =>
+        {
+            var options = provider.GetRequiredService<IOptions<AwsBatchOptions>>().Value;
+            return new BatchApiClient(new AwsJsonClient(
+                BatchApiClient.ServiceOptions(options.Region, options.EndpointUrl), AwsJsonClient.CamelCaseJson(),
+                time: provider.GetRequiredService<TimeProvider>(), log: Serilog.Log.Logger));
+        });
+        services.AddSingleton<IBatchApi>(provider => provider.GetRequiredService<BatchApiClient>());
+        services.AddSingleton(provider => new SubmitRateLimiter(provider.GetRequiredService<IOptions<AwsBatchOptions>>().Value.SubmitJobsPerSecond));
+        services.AddSingleton(provider =>
+        {
+            var options = provider.GetRequiredService<IOptions<AwsBatchOptions>>().Value;
+            return new AwsBatchDispatcher(
+                provider.GetRequiredService<IBatchApi>(), options, provider.GetRequiredService<IRunSpecPublisher>(),
+                provider.GetRequiredService<SubmitRateLimiter>(), provider.GetRequiredService<TimeProvider>(), Serilog.Log.Logger, options.Timings());
+        });
+        services.AddSingleton<IExternalBackend>(provider => new AwsBatchBackend(provider.GetRequiredService<AwsBatchDispatcher>(), provider.GetRequiredService<TimeProvider>()));
+        return builder;
+    }
+}

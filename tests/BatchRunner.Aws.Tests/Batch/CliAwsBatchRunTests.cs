@@ -1,0 +1,168 @@
+using BatchRunner.Aws.Batch;
+using BatchRunner.Cli;
+using BatchRunner.Cli.Commands;
+using BatchRunner.Core.Runs;
+
+namespace BatchRunner.Aws.Tests.Batch;
+
+/// <summary><c>batchrunner run</c> of an aws-batch spec against the stub Batch endpoint: follow to the end, rerun, errors.</summary>
+public sealed class CliAwsBatchRunTests
+{
+    private static readonly AwsBatchTimings Fast = new(TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(20), TimeSpan.FromMinutes(10));
+
+    private static Func<string, string?> Environment(BatchRig rig, params (string Name, string Value)[] more)
+    {
+        var variables = new Dictionary<string, string>
+        {
+            ["BatchRunner__AwsBatch__JobQueue"] = BatchRig.Queue,
+            ["BatchRunner__AwsBatch__ExecutionRoleArn"] = BatchRig.ExecutionRole,
+            ["BatchRunner__Results__Uri"] = rig.Store,
+        };
+        foreach (var (name, value) in more)
+        {
+            variables[name] = value;
+        }
+
+        return name => variables.GetValueOrDefault(name);
+    }
+
+    [Fact]
+    public async Task A_run_is_followed_to_the_end_and_a_rerun_submits_nothing_again()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        var job = BatchRig.Job(extra: "  completions: 5\n  parallelism: 5");
+        var localStore = Path.Combine(rig.Store, "..", "local");
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+
+        var code = await AwsBatchRun.RunAsync(job, localStore, stdout, stderr, Environment(rig), default, rig.Api, timings: Fast);
+
+        Assert.True(code == ExitCodes.Succeeded, stderr.ToString());
+        var runId = RunIdentity.For(job);
+        Assert.StartsWith($"sweep run {runId}: Succeeded, 5 of 5 indexes succeeded, 0 failed (AWS Batch queue batchrunner", stdout.ToString(), StringComparison.Ordinal);
+        Assert.True(File.Exists(Path.Combine(localStore, "aws-batch", "team-a", "sweep", runId + ".json")));
+        Assert.Equal(1, rig.Server.CallCount("SubmitJob"));
+
+        using var again = new StringWriter();
+        Assert.Equal(ExitCodes.Succeeded, await AwsBatchRun.RunAsync(job, localStore, again, stderr, Environment(rig), default, rig.Api, timings: Fast));
+        Assert.Equal(1, rig.Server.CallCount("SubmitJob"));
+        Assert.Contains("Succeeded, 5 of 5", again.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_failed_index_fails_the_run_with_its_reason_and_exit_code()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        rig.Server.ExitCode = (index, _) => index == 2 ? 42 : 0;
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+
+        var code = await AwsBatchRun.RunAsync(BatchRig.Job(extra: "  completions: 4\n  parallelism: 2"), Path.Combine(rig.Store, "..", "local"), stdout, stderr, Environment(rig), default, rig.Api, timings: Fast);
+
+        Assert.Equal(ExitCodes.JobFailed, code);
+        Assert.Contains("Failed, 3 of 4 indexes succeeded, 1 failed", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Contains("index 2 failed: Essential container in task exited (exit code 42)", stdout.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Missing_settings_are_named_as_environment_variables()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+
+        var code = await AwsBatchRun.RunAsync(BatchRig.Job(), rig.Store, stdout, stderr, _ => null, default, rig.Api, timings: Fast);
+
+        Assert.Equal(ExitCodes.InvalidInput, code);
+        Assert.Contains("BatchRunner__AwsBatch__JobQueue", stderr.ToString(), StringComparison.Ordinal);
+        Assert.Contains("BatchRunner__AwsBatch__ExecutionRoleArn", stderr.ToString(), StringComparison.Ordinal);
+        Assert.Empty(rig.Server.Calls);
+    }
+
+    [Fact]
+    public async Task Aws_refusing_the_run_ends_it_with_the_aws_message()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        rig.Server.DenyAccess = true;
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+
+        var code = await AwsBatchRun.RunAsync(BatchRig.Job(), rig.Store, stdout, stderr, Environment(rig), default, rig.Api, timings: Fast);
+
+        Assert.Equal(ExitCodes.JobFailed, code);
+        Assert.Contains("AccessDeniedException", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Ctrl_c_stops_following_and_leaves_the_run_to_aws_batch()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        rig.Server.AdvanceOnDescribe = false;
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        using var cancel = new CancellationTokenSource();
+
+        var run = AwsBatchRun.RunAsync(BatchRig.Job(extra: "  completions: 3\n  parallelism: 3"), rig.Store, stdout, stderr, Environment(rig), cancel.Token, rig.Api, timings: Fast);
+        await Support.Eventually.WaitAsync(() => rig.Server.Jobs.Count == 1, "the array was submitted");
+        await cancel.CancelAsync();
+
+        Assert.Equal(ExitCodes.Cancelled, await run);
+        Assert.Contains("goes on in AWS Batch", stderr.ToString(), StringComparison.Ordinal);
+        Assert.Empty(rig.Server.Jobs[0].StoppedBy);
+    }
+}
+
+/// <summary>The whole command line, configured only by the environment: endpoint variable, default credential chain.</summary>
+[Collection(nameof(ProcessEnvironment))]
+public sealed class CliAwsBatchEnvironmentTests
+{
+    [Fact]
+    public async Task Batchrunner_run_of_an_aws_batch_spec_reaches_the_endpoint_named_by_aws_endpoint_url_batch()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        var spec = Path.Combine(rig.Store, "..", "spec.yaml");
+        Directory.CreateDirectory(rig.Store);
+        await File.WriteAllTextAsync(spec, """
+            apiVersion: batchrunner.io/v1alpha1
+            kind: BatchJob
+            metadata: {name: from-cli}
+            spec:
+              image: registry.example/sim:1
+              command: [python, sim.py]
+              completions: 3
+              parallelism: 3
+              backend: aws-batch
+            """);
+        var variables = new Dictionary<string, string?>
+        {
+            ["AWS_ENDPOINT_URL_BATCH"] = rig.Server.Url.ToString(),
+            ["BatchRunner__AwsBatch__JobQueue"] = BatchRig.Queue,
+            ["BatchRunner__AwsBatch__ExecutionRoleArn"] = BatchRig.ExecutionRole,
+            ["BatchRunner__AwsBatch__PollSeconds"] = "0.02",
+            ["BatchRunner__AwsBatch__MaxPollSeconds"] = "0.05",
+            ["BatchRunner__Results__Uri"] = rig.Store,
+        };
+        foreach (var (name, value) in variables)
+        {
+            System.Environment.SetEnvironmentVariable(name, value);
+        }
+
+        try
+        {
+            using var stdout = new StringWriter();
+            using var stderr = new StringWriter();
+            var code = await CliApplication.RunAsync(["run", spec, "--store", Path.Combine(rig.Store, "..", "local")], stdout, stderr);
+
+            Assert.True(code == ExitCodes.Succeeded, stderr.ToString());
+            Assert.Contains("from-cli run r", stdout.ToString(), StringComparison.Ordinal);
+            Assert.Equal(3, Assert.Single(rig.Server.Jobs).Size);
+        }
+        finally
+        {
+            foreach (var name in variables.Keys)
+            {
+                System.Environment.SetEnvironmentVariable(name, null);
+            }
+        }
+    }
+}

@@ -1,0 +1,236 @@
+using System.Text.Json;
+using BatchRunner.Core.Runs;
+using BatchRunner.Core.Spec;
+using BatchRunner.Kubernetes.Controller;
+using BatchRunner.Kubernetes.Dispatch;
+using BatchRunner.Kubernetes.Status;
+using Microsoft.Extensions.Time.Testing;
+
+namespace BatchRunner.Kubernetes.Tests;
+
+/// <summary>
+/// BatchJobs of an external backend (aws-batch) through the reconciler, with a scripted <see cref="IExternalBackend"/>:
+/// what is handed to the backend, what comes back into the status and conditions, cancel and delete.
+/// </summary>
+public sealed class ExternalBackendReconcilerTests
+{
+    private const string Key = Specs.Namespace + "/" + Specs.Name;
+    private const string AwsBatch = """{"backend": "aws-batch", "completions": 6, "parallelism": 6}""";
+
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero));
+    private readonly FakeCluster _cluster = new();
+    private readonly ScriptedBackend _backend = new();
+
+    private BatchJobStatus Status => _cluster.StatusOf(Key);
+
+    [Fact]
+    public async Task An_aws_batch_job_goes_to_its_backend_and_its_progress_becomes_the_status()
+    {
+        _cluster.Apply(Specs.Object(AwsBatch));
+        _backend.Next = run => Progress(RunPhase.Running, succeeded: 2, active: 3, state: """{"nextIndex":6,"arrays":[{"jobId":"j-1"}]}""");
+
+        var result = await ReconcileAsync();
+
+        var run = Assert.Single(_backend.Advanced);
+        Assert.Equal((Specs.Namespace, Specs.Name, Specs.Uid, RunIdentity.For(Specs.Job(AwsBatch)), true), (run.Namespace, run.Name, run.Uid, run.RunId, run.AllowSubmit));
+        Assert.Null(run.State);
+        Assert.Equal((RunPhase.Running, 6, 2, 3), (Status.Phase, Status.Total, Status.Succeeded, Status.Active));
+        Assert.Equal($"{Specs.Name}-{run.RunId}", Status.JobName);
+        Assert.Equal("j-1", Status.AwsBatch!.Value.GetProperty("arrays")[0].GetProperty("jobId").GetString());
+        Assert.Equal(TimeSpan.FromSeconds(7), result.RequeueAfter);
+        var dispatched = Status.Find(Conditions.Dispatched)!;
+        Assert.Equal(("True", "ArraysSubmitted", "6 indexes in 1 array"), (dispatched.Status, dispatched.Reason, dispatched.Message));
+        Assert.Empty(_cluster.Jobs);
+        Assert.Empty(_cluster.ConfigMaps);
+
+        // The next reconcile hands the backend what it returned.
+        _backend.Next = run => Progress(RunPhase.Succeeded, succeeded: 6, active: 0, state: """{"nextIndex":6,"arrays":[]}""");
+        result = await ReconcileAsync();
+        Assert.Equal(6, _backend.Advanced[1].State!.Value.GetProperty("nextIndex").GetInt32());
+        Assert.Null(result.RequeueAfter);
+        Assert.Equal(RunPhase.Succeeded, Status.Phase);
+        Assert.Equal(("True", Conditions.Reasons.AllIndexesSucceeded), (Status.Find(Conditions.Complete)!.Status, Status.Find(Conditions.Complete)!.Reason));
+        Assert.Contains(_cluster.Events, e => e.Reason == "Succeeded");
+
+        // A finished run is not polled again.
+        await ReconcileAsync();
+        Assert.Equal(2, _backend.Advanced.Count);
+    }
+
+    [Fact]
+    public async Task A_checkpoint_writes_the_backends_state_into_the_status_at_once()
+    {
+        _cluster.Apply(Specs.Object(AwsBatch));
+        _backend.Checkpoints = ["""{"nextIndex":3}"""];
+        _backend.Next = run => throw new HttpRequestException("AWS went away after the submission");
+
+        await Assert.ThrowsAsync<HttpRequestException>(() => ReconcileAsync());
+
+        Assert.Equal(3, Status.AwsBatch!.Value.GetProperty("nextIndex").GetInt32());
+        Assert.Equal(RunIdentity.For(Specs.Job(AwsBatch)), Status.RunId);
+        Assert.Contains("status", _cluster.Writes);
+    }
+
+    [Fact]
+    public async Task A_blocked_dispatch_is_a_false_condition_with_the_backends_words_and_one_warning()
+    {
+        _cluster.Apply(Specs.Object(AwsBatch));
+        _backend.Next = run => Progress(RunPhase.Pending, 0, 0, "{}") with
+        {
+            Dispatched = false, Reason = "AwsBatchRejected", Message = "AWS Batch: AccessDeniedException: not authorized to perform: batch:SubmitJob",
+            PollAfter = TimeSpan.FromMinutes(5),
+        };
+
+        var result = await ReconcileAsync();
+        await ReconcileAsync();
+
+        var dispatched = Status.Find(Conditions.Dispatched)!;
+        Assert.Equal(("False", "AwsBatchRejected"), (dispatched.Status, dispatched.Reason));
+        Assert.Contains("AccessDeniedException", dispatched.Message, StringComparison.Ordinal);
+        Assert.Single(_cluster.Events, e => e is ("Warning", "AwsBatchRejected", _));
+        Assert.Equal(TimeSpan.FromMinutes(5), result.RequeueAfter);
+        Assert.Equal(RunPhase.Pending, Status.Phase);
+        Assert.Null(Status.JobName);
+    }
+
+    [Fact]
+    public async Task A_failed_run_names_its_failed_indexes_in_the_failed_condition()
+    {
+        _cluster.Apply(Specs.Object(AwsBatch));
+        _backend.Next = run => Progress(RunPhase.Failed, succeeded: 4, active: 0, "{}") with
+        {
+            Failed = 2, FailedIndexes = "1,4", FailureReason = "IndexesFailed", FailureMessage = "2 of 6 indexes failed: index 1: Essential container in task exited (exit code 3)",
+        };
+
+        await ReconcileAsync();
+
+        Assert.Equal((RunPhase.Failed, 2, "1,4"), (Status.Phase, Status.Failed, Status.FailedIndexes));
+        var failed = Status.Find(Conditions.Failed)!;
+        Assert.Equal(("True", "IndexesFailed"), (failed.Status, failed.Reason));
+        Assert.Equal("2 of 6 indexes failed: index 1: Essential container in task exited (exit code 3); failed indexes: 1,4", failed.Message);
+    }
+
+    [Fact]
+    public async Task The_cancel_annotation_cancels_through_the_backend_once()
+    {
+        _cluster.Apply(Specs.Object(AwsBatch));
+        _backend.Next = run => Progress(RunPhase.Running, 1, 5, """{"arrays":[{"jobId":"j-1"}]}""");
+        await ReconcileAsync();
+
+        _cluster.Update(Key, b => b.Metadata.Annotations = new Dictionary<string, string> { [BatchJobResource.CancelAnnotation] = "true" });
+        await ReconcileAsync();
+        await ReconcileAsync();
+
+        var cancelled = Assert.Single(_backend.Cancelled);
+        Assert.Equal("j-1", cancelled.Run.State!.Value.GetProperty("arrays")[0].GetProperty("jobId").GetString());
+        Assert.Contains(BatchJobResource.CancelAnnotation, cancelled.Reason, StringComparison.Ordinal);
+        Assert.Equal((RunPhase.Cancelled, 0), (Status.Phase, Status.Active));
+        Assert.Equal(Conditions.Reasons.Cancelled, Status.Find(Conditions.Failed)!.Reason);
+        Assert.Single(_backend.Advanced);
+    }
+
+    [Fact]
+    public async Task Deleting_a_running_batchjob_cancels_its_backend_work_then_releases_it()
+    {
+        _cluster.Apply(Specs.Object(AwsBatch));
+        _backend.Next = run => Progress(RunPhase.Running, 1, 5, """{"arrays":[{"jobId":"j-1"}]}""");
+        await ReconcileAsync();
+
+        _cluster.Delete(Key);
+        await ReconcileAsync();
+
+        var cancelled = Assert.Single(_backend.Cancelled);
+        Assert.Contains("was deleted", cancelled.Reason, StringComparison.Ordinal);
+        Assert.Equal(RunIdentity.For(Specs.Job(AwsBatch)), cancelled.Run.RunId);
+        Assert.Null(_cluster.Find(Key));
+    }
+
+    [Fact]
+    public async Task A_backend_that_cannot_stop_its_work_does_not_hold_the_deletion_and_says_so()
+    {
+        _cluster.Apply(Specs.Object(AwsBatch));
+        _backend.Next = run => Progress(RunPhase.Running, 1, 5, """{"arrays":[{"jobId":"j-1"}]}""");
+        await ReconcileAsync();
+        _backend.CancelResult = Progress(RunPhase.Cancelled, 1, 0, "{}") with { Dispatched = false, Reason = "AwsBatchRejected", Message = "AccessDeniedException: batch:TerminateJob" };
+
+        _cluster.Delete(Key);
+        await ReconcileAsync();
+
+        Assert.Null(_cluster.Find(Key));
+        Assert.Contains(_cluster.Events, e => e.Type == "Warning" && e.Message.Contains("batch:TerminateJob", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_results_defining_change_after_dispatch_stops_new_submissions_visibly()
+    {
+        _cluster.Apply(Specs.Object(AwsBatch));
+        _backend.Next = run => Progress(RunPhase.Running, 1, 5, "{}");
+        await ReconcileAsync();
+
+        _cluster.Update(Key, b =>
+        {
+            b.Spec = JsonSerializer.SerializeToElement(Specs.Spec("""{"backend": "aws-batch", "completions": 6, "parallelism": 6, "image": "registry.example/sim:2"}"""));
+            b.Metadata.Generation = 2;
+        });
+        await ReconcileAsync();
+
+        Assert.False(_backend.Advanced[1].AllowSubmit);
+        Assert.Equal(_backend.Advanced[0].RunId, _backend.Advanced[1].RunId);
+        Assert.Equal(("False", Conditions.Reasons.ImmutableFieldChanged), (Status.Find(Conditions.SpecApplied)!.Status, Status.Find(Conditions.SpecApplied)!.Reason));
+    }
+
+    [Fact]
+    public async Task Without_the_backend_in_this_controller_an_aws_batch_job_waits_with_a_condition()
+    {
+        _cluster.Apply(Specs.Object(AwsBatch));
+
+        await new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, Serilog.Core.Logger.None).ReconcileAsync(Key, CancellationToken.None);
+
+        Assert.Equal(Conditions.Reasons.BackendNotKubernetes, Status.Find(Conditions.Dispatched)!.Reason);
+        Assert.Empty(_backend.Advanced);
+    }
+
+    private async Task<ReconcileResult> ReconcileAsync()
+    {
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, Serilog.Core.Logger.None, [_backend]);
+        return await reconciler.ReconcileAsync(Key, CancellationToken.None);
+    }
+
+    private static ExternalProgress Progress(RunPhase phase, int succeeded, int active, string state) => new(
+        phase, 6, succeeded, 0, active, null, new DateTimeOffset(2026, 3, 1, 12, 0, 5, TimeSpan.Zero),
+        phase is RunPhase.Succeeded or RunPhase.Failed ? new DateTimeOffset(2026, 3, 1, 12, 9, 0, TimeSpan.Zero) : null,
+        Dispatched: true, "ArraysSubmitted", "6 indexes in 1 array", null, null, JsonDocument.Parse(state).RootElement.Clone(), TimeSpan.FromSeconds(7));
+
+    private sealed class ScriptedBackend : IExternalBackend
+    {
+        public Func<ExternalRun, ExternalProgress> Next { get; set; } = _ => throw new InvalidOperationException("no answer scripted");
+
+        public List<string> Checkpoints { get; set; } = [];
+
+        public ExternalProgress? CancelResult { get; set; }
+
+        public List<ExternalRun> Advanced { get; } = [];
+
+        public List<(ExternalRun Run, string Reason)> Cancelled { get; } = [];
+
+        public Backend Backend => Backend.AwsBatch;
+
+        public async Task<ExternalProgress> AdvanceAsync(ExternalRun run, Func<JsonElement, CancellationToken, Task> checkpoint, CancellationToken cancellation)
+        {
+            Advanced.Add(run);
+            foreach (var state in Checkpoints)
+            {
+                await checkpoint(JsonDocument.Parse(state).RootElement.Clone(), cancellation);
+            }
+
+            return Next(run);
+        }
+
+        public Task<ExternalProgress> CancelAsync(ExternalRun run, string reason, CancellationToken cancellation)
+        {
+            Cancelled.Add((run, reason));
+            return Task.FromResult(CancelResult ?? Progress(RunPhase.Cancelled, 1, 0, run.State?.GetRawText() ?? "{}"));
+        }
+    }
+}
