@@ -111,7 +111,7 @@ public sealed class ResultsQueryEngine : IDisposable
             var present = ColumnsOf("ledger_raw");
             var columns = KeyColumns.Select(Ident)
                 .Concat(parameters.Select(p => $"params.{Ident(p)} AS {Ident(p)}"))
-                .Concat(LedgerTail.Select(c => present.Contains(c.Name) ? Ident(c.Name) : $"NULL::{c.Type} AS {Ident(c.Name)}"));
+                .Concat(LedgerTail.Select(c => present.Contains(c.Name) ? $"CAST({Ident(c.Name)} AS {c.Type}) AS {Ident(c.Name)}" : $"NULL::{c.Type} AS {Ident(c.Name)}"));
             Run($"CREATE VIEW indexes_raw AS SELECT {string.Join(", ", columns)} FROM ledger_raw");
             indexSources.Add("SELECT * FROM indexes_raw");
         }

@@ -181,13 +181,25 @@ public sealed class LocalResultsStore(string root) : IResultsStore
         var target = PathOf(toKey);
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
         File.Move(PathOf(fromKey), target, overwrite: true);
+        PruneEmptyFolders(PathOf(fromKey));
         return Task.CompletedTask;
     }
 
     public Task DeleteAsync(string key, CancellationToken cancellation)
     {
-        File.Delete(PathOf(key));
+        var path = PathOf(key);
+        File.Delete(path);
+        PruneEmptyFolders(path);
         return Task.CompletedTask;
+    }
+
+    // Folders exist only through their files on S3; here, folders a move or delete emptied go too.
+    private void PruneEmptyFolders(string removedFile)
+    {
+        for (var folder = Path.GetDirectoryName(removedFile); folder is not null && folder.Length > Root.Length && Directory.Exists(folder) && !Directory.EnumerateFileSystemEntries(folder).Any(); folder = Path.GetDirectoryName(folder))
+        {
+            Directory.Delete(folder);
+        }
     }
 
     private static readonly JsonSerializerOptions ManifestOptions = new() { WriteIndented = true };
