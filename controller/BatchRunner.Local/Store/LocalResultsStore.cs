@@ -188,8 +188,12 @@ public sealed class LocalResultsStore(string root) : IResultsStore
     public Task DeleteAsync(string key, CancellationToken cancellation)
     {
         var path = PathOf(key);
-        File.Delete(path);
-        PruneEmptyFolders(path);
+        if (File.Exists(path))
+        {
+            File.Delete(path);
+            PruneEmptyFolders(path);
+        }
+
         return Task.CompletedTask;
     }
 
