@@ -40,6 +40,28 @@ public static partial class ChildProcess
         }
 
         using var process = new Process { StartInfo = info };
+        var terminated = 0;
+        var pid = 0;
+        var pending = 0;
+        void Forward(PosixSignalContext context)
+        {
+            // The wrapper stays up to upload; the command decides how to stop.
+            context.Cancel = true;
+            Interlocked.Exchange(ref terminated, 1);
+            var signal = context.Signal == PosixSignal.SIGINT ? 2 : 15;
+            if (Volatile.Read(ref pid) is var child and > 0)
+            {
+                _ = Kill(child, signal);
+            }
+            else
+            {
+                Interlocked.Exchange(ref pending, signal);
+            }
+        }
+
+        // Registered before the start, so a signal in between is not lost: it is passed on once there is a child.
+        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Forward);
+        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Forward);
         try
         {
             process.Start();
@@ -49,17 +71,12 @@ public static partial class ChildProcess
             return new ChildResult(null, $"could not start \"{command[0]}\": {e.Message}", false, "");
         }
 
-        var terminated = 0;
-        void Forward(PosixSignalContext context)
+        Volatile.Write(ref pid, process.Id);
+        if (Interlocked.Exchange(ref pending, 0) is var early and > 0)
         {
-            // The wrapper stays up to upload; the command decides how to stop.
-            context.Cancel = true;
-            Interlocked.Exchange(ref terminated, 1);
-            _ = Kill(process.Id, context.Signal == PosixSignal.SIGINT ? 2 : 15);
+            _ = Kill(process.Id, early);
         }
 
-        using var onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Forward);
-        using var onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Forward);
         var logLock = new object();
         FileStream? log = null;
         void Append(ReadOnlySpan<byte> bytes)

@@ -34,33 +34,28 @@ public sealed class LocalResultsStore(string root) : IResultsStore
     {
         if (row.OutputRows is null)
         {
-            var output = PathOf(StoreLayout.OutputPrefix(row.BatchJob, row.Run, row.Index, row.Attempt));
-            row = InspectOutput(output, GuessFormat(output)).ApplyTo(row);
+            row = InspectOutput(PathOf(StoreLayout.OutputPrefix(row.BatchJob, row.Run, row.Index, row.Attempt)), format: null).ApplyTo(row);
         }
 
         WriteAtomically(PathOf(StoreLayout.LedgerKey(row.BatchJob, row.Run, row.Index, row.Attempt)), row.ToJsonUtf8());
     }
 
-    /// <summary>Files, bytes, result rows and malformed lines of an output folder (empty when it does not exist).</summary>
-    public static OutputSummary InspectOutput(string outputFolder, ResultsFormat format)
+    /// <summary>
+    /// Files, bytes, result rows and malformed lines of an output folder (empty when it does not exist). Without a
+    /// format (a ledger row does not carry the spec's), CSV when the folder holds CSV and no JSON lines.
+    /// </summary>
+    public static OutputSummary InspectOutput(string outputFolder, ResultsFormat? format)
     {
-        if (!Directory.Exists(outputFolder))
-        {
-            return OutputInspector.Inspect([], format);
-        }
-
-        var files = new DirectoryInfo(outputFolder).EnumerateFiles("*", SearchOption.AllDirectories)
-            .Select(f => (Path.GetRelativePath(outputFolder, f.FullName).Replace('\\', '/'), f.Length, (Func<Stream>)(() => OpenRead(f.FullName))));
-        return OutputInspector.Inspect(files, format);
-    }
-
-    // The ledger row does not carry the spec's format: CSV when the attempt wrote CSV and no JSON lines.
-    private static ResultsFormat GuessFormat(string outputFolder) =>
-        Directory.Exists(outputFolder)
-        && Directory.EnumerateFiles(outputFolder, "*.csv", SearchOption.AllDirectories).Any()
-        && !Directory.EnumerateFiles(outputFolder, "*.jsonl", SearchOption.AllDirectories).Any()
+        var files = Directory.Exists(outputFolder)
+            ? new DirectoryInfo(outputFolder).EnumerateFiles("*", SearchOption.AllDirectories)
+                .Select(f => (Name: Path.GetRelativePath(outputFolder, f.FullName).Replace('\\', '/'), f.Length, f.FullName))
+                .ToList()
+            : [];
+        format ??= files.Any(f => f.Name.EndsWith(".csv", StringComparison.Ordinal)) && !files.Any(f => f.Name.EndsWith(".jsonl", StringComparison.Ordinal))
             ? ResultsFormat.Csv
             : ResultsFormat.Jsonl;
+        return OutputInspector.Inspect(files.Select(f => (f.Name, f.Length, (Func<Stream>)(() => OpenRead(f.FullName)))), format.Value);
+    }
 
     private static FileStream OpenRead(string path) =>
         new(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 64 * 1024, FileOptions.SequentialScan);
