@@ -14,6 +14,9 @@ if ! cmp -s tests/fauxqs/package-lock.json tests/fauxqs/node_modules/.batchrunne
   npm ci --prefix tests/fauxqs --no-audit --no-fund --prefer-offline --loglevel=error
   cp tests/fauxqs/package-lock.json tests/fauxqs/node_modules/.batchrunner-lock
 fi
+# Chart tests render charts/batchrunner with helm-render (Helm's template engine from Debian's Go packages; no
+# registry here ships Helm), built once and cached in ~/.cache/batchrunner.
+tests/helm/build.sh >/dev/null
 # End-to-end tests drive ./batchrunner, which uses the Release build: build it (and the workloads) once, up front.
 dotnet build BatchRunner.sln -c Release --nologo -v quiet
 
