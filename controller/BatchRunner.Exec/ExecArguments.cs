@@ -11,7 +11,8 @@ public sealed record ExecArguments(
 {
     public const string Usage =
         "usage: batchrunner-exec --spec <path or s3://bucket/key> --store <s3://bucket/prefix or path> " +
-        "[--region R] [--endpoint-url URL] [--force-path-style] [--part-size BYTES] -- <command> [args...]";
+        "[--region R] [--endpoint-url URL] [--force-path-style] [--part-size BYTES] -- <command> [args...]\n" +
+        "       batchrunner-exec --install <path>   (copies itself there, as an init container does)";
 
     /// <exception cref="FormatException">What is wrong with the arguments.</exception>
     public static ExecArguments Parse(IReadOnlyList<string> args, Func<string, string?> environment)

@@ -29,6 +29,11 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
 
     public async Task<int> RunAsync(IReadOnlyList<string> args, CancellationToken cancellation)
     {
+        if (args is ["--install", var destination])
+        {
+            return Install(destination);
+        }
+
         ExecArguments arguments;
         BatchJob job;
         IResultsStore store;
@@ -53,6 +58,33 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
                 log.Error("{Usage}", ExecArguments.Usage);
             }
 
+            return WrapperError;
+        }
+    }
+
+    /// <summary>
+    /// Copies this executable to <paramref name="destination"/>, executable by all: how an init container puts the
+    /// wrapper into a shared volume from an image without a shell or <c>cp</c> (the controller's is chiseled).
+    /// </summary>
+    private int Install(string destination)
+    {
+        try
+        {
+            var self = Environment.ProcessPath ?? throw new IOException("the wrapper cannot tell where its executable is");
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(destination))!);
+            File.Copy(self, destination, overwrite: true);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(destination, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+                    | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+            }
+
+            log.Information("batchrunner-exec: installed at {Destination}", destination);
+            return 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            log.Error("batchrunner-exec: could not install at {Destination}: {Error}", destination, e.Message);
             return WrapperError;
         }
     }

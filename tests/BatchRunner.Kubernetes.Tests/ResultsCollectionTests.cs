@@ -21,7 +21,7 @@ public sealed class ResultsCollectionTests
 
         var init = Assert.Single(pod.InitContainers);
         Assert.Equal(("batchrunner-exec", "registry.example/batchrunner/controller:1.2"), (init.Name, init.Image));
-        Assert.Equal(["cp", "/app/batchrunner-exec", "/opt/batchrunner/batchrunner-exec"], init.Command);
+        Assert.Equal(["/app/batchrunner-exec", "--install", "/opt/batchrunner/batchrunner-exec"], init.Command);
         Assert.Equal(("exec", "/opt/batchrunner"), (init.VolumeMounts.Single().Name, init.VolumeMounts.Single().MountPath));
         Assert.NotNull(pod.Volumes.Single(v => v.Name == "exec").EmptyDir);
         var mount = pod.Containers.Single().VolumeMounts.Single(m => m.Name == "exec");
@@ -40,6 +40,15 @@ public sealed class ResultsCollectionTests
         Assert.Equal(("eu-west-1", "http://minio:9000", "true"), (env["BatchRunner__Results__Region"], env["BatchRunner__Results__EndpointUrl"], env["BatchRunner__Results__ForcePathStyle"]));
         Assert.Equal("/batchrunner/output", env["BATCHRUNNER_OUTPUT_DIR"]);
         Assert.DoesNotContain(env.Keys, k => k.StartsWith("AWS_SECRET", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_credentials_secret_is_referenced_by_name_and_never_copied()
+    {
+        var container = Pod(Sweep, Collection with { CredentialsSecret = "results-credentials" }).Containers.Single();
+
+        Assert.Equal("results-credentials", container.EnvFrom.Single().SecretRef.Name);
+        Assert.Null(Pod(Sweep, Collection).Containers.Single().EnvFrom);
     }
 
     [Fact]

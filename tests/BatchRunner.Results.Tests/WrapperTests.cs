@@ -172,6 +172,19 @@ public sealed class WrapperTests : IDisposable
         Assert.Empty(Directory.EnumerateFiles(store, "*", SearchOption.AllDirectories));
     }
 
+    [Fact]
+    public async Task Install_copies_the_executable_itself_where_an_init_container_is_told_to()
+    {
+        var destination = Path.Combine(_temp.Path, "shared", "batchrunner-exec");
+        var apphost = Path.Combine(AppContext.BaseDirectory, "batchrunner-exec");
+        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(apphost, ["--install", destination]) { RedirectStandardError = true })!;
+        await process.WaitForExitAsync();
+
+        Assert.Equal(0, process.ExitCode);
+        Assert.Equal(await File.ReadAllBytesAsync(apphost), await File.ReadAllBytesAsync(destination));
+        Assert.True(OperatingSystem.IsWindows() || File.GetUnixFileMode(destination).HasFlag(UnixFileMode.OtherExecute));
+    }
+
     private string WriteSpec(BatchRunner.Core.Spec.BatchJob job)
     {
         var path = Path.Combine(_temp.Path, $"spec-{Guid.NewGuid():N}.json");

@@ -30,6 +30,12 @@ public sealed class ResultsOptions : IValidatableObject
     [Range(MinPartSizeBytes, 5L * 1024 * 1024 * 1024)]
     public long PartSizeBytes { get; init; } = 16L * 1024 * 1024;
 
+    /// <summary>
+    /// Kubernetes: a Secret in each BatchJob's namespace with <c>AWS_ACCESS_KEY_ID</c> / <c>AWS_SECRET_ACCESS_KEY</c>
+    /// for the results wrapper, where pods have no AWS identity of their own (IRSA); its name only, never its content.
+    /// </summary>
+    public string? CredentialsSecret { get; init; }
+
     public bool IsConfigured => !string.IsNullOrWhiteSpace(Uri);
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)

@@ -28,7 +28,7 @@ public sealed class KubernetesOperatorService(
 
         var store = results.Value;
         var collection = store.IsConfigured
-            ? new ResultsCollection(store.Uri!, kubernetes.Value.ExecImage, store.Region, store.EndpointUrl, store.ForcePathStyle)
+            ? new ResultsCollection(store.Uri!, kubernetes.Value.ExecImage, store.Region, store.EndpointUrl, store.ForcePathStyle, store.CredentialsSecret)
             : null;
         var settings = new OperatorSettings(kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished, collection));
         var @operator = new BatchJobOperator(client, settings, metrics, time, _log);

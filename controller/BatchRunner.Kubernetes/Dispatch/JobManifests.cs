@@ -19,7 +19,12 @@ public sealed record DispatchSettings(int TtlSecondsAfterFinished, ResultsCollec
 /// <c>BatchRunner__Results__*</c> variables; credentials come from the pod's identity (IRSA), never from here.
 /// </summary>
 /// <param name="Uri">The store (<c>s3://bucket/prefix</c>) for BatchJobs whose <c>spec.results.uri</c> names none.</param>
-public sealed record ResultsCollection(string Uri, string ExecImage, string? Region = null, string? EndpointUrl = null, bool ForcePathStyle = false)
+/// <param name="CredentialsSecret">
+/// A Secret in the BatchJob's namespace whose keys (<c>AWS_ACCESS_KEY_ID</c>, <c>AWS_SECRET_ACCESS_KEY</c>) become the
+/// workload container's environment, for stores without pod identities (MinIO); referenced, never copied.
+/// </param>
+public sealed record ResultsCollection(
+    string Uri, string ExecImage, string? Region = null, string? EndpointUrl = null, bool ForcePathStyle = false, string? CredentialsSecret = null)
 {
     /// <summary>Where the controller image keeps the wrapper.</summary>
     public const string ImagePath = "/app/batchrunner-exec";
@@ -116,7 +121,8 @@ public static class JobManifests
                 {
                     Name = ResultsCollection.InitContainer,
                     Image = collection.ExecImage,
-                    Command = ["cp", ResultsCollection.ImagePath, ResultsCollection.Executable],
+                    // The wrapper copies itself: the controller image is chiseled (no shell, no cp).
+                    Command = [ResultsCollection.ImagePath, "--install", ResultsCollection.Executable],
                     VolumeMounts = [new V1VolumeMount { Name = "exec", MountPath = ResultsCollection.MountPath }],
                     Resources = new V1ResourceRequirements
                     {
@@ -180,6 +186,9 @@ public static class JobManifests
                                 Command = command,
                                 Args = [.. spec.Command, .. spec.Args],
                                 Env = environment,
+                                EnvFrom = collection?.CredentialsSecret is { Length: > 0 } secret && store is not null
+                                    ? [new V1EnvFromSource { SecretRef = new V1SecretEnvSource { Name = secret } }]
+                                    : null,
                                 Resources = new V1ResourceRequirements { Requests = resources, Limits = resources },
                                 VolumeMounts = mounts,
                             },
