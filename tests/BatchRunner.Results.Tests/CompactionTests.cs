@@ -197,21 +197,47 @@ public sealed class CompactionTests : IDisposable
         var report = await LocalRuns.Compactor().CompactAsync(s3, "job", runId, force: false, CancellationToken.None);
 
         Assert.Equal((9L, 14L), (report.Indexes, report.Results));
-        var copy = _temp.Sub("copy");
+        var everything = _temp.Sub("everything");
         await foreach (var item in s3.ListAsync("", CancellationToken.None))
         {
-            await s3.DownloadAsync(item.Key, Path.Combine(copy, item.Key), CancellationToken.None);
+            await s3.DownloadAsync(item.Key, Path.Combine(everything, item.Key), CancellationToken.None);
         }
 
-        Assert.True(File.Exists(Path.Combine(copy, StoreLayout.CompactedKey("job", runId, "results", 0))));
-        Assert.False(Directory.Exists(Path.Combine(copy, StoreLayout.StagingPrefix("job", runId))));
-        using var compacted = ResultsQueryEngine.Open(copy);
-        using var raw = ResultsQueryEngine.Open(copy, new ViewScope(RawOnly: true));
+        Assert.True(File.Exists(Path.Combine(everything, StoreLayout.CompactedKey("job", runId, "results", 0))));
+        Assert.False(Directory.Exists(Path.Combine(everything, StoreLayout.StagingPrefix("job", runId))));
+        using var raw = ResultsQueryEngine.Open(everything, new ViewScope(RawOnly: true));
+
+        // What a query of the S3 store needs: the compacted run's Parquet and manifest, none of its raw files.
+        var snapshot = _temp.Sub("snapshot");
+        Assert.Equal(3, await StoreSnapshot.DownloadAsync(s3, snapshot, CancellationToken.None));
+        using var compacted = ResultsQueryEngine.Open(snapshot);
         Assert.Equal([runId], compacted.CompactedRuns);
         foreach (var query in Queries)
         {
             Assert.Equal(LocalRuns.Answer(raw, query), LocalRuns.Answer(compacted, query));
         }
+    }
+
+    [Fact]
+    public async Task A_snapshot_of_an_s3_store_holds_the_raw_files_of_runs_not_yet_compacted()
+    {
+        var (s3, uri) = await S3Server.Shared.NewStoreAsync();
+        var job = Wrapper.Job("echo \"{\\\"v\\\": $BATCHRUNNER_INDEX}\" > \"$BATCHRUNNER_OUTPUT_DIR/r.jsonl\"", "completions: 3");
+        var spec = Path.Combine(_temp.Path, "spec.json");
+        await File.WriteAllTextAsync(spec, RunIdentity.SpecJson(job));
+        for (var index = 0; index < 3; index++)
+        {
+            var environment = S3Server.Shared.Environment();
+            environment["BATCHRUNNER_INDEX"] = $"{index}";
+            Assert.Equal(0, (await Wrapper.RunAsync(Wrapper.Arguments(spec, uri, job), environment)).ExitCode);
+        }
+
+        var snapshot = _temp.Sub("snapshot");
+        Assert.Equal(6, await StoreSnapshot.DownloadAsync(s3, snapshot, CancellationToken.None));
+
+        using var engine = ResultsQueryEngine.Open(snapshot);
+        Assert.Empty(engine.CompactedRuns);
+        Assert.Equal([0L, 1L, 2L], engine.Execute("SELECT v FROM results ORDER BY v").Rows.Select(r => (long)r[0]!));
     }
 
     private static ResultsQueryEngine Open(string store) => ResultsQueryEngine.Open(store);
