@@ -10,6 +10,7 @@ public class LedgerRowTests
     [
         "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "params", "status", "exit_code", "reason",
         "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes",
+        "output_rows", "output_malformed", "output_note",
     ];
 
     private static LedgerRow Row(int? exitCode = 3, string? reason = "exit code 3") => new()

@@ -15,14 +15,6 @@ public interface IRunSpecPublisher
     Task<string> PublishAsync(string store, string batchJob, string runId, string specJson, CancellationToken cancellation);
 }
 
-/// <summary>The spec's key under a store's root (the results store's layout).</summary>
-public static class RunSpecKey
-{
-    public const string FileName = "_spec.json";
-
-    public static string For(string batchJob, string runId) => $"{StoreLayout.RunPrefix(batchJob, runId)}/{FileName}";
-}
-
 /// <summary>
 /// Publishes to a store that is a folder (a shared file system, or tests); refuses <c>s3://</c> stores, which need the
 /// S3 publisher of the results store.
@@ -37,7 +29,7 @@ public sealed class FolderRunSpecPublisher : IRunSpecPublisher
         }
 
         var root = store.StartsWith("file://", StringComparison.Ordinal) ? new Uri(store).LocalPath : store;
-        var path = Path.Combine(root, RunSpecKey.For(batchJob, runId));
+        var path = Path.Combine(root, StoreLayout.SpecKey(batchJob, runId));
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = path + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp";
         await File.WriteAllTextAsync(temporary, specJson, cancellation).ConfigureAwait(false);

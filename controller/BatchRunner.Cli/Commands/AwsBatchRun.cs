@@ -2,9 +2,11 @@ using System.Globalization;
 using System.Text.Json;
 using BatchRunner.Aws.Batch;
 using BatchRunner.Aws.Protocol;
+using BatchRunner.Aws.S3;
 using BatchRunner.Cli.Output;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
+using BatchRunner.Local.Store;
 using Serilog;
 
 namespace BatchRunner.Cli.Commands;
@@ -56,7 +58,7 @@ internal static class AwsBatchRun
             ? new BatchApiClient(new AwsJsonClient(BatchApiClient.ServiceOptions(options.Region, options.EndpointUrl), AwsJsonClient.CamelCaseJson(), log: Log.Logger))
             : null;
         using var limiter = new SubmitRateLimiter(options.SubmitJobsPerSecond);
-        var dispatcher = new AwsBatchDispatcher(api ?? owned!, options, publisher ?? new FolderRunSpecPublisher(), limiter, TimeProvider.System, Log.Logger, timings ?? options.Timings());
+        var dispatcher = new AwsBatchDispatcher(api ?? owned!, options, publisher ?? new StoreRunSpecPublisher(ResultsOptions.FromEnvironment(environment), path => new LocalResultsStore(path)), limiter, TimeProvider.System, Log.Logger, timings ?? options.Timings());
         Log.Information("Running {BatchJob} run {RunId} on AWS Batch: {Settings}", job.Metadata.Name, runId, options.ToString());
 
         var started = TimeProvider.System.GetUtcNow();

@@ -30,11 +30,15 @@ public static class ControllerHostExtensions
 
         builder.Services.AddOptions<KubernetesOptions>().BindConfiguration(KubernetesOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<LeaderElectionOptions>().BindConfiguration(LeaderElectionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<BatchRunner.Aws.S3.ResultsOptions>().BindConfiguration(BatchRunner.Aws.S3.ResultsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(new ControllerMetrics(new CollectorRegistry()));
         builder.Services.AddSingleton<IKubernetes>(services => CreateClient(services.GetRequiredService<IOptions<KubernetesOptions>>().Value));
         builder.Services.AddSingleton<ControllerState>();
         builder.Services.AddHostedService<KubernetesOperatorService>();
+        // Run specs for AWS Batch go into the results store, S3 or a folder, where the results wrapper reads them.
+        builder.Services.AddSingleton<BatchRunner.Aws.Batch.IRunSpecPublisher>(services => new BatchRunner.Aws.S3.StoreRunSpecPublisher(
+            services.GetRequiredService<IOptions<BatchRunner.Aws.S3.ResultsOptions>>().Value, path => new BatchRunner.Local.Store.LocalResultsStore(path)));
         builder.AddBatchRunnerAwsBatch();
         builder.AddBatchRunnerSqsIntake();
         return builder;

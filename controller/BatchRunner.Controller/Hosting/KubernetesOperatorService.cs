@@ -10,6 +10,7 @@ public sealed class KubernetesOperatorService(
     IKubernetes client,
     IOptions<KubernetesOptions> kubernetes,
     IOptions<LeaderElectionOptions> election,
+    IOptions<BatchRunner.Aws.S3.ResultsOptions> results,
     ControllerMetrics metrics,
     ControllerState state,
     TimeProvider time,
@@ -26,8 +27,13 @@ public sealed class KubernetesOperatorService(
             return;
         }
 
+        var store = results.Value;
+        var collection = store.IsConfigured
+            ? new ResultsCollection(store.Uri!, kubernetes.Value.ExecImage, store.Region, store.EndpointUrl, store.ForcePathStyle, store.CredentialsSecret)
+            : null;
         var backends = externals.ToList();
-        var settings = new OperatorSettings(kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished), Externals: backends);
+        var settings = new OperatorSettings(
+            kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished, collection), Externals: backends);
         foreach (var backend in backends)
         {
             _log.Information("The operator also dispatches backend {Backend}", backend.Backend.ToString());

@@ -17,6 +17,7 @@ public static partial class BatchJobParser
     {
         "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "params", "status",
         "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes",
+        "output_rows", "output_malformed", "output_note",
     };
 
     private static readonly HashSet<string> TopLevelFields = ["apiVersion", "kind", "metadata", "spec", "status"];
