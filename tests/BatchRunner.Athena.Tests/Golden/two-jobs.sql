@@ -1,0 +1,191 @@
+-- database batchrunner
+CREATE DATABASE IF NOT EXISTS `batchrunner`;
+
+-- drop table indexes_mmc_sweep
+DROP TABLE IF EXISTS `indexes_mmc_sweep`;
+
+-- table indexes_mmc_sweep
+CREATE EXTERNAL TABLE `indexes_mmc_sweep` (
+  `batchjob` string,
+  `namespace` string,
+  `index` bigint,
+  `attempt` bigint,
+  `repeat` bigint,
+  `seed` bigint,
+  `params` struct<`arrival_rate`:double,`servers`:bigint>,
+  `status` string,
+  `exit_code` bigint,
+  `reason` string,
+  `started_at` timestamp,
+  `finished_at` timestamp,
+  `duration_seconds` double,
+  `backend` string,
+  `output_files` bigint,
+  `output_bytes` bigint
+)
+PARTITIONED BY (`run` string)
+ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+LOCATION 's3://sweeps-bucket/team/results/batchjob=mmc-sweep/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.run.type' = 'injected',
+  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=mmc-sweep/run=${run}/indexes/'
+);
+
+-- drop table results_mmc_sweep
+DROP TABLE IF EXISTS `results_mmc_sweep`;
+
+-- table results_mmc_sweep
+CREATE EXTERNAL TABLE `results_mmc_sweep` (
+  `namespace` string,
+  `index` bigint,
+  `repeat` bigint,
+  `seed` bigint,
+  `arrival_rate` double,
+  `servers` bigint,
+  `mean_wait` double,
+  `served` double,
+  `label` string,
+  `converged` boolean
+)
+PARTITIONED BY (`run` string)
+STORED AS PARQUET
+LOCATION 's3://sweeps-bucket/team/results/batchjob=mmc-sweep/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.run.type' = 'injected',
+  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=mmc-sweep/run=${run}/results/'
+);
+
+-- drop table indexes_pi_estimate
+DROP TABLE IF EXISTS `indexes_pi_estimate`;
+
+-- table indexes_pi_estimate
+CREATE EXTERNAL TABLE `indexes_pi_estimate` (
+  `batchjob` string,
+  `namespace` string,
+  `index` bigint,
+  `attempt` bigint,
+  `repeat` bigint,
+  `seed` bigint,
+  `status` string,
+  `exit_code` bigint,
+  `reason` string,
+  `started_at` timestamp,
+  `finished_at` timestamp,
+  `duration_seconds` double,
+  `backend` string,
+  `output_files` bigint,
+  `output_bytes` bigint
+)
+PARTITIONED BY (`run` string)
+ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+LOCATION 's3://sweeps-bucket/team/results/batchjob=pi-estimate/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.run.type' = 'injected',
+  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=pi-estimate/run=${run}/indexes/'
+);
+
+-- drop table results_pi_estimate
+DROP TABLE IF EXISTS `results_pi_estimate`;
+
+-- table results_pi_estimate
+CREATE EXTERNAL TABLE `results_pi_estimate` (
+  `namespace` string,
+  `index` bigint,
+  `repeat` bigint,
+  `seed` bigint,
+  `estimate` double,
+  `samples` bigint,
+  `servers` string
+)
+PARTITIONED BY (`run` string)
+STORED AS PARQUET
+LOCATION 's3://sweeps-bucket/team/results/batchjob=pi-estimate/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.run.type' = 'injected',
+  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=pi-estimate/run=${run}/results/'
+);
+
+-- drop table indexes_pi_grid
+DROP TABLE IF EXISTS `indexes_pi_grid`;
+
+-- table indexes_pi_grid
+CREATE EXTERNAL TABLE `indexes_pi_grid` (
+  `batchjob` string,
+  `namespace` string,
+  `index` bigint,
+  `attempt` bigint,
+  `repeat` bigint,
+  `seed` bigint,
+  `params` struct<`servers`:string>,
+  `status` string,
+  `exit_code` bigint,
+  `reason` string,
+  `started_at` timestamp,
+  `finished_at` timestamp,
+  `duration_seconds` double,
+  `backend` string,
+  `output_files` bigint,
+  `output_bytes` bigint
+)
+PARTITIONED BY (`run` string)
+ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+LOCATION 's3://sweeps-bucket/team/results/batchjob=pi-grid/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.run.type' = 'injected',
+  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=pi-grid/run=${run}/indexes/'
+);
+
+-- drop table results_pi_grid
+DROP TABLE IF EXISTS `results_pi_grid`;
+
+-- table results_pi_grid
+CREATE EXTERNAL TABLE `results_pi_grid` (
+  `namespace` string,
+  `index` bigint,
+  `repeat` bigint,
+  `seed` bigint,
+  `servers` string,
+  `estimate` double
+)
+PARTITIONED BY (`run` string)
+STORED AS PARQUET
+LOCATION 's3://sweeps-bucket/team/results/batchjob=pi-grid/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.run.type' = 'injected',
+  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=pi-grid/run=${run}/results/'
+);
+
+-- view indexes
+CREATE OR REPLACE VIEW "indexes" AS
+SELECT 'mmc-sweep' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "params"."arrival_rate" AS "arrival_rate", CAST("params"."servers" AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes"
+FROM "indexes_mmc_sweep"
+WHERE "run" IN ('r0123456789a', 'r0123456789b')
+UNION ALL
+SELECT 'pi-estimate' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", CAST(NULL AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes"
+FROM "indexes_pi_estimate"
+WHERE "run" IN ('rfedcba98765')
+UNION ALL
+SELECT 'pi-grid' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", "params"."servers" AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes"
+FROM "indexes_pi_grid"
+WHERE "run" IN ('r00000000001');
+
+-- view results
+CREATE OR REPLACE VIEW "results" AS
+SELECT 'mmc-sweep' AS "batchjob", "namespace", "run", "index", "repeat", "seed", "arrival_rate", CAST("servers" AS varchar) AS "servers", "mean_wait", "served", "label", "converged", CAST(NULL AS double) AS "estimate", CAST(NULL AS bigint) AS "samples", CAST(NULL AS varchar) AS "output_servers"
+FROM "results_mmc_sweep"
+WHERE "run" IN ('r0123456789a', 'r0123456789b')
+UNION ALL
+SELECT 'pi-estimate' AS "batchjob", "namespace", "run", "index", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", CAST(NULL AS varchar) AS "servers", CAST(NULL AS double) AS "mean_wait", CAST(NULL AS double) AS "served", CAST(NULL AS varchar) AS "label", CAST(NULL AS boolean) AS "converged", "estimate", "samples", "servers" AS "output_servers"
+FROM "results_pi_estimate"
+WHERE "run" IN ('rfedcba98765')
+UNION ALL
+SELECT 'pi-grid' AS "batchjob", "namespace", "run", "index", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", "servers", CAST(NULL AS double) AS "mean_wait", CAST(NULL AS double) AS "served", CAST(NULL AS varchar) AS "label", CAST(NULL AS boolean) AS "converged", "estimate", CAST(NULL AS bigint) AS "samples", CAST(NULL AS varchar) AS "output_servers"
+FROM "results_pi_grid"
+WHERE "run" IN ('r00000000001');
+
