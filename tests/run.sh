@@ -14,6 +14,8 @@ if ! cmp -s tests/fauxqs/package-lock.json tests/fauxqs/node_modules/.batchrunne
   npm ci --prefix tests/fauxqs --no-audit --no-fund --prefer-offline --loglevel=error
   cp tests/fauxqs/package-lock.json tests/fauxqs/node_modules/.batchrunner-lock
 fi
+# AWS client tests check their requests against botocore's models and SigV4 signer (Debian's python3-botocore).
+tests/botocore/install.sh
 # End-to-end tests drive ./batchrunner, which uses the Release build: build it (and the workloads) once, up front.
 dotnet build BatchRunner.sln -c Release --nologo -v quiet
 
