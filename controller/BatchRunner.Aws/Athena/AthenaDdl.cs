@@ -8,24 +8,25 @@ public sealed record AthenaStatement(string Purpose, string Sql, bool NeedsDatab
 /// <summary>
 /// The Athena objects over a store's compacted runs, with partition projection (no crawler, no <c>MSCK REPAIR</c>):
 /// <list type="bullet">
-/// <item>per BatchJob, two external tables partitioned by <c>run</c> with <c>projection.run.type = injected</c>:
-/// <c>indexes_NAME</c> over the run's ledger rows (JSON lines, OpenX SerDe, the parameters as a struct) and
-/// <c>results_NAME</c> over its compacted Parquet files. Their columns are that BatchJob's, so every run of it is
-/// readable once it is compacted, without touching the table again; a query of them must name its runs.</item>
+/// <item>per BatchJob, two external Parquet tables partitioned by <c>run</c> with <c>projection.run.type =
+/// injected</c>: <c>indexes_NAME</c> over each run's compacted ledger rows and <c>results_NAME</c> over its compacted
+/// results, both with the parameters as columns. Athena reads every file under a location, so they point at the
+/// compacted folders, never at the raw attempt folders with their logs. Every run of a BatchJob is readable as
+/// soon as it is compacted, without touching the table; a query of these tables must name its runs.</item>
 /// <item>two views, <c>indexes</c> and <c>results</c>, with the columns of the DuckDB views of the local store
-/// (the parameters of every BatchJob as columns) over the runs known when they were generated: the same SQL
-/// answers the same rows on both engines. Generating them again after new runs is what registers those runs.</item>
+/// (every BatchJob's parameters as columns) over the runs known when they were generated: the same SQL answers
+/// the same rows on both engines. Generating them again after new runs is what registers those runs.</item>
 /// </list>
 /// Each BatchJob's tables are dropped and created again rather than altered, so a new parameter or output column
 /// appears; dropping an external table leaves its files alone.
 /// </summary>
 public static partial class AthenaDdl
 {
-    /// <summary>Where, under a run's prefix, compaction leaves the run's ledger rows (JSON lines).</summary>
-    public const string IndexesFolder = "indexes";
+    /// <summary>Where, under a run's prefix, compaction leaves the run's ledger rows (Parquet; <c>StoreLayout.CompactedPrefix</c>).</summary>
+    public const string IndexesFolder = "compacted/indexes";
 
     /// <summary>Where, under a run's prefix, compaction leaves the run's results (Parquet).</summary>
-    public const string ResultsFolder = "results";
+    public const string ResultsFolder = "compacted/results";
 
     /// <summary>Athena's placeholder for the projected run in a location template.</summary>
     private const string RunPlaceholder = "${run}";
@@ -90,51 +91,31 @@ public static partial class AthenaDdl
 
     private static string IndexesTableDdl(string root, JobSchema job)
     {
-        var columns = new List<string>();
-        columns.AddRange(LedgerKeys.Where(c => c.Name != "run").Select(c => $"`{c.Name}` {c.Type.HiveName()}"));
-        // A BatchJob without a sweep writes params as {}: Hive has no empty struct, so the column is left out.
-        if (job.Parameters.Count > 0)
-        {
-            var fields = job.Parameters.Select(p => $"`{p.Name}`:{p.Type.HiveName()}");
-            columns.Add($"`params` struct<{string.Join(",", fields)}>");
-        }
-
-        columns.AddRange(LedgerOutcome.Select(c => $"`{c.Name}` {c.Type.HiveName()}"));
-        var location = $"{root}batchjob={job.Name}/";
-        return $"""
-            CREATE EXTERNAL TABLE `{IndexesTable(job.Name)}` (
-              {string.Join(",\n  ", columns)}
-            )
-            PARTITIONED BY (`run` string)
-            ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
-            LOCATION '{location}'
-            TBLPROPERTIES (
-              'projection.enabled' = 'true',
-              'projection.run.type' = 'injected',
-              'storage.location.template' = '{location}run={RunPlaceholder}/{IndexesFolder}/'
-            )
-            """;
+        var columns = LedgerKeys.Where(c => c.Name is not ("run" or "batchjob")).Select(c => new AthenaColumn(c.Name, c.Type))
+            .Concat(job.Parameters).Concat(LedgerOutcome.Select(c => new AthenaColumn(c.Name, c.Type)));
+        return ParquetTable(IndexesTable(job.Name), columns, $"{root}batchjob={job.Name}/", IndexesFolder);
     }
 
     private static string ResultsTableDdl(string root, JobSchema job)
     {
-        var columns = ResultKeys.Where(c => c.Name is not ("batchjob" or "run")).Select(c => $"`{c.Name}` {c.Type.HiveName()}")
-            .Concat(job.Parameters.Concat(job.Outputs).Select(c => $"`{c.Name}` {c.Type.HiveName()}"));
-        var location = $"{root}batchjob={job.Name}/";
-        return $"""
-            CREATE EXTERNAL TABLE `{ResultsTable(job.Name)}` (
-              {string.Join(",\n  ", columns)}
-            )
-            PARTITIONED BY (`run` string)
-            STORED AS PARQUET
-            LOCATION '{location}'
-            TBLPROPERTIES (
-              'projection.enabled' = 'true',
-              'projection.run.type' = 'injected',
-              'storage.location.template' = '{location}run={RunPlaceholder}/{ResultsFolder}/'
-            )
-            """;
+        var columns = ResultKeys.Where(c => c.Name is not "run").Select(c => new AthenaColumn(c.Name, c.Type))
+            .Concat(job.Parameters).Concat(job.Outputs);
+        return ParquetTable(ResultsTable(job.Name), columns, $"{root}batchjob={job.Name}/", ResultsFolder);
     }
+
+    private static string ParquetTable(string name, IEnumerable<AthenaColumn> columns, string location, string folder) => $"""
+        CREATE EXTERNAL TABLE `{name}` (
+          {string.Join(",\n  ", columns.Select(c => $"`{c.Name}` {c.Type.HiveName()}"))}
+        )
+        PARTITIONED BY (`run` string)
+        STORED AS PARQUET
+        LOCATION '{location}'
+        TBLPROPERTIES (
+          'projection.enabled' = 'true',
+          'projection.run.type' = 'injected',
+          'storage.location.template' = '{location}run={RunPlaceholder}/{folder}/'
+        )
+        """;
 
     private static string IndexesView(IReadOnlyList<JobSchema> jobs)
     {
@@ -148,7 +129,7 @@ public static partial class AthenaDdl
             {
                 "batchjob" => $"{Literal(job.Name)} AS \"batchjob\"",
                 _ when parameters.Any(p => p.Name == c.Name) => own.TryGetValue(c.Name, out var mine)
-                    ? Cast($"\"params\".{Quote(c.Name)}", mine.Type, c.Type, c.Name)
+                    ? Cast(Quote(c.Name), mine.Type, c.Type, c.Name)
                     : $"CAST(NULL AS {c.Type.SqlName()}) AS {Quote(c.Name)}",
                 _ => Quote(c.Name),
             });
@@ -217,7 +198,7 @@ public static partial class AthenaDdl
 
     private static IEnumerable<AthenaRunSchema> Validate(AthenaCatalog catalog)
     {
-        var reserved = LedgerKeys.Concat(LedgerOutcome).Select(c => c.Name).Append("params").ToHashSet(StringComparer.Ordinal);
+        var reserved = LedgerKeys.Concat(LedgerOutcome).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var run in catalog.Runs)
         {
             if (!DnsLabel().IsMatch(run.BatchJob))

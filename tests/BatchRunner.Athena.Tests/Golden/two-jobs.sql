@@ -6,13 +6,13 @@ DROP TABLE IF EXISTS `indexes_mmc_sweep`;
 
 -- table indexes_mmc_sweep
 CREATE EXTERNAL TABLE `indexes_mmc_sweep` (
-  `batchjob` string,
   `namespace` string,
   `index` bigint,
   `attempt` bigint,
   `repeat` bigint,
   `seed` bigint,
-  `params` struct<`arrival_rate`:double,`servers`:bigint>,
+  `arrival_rate` double,
+  `servers` bigint,
   `status` string,
   `exit_code` bigint,
   `reason` string,
@@ -24,12 +24,12 @@ CREATE EXTERNAL TABLE `indexes_mmc_sweep` (
   `output_bytes` bigint
 )
 PARTITIONED BY (`run` string)
-ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+STORED AS PARQUET
 LOCATION 's3://sweeps-bucket/team/results/batchjob=mmc-sweep/'
 TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.run.type' = 'injected',
-  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=mmc-sweep/run=${run}/indexes/'
+  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=mmc-sweep/run=${run}/compacted/indexes/'
 );
 
 -- drop table results_mmc_sweep
@@ -37,6 +37,7 @@ DROP TABLE IF EXISTS `results_mmc_sweep`;
 
 -- table results_mmc_sweep
 CREATE EXTERNAL TABLE `results_mmc_sweep` (
+  `batchjob` string,
   `namespace` string,
   `index` bigint,
   `repeat` bigint,
@@ -54,7 +55,7 @@ LOCATION 's3://sweeps-bucket/team/results/batchjob=mmc-sweep/'
 TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.run.type' = 'injected',
-  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=mmc-sweep/run=${run}/results/'
+  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=mmc-sweep/run=${run}/compacted/results/'
 );
 
 -- drop table indexes_pi_estimate
@@ -62,7 +63,6 @@ DROP TABLE IF EXISTS `indexes_pi_estimate`;
 
 -- table indexes_pi_estimate
 CREATE EXTERNAL TABLE `indexes_pi_estimate` (
-  `batchjob` string,
   `namespace` string,
   `index` bigint,
   `attempt` bigint,
@@ -79,12 +79,12 @@ CREATE EXTERNAL TABLE `indexes_pi_estimate` (
   `output_bytes` bigint
 )
 PARTITIONED BY (`run` string)
-ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+STORED AS PARQUET
 LOCATION 's3://sweeps-bucket/team/results/batchjob=pi-estimate/'
 TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.run.type' = 'injected',
-  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=pi-estimate/run=${run}/indexes/'
+  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=pi-estimate/run=${run}/compacted/indexes/'
 );
 
 -- drop table results_pi_estimate
@@ -92,6 +92,7 @@ DROP TABLE IF EXISTS `results_pi_estimate`;
 
 -- table results_pi_estimate
 CREATE EXTERNAL TABLE `results_pi_estimate` (
+  `batchjob` string,
   `namespace` string,
   `index` bigint,
   `repeat` bigint,
@@ -106,7 +107,7 @@ LOCATION 's3://sweeps-bucket/team/results/batchjob=pi-estimate/'
 TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.run.type' = 'injected',
-  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=pi-estimate/run=${run}/results/'
+  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=pi-estimate/run=${run}/compacted/results/'
 );
 
 -- drop table indexes_pi_grid
@@ -114,13 +115,12 @@ DROP TABLE IF EXISTS `indexes_pi_grid`;
 
 -- table indexes_pi_grid
 CREATE EXTERNAL TABLE `indexes_pi_grid` (
-  `batchjob` string,
   `namespace` string,
   `index` bigint,
   `attempt` bigint,
   `repeat` bigint,
   `seed` bigint,
-  `params` struct<`servers`:string>,
+  `servers` string,
   `status` string,
   `exit_code` bigint,
   `reason` string,
@@ -132,12 +132,12 @@ CREATE EXTERNAL TABLE `indexes_pi_grid` (
   `output_bytes` bigint
 )
 PARTITIONED BY (`run` string)
-ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+STORED AS PARQUET
 LOCATION 's3://sweeps-bucket/team/results/batchjob=pi-grid/'
 TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.run.type' = 'injected',
-  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=pi-grid/run=${run}/indexes/'
+  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=pi-grid/run=${run}/compacted/indexes/'
 );
 
 -- drop table results_pi_grid
@@ -145,6 +145,7 @@ DROP TABLE IF EXISTS `results_pi_grid`;
 
 -- table results_pi_grid
 CREATE EXTERNAL TABLE `results_pi_grid` (
+  `batchjob` string,
   `namespace` string,
   `index` bigint,
   `repeat` bigint,
@@ -158,12 +159,12 @@ LOCATION 's3://sweeps-bucket/team/results/batchjob=pi-grid/'
 TBLPROPERTIES (
   'projection.enabled' = 'true',
   'projection.run.type' = 'injected',
-  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=pi-grid/run=${run}/results/'
+  'storage.location.template' = 's3://sweeps-bucket/team/results/batchjob=pi-grid/run=${run}/compacted/results/'
 );
 
 -- view indexes
 CREATE OR REPLACE VIEW "indexes" AS
-SELECT 'mmc-sweep' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "params"."arrival_rate" AS "arrival_rate", CAST("params"."servers" AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes"
+SELECT 'mmc-sweep' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "arrival_rate", CAST("servers" AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes"
 FROM "indexes_mmc_sweep"
 WHERE "run" IN ('r0123456789a', 'r0123456789b')
 UNION ALL
@@ -171,7 +172,7 @@ SELECT 'pi-estimate' AS "batchjob", "namespace", "run", "index", "attempt", "rep
 FROM "indexes_pi_estimate"
 WHERE "run" IN ('rfedcba98765')
 UNION ALL
-SELECT 'pi-grid' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", "params"."servers" AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes"
+SELECT 'pi-grid' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes"
 FROM "indexes_pi_grid"
 WHERE "run" IN ('r00000000001');
 
