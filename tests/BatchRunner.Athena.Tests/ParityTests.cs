@@ -38,6 +38,14 @@ public sealed class ParityTests(AthenaFixture fixture) : IClassFixture<AthenaFix
     }
 
     [Fact]
+    public void Setting_up_survived_throttling()
+    {
+        // The fixture ran the whole DDL with every 7th call throttled: the client retried them.
+        Assert.True(fixture.Stub.Throttled > 0);
+        Assert.True(fixture.Statements.Count > 4);
+    }
+
+    [Fact]
     public async Task Bytes_scanned_are_those_of_the_runs_the_view_reads()
     {
         using var client = fixture.Client();

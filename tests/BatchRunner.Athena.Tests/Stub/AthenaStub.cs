@@ -18,6 +18,7 @@ internal sealed class AthenaStub : IAsyncDisposable
     private readonly ConcurrentDictionary<string, Execution> _executions = new();
     private readonly ConcurrentDictionary<string, string> _tokens = new();
     private int _calls;
+    private int _throttled;
     private StubHttpServer _server = null!;
 
     private AthenaStub(IReadOnlyDictionary<string, string> buckets) => _engine = new DuckAthena(buckets);
@@ -32,6 +33,9 @@ internal sealed class AthenaStub : IAsyncDisposable
     public HashSet<string> WorkGroupsWithOutput { get; } = new(StringComparer.Ordinal);
 
     public Uri Url => _server.Url;
+
+    /// <summary>How many calls were answered ThrottlingException.</summary>
+    public int Throttled => Volatile.Read(ref _throttled);
 
     /// <summary>Every request received (target, body), throttled ones included.</summary>
     public ConcurrentQueue<(string Operation, string Body)> Calls { get; } = new();
@@ -78,6 +82,7 @@ internal sealed class AthenaStub : IAsyncDisposable
 
         if (ThrottleEvery > 0 && Interlocked.Increment(ref _calls) % ThrottleEvery == 0)
         {
+            Interlocked.Increment(ref _throttled);
             return StubAnswer.Error(400, "ThrottlingException", "Rate exceeded");
         }
 
