@@ -36,6 +36,7 @@ public static class CliApplication
         root.Add(ValidateCommand.Create(stdout, stderr));
         root.Add(SubmitCommand.Create(stdout, stderr));
         root.Add(AthenaCommand.Create(stdout, stderr));
+        root.Add(CompactCommand.Create(stdout, stderr));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -27,6 +27,13 @@ public sealed class KubernetesOptions
     /// <summary>How long a finished Job (and its pods) is kept; the BatchJob keeps its status after that.</summary>
     [Range(0, 31_536_000)]
     public int TtlSecondsAfterFinished { get; init; } = 3600;
+
+    /// <summary>
+    /// The image whose <c>/app/batchrunner-exec</c> an init container copies into pods when a results store is set
+    /// (<c>BatchRunner:Results:Uri</c>); the controller's own image holds it.
+    /// </summary>
+    [Required]
+    public string ExecImage { get; init; } = BatchRunner.Kubernetes.Dispatch.ResultsCollection.DefaultExecImage;
 }
 
 /// <summary><c>BatchRunner:LeaderElection</c>: the Lease that makes a second replica a standby.</summary>

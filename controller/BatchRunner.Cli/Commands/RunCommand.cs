@@ -4,6 +4,8 @@ using BatchRunner.Cli.Output;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
 using BatchRunner.Local.Execution;
+using BatchRunner.Local.Query;
+using BatchRunner.Local.Store;
 using Serilog;
 
 namespace BatchRunner.Cli.Commands;
@@ -14,7 +16,8 @@ internal static class RunCommand
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var spec = new Argument<string>("spec") { Description = "BatchJob file (YAML or JSON), or - for standard input" };
-        var command = new Command("run", "Run a BatchJob on this machine; running the same spec again resumes it") { spec };
+        var noCompact = new Option<bool>("--no-compact") { Description = "Leave the results as raw files (they are compacted to Parquet when the run finishes)" };
+        var command = new Command("run", "Run a BatchJob on this machine; running the same spec again resumes it") { spec, noCompact };
         command.SetAction(async (parsed, cancellation) =>
         {
             var job = await SpecFile.LoadAsync(parsed.GetRequiredValue(spec), stderr, cancellation).ConfigureAwait(false);
@@ -23,12 +26,12 @@ internal static class RunCommand
                 return ExitCodes.InvalidInput;
             }
 
-            return await RunAsync(job, StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption)), stdout, stderr, cancellation).ConfigureAwait(false);
+            return await RunAsync(job, StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption)), !parsed.GetValue(noCompact), stdout, stderr, cancellation).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(BatchJob job, string store, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    private static async Task<int> RunAsync(BatchJob job, string store, bool compact, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
         if (job.Spec.Backend != Backend.Local)
         {
@@ -62,6 +65,11 @@ internal static class RunCommand
         }
 
         await display.DisposeAsync().ConfigureAwait(false);
+        if (compact && report.Phase is RunPhase.Succeeded or RunPhase.Failed)
+        {
+            await CompactAsync(job, report.RunId, store, cancellation).ConfigureAwait(false);
+        }
+
         await WriteSummaryAsync(job, report, store, stdout).ConfigureAwait(false);
         return report.Phase switch
         {
@@ -69,6 +77,24 @@ internal static class RunCommand
             RunPhase.Cancelled => ExitCodes.Cancelled,
             _ => ExitCodes.JobFailed,
         };
+    }
+
+    /// <summary>
+    /// Compacts the finished run to Parquet. Its outcome does not change the run's: a compaction that fails leaves
+    /// the raw files, which queries keep reading, and <c>batchrunner compact</c> can try again.
+    /// </summary>
+    private static async Task CompactAsync(BatchJob job, string runId, string store, CancellationToken cancellation)
+    {
+        try
+        {
+            await new ResultsCompactor(Log.Logger, TimeProvider.System)
+                .CompactAsync(new LocalResultsStore(store), job.Metadata.Name, runId, force: false, cancellation).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Whatever went wrong, the run's outcome stands and nothing was lost: the raw files are still read.
+            Log.Warning("Run {RunId} of {BatchJob} was not compacted ({Error}); its raw files are read, and `batchrunner compact {BatchJob}` tries again", runId, job.Metadata.Name, e.Message, job.Metadata.Name);
+        }
     }
 
     private static async Task WriteSummaryAsync(BatchJob job, RunReport report, string store, TextWriter stdout)

@@ -10,6 +10,7 @@ public sealed class KubernetesOperatorService(
     IKubernetes client,
     IOptions<KubernetesOptions> kubernetes,
     IOptions<LeaderElectionOptions> election,
+    IOptions<BatchRunner.Aws.S3.ResultsOptions> results,
     ControllerMetrics metrics,
     ControllerState state,
     TimeProvider time,
@@ -25,7 +26,11 @@ public sealed class KubernetesOperatorService(
             return;
         }
 
-        var settings = new OperatorSettings(kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished));
+        var store = results.Value;
+        var collection = store.IsConfigured
+            ? new ResultsCollection(store.Uri!, kubernetes.Value.ExecImage, store.Region, store.EndpointUrl, store.ForcePathStyle)
+            : null;
+        var settings = new OperatorSettings(kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished, collection));
         var @operator = new BatchJobOperator(client, settings, metrics, time, _log);
         try
         {

@@ -27,6 +27,15 @@ public sealed record LedgerRow
     [JsonPropertyName("output_files")] public int OutputFiles { get; init; }
     [JsonPropertyName("output_bytes")] public long OutputBytes { get; init; }
 
+    /// <summary>Result rows the attempt wrote that the <c>results</c> table holds (null when not inspected).</summary>
+    [JsonPropertyName("output_rows")] public long? OutputRows { get; init; }
+
+    /// <summary>Lines of its result files that were not a JSON object (or CSV rows that did not parse): left out of <c>results</c>.</summary>
+    [JsonPropertyName("output_malformed")] public long? OutputMalformed { get; init; }
+
+    /// <summary>What happened to the output, when something did: no rows, the first malformed line, a failed upload.</summary>
+    [JsonPropertyName("output_note")] public string? OutputNote { get; init; }
+
     /// <summary>
     /// The row of one attempt of an index, as every backend writes it; the outcome's details (exit code, reason,
     /// output counts) are added with <c>with</c>.

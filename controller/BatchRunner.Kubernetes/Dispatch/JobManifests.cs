@@ -5,9 +5,33 @@ using k8s.Models;
 namespace BatchRunner.Kubernetes.Dispatch;
 
 /// <summary>Settings of dispatch that come from the controller's configuration, not from the BatchJob.</summary>
-public sealed record DispatchSettings(int TtlSecondsAfterFinished)
+/// <param name="Results">The cluster's results store; null when none is configured.</param>
+public sealed record DispatchSettings(int TtlSecondsAfterFinished, ResultsCollection? Results = null)
 {
     public static readonly DispatchSettings Default = new(TtlSecondsAfterFinished: 3600);
+}
+
+/// <summary>
+/// Collection of results on Kubernetes without the workload knowing the store: an init container from
+/// <paramref name="ExecImage"/> (the controller's image, which holds the wrapper at <see cref="ImagePath"/>)
+/// copies <c>batchrunner-exec</c> into an emptyDir, and the workload container runs the wrapper, which runs the
+/// command and uploads its output and ledger row to the store. S3 settings reach the wrapper as
+/// <c>BatchRunner__Results__*</c> variables; credentials come from the pod's identity (IRSA), never from here.
+/// </summary>
+/// <param name="Uri">The store (<c>s3://bucket/prefix</c>) for BatchJobs whose <c>spec.results.uri</c> names none.</param>
+public sealed record ResultsCollection(string Uri, string ExecImage, string? Region = null, string? EndpointUrl = null, bool ForcePathStyle = false)
+{
+    /// <summary>Where the controller image keeps the wrapper.</summary>
+    public const string ImagePath = "/app/batchrunner-exec";
+
+    /// <summary>Where the workload container finds it.</summary>
+    public const string MountPath = "/opt/batchrunner";
+
+    public const string Executable = MountPath + "/batchrunner-exec";
+
+    public const string InitContainer = "batchrunner-exec";
+
+    public const string DefaultExecImage = "batchrunner/controller:latest";
 }
 
 /// <summary>
@@ -65,6 +89,57 @@ public static class JobManifests
             .Append(new V1EnvVar { Name = WorkloadEnvironment.RunId, Value = runId })
             .Append(new V1EnvVar { Name = WorkloadEnvironment.OutputDir, Value = PodEntrypoint.OutputPath })
             .ToList();
+        var collection = settings.Results;
+        var store = spec.Results.Uri is { Length: > 0 } own ? own : collection?.Uri;
+        var mounts = new List<V1VolumeMount>
+        {
+            new() { Name = "plan", MountPath = PodEntrypoint.MountPath, ReadOnlyProperty = true },
+            new() { Name = "output", MountPath = PodEntrypoint.OutputPath },
+        };
+        var volumes = new List<V1Volume>
+        {
+            new() { Name = "plan", ConfigMap = new V1ConfigMapVolumeSource { Name = BatchJobResource.PlanConfigMapName(job.Metadata.Name) } },
+            new() { Name = "output", EmptyDir = new V1EmptyDirVolumeSource() },
+        };
+        List<V1Container>? initContainers = null;
+
+        // Without a store, the sh entrypoint; with one, the wrapper, which also uploads (the index from JOB_COMPLETION_INDEX either way).
+        IList<string> command = ["/bin/sh", $"{PodEntrypoint.MountPath}/{PodEntrypoint.ScriptKey}"];
+        if (collection is not null && store is not null)
+        {
+            command = [ResultsCollection.Executable, "--spec", $"{PodEntrypoint.MountPath}/{PodEntrypoint.SpecKey}", "--store", store, "--"];
+            mounts.Add(new V1VolumeMount { Name = "exec", MountPath = ResultsCollection.MountPath, ReadOnlyProperty = true });
+            volumes.Add(new V1Volume { Name = "exec", EmptyDir = new V1EmptyDirVolumeSource() });
+            initContainers =
+            [
+                new V1Container
+                {
+                    Name = ResultsCollection.InitContainer,
+                    Image = collection.ExecImage,
+                    Command = ["cp", ResultsCollection.ImagePath, ResultsCollection.Executable],
+                    VolumeMounts = [new V1VolumeMount { Name = "exec", MountPath = ResultsCollection.MountPath }],
+                    Resources = new V1ResourceRequirements
+                    {
+                        Requests = new Dictionary<string, ResourceQuantity>(StringComparer.Ordinal) { ["cpu"] = new("100m"), ["memory"] = new("64Mi") },
+                        Limits = new Dictionary<string, ResourceQuantity>(StringComparer.Ordinal) { ["cpu"] = new("500m"), ["memory"] = new("128Mi") },
+                    },
+                },
+            ];
+            if (!string.IsNullOrEmpty(collection.Region))
+            {
+                environment.Add(new V1EnvVar { Name = "BatchRunner__Results__Region", Value = collection.Region });
+            }
+
+            if (!string.IsNullOrEmpty(collection.EndpointUrl))
+            {
+                environment.Add(new V1EnvVar { Name = "BatchRunner__Results__EndpointUrl", Value = collection.EndpointUrl });
+            }
+
+            if (collection.ForcePathStyle)
+            {
+                environment.Add(new V1EnvVar { Name = "BatchRunner__Results__ForcePathStyle", Value = "true" });
+            }
+        }
 
         return new V1Job
         {
@@ -95,28 +170,21 @@ public static class JobManifests
                         RestartPolicy = "Never",
                         // The per-attempt timeout: the kubelet ends a pod that runs longer.
                         ActiveDeadlineSeconds = spec.TimeoutSeconds is { } timeout ? (long)Math.Ceiling(timeout) : null,
+                        InitContainers = initContainers,
                         Containers =
                         [
                             new V1Container
                             {
                                 Name = WorkloadContainer,
                                 Image = spec.Image,
-                                Command = ["/bin/sh", $"{PodEntrypoint.MountPath}/{PodEntrypoint.ScriptKey}"],
+                                Command = command,
                                 Args = [.. spec.Command, .. spec.Args],
                                 Env = environment,
                                 Resources = new V1ResourceRequirements { Requests = resources, Limits = resources },
-                                VolumeMounts =
-                                [
-                                    new V1VolumeMount { Name = "plan", MountPath = PodEntrypoint.MountPath, ReadOnlyProperty = true },
-                                    new V1VolumeMount { Name = "output", MountPath = PodEntrypoint.OutputPath },
-                                ],
+                                VolumeMounts = mounts,
                             },
                         ],
-                        Volumes =
-                        [
-                            new V1Volume { Name = "plan", ConfigMap = new V1ConfigMapVolumeSource { Name = BatchJobResource.PlanConfigMapName(job.Metadata.Name) } },
-                            new V1Volume { Name = "output", EmptyDir = new V1EmptyDirVolumeSource() },
-                        ],
+                        Volumes = volumes,
                     },
                 },
             },

@@ -1,5 +1,8 @@
 using System.Data.Common;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using BatchRunner.Core.Store;
+using BatchRunner.Local.Store;
 using DuckDB.NET.Data;
 
 namespace BatchRunner.Local.Query;
@@ -7,34 +10,53 @@ namespace BatchRunner.Local.Query;
 /// <summary>A query's answer: column names and rows, values as DuckDB gives them.</summary>
 public sealed record QueryResult(IReadOnlyList<string> Columns, IReadOnlyList<object?[]> Rows);
 
+/// <summary>Which runs the views show, and whether compacted runs are read from Parquet (the default) or from their raw files.</summary>
+/// <param name="BatchJob">With <paramref name="RunId"/>: only that run.</param>
+/// <param name="RawOnly">Read every run from its raw files, as compaction itself does.</param>
+public sealed record ViewScope(string? BatchJob = null, string? RunId = null, bool RawOnly = false)
+{
+    public static readonly ViewScope All = new();
+}
+
 /// <summary>
 /// Answers SQL over a results root with DuckDB, through two views over the store layout:
 /// <c>indexes</c> (one ledger row per attempt) and <c>results</c> (the rows the successful attempt of each index
 /// wrote), both with the sweep parameters as columns. Nothing is loaded or copied: the views read the files.
+/// A run whose manifest records a complete compaction is read from its Parquet files only; every other run from
+/// its raw files only, so no row is ever counted twice. Raw result lines that are not one JSON object are left
+/// out (the attempt's ledger row counts them in <c>output_malformed</c>), not turned into empty rows.
 /// </summary>
 public sealed class ResultsQueryEngine : IDisposable
 {
-    private static readonly string[] LedgerColumns =
+    /// <summary>The ledger's columns after the parameters, with the type each has when no ledger row carries it.</summary>
+    private static readonly (string Name, string Type)[] LedgerTail =
     [
-        "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "status", "exit_code", "reason",
-        "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes",
+        ("status", "VARCHAR"), ("exit_code", "BIGINT"), ("reason", "VARCHAR"), ("started_at", "TIMESTAMP"), ("finished_at", "TIMESTAMP"),
+        ("duration_seconds", "DOUBLE"), ("backend", "VARCHAR"), ("output_files", "BIGINT"), ("output_bytes", "BIGINT"),
+        ("output_rows", "BIGINT"), ("output_malformed", "BIGINT"), ("output_note", "VARCHAR"),
     ];
 
-    private static readonly string[] HivePartitions = ["batchjob", "run", "index", "attempt"];
+    private static readonly string[] KeyColumns = ["batchjob", "namespace", "run", "index", "attempt", "repeat", "seed"];
+    private static readonly string[] ResultKeyColumns = ["batchjob", "namespace", "run", "index", "repeat", "seed"];
 
     private readonly DuckDBConnection _connection;
 
     private ResultsQueryEngine(DuckDBConnection connection) => _connection = connection;
 
+    /// <summary>Run ids read from Parquet, after <see cref="Open(string, ViewScope)"/>.</summary>
+    public IReadOnlyCollection<string> CompactedRuns { get; private set; } = [];
+
     /// <summary>Opens an in-memory DuckDB with the two views defined over <paramref name="resultsRoot"/>.</summary>
-    public static ResultsQueryEngine Open(string resultsRoot)
+    public static ResultsQueryEngine Open(string resultsRoot) => Open(resultsRoot, ViewScope.All);
+
+    public static ResultsQueryEngine Open(string resultsRoot, ViewScope scope)
     {
         var connection = new DuckDBConnection("DataSource=:memory:");
         connection.Open();
         var engine = new ResultsQueryEngine(connection);
         try
         {
-            engine.DefineViews(Path.GetFullPath(resultsRoot));
+            engine.DefineViews(Path.GetFullPath(resultsRoot), scope);
             return engine;
         }
         catch
@@ -52,71 +74,190 @@ public sealed class ResultsQueryEngine : IDisposable
         return Read(reader);
     }
 
+    /// <summary>Runs a statement that returns no rows (a COPY, a SET).</summary>
+    public void Run(string sql)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+
     public void Dispose() => _connection.Dispose();
 
-    private void DefineViews(string root)
+    private void DefineViews(string root, ViewScope scope)
     {
-        var ledgerGlob = Literal(Path.Combine(root, StoreLayout.LedgerGlob));
-        var parameters = Array.Empty<string>();
-        if (HasFiles(ledgerGlob))
+        // 1. Which runs are read from Parquet, which from raw files (by folder, so the other's files are never opened).
+        var compacted = scope.RawOnly
+            ? new Dictionary<string, (string RunFolder, CompactionState State)>()
+            : CompactionState.FindCompacted(root).Where(r => scope.RunId is null || r.Key == scope.RunId).ToDictionary(r => r.Key, r => r.Value, StringComparer.Ordinal);
+        CompactedRuns = compacted.Keys.ToList();
+        var rawRuns = RunFolders(root, scope).Where(f => !compacted.ContainsKey(Path.GetFileName(f)["run=".Length..])).ToList();
+        var ledgerGlobs = rawRuns.Where(HasLedger).Select(f => Path.Combine(f, "index=*", "attempt=*", StoreLayout.LedgerFile)).ToList();
+        var indexParquet = compacted.Values.SelectMany(r => r.State.Indexes.Files.Select(f => Path.Combine(r.RunFolder, f))).ToList();
+        var resultParquet = compacted.Values.SelectMany(r => r.State.Results.Files.Select(f => Path.Combine(r.RunFolder, f))).ToList();
+
+        // 2. indexes: raw ledger rows with the parameters as columns, and the compacted runs' Parquet.
+        var parameters = new List<string>();
+        var indexSources = new List<string>();
+        if (indexParquet.Count > 0)
         {
-            Run($"CREATE VIEW ledger_raw AS SELECT * FROM read_json({ledgerGlob}, format = 'auto', union_by_name = true)");
-            parameters = ParameterNames();
-            var parameterColumns = parameters.Select(p => $"params.{Ident(p)} AS {Ident(p)}");
-            var columns = LedgerColumns.Take(7).Select(Ident).Concat(parameterColumns).Concat(LedgerColumns.Skip(7).Select(Ident));
-            Run($"CREATE VIEW indexes AS SELECT {string.Join(", ", columns)} FROM ledger_raw");
+            indexSources.Add($"SELECT * FROM read_parquet({List(indexParquet)}, union_by_name = true)");
+        }
+
+        if (ledgerGlobs.Count > 0)
+        {
+            Run($"CREATE VIEW ledger_raw AS SELECT * FROM read_json({List(ledgerGlobs)}, format = 'auto', union_by_name = true)");
+            parameters.AddRange(ParameterNames());
+            var present = ColumnsOf("ledger_raw");
+            var columns = KeyColumns.Select(Ident)
+                .Concat(parameters.Select(p => $"params.{Ident(p)} AS {Ident(p)}"))
+                .Concat(LedgerTail.Select(c => present.Contains(c.Name) ? $"CAST({Ident(c.Name)} AS {c.Type}) AS {Ident(c.Name)}" : $"NULL::{c.Type} AS {Ident(c.Name)}"));
+            Run($"CREATE VIEW indexes_raw AS SELECT {string.Join(", ", columns)} FROM ledger_raw");
+            indexSources.Add("SELECT * FROM indexes_raw");
+        }
+
+        if (indexSources.Count == 0)
+        {
+            var empty = string.Join(", ", KeyColumns.Select(c => $"NULL::{(c is "batchjob" or "namespace" or "run" ? "VARCHAR" : "BIGINT")} AS {Ident(c)}")
+                .Concat(LedgerTail.Select(c => $"NULL::{c.Type} AS {Ident(c.Name)}")));
+            Run($"CREATE VIEW indexes AS SELECT {empty} WHERE false");
         }
         else
         {
-            Run("""
-                CREATE VIEW indexes AS SELECT * FROM (VALUES (NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::BIGINT, NULL::BIGINT,
-                    NULL::BIGINT, NULL::BIGINT, NULL::VARCHAR, NULL::BIGINT, NULL::VARCHAR, NULL::TIMESTAMP, NULL::TIMESTAMP,
-                    NULL::DOUBLE, NULL::VARCHAR, NULL::BIGINT, NULL::BIGINT))
-                    AS t(batchjob, namespace, run, "index", attempt, "repeat", seed, status, exit_code, reason, started_at,
-                         finished_at, duration_seconds, backend, output_files, output_bytes)
-                WHERE false
-                """);
+            Run($"CREATE VIEW indexes AS {string.Join(" UNION ALL BY NAME ", indexSources)}");
         }
 
-        var sources = new List<string>();
-        var jsonGlob = Literal(Path.Combine(root, StoreLayout.OutputGlob("jsonl")));
-        if (HasFiles(jsonGlob))
+        // 3. results: the rows of each index's succeeded attempt, keys and parameters in front.
+        var resultSources = new List<string>();
+        if (resultParquet.Count > 0)
         {
-            sources.Add($"SELECT * FROM read_json({jsonGlob}, format = 'newline_delimited', union_by_name = true, hive_partitioning = true, ignore_errors = true)");
+            resultSources.Add($"SELECT * FROM read_parquet({List(resultParquet)}, union_by_name = true)");
         }
 
-        var csvGlob = Literal(Path.Combine(root, StoreLayout.OutputGlob("csv")));
-        if (HasFiles(csvGlob))
+        if (ledgerGlobs.Count > 0 && RawResults(rawRuns, parameters) is { } raw)
         {
-            sources.Add($"SELECT * FROM read_csv({csvGlob}, header = true, union_by_name = true, hive_partitioning = true, ignore_errors = true)");
+            resultSources.Add(raw);
         }
 
-        var keyColumns = new[] { "batchjob", "namespace", "run", "index", "repeat", "seed" };
-        var leading = keyColumns.Select(c => $"l.{Ident(c)}").Concat(parameters.Select(p => $"l.{Ident(p)}")).ToList();
-        if (sources.Count == 0)
+        if (resultSources.Count == 0)
         {
-            Run($"CREATE VIEW results AS SELECT {string.Join(", ", leading)} FROM indexes l WHERE false");
+            var leading = ResultKeyColumns.Concat(parameters).Select(c => Ident(c));
+            Run($"CREATE VIEW results AS SELECT {string.Join(", ", leading)} FROM indexes WHERE false");
             return;
         }
 
-        Run($"CREATE VIEW results_raw AS {string.Join(" UNION ALL BY NAME ", sources)}");
-        var taken = new HashSet<string>(keyColumns.Concat(parameters), StringComparer.OrdinalIgnoreCase);
-        var outputs = Execute("SELECT column_name FROM (DESCRIBE results_raw)").Rows
-            .Select(row => (string)row[0]!)
-            .Where(name => !HivePartitions.Contains(name, StringComparer.OrdinalIgnoreCase))
-            // An output column named like a parameter or key keeps its value under a prefixed name.
-            .Select(name => taken.Contains(name) ? $"r.{Ident(name)} AS {Ident("output_" + name)}" : $"r.{Ident(name)}");
-        Run($"""
-            CREATE VIEW results AS
-            SELECT {string.Join(", ", leading.Concat(outputs))}
-            FROM results_raw r
-            JOIN indexes l ON l.batchjob = r.batchjob AND l.run = r.run
-                AND l."index" = CAST(r."index" AS BIGINT) AND l.attempt = CAST(r.attempt AS BIGINT)
-            WHERE l.status = 'succeeded'
-            """);
+        Run($"CREATE VIEW results AS {string.Join(" UNION ALL BY NAME ", resultSources)}");
     }
 
-    private string[] ParameterNames()
+    /// <summary>The SELECT of raw results over the raw runs, or null when they wrote no result files.</summary>
+    private string? RawResults(List<string> rawRuns, List<string> parameters)
+    {
+        var taken = new HashSet<string>(ResultKeyColumns.Concat(parameters), StringComparer.OrdinalIgnoreCase);
+        var leading = ResultKeyColumns.Concat(parameters).Select(c => $"l.{Ident(c)}").ToList();
+        var join = """
+            JOIN indexes_raw l ON l.batchjob = o.batchjob AND l.run = o.run
+                AND l."index" = CAST(o."index" AS BIGINT) AND l.attempt = CAST(o.attempt AS BIGINT)
+            WHERE l.status = 'succeeded'
+            """;
+        var selects = new List<string>();
+
+        var jsonGlobs = rawRuns.Where(f => HasFile(f, "*.jsonl")).Select(f => Path.Combine(f, "index=*", "attempt=*", StoreLayout.OutputFolder, "**", "*.jsonl")).ToList();
+        if (jsonGlobs.Count > 0)
+        {
+            // Every line as JSON text; a line that is not JSON comes back NULL and is left out, as is one that is not an object.
+            Run($"""
+                CREATE VIEW output_objects AS
+                SELECT json, batchjob, run, "index", attempt
+                FROM read_json_objects({List(jsonGlobs)}, format = 'newline_delimited', ignore_errors = true, hive_partitioning = true, hive_types_autocast = false)
+                WHERE json IS NOT NULL AND json_type(json) = 'OBJECT'
+                """);
+            var structure = Execute($"SELECT json_group_structure(o.json) FROM output_objects o {join}").Rows[0][0] as string;
+            var columns = OutputColumns(structure);
+            if (columns.Count > 0)
+            {
+                var typed = Literal(new JsonObject(columns.Select(c => KeyValuePair.Create(c.Name, (JsonNode?)c.Type))).ToJsonString());
+                var outputs = columns.Select(c => $"o.__row.{Ident(c.Name)} AS {Ident(taken.Contains(c.Name) ? "output_" + c.Name : c.Name)}");
+                selects.Add($"""
+                    SELECT {string.Join(", ", leading.Concat(outputs))}
+                    FROM (SELECT json_transform(json, {typed}) AS __row, batchjob, run, "index", attempt FROM output_objects) o
+                    {join}
+                    """);
+            }
+            else
+            {
+                selects.Add($"SELECT {string.Join(", ", leading)} FROM output_objects o {join}");
+            }
+        }
+
+        var csvGlobs = rawRuns.Where(f => HasFile(f, "*.csv")).Select(f => Path.Combine(f, "index=*", "attempt=*", StoreLayout.OutputFolder, "**", "*.csv")).ToList();
+        if (csvGlobs.Count > 0)
+        {
+            // CSV rows that do not parse are skipped by ignore_errors (they do not become empty rows).
+            Run($"CREATE VIEW output_csv AS SELECT * FROM read_csv({List(csvGlobs)}, header = true, union_by_name = true, hive_partitioning = true, hive_types_autocast = false, ignore_errors = true)");
+            var partitions = new HashSet<string>(["batchjob", "run", "index", "attempt"], StringComparer.OrdinalIgnoreCase);
+            var outputs = ColumnsInOrder("output_csv").Where(c => !partitions.Contains(c))
+                .Select(c => $"o.{Ident(c)} AS {Ident(taken.Contains(c) ? "output_" + c : c)}");
+            selects.Add($"SELECT {string.Join(", ", leading.Concat(outputs))} FROM output_csv o {join}");
+        }
+
+        return selects.Count == 0 ? null : string.Join(" UNION ALL BY NAME ", selects);
+    }
+
+    /// <summary>
+    /// Output columns and their types from the merged JSON structure of every row: positive integers are BIGINT (as
+    /// read_json makes them), and a column whose values change type between rows or indexes is kept as text.
+    /// </summary>
+    private static List<(string Name, JsonNode Type)> OutputColumns(string? structure)
+    {
+        if (structure is null || JsonNode.Parse(structure) is not JsonObject shape)
+        {
+            return [];
+        }
+
+        return shape.Select(p => (p.Key, Normalize(p.Value, topLevel: true))).ToList();
+    }
+
+    private static JsonNode Normalize(JsonNode? type, bool topLevel) => type switch
+    {
+        JsonObject o => new JsonObject(o.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)Normalize(p.Value, false)))),
+        JsonArray a => new JsonArray(a.Select(e => (JsonNode?)Normalize(e, false)).ToArray()),
+        _ => JsonValue.Create((string?)type switch
+        {
+            "UBIGINT" => "BIGINT",
+            "NULL" => "VARCHAR",
+            "JSON" when topLevel => "VARCHAR",
+            var other => other ?? "VARCHAR",
+        })!,
+    };
+
+    /// <summary>Run folders under the root (one run's with a scope naming it).</summary>
+    private static IEnumerable<string> RunFolders(string root, ViewScope scope)
+    {
+        if (scope.RunId is not null && scope.BatchJob is not null)
+        {
+            var folder = Path.Combine(root, StoreLayout.RunPrefix(scope.BatchJob, scope.RunId));
+            return Directory.Exists(folder) ? [folder] : [];
+        }
+
+        return Directory.Exists(root)
+            ? Directory.EnumerateDirectories(root, "batchjob=*").SelectMany(j => Directory.EnumerateDirectories(j, "run=*"))
+                .Where(f => scope.RunId is null || Path.GetFileName(f) == "run=" + scope.RunId)
+                .Order(StringComparer.Ordinal)
+            : [];
+    }
+
+    private static bool HasLedger(string runFolder) =>
+        Directory.EnumerateDirectories(runFolder, "index=*")
+            .SelectMany(i => Directory.EnumerateDirectories(i, "attempt=*"))
+            .Any(a => File.Exists(Path.Combine(a, StoreLayout.LedgerFile)));
+
+    private static bool HasFile(string runFolder, string pattern) =>
+        Directory.EnumerateDirectories(runFolder, "index=*")
+            .SelectMany(i => Directory.EnumerateDirectories(i, "attempt=*"))
+            .Select(a => Path.Combine(a, StoreLayout.OutputFolder))
+            .Any(o => Directory.Exists(o) && Directory.EnumerateFiles(o, pattern, SearchOption.AllDirectories).Any());
+
+    private List<string> ParameterNames()
     {
         var rows = Execute("SELECT typeof(params) FROM ledger_raw LIMIT 1").Rows;
         var type = rows.Count > 0 ? rows[0][0] as string : null;
@@ -126,18 +267,13 @@ public sealed class ResultsQueryEngine : IDisposable
             return [];
         }
 
-        return Execute("SELECT column_name FROM (DESCRIBE SELECT params.* FROM ledger_raw)").Rows.Select(r => (string)r[0]!).ToArray();
+        return Execute("SELECT column_name FROM (DESCRIBE SELECT params.* FROM ledger_raw)").Rows.Select(r => (string)r[0]!).ToList();
     }
 
-    private bool HasFiles(string globLiteral) =>
-        Execute($"SELECT count(*) FROM (SELECT * FROM glob({globLiteral}) LIMIT 1)").Rows[0][0] is long count && count > 0;
+    private HashSet<string> ColumnsOf(string view) => new(ColumnsInOrder(view), StringComparer.Ordinal);
 
-    private void Run(string sql)
-    {
-        using var command = _connection.CreateCommand();
-        command.CommandText = sql;
-        command.ExecuteNonQuery();
-    }
+    private List<string> ColumnsInOrder(string view) =>
+        Execute($"SELECT column_name FROM (DESCRIBE {view})").Rows.Select(r => (string)r[0]!).ToList();
 
     private static QueryResult Read(DbDataReader reader)
     {
@@ -157,7 +293,9 @@ public sealed class ResultsQueryEngine : IDisposable
         return new QueryResult(columns, rows);
     }
 
-    private static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
+    private static string List(IEnumerable<string> paths) => "[" + string.Join(", ", paths.Select(Literal)) + "]";
 
-    private static string Ident(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+    internal static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
+
+    internal static string Ident(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }

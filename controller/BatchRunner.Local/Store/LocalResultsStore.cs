@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Text.Json;
+using BatchRunner.Core.Spec;
 using BatchRunner.Core.Store;
 
 namespace BatchRunner.Local.Store;
@@ -7,7 +9,7 @@ namespace BatchRunner.Local.Store;
 /// The results layout of <see cref="StoreLayout"/> under a local folder. Every file is written whole and then
 /// renamed into place, so a reader (or a run killed mid-write) never sees half a ledger row.
 /// </summary>
-public sealed class LocalResultsStore(string root)
+public sealed class LocalResultsStore(string root) : IResultsStore
 {
     public string Root { get; } = Path.GetFullPath(root);
 
@@ -24,8 +26,44 @@ public sealed class LocalResultsStore(string root)
     public string AttemptFolder(string batchJob, string runId, int index, int attempt) =>
         PathOf(StoreLayout.AttemptPrefix(batchJob, runId, index, attempt));
 
-    public void WriteLedgerRow(LedgerRow row) =>
+    /// <summary>
+    /// Writes an attempt's ledger row. A row that does not say what its output holds (the local executor's) gets
+    /// the output summary of its attempt's folder first, so every row names its result rows and malformed lines.
+    /// </summary>
+    public void WriteLedgerRow(LedgerRow row)
+    {
+        if (row.OutputRows is null)
+        {
+            var output = PathOf(StoreLayout.OutputPrefix(row.BatchJob, row.Run, row.Index, row.Attempt));
+            row = InspectOutput(output, GuessFormat(output)).ApplyTo(row);
+        }
+
         WriteAtomically(PathOf(StoreLayout.LedgerKey(row.BatchJob, row.Run, row.Index, row.Attempt)), row.ToJsonUtf8());
+    }
+
+    /// <summary>Files, bytes, result rows and malformed lines of an output folder (empty when it does not exist).</summary>
+    public static OutputSummary InspectOutput(string outputFolder, ResultsFormat format)
+    {
+        if (!Directory.Exists(outputFolder))
+        {
+            return OutputInspector.Inspect([], format);
+        }
+
+        var files = new DirectoryInfo(outputFolder).EnumerateFiles("*", SearchOption.AllDirectories)
+            .Select(f => (Path.GetRelativePath(outputFolder, f.FullName).Replace('\\', '/'), f.Length, (Func<Stream>)(() => OpenRead(f.FullName))));
+        return OutputInspector.Inspect(files, format);
+    }
+
+    // The ledger row does not carry the spec's format: CSV when the attempt wrote CSV and no JSON lines.
+    private static ResultsFormat GuessFormat(string outputFolder) =>
+        Directory.Exists(outputFolder)
+        && Directory.EnumerateFiles(outputFolder, "*.csv", SearchOption.AllDirectories).Any()
+        && !Directory.EnumerateFiles(outputFolder, "*.jsonl", SearchOption.AllDirectories).Any()
+            ? ResultsFormat.Csv
+            : ResultsFormat.Jsonl;
+
+    private static FileStream OpenRead(string path) =>
+        new(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 64 * 1024, FileOptions.SequentialScan);
 
     public LedgerRow? ReadLedgerRow(string batchJob, string runId, int index, int attempt)
     {
@@ -69,6 +107,103 @@ public sealed class LocalResultsStore(string root)
         }
 
         return (files, bytes);
+    }
+
+    // IResultsStore: the same layout as S3, for the results wrapper and compaction.
+    public string Location => Root;
+
+    public string? LocalRoot => Root;
+
+    public async Task PutFileAsync(string key, string path, CancellationToken cancellation)
+    {
+        var target = PathOf(key);
+        if (Path.GetFullPath(path) == target)
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        var temporary = target + ".tmp";
+        await using (var source = OpenRead(path))
+        await using (var destination = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.Asynchronous))
+        {
+            await source.CopyToAsync(destination, cancellation).ConfigureAwait(false);
+        }
+
+        File.Move(temporary, target, overwrite: true);
+    }
+
+    public Task PutBytesAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellation)
+    {
+        WriteAtomically(PathOf(key), content.ToArray());
+        return Task.CompletedTask;
+    }
+
+    public async Task<byte[]?> GetBytesAsync(string key, CancellationToken cancellation)
+    {
+        var path = PathOf(key);
+        return File.Exists(path) ? await File.ReadAllBytesAsync(path, cancellation).ConfigureAwait(false) : null;
+    }
+
+    public async Task DownloadAsync(string key, string path, CancellationToken cancellation)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        await using var source = OpenRead(PathOf(key));
+        await using var destination = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.Asynchronous);
+        await source.CopyToAsync(destination, cancellation).ConfigureAwait(false);
+    }
+
+    public async IAsyncEnumerable<StoredObject> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        // A key prefix may end inside a folder name ("index=1" also matches "index=12"): list from its folder.
+        var slash = prefix.LastIndexOf('/');
+        var folder = PathOf(slash < 0 ? "" : prefix[..slash]);
+        if (!Directory.Exists(folder))
+        {
+            yield break;
+        }
+
+        var found = new DirectoryInfo(folder).EnumerateFiles("*", SearchOption.AllDirectories)
+            .Select(f => new StoredObject(Path.GetRelativePath(Root, f.FullName).Replace('\\', '/'), f.Length))
+            .Where(o => o.Key.StartsWith(prefix, StringComparison.Ordinal) && !o.Key.EndsWith(".tmp", StringComparison.Ordinal))
+            .OrderBy(o => o.Key, StringComparer.Ordinal);
+        foreach (var item in found)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            yield return item;
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    public Task MoveAsync(string fromKey, string toKey, CancellationToken cancellation)
+    {
+        var target = PathOf(toKey);
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        File.Move(PathOf(fromKey), target, overwrite: true);
+        PruneEmptyFolders(PathOf(fromKey));
+        return Task.CompletedTask;
+    }
+
+    public Task DeleteAsync(string key, CancellationToken cancellation)
+    {
+        var path = PathOf(key);
+        if (File.Exists(path))
+        {
+            File.Delete(path);
+            PruneEmptyFolders(path);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    // Folders exist only through their files on S3; here, folders a move or delete emptied go too.
+    private void PruneEmptyFolders(string removedFile)
+    {
+        for (var folder = Path.GetDirectoryName(removedFile); folder is not null && folder.Length > Root.Length && Directory.Exists(folder) && !Directory.EnumerateFileSystemEntries(folder).Any(); folder = Path.GetDirectoryName(folder))
+        {
+            Directory.Delete(folder);
+        }
     }
 
     private static readonly JsonSerializerOptions ManifestOptions = new() { WriteIndented = true };

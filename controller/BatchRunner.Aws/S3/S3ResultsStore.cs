@@ -1,0 +1,185 @@
+using System.Net;
+using System.Runtime.CompilerServices;
+using Amazon;
+using Amazon.S3;
+using Amazon.S3.Model;
+using BatchRunner.Core.Store;
+
+namespace BatchRunner.Aws.S3;
+
+/// <summary>
+/// The results layout under <c>s3://bucket/prefix</c>. Files above the part size go up as multipart uploads
+/// whose parts the SDK reads straight from the file, so memory stays at a few parts whatever the file's size;
+/// an upload that fails is aborted, so no half object (and no orphaned parts) remain. An object appears whole
+/// or not at all, as S3 makes every PUT and completed multipart upload.
+/// </summary>
+public sealed class S3ResultsStore : IResultsStore, IDisposable
+{
+    private const int PartsAtOnce = 4;
+
+    private readonly IAmazonS3 _s3;
+    private readonly string _bucket;
+    private readonly string _prefix;
+    private readonly long _partSize;
+
+    public S3ResultsStore(IAmazonS3 s3, StoreUri uri, long partSizeBytes = 16L * 1024 * 1024)
+    {
+        if (!uri.IsS3)
+        {
+            throw new ArgumentException($"{uri} is not an s3:// location", nameof(uri));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(partSizeBytes, ResultsOptions.MinPartSizeBytes);
+        _s3 = s3;
+        _bucket = uri.Bucket!;
+        _prefix = uri.Prefix.Length == 0 ? "" : uri.Prefix + "/";
+        _partSize = partSizeBytes;
+        Location = uri.ToString();
+    }
+
+    /// <summary>A store over the options' S3 location, with a client built from the options and the SDK's conventions.</summary>
+    public static S3ResultsStore Create(ResultsOptions options, StoreUri uri) => new(CreateClient(options), uri, options.PartSizeBytes);
+
+    public static AmazonS3Client CreateClient(ResultsOptions options)
+    {
+        var config = new AmazonS3Config { ForcePathStyle = options.ForcePathStyle };
+        if (!string.IsNullOrEmpty(options.Region))
+        {
+            config.RegionEndpoint = RegionEndpoint.GetBySystemName(options.Region);
+        }
+
+        if (!string.IsNullOrEmpty(options.EndpointUrl))
+        {
+            config.ServiceURL = options.EndpointUrl;
+            if (!string.IsNullOrEmpty(options.Region))
+            {
+                config.AuthenticationRegion = options.Region;
+            }
+        }
+
+        return new AmazonS3Client(config);
+    }
+
+    public string Location { get; }
+
+    public string? LocalRoot => null;
+
+    public long PartSizeBytes => _partSize;
+
+    public async Task PutFileAsync(string key, string path, CancellationToken cancellation)
+    {
+        var length = new FileInfo(path).Length;
+        if (length <= _partSize)
+        {
+            await _s3.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = _prefix + key, FilePath = path }, cancellation).ConfigureAwait(false);
+            return;
+        }
+
+        await PutMultipartAsync(_prefix + key, path, length, cancellation).ConfigureAwait(false);
+    }
+
+    private async Task PutMultipartAsync(string key, string path, long length, CancellationToken cancellation)
+    {
+        var upload = await _s3.InitiateMultipartUploadAsync(new InitiateMultipartUploadRequest { BucketName = _bucket, Key = key }, cancellation).ConfigureAwait(false);
+        try
+        {
+            var count = (int)((length + _partSize - 1) / _partSize);
+            var etags = new PartETag[count];
+            await Parallel.ForEachAsync(
+                Enumerable.Range(0, count),
+                new ParallelOptions { MaxDegreeOfParallelism = PartsAtOnce, CancellationToken = cancellation },
+                async (part, token) =>
+                {
+                    var offset = part * _partSize;
+                    var response = await _s3.UploadPartAsync(new UploadPartRequest
+                    {
+                        BucketName = _bucket,
+                        Key = key,
+                        UploadId = upload.UploadId,
+                        PartNumber = part + 1,
+                        FilePath = path,
+                        FilePosition = offset,
+                        PartSize = Math.Min(_partSize, length - offset),
+                    }, token).ConfigureAwait(false);
+                    etags[part] = new PartETag(part + 1, response.ETag);
+                }).ConfigureAwait(false);
+
+            await _s3.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
+            {
+                BucketName = _bucket,
+                Key = key,
+                UploadId = upload.UploadId,
+                PartETags = [.. etags],
+            }, cancellation).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Uploaded parts are billed until aborted; CancellationToken.None so a cancelled upload is still cleaned up.
+            await _s3.AbortMultipartUploadAsync(new AbortMultipartUploadRequest { BucketName = _bucket, Key = key, UploadId = upload.UploadId }, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    public async Task PutBytesAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellation)
+    {
+        using var stream = new MemoryStream(content.ToArray(), writable: false);
+        await _s3.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = _prefix + key, InputStream = stream, AutoCloseStream = false }, cancellation).ConfigureAwait(false);
+    }
+
+    public async Task<byte[]?> GetBytesAsync(string key, CancellationToken cancellation)
+    {
+        try
+        {
+            using var response = await _s3.GetObjectAsync(_bucket, _prefix + key, cancellation).ConfigureAwait(false);
+            using var buffer = new MemoryStream();
+            await response.ResponseStream.CopyToAsync(buffer, cancellation).ConfigureAwait(false);
+            return buffer.ToArray();
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    public async Task DownloadAsync(string key, string path, CancellationToken cancellation)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        using var response = await _s3.GetObjectAsync(_bucket, _prefix + key, cancellation).ConfigureAwait(false);
+        await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.Asynchronous);
+        await response.ResponseStream.CopyToAsync(file, cancellation).ConfigureAwait(false);
+    }
+
+    public async IAsyncEnumerable<StoredObject> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        var request = new ListObjectsV2Request { BucketName = _bucket, Prefix = _prefix + prefix };
+        do
+        {
+            var page = await _s3.ListObjectsV2Async(request, cancellation).ConfigureAwait(false);
+            foreach (var item in page.S3Objects ?? [])
+            {
+                yield return new StoredObject(item.Key[_prefix.Length..], item.Size ?? 0);
+            }
+
+            request.ContinuationToken = page.IsTruncated == true ? page.NextContinuationToken : null;
+        }
+        while (request.ContinuationToken is not null);
+    }
+
+    public async Task MoveAsync(string fromKey, string toKey, CancellationToken cancellation)
+    {
+        // S3 has no rename: a server-side copy (objects up to 5 GB; compaction's parts are far smaller), then the delete.
+        await _s3.CopyObjectAsync(new CopyObjectRequest
+        {
+            SourceBucket = _bucket,
+            SourceKey = _prefix + fromKey,
+            DestinationBucket = _bucket,
+            DestinationKey = _prefix + toKey,
+        }, cancellation).ConfigureAwait(false);
+        await DeleteAsync(fromKey, cancellation).ConfigureAwait(false);
+    }
+
+    public Task DeleteAsync(string key, CancellationToken cancellation) =>
+        _s3.DeleteObjectAsync(_bucket, _prefix + key, cancellation);
+
+    public void Dispose() => _s3.Dispose();
+}

@@ -1,0 +1,206 @@
+using System.Globalization;
+using BatchRunner.Aws.S3;
+using BatchRunner.Core.Runs;
+using BatchRunner.Core.Spec;
+using BatchRunner.Core.Store;
+using BatchRunner.Core.Sweeps;
+using BatchRunner.Local.Execution;
+using BatchRunner.Local.Store;
+using Serilog;
+
+namespace BatchRunner.Exec;
+
+/// <summary>
+/// One attempt of one index, wrapped: resolve the index and its parameters from the spec exactly as
+/// <see cref="SweepPlan"/> does, run the command with the <c>BATCHRUNNER_*</c> environment, then upload what it
+/// wrote to its own attempt folder and, last, the attempt's ledger row (so a ledger row means its files are all
+/// there). The exit code is the command's, unless the upload failed after it succeeded: then 74, so the backend
+/// retries rather than counting lost results as a success.
+/// </summary>
+public sealed class ResultsWrapper(Func<string, string?> environment, ILogger log, TimeProvider time)
+{
+    /// <summary>The wrapper itself could not run the command (bad arguments, spec or store), as <c>env</c> and <c>docker run</c> say it.</summary>
+    public const int WrapperError = 125;
+
+    public const int CommandNotFound = 127;
+
+    /// <summary>EX_IOERR: the command succeeded but its results could not be stored.</summary>
+    public const int UploadFailed = 74;
+
+    public async Task<int> RunAsync(IReadOnlyList<string> args, CancellationToken cancellation)
+    {
+        ExecArguments arguments;
+        BatchJob job;
+        IResultsStore store;
+        int index, attempt;
+        try
+        {
+            arguments = ExecArguments.Parse(args, environment);
+            var options = Options(arguments);
+            store = ResultsStores.Open(arguments.Store, options, path => new LocalResultsStore(path));
+            job = await LoadSpecAsync(arguments.Spec, options, cancellation).ConfigureAwait(false);
+            var plan = new SweepPlan(job.Spec);
+            index = IndexSource.Resolve(environment, plan.Count);
+            var runId = RunIdentity.For(job);
+            attempt = IndexSource.BatchAttempt(environment) ?? await NextAttemptAsync(store, job.Metadata.Name, runId, index, cancellation).ConfigureAwait(false);
+            return await RunAttemptAsync(arguments, job, runId, plan.For(index), attempt, store, cancellation).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is FormatException or InvalidSpecException or IOException or UnauthorizedAccessException or Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException)
+        {
+            log.Error("batchrunner-exec: {Error}", e.Message);
+            if (e is FormatException)
+            {
+                log.Error("{Usage}", ExecArguments.Usage);
+            }
+
+            return WrapperError;
+        }
+    }
+
+    private ResultsOptions Options(ExecArguments arguments)
+    {
+        var fromEnvironment = ResultsOptions.FromEnvironment(environment);
+        return new ResultsOptions
+        {
+            Uri = arguments.Store,
+            Region = arguments.Region ?? fromEnvironment.Region,
+            EndpointUrl = arguments.EndpointUrl ?? fromEnvironment.EndpointUrl,
+            ForcePathStyle = arguments.ForcePathStyle ?? fromEnvironment.ForcePathStyle,
+            PartSizeBytes = Math.Max(arguments.PartSizeBytes ?? fromEnvironment.PartSizeBytes, ResultsOptions.MinPartSizeBytes),
+        };
+    }
+
+    private static async Task<BatchJob> LoadSpecAsync(string spec, ResultsOptions options, CancellationToken cancellation)
+    {
+        string text;
+        if (spec.StartsWith("s3://", StringComparison.OrdinalIgnoreCase))
+        {
+            var (bucket, key) = StoreUri.ParseObject(spec);
+            using var s3 = S3ResultsStore.Create(options, new StoreUri(bucket, "", null));
+            var bytes = await s3.GetBytesAsync(key, cancellation).ConfigureAwait(false) ?? throw new IOException($"{spec}: no such object");
+            text = System.Text.Encoding.UTF8.GetString(bytes);
+        }
+        else
+        {
+            text = await File.ReadAllTextAsync(spec, cancellation).ConfigureAwait(false);
+        }
+
+        return StoredSpec.Parse(text);
+    }
+
+    /// <summary>One more than the highest attempt already stored for the index (1 for the first).</summary>
+    public static async Task<int> NextAttemptAsync(IResultsStore store, string batchJob, string runId, int index, CancellationToken cancellation)
+    {
+        var highest = 0;
+        await foreach (var item in store.ListAsync(StoreLayout.IndexPrefix(batchJob, runId, index) + "/", cancellation).ConfigureAwait(false))
+        {
+            highest = Math.Max(highest, StoreLayout.AttemptOf(item.Key) ?? 0);
+        }
+
+        return highest + 1;
+    }
+
+    private async Task<int> RunAttemptAsync(
+        ExecArguments arguments, BatchJob job, string runId, IndexAssignment assignment, int attempt, IResultsStore store, CancellationToken cancellation)
+    {
+        var name = job.Metadata.Name;
+        var scratch = Directory.CreateTempSubdirectory("batchrunner-exec-");
+        try
+        {
+            var outputDir = environment(WorkloadEnvironment.OutputDir) is { Length: > 0 } given ? given : Path.Combine(scratch.FullName, "output");
+            Directory.CreateDirectory(outputDir);
+            var logPath = Path.Combine(scratch.FullName, "stdout.txt");
+            log.Information(
+                "batchrunner-exec: {BatchJob} run {RunId} index {Index} attempt {Attempt} → {Store}", name, runId, assignment.Index, attempt, store.Location);
+
+            var startedAt = time.GetUtcNow();
+            var child = await ChildProcess.RunAsync(arguments.Command, WorkloadEnvironment.For(job, runId, assignment, outputDir), logPath).ConfigureAwait(false);
+            var finishedAt = time.GetUtcNow();
+            var (outcome, reason) = child switch
+            {
+                { StartError: { } error } => (AttemptOutcome.FailedToStart, error),
+                { Terminated: true } => (AttemptOutcome.Interrupted, $"interrupted: stopped by a signal passed on by batchrunner-exec ({ProcessLauncher.DescribeExit(child.ExitCode ?? -1, child.StderrTail)})"),
+                { ExitCode: 0 } => (AttemptOutcome.Succeeded, (string?)null),
+                _ => (AttemptOutcome.Failed, ProcessLauncher.DescribeExit(child.ExitCode ?? -1, child.StderrTail)),
+            };
+
+            var summary = LocalResultsStore.InspectOutput(outputDir, job.Spec.Results.Format);
+            var row = summary.ApplyTo(LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, BackendName(job.Spec.Backend)) with
+            {
+                ExitCode = child.ExitCode,
+                Reason = reason,
+            });
+
+            var uploadError = await UploadAsync(store, name, runId, assignment.Index, attempt, outputDir, logPath, cancellation).ConfigureAwait(false);
+            if (uploadError is not null)
+            {
+                row = row with
+                {
+                    Status = outcome == AttemptOutcome.Succeeded ? AttemptOutcome.Failed.ToLedger() : row.Status,
+                    Reason = outcome == AttemptOutcome.Succeeded ? $"upload failed: {uploadError}" : row.Reason,
+                    OutputNote = $"upload failed: {uploadError}" + (row.OutputNote is null ? "" : $"; {row.OutputNote}"),
+                };
+            }
+
+            await store.PutBytesAsync(StoreLayout.LedgerKey(name, runId, assignment.Index, attempt), row.ToJsonUtf8(), cancellation).ConfigureAwait(false);
+            log.Information(
+                "batchrunner-exec: index {Index} attempt {Attempt} {Status}: {Files} files, {Bytes} bytes, {Rows} rows{Note}",
+                assignment.Index, attempt, row.Status, summary.Files, summary.Bytes, summary.Rows, row.OutputNote is null ? "" : $" ({row.OutputNote})");
+
+            return uploadError is not null && outcome == AttemptOutcome.Succeeded ? UploadFailed
+                : child.StartError is not null ? CommandNotFound
+                : child.ExitCode ?? WrapperError;
+        }
+        finally
+        {
+            try
+            {
+                scratch.Delete(recursive: true);
+            }
+            catch (IOException)
+            {
+                // A scratch folder left in a container that is about to end costs nothing.
+            }
+        }
+    }
+
+    /// <summary>Uploads every output file and the log; returns the first failure (the others still go up), or null.</summary>
+    private async Task<string?> UploadAsync(
+        IResultsStore store, string name, string runId, int index, int attempt, string outputDir, string logPath, CancellationToken cancellation)
+    {
+        string? firstError = null;
+        var uploads = new List<(string Key, string Path)>();
+        foreach (var file in new DirectoryInfo(outputDir).EnumerateFiles("*", SearchOption.AllDirectories))
+        {
+            var relative = Path.GetRelativePath(outputDir, file.FullName).Replace('\\', '/');
+            uploads.Add(($"{StoreLayout.OutputPrefix(name, runId, index, attempt)}/{relative}", file.FullName));
+        }
+
+        if (File.Exists(logPath) && new FileInfo(logPath).Length > 0)
+        {
+            uploads.Add(($"{StoreLayout.AttemptPrefix(name, runId, index, attempt)}/{StoreLayout.LogsFolder}/stdout.txt", logPath));
+        }
+
+        foreach (var (key, path) in uploads)
+        {
+            try
+            {
+                await store.PutFileAsync(key, path, cancellation).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException)
+            {
+                log.Error("batchrunner-exec: uploading {Key} failed: {Error}", key, e.Message);
+                firstError ??= string.Create(CultureInfo.InvariantCulture, $"{key}: {e.Message}");
+            }
+        }
+
+        return firstError;
+    }
+
+    private static string BackendName(Backend backend) => backend switch
+    {
+        Backend.Kubernetes => "kubernetes",
+        Backend.AwsBatch => "aws-batch",
+        _ => "local",
+    };
+}

@@ -1,0 +1,128 @@
+using Amazon.S3.Model;
+using BatchRunner.Aws.S3;
+using BatchRunner.Core.Store;
+using BatchRunner.Local.Store;
+using BatchRunner.Results.Tests.Support;
+
+namespace BatchRunner.Results.Tests;
+
+/// <summary>The S3 store against fauxqs, and the same contract over a local folder.</summary>
+public sealed class S3StoreTests : IDisposable
+{
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    public static TheoryData<string> Kinds => ["s3", "local"];
+
+    private async Task<IResultsStore> StoreAsync(string kind) =>
+        kind == "s3" ? (await S3Server.Shared.NewStoreAsync()).Store : new LocalResultsStore(_temp.Sub("store"));
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public async Task Objects_round_trip_list_in_key_order_move_and_delete(string kind)
+    {
+        var store = await StoreAsync(kind);
+        var file = Path.Combine(_temp.Path, "f.txt");
+        await File.WriteAllTextAsync(file, "file content");
+
+        await store.PutFileAsync("a/index=1/x.txt", file, CancellationToken.None);
+        await store.PutBytesAsync("a/index=12/y.txt", "bytes"u8.ToArray(), CancellationToken.None);
+        await store.PutBytesAsync("b/z.txt", "other"u8.ToArray(), CancellationToken.None);
+
+        Assert.Equal("file content", System.Text.Encoding.UTF8.GetString((await store.GetBytesAsync("a/index=1/x.txt", CancellationToken.None))!));
+        Assert.Null(await store.GetBytesAsync("a/missing", CancellationToken.None));
+        Assert.Equal([("a/index=1/x.txt", 12L)], await ListAsync(store, "a/index=1/"));
+        Assert.Equal(["a/index=1/x.txt", "a/index=12/y.txt"], (await ListAsync(store, "a/index=1")).Select(o => o.Key));
+
+        await store.MoveAsync("a/index=12/y.txt", "c/moved.txt", CancellationToken.None);
+        await store.DeleteAsync("b/z.txt", CancellationToken.None);
+        await store.DeleteAsync("b/never-was.txt", CancellationToken.None);
+
+        Assert.Equal(["a/index=1/x.txt", "c/moved.txt"], (await ListAsync(store, "")).Select(o => o.Key));
+        var downloaded = Path.Combine(_temp.Path, "down", "moved.txt");
+        await store.DownloadAsync("c/moved.txt", downloaded, CancellationToken.None);
+        Assert.Equal("bytes", await File.ReadAllTextAsync(downloaded));
+    }
+
+    [Fact]
+    public async Task A_file_above_the_part_size_goes_up_in_parts_and_arrives_byte_for_byte()
+    {
+        var (store, uri) = await S3Server.Shared.NewStoreAsync(partSize: ResultsOptions.MinPartSizeBytes);
+        var file = Path.Combine(_temp.Path, "big.bin");
+        var content = new byte[(int)(2.5 * ResultsOptions.MinPartSizeBytes)];
+        new Random(7).NextBytes(content);
+        await File.WriteAllBytesAsync(file, content);
+
+        await store.PutFileAsync("big/out.bin", file, CancellationToken.None);
+
+        var (bucket, key) = StoreUri.ParseObject(uri + "/big/out.bin");
+        using var client = S3Server.Shared.Client();
+        var head = await client.GetObjectMetadataAsync(bucket, key);
+        // A multipart object's ETag ends in -<parts>: three parts of 5 MiB, 5 MiB and 2.5 MiB.
+        Assert.EndsWith("-3\"", head.ETag, StringComparison.Ordinal);
+        Assert.Equal(content, await store.GetBytesAsync("big/out.bin", CancellationToken.None));
+        var uploads = await client.ListMultipartUploadsAsync(new ListMultipartUploadsRequest { BucketName = bucket });
+        Assert.Empty(uploads.MultipartUploads ?? []);
+    }
+
+    [Fact]
+    public async Task A_file_at_most_the_part_size_is_one_put()
+    {
+        var (store, uri) = await S3Server.Shared.NewStoreAsync();
+        var file = Path.Combine(_temp.Path, "small.bin");
+        await File.WriteAllBytesAsync(file, new byte[1000]);
+
+        await store.PutFileAsync("small.bin", file, CancellationToken.None);
+
+        var (bucket, key) = StoreUri.ParseObject(uri + "/small.bin");
+        using var client = S3Server.Shared.Client();
+        Assert.DoesNotContain("-", (await client.GetObjectMetadataAsync(bucket, key)).ETag, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Listing_follows_continuation_past_a_thousand_keys()
+    {
+        var (store, _) = await S3Server.Shared.NewStoreAsync();
+        await Parallel.ForEachAsync(Enumerable.Range(0, 1005), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, token) =>
+            await store.PutBytesAsync($"many/{i:D5}", "x"u8.ToArray(), token));
+
+        var keys = (await ListAsync(store, "many/")).Select(o => o.Key).ToList();
+
+        Assert.Equal(Enumerable.Range(0, 1005).Select(i => $"many/{i:D5}"), keys);
+    }
+
+    [Fact]
+    public void Store_uris_are_parsed_and_bad_ones_named()
+    {
+        Assert.Equal(new StoreUri("bucket", "a/b", null), StoreUri.Parse("s3://bucket/a/b/"));
+        Assert.Equal(new StoreUri("bucket", "", null), StoreUri.Parse("s3://bucket"));
+        Assert.Equal("/tmp/x", StoreUri.Parse("/tmp/x").LocalPath);
+        Assert.Contains("names no bucket", Assert.Throws<FormatException>(() => StoreUri.Parse("s3:///prefix")).Message, StringComparison.Ordinal);
+        Assert.Contains("expected s3://bucket/prefix or a local folder", Assert.Throws<FormatException>(() => StoreUri.Parse("gs://b/p")).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Results_options_name_a_bad_uri_and_endpoint()
+    {
+        var errors = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
+        var options = new ResultsOptions { Uri = "s3://", EndpointUrl = "not a url" };
+
+        System.ComponentModel.DataAnnotations.Validator.TryValidateObject(options, new(options), errors, validateAllProperties: true);
+
+        Assert.Equal(
+            ["EndpointUrl: \"not a url\" is not an absolute URL", "Uri: results store \"s3://\": the S3 URI names no bucket"],
+            errors.Select(e => e.ErrorMessage).Order(StringComparer.Ordinal));
+    }
+
+    private static async Task<List<(string Key, long Size)>> ListAsync(IResultsStore store, string prefix)
+    {
+        var found = new List<(string, long)>();
+        await foreach (var item in store.ListAsync(prefix, CancellationToken.None))
+        {
+            found.Add((item.Key, item.Size));
+        }
+
+        return found;
+    }
+}

@@ -1,0 +1,195 @@
+using System.Text.Json;
+using BatchRunner.Core.Runs;
+using BatchRunner.Core.Store;
+using BatchRunner.Core.Sweeps;
+using BatchRunner.Exec;
+using BatchRunner.Local.Store;
+using BatchRunner.Results.Tests.Support;
+
+namespace BatchRunner.Results.Tests;
+
+/// <summary>batchrunner-exec run as a process, as a pod or an AWS Batch job runs it, against a local store and against S3.</summary>
+public sealed class WrapperTests : IDisposable
+{
+    private const string Script =
+        "echo \"{\\\"index\\\": $BATCHRUNNER_INDEX, \\\"seed\\\": $BATCHRUNNER_SEED, \\\"params\\\": $BATCHRUNNER_PARAMS, \\\"repeat\\\": $BATCHRUNNER_REPEAT, \\\"job\\\": \\\"$BATCHRUNNER_JOB\\\", \\\"run\\\": \\\"$BATCHRUNNER_RUN_ID\\\"}\" > \"$BATCHRUNNER_OUTPUT_DIR/env.jsonl\"; " +
+        "echo to-stdout; echo to-stderr >&2; " +
+        "if [ \"$BATCHRUNNER_INDEX\" = 1 ]; then exit 3; fi";
+
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    [Fact]
+    public async Task Against_a_local_store_each_index_gets_the_plans_parameters_and_seed_and_its_exit_code_is_kept()
+    {
+        var job = Wrapper.Job(Script, "sweep: {grid: {b: [x, y], a: [1, 2]}, repeats: 2, seed: 42}");
+        var spec = WriteSpec(job);
+        var store = _temp.Sub("store");
+        var plan = new SweepPlan(job.Spec);
+        var runId = RunIdentity.For(job);
+
+        for (var index = 0; index < 3; index++)
+        {
+            var result = await Wrapper.RunAsync(Wrapper.Arguments(spec, store, job), new Dictionary<string, string> { ["JOB_COMPLETION_INDEX"] = $"{index}" });
+
+            Assert.Equal(index == 1 ? 3 : 0, result.ExitCode);
+            Assert.Contains("to-stdout", result.Stdout, StringComparison.Ordinal);
+            Assert.Contains("to-stderr", result.Stderr, StringComparison.Ordinal);
+            var row = Ledger(store, job.Metadata.Name, runId, index, 1);
+            var expected = plan.For(index);
+            Assert.Equal((expected.Seed, expected.Repeat, expected.ParamsJson), (row.Seed, row.Repeat, row.Params.GetRawText()));
+            Assert.Equal((index == 1 ? "failed" : "succeeded", index == 1 ? 3 : 0, 1L, 1L), (row.Status, row.ExitCode, row.OutputRows, (long)row.OutputFiles));
+            using var written = JsonDocument.Parse(File.ReadAllText(Path.Combine(store, StoreLayout.OutputPrefix(job.Metadata.Name, runId, index, 1), "env.jsonl")));
+            Assert.Equal(expected.Seed, written.RootElement.GetProperty("seed").GetInt64());
+            Assert.Equal(expected.ParamsJson, written.RootElement.GetProperty("params").GetRawText());
+            Assert.Equal(runId, written.RootElement.GetProperty("run").GetString());
+            Assert.Contains("to-stdout", File.ReadAllText(Path.Combine(store, StoreLayout.AttemptPrefix(job.Metadata.Name, runId, index, 1), "logs", "stdout.txt")), StringComparison.Ordinal);
+        }
+
+        Assert.Equal("exit code 3: to-stderr", Ledger(store, job.Metadata.Name, runId, 1, 1).Reason);
+    }
+
+    [Fact]
+    public async Task A_retried_index_gets_the_next_attempt_folder_and_the_failed_attempts_partial_output_stays_in_its_own()
+    {
+        var job = Wrapper.Job("if [ -f \"$MARK\" ]; then echo '{\"v\": \"good\"}' > \"$BATCHRUNNER_OUTPUT_DIR/r.jsonl\"; exit 0; fi; touch \"$MARK\"; echo '{\"v\": \"partial\"}' > \"$BATCHRUNNER_OUTPUT_DIR/r.jsonl\"; exit 1");
+        var spec = WriteSpec(job);
+        var store = _temp.Sub("store");
+        var environment = new Dictionary<string, string> { ["BATCHRUNNER_INDEX"] = "0", ["MARK"] = Path.Combine(_temp.Path, "mark") };
+        var runId = RunIdentity.For(job);
+
+        Assert.Equal(1, (await Wrapper.RunAsync(Wrapper.Arguments(spec, store, job), environment)).ExitCode);
+        Assert.Equal(0, (await Wrapper.RunAsync(Wrapper.Arguments(spec, store, job), environment)).ExitCode);
+
+        string Output(int attempt) => File.ReadAllText(Path.Combine(store, StoreLayout.OutputPrefix("job", runId, 0, attempt), "r.jsonl")).Trim();
+        Assert.Equal(("{\"v\": \"partial\"}", "{\"v\": \"good\"}"), (Output(1), Output(2)));
+        Assert.Equal(("failed", "succeeded"), (Ledger(store, "job", runId, 0, 1).Status, Ledger(store, "job", runId, 0, 2).Status));
+    }
+
+    [Fact]
+    public async Task Against_s3_it_reads_the_spec_from_s3_takes_the_aws_batch_index_and_attempt_and_streams_a_large_output()
+    {
+        var (store, uri) = await S3Server.Shared.NewStoreAsync();
+        // 12 MiB of rows: above the 5 MiB part size the wrapper is given, so it goes up in three parts.
+        var job = Wrapper.Job(
+            "i=0; while [ $i -lt 12 ]; do head -c 1048000 /dev/zero | tr '\\0' 'x' | sed 's/.*/{\"pad\": \"&\"}/'; echo; i=$((i+1)); done > \"$BATCHRUNNER_OUTPUT_DIR/big.jsonl\"",
+            "completions: 30\nbackend: aws-batch\nimage: img");
+        var runId = RunIdentity.For(job);
+        await store.PutBytesAsync(StoreLayout.SpecKey("job", runId), System.Text.Encoding.UTF8.GetBytes(RunIdentity.SpecJson(job)), CancellationToken.None);
+        var environment = S3Server.Shared.Environment();
+        environment["AWS_BATCH_JOB_ARRAY_INDEX"] = "3";
+        environment["BATCHRUNNER_INDEX_OFFSET"] = "20";
+        environment["AWS_BATCH_JOB_ATTEMPT"] = "2";
+
+        var result = await Wrapper.RunAsync(Wrapper.Arguments($"{uri}/{StoreLayout.SpecKey("job", runId)}", uri, job), environment);
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var row = LedgerRow.FromJson((await store.GetBytesAsync(StoreLayout.LedgerKey("job", runId, 23, 2), CancellationToken.None))!);
+        Assert.Equal(("succeeded", "aws-batch", 12L, 1), (row.Status, row.Backend, row.OutputRows!.Value, row.OutputFiles));
+        var uploaded = await store.GetBytesAsync($"{StoreLayout.OutputPrefix("job", runId, 23, 2)}/big.jsonl", CancellationToken.None);
+        Assert.Equal(row.OutputBytes, uploaded!.LongLength);
+        Assert.Equal(12 * 1_048_012L, uploaded.LongLength);
+        var (bucket, key) = StoreUri.ParseObject($"{uri}/{StoreLayout.OutputPrefix("job", runId, 23, 2)}/big.jsonl");
+        using var client = S3Server.Shared.Client();
+        Assert.EndsWith("-3\"", (await client.GetObjectMetadataAsync(bucket, key)).ETag, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Against_s3_without_a_given_attempt_the_next_free_attempt_is_used()
+    {
+        var (store, uri) = await S3Server.Shared.NewStoreAsync();
+        var job = Wrapper.Job("echo '{\"ok\": true}' > \"$BATCHRUNNER_OUTPUT_DIR/r.jsonl\"", "completions: 2");
+        var spec = WriteSpec(job);
+        var environment = S3Server.Shared.Environment();
+        environment["BATCHRUNNER_INDEX"] = "1";
+        var runId = RunIdentity.For(job);
+
+        await Wrapper.RunAsync(Wrapper.Arguments(spec, uri, job), environment);
+        await Wrapper.RunAsync(Wrapper.Arguments(spec, uri, job), environment);
+
+        Assert.Equal(3, await ResultsWrapper.NextAttemptAsync(store, "job", runId, 1, CancellationToken.None));
+        Assert.Equal(1, await ResultsWrapper.NextAttemptAsync(store, "job", runId, 0, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Sigterm_is_passed_to_the_command_and_what_it_wrote_is_still_uploaded()
+    {
+        var started = Path.Combine(_temp.Path, "started");
+        var job = Wrapper.Job(
+            $"trap 'echo \"{{\\\"stopped\\\": true}}\" > \"$BATCHRUNNER_OUTPUT_DIR/partial.jsonl\"; exit 143' TERM; touch {started}; while true; do sleep 0.1; done");
+        var spec = WriteSpec(job);
+        var store = _temp.Sub("store");
+
+        using var process = Wrapper.Start(Wrapper.Arguments(spec, store, job), new Dictionary<string, string> { ["BATCHRUNNER_INDEX"] = "0" });
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!File.Exists(started) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(File.Exists(started), "the command never started");
+        Assert.Equal(0, Signal.Send(process.Id, Signal.Term));
+        await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token);
+
+        Assert.Equal(143, process.ExitCode);
+        var row = Ledger(store, "job", RunIdentity.For(job), 0, 1);
+        Assert.Equal(("interrupted", 143, 1L), (row.Status, row.ExitCode, row.OutputRows!.Value));
+        Assert.True(File.Exists(Path.Combine(store, StoreLayout.OutputPrefix("job", RunIdentity.For(job), 0, 1), "partial.jsonl")));
+    }
+
+    [Fact]
+    public async Task A_command_that_does_not_exist_exits_127_with_a_ledger_row_saying_so()
+    {
+        var job = Wrapper.Job("true");
+        var store = _temp.Sub("store");
+
+        var result = await Wrapper.RunAsync(["--spec", WriteSpec(job), "--store", store, "--", "/no/such/program"], new Dictionary<string, string> { ["BATCHRUNNER_INDEX"] = "0" });
+
+        Assert.Equal(127, result.ExitCode);
+        var row = Ledger(store, "job", RunIdentity.For(job), 0, 1);
+        Assert.Equal("failed_to_start", row.Status);
+        Assert.StartsWith("could not start \"/no/such/program\"", row.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(new string[] { "--store", "x", "--", "true" }, "", "missing --spec")]
+    [InlineData(new string[] { "--spec", "s", "--store", "x" }, "", "missing a command after --")]
+    [InlineData(new string[] { "--spec", "SPEC", "--store", "STORE", "--", "true" }, "", "no index: set BATCHRUNNER_INDEX")]
+    [InlineData(new string[] { "--spec", "SPEC", "--store", "STORE", "--", "true" }, "7", "index 7 is out of range: the job has 2 indexes (0 to 1)")]
+    [InlineData(new string[] { "--spec", "SPEC", "--store", "STORE", "--", "true" }, "x", "BATCHRUNNER_INDEX: expected a whole number from 0, got \"x\"")]
+    [InlineData(new string[] { "--bogus", "--", "true" }, "", "--bogus: unknown option")]
+    public async Task Bad_arguments_or_environment_exit_125_naming_what_is_wrong(string[] arguments, string index, string error)
+    {
+        var spec = WriteSpec(Wrapper.Job("true", "completions: 2"));
+        var store = _temp.Sub("store");
+        var environment = index.Length > 0 ? new Dictionary<string, string> { ["BATCHRUNNER_INDEX"] = index } : [];
+
+        var result = await Wrapper.RunAsync(arguments.Select(a => a == "SPEC" ? spec : a == "STORE" ? store : a), environment);
+
+        Assert.Equal(ResultsWrapper.WrapperError, result.ExitCode);
+        Assert.Contains(error, result.Stderr, StringComparison.Ordinal);
+        Assert.Empty(Directory.EnumerateFiles(store, "*", SearchOption.AllDirectories));
+    }
+
+    private string WriteSpec(BatchRunner.Core.Spec.BatchJob job)
+    {
+        var path = Path.Combine(_temp.Path, $"spec-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, RunIdentity.SpecJson(job));
+        return path;
+    }
+
+    internal static LedgerRow Ledger(string store, string job, string runId, int index, int attempt) =>
+        new LocalResultsStore(store).ReadLedgerRow(job, runId, index, attempt) ?? throw new Xunit.Sdk.XunitException($"no ledger row for index {index} attempt {attempt}");
+}
+
+/// <summary>kill(2), to signal the wrapper as the kubelet does.</summary>
+internal static partial class Signal
+{
+    public const int Term = 15;
+
+    public static int Send(int pid, int signal) => Kill(pid, signal);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
+}
