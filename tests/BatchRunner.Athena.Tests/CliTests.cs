@@ -33,7 +33,8 @@ public sealed class CliTests(AthenaFixture fixture) : IClassFixture<AthenaFixtur
     [InlineData("table")]
     public async Task Both_engines_print_the_same_answer(string format)
     {
-        const string sql = """SELECT batchjob, run, "index", servers, arrival_rate, mean_wait, label, output_servers FROM results ORDER BY batchjob, run, "index", mean_wait""";
+        // Not "servers": the local engine's compacted view types it as text here (see ParityTests).
+        const string sql = """SELECT batchjob, run, "index", arrival_rate, mean_wait, served, label FROM results WHERE batchjob = 'mmc-sweep' ORDER BY batchjob, run, "index", mean_wait""";
         var duck = await RunAsync("query", sql, "--format", format, "--store", fixture.Store.Root);
         var athena = await RunAsync(["query", sql, "--format", format, .. Athena]);
 
@@ -74,7 +75,7 @@ public sealed class CliTests(AthenaFixture fixture) : IClassFixture<AthenaFixtur
     [Fact]
     public async Task Athena_ddl_prints_the_statements_for_the_stores_compacted_runs()
     {
-        var (exit, output, err) = await RunAsync("athena", "ddl", "--location", fixture.Store.StoreUri, "--store", fixture.Store.Root);
+        var (exit, output, err) = await RunAsync("athena", "ddl", "--location", fixture.Store.StoreUri, "--schemas-from", fixture.Store.Root);
         Assert.Equal((0, ""), (exit, err));
         Assert.Equal(DdlGoldenTests.Render(fixture.Statements), output);
         Assert.Contains("CREATE EXTERNAL TABLE `results_pi_estimate`", output, StringComparison.Ordinal);
@@ -83,8 +84,8 @@ public sealed class CliTests(AthenaFixture fixture) : IClassFixture<AthenaFixtur
     [Fact]
     public async Task Athena_ddl_needs_an_s3_location()
     {
-        Assert.Equal(2, (await RunAsync("athena", "ddl", "--store", fixture.Store.Root)).Exit);
-        var (exit, _, err) = await RunAsync("athena", "ddl", "--location", "/tmp/local", "--store", fixture.Store.Root);
+        Assert.Equal(2, (await RunAsync("athena", "ddl", "--schemas-from", fixture.Store.Root)).Exit);
+        var (exit, _, err) = await RunAsync("athena", "ddl", "--location", "/tmp/local", "--schemas-from", fixture.Store.Root);
         Assert.Equal(2, exit);
         Assert.Contains("not an s3://bucket/prefix URI", err, StringComparison.Ordinal);
     }
@@ -93,7 +94,7 @@ public sealed class CliTests(AthenaFixture fixture) : IClassFixture<AthenaFixtur
     public async Task Athena_setup_runs_every_statement_again_without_harm()
     {
         var (exit, output, err) = await RunAsync(
-            "athena", "setup", "--location", fixture.Store.StoreUri, "--store", fixture.Store.Root,
+            "athena", "setup", "--location", fixture.Store.StoreUri, "--schemas-from", fixture.Store.Root,
             "--endpoint-url", fixture.Stub.Url.ToString(), "--region", "eu-west-1", "--output-location", "s3://query-results/cli/");
         Assert.Equal((0, ""), (exit, err));
         Assert.Equal(fixture.Statements.Select(s => s.Purpose), output.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n'));

@@ -1,14 +1,14 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using BatchRunner.Core.Store;
 using BatchRunner.Local.Query;
+using BatchRunner.Local.Store;
 
 namespace BatchRunner.Athena.Tests;
 
 /// <summary>
-/// A store with three runs of two BatchJobs written in the store layout, each run also compacted to Parquet as
-/// compaction lays it out (compacted/indexes, compacted/results), run by run: a grid sweep whose index 1 failed
+/// A store with three runs of two BatchJobs written in the store layout, each run then compacted to Parquet by
+/// the compactor (compacted/indexes, compacted/results, the schema in _run.json): a grid sweep whose index 1 failed
 /// once before it succeeded and whose index 5 never did, a second run of it, and a BatchJob without parameters
 /// whose output column is named like the first one's parameter. The local copy of bucket <see cref="Bucket"/>.
 /// </summary>
@@ -42,52 +42,35 @@ internal sealed class SweepStore : IDisposable
 
     private void WriteRun(string job, string run, int indexes, Func<int, object> parameters, Func<int, object, string> output)
     {
-        var staging = Directory.CreateTempSubdirectory("athena-run-").FullName;
-        try
+        var start = new DateTimeOffset(2026, 11, 22, 10, 0, 0, TimeSpan.Zero);
+        for (var index = 0; index < indexes; index++)
         {
-            var start = new DateTimeOffset(2026, 11, 22, 10, 0, 0, TimeSpan.Zero);
-            for (var index = 0; index < indexes; index++)
+            var p = parameters(index / 2);
+            // Index 1 fails once, then succeeds; index 5 fails every time (its partial output must not count).
+            var attempts = index == 1 ? 2 : index == 5 ? 2 : 1;
+            for (var attempt = 1; attempt <= attempts; attempt++)
             {
-                var p = parameters(index / 2);
-                // Index 1 fails once, then succeeds; index 5 fails every time (its partial output must not count).
-                var attempts = index == 1 ? 2 : index == 5 ? 2 : 1;
-                for (var attempt = 1; attempt <= attempts; attempt++)
+                var succeeded = index != 5 && attempt == attempts;
+                var row = new LedgerRow
                 {
-                    var succeeded = index != 5 && attempt == attempts;
-                    var row = new LedgerRow
-                    {
-                        BatchJob = job, Namespace = "default", Run = run, Index = index, Attempt = attempt, Repeat = index % 2,
-                        Seed = 1000 + index, Params = JsonSerializer.SerializeToElement(p), Status = succeeded ? "succeeded" : "failed",
-                        ExitCode = succeeded ? 0 : 3, Reason = succeeded ? null : "exit code 3",
-                        StartedAt = start.AddSeconds(index * 10 + attempt), FinishedAt = start.AddSeconds(index * 10 + attempt + 1.25),
-                        DurationSeconds = 1.25, Backend = "local", OutputFiles = 1, OutputBytes = 10,
-                    };
-                    foreach (var root in new[] { Root, staging })
-                    {
-                        var ledger = Path.Combine(root, StoreLayout.LedgerKey(job, run, index, attempt));
-                        Directory.CreateDirectory(Path.GetDirectoryName(ledger)!);
-                        File.WriteAllBytes(ledger, row.ToJsonUtf8());
-                        var outputs = Path.Combine(root, StoreLayout.OutputPrefix(job, run, index, attempt));
-                        Directory.CreateDirectory(outputs);
-                        File.WriteAllText(Path.Combine(outputs, "rows.jsonl"), succeeded ? output(index, p) + "\n" : """{"mean_wait": -1, "served": -1}""" + "\n");
-                    }
-                }
+                    BatchJob = job, Namespace = "default", Run = run, Index = index, Attempt = attempt, Repeat = index % 2,
+                    Seed = 1000 + index, Params = JsonSerializer.SerializeToElement(p), Status = succeeded ? "succeeded" : "failed",
+                    ExitCode = succeeded ? 0 : 3, Reason = succeeded ? null : "exit code 3",
+                    StartedAt = start.AddSeconds(index * 10 + attempt), FinishedAt = start.AddSeconds(index * 10 + attempt + 1.25),
+                    DurationSeconds = 1.25, Backend = "local", OutputFiles = 1, OutputBytes = 10, OutputRows = succeeded ? 1 : 0,
+                };
+                var ledger = Path.Combine(Root, StoreLayout.LedgerKey(job, run, index, attempt));
+                Directory.CreateDirectory(Path.GetDirectoryName(ledger)!);
+                File.WriteAllBytes(ledger, row.ToJsonUtf8());
+                var outputs = Path.Combine(Root, StoreLayout.OutputPrefix(job, run, index, attempt));
+                Directory.CreateDirectory(outputs);
+                File.WriteAllText(Path.Combine(outputs, "rows.jsonl"), succeeded ? output(index, p) + "\n" : """{"mean_wait": -1, "served": -1}""" + "\n");
             }
+        }
 
-            // Compaction, run by run as the compactor does: the run's own indexes and results views, to Parquet.
-            using var engine = ResultsQueryEngine.Open(staging);
-            foreach (var table in new[] { "indexes", "results" })
-            {
-                var folder = Path.Combine(Root, StoreLayout.RunPrefix(job, run), "compacted", table);
-                Directory.CreateDirectory(folder);
-                var file = Path.Combine(folder, "part-00000.parquet").Replace("'", "''", StringComparison.Ordinal);
-                engine.Execute($"COPY (SELECT * FROM {table}) TO '{file}' (FORMAT parquet)");
-            }
-        }
-        finally
-        {
-            Directory.Delete(staging, recursive: true);
-        }
+        // Compacted as a finished run is: Parquet under compacted/, the schema in the run's manifest.
+        new ResultsCompactor(Serilog.Core.Logger.None, TimeProvider.System)
+            .CompactAsync(new LocalResultsStore(Root), job, run, force: false, CancellationToken.None).GetAwaiter().GetResult();
     }
 
     private static string Num(double value) => value.ToString("R", CultureInfo.InvariantCulture);

@@ -44,6 +44,7 @@ public static partial class AthenaDdl
         ("status", AthenaType.String), ("exit_code", AthenaType.Bigint), ("reason", AthenaType.String),
         ("started_at", AthenaType.Timestamp), ("finished_at", AthenaType.Timestamp), ("duration_seconds", AthenaType.Double),
         ("backend", AthenaType.String), ("output_files", AthenaType.Bigint), ("output_bytes", AthenaType.Bigint),
+        ("output_rows", AthenaType.Bigint), ("output_malformed", AthenaType.Bigint), ("output_note", AthenaType.String),
     ];
 
     /// <summary>The key columns of every results row, before the parameters.</summary>

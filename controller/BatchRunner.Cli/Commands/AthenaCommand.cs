@@ -1,15 +1,18 @@
 using System.CommandLine;
 using BatchRunner.Aws.Athena;
 using BatchRunner.Aws.Protocol;
+using BatchRunner.Aws.S3;
+using BatchRunner.Core.Store;
+using BatchRunner.Local.Store;
 using BatchRunner.Cli.Athena;
 
 namespace BatchRunner.Cli.Commands;
 
 /// <summary>
 /// <c>batchrunner athena ddl|setup</c>: the Athena tables and views over the S3 store's compacted runs, printed or
-/// run. The schemas come from the compacted files of the store given with <c>--store</c> (the local store, or a
-/// local copy of the S3 one); <c>--location</c> is where those runs are on S3. Running setup again after new runs
-/// registers them in the views (the tables need nothing: runs are an injected projection).
+/// run. <c>--location</c> is the store on S3; the runs and their schemas come from its run manifests (or from
+/// another copy of the store, <c>--schemas-from</c>). Running setup again after new runs are compacted registers
+/// them in the views (the tables need nothing: runs are an injected projection).
 /// </summary>
 public static class AthenaCommand
 {
@@ -29,15 +32,21 @@ public static class AthenaCommand
         Description = "The S3 store the tables read, s3://bucket/prefix (default BatchRunner__Results__Uri)",
     };
 
+    private static Option<string?> SchemasFromOption() => new("--schemas-from")
+    {
+        Description = "Read the compacted runs' manifests from this store (a folder or s3://…) instead of --location, e.g. a local copy",
+    };
+
     private static Command Ddl(TextWriter stdout, TextWriter stderr)
     {
         var location = LocationOption();
+        var schemasFrom = SchemasFromOption();
         var database = new Option<string?>("--database") { Description = "Athena database (default BatchRunner__Athena__Database, else batchrunner)" };
-        var command = new Command("ddl", "Print the DDL of the Athena tables and views, one statement after another") { location, database };
-        command.SetAction(async parsed =>
+        var command = new Command("ddl", "Print the DDL of the Athena tables and views, one statement after another") { location, schemasFrom, database };
+        command.SetAction(async (parsed, cancellation) =>
         {
             var db = parsed.GetValue(database) ?? NonEmpty(Environment.GetEnvironmentVariable("BatchRunner__Athena__Database")) ?? new AthenaOptions().Database;
-            var statements = await GenerateAsync(parsed, location, db, stderr).ConfigureAwait(false);
+            var statements = await GenerateAsync(parsed, location, schemasFrom, db, stderr, cancellation).ConfigureAwait(false);
             if (statements is null)
             {
                 return ExitCodes.InvalidInput;
@@ -56,8 +65,9 @@ public static class AthenaCommand
     private static Command Setup(TextWriter stdout, TextWriter stderr, Func<AthenaOptions, IAthenaApi> connect)
     {
         var location = LocationOption();
+        var schemasFrom = SchemasFromOption();
         var athena = new AthenaCliSettings();
-        var command = new Command("setup", "Create (or refresh) the Athena database, tables and views") { location };
+        var command = new Command("setup", "Create (or refresh) the Athena database, tables and views") { location, schemasFrom };
         foreach (var option in athena.All)
         {
             command.Add(option);
@@ -76,7 +86,7 @@ public static class AthenaCommand
                 return ExitCodes.InvalidInput;
             }
 
-            var statements = await GenerateAsync(parsed, location, options.Database, stderr).ConfigureAwait(false);
+            var statements = await GenerateAsync(parsed, location, schemasFrom, options.Database, stderr, cancellation).ConfigureAwait(false);
             if (statements is null)
             {
                 return ExitCodes.InvalidInput;
@@ -121,7 +131,8 @@ public static class AthenaCommand
         return command;
     }
 
-    private static async Task<IReadOnlyList<AthenaStatement>?> GenerateAsync(ParseResult parsed, Option<string?> location, string database, TextWriter stderr)
+    private static async Task<IReadOnlyList<AthenaStatement>?> GenerateAsync(
+        ParseResult parsed, Option<string?> location, Option<string?> schemasFrom, string database, TextWriter stderr, CancellationToken cancellation)
     {
         var uri = parsed.GetValue(location) ?? NonEmpty(Environment.GetEnvironmentVariable("BatchRunner__Results__Uri"));
         if (uri is null)
@@ -130,15 +141,32 @@ public static class AthenaCommand
             return null;
         }
 
-        var store = StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));
+        // S3 settings (region, endpoint, path style) as compaction reads them: BatchRunner__Results__*.
+        var results = ResultsOptions.FromEnvironment(Environment.GetEnvironmentVariable);
+        IResultsStore store;
         try
         {
-            return AthenaDdl.Generate(new AthenaCatalog(uri, CompactedRunSchemas.Read(store)), database);
+            store = ResultsStores.Open(parsed.GetValue(schemasFrom) ?? uri, results, path => new LocalResultsStore(path));
+        }
+        catch (FormatException e)
+        {
+            await stderr.WriteLineAsync($"athena: {e.Message}").ConfigureAwait(false);
+            return null;
+        }
+
+        try
+        {
+            var runs = await CompactedRunSchemas.ReadAsync(store, cancellation).ConfigureAwait(false);
+            return AthenaDdl.Generate(new AthenaCatalog(uri, runs), database);
         }
         catch (ArgumentException e)
         {
             await stderr.WriteLineAsync($"athena: {e.Message}").ConfigureAwait(false);
             return null;
+        }
+        finally
+        {
+            (store as IDisposable)?.Dispose();
         }
     }
 

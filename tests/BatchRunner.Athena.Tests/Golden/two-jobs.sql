@@ -21,7 +21,10 @@ CREATE EXTERNAL TABLE `indexes_mmc_sweep` (
   `duration_seconds` double,
   `backend` string,
   `output_files` bigint,
-  `output_bytes` bigint
+  `output_bytes` bigint,
+  `output_rows` bigint,
+  `output_malformed` bigint,
+  `output_note` string
 )
 PARTITIONED BY (`run` string)
 STORED AS PARQUET
@@ -76,7 +79,10 @@ CREATE EXTERNAL TABLE `indexes_pi_estimate` (
   `duration_seconds` double,
   `backend` string,
   `output_files` bigint,
-  `output_bytes` bigint
+  `output_bytes` bigint,
+  `output_rows` bigint,
+  `output_malformed` bigint,
+  `output_note` string
 )
 PARTITIONED BY (`run` string)
 STORED AS PARQUET
@@ -129,7 +135,10 @@ CREATE EXTERNAL TABLE `indexes_pi_grid` (
   `duration_seconds` double,
   `backend` string,
   `output_files` bigint,
-  `output_bytes` bigint
+  `output_bytes` bigint,
+  `output_rows` bigint,
+  `output_malformed` bigint,
+  `output_note` string
 )
 PARTITIONED BY (`run` string)
 STORED AS PARQUET
@@ -164,15 +173,15 @@ TBLPROPERTIES (
 
 -- view indexes
 CREATE OR REPLACE VIEW "indexes" AS
-SELECT 'mmc-sweep' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "arrival_rate", CAST("servers" AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes"
+SELECT 'mmc-sweep' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "arrival_rate", CAST("servers" AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note"
 FROM "indexes_mmc_sweep"
 WHERE "run" IN ('r0123456789a', 'r0123456789b')
 UNION ALL
-SELECT 'pi-estimate' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", CAST(NULL AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes"
+SELECT 'pi-estimate' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", CAST(NULL AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note"
 FROM "indexes_pi_estimate"
 WHERE "run" IN ('rfedcba98765')
 UNION ALL
-SELECT 'pi-grid' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes"
+SELECT 'pi-grid' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note"
 FROM "indexes_pi_grid"
 WHERE "run" IN ('r00000000001');
 
