@@ -82,6 +82,55 @@ public sealed class AthenaClientTests(AthenaFixture fixture) : IClassFixture<Ath
     }
 
     [Fact]
+    public async Task A_query_whose_start_was_cancelled_in_flight_is_found_by_its_token_and_stopped()
+    {
+        using var client = fixture.Client();
+        var before = fixture.Stub.Stopped.ToHashSet();
+        fixture.Stub.QueryDelay = TimeSpan.FromSeconds(20);
+        try
+        {
+            using var cancel = new CancellationTokenSource();
+            var api = new StartReachesAthenaThenCallerLeaves(client, cancel);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+                new AthenaQueryRunner(api, AthenaFixture.Options(fixture.Stub.Url)).RunAsync("SELECT 1 AS one", cancel.Token));
+            Assert.Equal(2, api.Starts);
+        }
+        finally
+        {
+            fixture.Stub.QueryDelay = TimeSpan.FromMilliseconds(30);
+        }
+
+        Assert.Single(fixture.Stub.Stopped.Except(before));
+    }
+
+    /// <summary>The first start reaches Athena, but its answer comes after the caller cancelled.</summary>
+    private sealed class StartReachesAthenaThenCallerLeaves(AthenaApiClient inner, CancellationTokenSource caller) : IAthenaApi
+    {
+        public int Starts { get; private set; }
+
+        public async Task<StartQueryExecutionResponse> StartQueryExecutionAsync(StartQueryExecutionRequest request, CancellationToken cancellation)
+        {
+            var answer = await inner.StartQueryExecutionAsync(request, CancellationToken.None);
+            if (++Starts == 1)
+            {
+                await caller.CancelAsync();
+                cancellation.ThrowIfCancellationRequested();
+            }
+
+            return answer;
+        }
+
+        public Task<GetQueryExecutionResponse> GetQueryExecutionAsync(string queryExecutionId, CancellationToken cancellation) =>
+            inner.GetQueryExecutionAsync(queryExecutionId, cancellation);
+
+        public Task<GetQueryResultsResponse> GetQueryResultsAsync(GetQueryResultsRequest request, CancellationToken cancellation) =>
+            inner.GetQueryResultsAsync(request, cancellation);
+
+        public Task StopQueryExecutionAsync(string queryExecutionId, CancellationToken cancellation) =>
+            inner.StopQueryExecutionAsync(queryExecutionId, cancellation);
+    }
+
+    [Fact]
     public async Task A_retried_start_does_not_run_the_query_twice()
     {
         using var client = fixture.Client();

@@ -9,7 +9,9 @@ namespace BatchRunner.Athena.Tests;
 /// <summary><c>batchrunner query --engine athena|duckdb</c> and <c>batchrunner athena ddl|setup</c>, against the stub.</summary>
 public sealed class CliTests(AthenaFixture fixture) : IClassFixture<AthenaFixture>
 {
-    private async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
+    private Task<(int Exit, string Out, string Err)> RunAsync(params string[] args) => RunAsync(args, CancellationToken.None);
+
+    private async Task<(int Exit, string Out, string Err)> RunAsync(string[] args, CancellationToken cancellation)
     {
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
@@ -21,7 +23,7 @@ public sealed class CliTests(AthenaFixture fixture) : IClassFixture<AthenaFixtur
             },
             AwsJsonClient.PascalCaseJson(), credentials: AthenaFixture.Credentials));
         var root = new RootCommand { CliApplication.StoreOption, QueryCommand.Create(stdout, stderr, Connect), AthenaCommand.Create(stdout, stderr, Connect) };
-        var exit = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr });
+        var exit = await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr }, cancellation);
         return (exit, stdout.ToString(), stderr.ToString());
     }
 
@@ -49,6 +51,26 @@ public sealed class CliTests(AthenaFixture fixture) : IClassFixture<AthenaFixtur
     {
         var (exit, output, err) = await RunAsync("query", "SELECT count(*) AS n FROM indexes", "--format", "csv", "--store", fixture.Store.Root);
         Assert.Equal((0, "n\n19\n", ""), (exit, output.ReplaceLineEndings("\n"), err));
+    }
+
+    [Fact]
+    public async Task Ctrl_C_stops_the_Athena_query_and_exits_130()
+    {
+        var before = fixture.Stub.Stopped.ToHashSet();
+        fixture.Stub.QueryDelay = TimeSpan.FromSeconds(20);
+        try
+        {
+            using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+            var (exit, output, err) = await RunAsync(["query", "SELECT count(*) FROM results", .. Athena], cancel.Token);
+            Assert.Equal((130, ""), (exit, output));
+            Assert.Equal("query: cancelled; the Athena query was stopped\n", err.ReplaceLineEndings("\n"));
+        }
+        finally
+        {
+            fixture.Stub.QueryDelay = TimeSpan.FromMilliseconds(30);
+        }
+
+        Assert.Single(fixture.Stub.Stopped.Except(before));
     }
 
     [Fact]

@@ -38,14 +38,27 @@ public sealed class AthenaQueryRunner(IAthenaApi api, AthenaOptions options, Tim
     /// <summary>Runs <paramref name="sql"/> in the configured database, or with no database (for CREATE DATABASE).</summary>
     public async Task<AthenaQueryResult> RunAsync(string sql, CancellationToken cancellation, bool inDatabase = true)
     {
-        var started = await api.StartQueryExecutionAsync(new StartQueryExecutionRequest
+        var request = new StartQueryExecutionRequest
         {
             QueryString = sql,
             ClientRequestToken = Guid.NewGuid().ToString("D"),
             QueryExecutionContext = inDatabase ? new QueryExecutionContext { Database = options.Database } : null,
             ResultConfiguration = string.IsNullOrEmpty(options.OutputLocation) ? null : new ResultConfiguration { OutputLocation = options.OutputLocation },
             WorkGroup = options.WorkGroup,
-        }, cancellation).ConfigureAwait(false);
+        };
+        StartQueryExecutionResponse started;
+        try
+        {
+            started = await api.StartQueryExecutionAsync(request, cancellation).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // The start may have reached Athena before the caller left: the same token names the same query, so
+            // asking again gives its id (without starting another), and it is stopped.
+            await StopStartedAsync(request).ConfigureAwait(false);
+            throw;
+        }
+
         var id = started.QueryExecutionId ?? throw new InvalidOperationException("Athena started a query without an id");
         _log.Debug("Started Athena query {QueryExecutionId} in {WorkGroup}", id, options.WorkGroup);
 
@@ -89,6 +102,23 @@ public sealed class AthenaQueryRunner(IAthenaApi api, AthenaOptions options, Tim
 
             await Task.Delay(interval, _time, cancellation).ConfigureAwait(false);
             interval = TimeSpan.FromTicks(Math.Min(options.MaxPollInterval.Ticks, (long)(interval.Ticks * 1.5)));
+        }
+    }
+
+    private async Task StopStartedAsync(StartQueryExecutionRequest request)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10), _time);
+        try
+        {
+            var started = await api.StartQueryExecutionAsync(request, timeout.Token).ConfigureAwait(false);
+            if (started.QueryExecutionId is { } id)
+            {
+                await StopAsync(id).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            _log.Warning(e, "Could not find the Athena query started with token {ClientRequestToken} to stop it", request.ClientRequestToken);
         }
     }
 
