@@ -1,4 +1,5 @@
 using BatchRunner.Aws.Athena;
+using Microsoft.Extensions.Configuration;
 
 namespace BatchRunner.Athena.Tests;
 
@@ -69,5 +70,47 @@ public sealed class AthenaValuesAndOptionsTests
             Region = "us-gov-west-1", EndpointUrl = "http://127.0.0.1:4566",
         };
         Assert.Empty(options.Errors());
+    }
+}
+
+/// <summary><c>BatchRunner:Athena</c> bound and validated as the controller binds its options.</summary>
+public sealed class AthenaOptionsBindingTests
+{
+    private static Microsoft.Extensions.Options.IOptions<AthenaOptions> Bind(Dictionary<string, string?> settings)
+    {
+        var configuration = new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        var services = new ServiceCollection();
+        services.AddSingleton<Microsoft.Extensions.Configuration.IConfiguration>(configuration);
+        services.AddOptions<AthenaOptions>().BindConfiguration(AthenaOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        return services.BuildServiceProvider().GetRequiredService<Microsoft.Extensions.Options.IOptions<AthenaOptions>>();
+    }
+
+    [Fact]
+    public void Settings_bind_from_configuration()
+    {
+        var options = Bind(new()
+        {
+            ["BatchRunner:Athena:Database"] = "sweeps",
+            ["BatchRunner:Athena:WorkGroup"] = "batch",
+            ["BatchRunner:Athena:OutputLocation"] = "s3://athena-results/q/",
+            ["BatchRunner:Athena:Region"] = "eu-central-1",
+            ["BatchRunner:Athena:PollInterval"] = "00:00:00.5",
+        }).Value;
+        Assert.Equal(("sweeps", "batch", "s3://athena-results/q/", "eu-central-1", TimeSpan.FromMilliseconds(500)),
+            (options.Database, options.WorkGroup, options.OutputLocation, options.Region, options.PollInterval));
+    }
+
+    [Fact]
+    public void Bad_settings_fail_validation_naming_each()
+    {
+        var e = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => Bind(new()
+        {
+            ["BatchRunner:Athena:WorkGroup"] = "no spaces allowed",
+            ["BatchRunner:Athena:OutputLocation"] = "athena-results",
+        }).Value);
+        // The validator prefixes each of our messages with the type's name; ours name the setting.
+        Assert.Equal(2, e.Failures.Count());
+        Assert.Contains(e.Failures, f => f.Contains("BatchRunner:Athena:WorkGroup: must be 1 to 128 letters, digits, '.', '_' or '-', got 'no spaces allowed'", StringComparison.Ordinal));
+        Assert.Contains(e.Failures, f => f.Contains("BatchRunner:Athena:OutputLocation: must be s3://bucket/prefix/, got 'athena-results'", StringComparison.Ordinal));
     }
 }
