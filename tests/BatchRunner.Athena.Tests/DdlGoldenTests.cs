@@ -87,3 +87,37 @@ public sealed class DdlGoldenTests
 
     private static string SourceDirectory([System.Runtime.CompilerServices.CallerFilePath] string path = "") => Path.GetDirectoryName(path)!;
 }
+
+/// <summary>The generated statements run as they are: the stub's DuckDB creates the tables and executes the views.</summary>
+public sealed class DdlRunsTests
+{
+    [Fact]
+    public void Every_statement_of_the_golden_catalog_runs_and_the_views_have_the_local_columns()
+    {
+        var bucket = Directory.CreateTempSubdirectory("athena-empty-");
+        try
+        {
+            using var athena = new Stub.DuckAthena(new Dictionary<string, string> { ["sweeps-bucket"] = bucket.FullName });
+            foreach (var statement in AthenaDdl.Generate(Catalogs.TwoJobs(), "batchrunner"))
+            {
+                athena.Execute(statement.Sql, statement.NeedsDatabase ? "batchrunner" : null);
+            }
+
+            var results = athena.Execute("SELECT * FROM results", "batchrunner");
+            Assert.Empty(results.Rows);
+            Assert.Equal(
+                "batchjob:varchar namespace:varchar run:varchar index:bigint repeat:bigint seed:bigint arrival_rate:double servers:varchar " +
+                "mean_wait:double served:double label:varchar converged:boolean estimate:double samples:bigint output_servers:varchar",
+                string.Join(" ", results.Columns.Select(c => $"{c.Name}:{c.Type}")));
+            var indexes = athena.Execute("SELECT * FROM indexes", "batchrunner");
+            Assert.Equal(
+                "batchjob namespace run index attempt repeat seed arrival_rate servers status exit_code reason started_at finished_at " +
+                "duration_seconds backend output_files output_bytes output_rows output_malformed output_note",
+                string.Join(" ", indexes.Columns.Select(c => c.Name)));
+        }
+        finally
+        {
+            bucket.Delete(recursive: true);
+        }
+    }
+}
