@@ -52,20 +52,24 @@ public sealed class ResultsCompactor(ILogger log, TimeProvider time)
             long indexRows, resultRows, rawBytes;
             using (var engine = ResultsQueryEngine.Open(root, new ViewScope(batchJob, runId, RawOnly: true)))
             {
-                indexRows = (long)engine.Execute("SELECT count(*) FROM indexes").Rows[0][0]!;
+                // The raw views re-read every file (and re-infer its schema) each time a statement uses them: read them once.
+                engine.Run($"SET temp_directory = {ResultsQueryEngine.Literal(Path.Combine(scratch.FullName, "duckdb"))}");
+                engine.Run("CREATE TEMP TABLE compact_indexes AS SELECT * FROM indexes");
+                engine.Run("CREATE TEMP TABLE compact_results AS SELECT * FROM results");
+                indexRows = (long)engine.Execute("SELECT count(*) FROM compact_indexes").Rows[0][0]!;
                 if (indexRows == 0)
                 {
                     throw new CompactionRefusedException($"run {runId} of {batchJob} has no ledger rows under {store.Location}: nothing to compact");
                 }
 
-                resultRows = (long)engine.Execute("SELECT count(*) FROM results").Rows[0][0]!;
-                var raw = engine.Execute("SELECT sum(output_files)::BIGINT, sum(output_bytes)::BIGINT, sum(output_malformed)::BIGINT, count(*) FILTER (WHERE status = 'succeeded') FROM indexes").Rows[0];
+                resultRows = (long)engine.Execute("SELECT count(*) FROM compact_results").Rows[0][0]!;
+                var raw = engine.Execute("SELECT sum(output_files)::BIGINT, sum(output_bytes)::BIGINT, sum(output_malformed)::BIGINT, count(*) FILTER (WHERE status = 'succeeded') FROM compact_indexes").Rows[0];
                 rawBytes = Convert.ToInt64(raw[1] ?? 0L, CultureInfo.InvariantCulture);
                 var indexesFile = Path.Combine(built, "indexes", "part-00000.parquet");
-                engine.Run($"COPY (SELECT * FROM indexes ORDER BY \"index\", attempt) TO {ResultsQueryEngine.Literal(indexesFile)} (FORMAT parquet, COMPRESSION zstd)");
+                engine.Run($"COPY (SELECT * FROM compact_indexes ORDER BY \"index\", attempt) TO {ResultsQueryEngine.Literal(indexesFile)} (FORMAT parquet, COMPRESSION zstd)");
                 // One file per ~TargetFileBytes; DuckDB names them data_N.parquet in the folder.
                 engine.Run($"""
-                    COPY (SELECT * FROM results ORDER BY "index") TO {ResultsQueryEngine.Literal(Path.Combine(built, "results"))}
+                    COPY (SELECT * FROM compact_results ORDER BY "index") TO {ResultsQueryEngine.Literal(Path.Combine(built, "results"))}
                     (FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {TargetFileBytes}, FILENAME_PATTERN {ResultsQueryEngine.Literal("data_{i}")}, OVERWRITE_OR_IGNORE true)
                     """);
                 var resultFiles = Directory.EnumerateFiles(Path.Combine(built, "results"), "*.parquet").Order(StringComparer.Ordinal).ToList();
@@ -73,7 +77,7 @@ public sealed class ResultsCompactor(ILogger log, TimeProvider time)
                 {
                     // No result rows: still one (empty) file, so the table's schema is recorded and readable.
                     var empty = Path.Combine(built, "results", "data_0.parquet");
-                    engine.Run($"COPY (SELECT * FROM results) TO {ResultsQueryEngine.Literal(empty)} (FORMAT parquet, COMPRESSION zstd)");
+                    engine.Run($"COPY (SELECT * FROM compact_results) TO {ResultsQueryEngine.Literal(empty)} (FORMAT parquet, COMPRESSION zstd)");
                     resultFiles = [empty];
                 }
 
@@ -83,8 +87,8 @@ public sealed class ResultsCompactor(ILogger log, TimeProvider time)
                     ["state"] = "complete",
                     ["compacted_at"] = time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture),
                     ["format"] = "parquet",
-                    ["results"] = Table(engine, "results", resultRows, files.Where(f => f.Table == "results").ToList(), batchJob, runId),
-                    ["indexes"] = Table(engine, "indexes", indexRows, files.Where(f => f.Table == "indexes").ToList(), batchJob, runId),
+                    ["results"] = Table(engine, "compact_results", resultRows, files.Where(f => f.Table == "results").ToList(), batchJob, runId),
+                    ["indexes"] = Table(engine, "compact_indexes", indexRows, files.Where(f => f.Table == "indexes").ToList(), batchJob, runId),
                     ["raw"] = new JsonObject
                     {
                         ["attempts"] = indexRows,

@@ -106,13 +106,21 @@ public sealed class ResultsQueryEngine : IDisposable
 
         if (ledgerGlobs.Count > 0)
         {
-            Run($"CREATE VIEW ledger_raw AS SELECT * FROM read_json({List(ledgerGlobs)}, format = 'auto', union_by_name = true)");
-            parameters.AddRange(ParameterNames());
-            var present = ColumnsOf("ledger_raw");
+            // The ledger's schema is known, so no file's schema is inferred (that costs a read of every file per
+            // statement); only the parameters vary, read as JSON and typed from their merged structure.
+            var schema = string.Join(", ", KeyColumns.Select(c => (c, c is "batchjob" or "namespace" or "run" ? "VARCHAR" : "BIGINT"))
+                .Append(("params", "JSON")).Concat(LedgerTail)
+                .Select(c => $"{Literal(c.Item1)}: {Literal(c.Item2)}"));
+            // Ledger rows are small: read once into memory rather than once per statement that uses them.
+            Run($"CREATE TEMP TABLE ledger_raw AS SELECT * FROM read_json({List(ledgerGlobs)}, format = 'auto', columns = {{{schema}}})");
+            var parameterTypes = OutputColumns(Execute("SELECT json_group_structure(params) FROM ledger_raw").Rows[0][0] as string);
+            parameters.AddRange(parameterTypes.Select(p => p.Name));
+            var typed = Literal(new JsonObject(parameterTypes.Select(c => KeyValuePair.Create(c.Name, (JsonNode?)c.Type))).ToJsonString());
             var columns = KeyColumns.Select(Ident)
-                .Concat(parameters.Select(p => $"params.{Ident(p)} AS {Ident(p)}"))
-                .Concat(LedgerTail.Select(c => present.Contains(c.Name) ? $"CAST({Ident(c.Name)} AS {c.Type}) AS {Ident(c.Name)}" : $"NULL::{c.Type} AS {Ident(c.Name)}"));
-            Run($"CREATE VIEW indexes_raw AS SELECT {string.Join(", ", columns)} FROM ledger_raw");
+                .Concat(parameters.Select(p => $"__params.{Ident(p)} AS {Ident(p)}"))
+                .Concat(LedgerTail.Select(c => Ident(c.Name)));
+            var source = parameters.Count == 0 ? "ledger_raw" : $"(SELECT *, json_transform(params, {typed}) AS __params FROM ledger_raw)";
+            Run($"CREATE VIEW indexes_raw AS SELECT {string.Join(", ", columns)} FROM {source}");
             indexSources.Add("SELECT * FROM indexes_raw");
         }
 
@@ -256,21 +264,6 @@ public sealed class ResultsQueryEngine : IDisposable
             .SelectMany(i => Directory.EnumerateDirectories(i, "attempt=*"))
             .Select(a => Path.Combine(a, StoreLayout.OutputFolder))
             .Any(o => Directory.Exists(o) && Directory.EnumerateFiles(o, pattern, SearchOption.AllDirectories).Any());
-
-    private List<string> ParameterNames()
-    {
-        var rows = Execute("SELECT typeof(params) FROM ledger_raw LIMIT 1").Rows;
-        var type = rows.Count > 0 ? rows[0][0] as string : null;
-        if (type is null || !type.StartsWith("STRUCT", StringComparison.Ordinal))
-        {
-            // No sweep anywhere: params is always {} and there are no parameter columns.
-            return [];
-        }
-
-        return Execute("SELECT column_name FROM (DESCRIBE SELECT params.* FROM ledger_raw)").Rows.Select(r => (string)r[0]!).ToList();
-    }
-
-    private HashSet<string> ColumnsOf(string view) => new(ColumnsInOrder(view), StringComparer.Ordinal);
 
     private List<string> ColumnsInOrder(string view) =>
         Execute($"SELECT column_name FROM (DESCRIBE {view})").Rows.Select(r => (string)r[0]!).ToList();
