@@ -97,7 +97,7 @@ public sealed class CliTests(AthenaFixture fixture) : IClassFixture<AthenaFixtur
     [Fact]
     public async Task Athena_ddl_prints_the_statements_for_the_stores_compacted_runs()
     {
-        var (exit, output, err) = await RunAsync("athena", "ddl", "--location", fixture.Store.StoreUri, "--schemas-from", fixture.Store.Root);
+        var (exit, output, err) = await RunAsync("athena", "ddl", "--results", fixture.Store.StoreUri, "--schemas-from", fixture.Store.Root);
         Assert.Equal((0, ""), (exit, err));
         Assert.Equal(DdlGoldenTests.Render(fixture.Statements), output);
         Assert.Contains("CREATE EXTERNAL TABLE `results_pi_estimate`", output, StringComparison.Ordinal);
@@ -107,7 +107,7 @@ public sealed class CliTests(AthenaFixture fixture) : IClassFixture<AthenaFixtur
     public async Task Athena_ddl_needs_an_s3_location()
     {
         Assert.Equal(2, (await RunAsync("athena", "ddl", "--schemas-from", fixture.Store.Root)).Exit);
-        var (exit, _, err) = await RunAsync("athena", "ddl", "--location", "/tmp/local", "--schemas-from", fixture.Store.Root);
+        var (exit, _, err) = await RunAsync("athena", "ddl", "--results", "/tmp/local", "--schemas-from", fixture.Store.Root);
         Assert.Equal(2, exit);
         Assert.Contains("not an s3://bucket/prefix URI", err, StringComparison.Ordinal);
     }
@@ -116,7 +116,7 @@ public sealed class CliTests(AthenaFixture fixture) : IClassFixture<AthenaFixtur
     public async Task Athena_setup_runs_every_statement_again_without_harm()
     {
         var (exit, output, err) = await RunAsync(
-            "athena", "setup", "--location", fixture.Store.StoreUri, "--schemas-from", fixture.Store.Root,
+            "athena", "setup", "--results", fixture.Store.StoreUri, "--schemas-from", fixture.Store.Root,
             "--endpoint-url", fixture.Stub.Url.ToString(), "--region", "eu-west-1", "--output-location", "s3://query-results/cli/");
         Assert.Equal((0, ""), (exit, err));
         Assert.Equal(fixture.Statements.Select(s => s.Purpose), output.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n'));

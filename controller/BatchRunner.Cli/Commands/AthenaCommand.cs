@@ -10,7 +10,7 @@ namespace BatchRunner.Cli.Commands;
 
 /// <summary>
 /// <c>batchrunner athena ddl|setup</c>: the Athena tables and views over the S3 store's compacted runs, printed or
-/// run. <c>--location</c> is the store on S3; the runs and their schemas come from its run manifests (or from
+/// run. <c>--results</c> is the store on S3; the runs and their schemas come from its run manifests (or from
 /// another copy of the store, <c>--schemas-from</c>). Running setup again after new runs are compacted registers
 /// them in the views (the tables need nothing: runs are an injected projection).
 /// </summary>
@@ -27,14 +27,14 @@ public static class AthenaCommand
         return command;
     }
 
-    private static Option<string?> LocationOption() => new("--location")
+    private static Option<string?> LocationOption() => new("--results")
     {
         Description = "The S3 store the tables read, s3://bucket/prefix (default BatchRunner__Results__Uri)",
     };
 
     private static Option<string?> SchemasFromOption() => new("--schemas-from")
     {
-        Description = "Read the compacted runs' manifests from this store (a folder or s3://…) instead of --location, e.g. a local copy",
+        Description = "Read the compacted runs' manifests from this store (a folder or s3://…) instead of --results, e.g. a local copy",
     };
 
     private static Command Ddl(TextWriter stdout, TextWriter stderr)
@@ -137,7 +137,7 @@ public static class AthenaCommand
         var uri = parsed.GetValue(location) ?? NonEmpty(Environment.GetEnvironmentVariable("BatchRunner__Results__Uri"));
         if (uri is null)
         {
-            await stderr.WriteLineAsync("athena: --location s3://bucket/prefix is required (or BatchRunner__Results__Uri)").ConfigureAwait(false);
+            await stderr.WriteLineAsync("athena: --results s3://bucket/prefix is required (or BatchRunner__Results__Uri)").ConfigureAwait(false);
             return null;
         }
 
