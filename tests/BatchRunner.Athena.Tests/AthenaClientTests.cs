@@ -32,6 +32,23 @@ public sealed class AthenaClientTests(AthenaFixture fixture) : IClassFixture<Ath
     }
 
     [Fact]
+    public async Task Athena_reads_each_run_through_the_table_of_its_schema()
+    {
+        using var client = fixture.Client();
+        var runner = fixture.Runner(client);
+        var tables = fixture.Statements.Where(s => s.Sql.StartsWith("CREATE EXTERNAL TABLE `results_pi_estimate_", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, tables.Count);
+        var integers = tables.Single(t => t.Sql.Contains("`samples` bigint", StringComparison.Ordinal)).Purpose["table ".Length..];
+
+        var read = await runner.RunAsync($"SELECT sum(samples) AS s FROM {integers} WHERE run = 'r00000000ccc'", CancellationToken.None);
+        Assert.Equal(10000L, Assert.Single(read.Rows)[0]);
+        // The other run's files hold doubles, which Athena will not read as bigint.
+        var e = await Assert.ThrowsAsync<AthenaQueryFailedException>(() =>
+            runner.RunAsync($"SELECT sum(samples) AS s FROM {integers} WHERE run = 'r00000000ddd'", CancellationToken.None));
+        Assert.StartsWith("HIVE_BAD_DATA: Field samples's type DOUBLE", e.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Results_are_read_page_by_page_and_the_header_row_is_not_data()
     {
         using var client = fixture.Client();

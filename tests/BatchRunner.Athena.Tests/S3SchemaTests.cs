@@ -22,7 +22,7 @@ public sealed class S3SchemaTests
             var fromS3 = await CompactedRunSchemas.ReadAsync(s3, CancellationToken.None);
             var fromDisk = await CompactedRunSchemas.ReadAsync(new LocalResultsStore(sweep.Root), CancellationToken.None);
 
-            Assert.Equal(["r00000000aaa", "r00000000bbb", "r00000000ccc"], fromS3.Select(r => r.RunId));
+            Assert.Equal(["r00000000aaa", "r00000000bbb", "r00000000ccc", "r00000000ddd"], fromS3.Select(r => r.RunId));
             Assert.Equal(Describe(fromDisk), Describe(fromS3));
             var mmc = fromS3[0];
             Assert.Equal(
@@ -39,7 +39,7 @@ public sealed class S3SchemaTests
         using var sweep = new SweepStore();
         File.Delete(Path.Combine(sweep.Root, "batchjob=mmc-sweep", "run=r00000000bbb", "_run.json"));
         var runs = await CompactedRunSchemas.ReadAsync(new LocalResultsStore(sweep.Root), CancellationToken.None);
-        Assert.Equal(["r00000000aaa", "r00000000ccc"], runs.Select(r => r.RunId));
+        Assert.Equal(["r00000000aaa", "r00000000ccc", "r00000000ddd"], runs.Select(r => r.RunId));
     }
 
     private static string[] Describe(IEnumerable<BatchRunner.Aws.Athena.AthenaRunSchema> runs) =>

@@ -10,7 +10,7 @@ namespace BatchRunner.Athena.Tests;
 /// A store with three runs of two BatchJobs written in the store layout, each run then compacted to Parquet by
 /// the compactor (compacted/indexes, compacted/results, the schema in _run.json): a grid sweep whose index 1 failed
 /// once before it succeeded and whose index 5 never did, a second run of it, and a BatchJob without parameters
-/// whose output column is named like the first one's parameter. The local copy of bucket <see cref="Bucket"/>.
+/// whose output column is named like the first one's parameter, with two runs that typed "samples" differently. The local copy of bucket <see cref="Bucket"/>.
 /// </summary>
 internal sealed class SweepStore : IDisposable
 {
@@ -28,6 +28,9 @@ internal sealed class SweepStore : IDisposable
             (index, p) => $$"""{"mean_wait": {{Num(1.5 + index)}}, "served": {{7 * index}}, "label": "b"}""");
         WriteRun("pi-estimate", "r00000000ccc", indexes: 4, point => new { },
             (index, p) => $$"""{"estimate": {{Num(3.14 + 0.001 * index)}}, "samples": {{1000 * (index + 1)}}, "servers": "s{{index}}"}""");
+        // A later run of the same BatchJob whose "samples" are fractional: its Parquet types the column DOUBLE.
+        WriteRun("pi-estimate", "r00000000ddd", indexes: 4, point => new { },
+            (index, p) => $$"""{"estimate": {{Num(3.1 + 0.01 * index)}}, "samples": {{Num(1000.5 * (index + 1))}}, "servers": "d{{index}}"}""");
     }
 
     /// <summary>The folder standing for the bucket (its objects are files under it).</summary>

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.RegularExpressions;
 
 namespace BatchRunner.Aws.Athena;
@@ -8,7 +10,7 @@ public sealed record AthenaStatement(string Purpose, string Sql, bool NeedsDatab
 /// <summary>
 /// The Athena objects over a store's compacted runs, with partition projection (no crawler, no <c>MSCK REPAIR</c>):
 /// <list type="bullet">
-/// <item>per BatchJob, two external Parquet tables partitioned by <c>run</c> with <c>projection.run.type =
+/// <item>per BatchJob (per schema, when its runs typed a column differently), two external Parquet tables partitioned by <c>run</c> with <c>projection.run.type =
 /// injected</c>: <c>indexes_NAME</c> over each run's compacted ledger rows and <c>results_NAME</c> over its compacted
 /// results, both with the parameters as columns. Athena reads every file under a location, so they point at the
 /// compacted folders, never at the raw attempt folders with their logs. Every run of a BatchJob is readable as
@@ -60,9 +62,19 @@ public static partial class AthenaDdl
         ArgumentNullException.ThrowIfNull(catalog);
         CheckName(database, "database");
         var root = StoreRoot(catalog.StoreUri);
+        // Athena reads a Parquet column only as its file's type (or int as bigint, float as double), so a BatchJob
+        // whose runs typed a column differently gets one table per schema; the views cast them to one type.
         var jobs = Validate(catalog).GroupBy(r => r.BatchJob, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => new JobSchema(g.Key, g.Select(r => r.RunId).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList(),
-                Merge(g.SelectMany(r => r.Parameters)), Merge(g.SelectMany(r => r.Outputs))))
+            .SelectMany(job =>
+            {
+                var schemas = job.GroupBy(Signature, StringComparer.Ordinal).ToList();
+                return schemas.Select(g => new JobSchema(
+                        job.Key,
+                        schemas.Count == 1 ? "" : "_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(g.Key)))[..6],
+                        g.Select(r => r.RunId).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList(),
+                        Merge(g.First().Parameters), Merge(g.First().Outputs)))
+                    .OrderBy(j => j.Runs[0], StringComparer.Ordinal);
+            })
             .ToList();
 
         var statements = new List<AthenaStatement>
@@ -71,10 +83,10 @@ public static partial class AthenaDdl
         };
         foreach (var job in jobs)
         {
-            statements.Add(new($"drop table {IndexesTable(job.Name)}", $"DROP TABLE IF EXISTS `{IndexesTable(job.Name)}`"));
-            statements.Add(new($"table {IndexesTable(job.Name)}", IndexesTableDdl(root, job)));
-            statements.Add(new($"drop table {ResultsTable(job.Name)}", $"DROP TABLE IF EXISTS `{ResultsTable(job.Name)}`"));
-            statements.Add(new($"table {ResultsTable(job.Name)}", ResultsTableDdl(root, job)));
+            statements.Add(new($"drop table {job.IndexesTable}", $"DROP TABLE IF EXISTS `{job.IndexesTable}`"));
+            statements.Add(new($"table {job.IndexesTable}", IndexesTableDdl(root, job)));
+            statements.Add(new($"drop table {job.ResultsTable}", $"DROP TABLE IF EXISTS `{job.ResultsTable}`"));
+            statements.Add(new($"table {job.ResultsTable}", ResultsTableDdl(root, job)));
         }
 
         statements.Add(new("view indexes", IndexesView(jobs)));
@@ -88,20 +100,29 @@ public static partial class AthenaDdl
     /// <summary>The table of a BatchJob's compacted results: <c>mmc-sweep</c> → <c>results_mmc_sweep</c>.</summary>
     public static string ResultsTable(string batchJob) => "results_" + batchJob.Replace('-', '_');
 
-    private sealed record JobSchema(string Name, IReadOnlyList<string> Runs, IReadOnlyList<AthenaColumn> Parameters, IReadOnlyList<AthenaColumn> Outputs);
+    /// <summary>The runs of one BatchJob that share one schema, and the suffix of their tables' names.</summary>
+    private sealed record JobSchema(string Name, string Suffix, IReadOnlyList<string> Runs, IReadOnlyList<AthenaColumn> Parameters, IReadOnlyList<AthenaColumn> Outputs)
+    {
+        public string IndexesTable => AthenaDdl.IndexesTable(Name) + Suffix;
+
+        public string ResultsTable => AthenaDdl.ResultsTable(Name) + Suffix;
+    }
+
+    private static string Signature(AthenaRunSchema run) =>
+        string.Join(",", Merge(run.Parameters).Select(c => $"{c.Name}:{c.Type}")) + "|" + string.Join(",", Merge(run.Outputs).Select(c => $"{c.Name}:{c.Type}"));
 
     private static string IndexesTableDdl(string root, JobSchema job)
     {
         var columns = LedgerKeys.Where(c => c.Name is not ("run" or "batchjob")).Select(c => new AthenaColumn(c.Name, c.Type))
             .Concat(job.Parameters).Concat(LedgerOutcome.Select(c => new AthenaColumn(c.Name, c.Type)));
-        return ParquetTable(IndexesTable(job.Name), columns, $"{root}batchjob={job.Name}/", IndexesFolder);
+        return ParquetTable(job.IndexesTable, columns, $"{root}batchjob={job.Name}/", IndexesFolder);
     }
 
     private static string ResultsTableDdl(string root, JobSchema job)
     {
         var columns = ResultKeys.Where(c => c.Name is not "run").Select(c => new AthenaColumn(c.Name, c.Type))
             .Concat(job.Parameters).Concat(job.Outputs);
-        return ParquetTable(ResultsTable(job.Name), columns, $"{root}batchjob={job.Name}/", ResultsFolder);
+        return ParquetTable(job.ResultsTable, columns, $"{root}batchjob={job.Name}/", ResultsFolder);
     }
 
     private static string ParquetTable(string name, IEnumerable<AthenaColumn> columns, string location, string folder) => $"""
@@ -134,7 +155,7 @@ public static partial class AthenaDdl
                     : $"CAST(NULL AS {c.Type.SqlName()}) AS {Quote(c.Name)}",
                 _ => Quote(c.Name),
             });
-            return $"SELECT {string.Join(", ", select)}\nFROM {Quote(IndexesTable(job.Name))}\nWHERE \"run\" IN ({string.Join(", ", job.Runs.Select(Literal))})";
+            return $"SELECT {string.Join(", ", select)}\nFROM {Quote(job.IndexesTable)}\nWHERE \"run\" IN ({string.Join(", ", job.Runs.Select(Literal))})";
         }).ToList();
         return $"CREATE OR REPLACE VIEW \"indexes\" AS\n{Union(branches, columns)}";
     }
@@ -160,7 +181,7 @@ public static partial class AthenaDdl
                     ? Cast(Quote(mine.Name), mine.Type, c.Type, c.Name)
                     : $"CAST(NULL AS {c.Type.SqlName()}) AS {Quote(c.Name)}",
             });
-            return $"SELECT {string.Join(", ", select)}\nFROM {Quote(ResultsTable(job.Name))}\nWHERE \"run\" IN ({string.Join(", ", job.Runs.Select(Literal))})";
+            return $"SELECT {string.Join(", ", select)}\nFROM {Quote(job.ResultsTable)}\nWHERE \"run\" IN ({string.Join(", ", job.Runs.Select(Literal))})";
         }).ToList();
         return $"CREATE OR REPLACE VIEW \"results\" AS\n{Union(branches, columns)}";
     }

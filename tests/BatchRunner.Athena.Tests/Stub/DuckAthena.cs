@@ -32,6 +32,9 @@ internal sealed partial class DuckAthena : IDisposable
     private readonly Dictionary<string, string> _views = new(StringComparer.OrdinalIgnoreCase);
     private readonly Lock _gate = new();
 
+    /// <summary>Per table, the files whose column types Athena could not read as the table declares them.</summary>
+    private readonly Dictionary<string, List<(string Run, string Error)>> _unreadable = new(StringComparer.OrdinalIgnoreCase);
+
     public DuckAthena(IReadOnlyDictionary<string, string> buckets)
     {
         _buckets = buckets;
@@ -105,6 +108,15 @@ internal sealed partial class DuckAthena : IDisposable
             }
 
             RefreshTables();
+            foreach (var (table, files) in _unreadable.Where(t => Mentions(expanded, t.Key)))
+            {
+                var named = RunsNamed(expanded, table);
+                if (files.FirstOrDefault(f => named.Contains(f.Run)) is { Error: not null } bad)
+                {
+                    throw new StubQueryException("HIVE_BAD_DATA", 1008, bad.Error);
+                }
+            }
+
             var bytes = BytesScanned(expanded);
             return Query(text, bytes);
         }
@@ -117,11 +129,26 @@ internal sealed partial class DuckAthena : IDisposable
         text + string.Concat(_views.Where(v => Mentions(text, v.Key)).Select(v => "\n" + v.Value));
 
     /// <summary>Bytes of the files of each table the query reads, in the runs it names (partition pruning).</summary>
-    private long BytesScanned(string expanded)
+    private long BytesScanned(string expanded) =>
+        _tables.Values.Where(t => Mentions(expanded, t.Name))
+            .Sum(t =>
+            {
+                var named = RunsNamed(expanded, t.Name);
+                return Files(t).Where(f => named.Contains(f.Run)).Sum(f => new FileInfo(f.Path).Length);
+            });
+
+    /// <summary>
+    /// The runs a query names for one table: the literals of <c>FROM table WHERE run = '…'</c> or <c>IN (…)</c>,
+    /// as BatchRunner's views and queries write them; any literal of the query when it has no such clause.
+    /// </summary>
+    private static HashSet<string> RunsNamed(string sql, string table)
     {
-        var literals = Literal().Matches(expanded).Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal);
-        return _tables.Values.Where(t => Mentions(expanded, t.Name))
-            .SelectMany(t => Files(t)).Where(f => literals.Contains(f.Run)).Sum(f => new FileInfo(f.Path).Length);
+        var clause = new Regex(
+            $"(?<![A-Za-z0-9_])\"?{Regex.Escape(table)}\"?\\s+WHERE\\s+\"?run\"?\\s*(=\\s*'(?<one>[^']*)'|IN\\s*\\((?<many>[^)]*)\\))",
+            RegexOptions.IgnoreCase);
+        var matches = clause.Matches(sql);
+        var source = matches.Count == 0 ? sql : string.Join(" ", matches.Select(m => m.Groups["one"].Success ? $"'{m.Groups["one"].Value}'" : m.Groups["many"].Value));
+        return Literal().Matches(source).Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal);
     }
 
     /// <summary>Each external table becomes a DuckDB view over the files there now.</summary>
@@ -143,6 +170,7 @@ internal sealed partial class DuckAthena : IDisposable
                 var runOf = $"regexp_extract(filename, {Lit(RunPattern(table))}, 1) AS \"run\"";
                 if (table.Parquet)
                 {
+                    _unreadable[table.Name] = Incompatible(table, files);
                     var source = $"read_parquet({list}, filename = true, union_by_name = true)";
                     var present = Query($"SELECT column_name FROM (DESCRIBE SELECT * FROM {source})", 0).Rows
                         .Select(r => r[0]!).ToHashSet(StringComparer.OrdinalIgnoreCase);
@@ -162,6 +190,43 @@ internal sealed partial class DuckAthena : IDisposable
 
             Run($"CREATE OR REPLACE VIEW {Quote(table.Name)} AS {body}");
         }
+    }
+
+    /// <summary>
+    /// Files with a column Athena would refuse: it reads a Parquet column as its own type, an integer as a wider
+    /// integer, a float as a double, and nothing else (HIVE_BAD_DATA).
+    /// </summary>
+    private List<(string Run, string Error)> Incompatible(ExternalTable table, List<(string Path, string Run)> files)
+    {
+        var declared = table.Columns.ToDictionary(c => c.Name, c => c.HiveType.ToLowerInvariant(), StringComparer.OrdinalIgnoreCase);
+        var bad = new List<(string, string)>();
+        foreach (var (path, run) in files)
+        {
+            foreach (var row in Query($"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet({Lit(path)}))", 0).Rows)
+            {
+                if (!declared.TryGetValue(row[0]!, out var want))
+                {
+                    continue;
+                }
+
+                var have = row[1]!.ToUpperInvariant();
+                var readable = want switch
+                {
+                    "bigint" => have is "BIGINT" or "INTEGER" or "SMALLINT" or "TINYINT",
+                    "double" => have is "DOUBLE" or "FLOAT",
+                    "string" => have == "VARCHAR",
+                    "boolean" => have == "BOOLEAN",
+                    "timestamp" => have.StartsWith("TIMESTAMP", StringComparison.Ordinal),
+                    _ => true,
+                };
+                if (!readable)
+                {
+                    bad.Add((run, $"Field {row[0]}'s type {have} in parquet file {path} is incompatible with type {want} defined in table schema"));
+                }
+            }
+        }
+
+        return bad;
     }
 
     private IEnumerable<(string Path, string Run)> Files(ExternalTable table)
