@@ -18,7 +18,7 @@ internal sealed class StubQueryException(string code, int errorType, string mess
 
 /// <summary>
 /// What the stub Athena does with SQL, with DuckDB over a local copy of S3 (one folder per bucket): external
-/// tables from their Hive DDL (columns, SerDe or Parquet, partition projection's location template), read at
+/// tables from their Hive DDL (columns, Parquet, partition projection's location template), read at
 /// query time as Athena does (every file under a partition's location, except names starting with _ or .);
 /// views and queries run by DuckDB. It enforces what Athena enforces of injected projection (a query of such a
 /// table names its runs) and of the query context (the database exists). Only what BatchRunner's DDL uses.
@@ -42,7 +42,7 @@ internal sealed partial class DuckAthena : IDisposable
         _duck.Open();
     }
 
-    private sealed record ExternalTable(string Name, IReadOnlyList<(string Name, string HiveType)> Columns, bool Parquet, string LocationTemplate);
+    private sealed record ExternalTable(string Name, IReadOnlyList<(string Name, string HiveType)> Columns, string LocationTemplate);
 
     public StubResult Execute(string sql, string? database)
     {
@@ -168,24 +168,15 @@ internal sealed partial class DuckAthena : IDisposable
             {
                 var list = "[" + string.Join(", ", files.Select(f => Lit(f.Path))) + "]";
                 var runOf = $"regexp_extract(filename, {Lit(RunPattern(table))}, 1) AS \"run\"";
-                if (table.Parquet)
-                {
-                    _unreadable[table.Name] = Incompatible(table, files);
-                    var source = $"read_parquet({list}, filename = true, union_by_name = true)";
-                    var present = Query($"SELECT column_name FROM (DESCRIBE SELECT * FROM {source})", 0).Rows
-                        .Select(r => r[0]!).ToHashSet(StringComparer.OrdinalIgnoreCase);
-                    // Athena reads Parquet columns by name; a column a file lacks is null.
-                    var select = declared.Select(c => present.Contains(c.Name)
-                        ? $"CAST({Quote(c.Name)} AS {c.Type}) AS {Quote(c.Name)}"
-                        : $"CAST(NULL AS {c.Type}) AS {Quote(c.Name)}");
-                    body = $"SELECT {string.Join(", ", select)}, {runOf} FROM {source}";
-                }
-                else
-                {
-                    var columns = "{" + string.Join(", ", declared.Select(c => $"{Lit(c.Name)}: {Lit(c.Type)}")) + "}";
-                    body = $"SELECT {string.Join(", ", declared.Select(c => Quote(c.Name)))}, {runOf} " +
-                        $"FROM read_json({list}, format = 'newline_delimited', columns = {columns}, filename = true)";
-                }
+                _unreadable[table.Name] = Incompatible(table, files);
+                var source = $"read_parquet({list}, filename = true, union_by_name = true)";
+                var present = Query($"SELECT column_name FROM (DESCRIBE SELECT * FROM {source})", 0).Rows
+                    .Select(r => r[0]!).ToHashSet(StringComparer.OrdinalIgnoreCase);
+                // Athena reads Parquet columns by name; a column a file lacks is null.
+                var select = declared.Select(c => present.Contains(c.Name)
+                    ? $"CAST({Quote(c.Name)} AS {c.Type}) AS {Quote(c.Name)}"
+                    : $"CAST(NULL AS {c.Type}) AS {Quote(c.Name)}");
+                body = $"SELECT {string.Join(", ", select)}, {runOf} FROM {source}";
             }
 
             Run($"CREATE OR REPLACE VIEW {Quote(table.Name)} AS {body}");
@@ -299,13 +290,12 @@ internal sealed partial class DuckAthena : IDisposable
                 "the stub reads tables partitioned by run with injected projection and a storage.location.template under LOCATION");
         }
 
-        var parquet = match.Groups["format"].Value.Equals("STORED AS PARQUET", StringComparison.OrdinalIgnoreCase);
-        if (!parquet && match.Groups["serde"].Value != "org.openx.data.jsonserde.JsonSerDe")
+        if (!match.Groups["format"].Value.Equals("STORED AS PARQUET", StringComparison.OrdinalIgnoreCase))
         {
-            throw new StubQueryException("HIVE_INVALID_METADATA", 1007, $"unknown SerDe {match.Groups["serde"].Value}");
+            throw new StubQueryException("NOT_SUPPORTED", 1001, $"the stub reads Parquet tables only, not {match.Groups["format"].Value}");
         }
 
-        return new ExternalTable(match.Groups["name"].Value, columns, parquet, properties["storage.location.template"]);
+        return new ExternalTable(match.Groups["name"].Value, columns, properties["storage.location.template"]);
     }
 
     private static List<string> SplitTopLevel(string text)
