@@ -120,7 +120,7 @@ public static partial class AthenaDdl
 
     private static string ResultsTableDdl(string root, JobSchema job)
     {
-        var columns = ResultKeys.Where(c => c.Name is not "run").Select(c => new AthenaColumn(c.Name, c.Type))
+        var columns = ResultKeys.Where(c => c.Name is not ("run" or "batchjob")).Select(c => new AthenaColumn(c.Name, c.Type))
             .Concat(job.Parameters).Concat(job.Outputs);
         return ParquetTable(job.ResultsTable, columns, $"{root}batchjob={job.Name}/", ResultsFolder);
     }

@@ -40,7 +40,6 @@ DROP TABLE IF EXISTS `results_mmc_sweep_e8ffa6`;
 
 -- table results_mmc_sweep_e8ffa6
 CREATE EXTERNAL TABLE `results_mmc_sweep_e8ffa6` (
-  `batchjob` string,
   `namespace` string,
   `index` bigint,
   `repeat` bigint,
@@ -99,7 +98,6 @@ DROP TABLE IF EXISTS `results_mmc_sweep_bffbbe`;
 
 -- table results_mmc_sweep_bffbbe
 CREATE EXTERNAL TABLE `results_mmc_sweep_bffbbe` (
-  `batchjob` string,
   `namespace` string,
   `index` bigint,
   `repeat` bigint,
@@ -156,7 +154,6 @@ DROP TABLE IF EXISTS `results_pi_estimate`;
 
 -- table results_pi_estimate
 CREATE EXTERNAL TABLE `results_pi_estimate` (
-  `batchjob` string,
   `namespace` string,
   `index` bigint,
   `repeat` bigint,
@@ -212,7 +209,6 @@ DROP TABLE IF EXISTS `results_pi_grid`;
 
 -- table results_pi_grid
 CREATE EXTERNAL TABLE `results_pi_grid` (
-  `batchjob` string,
   `namespace` string,
   `index` bigint,
   `repeat` bigint,
