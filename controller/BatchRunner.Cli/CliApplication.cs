@@ -35,6 +35,7 @@ public static class CliApplication
         root.Add(CancelCommand.Create(stdout, stderr));
         root.Add(ValidateCommand.Create(stdout, stderr));
         root.Add(SubmitCommand.Create(stdout, stderr));
+        root.Add(AthenaCommand.Create(stdout, stderr));
         root.Add(CompactCommand.Create(stdout, stderr));
 
         var parsed = root.Parse(args);
