@@ -390,14 +390,13 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 _ => IndexPhase.Failed,
             };
 
-            var (files, bytes) = LocalResultsStore.MeasureOutput(outputFolder);
-            var row = LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, BackendName) with
-            {
-                ExitCode = result.ExitCode,
-                Reason = reason,
-                OutputFiles = files,
-                OutputBytes = bytes,
-            };
+            // The row says what the output holds (files, bytes, result rows, malformed lines), as the wrapper's rows do.
+            var row = LocalResultsStore.InspectOutput(outputFolder, job.Spec.Results.Format).ApplyTo(
+                LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, BackendName) with
+                {
+                    ExitCode = result.ExitCode,
+                    Reason = reason,
+                });
             AttemptFiles.WriteAtomically(Path.Combine(attemptFolder, StoreLayout.LedgerFile), row.ToJsonUtf8());
             _writer.Record(StateTransition.Finished(runId, index, attempt, outcome, phase, reason, startedAt, finishedAt));
 
