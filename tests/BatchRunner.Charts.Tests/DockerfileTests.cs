@@ -11,12 +11,6 @@ namespace BatchRunner.Charts.Tests;
 /// </summary>
 public partial class DockerfileTests
 {
-    /// <summary>
-    /// Paths copied that another issue delivers: the results wrapper (issue 6) is being written beside this
-    /// chart. Remove the entry once controller/BatchRunner.Exec is on main; it is checked like the rest then.
-    /// </summary>
-    private static readonly string[] Pending = ["controller/BatchRunner.Exec/"];
-
     private static readonly string[] AllDockerfiles =
     [
         "controller/BatchRunner.Controller/Dockerfile",
@@ -79,11 +73,6 @@ public partial class DockerfileTests
             foreach (var source in words[..^1])
             {
                 Assert.True(Allowed(ignore, source), $"{dockerfile}: COPY {source} is excluded by its .dockerignore");
-                if (Pending.Any(p => source.StartsWith(p, StringComparison.Ordinal)) && !Path.Exists(Path.Combine(Helm.RepoRoot, source)))
-                {
-                    continue;
-                }
-
                 Assert.True(Path.Exists(Path.Combine(Helm.RepoRoot, source)), $"{dockerfile}: COPY {source}: no such path in the repository");
             }
         }
@@ -93,10 +82,7 @@ public partial class DockerfileTests
             var project = publish.Groups[1].Value;
             Assert.True(instructions.Any(i => i.Keyword == "COPY" && i.Arguments.Contains(Path.GetDirectoryName(project)! + "/", StringComparison.Ordinal)),
                 $"{dockerfile}: publishes {project} without copying it");
-            if (!Pending.Any(p => project.StartsWith(p, StringComparison.Ordinal)))
-            {
-                Assert.True(File.Exists(Path.Combine(Helm.RepoRoot, project)), $"{dockerfile}: no project {project}");
-            }
+            Assert.True(File.Exists(Path.Combine(Helm.RepoRoot, project)), $"{dockerfile}: no project {project}");
         }
     }
 
@@ -113,6 +99,20 @@ public partial class DockerfileTests
         // The command is the one the examples give spec.command, so a BatchJob runs the same thing on every backend.
         var name = Path.GetFileName(Path.GetDirectoryName(dockerfile))!;
         Assert.Equal($"[\"dotnet\", \"workloads/bin/{name}/{name}.dll\"]", instructions.Single(i => i.Keyword == "CMD").Arguments);
+    }
+
+    [Fact]
+    public void The_controller_image_carries_the_wrapper_the_kubernetes_init_container_runs()
+    {
+        var instructions = Parse("controller/BatchRunner.Controller/Dockerfile");
+        var last = instructions.Where(i => i.Keyword == "FROM").Count() - 1;
+        var wrapper = Assert.Single(instructions, i => i.Keyword == "COPY" && i.Stage == last && i.Arguments.EndsWith(" " + BatchRunner.Kubernetes.Dispatch.ResultsCollection.ImagePath, StringComparison.Ordinal));
+        var stage = wrapper.Arguments.Split(' ')[0]["--from=".Length..];
+        var publish = Assert.Single(instructions, i => i.Keyword == "RUN" && i.Arguments.Contains("dotnet publish controller/BatchRunner.Exec/BatchRunner.Exec.csproj", StringComparison.Ordinal));
+        Assert.Equal($"AS {stage}", string.Join(' ', instructions.First(i => i.Keyword == "FROM" && i.Stage == publish.Stage).Arguments.Split(' ')[^2..]));
+        // -a (a runtime identifier) makes the project's SelfContained and PublishSingleFile apply: one file, no runtime needed.
+        Assert.Contains("-a $TARGETARCH", publish.Arguments, StringComparison.Ordinal);
+        Assert.EndsWith($"/batchrunner-exec {BatchRunner.Kubernetes.Dispatch.ResultsCollection.ImagePath}", wrapper.Arguments, StringComparison.Ordinal);
     }
 
     [Fact]
