@@ -144,6 +144,42 @@ public partial class DockerfileTests
         Assert.Contains("--push needs --registry", pushNowhere.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void Loading_into_minikube_gives_each_image_the_examples_latest_tag_too()
+    {
+        // docker and minikube stand-ins that record their arguments: what the script asks of them is what is checked.
+        var bin = Directory.CreateTempSubdirectory("batchrunner-build-images-");
+        try
+        {
+            var log = Path.Combine(bin.FullName, "calls.txt");
+            foreach (var tool in new[] { "docker", "minikube" })
+            {
+                var path = Path.Combine(bin.FullName, tool);
+                File.WriteAllText(path, $"#!/bin/sh\necho \"{tool} $*\" >> '{log}'\n");
+                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+
+            var result = Bash(new Dictionary<string, string> { ["PATH"] = $"{bin.FullName}:{Environment.GetEnvironmentVariable("PATH")}" }, "charts/build-images.sh");
+            Assert.True(result.ExitCode == 0, result.Error);
+            var loaded = File.ReadAllLines(log).Where(l => l.StartsWith("minikube image load ", StringComparison.Ordinal)).Select(l => l["minikube image load ".Length..]).ToList();
+            foreach (var name in new[] { "batchrunner/controller", "batchrunner/mmc-queue", "batchrunner/pi-monte-carlo" })
+            {
+                Assert.Contains($"{name}:dev", loaded);
+                Assert.Contains($"{name}:latest", loaded);
+            }
+
+            // Pushing to a registry tags nothing else.
+            File.Delete(log);
+            Assert.Equal(0, Bash(new Dictionary<string, string> { ["PATH"] = $"{bin.FullName}:{Environment.GetEnvironmentVariable("PATH")}" }, "charts/build-images.sh", "--registry", "r.example", "--tag", "1.0", "--push").ExitCode);
+            Assert.DoesNotContain(File.ReadAllLines(log), l => l.Contains(":latest", StringComparison.Ordinal));
+        }
+        finally
+        {
+            bin.Delete(recursive: true);
+        }
+    }
+
     /// <summary>Dockerfile instructions (continuations joined, comments dropped), each with its stage's number.</summary>
     private static List<Instruction> Parse(string dockerfile)
     {
@@ -205,9 +241,16 @@ public partial class DockerfileTests
         return allowed || ignore.Any(l => l.StartsWith('!') && l[1..].StartsWith(path.TrimEnd('/') + "/", StringComparison.Ordinal));
     }
 
-    private static (int ExitCode, string Error) Bash(params string[] args)
+    private static (int ExitCode, string Error) Bash(params string[] args) => Bash(new Dictionary<string, string>(), args);
+
+    private static (int ExitCode, string Error) Bash(Dictionary<string, string> environment, params string[] args)
     {
         var start = new ProcessStartInfo("bash") { WorkingDirectory = Helm.RepoRoot, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
