@@ -3,8 +3,9 @@
 # or pushes them to a registry (ECR for EKS). Run from anywhere; the build context is the repository root.
 #
 #   charts/build-images.sh                          build as batchrunner/NAME:dev, then `minikube image load` each
-#                                                   (values-minikube.yaml). Not :latest: Kubernetes pulls :latest
-#                                                   images always, and these exist only inside minikube.
+#                                                   (values-minikube.yaml), also as :latest, the examples' tag
+#                                                   (BatchRunner's Job pods pull IfNotPresent, so a loaded :latest
+#                                                   is used; the chart's controller stays on :dev).
 #   charts/build-images.sh --no-load                build only
 #   charts/build-images.sh --registry 123456789012.dkr.ecr.eu-west-1.amazonaws.com --tag 0.1.0 --push
 #                                                   build, tag as REGISTRY/batchrunner/NAME:TAG and push (values-eks.yaml)
@@ -23,7 +24,7 @@ images=(
 )
 
 tag=dev registry="" load=true push=false platform=""
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 while (($#)); do
   case $1 in
     --tag) tag=${2:?--tag needs a value}; shift 2 ;;
@@ -56,6 +57,11 @@ for entry in "${images[@]}"; do
   elif $load; then
     # Into the cluster's own image store: the chart's minikube values never pull (pullPolicy: Never).
     minikube image load "$image"
+    if [[ -z $registry && $tag != latest ]]; then
+      # The examples' spec.image names :latest; Job pods (imagePullPolicy IfNotPresent) use the loaded one.
+      docker tag "$image" "$name:latest"
+      minikube image load "$name:latest"
+    fi
   fi
 done
 echo "build-images: done (${#images[@]} images, tag $tag)" >&2

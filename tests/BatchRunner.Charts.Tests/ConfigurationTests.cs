@@ -1,6 +1,9 @@
 using System.ComponentModel.DataAnnotations;
 using System.Reflection;
+using BatchRunner.Aws.Athena;
+using BatchRunner.Aws.Batch;
 using BatchRunner.Aws.Intake;
+using BatchRunner.Aws.S3;
 using BatchRunner.Controller;
 using Microsoft.Extensions.Configuration;
 
@@ -13,18 +16,8 @@ namespace BatchRunner.Charts.Tests;
 /// </summary>
 public class ConfigurationTests
 {
-    /// <summary>
-    /// Sections agreed between the issues whose options classes are not in this build yet (AWS Batch, results,
-    /// Athena), by their agreed keys; once a class with <c>const string Section = "BatchRunner:X"</c> is in a
-    /// referenced assembly, that class is used instead. Logging:Format is read directly, not bound.
-    /// </summary>
-    private static readonly Dictionary<string, string[]> AgreedKeys = new(StringComparer.Ordinal)
-    {
-        ["BatchRunner:AwsBatch"] = ["Enabled", "JobQueue", "SpotJobQueue", "ExecutionRoleArn", "JobRoleArn", "Region", "EndpointUrl", "LogGroup", "ShareIdentifier", "SubmitJobsPerSecond", "ExecImage"],
-        ["BatchRunner:Results"] = ["Uri", "Region", "EndpointUrl", "ForcePathStyle"],
-        ["BatchRunner:Athena"] = ["Database", "WorkGroup", "OutputLocation", "Region", "EndpointUrl"],
-        ["BatchRunner:Logging"] = ["Format"],
-    };
+    /// <summary>Settings the controller reads directly rather than binding an options class to their section.</summary>
+    private static readonly string[] ReadDirectly = ["BatchRunner:Logging:Format"];
 
     private static readonly Lazy<Dictionary<string, Type>> OptionsBySection = new(FindOptions);
 
@@ -34,6 +27,9 @@ public class ConfigurationTests
         { "values-minikube.yaml", "" },
         { "values-eks.yaml", "" },
         { "", "sqs.enabled=true,sqs.queueName=jobs,sqs.tenants.allowedImages={ghcr.io/acme/*},leaderElection.leaseName=br-lease,sqs.maxBodyBytes=1000000" },
+        // Results on a cluster whose pods have no AWS identity, with keys in a Secret of the user's own.
+        { "", "results.enabled=true,results.bucket=sweeps,results.credentialsSecret=s3-keys,results.partSizeBytes=67108864,kubernetes.execImage=registry.example/batchrunner/controller:1.2" },
+        { "values-eks.yaml", "awsBatch.platformVersion=1.4.0,awsBatch.assignPublicIp=true,awsBatch.pollSeconds=2,awsBatch.maxPollSeconds=120,awsBatch.execPath=/usr/local/bin/batchrunner-exec" },
     };
 
     [Theory]
@@ -44,18 +40,15 @@ public class ConfigurationTests
         Assert.NotEmpty(settings);
         foreach (var key in settings.Keys)
         {
+            if (ReadDirectly.Contains(key))
+            {
+                continue;
+            }
+
             var parts = key.Split(':');
             var section = $"{parts[0]}:{parts[1]}";
-            if (OptionsBySection.Value.TryGetValue(section, out var type))
-            {
-                AssertPath(type, parts.Skip(2).ToArray(), key);
-            }
-            else
-            {
-                Assert.True(AgreedKeys.TryGetValue(section, out var keys), $"{key}: no options class binds {section}");
-                Assert.Contains(parts[2], keys);
-                Assert.Equal(3, parts.Length);
-            }
+            Assert.True(OptionsBySection.Value.TryGetValue(section, out var type), $"{key}: no options class binds {section}");
+            AssertPath(type!, parts.Skip(2).ToArray(), key);
         }
     }
 
@@ -70,9 +63,74 @@ public class ConfigurationTests
         var sqs = configuration.GetSection(SqsIntakeOptions.Section).Get<SqsIntakeOptions>() ?? new SqsIntakeOptions();
         Valid(sqs);
         Assert.Equal(settings(valuesFile, set).ContainsKey("BatchRunner:Sqs:Enabled"), sqs.Enabled);
+        var results = configuration.GetSection(ResultsOptions.Section).Get<ResultsOptions>() ?? new ResultsOptions();
+        Valid(results);
+        var awsBatch = configuration.GetSection(AwsBatchOptions.Section).Get<AwsBatchOptions>() ?? new AwsBatchOptions();
+        Valid(awsBatch);
+        Assert.True(!awsBatch.Enabled || results.IsConfigured, "AWS Batch without a results store");
+        var athena = configuration.GetSection(AthenaOptions.Section).Get<AthenaOptions>() ?? new AthenaOptions();
+        Assert.Empty(athena.Errors());
 
         static Dictionary<string, string?> settings(string f, string s) => Settings(f, s);
     }
+
+    [Fact]
+    public void Every_value_of_the_new_settings_arrives_in_its_options_class()
+    {
+        var results = Bind<ResultsOptions>("", "results.enabled=true,results.bucket=sweeps,results.credentialsSecret=s3-keys,results.partSizeBytes=67108864", ResultsOptions.Section);
+        Assert.Equal(("s3://sweeps/results", "s3-keys", 67_108_864L), (results.Uri, results.CredentialsSecret, results.PartSizeBytes));
+
+        var batch = Bind<AwsBatchOptions>("values-eks.yaml", "awsBatch.platformVersion=1.4.0,awsBatch.assignPublicIp=true,awsBatch.pollSeconds=2,awsBatch.maxPollSeconds=120,awsBatch.execPath=/usr/local/bin/batchrunner-exec", AwsBatchOptions.Section);
+        Assert.Equal(("1.4.0", true, 2.0, 120.0, "/usr/local/bin/batchrunner-exec"), (batch.PlatformVersion, batch.AssignPublicIp, batch.PollSeconds, batch.MaxPollSeconds, batch.ExecPath));
+
+        // The defaults in values.yaml are the options classes' own.
+        var defaults = Bind<AwsBatchOptions>("values-eks.yaml", "", AwsBatchOptions.Section);
+        var fresh = new AwsBatchOptions();
+        Assert.Equal((fresh.PollSeconds, fresh.MaxPollSeconds, fresh.ExecPath, fresh.AssignPublicIp, fresh.PlatformVersion), (defaults.PollSeconds, defaults.MaxPollSeconds, defaults.ExecPath, defaults.AssignPublicIp, defaults.PlatformVersion));
+        Assert.Equal(new ResultsOptions().PartSizeBytes, Bind<ResultsOptions>("values-eks.yaml", "", ResultsOptions.Section).PartSizeBytes);
+
+        var athena = Bind<AthenaOptions>("values-eks.yaml", "", AthenaOptions.Section);
+        Assert.Equal(("batchrunner", "batchrunner", "s3://example-batchrunner-results/athena/"), (athena.Database, athena.WorkGroup, athena.OutputLocation));
+    }
+
+    [Theory]
+    [InlineData("", "batchrunner/controller:0.1.0")]
+    [InlineData("values-minikube.yaml", "batchrunner/controller:dev")]
+    [InlineData("values-eks.yaml", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/batchrunner/controller:0.1.0")]
+    public void Job_pods_install_the_results_wrapper_from_the_controllers_own_image(string valuesFile, string image)
+    {
+        var objects = Helm.Render(Helm.ValuesArgs(valuesFile)).Objects();
+        var deployment = Helm.Single(objects, "Deployment", "batchrunner-controller");
+        Assert.Equal(image, Helm.Str(deployment["spec"]!["template"]!["spec"]!["containers"]![0]!["image"]));
+        Assert.Equal(image, Bind<KubernetesOptions>(valuesFile, "", KubernetesOptions.Section).ExecImage);
+        Assert.Equal("registry.example/x:2", Bind<KubernetesOptions>(valuesFile, "kubernetes.execImage=registry.example/x:2", KubernetesOptions.Section).ExecImage);
+    }
+
+    [Fact]
+    public void On_minikube_job_pods_get_the_in_cluster_stores_credentials_from_a_secret_in_their_namespace()
+    {
+        var objects = Helm.Render(Helm.ValuesArgs("values-minikube.yaml")).Objects();
+        var results = Bind<ResultsOptions>("values-minikube.yaml", "", ResultsOptions.Section);
+
+        Assert.Equal("batchrunner-s3-credentials", results.CredentialsSecret);
+        var store = Helm.Single(objects, "Secret", "batchrunner-s3");
+        var secret = objects.Single(o => Helm.Str(o["kind"]) == "Secret" && Helm.Str(o["metadata"]!["name"]) == results.CredentialsSecret);
+        // Where the examples' BatchJobs live (a pod reads Secrets of its own namespace only).
+        Assert.Equal("default", Helm.Str(secret["metadata"]!["namespace"]));
+        Assert.Equal(
+            (Helm.Str(store["stringData"]!["accessKey"]), Helm.Str(store["stringData"]!["secretKey"])),
+            (Helm.Str(secret["stringData"]!["AWS_ACCESS_KEY_ID"]), Helm.Str(secret["stringData"]!["AWS_SECRET_ACCESS_KEY"])));
+        Assert.Equal(2, secret["stringData"]!.AsObject().Count);
+
+        // One per namespace listed; none where pods have identities of their own (EKS).
+        var two = Helm.Render([.. Helm.ValuesArgs("values-minikube.yaml"), "--set", "s3Store.jobNamespaces={sweeps,team-a}"]).Objects();
+        Assert.Equal(["sweeps", "team-a"], two.Where(o => Helm.Str(o["kind"]) == "Secret" && Helm.Str(o["metadata"]!["name"]) == "batchrunner-s3-credentials").Select(o => Helm.Str(o["metadata"]!["namespace"])).Order(StringComparer.Ordinal));
+        Assert.Null(Bind<ResultsOptions>("values-eks.yaml", "", ResultsOptions.Section).CredentialsSecret);
+    }
+
+    private static T Bind<T>(string valuesFile, string set, string section)
+        where T : new() =>
+        new ConfigurationBuilder().AddInMemoryCollection(Settings(valuesFile, set)!).Build().GetSection(section).Get<T>() ?? new T();
 
     [Fact]
     public void Lists_and_large_numbers_arrive_as_the_controller_binds_them()
@@ -139,6 +197,9 @@ public class ConfigurationTests
 
         Assert.Contains(KubernetesOptions.Section, found.Keys);
         Assert.Contains(SqsIntakeOptions.Section, found.Keys);
+        Assert.Contains(ResultsOptions.Section, found.Keys);
+        Assert.Contains(AwsBatchOptions.Section, found.Keys);
+        Assert.Contains(AthenaOptions.Section, found.Keys);
         return found;
     }
 }

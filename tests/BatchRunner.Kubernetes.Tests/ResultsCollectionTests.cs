@@ -69,4 +69,19 @@ public sealed class ResultsCollectionTests
         Assert.Equal(["plan", "output"], without.Volumes.Select(v => v.Name));
         Assert.DoesNotContain(without.Containers.Single().Env, e => e.Name.StartsWith("BatchRunner__", StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Every_container_uses_an_image_already_on_the_node_even_a_latest_one(bool withStore)
+    {
+        // :latest would default to Always, which cannot find an image loaded into minikube without a registry.
+        var job = Specs.Job("""{"image": "batchrunner/mmc-queue:latest"}""");
+        var pod = Pod(job, withStore ? Collection with { ExecImage = "batchrunner/controller:latest" } : null);
+
+        var containers = (pod.InitContainers ?? []).Concat(pod.Containers).ToList();
+        Assert.Equal(withStore ? 2 : 1, containers.Count);
+        Assert.All(containers, c => Assert.Equal("IfNotPresent", c.ImagePullPolicy));
+        Assert.EndsWith(":latest", pod.Containers.Single().Image, StringComparison.Ordinal);
+    }
 }

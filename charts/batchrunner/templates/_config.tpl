@@ -59,6 +59,18 @@ message naming it. values.schema.json checks each value's type and form; these a
 {{- if $prefix }}{{ printf "s3://%s/%s" .Values.results.bucket $prefix }}{{ else }}{{ printf "s3://%s" .Values.results.bucket }}{{ end }}
 {{- end }}
 
+{{/* The image Job pods install the results wrapper from: kubernetes.execImage, else the controller's own. */}}
+{{- define "batchrunner.execImage" -}}
+{{- default (include "batchrunner.image" .) .Values.kubernetes.execImage }}
+{{- end }}
+
+{{/* The Secret of S3 credentials Job pods read: results.credentialsSecret, else the in-cluster store's when there is one. */}}
+{{- define "batchrunner.credentialsSecret" -}}
+{{- if .Values.results.credentialsSecret }}{{ .Values.results.credentialsSecret }}
+{{- else if .Values.s3Store.enabled }}{{ printf "%s-s3-credentials" (include "batchrunner.fullname" .) }}
+{{- end }}
+{{- end }}
+
 {{/* The controller's configuration, as environment variables (BatchRunner__Section__Key). */}}
 {{- define "batchrunner.controllerEnv" -}}
 {{- $v := .Values }}
@@ -81,6 +93,7 @@ message naming it. values.schema.json checks each value's type and form; these a
 {{- include "batchrunner.envvar" (list "BatchRunner__Kubernetes__Qps" $v.kubernetes.qps) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__Kubernetes__Burst" $v.kubernetes.burst) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__Kubernetes__TtlSecondsAfterFinished" $v.kubernetes.ttlSecondsAfterFinished) }}
+{{- include "batchrunner.envvar" (list "BatchRunner__Kubernetes__ExecImage" (include "batchrunner.execImage" .)) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__LeaderElection__Enabled" $v.leaderElection.enabled) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__LeaderElection__LeaseName" $v.leaderElection.leaseName) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__LeaderElection__LeaseDurationSeconds" $v.leaderElection.leaseDurationSeconds) }}
@@ -118,10 +131,17 @@ message naming it. values.schema.json checks each value's type and form; these a
 {{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__LogGroup" $v.awsBatch.logGroup) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__ShareIdentifier" $v.awsBatch.shareIdentifier) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__SubmitJobsPerSecond" $v.awsBatch.submitJobsPerSecond) }}
+{{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__PlatformVersion" $v.awsBatch.platformVersion) }}
+{{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__AssignPublicIp" $v.awsBatch.assignPublicIp) }}
+{{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__PollSeconds" $v.awsBatch.pollSeconds) }}
+{{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__MaxPollSeconds" $v.awsBatch.maxPollSeconds) }}
+{{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__ExecPath" $v.awsBatch.execPath) }}
 {{- end }}
 {{- if $v.results.enabled }}
 {{- include "batchrunner.envvar" (list "BatchRunner__Results__Uri" (include "batchrunner.resultsUri" .)) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__Results__Region" $v.results.region) }}
+{{- include "batchrunner.envvar" (list "BatchRunner__Results__PartSizeBytes" $v.results.partSizeBytes) }}
+{{- include "batchrunner.envvar" (list "BatchRunner__Results__CredentialsSecret" (include "batchrunner.credentialsSecret" .)) }}
 {{- if $v.s3Store.enabled }}
 {{- include "batchrunner.envvar" (list "BatchRunner__Results__EndpointUrl" (include "batchrunner.s3StoreEndpoint" .)) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__Results__ForcePathStyle" true) }}

@@ -1,7 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
 using BatchRunner.Aws.Athena;
+using Amazon.Runtime;
 using BatchRunner.Aws.Protocol;
+using BatchRunner.Aws.S3;
+using BatchRunner.Core.Store;
 using BatchRunner.Cli.Athena;
 using BatchRunner.Cli.Output;
 using BatchRunner.Local.Query;
@@ -11,8 +14,9 @@ namespace BatchRunner.Cli.Commands;
 
 /// <summary>
 /// <c>batchrunner query SQL</c>: SQL over the tables <c>results</c> and <c>indexes</c>, with DuckDB over the local
-/// store (the default) or with Athena over the S3 store (<c>--engine athena</c>, after <c>batchrunner athena
-/// setup</c>); the same SQL gives the same rows on both.
+/// store (the default) or over an S3 store (<c>--store s3://bucket/prefix</c>, read through a local copy), or with
+/// Athena over the S3 store (<c>--engine athena</c>, after <c>batchrunner athena setup</c>); the same SQL gives the
+/// same rows on all of them.
 /// </summary>
 public static class QueryCommand
 {
@@ -85,18 +89,41 @@ public static class QueryCommand
             }
             else
             {
-                var store = StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));
+                var chosen = parsed.GetValue(CliApplication.StoreOption) ?? Environment.GetEnvironmentVariable(StoreLocation.EnvironmentVariable);
+                QueryResult result;
                 try
                 {
-                    using var local = ResultsQueryEngine.Open(store);
-                    var result = local.Execute(parsed.GetRequiredValue(sql));
-                    (columns, rows) = (result.Columns, result.Rows);
+                    result = chosen is not null && chosen.StartsWith("s3://", StringComparison.Ordinal)
+                        ? await QueryS3Async(chosen, parsed.GetRequiredValue(sql), cancellation).ConfigureAwait(false)
+                        : QueryLocal(StoreLocation.Resolve(chosen), parsed.GetRequiredValue(sql));
                 }
                 catch (DuckDBException e)
                 {
                     await stderr.WriteLineAsync($"query: {e.Message}").ConfigureAwait(false);
                     return ExitCodes.InvalidInput;
                 }
+                catch (FormatException e)
+                {
+                    await stderr.WriteLineAsync($"--store: {e.Message}").ConfigureAwait(false);
+                    return ExitCodes.InvalidInput;
+                }
+                catch (AmazonServiceException e)
+                {
+                    await stderr.WriteLineAsync($"query: S3 refused to list or read {chosen}: {e.ErrorCode}: {e.Message}").ConfigureAwait(false);
+                    return (int)e.StatusCode is >= 400 and < 500 ? ExitCodes.InvalidInput : ExitCodes.JobFailed;
+                }
+                catch (AmazonClientException e)
+                {
+                    await stderr.WriteLineAsync($"query: could not read {chosen}: {e.Message}").ConfigureAwait(false);
+                    return ExitCodes.JobFailed;
+                }
+                catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+                {
+                    await stderr.WriteLineAsync("query: cancelled").ConfigureAwait(false);
+                    return ExitCodes.Cancelled;
+                }
+
+                (columns, rows) = (result.Columns, result.Rows);
             }
 
             var table = new QueryTable(columns, rows);
@@ -123,6 +150,48 @@ public static class QueryCommand
             return ExitCodes.Succeeded;
         });
         return command;
+    }
+
+    private static QueryResult QueryLocal(string root, string sql)
+    {
+        using var local = ResultsQueryEngine.Open(root);
+        return local.Execute(sql);
+    }
+
+    /// <summary>
+    /// DuckDB over an S3 store: what its tables are made of (the Parquet of compacted runs, the raw files of the
+    /// others) is copied to a temporary folder, queried there and removed. S3 settings come from
+    /// <c>BatchRunner__Results__*</c> as for <c>batchrunner compact</c>; credentials from the SDK's chain.
+    /// </summary>
+    private static async Task<QueryResult> QueryS3Async(string location, string sql, CancellationToken cancellation)
+    {
+        var options = ResultsOptions.FromEnvironment(Environment.GetEnvironmentVariable);
+        options = new ResultsOptions
+        {
+            Uri = location, Region = options.Region, EndpointUrl = options.EndpointUrl, ForcePathStyle = options.ForcePathStyle, PartSizeBytes = options.PartSizeBytes,
+        };
+        var snapshot = Directory.CreateTempSubdirectory("batchrunner-query-");
+        try
+        {
+            using (var store = S3ResultsStore.Create(options, StoreUri.Parse(location)))
+            {
+                var copied = await StoreSnapshot.DownloadAsync(store, snapshot.FullName, cancellation).ConfigureAwait(false);
+                Serilog.Log.Debug("Copied {Files} file(s) of {Store} to {Folder} for DuckDB", copied, location, snapshot.FullName);
+            }
+
+            return QueryLocal(snapshot.FullName, sql);
+        }
+        finally
+        {
+            try
+            {
+                snapshot.Delete(recursive: true);
+            }
+            catch (IOException e)
+            {
+                Serilog.Log.Warning("Could not remove the query's copy of the store {Folder}: {Reason}", snapshot.FullName, e.Message);
+            }
+        }
     }
 
     /// <summary>Bytes as Athena's console shows them (1024-based).</summary>

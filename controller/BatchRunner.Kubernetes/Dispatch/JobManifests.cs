@@ -47,6 +47,13 @@ public static class JobManifests
 {
     public const string WorkloadContainer = "workload";
 
+    /// <summary>
+    /// Not Kubernetes' default for <c>:latest</c> (Always): an image loaded into the node (minikube image load, kind
+    /// load) is used as it is, and a registry is asked only when the node lacks the image. Tags are immutable by
+    /// convention; a changed image needs a new tag.
+    /// </summary>
+    public const string ImagePullPolicy = "IfNotPresent";
+
     public static V1OwnerReference OwnerOf(string name, string uid) => new()
     {
         ApiVersion = BatchJobResource.ApiVersion,
@@ -121,6 +128,7 @@ public static class JobManifests
                 {
                     Name = ResultsCollection.InitContainer,
                     Image = collection.ExecImage,
+                    ImagePullPolicy = ImagePullPolicy,
                     // The wrapper copies itself: the controller image is chiseled (no shell, no cp).
                     Command = [ResultsCollection.ImagePath, "--install", ResultsCollection.Executable],
                     VolumeMounts = [new V1VolumeMount { Name = "exec", MountPath = ResultsCollection.MountPath }],
@@ -183,6 +191,7 @@ public static class JobManifests
                             {
                                 Name = WorkloadContainer,
                                 Image = spec.Image,
+                                ImagePullPolicy = ImagePullPolicy,
                                 Command = command,
                                 Args = [.. spec.Command, .. spec.Args],
                                 Env = environment,

@@ -390,13 +390,14 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 _ => IndexPhase.Failed,
             };
 
-            // The row says what the output holds (result rows, malformed lines, a note), as the wrapper's rows do.
-            var row = LocalResultsStore.InspectOutput(outputFolder, job.Spec.Results.Format).ApplyTo(
-                LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, BackendName) with
-                {
-                    ExitCode = result.ExitCode,
-                    Reason = reason,
-                });
+            // What the output holds (rows, malformed lines, a note), as the results wrapper records it on the clusters:
+            // the indexes table says why an index has no rows. Read line by line, once per attempt.
+            var summary = LocalResultsStore.InspectOutput(outputFolder, job.Spec.Results.Format);
+            var row = summary.ApplyTo(LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, BackendName) with
+            {
+                ExitCode = result.ExitCode,
+                Reason = reason,
+            });
             AttemptFiles.WriteAtomically(Path.Combine(attemptFolder, StoreLayout.LedgerFile), row.ToJsonUtf8());
             _writer.Record(StateTransition.Finished(runId, index, attempt, outcome, phase, reason, startedAt, finishedAt));
 

@@ -49,6 +49,8 @@ public sealed class ControllerHostAwsBatchTests
         Assert.IsType<AwsBatchBackend>(backend);
         Assert.Equal("s3://results/prefix", app.Services.GetRequiredService<IOptions<AwsBatchOptions>>().Value.DefaultResultsUri);
         Assert.Equal(new Uri("https://batch.eu-west-1.amazonaws.com"), app.Services.GetRequiredService<BatchApiClient>().Client.Endpoint.Url);
+        // Specs go where the wrapper reads them: into the results store, S3 included (not only folders).
+        Assert.IsType<BatchRunner.Aws.S3.StoreRunSpecPublisher>(app.Services.GetRequiredService<IRunSpecPublisher>());
     }
 
     [Fact]

@@ -43,7 +43,7 @@ internal static class DispatchBenchmark
         var cliAtStart = File.GetLastWriteTimeUtc(options.CliDll);
 
         Console.WriteLine(Invariant($"dispatch: {options.Count} no-op indexes, parallelism 2 ({options.Pairs} pairs after warm-up)"));
-        Console.WriteLine($"  A = dotnet {Relative(options, options.CliDll)} run SPEC --store TMP   (fresh store each time)");
+        Console.WriteLine($"  A = dotnet {Relative(options, options.CliDll)} run SPEC --store TMP --no-compact   (fresh store each time)");
         Console.WriteLine(Invariant($"  B = bash -c 'seq 0 {options.Count - 1} | xargs -P2 -n1 /bin/true'"));
         Console.WriteLine(Invariant($"  machine: {Environment.ProcessorCount} cores, load average {LoadAverage()} at start"));
 
@@ -105,6 +105,8 @@ internal static class DispatchBenchmark
             ? Invariant($"{allPeakKib / 1024.0:F1} MB")
             : Invariant($"≤ {allPeakKib / 1024.0:F1} MB (not above the floor of {floorKib / 1024.0:F1} MB: this process's own peak or its inherited rusage)");
         Console.WriteLine(Invariant($"  peak RSS of A     median {Median(sampled) / 1024:F1} MB, max {sampled.Max() / 1024:F1} MB (VmHWM sampled every 50 ms)   largest of all A runs {rusage} (getrusage children ru_maxrss)"));
+        var compacted = await RunBatchRunnerAsync(options, spec, work, "compacted", compact: true);
+        Console.WriteLine(Invariant($"  with compaction   A once {Describe(compacted)} (the default of `batchrunner run`: the finished run's rows → Parquet)"));
         Console.WriteLine(Invariant($"  machine: load average {LoadAverage()} at end"));
         if (File.GetLastWriteTimeUtc(options.CliDll) != cliAtStart)
         {
@@ -114,11 +116,13 @@ internal static class DispatchBenchmark
         return pairs.Count == options.Pairs && warmA.Invalid is null && warmB.Invalid is null ? 0 : 1;
     }
 
-    private static async Task<Measurement> RunBatchRunnerAsync(BenchOptions options, string spec, string work, string label)
+    private static async Task<Measurement> RunBatchRunnerAsync(BenchOptions options, string spec, string work, string label, bool compact = false)
     {
         var store = Path.Combine(work, "store-" + label);
         var start = new ProcessStartInfo("dotnet") { WorkingDirectory = options.RepoRoot };
-        foreach (var argument in new[] { options.CliDll, "run", spec, "--store", store })
+        // Dispatch is measured alone: compacting the finished run to Parquet is a step of its own (measured once below
+        // and by tests/bench/compaction.sh), which xargs has no counterpart of.
+        foreach (var argument in new[] { options.CliDll, "run", spec, "--store", store }.Concat(compact ? [] : ["--no-compact"]))
         {
             start.ArgumentList.Add(argument);
         }
