@@ -197,12 +197,12 @@ public sealed class ExternalBackendReconcilerTests
         return await reconciler.ReconcileAsync(Key, CancellationToken.None);
     }
 
-    private static ExternalProgress Progress(RunPhase phase, int succeeded, int active, string state) => new(
+    internal static ExternalProgress Progress(RunPhase phase, int succeeded, int active, string state) => new(
         phase, 6, succeeded, 0, active, null, new DateTimeOffset(2026, 3, 1, 12, 0, 5, TimeSpan.Zero),
         phase is RunPhase.Succeeded or RunPhase.Failed ? new DateTimeOffset(2026, 3, 1, 12, 9, 0, TimeSpan.Zero) : null,
         Dispatched: true, "ArraysSubmitted", "6 indexes in 1 array", null, null, JsonDocument.Parse(state).RootElement.Clone(), TimeSpan.FromSeconds(7));
 
-    private sealed class ScriptedBackend : IExternalBackend
+    internal sealed class ScriptedBackend : IExternalBackend
     {
         public Func<ExternalRun, ExternalProgress> Next { get; set; } = _ => throw new InvalidOperationException("no answer scripted");
 

@@ -85,6 +85,61 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
     }
 
     [Fact]
+    public async Task A_finished_batchjobs_run_is_compacted_in_its_results_store_by_the_controller()
+    {
+        var store = Directory.CreateTempSubdirectory("operator-store-").FullName;
+        _owned.Add(new Deleting(store));
+        var pods = -1;
+        // Each simulated pod leaves in the store what the results wrapper would: a ledger row and one result line.
+        Simulate(new PodSimulatorOptions
+        {
+            Namespace = _ns,
+            Outcome = pod =>
+            {
+                var run = pod.Metadata.Labels["batchrunner.io/run"];
+                var index = Interlocked.Increment(ref pods);
+                var attempt = Path.Combine(store, "batchjob=sweep", $"run={run}", $"index={index}", "attempt=1");
+                Directory.CreateDirectory(Path.Combine(attempt, "output"));
+                File.WriteAllText(Path.Combine(attempt, "output", "rows.jsonl"), $"{{\"mean_wait\": {index}.5}}\n");
+                File.WriteAllText(Path.Combine(attempt, "ledger.json"), $$"""
+                    {"batchjob": "sweep", "namespace": "{{_ns}}", "run": "{{run}}", "index": {{index}}, "attempt": 1, "repeat": 0, "seed": {{index}},
+                     "params": {"rate": 0.5, "servers": {{index}}}, "status": "succeeded", "exit_code": 0, "started_at": "2026-11-22T10:00:00.000000Z",
+                     "finished_at": "2026-11-22T10:00:01.000000Z", "duration_seconds": 1.0, "backend": "kubernetes", "output_files": 1, "output_bytes": 18,
+                     "output_rows": 1, "output_malformed": 0}
+                    """);
+                return PodOutcome.Succeed;
+            },
+        });
+        StartController("replica-a", "--BatchRunner:Results:Uri=" + store);
+
+        await fixture.ApplyAsync(BatchJobYaml(_ns, "sweep"));
+        await Eventually.TrueAsync(
+            async () => Condition(await BatchJobAsync(fixture.Admin, _ns, "sweep"), "ResultsCompacted")?.GetProperty("status").GetString() == "True",
+            Converge, "the BatchJob's run is compacted");
+
+        var batchJob = await BatchJobAsync(fixture.Admin, _ns, "sweep");
+        Assert.Equal("Succeeded", Phase(batchJob));
+        var runId = Status(batchJob, "runId")!.Value.GetString()!;
+        var condition = Condition(batchJob, "ResultsCompacted")!.Value;
+        Assert.Equal("Compacted", condition.GetProperty("reason").GetString());
+        Assert.StartsWith($"run {runId}: 6 attempt(s) and 6 result row(s) compacted", condition.GetProperty("message").GetString(), StringComparison.Ordinal);
+        var run = Path.Combine(store, "batchjob=sweep", $"run={runId}");
+        using var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(run, "_run.json")));
+        Assert.Equal(6, manifest.RootElement.GetProperty("compaction").GetProperty("results").GetProperty("rows").GetInt64());
+        Assert.True(File.Exists(Path.Combine(run, "compacted", "results", "part-00000.parquet")));
+        Assert.Contains("Compacted", (await EventsAsync(fixture.Admin, _ns, "sweep")).Select(e => e.Reason));
+    }
+
+    private sealed class Deleting(string folder) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            Directory.Delete(folder, recursive: true);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Fact]
     public async Task Indexes_failing_beyond_their_retries_fail_the_batchjob_with_the_jobs_reason()
     {
         Simulate(new PodSimulatorOptions { Namespace = _ns, Outcome = _ => PodOutcome.Fail(3) });

@@ -89,6 +89,43 @@ public sealed class CompactionTests : IDisposable
     }
 
     [Fact]
+    public async Task An_output_named_like_another_batchjobs_parameter_is_renamed_whether_runs_are_raw_or_compacted()
+    {
+        var store = _temp.Sub("store");
+        // "first" writes an output "label"; "other" has a parameter "label" (and writes the output too).
+        var first = Job("first");
+        var other = Wrapper.Job(Script, $"env: [{{name: SCRATCH, value: {System.Text.Json.JsonSerializer.Serialize(_temp.Path)}}}]\nsweep: {{grid: {{label: [p, q]}}}}", "other");
+        await LocalRuns.RunAsync(store, first);
+        await LocalRuns.RunAsync(store, other);
+        string[] queries =
+        [
+            "SELECT batchjob, \"index\", label, output_label, v FROM results ORDER BY ALL",
+            "SELECT column_name FROM (DESCRIBE results) ORDER BY column_name",
+        ];
+        List<List<string>> Answer()
+        {
+            using var engine = ResultsQueryEngine.Open(store);
+            return queries.Select(q => LocalRuns.Answer(engine, q)).ToList();
+        }
+
+        var raw = Answer();
+        Assert.Contains("first | 0 | NULL | i0-1 | 1", raw[0]);
+        Assert.Contains("other | 0 | p | i0-1 | 1", raw[0]);
+        Assert.DoesNotContain("label", raw[1].Where(c => c.StartsWith("label", StringComparison.Ordinal) && c != "label"));
+
+        // One run compacted, the other raw; then both compacted: each compacted alone, yet the same answer.
+        await LocalRuns.Compactor().CompactAsync(new LocalResultsStore(store), "first", RunIdentity.For(first), force: false, CancellationToken.None);
+        Assert.Equal(raw, Answer());
+        await LocalRuns.Compactor().CompactAsync(new LocalResultsStore(store), "other", RunIdentity.For(other), force: false, CancellationToken.None);
+        using (var engine = ResultsQueryEngine.Open(store))
+        {
+            Assert.Equal(2, engine.CompactedRuns.Count);
+        }
+
+        Assert.Equal(raw, Answer());
+    }
+
+    [Fact]
     public async Task Until_the_manifest_says_compacted_the_raw_files_are_read_and_a_rerun_finishes_the_job()
     {
         var store = _temp.Sub("store");

@@ -36,6 +36,9 @@ public sealed class ResultsOptions : IValidatableObject
     /// </summary>
     public string? CredentialsSecret { get; init; }
 
+    /// <summary>The controller compacts a BatchJob's run to Parquet once it succeeded or failed (cluster backends).</summary>
+    public bool CompactFinishedRuns { get; init; } = true;
+
     public bool IsConfigured => !string.IsNullOrWhiteSpace(Uri);
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)

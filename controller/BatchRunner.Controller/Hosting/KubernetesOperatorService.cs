@@ -1,3 +1,4 @@
+using BatchRunner.Kubernetes.Compaction;
 using BatchRunner.Kubernetes.Controller;
 using BatchRunner.Kubernetes.Dispatch;
 using k8s;
@@ -15,7 +16,8 @@ public sealed class KubernetesOperatorService(
     ControllerState state,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
-    IEnumerable<IExternalBackend> externals) : BackgroundService
+    IEnumerable<IExternalBackend> externals,
+    IRunCompactor compactor) : BackgroundService
 {
     private readonly Serilog.ILogger _log = Serilog.Log.ForContext<KubernetesOperatorService>();
 
@@ -33,7 +35,8 @@ public sealed class KubernetesOperatorService(
             : null;
         var backends = externals.ToList();
         var settings = new OperatorSettings(
-            kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished, collection), Externals: backends);
+            kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished, collection), Externals: backends,
+            Compactor: store.CompactFinishedRuns ? compactor : null);
         foreach (var backend in backends)
         {
             _log.Information("The operator also dispatches backend {Backend}", backend.Backend.ToString());

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using BatchRunner.Core.Runs;
 using BatchRunner.Kubernetes.Client;
+using BatchRunner.Kubernetes.Compaction;
 using BatchRunner.Kubernetes.Dispatch;
 using BatchRunner.Kubernetes.Status;
 using k8s;
@@ -11,7 +12,14 @@ namespace BatchRunner.Kubernetes.Controller;
 
 /// <summary>Settings of the operator loop (bound and validated by the host).</summary>
 /// <param name="Externals">Backends outside the cluster the operator dispatches to (AWS Batch), when the host has them.</param>
-public sealed record OperatorSettings(int Workers, DispatchSettings Dispatch, string Component = "batchrunner-controller", IReadOnlyList<IExternalBackend>? Externals = null);
+/// <param name="Compactor">Compacts finished runs in their results store, when the host has one; the leader does it.</param>
+public sealed record OperatorSettings(
+    int Workers,
+    DispatchSettings Dispatch,
+    string Component = "batchrunner-controller",
+    IReadOnlyList<IExternalBackend>? Externals = null,
+    IRunCompactor? Compactor = null,
+    CompactionSettings? Compaction = null);
 
 /// <summary>
 /// The operator while it leads: informers for BatchJobs and their Jobs feed a de-duplicating, rate-limited
@@ -47,9 +55,12 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         using var phaseGauge = new PhaseGauge(metrics, batchJobs);
 
         var api = new KubernetesClusterApi(client, batchJobs, jobs, capabilities, settings.Component, time);
-        var reconciler = new BatchJobReconciler(api, settings.Dispatch, time, log, settings.Externals);
+        var compaction = settings.Compactor is { } compactor ? new CompactionWorker(compactor, settings.Compaction ?? CompactionSettings.Default, time, log) : null;
+        var reconciler = new BatchJobReconciler(api, settings.Dispatch, time, log, settings.Externals, compaction);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var informers = new[] { batchJobs.RunAsync(stop.Token), jobs.RunAsync(stop.Token) };
+        // A compaction that settled wakes its BatchJob up, so its condition says so.
+        var compacting = compaction?.RunAsync(queue.Add, stop.Token) ?? Task.CompletedTask;
         try
         {
             await Task.WhenAll(batchJobs.WaitForSyncAsync(stop.Token), jobs.WaitForSyncAsync(stop.Token)).ConfigureAwait(false);
@@ -61,7 +72,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         {
             await stop.CancelAsync().ConfigureAwait(false);
             queue.ShutDown();
-            await Task.WhenAll(informers).ConfigureAwait(false);
+            await Task.WhenAll([.. informers, compacting]).ConfigureAwait(false);
         }
     }
 

@@ -3,6 +3,7 @@ using System.Text.Json;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
 using BatchRunner.Kubernetes.Client;
+using BatchRunner.Kubernetes.Compaction;
 using BatchRunner.Kubernetes.Dispatch;
 using BatchRunner.Kubernetes.Status;
 using k8s.Models;
@@ -25,7 +26,9 @@ public readonly record struct ReconcileResult(TimeSpan? RequeueAfter)
 /// a second Job. Its status is derived from the Job each time. An exception means "retry with backoff".
 /// </summary>
 /// BatchJobs of another backend are dispatched through its <see cref="IExternalBackend"/>, when the host has one.
-public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings settings, TimeProvider time, ILogger log, IEnumerable<IExternalBackend>? externals = null)
+/// A finished run with a results store is handed to the <see cref="CompactionWorker"/>, when the host has one.
+public sealed class BatchJobReconciler(
+    IClusterApi cluster, DispatchSettings settings, TimeProvider time, ILogger log, IEnumerable<IExternalBackend>? externals = null, CompactionWorker? compaction = null)
 {
     private static readonly TimeSpan WhileRunning = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan WhileDeleting = TimeSpan.FromSeconds(1);
@@ -176,9 +179,12 @@ public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings set
         var failedIndexes = await FailedIndexesFromPodsAsync(existing, job, cancellation).ConfigureAwait(false);
         status = StatusDerivation.FromJob(status, existing, job.Spec.Completions, failedIndexes);
         status = WithOutcomeConditions(status, existing, generation, now);
+
+        // 10. A finished run's results are compacted (off this path); a condition says how far that got.
+        status = await WithCompactionAsync(batchJob, key, job, status, cancellation).ConfigureAwait(false);
         await PublishAsync(batchJob, previous, status, cancellation).ConfigureAwait(false);
 
-        // 10. Job events wake this BatchJob up; the requeue is a safety net while work runs.
+        // 11. Job events wake this BatchJob up; the requeue is a safety net while work runs.
         return status.IsTerminal ? ReconcileResult.Done : ReconcileResult.After(WhileRunning);
     }
 
@@ -190,6 +196,7 @@ public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings set
         }
 
         var (ns, name) = (batchJob.Metadata.NamespaceProperty, batchJob.Metadata.Name);
+        compaction?.Forget(ObjectKey.Of(batchJob));
         await CancelExternalAsync(batchJob, $"BatchJob {ns}/{name} was deleted", cancellation).ConfigureAwait(false);
         var jobName = BatchJobResource.JobName(name);
         if (cluster.GetJob(ns, jobName) is { } job && IsOwnedBy(job, batchJob))
@@ -253,6 +260,7 @@ public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings set
 
         if (status.IsTerminal)
         {
+            status = await WithCompactionAsync(batchJob, ObjectKey.Of(batchJob), job, status, cancellation).ConfigureAwait(false);
             await PublishAsync(batchJob, previous, status, cancellation).ConfigureAwait(false);
             return ReconcileResult.Done;
         }
@@ -304,8 +312,60 @@ public sealed class BatchJobReconciler(IClusterApi cluster, DispatchSettings set
             await RecordAsync(batchJob, "Warning", progress.Reason, progress.Message, cancellation).ConfigureAwait(false);
         }
 
+        next = await WithCompactionAsync(batchJob, ObjectKey.Of(batchJob), job, next, cancellation).ConfigureAwait(false);
         await PublishAsync(batchJob, previous, next, cancellation).ConfigureAwait(false);
         return progress.IsTerminal ? ReconcileResult.Done : ReconcileResult.After(progress.PollAfter);
+    }
+
+    /// <summary>
+    /// Hands a finished run (Succeeded or Failed, dispatched, with a results store) to the compaction worker and
+    /// writes where it stands into the <c>ResultsCompacted</c> condition; once that says True for the run, nothing
+    /// more is asked. Cancelled runs are left raw (<c>batchrunner compact</c> does them by hand).
+    /// </summary>
+    private async Task<BatchJobStatus> WithCompactionAsync(BatchJobObject batchJob, string key, BatchJob job, BatchJobStatus status, CancellationToken cancellation)
+    {
+        if (compaction is null || status.Phase is not (RunPhase.Succeeded or RunPhase.Failed) || status.RunId is not { } runId || status.JobName is null
+            || ResultsStoreOf(job) is not { } store)
+        {
+            return status;
+        }
+
+        var shown = status.Find(Conditions.ResultsCompacted);
+        if (shown is { Status: "True" } && shown.Message.StartsWith($"run {runId}:", StringComparison.Ordinal))
+        {
+            compaction.Forget(key);
+            return status;
+        }
+
+        var progress = compaction.Request(key, new CompactionTarget(store, job.Metadata.Name, runId), status.Phase == RunPhase.Failed ? status.CompletionTime ?? time.GetUtcNow() : null);
+        var (compacted, reason) = progress.Phase switch
+        {
+            CompactionPhase.Compacted => (true, Conditions.Reasons.Compacted),
+            CompactionPhase.NothingToCompact => (false, Conditions.Reasons.NothingToCompact),
+            CompactionPhase.Retrying => (false, Conditions.Reasons.CompactionFailed),
+            _ => (false, Conditions.Reasons.Compacting),
+        };
+        if (shown?.Reason != reason && reason != Conditions.Reasons.Compacting)
+        {
+            await RecordAsync(batchJob, compacted ? "Normal" : "Warning", reason, progress.Message, cancellation).ConfigureAwait(false);
+        }
+
+        return status with
+        {
+            Conditions = Conditions.With(status.Conditions, Conditions.ResultsCompacted, compacted, reason, progress.Message, status.ObservedGeneration ?? 0, time.GetUtcNow()),
+        };
+    }
+
+    /// <summary>
+    /// Where a BatchJob's results went: on Kubernetes only when the controller collects results (else pods run the
+    /// sh entrypoint and upload nothing); on an external backend, the spec's store or the controller's.
+    /// </summary>
+    private string? ResultsStoreOf(BatchJob job)
+    {
+        var own = job.Spec.Results.Uri is { Length: > 0 } uri ? uri : null;
+        return job.Spec.Backend == Backend.Kubernetes
+            ? settings.Results is { } collection ? own ?? collection.Uri : null
+            : own ?? settings.Results?.Uri;
     }
 
     /// <summary>Stops an external backend's work for a BatchJob being deleted; work it cannot stop for good is reported, not waited for.</summary>

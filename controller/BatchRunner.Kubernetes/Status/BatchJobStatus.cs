@@ -70,6 +70,9 @@ public static class Conditions
     public const string Complete = "Complete";
     public const string Failed = "Failed";
 
+    /// <summary>A finished run's results are compacted to Parquet in its store (False: not yet, or why not).</summary>
+    public const string ResultsCompacted = "ResultsCompacted";
+
     public static class Reasons
     {
         public const string SpecValid = "SpecValid";
@@ -83,6 +86,10 @@ public static class Conditions
         public const string IndexedJobsUnsupported = "IndexedJobsUnsupported";
         public const string AllIndexesSucceeded = "AllIndexesSucceeded";
         public const string Cancelled = "Cancelled";
+        public const string Compacted = "Compacted";
+        public const string Compacting = "Compacting";
+        public const string CompactionFailed = "CompactionFailed";
+        public const string NothingToCompact = "NothingToCompact";
     }
 
     /// <summary>

@@ -135,14 +135,27 @@ public sealed class ResultsQueryEngine : IDisposable
             Run($"CREATE VIEW indexes AS {string.Join(" UNION ALL BY NAME ", indexSources)}");
         }
 
-        // 3. results: the rows of each index's succeeded attempt, keys and parameters in front.
+        // 3. results: the rows of each index's succeeded attempt, keys and parameters in front. An output column
+        // named like a parameter of any run in view is output_NAME. Each run was compacted alone, where only its
+        // own parameters were taken, so the compacted runs are renamed here against every run's parameters, as
+        // the raw runs are: raw and compacted give the same columns.
+        var taken = new HashSet<string>(ResultKeyColumns.Concat(parameters), StringComparer.OrdinalIgnoreCase);
+        var runParameters = compacted.Values.ToDictionary(r => r.RunFolder, r => ParametersOf(r.State), StringComparer.Ordinal);
+        taken.UnionWith(runParameters.Values.SelectMany(p => p));
         var resultSources = new List<string>();
-        if (resultParquet.Count > 0)
+        var renamed = compacted.Values
+            .Select(r => (Run: r, Renamed: OutputsOf(r.State, runParameters[r.RunFolder]).Where(taken.Contains).Order(StringComparer.Ordinal).ToList()))
+            .GroupBy(r => string.Join('\0', r.Renamed), StringComparer.Ordinal)
+            .OrderBy(g => g.Key, StringComparer.Ordinal);
+        foreach (var group in renamed)
         {
-            resultSources.Add($"SELECT * FROM read_parquet({List(resultParquet)}, union_by_name = true)");
+            var files = group.SelectMany(r => r.Run.State.Results.Files.Select(f => Path.Combine(r.Run.RunFolder, f))).ToList();
+            var columns = group.First().Renamed;
+            var renames = columns.Count == 0 ? "" : $" RENAME ({string.Join(", ", columns.Select(c => $"{Ident(c)} AS {Ident("output_" + c)}"))})";
+            resultSources.Add($"SELECT *{renames} FROM read_parquet({List(files)}, union_by_name = true)");
         }
 
-        if (ledgerGlobs.Count > 0 && RawResults(rawRuns, parameters) is { } raw)
+        if (ledgerGlobs.Count > 0 && RawResults(rawRuns, parameters, taken) is { } raw)
         {
             resultSources.Add(raw);
         }
@@ -158,9 +171,8 @@ public sealed class ResultsQueryEngine : IDisposable
     }
 
     /// <summary>The SELECT of raw results over the raw runs, or null when they wrote no result files.</summary>
-    private string? RawResults(List<string> rawRuns, List<string> parameters)
+    private string? RawResults(List<string> rawRuns, List<string> parameters, IReadOnlySet<string> taken)
     {
-        var taken = new HashSet<string>(ResultKeyColumns.Concat(parameters), StringComparer.OrdinalIgnoreCase);
         var leading = ResultKeyColumns.Concat(parameters).Select(c => $"l.{Ident(c)}").ToList();
         var join = """
             JOIN indexes_raw l ON l.batchjob = o.batchjob AND l.run = o.run
@@ -237,6 +249,20 @@ public sealed class ResultsQueryEngine : IDisposable
             var other => other ?? "VARCHAR",
         })!,
     };
+
+    /// <summary>A compacted run's parameters: the columns of its indexes table between the keys and the ledger's own.</summary>
+    private static List<string> ParametersOf(CompactionState state)
+    {
+        var ledger = new HashSet<string>(KeyColumns.Concat(LedgerTail.Select(c => c.Name)), StringComparer.OrdinalIgnoreCase);
+        return state.Indexes.Schema.Select(c => c.Name).Where(c => !ledger.Contains(c)).ToList();
+    }
+
+    /// <summary>What a compacted run's workload wrote: the columns of its results table after the keys and its parameters.</summary>
+    private static IEnumerable<string> OutputsOf(CompactionState state, List<string> runParameters)
+    {
+        var leading = new HashSet<string>(ResultKeyColumns.Concat(runParameters), StringComparer.OrdinalIgnoreCase);
+        return state.Results.Schema.Select(c => c.Name).Where(c => !leading.Contains(c));
+    }
 
     /// <summary>Run folders under the root (one run's with a scope naming it).</summary>
     private static IEnumerable<string> RunFolders(string root, ViewScope scope)
