@@ -125,7 +125,11 @@ public sealed class OperatorAwsBatchTests(OperatorAwsBatchFixture fixture) : ICl
 
         await fixture.KubectlAsync("delete", "batchjob", "doomed", "-n", "aws-delete", "--wait=true", "--timeout=60s");
 
-        Assert.Equal(["TerminateJob"], Assert.Single(_rig.Server.Jobs).StoppedBy);
+        // Terminated, never merely cancelled (a running child ignores CancelJob). A deletion reconciled twice (the
+        // finalizer's removal can meet a conflict) terminates again, which AWS Batch accepts: level-based, not counted.
+        var stoppedBy = Assert.Single(_rig.Server.Jobs).StoppedBy;
+        Assert.NotEmpty(stoppedBy);
+        Assert.All(stoppedBy, call => Assert.Equal("TerminateJob", call));
     }
 
     private async Task ApplyAsync(string ns, string name, string extra)
