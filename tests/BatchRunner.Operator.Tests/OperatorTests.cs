@@ -66,9 +66,8 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
         var plan = await fixture.Admin.CoreV1.ReadNamespacedConfigMapAsync("sweep-plan", _ns);
         Assert.Contains("entrypoint.sh", plan.Data.Keys);
 
-        var reasons = (await EventsAsync(fixture.Admin, _ns, "sweep")).Select(e => e.Reason).ToList();
-        Assert.Contains("Dispatched", reasons);
-        Assert.Contains("Succeeded", reasons);
+        await HasEventAsync("sweep", "Dispatched");
+        await HasEventAsync("sweep", "Succeeded");
 
         var table = await fixture.KubectlAsync("get", "bj", "-n", _ns);
         Assert.Matches(@"sweep\s+Succeeded\s+6\s+0\s+6\s+kubernetes", table);
@@ -127,8 +126,13 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
         using var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(Path.Combine(run, "_run.json")));
         Assert.Equal(6, manifest.RootElement.GetProperty("compaction").GetProperty("results").GetProperty("rows").GetInt64());
         Assert.True(File.Exists(Path.Combine(run, "compacted", "results", "part-00000.parquet")));
-        Assert.Contains("Compacted", (await EventsAsync(fixture.Admin, _ns, "sweep")).Select(e => e.Reason));
+        await HasEventAsync("sweep", "Compacted");
     }
+
+    /// <summary>An event is recorded after the status it reports, so a test that saw the status waits for the event.</summary>
+    private Task HasEventAsync(string batchJob, string reason, string type = "Normal") => Eventually.TrueAsync(
+        async () => (await EventsAsync(fixture.Admin, _ns, batchJob)).Any(e => e.Reason == reason && e.Type == type),
+        Converge, $"a {type} event {reason} on {batchJob}");
 
     private sealed class Deleting(string folder) : IAsyncDisposable
     {
@@ -152,7 +156,7 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
         var failed = Condition(batchJob, "Failed");
         Assert.Equal(("True", "BackoffLimitExceeded"), (failed?.GetProperty("status").GetString(), failed?.GetProperty("reason").GetString()));
         Assert.True(Status(batchJob, "failed")!.Value.GetInt32() >= 1);
-        Assert.Contains(await EventsAsync(fixture.Admin, _ns, "failing"), e => e.Reason == "Failed" && e.Type == "Warning");
+        await HasEventAsync("failing", "Failed", "Warning");
     }
 
     [Fact]
@@ -170,7 +174,7 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
         var valid = Condition(await BatchJobAsync(fixture.Admin, _ns, "invalid"), "Valid")!.Value;
         Assert.Equal(("False", "InvalidSpec"), (valid.GetProperty("status").GetString(), valid.GetProperty("reason").GetString()));
         Assert.Contains("spec.parallelism: must be <= spec.completions (1), got 5", valid.GetProperty("message").GetString(), StringComparison.Ordinal);
-        Assert.Contains(await EventsAsync(fixture.Admin, _ns, "invalid"), e => e.Reason == "InvalidSpec" && e.Type == "Warning");
+        await HasEventAsync("invalid", "InvalidSpec", "Warning");
         Assert.Empty(await JobsAsync(fixture.Admin, _ns, "invalid"));
     }
 
@@ -257,7 +261,7 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
         var applied = Condition(await BatchJobAsync(fixture.Admin, _ns, "tuned"), "SpecApplied")!.Value;
         Assert.Equal("ImmutableFieldChanged", applied.GetProperty("reason").GetString());
         Assert.Contains("spec.command", applied.GetProperty("message").GetString(), StringComparison.Ordinal);
-        Assert.Contains(await EventsAsync(fixture.Admin, _ns, "tuned"), e => e.Reason == "ImmutableFieldChanged" && e.Type == "Warning");
+        await HasEventAsync("tuned", "ImmutableFieldChanged", "Warning");
         Assert.Equal(["/bin/sh", "-c", "echo \"$BATCHRUNNER_PARAMS\""], Assert.Single(await JobsAsync(fixture.Admin, _ns, "tuned")).Spec.Template.Spec.Containers[0].Args);
     }
 
