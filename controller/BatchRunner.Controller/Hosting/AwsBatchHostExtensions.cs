@@ -1,5 +1,7 @@
 using BatchRunner.Aws.Batch;
 using BatchRunner.Aws.Protocol;
+using BatchRunner.Aws.S3;
+using BatchRunner.Local.Store;
 using BatchRunner.Kubernetes.Controller;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -10,7 +12,7 @@ namespace BatchRunner.Controller.Hosting;
 /// Wires the AWS Batch backend into the controller when <c>BatchRunner:AwsBatch:Enabled</c>: its options (validated
 /// on start), the Batch client over AWSSDK.Core's credentials, the shared SubmitJob token bucket, the dispatcher,
 /// and the operator's <see cref="IExternalBackend"/> for <c>spec.backend: aws-batch</c>. The run's spec is published
-/// through <see cref="IRunSpecPublisher"/>: a folder publisher unless the host registered another (the S3 one).
+/// through <see cref="IRunSpecPublisher"/> into the results store (<c>BatchRunner:Results</c>).
 /// </summary>
 public static class AwsBatchHostExtensions
 {
@@ -35,7 +37,9 @@ public static class AwsBatchHostExtensions
         }
 
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IRunSpecPublisher, FolderRunSpecPublisher>();
+        // Specs go where the wrapper in each container reads them: into the results store, S3 or a folder.
+        services.AddSingleton<IRunSpecPublisher>(provider => new StoreRunSpecPublisher(
+            provider.GetRequiredService<IOptions<ResultsOptions>>().Value, path => new LocalResultsStore(path)));
         services.AddSingleton(provider =>
         {
             var options = provider.GetRequiredService<IOptions<AwsBatchOptions>>().Value;

@@ -36,9 +36,6 @@ public static class ControllerHostExtensions
         builder.Services.AddSingleton<IKubernetes>(services => CreateClient(services.GetRequiredService<IOptions<KubernetesOptions>>().Value));
         builder.Services.AddSingleton<ControllerState>();
         builder.Services.AddHostedService<KubernetesOperatorService>();
-        // Run specs for AWS Batch go into the results store, S3 or a folder, where the results wrapper reads them.
-        builder.Services.AddSingleton<BatchRunner.Aws.Batch.IRunSpecPublisher>(services => new BatchRunner.Aws.S3.StoreRunSpecPublisher(
-            services.GetRequiredService<IOptions<BatchRunner.Aws.S3.ResultsOptions>>().Value, path => new BatchRunner.Local.Store.LocalResultsStore(path)));
         // Finished runs are compacted to Parquet in their store (the operator's leader does it, off the reconcile path).
         builder.Services.AddSingleton<BatchRunner.Kubernetes.Compaction.IRunCompactor>(services => new BatchRunner.Controller.Compaction.StoreRunCompactor(
             services.GetRequiredService<IOptions<BatchRunner.Aws.S3.ResultsOptions>>().Value, services.GetRequiredService<TimeProvider>(), Log.Logger));

@@ -43,7 +43,7 @@ Console.WriteLine();
 // (a first, small run warms up the code paths, so both approaches are measured warm).
 using (var limiter = new SubmitRateLimiter(rate))
 {
-    var dispatcher = new AwsBatchDispatcher(api, options, new FolderRunSpecPublisher(), limiter, TimeProvider.System, Serilog.Core.Logger.None);
+    var dispatcher = new AwsBatchDispatcher(api, options, new BatchRunner.Aws.S3.StoreRunSpecPublisher(new BatchRunner.Aws.S3.ResultsOptions(), path => new BatchRunner.Local.Store.LocalResultsStore(path)), limiter, TimeProvider.System, Serilog.Core.Logger.None);
     var warm = BatchJobParser.Parse("""
         apiVersion: batchrunner.io/v1alpha1
         kind: BatchJob
