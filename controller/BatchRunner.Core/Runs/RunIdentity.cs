@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using BatchRunner.Core.Json;
 using BatchRunner.Core.Spec;
 
 namespace BatchRunner.Core.Runs;
@@ -13,12 +14,6 @@ namespace BatchRunner.Core.Runs;
 /// </summary>
 public static class RunIdentity
 {
-    private static readonly JsonSerializerOptions CanonicalOptions = new()
-    {
-        WriteIndented = false,
-        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
-    };
-
     public static string For(BatchJob job)
     {
         var resultsDefining = job.Spec with
@@ -29,11 +24,11 @@ public static class RunIdentity
             DeadlineSeconds = null,
             Backend = Backend.Local,
         };
-        var canonical = JsonSerializer.Serialize(new { job.Metadata.Namespace, job.Metadata.Name, Spec = resultsDefining }, CanonicalOptions);
+        var canonical = JsonSerializer.Serialize(new CanonicalRun(job.Metadata.Namespace, job.Metadata.Name, resultsDefining), CanonicalJson.Default.CanonicalRun);
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(canonical));
         return "r" + Convert.ToHexStringLower(hash)[..11];
     }
 
     /// <summary>The resolved spec as JSON, as stored beside a run.</summary>
-    public static string SpecJson(BatchJob job) => JsonSerializer.Serialize(job, CanonicalOptions);
+    public static string SpecJson(BatchJob job) => JsonSerializer.Serialize(job, CanonicalJson.Default.BatchJob);
 }

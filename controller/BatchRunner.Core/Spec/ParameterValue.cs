@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using BatchRunner.Core.Json;
 
 namespace BatchRunner.Core.Spec;
 
@@ -20,7 +21,7 @@ public readonly record struct ParameterValue
     /// <summary>The value as JSON text (<c>0.5</c>, <c>"fifo"</c>, <c>true</c>).</summary>
     public string Json { get; }
 
-    public static ParameterValue FromString(string value) => new(JsonValueKind.String, JsonSerializer.Serialize(value));
+    public static ParameterValue FromString(string value) => new(JsonValueKind.String, JsonSerializer.Serialize(value, PlainJson.Default.String));
 
     public static ParameterValue FromBoolean(bool value) => new(value ? JsonValueKind.True : JsonValueKind.False, value ? "true" : "false");
 
@@ -34,7 +35,7 @@ public readonly record struct ParameterValue
     public static ParameterValue FromDouble(double value) =>
         Math.Abs(value) < 9_007_199_254_740_992d && value == Math.Floor(value)
             ? FromInteger((long)value)
-            : new(JsonValueKind.Number, JsonSerializer.Serialize(value));
+            : new(JsonValueKind.Number, JsonSerializer.Serialize(value, PlainJson.Default.Double));
 
     public override string ToString() => Json;
 }

@@ -59,10 +59,10 @@ public sealed record LedgerRow
             Backend = backend,
         };
 
-    public byte[] ToJsonUtf8() => JsonSerializer.SerializeToUtf8Bytes(this);
+    public byte[] ToJsonUtf8() => JsonSerializer.SerializeToUtf8Bytes(this, BatchRunner.Core.Json.PlainJson.Default.LedgerRow);
 
     public static LedgerRow FromJson(ReadOnlySpan<byte> utf8) =>
-        JsonSerializer.Deserialize<LedgerRow>(utf8) ?? throw new JsonException("ledger row is null");
+        JsonSerializer.Deserialize(utf8, BatchRunner.Core.Json.PlainJson.Default.LedgerRow) ?? throw new JsonException("ledger row is null");
 }
 
 /// <summary>

@@ -93,7 +93,7 @@ public static class StoredSpec
         var json = element.GetProperty("Json").GetString()!;
         return element.GetProperty("Kind").GetString() switch
         {
-            "String" => ParameterValue.FromString(JsonSerializer.Deserialize<string>(json)!),
+            "String" => ParameterValue.FromString(JsonSerializer.Deserialize(json, BatchRunner.Core.Json.PlainJson.Default.String)!),
             "True" => ParameterValue.FromBoolean(true),
             "False" => ParameterValue.FromBoolean(false),
             "Number" when long.TryParse(json, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var integer) => ParameterValue.FromInteger(integer),

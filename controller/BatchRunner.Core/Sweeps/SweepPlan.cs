@@ -136,5 +136,5 @@ public sealed class SweepPlan
         return builder.Append('}').ToString();
     }
 
-    private static string Quote(string name) => System.Text.Json.JsonSerializer.Serialize(name);
+    private static string Quote(string name) => System.Text.Json.JsonSerializer.Serialize(name, BatchRunner.Core.Json.PlainJson.Default.String);
 }

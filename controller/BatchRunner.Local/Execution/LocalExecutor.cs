@@ -486,22 +486,9 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
         }
 
         private void WriteManifest(RunPhase phase, string? reason, DateTimeOffset startedAt, DateTimeOffset? finishedAt, int? succeeded = null, int? failed = null) =>
-            owner._store.WriteRunManifest(_name, runId, new
-            {
-                batchjob = _name,
-                @namespace = job.Metadata.Namespace,
-                run = runId,
-                backend = BackendName,
-                phase = phase.ToString(),
-                reason,
-                completions = _plan.Count,
-                parameters = _plan.ParameterNames,
-                succeeded,
-                failed,
-                started_at = startedAt,
-                finished_at = finishedAt,
-                spec = JsonDocument.Parse(RunIdentity.SpecJson(job)).RootElement,
-            });
+            owner._store.WriteRunManifest(_name, runId, new RunManifest(
+                _name, job.Metadata.Namespace, runId, BackendName, phase.ToString(), reason, _plan.Count, _plan.ParameterNames,
+                succeeded, failed, startedAt, finishedAt, JsonDocument.Parse(RunIdentity.SpecJson(job)).RootElement));
     }
 
     private LocalRunOptions Options => options;

@@ -210,7 +210,7 @@ public sealed class ResultsCompactor(ILogger log, TimeProvider time)
                 types[(string)row[1]!] = new JsonArray(((System.Collections.IEnumerable)row[2]!).Cast<object>().Select(i => (JsonNode?)JsonValue.Create(Convert.ToInt64(i, CultureInfo.InvariantCulture))).ToArray());
             }
 
-            mixed.Add(new JsonObject { ["column"] = group.Key, ["types"] = types });
+            mixed.Add((JsonNode)new JsonObject { ["column"] = group.Key, ["types"] = types });
         }
 
         return mixed;

@@ -51,7 +51,7 @@ public sealed record CompactionState(CompactedTable Results, CompactedTable Inde
         root["batchjob"] ??= batchJob;
         root["run"] ??= runId;
         root[Property] = compaction;
-        return JsonSerializer.SerializeToUtf8Bytes(root, Indented);
+        return JsonSerializer.SerializeToUtf8Bytes(root, ManifestJson.Default.JsonObject);
     }
 
     /// <summary>The manifest without its compaction: readers go back to the raw files.</summary>
@@ -59,7 +59,7 @@ public sealed record CompactionState(CompactedTable Results, CompactedTable Inde
     {
         var root = Parse(manifest);
         root.Remove(Property);
-        return JsonSerializer.SerializeToUtf8Bytes(root, Indented);
+        return JsonSerializer.SerializeToUtf8Bytes(root, ManifestJson.Default.JsonObject);
     }
 
     private static JsonObject Parse(ReadOnlySpan<byte> manifest)
@@ -78,8 +78,6 @@ public sealed record CompactionState(CompactedTable Results, CompactedTable Inde
             return [];
         }
     }
-
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     /// <summary>The runs under a local root whose manifests say they are compacted, with their files' absolute paths.</summary>
     public static IReadOnlyDictionary<string, (string RunFolder, CompactionState State)> FindCompacted(string root)

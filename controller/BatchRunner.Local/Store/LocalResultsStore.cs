@@ -87,8 +87,8 @@ public sealed class LocalResultsStore(string root) : IResultsStore
         return highest;
     }
 
-    public void WriteRunManifest(string batchJob, string runId, object manifest) =>
-        WriteAtomically(PathOf(StoreLayout.RunManifestKey(batchJob, runId)), JsonSerializer.SerializeToUtf8Bytes(manifest, ManifestOptions));
+    internal void WriteRunManifest(string batchJob, string runId, RunManifest manifest) =>
+        WriteAtomically(PathOf(StoreLayout.RunManifestKey(batchJob, runId)), JsonSerializer.SerializeToUtf8Bytes(manifest, ManifestJson.Default.RunManifest));
 
     /// <summary>Files and bytes an attempt wrote to its output folder.</summary>
     public static (int Files, long Bytes) MeasureOutput(string outputFolder)
@@ -200,8 +200,6 @@ public sealed class LocalResultsStore(string root) : IResultsStore
             Directory.Delete(folder);
         }
     }
-
-    private static readonly JsonSerializerOptions ManifestOptions = new() { WriteIndented = true };
 
     private static void WriteAtomically(string path, byte[] content)
     {

@@ -1,0 +1,25 @@
+using System.Text.Json.Serialization;
+using BatchRunner.Core.Runs;
+using BatchRunner.Core.Spec;
+using BatchRunner.Core.Store;
+
+namespace BatchRunner.Core.Json;
+
+/// <summary>
+/// Source-generated JSON metadata for what Core writes and reads: no reflection, so the CLI publishes as Native AOT
+/// and a run starts without JIT-compiling serializers. Output is byte-for-byte what reflection-based
+/// <see cref="System.Text.Json.JsonSerializer"/> wrote (a test compares both).
+/// </summary>
+[JsonSourceGenerationOptions(UseStringEnumConverter = true)]
+[JsonSerializable(typeof(BatchJob))]
+[JsonSerializable(typeof(CanonicalRun))]
+internal sealed partial class CanonicalJson : JsonSerializerContext;
+
+/// <summary>Ledger rows and JSON scalars, with the serializer's default options.</summary>
+[JsonSerializable(typeof(LedgerRow))]
+[JsonSerializable(typeof(string))]
+[JsonSerializable(typeof(double))]
+internal sealed partial class PlainJson : JsonSerializerContext;
+
+/// <summary>What decides a run's results: the members (and their order) of the run id's canonical JSON.</summary>
+internal sealed record CanonicalRun(string Namespace, string Name, BatchJobSpec Spec);
