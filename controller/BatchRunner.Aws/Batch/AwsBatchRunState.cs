@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 
 namespace BatchRunner.Aws.Batch;
 
@@ -11,12 +12,14 @@ namespace BatchRunner.Aws.Batch;
 /// </summary>
 public sealed class AwsBatchRunState
 {
-    /// <summary>camelCase, times as Kubernetes writes them (the state is kept in a BatchJob's status).</summary>
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new Kubernetes.Status.KubernetesTimeConverter() },
-    };
+    /// <summary>
+    /// camelCase, times as Kubernetes writes them (the state is kept in a BatchJob's status); resolved from
+    /// source-generated metadata (<see cref="AwsBatchRunStateJsonContext"/>), so no reflection.
+    /// </summary>
+    public static JsonSerializerOptions Json => AwsBatchRunStateJsonContext.Default.Options;
+
+    /// <summary>The state's source-generated metadata, for <see cref="JsonSerializer"/> calls that must stay AOT-safe.</summary>
+    public static JsonTypeInfo<AwsBatchRunState> TypeInfo => AwsBatchRunStateJsonContext.Default.AwsBatchRunState;
 
     /// <summary>The run these arrays belong to.</summary>
     public string? RunId { get; set; }
@@ -58,12 +61,12 @@ public sealed class AwsBatchRunState
     /// <summary>Set once the run ended for a reason of its own (Cancelled, DeadlineExceeded): nothing more is submitted.</summary>
     public string? Outcome { get; set; }
 
-    public AwsBatchRunState Clone() => JsonSerializer.Deserialize<AwsBatchRunState>(JsonSerializer.SerializeToUtf8Bytes(this, Json), Json)!;
+    public AwsBatchRunState Clone() => JsonSerializer.Deserialize(JsonSerializer.SerializeToUtf8Bytes(this, TypeInfo), TypeInfo)!;
 
-    public JsonElement ToJson() => JsonSerializer.SerializeToElement(this, Json);
+    public JsonElement ToJson() => JsonSerializer.SerializeToElement(this, TypeInfo);
 
     public static AwsBatchRunState? FromJson(JsonElement? element) =>
-        element is { ValueKind: JsonValueKind.Object } value ? value.Deserialize<AwsBatchRunState>(Json) : null;
+        element is { ValueKind: JsonValueKind.Object } value ? value.Deserialize(TypeInfo) : null;
 }
 
 /// <summary>One submitted array (or single job, <see cref="Size"/> 1) and what was last seen of its children.</summary>
@@ -93,3 +96,11 @@ public sealed class ArrayRecord
 
 /// <summary>A failed index: AWS Batch's reason (<c>statusReason</c>, the container's reason) and the exit code.</summary>
 public sealed record IndexFailure(int Index, string Reason, int? ExitCode);
+
+/// <summary>Source-generated JSON metadata of <see cref="AwsBatchRunState"/>: camelCase, nulls left out, Kubernetes times.</summary>
+[JsonSourceGenerationOptions(
+    JsonSerializerDefaults.Web,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    Converters = [typeof(Kubernetes.Status.KubernetesTimeConverter)])]
+[JsonSerializable(typeof(AwsBatchRunState))]
+public sealed partial class AwsBatchRunStateJsonContext : JsonSerializerContext;

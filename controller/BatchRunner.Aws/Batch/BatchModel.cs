@@ -2,6 +2,8 @@ namespace BatchRunner.Aws.Batch;
 
 // The members of the AWS Batch API (2016-08-10) BatchRunner sends and reads, named as the API names them
 // (camelCase on the wire). Only what is used is modelled; tests validate every request against botocore's model.
+// Answer members with a default other than null have a setter, not init: source-generated metadata sets every
+// init-only member, absent ones to null, which would lose the default (dotnet/runtime#84484).
 
 public sealed record NameValue(string Name, string Value);
 
@@ -63,8 +65,8 @@ public sealed record DescribeJobDefinitionsRequest
 
 public sealed record JobDefinition
 {
-    public string JobDefinitionName { get; init; } = "";
-    public string JobDefinitionArn { get; init; } = "";
+    public string JobDefinitionName { get; set; } = "";
+    public string JobDefinitionArn { get; set; } = "";
     public int Revision { get; init; }
     public string? Status { get; init; }
     public IReadOnlyDictionary<string, string>? Tags { get; init; }
@@ -109,11 +111,11 @@ public sealed record ArrayPropertiesDetail(IReadOnlyDictionary<string, int>? Sta
 
 public sealed record JobDetail
 {
-    public string JobName { get; init; } = "";
-    public string JobId { get; init; } = "";
+    public string JobName { get; set; } = "";
+    public string JobId { get; set; } = "";
     public string? JobArn { get; init; }
-    public string JobQueue { get; init; } = "";
-    public string Status { get; init; } = "";
+    public string JobQueue { get; set; } = "";
+    public string Status { get; set; } = "";
     public string? StatusReason { get; init; }
     public long? CreatedAt { get; init; }
     public long? StartedAt { get; init; }
@@ -143,8 +145,8 @@ public sealed record ArrayPropertiesSummary(int? Size = null, int? Index = null)
 
 public sealed record JobSummary
 {
-    public string JobId { get; init; } = "";
-    public string JobName { get; init; } = "";
+    public string JobId { get; set; } = "";
+    public string JobName { get; set; } = "";
     public string? JobArn { get; init; }
     public long? CreatedAt { get; init; }
     public string? Status { get; init; }

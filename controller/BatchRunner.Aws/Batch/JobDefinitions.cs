@@ -17,8 +17,6 @@ public sealed class JobDefinitions(IBatchApi api, ILogger log)
 {
     public const string NamePrefix = "batchrunner-";
 
-    private static readonly JsonSerializerOptions HashJson = Protocol.AwsJsonClient.CamelCaseJson();
-
     private readonly ConcurrentDictionary<string, string> _arns = new(StringComparer.Ordinal);
 
     /// <summary>The registration request for a shape; its name carries the hash of everything else in it.</summary>
@@ -41,7 +39,7 @@ public sealed class JobDefinitions(IBatchApi api, ILogger log)
             NetworkConfiguration = new NetworkConfiguration(options.AssignPublicIp ? "ENABLED" : "DISABLED"),
             FargatePlatformConfiguration = new FargatePlatformConfiguration(string.IsNullOrWhiteSpace(options.PlatformVersion) ? "LATEST" : options.PlatformVersion),
         };
-        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(container, HashJson))))[..20];
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(container, BatchJsonContext.Default.ContainerProperties))))[..20];
         return new RegisterJobDefinitionRequest
         {
             JobDefinitionName = NamePrefix + hash,

@@ -100,9 +100,7 @@ public sealed class SqsIntakeOptions : IValidatableObject
         }
 
         // Nested options are not validated by data annotations on their own.
-        var nested = new List<ValidationResult>();
-        Validator.TryValidateObject(Tenants, new ValidationContext(Tenants), nested, validateAllProperties: true);
-        foreach (var result in nested)
+        foreach (var result in Tenants.ValidateSection())
         {
             yield return result.ErrorMessage?.StartsWith("Tenants:", StringComparison.Ordinal) == true
                 ? result

@@ -37,11 +37,33 @@ public sealed class TenantGuardOptions : IValidatableObject
     [Range(1, SpecLimits.MaxIndexes)]
     public int MaxParallelism { get; init; } = 100;
 
+    /// <summary>The range of <see cref="MaxCompletions"/> and <see cref="MaxParallelism"/>, as their attributes state it.</summary>
+    private static readonly RangeAttribute IndexLimit = new(1, SpecLimits.MaxIndexes);
+
     public IReadOnlyList<string> EffectiveNamespaces => AllowedNamespaces ?? [ObjectMeta.DefaultNamespace];
 
     public IReadOnlyList<string> EffectiveImages => AllowedImages ?? [];
 
     public IReadOnlyList<string> EffectiveCommands => AllowedCommands ?? [];
+
+    /// <summary>
+    /// What <c>Validator.TryValidateObject(this, …, validateAllProperties: true)</c> reports, with the same
+    /// messages, without its reflection (not trim-safe; the CLI is published as Native AOT): the ranges first,
+    /// and <see cref="Validate"/> only when they hold.
+    /// </summary>
+    internal IEnumerable<ValidationResult> ValidateSection()
+    {
+        var ranges = new List<ValidationResult>();
+        foreach (var (name, value) in new[] { (nameof(MaxCompletions), MaxCompletions), (nameof(MaxParallelism), MaxParallelism) })
+        {
+            if (!IndexLimit.IsValid(value))
+            {
+                ranges.Add(new ValidationResult(IndexLimit.FormatErrorMessage(name), [name]));
+            }
+        }
+
+        return ranges.Count > 0 ? ranges : Validate(new ValidationContext(this, nameof(TenantGuardOptions), null, null));
+    }
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {

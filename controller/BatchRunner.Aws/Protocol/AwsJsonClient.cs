@@ -1,7 +1,11 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
+using BatchRunner.Aws.Athena;
+using BatchRunner.Aws.Batch;
 using Serilog;
 
 namespace BatchRunner.Aws.Protocol;
@@ -65,20 +69,44 @@ public sealed class AwsJsonClient : IDisposable
     /// <summary>The endpoint and region calls go to (resolved on first use).</summary>
     public AwsEndpoint Endpoint => _endpoint.Value;
 
-    /// <summary>Options for a service whose JSON members are camelCase (AWS Batch): absent members are left out.</summary>
-    public static JsonSerializerOptions CamelCaseJson() => new(JsonSerializerDefaults.Web)
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new JsonStringEnumConverter() },
-    };
+    /// <summary>
+    /// Options for a service whose JSON members are camelCase (AWS Batch): absent members are left out, enums are
+    /// strings. AWS Batch's types are served by source-generated metadata (<see cref="BatchJsonContext"/>).
+    /// </summary>
+    public static JsonSerializerOptions CamelCaseJson() => WireOptions(BatchJsonContext.Default);
 
-    /// <summary>Options for a service whose JSON members are PascalCase (Athena): absent members are left out.</summary>
-    public static JsonSerializerOptions PascalCaseJson() => new()
+    /// <summary>
+    /// Options for a service whose JSON members are PascalCase (Athena): absent members are left out, enums are
+    /// strings. Athena's types are served by source-generated metadata (<see cref="AthenaJsonContext"/>).
+    /// </summary>
+    public static JsonSerializerOptions PascalCaseJson() => WireOptions(AthenaJsonContext.Default);
+
+    /// <summary>
+    /// The context's own settings, its types resolved from its generated metadata. A type it does not list (a
+    /// caller's own, as in tests) falls back to reflection, enums as strings, where the runtime allows it; under
+    /// Native AOT it does not, and such a type fails with <see cref="NotSupportedException"/>.
+    /// </summary>
+    private static JsonSerializerOptions WireOptions(JsonSerializerContext context)
     {
-        PropertyNameCaseInsensitive = true,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new JsonStringEnumConverter() },
-    };
+        var options = new JsonSerializerOptions(context.Options);
+        if (JsonSerializer.IsReflectionEnabledByDefault)
+        {
+            AddReflectionFallback(options);
+        }
+
+        return options;
+    }
+
+    // Called only when reflection-based serialization is enabled: the SDK turns that feature switch off for trimmed
+    // and Native AOT apps, where IsReflectionEnabledByDefault is false and this is never reached (the same guard
+    // System.Text.Json puts around its own default resolver).
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Guarded by JsonSerializer.IsReflectionEnabledByDefault.")]
+    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Guarded by JsonSerializer.IsReflectionEnabledByDefault.")]
+    private static void AddReflectionFallback(JsonSerializerOptions options)
+    {
+        options.TypeInfoResolverChain.Add(new DefaultJsonTypeInfoResolver());
+        options.Converters.Add(new JsonStringEnumConverter());
+    }
 
     /// <summary>A REST-JSON call: <paramref name="body"/> as the JSON body of <paramref name="method"/> <paramref name="path"/>.</summary>
     public Task<TResponse> SendRestJsonAsync<TRequest, TResponse>(HttpMethod method, string path, TRequest body, CancellationToken cancellation) =>
@@ -92,14 +120,15 @@ public sealed class AwsJsonClient : IDisposable
         string operation, HttpMethod method, string path, string? target, string contentType, TRequest body, CancellationToken cancellation)
     {
         var endpoint = _endpoint.Value;
-        var payload = JsonSerializer.SerializeToUtf8Bytes(body, Json);
+        var payload = JsonSerializer.SerializeToUtf8Bytes(body, TypeInfo<TRequest>());
+        var answer = TypeInfo<TResponse>();
         var url = new Uri(endpoint.Url, endpoint.Url.AbsolutePath.TrimEnd('/') + path);
         for (var attempt = 1; ; attempt++)
         {
             AwsServiceException failure;
             try
             {
-                return await AttemptAsync<TResponse>(operation, method, url, target, contentType, payload, endpoint.Region, cancellation).ConfigureAwait(false);
+                return await AttemptAsync(operation, method, url, target, contentType, payload, answer, endpoint.Region, cancellation).ConfigureAwait(false);
             }
             catch (AwsServiceException e) when (e.IsRetryable && attempt < Options.MaxAttempts)
             {
@@ -131,8 +160,12 @@ public sealed class AwsJsonClient : IDisposable
         return TimeSpan.FromMilliseconds(ceiling * fraction);
     }
 
+    /// <summary>The metadata of <typeparamref name="T"/> from <see cref="Json"/>'s resolver: no reflection when it is generated.</summary>
+    private JsonTypeInfo<T> TypeInfo<T>() => (JsonTypeInfo<T>)Json.GetTypeInfo(typeof(T));
+
     private async Task<TResponse> AttemptAsync<TResponse>(
-        string operation, HttpMethod method, Uri url, string? target, string contentType, byte[] payload, string region, CancellationToken cancellation)
+        string operation, HttpMethod method, Uri url, string? target, string contentType, byte[] payload, JsonTypeInfo<TResponse> answer, string region,
+        CancellationToken cancellation)
     {
         var credentials = await _credentials.GetAsync(cancellation).ConfigureAwait(false);
         using var request = new HttpRequestMessage(method, url);
@@ -177,7 +210,7 @@ public sealed class AwsJsonClient : IDisposable
 
             try
             {
-                return JsonSerializer.Deserialize<TResponse>(content.Length == 0 ? "{}"u8 : content, Json)
+                return JsonSerializer.Deserialize(content.Length == 0 ? "{}"u8 : content, answer)
                     ?? throw new JsonException("the answer is null");
             }
             catch (JsonException e)

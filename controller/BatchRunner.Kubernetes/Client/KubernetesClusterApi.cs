@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json;
 using BatchRunner.Kubernetes.Controller;
 using BatchRunner.Kubernetes.Dispatch;
 using BatchRunner.Kubernetes.Status;
@@ -27,7 +26,7 @@ public sealed class KubernetesClusterApi(
     public async Task<BatchJobObject> SetFinalizersAsync(BatchJobObject batchJob, IReadOnlyList<string> finalizers, CancellationToken cancellation)
     {
         // The resourceVersion makes this a compare-and-swap: a concurrent change fails with 409 and is retried.
-        var patch = new { metadata = new { finalizers, resourceVersion = batchJob.Metadata.ResourceVersion } };
+        var patch = MergePatches.Finalizers(finalizers, batchJob.Metadata.ResourceVersion);
         var updated = await client.CustomObjects.PatchNamespacedCustomObjectAsync<BatchJobObject>(
             new V1Patch(patch, V1Patch.PatchType.MergePatch), BatchJobResource.Group, BatchJobResource.Version,
             batchJob.Metadata.NamespaceProperty, BatchJobResource.Plural, batchJob.Metadata.Name, cancellationToken: cancellation).ConfigureAwait(false);
@@ -36,9 +35,8 @@ public sealed class KubernetesClusterApi(
 
     public async Task PatchStatusAsync(BatchJobObject batchJob, BatchJobStatus status, CancellationToken cancellation)
     {
-        var body = new { status = JsonSerializer.SerializeToElement(status, BatchJobStatus.Json) };
         await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
-            new V1Patch(body, V1Patch.PatchType.MergePatch), BatchJobResource.Group, BatchJobResource.Version,
+            new V1Patch(MergePatches.Status(status), V1Patch.PatchType.MergePatch), BatchJobResource.Group, BatchJobResource.Version,
             batchJob.Metadata.NamespaceProperty, BatchJobResource.Plural, batchJob.Metadata.Name, cancellationToken: cancellation).ConfigureAwait(false);
     }
 
@@ -119,8 +117,7 @@ public sealed class KubernetesClusterApi(
 
     public async Task PatchJobAsync(string ns, string name, int parallelism, long? activeDeadlineSeconds, CancellationToken cancellation)
     {
-        var patch = new { spec = new { parallelism, activeDeadlineSeconds } };
-        await client.BatchV1.PatchNamespacedJobAsync(new V1Patch(patch, V1Patch.PatchType.MergePatch), name, ns, cancellationToken: cancellation).ConfigureAwait(false);
+        await client.BatchV1.PatchNamespacedJobAsync(new V1Patch(MergePatches.JobSpec(parallelism, activeDeadlineSeconds), V1Patch.PatchType.MergePatch), name, ns, cancellationToken: cancellation).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken cancellation)

@@ -24,8 +24,9 @@ public sealed class BatchJobListWatch(IKubernetes client) : IListWatch<BatchJobO
             allowWatchBookmarks: true, resourceVersion: resourceVersion, onError: e => failure ??= e, cancellationToken: cancellation);
         await foreach (var (type, item) in events.ConfigureAwait(false))
         {
-            var element = item is JsonElement json ? json : JsonSerializer.SerializeToElement(item);
-            yield return (type, KubernetesJson.Deserialize<BatchJobObject>(element.GetRawText()));
+            // The client reads a custom object's event as a JsonElement; anything else it hands over, it can write again.
+            var text = item is JsonElement json ? json.GetRawText() : KubernetesJson.Serialize(item);
+            yield return (type, KubernetesJson.Deserialize<BatchJobObject>(text));
         }
 
         WatchFailure.ThrowIfAny(failure);

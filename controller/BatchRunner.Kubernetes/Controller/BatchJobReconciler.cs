@@ -591,7 +591,7 @@ public sealed class BatchJobReconciler(
     /// <summary>Patches the status when it changed, with an Event for each phase transition and each new rejection.</summary>
     private async Task PublishAsync(BatchJobObject batchJob, BatchJobStatus previous, BatchJobStatus status, CancellationToken cancellation)
     {
-        if (JsonSerializer.Serialize(previous, BatchJobStatus.Json) == JsonSerializer.Serialize(status, BatchJobStatus.Json))
+        if (JsonSerializer.Serialize(previous, BatchJobStatus.TypeInfo) == JsonSerializer.Serialize(status, BatchJobStatus.TypeInfo))
         {
             return;
         }

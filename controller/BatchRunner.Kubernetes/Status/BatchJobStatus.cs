@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using BatchRunner.Core.Runs;
 
 namespace BatchRunner.Kubernetes.Status;
@@ -10,11 +11,14 @@ namespace BatchRunner.Kubernetes.Status;
 /// </summary>
 public sealed record BatchJobStatus
 {
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new JsonStringEnumConverter(), new KubernetesTimeConverter() },
-    };
+    /// <summary>
+    /// camelCase, nulls left out, enums by name, times as Kubernetes writes them; resolved from source-generated
+    /// metadata (<see cref="BatchJobStatusJsonContext"/>), so no reflection.
+    /// </summary>
+    public static JsonSerializerOptions Json => BatchJobStatusJsonContext.Default.Options;
+
+    /// <summary>The status's source-generated metadata, for <see cref="JsonSerializer"/> calls that must stay AOT-safe.</summary>
+    public static JsonTypeInfo<BatchJobStatus> TypeInfo => BatchJobStatusJsonContext.Default.BatchJobStatus;
 
     public RunPhase? Phase { get; init; }
     public long? ObservedGeneration { get; init; }
@@ -30,7 +34,9 @@ public sealed record BatchJobStatus
 
     public DateTimeOffset? StartTime { get; init; }
     public DateTimeOffset? CompletionTime { get; init; }
-    public IReadOnlyList<Condition> Conditions { get; init; } = [];
+    // A setter, not init: source-generated metadata sets every init-only member, an absent one to null, which
+    // would lose this default (dotnet/runtime#84484).
+    public IReadOnlyList<Condition> Conditions { get; set; } = [];
 
     /// <summary>Where the run stands in AWS Batch (backend aws-batch): the backend's own state, which it is handed back.</summary>
     public JsonElement? AwsBatch { get; init; }
@@ -40,8 +46,17 @@ public sealed record BatchJobStatus
     public Condition? Find(string type) => Conditions.FirstOrDefault(c => c.Type == type);
 
     public static BatchJobStatus FromJson(JsonElement? element) =>
-        element is { ValueKind: JsonValueKind.Object } value ? value.Deserialize<BatchJobStatus>(Json) ?? new BatchJobStatus() : new BatchJobStatus();
+        element is { ValueKind: JsonValueKind.Object } value ? value.Deserialize(TypeInfo) ?? new BatchJobStatus() : new BatchJobStatus();
 }
+
+/// <summary>Source-generated JSON metadata of <see cref="BatchJobStatus"/>: camelCase, nulls left out, enums by name, Kubernetes times.</summary>
+[JsonSourceGenerationOptions(
+    JsonSerializerDefaults.Web,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    UseStringEnumConverter = true,
+    Converters = [typeof(KubernetesTimeConverter)])]
+[JsonSerializable(typeof(BatchJobStatus))]
+public sealed partial class BatchJobStatusJsonContext : JsonSerializerContext;
 
 /// <summary>A Kubernetes-style condition.</summary>
 public sealed record Condition(
