@@ -1,7 +1,7 @@
-using System.Collections;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using BatchRunner.Local.Query;
 
 namespace BatchRunner.Cli.Output;
 
@@ -94,21 +94,9 @@ public sealed class QueryTable(IReadOnlyList<string> columns, IReadOnlyList<obje
         DateTimeOffset t => t.ToString("O", CultureInfo.InvariantCulture),
         bool b => b ? "true" : "false",
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-        IDictionary or IEnumerable => NestedJson(value),
+        byte[] bytes => Convert.ToBase64String(bytes),
         _ => value.ToString() ?? "",
     };
-
-    /// <summary>A list, struct or map value (DuckDB's nested types) as JSON text, written without reflection.</summary>
-    private static string NestedJson(object value)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            WriteJsonValue(json, value);
-        }
-
-        return Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
 
     private static string EscapeCsv(string text) =>
         text.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + text.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : text;
@@ -135,24 +123,8 @@ public sealed class QueryTable(IReadOnlyList<string> columns, IReadOnlyList<obje
             case string s:
                 json.WriteStringValue(s);
                 break;
-            case IDictionary map:
-                json.WriteStartObject();
-                foreach (DictionaryEntry entry in map)
-                {
-                    json.WritePropertyName(FormatExact(entry.Key));
-                    WriteJsonValue(json, entry.Value);
-                }
-
-                json.WriteEndObject();
-                break;
-            case IEnumerable items:
-                json.WriteStartArray();
-                foreach (var item in items)
-                {
-                    WriteJsonValue(json, item);
-                }
-
-                json.WriteEndArray();
+            case JsonText nested:
+                json.WriteRawValue(nested.Json);
                 break;
             default:
                 json.WriteStringValue(FormatExact(value!));

@@ -207,7 +207,7 @@ public sealed class ResultsCompactor(ILogger log, TimeProvider time)
             var types = new JsonObject();
             foreach (var row in group)
             {
-                types[(string)row[1]!] = new JsonArray(((System.Collections.IEnumerable)row[2]!).Cast<object>().Select(i => (JsonNode?)JsonValue.Create(Convert.ToInt64(i, CultureInfo.InvariantCulture))).ToArray());
+                types[(string)row[1]!] = JsonNode.Parse(((JsonText)row[2]!).Json);
             }
 
             mixed.Add((JsonNode)new JsonObject { ["column"] = group.Key, ["types"] = types });

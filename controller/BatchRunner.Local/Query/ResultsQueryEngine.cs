@@ -7,8 +7,17 @@ using DuckDB.NET.Data;
 
 namespace BatchRunner.Local.Query;
 
-/// <summary>A query's answer: column names and rows, values as DuckDB gives them.</summary>
+/// <summary>
+/// A query's answer: column names and rows, values as DuckDB gives them, except nested ones (lists, arrays,
+/// structs, maps, unions), which come as <see cref="JsonText"/>.
+/// </summary>
 public sealed record QueryResult(IReadOnlyList<string> Columns, IReadOnlyList<object?[]> Rows);
+
+/// <summary>A value DuckDB rendered as JSON (<c>to_json</c>): a nested value of a query's answer.</summary>
+public readonly record struct JsonText(string Json)
+{
+    public override string ToString() => Json;
+}
 
 /// <summary>Which runs the views show, and whether compacted runs are read from Parquet (the default) or from their raw files.</summary>
 /// <param name="BatchJob">With <paramref name="RunId"/>: only that run.</param>
@@ -66,13 +75,36 @@ public sealed class ResultsQueryEngine : IDisposable
         }
     }
 
+    /// <summary>
+    /// Runs a query. A column of nested values is asked of DuckDB again as JSON: DuckDB.NET materializes lists and
+    /// maps as generic collections it instantiates at run time (<c>MakeGenericType</c>), which the Native AOT CLI
+    /// cannot do for every element type, and JSON is what every output format shows them as anyway.
+    /// </summary>
     public QueryResult Execute(string sql)
     {
         using var command = _connection.CreateCommand();
         command.CommandText = sql;
-        using var reader = command.ExecuteReader();
-        return Read(reader);
+        string[] columns;
+        int[] nested;
+        using (var reader = command.ExecuteReader())
+        {
+            columns = Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToArray();
+            nested = Enumerable.Range(0, reader.FieldCount).Where(i => NestedTypes.Contains(reader.GetDataTypeName(i))).ToArray();
+            if (nested.Length == 0)
+            {
+                return Read(reader, nested);
+            }
+        }
+
+        // Positional references (#1, #2, …) and the original names as aliases keep duplicate names and the order.
+        var select = columns.Select((name, i) => (nested.Contains(i) ? $"to_json(#{i + 1})" : $"#{i + 1}") + " AS " + Ident(name));
+        command.CommandText = $"SELECT {string.Join(", ", select)} FROM ({sql.TrimEnd().TrimEnd(';')})";
+        using var again = command.ExecuteReader();
+        return Read(again, nested);
     }
+
+    /// <summary>DuckDB.NET's names (<see cref="DbDataReader.GetDataTypeName"/>) of DuckDB's nested types.</summary>
+    private static readonly HashSet<string> NestedTypes = new(StringComparer.Ordinal) { "List", "Array", "Struct", "Map", "Union" };
 
     /// <summary>Runs a statement that returns no rows (a COPY, a SET).</summary>
     public void Run(string sql)
@@ -294,16 +326,17 @@ public sealed class ResultsQueryEngine : IDisposable
     private List<string> ColumnsInOrder(string view) =>
         Execute($"SELECT column_name FROM (DESCRIBE {view})").Rows.Select(r => (string)r[0]!).ToList();
 
-    private static QueryResult Read(DbDataReader reader)
+    private static QueryResult Read(DbDataReader reader, int[] jsonColumns)
     {
         var columns = Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToArray();
+        var isJson = Enumerable.Range(0, reader.FieldCount).Select(jsonColumns.Contains).ToArray();
         var rows = new List<object?[]>();
         while (reader.Read())
         {
             var row = new object?[reader.FieldCount];
             for (var i = 0; i < row.Length; i++)
             {
-                row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+                row[i] = reader.IsDBNull(i) ? null : isJson[i] ? new JsonText(reader.GetString(i)) : reader.GetValue(i);
             }
 
             rows.Add(row);
