@@ -19,8 +19,12 @@ fi
 tests/helm/build.sh >/dev/null
 # AWS client tests check their requests against botocore's models and SigV4 signer (Debian's python3-botocore).
 tests/botocore/install.sh
-# End-to-end tests drive ./batchrunner, which uses the Release build: build it (and the workloads) once, up front.
+# The CLI is tested as it is run: Native AOT, linked with Debian's gcc and zlib.
+tests/aot/install.sh
+export BATCHRUNNER_CLI=native
+# End-to-end tests drive ./batchrunner: build the solution, then the native CLI and the workloads, once, up front.
 dotnet build BatchRunner.sln -c Release --nologo -v quiet
+./batchrunner --version >/dev/null
 
 results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT

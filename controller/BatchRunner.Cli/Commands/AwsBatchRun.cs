@@ -188,7 +188,7 @@ internal static class AwsBatchRun
         try
         {
             await using var stream = File.OpenRead(path);
-            return await JsonSerializer.DeserializeAsync<AwsBatchRunState>(stream, AwsBatchRunState.Json, cancellation).ConfigureAwait(false);
+            return await JsonSerializer.DeserializeAsync(stream, AwsBatchRunState.TypeInfo, cancellation).ConfigureAwait(false);
         }
         catch (JsonException e)
         {
@@ -203,7 +203,7 @@ internal static class AwsBatchRun
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = path + ".tmp";
-        await File.WriteAllBytesAsync(temporary, JsonSerializer.SerializeToUtf8Bytes(state, AwsBatchRunState.Json), cancellation).ConfigureAwait(false);
+        await File.WriteAllBytesAsync(temporary, JsonSerializer.SerializeToUtf8Bytes(state, AwsBatchRunState.TypeInfo), cancellation).ConfigureAwait(false);
         File.Move(temporary, path, overwrite: true);
     }
 }
