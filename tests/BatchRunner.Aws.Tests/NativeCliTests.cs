@@ -91,25 +91,37 @@ public sealed class NativeCliTests : IDisposable
     }
 
     [Fact]
-    public async Task Run_of_an_aws_batch_spec_follows_it_to_success_and_a_rerun_submits_nothing_new()
+    public async Task Submit_to_a_queue_that_does_not_exist_exits_1_naming_each_spec_and_prints_no_id()
     {
-        await using var rig = await BatchRig.StartAsync();
-        const string yaml = """
-            apiVersion: batchrunner.io/v1alpha1
-            kind: BatchJob
-            metadata: {name: from-native, namespace: team-a}
-            spec:
-              image: registry.example/sim:1
-              command: [python, sim.py]
-              args: [--fast]
-              env: [{name: LOG_LEVEL, value: debug}]
-              completions: 3
-              parallelism: 3
-              backend: aws-batch
-            """;
-        var spec = Write("aws-batch.yaml", yaml);
-        var runId = RunIdentity.For(Parse(yaml));
-        var local = Path.Combine(_root, "local");
+        var spec = Write("lost.yaml", Specs.Yaml("native-lost"));
+        var queue = $"{Sqs.Url}/000000000000/no-such-queue-{Guid.NewGuid():N}";
+
+        var result = await CliProcess.RunAsync(["submit", spec, "--queue", queue, "--endpoint-url", Sqs.Url, "--region", Fauxqs.Region], AwsEnvironment());
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.True(result.Stdout.Length == 0, result.ToString());
+        // SQS's own answer, not a failure of the binary hidden behind "not sent".
+        Assert.Contains($"{spec}: not sent: The specified queue does not exist", result.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(SecretKey, result.Stderr, StringComparison.Ordinal);
+    }
+
+    private const string AwsBatchSpec = """
+        apiVersion: batchrunner.io/v1alpha1
+        kind: BatchJob
+        metadata: {name: from-native, namespace: team-a}
+        spec:
+          image: registry.example/sim:1
+          command: [python, sim.py]
+          args: [--fast]
+          env: [{name: LOG_LEVEL, value: debug}]
+          completions: 3
+          parallelism: 3
+          backend: aws-batch
+        """;
+
+    /// <summary>How the CLI is configured for AWS Batch: only the environment, as the controller's settings are spelled.</summary>
+    private static Dictionary<string, string> AwsBatchEnvironment(BatchRig rig)
+    {
         var environment = AwsEnvironment();
         environment["AWS_ENDPOINT_URL_BATCH"] = rig.Server.Url.ToString();
         environment["BatchRunner__AwsBatch__JobQueue"] = BatchRig.Queue;
@@ -117,6 +129,17 @@ public sealed class NativeCliTests : IDisposable
         environment["BatchRunner__AwsBatch__PollSeconds"] = "0.02";
         environment["BatchRunner__AwsBatch__MaxPollSeconds"] = "0.05";
         environment["BatchRunner__Results__Uri"] = rig.Store;
+        return environment;
+    }
+
+    [Fact]
+    public async Task Run_of_an_aws_batch_spec_follows_it_to_success_and_a_rerun_submits_nothing_new()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        var spec = Write("aws-batch.yaml", AwsBatchSpec);
+        var runId = RunIdentity.For(Parse(AwsBatchSpec));
+        var local = Path.Combine(_root, "local");
+        var environment = AwsBatchEnvironment(rig);
 
         var first = await CliProcess.RunAsync(["run", spec, "--store", local], environment);
 
@@ -140,11 +163,44 @@ public sealed class NativeCliTests : IDisposable
         var submitted = JsonNode.Parse(rig.Server.Bodies("SubmitJob")[0])!;
         Assert.Equal((BatchRig.Queue, 3), ((string?)submitted["jobQueue"], (int?)submitted["arrayProperties"]?["size"]));
 
+        // The rerun reads the finished run from the state file the first one wrote: no call to AWS Batch at all
+        // (a state file it could not read would cost lookups, and a warning).
+        var before = rig.Server.Calls.Count;
         var again = await CliProcess.RunAsync(["run", spec, "--store", local], environment);
 
         Assert.True(again.ExitCode == 0, again.ToString());
         Assert.StartsWith($"from-native run {runId}: Succeeded, 3 of 3 indexes succeeded", again.Stdout, StringComparison.Ordinal);
-        Assert.Equal(1, rig.Server.CallCount("SubmitJob"));
+        Assert.Equal(before, rig.Server.Calls.Count);
         Assert.Single(rig.Server.Jobs);
+        Assert.All(new[] { first, again }, r => Assert.False(r.Stderr.Contains(" WRN ", StringComparison.Ordinal) || r.Stderr.Contains(" ERR ", StringComparison.Ordinal), r.ToString()));
+    }
+
+    [Fact]
+    public async Task Run_of_an_aws_batch_spec_with_a_failing_index_exits_1_naming_the_index_and_its_exit_code()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        rig.Server.ExitCode = (index, _) => index == 2 ? 42 : 0;
+        var spec = Write("aws-batch.yaml", AwsBatchSpec);
+
+        var result = await CliProcess.RunAsync(["run", spec, "--store", Path.Combine(_root, "local")], AwsBatchEnvironment(rig));
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Contains("Failed, 2 of 3 indexes succeeded, 1 failed", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("index 2 failed: Essential container in task exited (exit code 42)", result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_of_an_aws_batch_spec_that_aws_refuses_exits_1_with_the_aws_error()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        rig.Server.DenyAccess = true;
+        var spec = Write("aws-batch.yaml", AwsBatchSpec);
+
+        var result = await CliProcess.RunAsync(["run", spec, "--store", Path.Combine(_root, "local")], AwsBatchEnvironment(rig));
+
+        Assert.True(result.ExitCode == 1, result.ToString());
+        Assert.Contains("AccessDeniedException", result.Stderr, StringComparison.Ordinal);
+        Assert.Empty(rig.Server.Jobs);
+        Assert.DoesNotContain(SecretKey, result.Stdout + result.Stderr, StringComparison.Ordinal);
     }
 }
