@@ -82,4 +82,32 @@ public sealed class NativeCliTests(AthenaFixture fixture) : IClassFixture<Athena
         Assert.True(result.ExitCode == 2, result.ToString());
         Assert.Matches(@"^query: Athena failed query [0-9a-f-]{36}: COLUMN_NOT_FOUND: ", result.Stderr);
     }
+
+    [Fact]
+    public async Task Stopping_the_cli_stops_the_athena_query_and_exits_130()
+    {
+        var stoppedBefore = fixture.Stub.Stopped.ToHashSet();
+        var startsBefore = fixture.Stub.Calls.Count(c => c.Operation == "StartQueryExecution");
+        fixture.Stub.QueryDelay = TimeSpan.FromSeconds(60);
+        try
+        {
+            using var running = CliProcess.Start(["query", "SELECT count(*) FROM results", .. Athena], Environment());
+            await running.WaitUntilAsync(
+                () => fixture.Stub.Calls.Any(c => c.Operation == "GetQueryExecution") && fixture.Stub.Calls.Count(c => c.Operation == "StartQueryExecution") > startsBefore,
+                "the query was started and polled");
+            running.Terminate();
+            var result = await running.WaitAsync();
+
+            Assert.True(result.ExitCode == 130 && result.Stdout.Length == 0, result.ToString());
+            // The log line of the stop, then the command's own last word.
+            Assert.Matches(@"INF Stopped Athena query [0-9a-f-]{36}", result.Stderr);
+            Assert.EndsWith("\nquery: cancelled; the Athena query was stopped\n", result.Stderr.ReplaceLineEndings("\n"), StringComparison.Ordinal);
+        }
+        finally
+        {
+            fixture.Stub.QueryDelay = TimeSpan.FromMilliseconds(30);
+        }
+
+        Assert.Single(fixture.Stub.Stopped.Except(stoppedBefore));
+    }
 }

@@ -203,4 +203,31 @@ public sealed class NativeCliTests : IDisposable
         Assert.Empty(rig.Server.Jobs);
         Assert.DoesNotContain(SecretKey, result.Stdout + result.Stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Stopping_the_cli_stops_following_an_aws_batch_run_and_running_the_spec_again_follows_it_to_the_end()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        rig.Server.AdvanceOnDescribe = false;
+        var spec = Write("aws-batch.yaml", AwsBatchSpec);
+        var local = Path.Combine(_root, "local");
+
+        using (var running = CliProcess.Start(["run", spec, "--store", local], AwsBatchEnvironment(rig)))
+        {
+            await running.WaitUntilAsync(() => rig.Server.CallCount("DescribeJobs") > 0, "the submitted array was looked at");
+            running.Terminate();
+            var stopped = await running.WaitAsync();
+
+            Assert.True(stopped.ExitCode == 130, stopped.ToString());
+            Assert.Contains("what was submitted goes on in AWS Batch", stopped.Stderr, StringComparison.Ordinal);
+            Assert.Empty(Assert.Single(rig.Server.Jobs).StoppedBy);
+        }
+
+        rig.Server.AdvanceOnDescribe = true;
+        var again = await CliProcess.RunAsync(["run", spec, "--store", local], AwsBatchEnvironment(rig));
+
+        Assert.True(again.ExitCode == 0, again.ToString());
+        Assert.Contains("Succeeded, 3 of 3 indexes succeeded", again.Stdout, StringComparison.Ordinal);
+        Assert.Equal(1, rig.Server.CallCount("SubmitJob"));
+    }
 }
