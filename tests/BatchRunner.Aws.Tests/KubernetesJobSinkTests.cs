@@ -8,6 +8,8 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+// ASP.NET's Results, by another name: the linked Results.Tests helpers bring a BatchRunner.Results namespace.
+using HttpResults = Microsoft.AspNetCore.Http.Results;
 
 namespace BatchRunner.Aws.Tests;
 
@@ -34,23 +36,23 @@ public sealed class KubernetesJobSinkTests : IAsyncLifetime, IDisposable
         {
             if (_failing)
             {
-                return Results.Json(Status(500, "InternalError", "etcdserver: request timed out"), statusCode: 500);
+                return HttpResults.Json(Status(500, "InternalError", "etcdserver: request timed out"), statusCode: 500);
             }
 
             var body = (await JsonNode.ParseAsync(request.Body))!.AsObject();
             var name = body["metadata"]!["name"]!.GetValue<string>();
             if (name == "refused-by-schema")
             {
-                return Results.Json(Status(422, "Invalid", "BatchJob.batchrunner.io \"refused-by-schema\" is invalid: spec.command: Required value"), statusCode: 422);
+                return HttpResults.Json(Status(422, "Invalid", "BatchJob.batchrunner.io \"refused-by-schema\" is invalid: spec.command: Required value"), statusCode: 422);
             }
 
             body["metadata"]!["creationTimestamp"] = "2026-07-01T00:00:00Z";
             return _objects.TryAdd($"{ns}/{name}", body)
-                ? Results.Json(body, statusCode: 201)
-                : Results.Json(Status(409, "AlreadyExists", $"batchjobs.batchrunner.io \"{name}\" already exists"), statusCode: 409);
+                ? HttpResults.Json(body, statusCode: 201)
+                : HttpResults.Json(Status(409, "AlreadyExists", $"batchjobs.batchrunner.io \"{name}\" already exists"), statusCode: 409);
         });
         _api.MapGet(collection + "/{name}", (string ns, string name) =>
-            _objects.TryGetValue($"{ns}/{name}", out var found) ? Results.Json(found) : Results.Json(Status(404, "NotFound", "not found"), statusCode: 404));
+            _objects.TryGetValue($"{ns}/{name}", out var found) ? HttpResults.Json(found) : HttpResults.Json(Status(404, "NotFound", "not found"), statusCode: 404));
         await _api.StartAsync();
         var url = _api.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         _client = new k8s.Kubernetes(new KubernetesClientConfiguration { Host = url });
