@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of the local backend: builds the benchmark and the CLI (Release), then prints the figures of
 #   dispatch  2,000 no-op indexes at parallelism 2: `batchrunner run` vs `xargs -P2`   (target ratio ≤ 1.5×)
+#             (the native CLI that ./batchrunner builds, with the JIT build beside it for reference)
 #   memory    planning + ledger bookkeeping of a 100,000-index sweep, in a child process (target < 300 MB)
 # Not a test: no pass/fail threshold; exits non-zero only when a run was invalid. From the repository root:
 #   ./tests/bench/run.sh [dispatch|memory] [--pairs N] [--count N] [--indexes N]
@@ -10,11 +11,13 @@ cd "$root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 project=tests/bench/BatchRunner.Benchmarks/BatchRunner.Benchmarks.csproj
-# One build: the project references the CLI (without linking it), so the CLI's Release build comes with it.
+# One build: the project references the CLI (without linking it), so the CLI's Release (JIT) build comes with it;
+# ./batchrunner then publishes the native CLI when it is older than its sources.
 if ! output=$(dotnet build "$project" -c Release --nologo -v quiet 2>&1); then
   echo "$output" >&2
   exit 1
 fi
+BATCHRUNNER_CLI=native ./batchrunner --version >/dev/null
 # Not exec: the benchmark reads its children's peak RSS with getrusage, which an exec'd process would inherit from
 # this shell, the build included.
 dotnet tests/bench/BatchRunner.Benchmarks/bin/Release/net10.0/BatchRunner.Benchmarks.dll "$@"

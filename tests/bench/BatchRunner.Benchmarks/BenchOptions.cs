@@ -2,7 +2,9 @@ using System.Globalization;
 
 namespace BatchRunner.Benchmarks;
 
-internal sealed record BenchOptions(string Mode, string RepoRoot, string CliDll, int Pairs, int Count, int Indexes)
+/// <param name="Cli">The CLI measured: the native executable (./batchrunner's build) or a .dll run with dotnet.</param>
+/// <param name="JitDll">The JIT build of the same sources, measured beside it for reference.</param>
+internal sealed record BenchOptions(string Mode, string RepoRoot, string Cli, string JitDll, int Pairs, int Count, int Indexes)
 {
     public static BenchOptions? Parse(string[] args)
     {
@@ -50,8 +52,9 @@ internal sealed record BenchOptions(string Mode, string RepoRoot, string CliDll,
         }
 
         repo = Path.GetFullPath(repo ?? FindRepoRoot());
-        cli = Path.GetFullPath(cli ?? Path.Combine(repo, "controller/BatchRunner.Cli/bin/Release/net10.0/batchrunner.dll"));
-        return new BenchOptions(mode, repo, cli, pairs, count, indexes);
+        cli = Path.GetFullPath(cli ?? Path.Combine(repo, "controller/BatchRunner.Cli/bin/native/batchrunner"));
+        var jit = Path.Combine(repo, "controller/BatchRunner.Cli/bin/Release/net10.0/batchrunner.dll");
+        return new BenchOptions(mode, repo, cli, jit, pairs, count, indexes);
     }
 
     /// <summary>The checkout this program was built in: the first folder above it holding BatchRunner.sln.</summary>

@@ -7,7 +7,8 @@ namespace BatchRunner.Benchmarks;
 /// <summary>
 /// Dispatch overhead: N no-op indexes (/bin/true) at parallelism 2 through `batchrunner run` (the real CLI, whole
 /// process, a fresh store each time) against `seq | xargs -P2 -n1 /bin/true` on the same machine in the same run.
-/// One warm-up of each, then A B A B … so both see the same background load.
+/// A is the CLI as ./batchrunner runs it (Native AOT); J, the JIT build of the same sources, is measured beside it
+/// to show what the native build is worth. One warm-up of each, then A J B A J B … so all see the same load.
 /// </summary>
 internal static class DispatchBenchmark
 {
@@ -23,10 +24,13 @@ internal static class DispatchBenchmark
     /// </param>
     public static async Task<int> RunAsync(BenchOptions options, string work)
     {
-        if (!File.Exists(options.CliDll))
+        foreach (var cli in new[] { options.Cli, options.JitDll })
         {
-            await Console.Error.WriteLineAsync($"dispatch: {options.CliDll} is missing; build it (tests/bench/run.sh does)");
-            return 1;
+            if (!File.Exists(cli))
+            {
+                await Console.Error.WriteLineAsync($"dispatch: {cli} is missing; build it (tests/bench/run.sh does)");
+                return 1;
+            }
         }
 
         var spec = Path.Combine(work, "spec.yaml");
@@ -40,31 +44,35 @@ internal static class DispatchBenchmark
               completions: {options.Count}
               parallelism: 2
             """);
-        var cliAtStart = File.GetLastWriteTimeUtc(options.CliDll);
+        var cliAtStart = File.GetLastWriteTimeUtc(options.Cli);
 
         Console.WriteLine(Invariant($"dispatch: {options.Count} no-op indexes, parallelism 2 ({options.Pairs} pairs after warm-up)"));
-        Console.WriteLine($"  A = dotnet {Relative(options, options.CliDll)} run SPEC --store TMP --no-compact   (fresh store each time)");
+        Console.WriteLine($"  A = {Launch(options, options.Cli)} run SPEC --store TMP --no-compact   (fresh store each time)");
+        Console.WriteLine($"  J = {Launch(options, options.JitDll)} run SPEC --store TMP --no-compact   (the JIT build, for reference)");
         Console.WriteLine(Invariant($"  B = bash -c 'seq 0 {options.Count - 1} | xargs -P2 -n1 /bin/true'"));
         Console.WriteLine(Invariant($"  machine: {Environment.ProcessorCount} cores, load average {LoadAverage()} at start"));
 
         // Children's rusage survives exec: a shell that ran `dotnet build` and then exec'd this program passes its peak on.
         var inheritedKib = Native.ChildrenMaxRssKib();
         var warmB = await RunXargsAsync(options);
-        var warmA = await RunBatchRunnerAsync(options, spec, work, "warmup");
-        Console.WriteLine(Invariant($"  warm-up      A {Describe(warmA)}   B {Describe(warmB)}"));
+        var warmA = await RunBatchRunnerAsync(options, options.Cli, spec, work, "warmup");
+        var warmJ = await RunBatchRunnerAsync(options, options.JitDll, spec, work, "warmup-jit");
+        Console.WriteLine(Invariant($"  warm-up      A {Describe(warmA)}   J {Describe(warmJ)}   B {Describe(warmB)}"));
 
         var a = new List<Measurement>();
         var b = new List<Measurement>();
-        Console.WriteLine("  rep     A wall    B wall    A/B     A cpu     B cpu    A peak RSS");
+        var j = new List<Measurement>();
+        Console.WriteLine("  rep     A wall    J wall    B wall    A/B     J/B     A cpu     B cpu    A peak RSS");
         for (var i = 1; i <= options.Pairs; i++)
         {
-            var ma = await RunBatchRunnerAsync(options, spec, work, i.ToString(CultureInfo.InvariantCulture));
+            var ma = await RunBatchRunnerAsync(options, options.Cli, spec, work, i.ToString(CultureInfo.InvariantCulture));
+            var mj = await RunBatchRunnerAsync(options, options.JitDll, spec, work, "jit-" + i.ToString(CultureInfo.InvariantCulture));
             var mb = await RunXargsAsync(options);
             a.Add(ma);
+            j.Add(mj);
             b.Add(mb);
-            var ratio = ma.Invalid is null && mb.Invalid is null ? Invariant($"{ma.WallSeconds / mb.WallSeconds,5:F2}×") : "  —   ";
-            Console.WriteLine(Invariant($"  {i,-5} {ma.WallSeconds,7:F2} s {mb.WallSeconds,7:F2} s  {ratio}  {ma.CpuSeconds,6:F2} s  {mb.CpuSeconds,6:F2} s  {ma.PeakKib / 1024.0,6:F1} MB"));
-            foreach (var (label, m) in new[] { ("A", ma), ("B", mb) })
+            Console.WriteLine(Invariant($"  {i,-5} {ma.WallSeconds,7:F2} s {mj.WallSeconds,7:F2} s {mb.WallSeconds,7:F2} s  {Ratio(ma, mb)}  {Ratio(mj, mb)}  {ma.CpuSeconds,6:F2} s  {mb.CpuSeconds,6:F2} s  {ma.PeakKib / 1024.0,6:F1} MB"));
+            foreach (var (label, m) in new[] { ("A", ma), ("J", mj), ("B", mb) })
             {
                 if (m.Invalid is not null)
                 {
@@ -88,7 +96,14 @@ internal static class DispatchBenchmark
         var bMedian = Median(bWall);
         var ratioMedian = Median(ratios);
         var valid = pairs.Count == options.Pairs ? "" : Invariant($" — only {pairs.Count} of {options.Pairs} pairs valid");
+        var jitPairs = j.Zip(b).Where(p => p.First.Invalid is null && p.Second.Invalid is null).ToList();
         Console.WriteLine(Invariant($"  batchrunner run   median {aMedian:F2} s   (min {aWall.Min():F2}, max {aWall.Max():F2})   cpu median {Median(pairs.Select(p => p.First.CpuSeconds).ToList()):F2} s"));
+        if (jitPairs.Count > 0)
+        {
+            var jitRatios = jitPairs.Select(p => p.First.WallSeconds / p.Second.WallSeconds).ToList();
+            Console.WriteLine(Invariant($"  JIT build         median {Median(jitPairs.Select(p => p.First.WallSeconds).ToList()):F2} s   ratio J/B median {Median(jitRatios):F2}× (min {jitRatios.Min():F2}, max {jitRatios.Max():F2})   cpu median {Median(jitPairs.Select(p => p.First.CpuSeconds).ToList()):F2} s"));
+        }
+
         Console.WriteLine(Invariant($"  xargs -P2         median {bMedian:F2} s   (min {bWall.Min():F2}, max {bWall.Max():F2})   cpu median {Median(pairs.Select(p => p.Second.CpuSeconds).ToList()):F2} s"));
         Console.WriteLine(Invariant($"  ratio A/B         median {ratioMedian:F2}×    (min {ratios.Min():F2}, max {ratios.Max():F2})   target ≤ {TargetRatio}×   {(ratioMedian <= TargetRatio ? "within" : "above")} target{valid}"));
         // On a machine busy with other work the wall ratio also measures the scheduler's fairness (the runner has
@@ -105,10 +120,10 @@ internal static class DispatchBenchmark
             ? Invariant($"{allPeakKib / 1024.0:F1} MB")
             : Invariant($"≤ {allPeakKib / 1024.0:F1} MB (not above the floor of {floorKib / 1024.0:F1} MB: this process's own peak or its inherited rusage)");
         Console.WriteLine(Invariant($"  peak RSS of A     median {Median(sampled) / 1024:F1} MB, max {sampled.Max() / 1024:F1} MB (VmHWM sampled every 50 ms)   largest of all A runs {rusage} (getrusage children ru_maxrss)"));
-        var compacted = await RunBatchRunnerAsync(options, spec, work, "compacted", compact: true);
+        var compacted = await RunBatchRunnerAsync(options, options.Cli, spec, work, "compacted", compact: true);
         Console.WriteLine(Invariant($"  with compaction   A once {Describe(compacted)} (the default of `batchrunner run`: the finished run's rows → Parquet)"));
         Console.WriteLine(Invariant($"  machine: load average {LoadAverage()} at end"));
-        if (File.GetLastWriteTimeUtc(options.CliDll) != cliAtStart)
+        if (File.GetLastWriteTimeUtc(options.Cli) != cliAtStart)
         {
             Console.WriteLine("  WARNING: the CLI was rebuilt while the benchmark ran; A's figures may mix two builds");
         }
@@ -116,13 +131,20 @@ internal static class DispatchBenchmark
         return pairs.Count == options.Pairs && warmA.Invalid is null && warmB.Invalid is null ? 0 : 1;
     }
 
-    private static async Task<Measurement> RunBatchRunnerAsync(BenchOptions options, string spec, string work, string label, bool compact = false)
+    private static string Ratio(Measurement m, Measurement xargs) =>
+        m.Invalid is null && xargs.Invalid is null ? Invariant($"{m.WallSeconds / xargs.WallSeconds,5:F2}×") : "  —   ";
+
+    private static bool IsDll(string cli) => cli.EndsWith(".dll", StringComparison.Ordinal);
+
+    private static string Launch(BenchOptions options, string cli) => IsDll(cli) ? "dotnet " + Relative(options, cli) : Relative(options, cli);
+
+    private static async Task<Measurement> RunBatchRunnerAsync(BenchOptions options, string cli, string spec, string work, string label, bool compact = false)
     {
         var store = Path.Combine(work, "store-" + label);
-        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = options.RepoRoot };
+        var start = new ProcessStartInfo(IsDll(cli) ? "dotnet" : cli) { WorkingDirectory = options.RepoRoot };
         // Dispatch is measured alone: compacting the finished run to Parquet is a step of its own (measured once below
         // and by tests/bench/compaction.sh), which xargs has no counterpart of.
-        foreach (var argument in new[] { options.CliDll, "run", spec, "--store", store }.Concat(compact ? [] : ["--no-compact"]))
+        foreach (var argument in (IsDll(cli) ? new[] { cli } : []).Concat(["run", spec, "--store", store]).Concat(compact ? [] : ["--no-compact"]))
         {
             start.ArgumentList.Add(argument);
         }

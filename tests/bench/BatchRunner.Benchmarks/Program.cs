@@ -2,14 +2,14 @@ using BatchRunner.Benchmarks;
 
 // Benchmarks of the local backend. Prints figures and the target each is compared against; no pass/fail.
 //   BatchRunner.Benchmarks [all]     dispatch here, then memory in a child process (its peak RSS is its own)
-//   BatchRunner.Benchmarks dispatch  2,000 no-op indexes through `batchrunner run` vs `xargs -P2`
+//   BatchRunner.Benchmarks dispatch  2,000 no-op indexes through `batchrunner run` (native and JIT builds) vs `xargs -P2`
 //   BatchRunner.Benchmarks memory    planning and ledger bookkeeping of a 100,000-index sweep, without processes
-// Options: --repo DIR (default: found above this program), --cli DLL (default: the Release build of the CLI),
+// Options: --repo DIR (default: found above this program), --cli PATH (default: the native CLI ./batchrunner builds),
 //          --pairs N (5), --count N (2000), --indexes N (100000).
 var options = BenchOptions.Parse(args);
 if (options is null)
 {
-    await Console.Error.WriteLineAsync("usage: BatchRunner.Benchmarks [all|dispatch|memory] [--repo DIR] [--cli DLL] [--pairs N] [--count N] [--indexes N]");
+    await Console.Error.WriteLineAsync("usage: BatchRunner.Benchmarks [all|dispatch|memory] [--repo DIR] [--cli PATH] [--pairs N] [--count N] [--indexes N]");
     return 2;
 }
 
