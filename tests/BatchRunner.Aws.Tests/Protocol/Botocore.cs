@@ -79,18 +79,7 @@ public static class Botocore
         return JsonNode.Parse(await output.ConfigureAwait(false))!["results"]!.AsArray();
     }
 
-    public static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "BatchRunner.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("no BatchRunner.sln above " + AppContext.BaseDirectory);
-    }
+    public static string RepoRoot() => BatchRunner.Results.Tests.Support.CliProcess.RepoRoot;
 
     /// <summary>The signed headers named in an Authorization header, with the values a request carried.</summary>
     public static IReadOnlyDictionary<string, string> SignedHeaders(string authorization, ReceivedRequest request)

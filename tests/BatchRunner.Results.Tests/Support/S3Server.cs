@@ -60,7 +60,7 @@ public sealed class S3Server : IDisposable
     /// <summary>http://127.0.0.1:PORT</summary>
     public string Url { get; }
 
-    public static string RepoRoot { get; } = FindRepoRoot();
+    public static string RepoRoot => CliProcess.RepoRoot;
 
     /// <summary>Settings as a deployment gives them: region, endpoint, path-style addressing.</summary>
     public ResultsOptions Options(string uri, long partSize = ResultsOptions.MinPartSizeBytes) =>
@@ -111,18 +111,5 @@ public sealed class S3Server : IDisposable
         {
             // Already gone.
         }
-    }
-
-    private static string FindRepoRoot()
-    {
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-        {
-            if (File.Exists(Path.Combine(folder.FullName, "BatchRunner.sln")))
-            {
-                return folder.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("BatchRunner.sln not found above the test binaries");
     }
 }
