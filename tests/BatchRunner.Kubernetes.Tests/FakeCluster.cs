@@ -133,7 +133,7 @@ internal sealed class FakeCluster(ClusterCapabilities? capabilities = null) : IC
         Writes.Add("status");
         StatusPatches.Add(status);
         var stored = Copy(_batchJobs[batchJob.Key]);
-        stored.Status = JsonSerializer.SerializeToElement(status, BatchJobStatus.Json);
+        stored.Status = JsonSerializer.SerializeToElement(status, BatchJobStatus.TypeInfo);
         stored.Metadata.ResourceVersion = NextVersion();
         Store(stored);
         return Task.CompletedTask;

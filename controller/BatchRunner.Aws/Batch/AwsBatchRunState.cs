@@ -12,12 +12,6 @@ namespace BatchRunner.Aws.Batch;
 /// </summary>
 public sealed class AwsBatchRunState
 {
-    /// <summary>
-    /// camelCase, times as Kubernetes writes them (the state is kept in a BatchJob's status); resolved from
-    /// source-generated metadata (<see cref="AwsBatchRunStateJsonContext"/>), so no reflection.
-    /// </summary>
-    public static JsonSerializerOptions Json => AwsBatchRunStateJsonContext.Default.Options;
-
     /// <summary>The state's source-generated metadata, for <see cref="JsonSerializer"/> calls that must stay AOT-safe.</summary>
     public static JsonTypeInfo<AwsBatchRunState> TypeInfo => AwsBatchRunStateJsonContext.Default.AwsBatchRunState;
 

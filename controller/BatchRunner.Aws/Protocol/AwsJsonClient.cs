@@ -1,8 +1,6 @@
 using System.Diagnostics;
-using System.Diagnostics.CodeAnalysis;
 using System.Net.Http.Headers;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using BatchRunner.Aws.Athena;
 using BatchRunner.Aws.Batch;
@@ -71,42 +69,16 @@ public sealed class AwsJsonClient : IDisposable
 
     /// <summary>
     /// Options for a service whose JSON members are camelCase (AWS Batch): absent members are left out, enums are
-    /// strings. AWS Batch's types are served by source-generated metadata (<see cref="BatchJsonContext"/>).
+    /// strings. Only the types of <see cref="BatchJsonContext"/> resolve (source-generated, no reflection): an
+    /// unlisted type fails on every build, not only under Native AOT.
     /// </summary>
-    public static JsonSerializerOptions CamelCaseJson() => WireOptions(BatchJsonContext.Default);
+    public static JsonSerializerOptions CamelCaseJson() => BatchJsonContext.Default.Options;
 
     /// <summary>
     /// Options for a service whose JSON members are PascalCase (Athena): absent members are left out, enums are
-    /// strings. Athena's types are served by source-generated metadata (<see cref="AthenaJsonContext"/>).
+    /// strings. Only the types of <see cref="AthenaJsonContext"/> resolve (source-generated, no reflection).
     /// </summary>
-    public static JsonSerializerOptions PascalCaseJson() => WireOptions(AthenaJsonContext.Default);
-
-    /// <summary>
-    /// The context's own settings, its types resolved from its generated metadata. A type it does not list (a
-    /// caller's own, as in tests) falls back to reflection, enums as strings, where the runtime allows it; under
-    /// Native AOT it does not, and such a type fails with <see cref="NotSupportedException"/>.
-    /// </summary>
-    private static JsonSerializerOptions WireOptions(JsonSerializerContext context)
-    {
-        var options = new JsonSerializerOptions(context.Options);
-        if (JsonSerializer.IsReflectionEnabledByDefault)
-        {
-            AddReflectionFallback(options);
-        }
-
-        return options;
-    }
-
-    // Called only when reflection-based serialization is enabled: the SDK turns that feature switch off for trimmed
-    // and Native AOT apps, where IsReflectionEnabledByDefault is false and this is never reached (the same guard
-    // System.Text.Json puts around its own default resolver).
-    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Guarded by JsonSerializer.IsReflectionEnabledByDefault.")]
-    [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Guarded by JsonSerializer.IsReflectionEnabledByDefault.")]
-    private static void AddReflectionFallback(JsonSerializerOptions options)
-    {
-        options.TypeInfoResolverChain.Add(new DefaultJsonTypeInfoResolver());
-        options.Converters.Add(new JsonStringEnumConverter());
-    }
+    public static JsonSerializerOptions PascalCaseJson() => AthenaJsonContext.Default.Options;
 
     /// <summary>A REST-JSON call: <paramref name="body"/> as the JSON body of <paramref name="method"/> <paramref name="path"/>.</summary>
     public Task<TResponse> SendRestJsonAsync<TRequest, TResponse>(HttpMethod method, string path, TRequest body, CancellationToken cancellation) =>

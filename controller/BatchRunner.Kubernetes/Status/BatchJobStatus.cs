@@ -11,12 +11,6 @@ namespace BatchRunner.Kubernetes.Status;
 /// </summary>
 public sealed record BatchJobStatus
 {
-    /// <summary>
-    /// camelCase, nulls left out, enums by name, times as Kubernetes writes them; resolved from source-generated
-    /// metadata (<see cref="BatchJobStatusJsonContext"/>), so no reflection.
-    /// </summary>
-    public static JsonSerializerOptions Json => BatchJobStatusJsonContext.Default.Options;
-
     /// <summary>The status's source-generated metadata, for <see cref="JsonSerializer"/> calls that must stay AOT-safe.</summary>
     public static JsonTypeInfo<BatchJobStatus> TypeInfo => BatchJobStatusJsonContext.Default.BatchJobStatus;
 

@@ -157,7 +157,7 @@ public sealed class OperatorAwsBatchTests(OperatorAwsBatchFixture fixture) : ICl
                 BatchJobResource.Group, BatchJobResource.Version, ns, BatchJobResource.Plural, name);
             status = BatchJobStatus.FromJson(found.Status);
             return condition(status);
-        }, $"BatchJob {ns}/{name}: {JsonSerializer.Serialize(status, BatchJobStatus.Json)}", 90);
+        }, $"BatchJob {ns}/{name}: {JsonSerializer.Serialize(status, BatchJobStatus.TypeInfo)}", 90);
         return status;
     }
 }

@@ -25,7 +25,7 @@ public sealed class AwsJsonClientTests
             ServiceId = "batch", SigningName = "batch", Region = "us-east-1", EndpointUrl = url.ToString(), MaxAttempts = maxAttempts,
             RetryBaseDelay = TimeSpan.FromMilliseconds(1), MaxRetryDelay = TimeSpan.FromMilliseconds(5), AttemptTimeout = TimeSpan.FromSeconds(5),
         },
-        json ?? AwsJsonClient.CamelCaseJson(),
+        json ?? TestWireJson.CamelCase(),
         credentials: new StaticAwsCredentialSource(new ImmutableCredentials("AKIDEXAMPLE", SecretKey, SessionToken)),
         log: log,
         jitter: new Random(7));
@@ -51,7 +51,7 @@ public sealed class AwsJsonClientTests
     public async Task Json11_posts_to_the_root_with_its_target_and_pascal_case_members()
     {
         await using var server = await StubHttpServer.StartAsync(_ => StubAnswer.Ok("""{"JobId":"q-1"}"""));
-        using var client = Client(server.Url, json: AwsJsonClient.PascalCaseJson());
+        using var client = Client(server.Url, json: TestWireJson.PascalCase());
 
         var answer = await client.SendJson11Async<Item, Answer>("AmazonAthena.StartQueryExecution", new Item("q", 1), default);
 
@@ -170,7 +170,7 @@ public sealed class AwsJsonClientTests
     {
         using var client = new AwsJsonClient(
             new AwsServiceOptions { ServiceId = "batch", SigningName = "batch", Region = "us-east-1", RetryBaseDelay = TimeSpan.FromMilliseconds(100), MaxRetryDelay = TimeSpan.FromSeconds(2) },
-            AwsJsonClient.CamelCaseJson(), credentials: new StaticAwsCredentialSource(new ImmutableCredentials("a", "b", null)), jitter: new Random(1));
+            TestWireJson.CamelCase(), credentials: new StaticAwsCredentialSource(new ImmutableCredentials("a", "b", null)), jitter: new Random(1));
 
         var first = Enumerable.Range(0, 200).Select(_ => client.RetryDelay(1, throttled: false)).ToList();
         var fourth = Enumerable.Range(0, 200).Select(_ => client.RetryDelay(4, throttled: false)).ToList();

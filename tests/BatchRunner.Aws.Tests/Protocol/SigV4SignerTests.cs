@@ -66,7 +66,7 @@ public sealed class SigV4SignerTests
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(SignedAt);
         using var client = new AwsJsonClient(
             new AwsServiceOptions { ServiceId = "batch", SigningName = "batch", Region = "eu-west-1", EndpointUrl = server.Url.ToString() },
-            AwsJsonClient.CamelCaseJson(),
+            TestWireJson.CamelCase(),
             credentials: new StaticAwsCredentialSource(new ImmutableCredentials(accessKey, secretKey, token)),
             time: time);
 
