@@ -21,5 +21,11 @@ internal sealed partial class CanonicalJson : JsonSerializerContext;
 [JsonSerializable(typeof(double))]
 internal sealed partial class PlainJson : JsonSerializerContext;
 
+/// <summary>Text as a JSON string, escaped as the serializer's defaults escape it (names and values in parameter JSON).</summary>
+public static class JsonStrings
+{
+    public static string Quote(string text) => System.Text.Json.JsonSerializer.Serialize(text, PlainJson.Default.String);
+}
+
 /// <summary>What decides a run's results: the members (and their order) of the run id's canonical JSON.</summary>
 internal sealed record CanonicalRun(string Namespace, string Name, BatchJobSpec Spec);

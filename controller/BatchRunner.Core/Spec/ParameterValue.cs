@@ -21,7 +21,7 @@ public readonly record struct ParameterValue
     /// <summary>The value as JSON text (<c>0.5</c>, <c>"fifo"</c>, <c>true</c>).</summary>
     public string Json { get; }
 
-    public static ParameterValue FromString(string value) => new(JsonValueKind.String, JsonSerializer.Serialize(value, PlainJson.Default.String));
+    public static ParameterValue FromString(string value) => new(JsonValueKind.String, JsonStrings.Quote(value));
 
     public static ParameterValue FromBoolean(bool value) => new(value ? JsonValueKind.True : JsonValueKind.False, value ? "true" : "false");
 

@@ -1,4 +1,5 @@
 using System.Text;
+using BatchRunner.Core.Json;
 using BatchRunner.Core.Spec;
 
 namespace BatchRunner.Core.Sweeps;
@@ -27,7 +28,7 @@ public sealed class SweepPlan
         _repeats = _sweep?.Repeats ?? 1;
         BaseSeed = _sweep?.Seed ?? 0;
         var grid = _sweep?.Grid ?? [];
-        _axisFragments = grid.Select(axis => axis.Values.Select(v => $"{Quote(axis.Name)}:{v.Json}").ToArray()).ToArray();
+        _axisFragments = grid.Select(axis => axis.Values.Select(v => $"{JsonStrings.Quote(axis.Name)}:{v.Json}").ToArray()).ToArray();
         _axisStrides = new int[grid.Count];
         var stride = 1;
         for (var i = grid.Count - 1; i >= 0; i--)
@@ -36,7 +37,7 @@ public sealed class SweepPlan
             stride *= grid[i].Values.Count;
         }
 
-        _listJson = (_sweep?.List ?? []).Select(point => "{" + string.Join(",", point.Select(p => $"{Quote(p.Name)}:{p.Value.Json}")) + "}").ToArray();
+        _listJson = (_sweep?.List ?? []).Select(point => "{" + string.Join(",", point.Select(p => $"{JsonStrings.Quote(p.Name)}:{p.Value.Json}")) + "}").ToArray();
         ParameterNames = grid.Count > 0
             ? grid.Select(a => a.Name).ToArray()
             : (_sweep?.List ?? []).SelectMany(p => p.Select(x => x.Name)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
@@ -135,6 +136,4 @@ public sealed class SweepPlan
 
         return builder.Append('}').ToString();
     }
-
-    private static string Quote(string name) => System.Text.Json.JsonSerializer.Serialize(name, BatchRunner.Core.Json.PlainJson.Default.String);
 }

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Serialization;
+using BatchRunner.Core.Json;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
 using BatchRunner.Core.Sweeps;
@@ -56,7 +55,7 @@ public static class PodEntrypoint
                 Set($"BR_STRIDE_{axis}", stride);
                 Set($"BR_COUNT_{axis}", values.Count);
                 stride *= values.Count;
-                var name = Quote(sweep.Grid[axis].Name);
+                var name = JsonStrings.Quote(sweep.Grid[axis].Name);
                 files[AxisKey(axis)] = string.Concat(values.Select(v => $"{name}:{v.Json}\n"));
             }
         }
@@ -64,7 +63,7 @@ public static class PodEntrypoint
         {
             Set("BR_MODE", "list");
             files[PointsKey] = string.Concat(sweep.List.Select(point =>
-                "{" + string.Join(",", point.Select(p => $"{Quote(p.Name)}:{p.Value.Json}")) + "}\n"));
+                "{" + string.Join(",", point.Select(p => $"{JsonStrings.Quote(p.Name)}:{p.Value.Json}")) + "}\n"));
         }
         else
         {
@@ -74,9 +73,6 @@ public static class PodEntrypoint
         files[PlanKey] = env.ToString();
         return files;
     }
-
-    /// <summary>A name as a JSON string, escaped as <see cref="SweepPlan"/> escapes it (the serializer's defaults).</summary>
-    private static string Quote(string name) => JsonSerializer.Serialize(name, PlanJsonContext.Default.String);
 
     public static int SizeOf(Dictionary<string, string> files) => files.Sum(f => Encoding.UTF8.GetByteCount(f.Key) + Encoding.UTF8.GetByteCount(f.Value));
 
@@ -131,7 +127,3 @@ public static class PodEntrypoint
             """.Replace("\r\n", "\n", StringComparison.Ordinal);
     }
 }
-
-/// <summary>Source-generated metadata for the JSON strings of the plan (no reflection: the CLI is published as Native AOT).</summary>
-[JsonSerializable(typeof(string))]
-internal sealed partial class PlanJsonContext : JsonSerializerContext;
