@@ -27,6 +27,7 @@ public sealed class ControllerProcess : IAsyncDisposable
     public string Url { get; }
     public int Pid => _process.Id;
     public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
     public string Log => string.Join('\n', _log);
 
     public static ControllerProcess Start(string kubeconfig, string identity, params string[] extraArgs) =>
@@ -60,6 +61,31 @@ public sealed class ControllerProcess : IAsyncDisposable
         return (response.StatusCode, await response.Content.ReadAsStringAsync());
     }
 
+    /// <summary>The value of an unlabelled metric on /metrics (its sample line, not its HELP text), or null when absent.</summary>
+    public async Task<double?> MetricAsync(string name)
+    {
+        var (_, body) = await GetAsync("/metrics");
+        var sample = body.Split('\n').FirstOrDefault(line => line.StartsWith(name + " ", StringComparison.Ordinal));
+        return sample is null ? null : double.Parse(sample[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>SIGTERM, as Kubernetes stops a pod (rolling update, drain): a clean shutdown that releases the lease.</summary>
+    public async Task StopAsync(TimeSpan? grace = null)
+    {
+        if (_process.HasExited)
+        {
+            return;
+        }
+
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var timeout = new CancellationTokenSource(grace ?? TimeSpan.FromSeconds(30));
+        await _process.WaitForExitAsync(timeout.Token);
+    }
+
     /// <summary>kill -9: no clean shutdown, no lease release.</summary>
     public async Task KillAsync()
     {
@@ -70,8 +96,18 @@ public sealed class ControllerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops as a pod is stopped, so the lease is free for the next test's controller; kills what does not stop.</summary>
     public async ValueTask DisposeAsync()
     {
+        try
+        {
+            await StopAsync(TimeSpan.FromSeconds(10));
+        }
+        catch (Exception e) when (e is OperationCanceledException or InvalidOperationException)
+        {
+            // Did not stop in time, or had already gone: kill -9 below.
+        }
+
         await KillAsync();
         _process.Dispose();
     }

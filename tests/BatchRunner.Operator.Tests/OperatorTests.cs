@@ -75,7 +75,7 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
         Assert.Equal(HttpStatusCode.OK, (await controller.GetAsync("/readyz")).Status);
         var metrics = (await controller.GetAsync("/metrics")).Body;
         Assert.Matches(@"batchrunner_reconciles_total\{result=""success""\} [1-9]", metrics);
-        Assert.Contains("batchrunner_leader 1", metrics, StringComparison.Ordinal);
+        Assert.Equal(1, await controller.MetricAsync("batchrunner_leader"));
         // The gauge counts the controller's cache (every namespace, so other tests' BatchJobs too), which sees the
         // final status a moment after the API does.
         await Eventually.TrueAsync(
@@ -231,7 +231,7 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
         await Eventually.TrueAsync(async () => Phase(await BatchJobAsync(fixture.Admin, _ns, "first")) == "Succeeded", Converge, "the first BatchJob succeeds");
         Assert.Contains("Created Job first", a.Log, StringComparison.Ordinal);
         Assert.DoesNotContain("Created Job", b.Log, StringComparison.Ordinal);
-        Assert.Contains("batchrunner_leader 0", (await b.GetAsync("/metrics")).Body, StringComparison.Ordinal);
+        Assert.Equal(0, await b.MetricAsync("batchrunner_leader"));
 
         await a.KillAsync();
         var killedAt = DateTime.UtcNow;

@@ -58,7 +58,8 @@ public static class ControllerHostExtensions
         var state = app.Services.GetRequiredService<ControllerState>();
         var metrics = app.Services.GetRequiredService<ControllerMetrics>();
         app.MapGet("/healthz", () => state.Faulted is { } reason ? Results.Text(reason, statusCode: 500) : Results.Text("ok"));
-        app.MapGet("/readyz", () => state.IsReady ? Results.Text("ok") : Results.Text(state.NotReadyReason, statusCode: 503));
+        // A standby is ready (it serves probes and metrics, and takes over at once); the body says which it is.
+        app.MapGet("/readyz", () => state.IsReady ? Results.Text($"ok: {state.Role()}") : Results.Text(state.NotReadyReason, statusCode: 503));
         app.MapGet("/metrics", async (HttpContext context) =>
         {
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";

@@ -13,6 +13,9 @@ public sealed class ControllerState
 
     public bool IsReady => _faulted is null && OperatorReady();
 
+    /// <summary>This replica's part in leader election, for the readiness answer: leader, standby (and who leads), or off.</summary>
+    public Func<string> Role { get; set; } = () => "leader election off";
+
     public string NotReadyReason => _faulted ?? "caches not synced yet";
 
     public void Fault(string reason) => _faulted = reason;

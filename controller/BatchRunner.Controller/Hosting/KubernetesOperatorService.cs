@@ -48,6 +48,8 @@ public sealed class KubernetesOperatorService(
             if (!election.Value.Enabled)
             {
                 state.OperatorReady = () => @operator.HasSynced;
+                // Without an election this replica acts as the only leader, and the gauge says so.
+                metrics.Leader.Set(1);
                 await @operator.RunAsync(stoppingToken).ConfigureAwait(false);
                 return;
             }
@@ -55,8 +57,11 @@ public sealed class KubernetesOperatorService(
             var options = election.Value;
             var leadership = new Leadership(client, new LeadershipSettings(
                 options.Namespace, options.LeaseName, options.ResolveIdentity(),
-                TimeSpan.FromSeconds(options.LeaseDurationSeconds), TimeSpan.FromSeconds(options.RenewDeadlineSeconds), TimeSpan.FromSeconds(options.RetryPeriodSeconds)), _log);
+                TimeSpan.FromSeconds(options.LeaseDurationSeconds), TimeSpan.FromSeconds(options.RenewDeadlineSeconds), TimeSpan.FromSeconds(options.RetryPeriodSeconds)), _log, time);
             state.OperatorReady = () => !leadership.IsLeader || @operator.HasSynced;
+            state.Role = () => leadership.IsLeader ? "leader"
+                : string.IsNullOrEmpty(leadership.ObservedLeader) ? "standby, waiting to lead (no leader)"
+                : $"standby, waiting to lead (leader: {leadership.ObservedLeader})";
             await leadership.RunAsync(@operator.RunAsync, leading => metrics.Leader.Set(leading ? 1 : 0), stoppingToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

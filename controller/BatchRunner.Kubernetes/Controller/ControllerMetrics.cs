@@ -16,7 +16,7 @@ public sealed class ControllerMetrics
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 16) });
         QueueDepth = factory.CreateGauge("batchrunner_workqueue_depth", "BatchJobs waiting in the work queue.");
         BatchJobsByPhase = factory.CreateGauge("batchrunner_batchjobs", "BatchJobs the controller sees, by phase.", "phase");
-        Leader = factory.CreateGauge("batchrunner_leader", "1 while this replica holds the leader lease.");
+        Leader = factory.CreateGauge("batchrunner_leader", "1 while this replica leads: it holds the leader Lease, or runs without leader election.");
     }
 
     public CollectorRegistry Registry { get; }

@@ -15,17 +15,23 @@ public sealed class LeadershipLostException(string message) : Exception(message)
 /// <summary>
 /// Runs work only while this replica holds the Lease, so that with two replicas only one reconciles. A replica
 /// that dies stops renewing and the other takes over when the lease expires; one that shuts down cleanly releases
-/// the lease, so the other takes over at once.
+/// the lease (as client-go does: an empty holder), so the other takes over at its next retry.
 /// </summary>
-public sealed class Leadership(IKubernetes client, LeadershipSettings settings, ILogger log)
+public sealed class Leadership(IKubernetes client, LeadershipSettings settings, ILogger log, TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
     private volatile bool _leading;
+    private volatile string? _lastError;
 
     public bool IsLeader => _leading;
 
+    /// <summary>Who holds the Lease as last read (empty: nobody), or null before the first read.</summary>
+    public string? ObservedLeader { get; private set; }
+
     public async Task RunAsync(Func<CancellationToken, Task> whileLeading, Action<bool>? leadingChanged, CancellationToken cancellation)
     {
-        var leaseLock = new LeaseLock(client, settings.Namespace, settings.LeaseName, settings.Identity);
+        var leaseLock = new ReleasedLeaseLock(
+            new LeaseLock(client, settings.Namespace, settings.LeaseName, settings.Identity), settings.LeaseDuration, _time);
         using var elector = new LeaderElector(new LeaderElectionConfig(leaseLock)
         {
             LeaseDuration = settings.LeaseDuration,
@@ -35,8 +41,16 @@ public sealed class Leadership(IKubernetes client, LeadershipSettings settings, 
         using var leading = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         Task work = Task.CompletedTask;
         var started = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
-        elector.OnNewLeader += leader => log.Information("Leader of {Lease} is {Leader}", settings.LeaseName, leader);
-        elector.OnError += e => log.Debug(e, "Leader election on {Lease}: {Message}", settings.LeaseName, e.Message);
+        elector.OnNewLeader += leader =>
+        {
+            ObservedLeader = leader;
+            log.Information("Leader of {Lease} is {Leader}", settings.LeaseName, string.IsNullOrEmpty(leader) ? "nobody (released)" : leader);
+        };
+        elector.OnError += e =>
+        {
+            _lastError = e.Message;
+            log.Debug(e, "Leader election on {Lease}: {Message}", settings.LeaseName, e.Message);
+        };
         elector.OnStartedLeading += () =>
         {
             _leading = true;
@@ -50,6 +64,7 @@ public sealed class Leadership(IKubernetes client, LeadershipSettings settings, 
         try
         {
             var renewing = elector.RunUntilLeadershipLostAsync(cancellation);
+            _ = WarnWhileWaitingAsync(leaseLock, leading.Token);
             // Work that ends on its own (it failed) ends the leadership too: the process restarts clean.
             var first = await Task.WhenAny(renewing, started.Task.Unwrap()).ConfigureAwait(false);
             await first.ConfigureAwait(false);
@@ -77,7 +92,31 @@ public sealed class Leadership(IKubernetes client, LeadershipSettings settings, 
         }
     }
 
-    /// <summary>Hands the lease back on a clean shutdown; never throws (the lease expires anyway).</summary>
+    /// <summary>Until this replica leads: a warning when it has waited far longer than a lease lasts for a Lease nobody renews.</summary>
+    private async Task WarnWhileWaitingAsync(ReleasedLeaseLock leaseLock, CancellationToken cancellation)
+    {
+        var watch = new LeaseWaitWatch(settings.LeaseDuration, _time.GetUtcNow());
+        using var timer = new PeriodicTimer(settings.RetryPeriod, _time);
+        try
+        {
+            while (!_leading && await timer.WaitForNextTickAsync(cancellation).ConfigureAwait(false))
+            {
+                if (!_leading && watch.Check(_time.GetUtcNow(), leaseLock.LastChangedAt, leaseLock.LastHolder, _lastError) is { } warning)
+                {
+                    log.Warning("{Identity} {Warning} ({Lease} in {Namespace})", settings.Identity, warning, settings.LeaseName, settings.Namespace);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped waiting: shutting down.
+        }
+    }
+
+    /// <summary>
+    /// Hands the lease back on a clean shutdown, as client-go does: an empty holder (not a missing one, which older
+    /// electors cannot take) and a one-second duration. Never throws (the lease expires anyway).
+    /// </summary>
     private async Task ReleaseAsync()
     {
         try
@@ -89,8 +128,11 @@ public sealed class Leadership(IKubernetes client, LeadershipSettings settings, 
                 return;
             }
 
-            lease.Spec.HolderIdentity = null;
+            var now = _time.GetUtcNow().UtcDateTime;
+            lease.Spec.HolderIdentity = "";
             lease.Spec.LeaseDurationSeconds = 1;
+            lease.Spec.AcquireTime = now;
+            lease.Spec.RenewTime = now;
             await client.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, settings.LeaseName, settings.Namespace, cancellationToken: timeout.Token).ConfigureAwait(false);
             log.Information("{Identity} released {Lease}", settings.Identity, settings.LeaseName);
         }
