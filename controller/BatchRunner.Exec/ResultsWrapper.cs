@@ -202,10 +202,10 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
     {
         string? firstError = null;
         var uploads = new List<(string Key, string Path)>();
-        foreach (var file in new DirectoryInfo(outputDir).EnumerateFiles("*", SearchOption.AllDirectories))
+        // Regular files only, never through a link (the inspection removed links and special files).
+        foreach (var file in BatchRunner.Local.Store.OutputFolder.Scan(outputDir).Files)
         {
-            var relative = Path.GetRelativePath(outputDir, file.FullName).Replace('\\', '/');
-            uploads.Add(($"{StoreLayout.OutputPrefix(name, runId, index, attempt)}/{relative}", file.FullName));
+            uploads.Add(($"{StoreLayout.OutputPrefix(name, runId, index, attempt)}/{file.Name}", file.Path));
         }
 
         if (File.Exists(logPath) && new FileInfo(logPath).Length > 0)

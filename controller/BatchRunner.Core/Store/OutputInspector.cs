@@ -34,7 +34,11 @@ public static class OutputInspector
     public static string Extension(ResultsFormat format) => format == ResultsFormat.Csv ? "csv" : "jsonl";
 
     /// <summary>Inspects the files of one attempt, given as (relative name, size, opener); files that are not result files count only as files and bytes.</summary>
-    public static OutputSummary Inspect(IEnumerable<(string Name, long Size, Func<Stream> Open)> files, ResultsFormat format)
+    public static OutputSummary Inspect(IEnumerable<(string Name, long Size, Func<Stream> Open)> files, ResultsFormat format) =>
+        Inspect(files, format, []);
+
+    /// <param name="leftOut">Entries of the folder that are not regular files (links, FIFOs, devices), with what each is: they are named in the note.</param>
+    public static OutputSummary Inspect(IEnumerable<(string Name, long Size, Func<Stream> Open)> files, ResultsFormat format, IReadOnlyList<(string Name, string Kind)> leftOut)
     {
         var extension = "." + Extension(format);
         int count = 0, resultFiles = 0;
@@ -72,6 +76,13 @@ public static class OutputInspector
         else if (rows == 0)
         {
             note = $"no rows: the {extension} files are empty";
+        }
+
+        if (leftOut.Count > 0)
+        {
+            var named = string.Join(", ", leftOut.Take(3).Select(e => $"{e.Name} ({e.Kind})")) + (leftOut.Count > 3 ? ", …" : "");
+            var leftOutNote = string.Create(CultureInfo.InvariantCulture, $"{leftOut.Count} output entr{(leftOut.Count == 1 ? "y" : "ies")} that are not regular files left out, not read: {named}");
+            note = note is null ? leftOutNote : $"{note}; {leftOutNote}";
         }
 
         return new OutputSummary(count, bytes, rows, malformed, note);
@@ -170,26 +181,50 @@ public static class OutputInspector
         }
     }
 
+    /// <summary>
+    /// CSV rows as the <c>results</c> view reads them (<see cref="CsvRecords"/>): the first record is the header; a
+    /// record of its width is a row; a blank line is skipped, except in a one-column file, where it is an empty row.
+    /// </summary>
     private static (long Rows, long Malformed, string? Problem) CountCsv(Stream stream)
     {
-        using var reader = new StreamReader(stream, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 64 * 1024);
-        long rows = 0;
-        var header = true;
-        while (reader.ReadLine() is { } line)
+        long rows = 0, malformed = 0;
+        string? problem = null;
+        int? width = null;
+        string? headerError = null;
+        foreach (var record in CsvRecords.Read(stream))
         {
-            if (header)
+            if (width is null && headerError is null)
             {
-                header = false;
+                if (record.Error is null)
+                {
+                    width = record.Fields.Count;
+                }
+                else
+                {
+                    headerError = record.Error;
+                    problem = string.Create(CultureInfo.InvariantCulture, $"line {record.Line}: the header {record.Error}, so no row of the file is read");
+                }
+
                 continue;
             }
 
-            if (line.Length > 0)
+            var error = headerError is not null ? "the header cannot be read"
+                : record.Error is not null ? record.Error
+                : record.IsBlank && width > 1 ? ""
+                : record.Fields.Count != width ? string.Create(CultureInfo.InvariantCulture, $"{record.Fields.Count} field(s) where the header has {width}")
+                : null;
+            if (error is null)
             {
                 rows++;
             }
+            else if (error.Length > 0)
+            {
+                malformed++;
+                problem ??= string.Create(CultureInfo.InvariantCulture, $"line {record.Line}: {error}");
+            }
         }
 
-        return (rows, 0, null);
+        return (rows, malformed, problem);
     }
 
     private static string Excerpt(ReadOnlySpan<byte> line)

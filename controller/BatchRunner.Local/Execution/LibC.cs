@@ -22,6 +22,29 @@ internal static unsafe partial class LibC
     public const int O_CREAT = 0x40;
     public const int O_TRUNC = 0x200;
     public const int O_CLOEXEC = 0x80000;
+    public const int O_NONBLOCK = 0x800;
+    public static readonly int O_NOFOLLOW = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x8000 : 0x20000;
+    public static readonly int O_DIRECTORY = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x4000 : 0x10000;
+
+    public const int AT_FDCWD = -100;
+    public const int AT_SYMLINK_NOFOLLOW = 0x100;
+    public const int AT_EMPTY_PATH = 0x1000;
+    public const uint STATX_TYPE = 0x1;
+    public const uint STATX_SIZE = 0x200;
+
+    /// <summary>struct statx: one layout on every architecture (unlike struct stat), so its offsets are fixed.</summary>
+    public const int StatxSize = 256;
+    public const int StatxModeOffset = 28;
+    public const int StatxSizeOffset = 40;
+
+    public const int S_IFMT = 0xF000;
+    public const int S_IFREG = 0x8000;
+    public const int S_IFDIR = 0x4000;
+    public const int S_IFLNK = 0xA000;
+    public const int S_IFIFO = 0x1000;
+    public const int S_IFSOCK = 0xC000;
+    public const int S_IFCHR = 0x2000;
+    public const int S_IFBLK = 0x6000;
 
     public const short POSIX_SPAWN_SETPGROUP = 0x02;
     public const short POSIX_SPAWN_SETSIGDEF = 0x04;
@@ -128,6 +151,9 @@ internal static unsafe partial class LibC
 
     [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)]
     private static partial long Syscall(long number, long first, long second);
+
+    [LibraryImport(Lib, EntryPoint = "statx", SetLastError = true)]
+    public static partial int Statx(int dirFd, byte* path, int flags, uint mask, byte* buffer);
 
     /// <summary>A file descriptor that refers to the process (Linux 5.3+), pollable for its exit, immune to pid reuse.</summary>
     public static int PidFdOpen(int pid) => (int)Syscall(SYS_pidfd_open, pid, 0);

@@ -87,7 +87,7 @@ public sealed class ResultsCompactor(ILogger log, TimeProvider time)
                     ["state"] = "complete",
                     ["compacted_at"] = time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture),
                     ["format"] = "parquet",
-                    ["results"] = Table(engine, "compact_results", resultRows, files.Where(f => f.Table == "results").ToList(), batchJob, runId),
+                    ["results"] = Table(engine, "compact_results", resultRows, files.Where(f => f.Table == "results").ToList(), batchJob, runId, engine.ColumnsOf(batchJob, runId)),
                     ["indexes"] = Table(engine, "compact_indexes", indexRows, files.Where(f => f.Table == "indexes").ToList(), batchJob, runId),
                     ["raw"] = new JsonObject
                     {
@@ -167,10 +167,11 @@ public sealed class ResultsCompactor(ILogger log, TimeProvider time)
         return [.. runs];
     }
 
-    private static JsonObject Table(ResultsQueryEngine engine, string table, long rows, List<(string Local, string Table, int Part)> files, string batchJob, string runId)
+    private static JsonObject Table(
+        ResultsQueryEngine engine, string table, long rows, List<(string Local, string Table, int Part)> files, string batchJob, string runId, IReadOnlyList<ResultColumn>? columns = null)
     {
         var runPrefix = StoreLayout.RunPrefix(batchJob, runId) + "/";
-        return new JsonObject
+        var section = new JsonObject
         {
             ["rows"] = rows,
             ["bytes"] = files.Sum(f => new FileInfo(f.Local).Length),
@@ -178,6 +179,13 @@ public sealed class ResultsCompactor(ILogger log, TimeProvider time)
             ["schema"] = new JsonArray(engine.Execute($"SELECT column_name, column_type FROM (DESCRIBE {table})").Rows
                 .Select(r => (JsonNode?)new JsonObject { ["name"] = (string)r[0]!, ["type"] = (string)r[1]! }).ToArray()),
         };
+        if (columns is not null)
+        {
+            // Which key the workload wrote for each output column (see ResultColumns): the result_columns view reads it.
+            section["columns"] = new JsonArray(columns.Select(c => (JsonNode?)new JsonObject { ["key"] = c.Key, ["name"] = c.Name }).ToArray());
+        }
+
+        return section;
     }
 
     /// <summary>Output columns whose values have different JSON types in different indexes (kept as text), with the indexes of each type.</summary>

@@ -35,7 +35,7 @@ public sealed record ViewScope(string? BatchJob = null, string? RunId = null, bo
 /// its raw files only, so no row is ever counted twice. Raw result lines that are not one JSON object are left
 /// out (the attempt's ledger row counts them in <c>output_malformed</c>), not turned into empty rows.
 /// </summary>
-public sealed class ResultsQueryEngine : IDisposable
+public sealed partial class ResultsQueryEngine : IDisposable
 {
     /// <summary>The ledger's columns after the parameters, with the type each has when no ledger row carries it.</summary>
     private static readonly (string Name, string Type)[] LedgerTail =
@@ -125,15 +125,16 @@ public sealed class ResultsQueryEngine : IDisposable
         CompactedRuns = compacted.Keys.ToList();
         var rawRuns = RunFolders(root, scope).Where(f => !compacted.ContainsKey(Path.GetFileName(f)["run=".Length..])).ToList();
         var ledgerGlobs = rawRuns.Where(HasLedger).Select(f => Path.Combine(f, "index=*", "attempt=*", StoreLayout.LedgerFile)).ToList();
-        var indexParquet = compacted.Values.SelectMany(r => r.State.Indexes.Files.Select(f => Path.Combine(r.RunFolder, f))).ToList();
         var resultParquet = compacted.Values.SelectMany(r => r.State.Results.Files.Select(f => Path.Combine(r.RunFolder, f))).ToList();
 
         // 2. indexes: raw ledger rows with the parameters as columns, and the compacted runs' Parquet.
         var parameters = new List<string>();
-        var indexSources = new List<string>();
-        if (indexParquet.Count > 0)
+        var indexSources = new List<Source>();
+        // One read_parquet per schema: it casts every file to its first file's types, so runs typed differently are read apart.
+        foreach (var group in compacted.Values.GroupBy(r => string.Join('\0', r.State.Indexes.Schema.Select(c => c.Name + "\u0001" + c.Type)), StringComparer.Ordinal))
         {
-            indexSources.Add($"SELECT * FROM read_parquet({List(indexParquet)}, union_by_name = true)");
+            var files = group.SelectMany(r => r.State.Indexes.Files.Select(f => Path.Combine(r.RunFolder, f)));
+            indexSources.Add(new Source(group.Select(r => RunOf(r.RunFolder)).ToList(), $"SELECT * FROM read_parquet({List(files)}, union_by_name = true)"));
         }
 
         if (ledgerGlobs.Count > 0)
@@ -153,106 +154,17 @@ public sealed class ResultsQueryEngine : IDisposable
                 .Concat(LedgerTail.Select(c => Ident(c.Name)));
             var source = parameters.Count == 0 ? "ledger_raw" : $"(SELECT *, json_transform(params, {typed}) AS __params FROM ledger_raw)";
             Run($"CREATE VIEW indexes_raw AS SELECT {string.Join(", ", columns)} FROM {source}");
-            indexSources.Add("SELECT * FROM indexes_raw");
+            indexSources.Add(new Source(rawRuns.Select(RunOf).ToList(), "SELECT * FROM indexes_raw"));
         }
 
-        if (indexSources.Count == 0)
-        {
-            var empty = string.Join(", ", KeyColumns.Select(c => $"NULL::{(c is "batchjob" or "namespace" or "run" ? "VARCHAR" : "BIGINT")} AS {Ident(c)}")
-                .Concat(LedgerTail.Select(c => $"NULL::{c.Type} AS {Ident(c.Name)}")));
-            Run($"CREATE VIEW indexes AS SELECT {empty} WHERE false");
-        }
-        else
-        {
-            Run($"CREATE VIEW indexes AS {string.Join(" UNION ALL BY NAME ", indexSources)}");
-        }
+        var everyParameter = parameters.Concat(compacted.Values.SelectMany(r => ParametersOf(r.State))).Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.Ordinal);
+        UnionByName(
+            "indexes", indexSources,
+            KeyColumns.Select(c => $"NULL::{(c is "batchjob" or "namespace" or "run" ? "VARCHAR" : "BIGINT")} AS {Ident(c)}").Concat(LedgerTail.Select(c => $"NULL::{c.Type} AS {Ident(c.Name)}")),
+            KeyColumns.Concat(everyParameter), LedgerTail.Select(c => c.Name));
 
-        // 3. results: the rows of each index's succeeded attempt, keys and parameters in front. An output column
-        // named like a parameter of any run in view is output_NAME. Each run was compacted alone, where only its
-        // own parameters were taken, so the compacted runs are renamed here against every run's parameters, as
-        // the raw runs are: raw and compacted give the same columns.
-        var taken = new HashSet<string>(ResultKeyColumns.Concat(parameters), StringComparer.OrdinalIgnoreCase);
-        var runParameters = compacted.Values.ToDictionary(r => r.RunFolder, r => ParametersOf(r.State), StringComparer.Ordinal);
-        taken.UnionWith(runParameters.Values.SelectMany(p => p));
-        var resultSources = new List<string>();
-        var renamed = compacted.Values
-            .Select(r => (Run: r, Renamed: OutputsOf(r.State, runParameters[r.RunFolder]).Where(taken.Contains).Order(StringComparer.Ordinal).ToList()))
-            .GroupBy(r => string.Join('\0', r.Renamed), StringComparer.Ordinal)
-            .OrderBy(g => g.Key, StringComparer.Ordinal);
-        foreach (var group in renamed)
-        {
-            var files = group.SelectMany(r => r.Run.State.Results.Files.Select(f => Path.Combine(r.Run.RunFolder, f))).ToList();
-            var columns = group.First().Renamed;
-            var renames = columns.Count == 0 ? "" : $" RENAME ({string.Join(", ", columns.Select(c => $"{Ident(c)} AS {Ident("output_" + c)}"))})";
-            resultSources.Add($"SELECT *{renames} FROM read_parquet({List(files)}, union_by_name = true)");
-        }
-
-        if (ledgerGlobs.Count > 0 && RawResults(rawRuns, parameters, taken) is { } raw)
-        {
-            resultSources.Add(raw);
-        }
-
-        if (resultSources.Count == 0)
-        {
-            var leading = ResultKeyColumns.Concat(parameters).Select(c => Ident(c));
-            Run($"CREATE VIEW results AS SELECT {string.Join(", ", leading)} FROM indexes WHERE false");
-            return;
-        }
-
-        Run($"CREATE VIEW results AS {string.Join(" UNION ALL BY NAME ", resultSources)}");
-    }
-
-    /// <summary>The SELECT of raw results over the raw runs, or null when they wrote no result files.</summary>
-    private string? RawResults(List<string> rawRuns, List<string> parameters, IReadOnlySet<string> taken)
-    {
-        var leading = ResultKeyColumns.Concat(parameters).Select(c => $"l.{Ident(c)}").ToList();
-        var join = """
-            JOIN indexes_raw l ON l.batchjob = o.batchjob AND l.run = o.run
-                AND l."index" = CAST(o."index" AS BIGINT) AND l.attempt = CAST(o.attempt AS BIGINT)
-            WHERE l.status = 'succeeded'
-            """;
-        var selects = new List<string>();
-
-        var jsonGlobs = rawRuns.Where(f => HasFile(f, "*.jsonl")).Select(f => Path.Combine(f, "index=*", "attempt=*", StoreLayout.OutputFolder, "**", "*.jsonl")).ToList();
-        if (jsonGlobs.Count > 0)
-        {
-            // Every line as JSON text; a line that is not JSON comes back NULL and is left out, as is one that is not an object.
-            Run($"""
-                CREATE VIEW output_objects AS
-                SELECT json, batchjob, run, "index", attempt
-                FROM read_json_objects({List(jsonGlobs)}, format = 'newline_delimited', ignore_errors = true, hive_partitioning = true, hive_types_autocast = false)
-                WHERE json IS NOT NULL AND json_type(json) = 'OBJECT'
-                """);
-            var structure = Execute($"SELECT json_group_structure(o.json) FROM output_objects o {join}").Rows[0][0] as string;
-            var columns = OutputColumns(structure);
-            if (columns.Count > 0)
-            {
-                var typed = Literal(new JsonObject(columns.Select(c => KeyValuePair.Create(c.Name, (JsonNode?)c.Type))).ToJsonString());
-                var outputs = columns.Select(c => $"o.__row.{Ident(c.Name)} AS {Ident(taken.Contains(c.Name) ? "output_" + c.Name : c.Name)}");
-                selects.Add($"""
-                    SELECT {string.Join(", ", leading.Concat(outputs))}
-                    FROM (SELECT json_transform(json, {typed}) AS __row, batchjob, run, "index", attempt FROM output_objects) o
-                    {join}
-                    """);
-            }
-            else
-            {
-                selects.Add($"SELECT {string.Join(", ", leading)} FROM output_objects o {join}");
-            }
-        }
-
-        var csvGlobs = rawRuns.Where(f => HasFile(f, "*.csv")).Select(f => Path.Combine(f, "index=*", "attempt=*", StoreLayout.OutputFolder, "**", "*.csv")).ToList();
-        if (csvGlobs.Count > 0)
-        {
-            // CSV rows that do not parse are skipped by ignore_errors (they do not become empty rows).
-            Run($"CREATE VIEW output_csv AS SELECT * FROM read_csv({List(csvGlobs)}, header = true, union_by_name = true, hive_partitioning = true, hive_types_autocast = false, ignore_errors = true)");
-            var partitions = new HashSet<string>(["batchjob", "run", "index", "attempt"], StringComparer.OrdinalIgnoreCase);
-            var outputs = ColumnsInOrder("output_csv").Where(c => !partitions.Contains(c))
-                .Select(c => $"o.{Ident(c)} AS {Ident(taken.Contains(c) ? "output_" + c : c)}");
-            selects.Add($"SELECT {string.Join(", ", leading.Concat(outputs))} FROM output_csv o {join}");
-        }
-
-        return selects.Count == 0 ? null : string.Join(" UNION ALL BY NAME ", selects);
+        // 3. results: the rows of each index's succeeded attempt, keys and parameters in front (ResultSources).
+        DefineResults(root, rawRuns, compacted, parameters);
     }
 
     /// <summary>
@@ -322,9 +234,6 @@ public sealed class ResultsQueryEngine : IDisposable
             .SelectMany(i => Directory.EnumerateDirectories(i, "attempt=*"))
             .Select(a => Path.Combine(a, StoreLayout.OutputFolder))
             .Any(o => Directory.Exists(o) && Directory.EnumerateFiles(o, pattern, SearchOption.AllDirectories).Any());
-
-    private List<string> ColumnsInOrder(string view) =>
-        Execute($"SELECT column_name FROM (DESCRIBE {view})").Rows.Select(r => (string)r[0]!).ToList();
 
     private static QueryResult Read(DbDataReader reader, int[] jsonColumns)
     {

@@ -14,7 +14,8 @@ public sealed record ColumnType(string Name, string Type);
 /// readers take a run from Parquet instead of its raw files; it is written last, after the files, and removed
 /// first when a run is compacted again, so readers only ever see complete Parquet or the raw files, never both.
 /// </summary>
-public sealed record CompactionState(CompactedTable Results, CompactedTable Indexes)
+/// <param name="ResultKeys">Each output column of the results table with the key the workload wrote, when the manifest records it.</param>
+public sealed record CompactionState(CompactedTable Results, CompactedTable Indexes, IReadOnlyDictionary<string, string>? ResultKeys = null)
 {
     public const string Property = "compaction";
 
@@ -29,9 +30,12 @@ public sealed record CompactionState(CompactedTable Results, CompactedTable Inde
                 return null;
             }
 
-            return new CompactionState(Table(compaction["results"]), Table(compaction["indexes"]));
+            var keys = compaction["results"]?["columns"] is JsonArray columns
+                ? columns.ToDictionary(c => (string)c!["name"]!, c => (string)c!["key"]!, StringComparer.Ordinal)
+                : null;
+            return new CompactionState(Table(compaction["results"]), Table(compaction["indexes"]), keys);
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or NullReferenceException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or NullReferenceException or ArgumentException)
         {
             // A manifest that cannot be read says nothing about compaction: the raw files are the truth.
             return null;

@@ -42,19 +42,20 @@ public sealed class LocalResultsStore(string root) : IResultsStore
 
     /// <summary>
     /// Files, bytes, result rows and malformed lines of an output folder (empty when it does not exist). Without a
-    /// format (a ledger row does not carry the spec's), CSV when the folder holds CSV and no JSON lines.
+    /// format (a ledger row does not carry the spec's), CSV when the folder holds CSV and no JSON lines. Entries that
+    /// are not regular files (links, FIFOs, sockets, devices) are never followed or opened: they are removed from the
+    /// folder, so nothing that reads it later meets them, and named in the note.
     /// </summary>
     public static OutputSummary InspectOutput(string outputFolder, ResultsFormat? format)
     {
-        var files = Directory.Exists(outputFolder)
-            ? new DirectoryInfo(outputFolder).EnumerateFiles("*", SearchOption.AllDirectories)
-                .Select(f => (Name: Path.GetRelativePath(outputFolder, f.FullName).Replace('\\', '/'), f.Length, f.FullName))
-                .ToList()
-            : [];
-        format ??= files.Any(f => f.Name.EndsWith(".csv", StringComparison.Ordinal)) && !files.Any(f => f.Name.EndsWith(".jsonl", StringComparison.Ordinal))
+        var scan = OutputFolder.Scan(outputFolder);
+        OutputFolder.RemoveLeftOut(outputFolder, scan);
+        format ??= scan.Files.Any(f => f.Name.EndsWith(".csv", StringComparison.Ordinal)) && !scan.Files.Any(f => f.Name.EndsWith(".jsonl", StringComparison.Ordinal))
             ? ResultsFormat.Csv
             : ResultsFormat.Jsonl;
-        return OutputInspector.Inspect(files.Select(f => (f.Name, f.Length, (Func<Stream>)(() => OpenRead(f.FullName)))), format.Value);
+        return OutputInspector.Inspect(
+            scan.Files.Select(f => (f.Name, f.Size, (Func<Stream>)(() => OutputFolder.OpenRegular(f.Path)))), format.Value,
+            scan.LeftOut.Select(e => (e.Name, e.Kind)).ToList());
     }
 
     private static FileStream OpenRead(string path) =>
