@@ -2,6 +2,8 @@ using BatchRunner.Controller.Hosting;
 using Serilog;
 
 Log.Logger = new LoggerConfiguration().WriteTo.Console().CreateBootstrapLogger();
+// The controller starts no children but local attempts': it may collect every process they leave behind.
+BatchRunner.Local.Execution.ProcessContainment.Enable();
 try
 {
     var builder = WebApplication.CreateSlimBuilder(args);

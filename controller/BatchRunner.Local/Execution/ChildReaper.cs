@@ -32,9 +32,10 @@ internal sealed class SpawnedChild : IReaperWatch
     private bool _reaped;
     private ChildExit _exit;
 
-    public SpawnedChild(int pid, int pidFd, LogPipe stdout, LogPipe stderr)
+    public SpawnedChild(int pid, int pidFd, LogPipe stdout, LogPipe stderr, string? outputDir = null)
     {
         Pid = pid;
+        OutputDir = outputDir;
         _pidFd = pidFd;
         Stdout = stdout;
         Stderr = stderr;
@@ -44,6 +45,12 @@ internal sealed class SpawnedChild : IReaperWatch
     }
 
     public int Pid { get; }
+
+    /// <summary>The attempt's output folder: processes whose environment names it are the attempt's.</summary>
+    public string? OutputDir { get; }
+
+    /// <summary>How many processes the attempt left running when it ended (killed then), once reaped.</summary>
+    public int Stragglers { get; private set; }
 
     public LogPipe Stdout { get; }
 
@@ -94,8 +101,16 @@ internal sealed class SpawnedChild : IReaperWatch
     /// <summary>Reaps the child by its own pid (it has exited, or is about to).</summary>
     internal unsafe void Reap(bool closePidFd)
     {
+        // Wait for the exit without reaping (the pidfd path has seen it already; outside the lock, which KillTree takes).
+        var info = stackalloc byte[LibC.SigInfoSize];
+        while (LibC.WaitId(LibC.P_PID, Pid, info, LibC.WEXITED | LibC.WNOWAIT) < 0 && Marshal.GetLastPInvokeError() == LibC.EINTR)
+        {
+        }
+
         lock (_gate)
         {
+            // While the exited leader still holds its group's id, kill what it left behind.
+            Stragglers = ProcessContainment.AttemptEnded(Pid, OutputDir);
             int status;
             int result;
             do
@@ -106,6 +121,7 @@ internal sealed class SpawnedChild : IReaperWatch
 
             var error = result < 0 ? Marshal.GetLastPInvokeError() : 0;
             _reaped = true;
+            ProcessContainment.Reaped(Pid);
             if (closePidFd && _pidFd >= 0)
             {
                 LibC.Close(_pidFd);

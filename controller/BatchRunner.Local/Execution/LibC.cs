@@ -152,6 +152,19 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "syscall", SetLastError = true)]
     private static partial long Syscall(long number, long first, long second);
 
+    public const int PR_SET_CHILD_SUBREAPER = 36;
+    public const int WNOHANG = 1;
+    public const int P_PID = 1;
+    public const int WEXITED = 4;
+    public const int WNOWAIT = 0x01000000;
+    public const int SigInfoSize = 128;
+
+    [LibraryImport(Lib, EntryPoint = "waitid", SetLastError = true)]
+    public static partial int WaitId(int idType, int id, void* info, int options);
+
+    [LibraryImport(Lib, EntryPoint = "prctl", SetLastError = true)]
+    public static partial int Prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
+
     [LibraryImport(Lib, EntryPoint = "statx", SetLastError = true)]
     public static partial int Statx(int dirFd, byte* path, int flags, uint mask, byte* buffer);
 

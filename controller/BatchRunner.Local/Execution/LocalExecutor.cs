@@ -182,17 +182,30 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 "Running {BatchJob} run {RunId}: {Todo} of {Total} indexes to run, parallelism {Parallelism}",
                 _name, runId, todo.Count, _plan.Count, job.Spec.Parallelism);
 
-            // 4. Run the schedule until it drains or something stops it.
+            // 4. Run the schedule until it drains or something stops it; whatever its attempts left running goes with it.
             using var deadline = job.Spec.DeadlineSeconds is { } d ? new CancellationTokenSource(TimeSpan.FromSeconds(d), Time) : new CancellationTokenSource();
             _deadline = deadline.Token;
             using var userStop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(userStop.Token, deadline.Token);
             using var watcherStop = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
             var watcher = WatchForCancelRequestAsync(userStop, watcherStop.Token);
+            ProcessContainment.RunStarted();
             using (_writer = new GroupCommitWriter(state, owner.Options.StateCommitInterval))
             using (_command = owner.Options.Launcher.Prepare(_argv, owner.Options.WorkingDirectory, Time))
             {
-                await RunScheduleAsync(todo, stop).ConfigureAwait(false);
+                try
+                {
+                    await RunScheduleAsync(todo, stop).ConfigureAwait(false);
+                }
+                finally
+                {
+                    var left = ProcessContainment.RunEnded(owner._store.PathOf(StoreLayout.RunPrefix(_name, runId)));
+                    if (left > 0)
+                    {
+                        log.Warning("Killed {Count} process(es) left running by attempts of {BatchJob} run {RunId}", left, _name, runId);
+                    }
+                }
+
                 try
                 {
                     _writer.Flush();
@@ -377,6 +390,13 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
 
             var finishedAt = Time.GetUtcNow();
             var (outcome, reason) = Classify(result);
+            if (result.Stragglers > 0)
+            {
+                // What the attempt left running (background or detached children) went with it: the ledger says so.
+                var killed = string.Create(CultureInfo.InvariantCulture, $"killed {result.Stragglers} process(es) the attempt left running when it ended");
+                reason = reason is null ? killed : $"{reason}; {killed}";
+                log.Warning("Index {Index} attempt {Attempt}: {Killed}", index, attempt, killed);
+            }
             if (outcome.CountsAgainstRetries())
             {
                 _attemptsThisInvocation[index]++;

@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Runtime.InteropServices;
 using System.Text;
+using BatchRunner.Core.Runs;
 
 namespace BatchRunner.Local.Execution;
 
@@ -144,7 +145,7 @@ public sealed class PosixSpawnLauncher : IProcessLauncher
 
             return exit.Error is not null
                 ? new ProcessResult(null, StartFailed: false, timedOut, interrupted, null, exit.Error)
-                : new ProcessResult(exit.ExitCode, false, timedOut, interrupted, null, child.Stderr.Tail(), exit.Signal);
+                : new ProcessResult(exit.ExitCode, false, timedOut, interrupted, null, child.Stderr.Tail(), exit.Signal, child.Stragglers);
         }
 
         /// <summary>Spawns the attempt's process with its stdout and stderr on fresh pipes; null (and why) when it cannot start.</summary>
@@ -169,7 +170,8 @@ public sealed class PosixSpawnLauncher : IProcessLauncher
             int pid;
             try
             {
-                spawnError = Spawn(attempt.Environment, fds[1], fds[3], out pid);
+                (spawnError, pid) = ProcessContainment.Spawning(
+                    () => (Spawn(attempt.Environment, fds[1], fds[3], out var spawned), spawned), r => r.Item1 == 0 ? r.Item2 : 0);
             }
             catch
             {
@@ -196,7 +198,8 @@ public sealed class PosixSpawnLauncher : IProcessLauncher
                 pid,
                 LibC.PidFdOpen(pid),
                 new LogPipe(fds[0], Path.Combine(attempt.LogsFolder, ProcessLauncher.StdoutFile), 0),
-                new LogPipe(fds[2], Path.Combine(attempt.LogsFolder, ProcessLauncher.StderrFile), ProcessLauncher.StderrTailBytes));
+                new LogPipe(fds[2], Path.Combine(attempt.LogsFolder, ProcessLauncher.StderrFile), ProcessLauncher.StderrTailBytes),
+                attempt.Environment.LastOrDefault(v => v.Key == WorkloadEnvironment.OutputDir).Value);
         }
 
         public unsafe void Dispose()

@@ -4,7 +4,8 @@ using System.Globalization;
 namespace BatchRunner.Local.Execution;
 
 /// <summary>What the process of one attempt did. <paramref name="Signal"/> is set when a signal ended it (ExitCode is then 128 + it).</summary>
-public sealed record ProcessResult(int? ExitCode, bool StartFailed, bool TimedOut, bool Interrupted, string? StartError, string StderrTail, int? Signal = null);
+/// <param name="Stragglers">Processes of the attempt still running when it ended, killed then (see <see cref="ProcessContainment"/>).</param>
+public sealed record ProcessResult(int? ExitCode, bool StartFailed, bool TimedOut, bool Interrupted, string? StartError, string StderrTail, int? Signal = null, int Stragglers = 0);
 
 /// <summary>One attempt's process: its environment (the spec's and the contract's variables, over the runner's own), where its logs go, its timeout.</summary>
 /// <param name="Started">Called once the process exists, with its pid, before waiting on it.</param>
