@@ -1,6 +1,7 @@
 using System.CommandLine;
 using BatchRunner.Cli.Commands;
 using BatchRunner.Cli.Output;
+using BatchRunner.Core.Runs;
 using Serilog;
 using Serilog.Events;
 
@@ -50,17 +51,58 @@ public static class CliApplication
             return ExitCodes.InvalidInput;
         }
 
-        Log.Logger = CreateLogger(parsed.GetValue(VerboseOption), stderr);
+        var verbose = parsed.GetValue(VerboseOption);
+        Log.Logger = CreateLogger(verbose, stderr);
         try
         {
             // Ctrl-C and SIGTERM cancel the action's token; the runner then needs a moment to stop its processes and record them.
-            return await parsed.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(30), Output = stdout, Error = stderr })
-                .ConfigureAwait(false);
+            return await parsed.InvokeAsync(new InvocationConfiguration
+            {
+                ProcessTerminationTimeout = TimeSpan.FromSeconds(30), Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false,
+            }).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return await ReportFailureAsync(e, verbose, stderr).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            await stderr.WriteLineAsync("batchrunner: cancelled").ConfigureAwait(false);
+            return ExitCodes.Cancelled;
         }
         finally
         {
             await Log.CloseAndFlushAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// What went wrong, said as an answer rather than a stack trace (that comes with --verbose): a store that cannot
+    /// be used (corrupt state, no space, no permission, a file where a folder should be) is named with what to do and
+    /// exits 74; anything else is BatchRunner's own fault and exits 70. Either way nothing already stored is removed.
+    /// </summary>
+    private static async Task<int> ReportFailureAsync(Exception e, bool verbose, TextWriter stderr)
+    {
+        var store = e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException;
+        var message = e switch
+        {
+            Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 11 or 26 } sqlite =>
+                $"the store's state database is corrupt or not a database ({sqlite.Message.TrimEnd('.')}). Nothing was changed. Move {Local.State.RunStateStore.FileName} aside to start a new one: the results and ledger files stay and are still queried",
+            Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 13 } => "no space left to write the store's state database; free some space and run again (what was recorded is kept)",
+            Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 8 or 14 } sqlite => $"the store's state database cannot be written ({sqlite.Message.TrimEnd('.')}); check the store folder's permissions",
+            Microsoft.Data.Sqlite.SqliteException sqlite => $"the store's state database failed: {sqlite.Message.TrimEnd('.')}",
+            IOException io when io.HResult == 28 || io.Message.Contains("No space left", StringComparison.Ordinal) => $"no space left on the store's disk ({io.Message.TrimEnd('.')}); free some space and run again (what was recorded is kept)",
+            IOException io => $"the store cannot be used: {io.Message.TrimEnd('.')}",
+            UnauthorizedAccessException denied => $"the store cannot be written: {denied.Message.TrimEnd('.')}",
+            _ => $"internal error: {e.GetType().Name}: {e.Message.TrimEnd('.')}. This is a bug in BatchRunner; run with --verbose for details and report it",
+        };
+        await stderr.WriteLineAsync($"batchrunner: {TerminalText.Safe(message)}").ConfigureAwait(false);
+        if (verbose)
+        {
+            await stderr.WriteLineAsync(e.ToString()).ConfigureAwait(false);
+        }
+
+        return store ? ExitCodes.StoreUnusable : ExitCodes.InternalError;
     }
 
     private static Serilog.Core.Logger CreateLogger(bool verbose, TextWriter stderr)

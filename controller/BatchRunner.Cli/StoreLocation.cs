@@ -9,6 +9,9 @@ public static class StoreLocation
     public static string Resolve(string? option)
     {
         var chosen = option ?? Environment.GetEnvironmentVariable(EnvironmentVariable);
-        return Path.GetFullPath(string.IsNullOrEmpty(chosen) ? DefaultFolder : chosen);
+        var path = Path.GetFullPath(string.IsNullOrEmpty(chosen) ? DefaultFolder : chosen);
+        return File.Exists(path)
+            ? throw new IOException($"the store {path} is a file, not a folder (--store or ${EnvironmentVariable}); give a folder")
+            : path;
     }
 }

@@ -26,7 +26,7 @@ public sealed class S3SchemaTests
             Assert.Equal(Describe(fromDisk), Describe(fromS3));
             var mmc = fromS3[0];
             Assert.Equal(
-                ["servers:Bigint", "arrival_rate:Double"],
+                ["arrival_rate:Double", "servers:Bigint"],
                 mmc.Parameters.Select(p => $"{p.Name}:{p.Type}"));
             Assert.Equal(["mean_wait:Double", "served:Bigint", "label:String"], mmc.Outputs.Select(p => $"{p.Name}:{p.Type}"));
             Assert.Empty(fromS3[2].Parameters);

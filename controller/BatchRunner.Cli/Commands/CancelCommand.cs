@@ -1,4 +1,6 @@
 using System.CommandLine;
+using BatchRunner.Core.Runs;
+using BatchRunner.Local.Execution;
 using BatchRunner.Local.State;
 
 namespace BatchRunner.Cli.Commands;
@@ -25,7 +27,19 @@ internal static class CancelCommand
             }
 
             using var state = RunStateStore.Open(store);
+            var orphaned = state.ListRuns(jobName, parsed.GetValue(ns)).Where(r => r.Phase == RunPhase.Running && !LocalExecutor.HasLiveRunner(store, r.RunId)).ToList();
             var asked = state.RequestCancel(jobName, parsed.GetValue(ns));
+            if (orphaned.Count > 0 && orphaned.Count == asked)
+            {
+                // Nobody would see the request: stop what the dead runner left running here, and say so.
+                var killed = orphaned.Sum(r => ProcessIdentity.KillProcessesWorkingUnder(
+                    Path.Combine(store, BatchRunner.Core.Store.StoreLayout.RunPrefix(r.Name, r.RunId))).Count);
+                await stdout.WriteLineAsync(
+                    $"{jobName}: its runner is gone (killed or crashed); killed {killed} process(es) it had left running. " +
+                    "`batchrunner run` of the same spec resumes it").ConfigureAwait(false);
+                return ExitCodes.Succeeded;
+            }
+
             if (asked == 0)
             {
                 await stderr.WriteLineAsync($"{jobName}: no run is in progress").ConfigureAwait(false);

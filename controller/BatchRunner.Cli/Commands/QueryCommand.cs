@@ -4,6 +4,7 @@ using BatchRunner.Aws.Athena;
 using Amazon.Runtime;
 using BatchRunner.Aws.Protocol;
 using BatchRunner.Aws.S3;
+using BatchRunner.Core.Runs;
 using BatchRunner.Core.Store;
 using BatchRunner.Cli.Athena;
 using BatchRunner.Cli.Output;
@@ -30,8 +31,24 @@ public static class QueryCommand
         format.AcceptOnlyFromAmong("table", "csv", "json");
         var engine = new Option<string>("--engine", "-e") { Description = "duckdb (the local store) or athena (the S3 store, through Athena)", DefaultValueFactory = _ => "duckdb" };
         engine.AcceptOnlyFromAmong("duckdb", "athena");
+        var timeout = new Option<double?>("--timeout") { Description = "Stop the query after this many seconds (DuckDB; default: no limit)" };
+        timeout.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<double?>() is { } seconds && (seconds <= 0 || seconds > MaxTimeoutSeconds))
+            {
+                result.AddError($"--timeout must be between 0 and {MaxTimeoutSeconds:N0} seconds, got {seconds}");
+            }
+        });
+        var maxRows = new Option<int>("--max-rows") { Description = "Keep at most this many rows of the answer", DefaultValueFactory = _ => DefaultMaxRows };
+        maxRows.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < 1)
+            {
+                result.AddError($"--max-rows must be at least 1, got {result.GetValueOrDefault<int>()}");
+            }
+        });
         var athena = new AthenaCliSettings();
-        var command = new Command("query", "Query the results of every run in the store with SQL") { sql, format, engine };
+        var command = new Command("query", "Query the results of every run in the store with SQL (one statement that only reads)") { sql, format, engine, timeout, maxRows };
         foreach (var option in athena.All)
         {
             command.Add(option);
@@ -90,17 +107,31 @@ public static class QueryCommand
             else
             {
                 var chosen = parsed.GetValue(CliApplication.StoreOption) ?? Environment.GetEnvironmentVariable(StoreLocation.EnvironmentVariable);
+                var limit = parsed.GetValue(timeout);
+                using var timer = limit is { } seconds ? new CancellationTokenSource(TimeSpan.FromSeconds(seconds)) : new CancellationTokenSource();
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation, timer.Token);
+                var query = new UserQuery(parsed.GetRequiredValue(sql), parsed.GetValue(maxRows), stderr);
                 QueryResult result;
                 try
                 {
                     result = chosen is not null && chosen.StartsWith("s3://", StringComparison.Ordinal)
-                        ? await QueryS3Async(chosen, parsed.GetRequiredValue(sql), cancellation).ConfigureAwait(false)
-                        : QueryLocal(StoreLocation.Resolve(chosen), parsed.GetRequiredValue(sql));
+                        ? await QueryS3Async(chosen, query, stop.Token).ConfigureAwait(false)
+                        : await QueryLocalAsync(StoreLocation.Resolve(chosen), query, stop.Token).ConfigureAwait(false);
+                }
+                catch (QueryRefusedException e)
+                {
+                    await stderr.WriteLineAsync($"query: {e.Message}").ConfigureAwait(false);
+                    return ExitCodes.InvalidInput;
                 }
                 catch (DuckDBException e)
                 {
                     await stderr.WriteLineAsync($"query: {e.Message}").ConfigureAwait(false);
                     return ExitCodes.InvalidInput;
+                }
+                catch (OperationCanceledException) when (timer.IsCancellationRequested && !cancellation.IsCancellationRequested)
+                {
+                    await stderr.WriteLineAsync($"query: stopped after {limit} s (--timeout); nothing was written").ConfigureAwait(false);
+                    return ExitCodes.TimedOut;
                 }
                 catch (FormatException e)
                 {
@@ -152,10 +183,36 @@ public static class QueryCommand
         return command;
     }
 
-    private static QueryResult QueryLocal(string root, string sql)
+    /// <summary>How long a query may run at most, when --timeout gives a limit.</summary>
+    public const double MaxTimeoutSeconds = 7 * 24 * 3600;
+
+    public const int DefaultMaxRows = 1_000_000;
+
+    private sealed record UserQuery(string Sql, int MaxRows, TextWriter Stderr);
+
+    /// <summary>
+    /// The person's SQL over the views of <paramref name="root"/>, in the sandbox (<see cref="QuerySandbox"/>), on a
+    /// thread of its own so that Ctrl-C or the timeout interrupts it at once; what the views left out is said.
+    /// </summary>
+    private static async Task<QueryResult> QueryLocalAsync(string root, UserQuery query, CancellationToken cancellation)
     {
-        using var local = ResultsQueryEngine.Open(root);
-        return local.Execute(sql);
+        var result = await Task.Run(() =>
+        {
+            using var local = ResultsQueryEngine.OpenForQueries(root);
+            foreach (var problem in local.Problems)
+            {
+                query.Stderr.WriteLine($"query: warning: {TerminalText.Safe(problem)}");
+            }
+
+            return local.Query(query.Sql, query.MaxRows, cancellation);
+        }, CancellationToken.None).WaitAsync(cancellation).ConfigureAwait(false);
+        if (result.Truncated)
+        {
+            await query.Stderr.WriteLineAsync(
+                $"query: warning: the answer has more than {query.MaxRows:N0} rows; showing the first {query.MaxRows:N0} (add LIMIT, narrow the query or raise --max-rows)").ConfigureAwait(false);
+        }
+
+        return result;
     }
 
     /// <summary>
@@ -163,7 +220,7 @@ public static class QueryCommand
     /// others) is copied to a temporary folder, queried there and removed. S3 settings come from
     /// <c>BatchRunner__Results__*</c> as for <c>batchrunner compact</c>; credentials from the SDK's chain.
     /// </summary>
-    private static async Task<QueryResult> QueryS3Async(string location, string sql, CancellationToken cancellation)
+    private static async Task<QueryResult> QueryS3Async(string location, UserQuery query, CancellationToken cancellation)
     {
         var options = ResultsOptions.FromEnvironment(Environment.GetEnvironmentVariable);
         options = new ResultsOptions
@@ -179,7 +236,7 @@ public static class QueryCommand
                 Serilog.Log.Debug("Copied {Files} file(s) of {Store} to {Folder} for DuckDB", copied, location, snapshot.FullName);
             }
 
-            return QueryLocal(snapshot.FullName, sql);
+            return await QueryLocalAsync(snapshot.FullName, query, cancellation).ConfigureAwait(false);
         }
         finally
         {

@@ -78,6 +78,7 @@ internal static class RunCommand
         await WriteSummaryAsync(job, report, store, stdout).ConfigureAwait(false);
         return report.Phase switch
         {
+            _ when report.RunnerFailed => ExitCodes.StoreUnusable,
             RunPhase.Succeeded => ExitCodes.Succeeded,
             RunPhase.Cancelled => ExitCodes.Cancelled,
             _ => ExitCodes.JobFailed,
@@ -111,12 +112,12 @@ internal static class RunCommand
             .ConfigureAwait(false);
         if (report.Reason is not null)
         {
-            await stdout.WriteLineAsync($"  reason: {report.Reason}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"  reason: {TerminalText.Safe(report.Reason)}").ConfigureAwait(false);
         }
 
         foreach (var failed in report.FailedIndexes.Take(10))
         {
-            await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  index {failed.Index} failed after {failed.Attempts} attempt(s): {failed.LastReason}")).ConfigureAwait(false);
+            await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  index {failed.Index} failed after {failed.Attempts} attempt(s): {TerminalText.Safe(failed.LastReason ?? "")}")).ConfigureAwait(false);
         }
 
         if (report.Failed > 10)

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
+using BatchRunner.Core.Runs;
 using BatchRunner.Cli.Output;
+using BatchRunner.Local.Execution;
 using BatchRunner.Local.State;
 
 namespace BatchRunner.Cli.Commands;
@@ -34,11 +36,18 @@ internal static class StatusCommand
                 ["NAME", "NAMESPACE", "RUN", "PHASE", "SUCCEEDED", "FAILED", "TOTAL", "STARTED", "DURATION"],
                 runs.Select(r => new object?[]
                 {
-                    r.Name, r.Namespace, r.RunId, r.Phase.ToString(), r.Succeeded, r.Failed, r.Completions,
+                    r.Name, r.Namespace, r.RunId, Phase(store, r), r.Succeeded, r.Failed, r.Completions,
                     r.StartedAt?.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
                     r.StartedAt is { } start ? ProgressDisplay.FormatDuration((r.FinishedAt ?? DateTimeOffset.UtcNow) - start) : null,
                 }).ToList());
             table.WritePlain(stdout);
+
+            foreach (var dead in runs.Where(r => r.Phase == RunPhase.Running && !LocalExecutor.HasLiveRunner(store, r.RunId)))
+            {
+                await stdout.WriteLineAsync(
+                    $"\n{dead.Name} run {dead.RunId}: its runner (pid {dead.RunnerPid}) is gone, killed or crashed while the run was going; " +
+                    "nothing runs it now. `batchrunner run` of the same spec resumes it (what succeeded is kept).").ConfigureAwait(false);
+            }
 
             if (jobName is not null)
             {
@@ -47,7 +56,7 @@ internal static class StatusCommand
                     await stdout.WriteLineAsync($"\n{run.RunId}: {run.Reason}").ConfigureAwait(false);
                     foreach (var failed in state.FailedIndexes(run.RunId, 50))
                     {
-                        await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  index {failed.Index} after {failed.Attempts} attempt(s): {failed.LastReason}")).ConfigureAwait(false);
+                        await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  index {failed.Index} after {failed.Attempts} attempt(s): {TerminalText.Safe(failed.LastReason ?? "")}")).ConfigureAwait(false);
                     }
                 }
             }
@@ -56,4 +65,8 @@ internal static class StatusCommand
         });
         return command;
     }
+
+    /// <summary>The recorded phase, except a Running run without a live runner, which has stopped: Interrupted.</summary>
+    private static string Phase(string store, RunRecord run) =>
+        run.Phase == RunPhase.Running && !LocalExecutor.HasLiveRunner(store, run.RunId) ? "Interrupted" : run.Phase.ToString();
 }

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using BatchRunner.Core.Runs;
+using BatchRunner.Core.Spec;
+using BatchRunner.Local.Execution;
 
 namespace BatchRunner.Cli.Commands;
 
@@ -17,6 +19,20 @@ internal static class ValidateCommand
             if (job is null)
             {
                 return ExitCodes.InvalidInput;
+            }
+
+            if (job.Spec.Backend == Backend.Local)
+            {
+                // What run would refuse before starting anything, validate refuses too: the command is looked up the same way.
+                try
+                {
+                    LocalExecutor.CheckCommandExists(job, Environment.CurrentDirectory);
+                }
+                catch (InvalidSpecException e)
+                {
+                    await SpecFile.ReportAsync(job.Metadata.Name, e.Errors, stderr).ConfigureAwait(false);
+                    return ExitCodes.InvalidInput;
+                }
             }
 
             var parameters = job.Spec.Sweep is { } sweep

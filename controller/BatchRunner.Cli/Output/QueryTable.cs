@@ -14,10 +14,11 @@ public sealed class QueryTable(IReadOnlyList<string> columns, IReadOnlyList<obje
     /// <summary>kubectl-style: a header, columns two spaces apart, numbers rounded for reading.</summary>
     public void WritePlain(TextWriter writer)
     {
-        var cells = Rows.Select(row => row.Select(FormatForReading).ToArray()).ToList();
-        var widths = Columns.Select((c, i) => Math.Max(c.Length, cells.Count == 0 ? 0 : cells.Max(r => r[i].Length))).ToArray();
+        // A table is for reading on a terminal: values the workload wrote show their control characters, never act on them.
+        var cells = Rows.Select(row => row.Select(v => BatchRunner.Core.Runs.TerminalText.Safe(FormatForReading(v))).ToArray()).ToList();
+        var widths = Columns.Select((c, i) => Math.Max(BatchRunner.Core.Runs.TerminalText.Safe(c).Length, cells.Count == 0 ? 0 : cells.Max(r => r[i].Length))).ToArray();
         var numeric = Columns.Select((_, i) => Rows.Count > 0 && Rows.All(r => r[i] is null || IsNumber(r[i]!))).ToArray();
-        writer.WriteLine(Line(Columns.ToArray(), widths, numeric, header: true));
+        writer.WriteLine(Line(Columns.Select(BatchRunner.Core.Runs.TerminalText.Safe).ToArray(), widths, numeric, header: true));
         foreach (var row in cells)
         {
             writer.WriteLine(Line(row, widths, numeric, header: false));

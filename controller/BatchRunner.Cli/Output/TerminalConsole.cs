@@ -43,7 +43,10 @@ public sealed class StderrSink(TextWriter writer, bool interactive, LogEventLeve
                 writer.Write(TerminalConsole.ClearLine);
             }
 
-            _formatter.Format(logEvent, writer);
+            // Log lines carry workload text (a failed attempt's last stderr line): on a terminal, or later in a file, it must not act.
+            using var line = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+            _formatter.Format(logEvent, line);
+            writer.Write(BatchRunner.Core.Runs.TerminalText.Safe(line.ToString()));
             writer.Flush();
         }
     }

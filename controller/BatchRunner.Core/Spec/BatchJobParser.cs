@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -550,8 +551,8 @@ public static partial class BatchJobParser
 
             RejectUnknown(retry, "spec.retry", ["attempts", "backoffSeconds", "maxBackoffSeconds"]);
             var attempts = ReadInt(retry, "attempts", "spec.retry.attempts", 1, SpecLimits.MaxAttempts) ?? RetryPolicy.Default.Attempts;
-            var backoff = ReadNumber(retry, "backoffSeconds", "spec.retry.backoffSeconds", 0) ?? RetryPolicy.Default.BackoffSeconds;
-            var maxBackoff = ReadNumber(retry, "maxBackoffSeconds", "spec.retry.maxBackoffSeconds", 0) ?? Math.Max(backoff, RetryPolicy.Default.MaxBackoffSeconds);
+            var backoff = ReadNumber(retry, "backoffSeconds", "spec.retry.backoffSeconds", 0, SpecLimits.MaxSeconds) ?? RetryPolicy.Default.BackoffSeconds;
+            var maxBackoff = ReadNumber(retry, "maxBackoffSeconds", "spec.retry.maxBackoffSeconds", 0, SpecLimits.MaxSeconds) ?? Math.Max(backoff, RetryPolicy.Default.MaxBackoffSeconds);
             if (maxBackoff < backoff)
             {
                 Error("spec.retry.maxBackoffSeconds", $"must be >= spec.retry.backoffSeconds ({backoff}), got {maxBackoff}");
@@ -592,7 +593,7 @@ public static partial class BatchJobParser
         }
 
         private double? ReadPositiveSeconds(JsonObject node, string key, string path) =>
-            ReadNumber(node, key, path, double.Epsilon);
+            ReadNumber(node, key, path, double.Epsilon, SpecLimits.MaxSeconds);
 
         // ---- primitives -------------------------------------------------------------------------------------
 
@@ -742,7 +743,7 @@ public static partial class BatchJobParser
             return number;
         }
 
-        private double? ReadNumber(JsonObject parent, string key, string path, double min)
+        private double? ReadNumber(JsonObject parent, string key, string path, double min, double max = double.MaxValue)
         {
             var node = parent[key];
             if (node is null)
@@ -759,6 +760,12 @@ public static partial class BatchJobParser
             if (number < min)
             {
                 Error(path, min == double.Epsilon ? $"must be > 0, got {number}" : $"must be >= {min}, got {number}");
+                return null;
+            }
+
+            if (number > max)
+            {
+                Error(path, string.Create(CultureInfo.InvariantCulture, $"must be <= {max:0.##} (30 days), got {number}"));
                 return null;
             }
 

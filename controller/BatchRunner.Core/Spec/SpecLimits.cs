@@ -21,6 +21,12 @@ public static class SpecLimits
     /// <summary>Longest <c>metadata.name</c>: a DNS label less room for the suffixes of derived names.</summary>
     public const int MaxNameLength = 50;
 
+    /// <summary>
+    /// Longest time value (timeoutSeconds, deadlineSeconds, the retry backoffs): 30 days. Timers of every runtime
+    /// involved stop well short of "for ever" (.NET's at 49.7 days), and a sweep that needs longer has no deadline.
+    /// </summary>
+    public const double MaxSeconds = 30 * 24 * 3600;
+
     /// <summary>Most distinct sweep parameters (they become table columns).</summary>
     public const int MaxParameters = 100;
 }

@@ -43,7 +43,11 @@ public sealed record RunReport(
     int Failed,
     int AttemptsStarted,
     IReadOnlyList<IndexRecord> FailedIndexes,
-    TimeSpan Duration);
+    TimeSpan Duration)
+{
+    /// <summary>The runner itself failed (it could not write its state or its store: a full disk, say), not the job's indexes.</summary>
+    public bool RunnerFailed { get; init; }
+}
 
 /// <summary>Another process is running the same run right now.</summary>
 public sealed class RunBusyException(string message) : Exception(message);
@@ -81,11 +85,43 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
     public async Task<RunReport> RunAsync(BatchJob job, Action<RunProgress>? observe, CancellationToken cancellation)
     {
         CheckCommandExists(job, options.WorkingDirectory);
+        if (job.Spec.Resources != ResourceRequests.Default)
+        {
+            // Never silently ignored: this backend runs each index as an ordinary process, without cgroup limits.
+            log.Warning(
+                "spec.resources (cpu {Cpu}, memory {Memory}) are not enforced by the local backend: each index runs as an ordinary process within this machine's limits ({Cores} cores); they are requests on kubernetes and aws-batch",
+                job.Spec.Resources.Cpu, job.Spec.Resources.Memory, Environment.ProcessorCount);
+        }
+
         var runId = RunIdentity.For(job);
         using var runLock = AcquireRunLock(runId, job.Metadata.Name);
         using var state = RunStateStore.Open(options.StoreRoot);
         var run = new Invocation(this, job, runId, state, log.ForContext("BatchJob", job.Metadata.Name).ForContext("RunId", runId));
         return await run.ExecuteAsync(observe, cancellation).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Whether a live process runs <paramref name="runId"/> in the store at <paramref name="storeRoot"/>: its runner
+    /// holds the run's lock until it exits, however it exits (the kernel drops the lock of a killed process), so a run
+    /// recorded as Running whose lock is free has lost its runner.
+    /// </summary>
+    public static bool HasLiveRunner(string storeRoot, string runId)
+    {
+        var path = Path.Combine(Path.GetFullPath(storeRoot), ".locks", runId + ".lock");
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+
+        try
+        {
+            using var probe = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+            return false;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
     }
 
     private FileStream AcquireRunLock(string runId, string name)
@@ -233,7 +269,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 runId, _name, phase.ToString(), succeeded, failed, _plan.Count, (finishedAt - startedAt).TotalSeconds, reason is null ? "" : $" ({reason})");
             return new RunReport(
                 runId, phase, reason, _plan.Count, succeeded, failed, _attemptsStarted,
-                state.FailedIndexes(runId, FailedIndexesReported), finishedAt - startedAt);
+                state.FailedIndexes(runId, FailedIndexesReported), finishedAt - startedAt) { RunnerFailed = _fault is not null };
         }
 
         private (RunPhase Phase, string? Reason) Outcome(bool cancelled, bool deadlineExceeded, int succeeded, int failed)

@@ -100,18 +100,20 @@ public sealed partial class ResultsQueryEngine
 
         // Every line as JSON text; a line that is not JSON comes back NULL and is left out, as is one that is not an object.
         Run($"CREATE VIEW output_objects AS {ObjectsOf(runs)}");
-        var structures = Execute($"SELECT o.batchjob, o.run, json_group_structure(o.json) FROM output_objects o {SucceededJoin} GROUP BY ALL").Rows
-            .ToDictionary(r => ((string)r[0]!, (string)r[1]!), r => r[2] as string);
+        // The keys' order: that of the run's objects (the least key list of its rows, so the same however rows are read),
+        // keys that list lacks after it in ordinal order.
+        var structures = Execute($"SELECT o.batchjob, o.run, json_group_structure(o.json), to_json(min(json_keys(o.json))) FROM output_objects o {SucceededJoin} GROUP BY ALL").Rows
+            .ToDictionary(r => ((string)r[0]!, (string)r[1]!), r => (Structure: r[2] as string, Order: r[3] is string order ? JsonNode.Parse(order)!.AsArray().Select(k => (string)k!).ToList() : []));
         var planned = new List<(RunRef Run, List<(string Key, string Name, JsonNode Type)> Columns)>();
         foreach (var run in runs)
         {
-            if (!structures.TryGetValue((run.BatchJob, run.Run), out var structure))
+            if (!structures.TryGetValue((run.BatchJob, run.Run), out var found))
             {
                 continue;
             }
 
-            var types = OutputColumns(structure).ToDictionary(c => c.Name, c => c.Type, StringComparer.Ordinal);
-            var columns = Plan(run, types.Keys, reserved, parametersOf(run)).Select(c => (c.Key, c.Name, types[c.Key])).ToList();
+            var types = OutputColumns(found.Structure).ToDictionary(c => c.Name, c => c.Type, StringComparer.Ordinal);
+            var columns = InOrder(Plan(run, types.Keys, reserved, parametersOf(run)), found.Order).Select(c => (c.Key, c.Name, types[c.Key])).ToList();
             planned.Add((run, columns));
         }
 
@@ -161,7 +163,8 @@ public sealed partial class ResultsQueryEngine
                 return null;
             }
 
-            var columns = Plan(run, headers.SelectMany(h => h.Keys), reserved, runParameters).ToDictionary(c => c.Key, c => c.Name, StringComparer.Ordinal);
+            var planned = InOrder(Plan(run, headers.SelectMany(h => h.Keys), reserved, runParameters), headers.SelectMany(h => h.Keys).Distinct(StringComparer.Ordinal).ToList());
+            var columns = planned.ToDictionary(c => c.Key, c => c.Name, StringComparer.Ordinal);
             var reads = headers.Select(h =>
             {
                 var types = string.Join(", ", h.Keys.Select((_, i) => $"'c{i}': 'VARCHAR'"));
@@ -173,7 +176,7 @@ public sealed partial class ResultsQueryEngine
             });
             var path = $"regexp_extract(substr({FileColumn}, {root.Length + 2}), '^batchjob=([^/]*)/run=([^/]*)/index=([0-9]+)/attempt=([0-9]+)/', ['batchjob', 'run', 'index', 'attempt'])";
             var rows = $"(SELECT t.* EXCLUDE (p), p.batchjob, p.run, p.\"index\", p.attempt FROM (SELECT *, {path} AS p FROM ({string.Join(" UNION ALL BY NAME ", reads.Select(r => $"({r})"))})) t)";
-            var names = columns.Values.Distinct(StringComparer.Ordinal).ToList();
+            var names = planned.Select(c => c.Name).ToList();
             var types = Execute($"SELECT {string.Join(", ", names.Select(n => CsvTypeOf($"o.{Ident(n)}")))} FROM {rows} o {SucceededJoin}").Rows[0]
                 .Select(t => (string)t!).ToList();
             var selected = names.Select((n, i) => types[i] == "VARCHAR" ? $"o.{Ident(n)}" : $"CAST(o.{Ident(n)} AS {types[i]}) AS {Ident(n)}");
@@ -212,6 +215,13 @@ public sealed partial class ResultsQueryEngine
              WHEN bool_and({column} IS NULL OR lower({column}) IN ('true', 'false')) THEN 'BOOLEAN'
              ELSE 'VARCHAR' END
         """;
+
+    /// <summary>Columns in the workload's order of keys (<paramref name="order"/>), the others after them in the plan's.</summary>
+    private static List<ResultColumn> InOrder(List<ResultColumn> columns, List<string> order)
+    {
+        var position = order.Select((key, i) => (key, i)).GroupBy(p => p.key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().i, StringComparer.Ordinal);
+        return columns.Select((c, i) => (c, i)).OrderBy(p => position.TryGetValue(p.c.Key, out var at) ? at : order.Count + p.i).Select(p => p.c).ToList();
+    }
 
     /// <summary>A run's names: first against its own keys and parameters (what its compaction writes), then against every parameter in view.</summary>
     private List<ResultColumn> Plan(RunRef run, IEnumerable<string> keys, List<string> reserved, List<string> runParameters)

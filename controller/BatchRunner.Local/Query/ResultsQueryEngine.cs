@@ -11,7 +11,8 @@ namespace BatchRunner.Local.Query;
 /// A query's answer: column names and rows, values as DuckDB gives them, except nested ones (lists, arrays,
 /// structs, maps, unions), which come as <see cref="JsonText"/>.
 /// </summary>
-public sealed record QueryResult(IReadOnlyList<string> Columns, IReadOnlyList<object?[]> Rows);
+/// <param name="Truncated">True when the answer had more rows than were kept (see <see cref="ResultsQueryEngine.Query"/>).</param>
+public sealed record QueryResult(IReadOnlyList<string> Columns, IReadOnlyList<object?[]> Rows, bool Truncated = false);
 
 /// <summary>A value DuckDB rendered as JSON (<c>to_json</c>): a nested value of a query's answer.</summary>
 public readonly record struct JsonText(string Json)
@@ -80,9 +81,50 @@ public sealed partial class ResultsQueryEngine : IDisposable
     /// maps as generic collections it instantiates at run time (<c>MakeGenericType</c>), which the Native AOT CLI
     /// cannot do for every element type, and JSON is what every output format shows them as anyway.
     /// </summary>
-    public QueryResult Execute(string sql)
+    public QueryResult Execute(string sql) => Execute(sql, int.MaxValue, CancellationToken.None);
+
+    /// <summary>
+    /// Opens the views over <paramref name="resultsRoot"/> for a person's SQL: the engine is then locked down
+    /// (<see cref="QuerySandbox"/>) and only <see cref="Query"/> should be used.
+    /// </summary>
+    public static ResultsQueryEngine OpenForQueries(string resultsRoot)
+    {
+        var engine = Open(resultsRoot);
+        try
+        {
+            QuerySandbox.Lock(engine._connection, resultsRoot);
+            return engine;
+        }
+        catch
+        {
+            engine.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Runs a person's query: one statement that only reads (else <see cref="QueryRefusedException"/>), interrupted
+    /// at once when <paramref name="cancellation"/> fires (Ctrl-C, a timeout: DuckDB's interrupt, then
+    /// <see cref="OperationCanceledException"/>), keeping at most <paramref name="maxRows"/> rows of the answer.
+    /// </summary>
+    public QueryResult Query(string sql, int maxRows, CancellationToken cancellation)
+    {
+        QuerySandbox.CheckReadOnly(_connection, sql);
+        try
+        {
+            return Execute(sql, maxRows, cancellation);
+        }
+        catch (DuckDBException) when (cancellation.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("the query was interrupted", cancellation);
+        }
+    }
+
+    private QueryResult Execute(string sql, int maxRows, CancellationToken cancellation)
     {
         using var command = _connection.CreateCommand();
+        using var interrupt = cancellation.Register(() => command.Cancel());
+        cancellation.ThrowIfCancellationRequested();
         command.CommandText = sql;
         string[] columns;
         int[] nested;
@@ -92,15 +134,16 @@ public sealed partial class ResultsQueryEngine : IDisposable
             nested = Enumerable.Range(0, reader.FieldCount).Where(i => NestedTypes.Contains(reader.GetDataTypeName(i))).ToArray();
             if (nested.Length == 0)
             {
-                return Read(reader, nested);
+                return Read(reader, nested, maxRows, cancellation);
             }
         }
 
-        // Positional references (#1, #2, …) and the original names as aliases keep duplicate names and the order.
+        // Positional references (#1, #2, …) and the original names as aliases keep duplicate names and the order; the
+        // query on lines of its own, so a comment at its end cannot swallow the closing parenthesis.
         var select = columns.Select((name, i) => (nested.Contains(i) ? $"to_json(#{i + 1})" : $"#{i + 1}") + " AS " + Ident(name));
-        command.CommandText = $"SELECT {string.Join(", ", select)} FROM ({sql.TrimEnd().TrimEnd(';')})";
+        command.CommandText = $"SELECT {string.Join(", ", select)} FROM (\n{sql.TrimEnd().TrimEnd(';')}\n)";
         using var again = command.ExecuteReader();
-        return Read(again, nested);
+        return Read(again, nested, maxRows, cancellation);
     }
 
     /// <summary>DuckDB.NET's names (<see cref="DbDataReader.GetDataTypeName"/>) of DuckDB's nested types.</summary>
@@ -235,13 +278,19 @@ public sealed partial class ResultsQueryEngine : IDisposable
             .Select(a => Path.Combine(a, StoreLayout.OutputFolder))
             .Any(o => Directory.Exists(o) && Directory.EnumerateFiles(o, pattern, SearchOption.AllDirectories).Any());
 
-    private static QueryResult Read(DbDataReader reader, int[] jsonColumns)
+    private static QueryResult Read(DbDataReader reader, int[] jsonColumns, int maxRows, CancellationToken cancellation)
     {
         var columns = Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToArray();
         var isJson = Enumerable.Range(0, reader.FieldCount).Select(jsonColumns.Contains).ToArray();
         var rows = new List<object?[]>();
         while (reader.Read())
         {
+            cancellation.ThrowIfCancellationRequested();
+            if (rows.Count == maxRows)
+            {
+                return new QueryResult(columns, rows, Truncated: true);
+            }
+
             var row = new object?[reader.FieldCount];
             for (var i = 0; i < row.Length; i++)
             {
