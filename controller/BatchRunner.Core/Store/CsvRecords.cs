@@ -209,3 +209,55 @@ public static class CsvHeader
         return keys;
     }
 }
+
+/// <summary>A CSV result file as the <c>results</c> table takes it: its header, and each record a row or left out with why.</summary>
+/// <param name="HeaderError">Why the first record is no header (then no record of the file is a row).</param>
+public sealed record CsvTable(IReadOnlyList<string>? Header, string? HeaderError, long HeaderLine);
+
+/// <summary>One record after the header: a row (<see cref="Fields"/>) or left out (<see cref="Error"/>).</summary>
+public readonly record struct CsvRow(long Line, IReadOnlyList<string>? Fields, string? Error);
+
+/// <summary>
+/// The one rule for which records of a CSV result file are rows, shared by the ledger's count and the table's
+/// loading: the first record is the header; a record of its width is a row; a blank line is skipped, except in a
+/// one-column file, where it is a row with an empty value; anything else is left out and counted.
+/// </summary>
+public static class CsvRows
+{
+    public static IEnumerable<CsvRow> Read(Stream stream, Action<CsvTable> header)
+    {
+        int? width = null;
+        string? headerError = null;
+        foreach (var record in CsvRecords.Read(stream))
+        {
+            if (width is null && headerError is null)
+            {
+                headerError = record.Error;
+                width = record.Error is null ? record.Fields.Count : null;
+                header(new CsvTable(record.Error is null ? record.Fields : null, record.Error, record.Line));
+                continue;
+            }
+
+            if (headerError is not null)
+            {
+                yield return new CsvRow(record.Line, null, "the header cannot be read");
+            }
+            else if (record.Error is not null)
+            {
+                yield return new CsvRow(record.Line, null, record.Error);
+            }
+            else if (record.IsBlank && width > 1)
+            {
+                // A blank line between rows: no row, nothing wrong.
+            }
+            else if (record.Fields.Count != width)
+            {
+                yield return new CsvRow(record.Line, null, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{record.Fields.Count} field(s) where the header has {width}"));
+            }
+            else
+            {
+                yield return new CsvRow(record.Line, record.Fields, null);
+            }
+        }
+    }
+}

@@ -181,46 +181,27 @@ public static class OutputInspector
         }
     }
 
-    /// <summary>
-    /// CSV rows as the <c>results</c> view reads them (<see cref="CsvRecords"/>): the first record is the header; a
-    /// record of its width is a row; a blank line is skipped, except in a one-column file, where it is an empty row.
-    /// </summary>
+    /// <summary>CSV rows as the <c>results</c> table takes them (<see cref="CsvRows"/>).</summary>
     private static (long Rows, long Malformed, string? Problem) CountCsv(Stream stream)
     {
         long rows = 0, malformed = 0;
         string? problem = null;
-        int? width = null;
-        string? headerError = null;
-        foreach (var record in CsvRecords.Read(stream))
+        foreach (var row in CsvRows.Read(stream, header =>
+                 {
+                     if (header.HeaderError is not null)
+                     {
+                         problem = string.Create(CultureInfo.InvariantCulture, $"line {header.HeaderLine}: the header {header.HeaderError}, so no row of the file is read");
+                     }
+                 }))
         {
-            if (width is null && headerError is null)
-            {
-                if (record.Error is null)
-                {
-                    width = record.Fields.Count;
-                }
-                else
-                {
-                    headerError = record.Error;
-                    problem = string.Create(CultureInfo.InvariantCulture, $"line {record.Line}: the header {record.Error}, so no row of the file is read");
-                }
-
-                continue;
-            }
-
-            var error = headerError is not null ? "the header cannot be read"
-                : record.Error is not null ? record.Error
-                : record.IsBlank && width > 1 ? ""
-                : record.Fields.Count != width ? string.Create(CultureInfo.InvariantCulture, $"{record.Fields.Count} field(s) where the header has {width}")
-                : null;
-            if (error is null)
+            if (row.Error is null)
             {
                 rows++;
             }
-            else if (error.Length > 0)
+            else
             {
                 malformed++;
-                problem ??= string.Create(CultureInfo.InvariantCulture, $"line {record.Line}: {error}");
+                problem ??= string.Create(CultureInfo.InvariantCulture, $"line {row.Line}: {row.Error}");
             }
         }
 

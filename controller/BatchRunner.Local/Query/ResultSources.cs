@@ -19,7 +19,6 @@ namespace BatchRunner.Local.Query;
 /// </summary>
 public sealed partial class ResultsQueryEngine
 {
-    private const string FileColumn = "__batchrunner_file";
     private static readonly HashSet<string> NumericTypes = new(StringComparer.OrdinalIgnoreCase) { "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "DOUBLE", "FLOAT" };
 
     private readonly List<string> _problems = [];
@@ -77,7 +76,7 @@ public sealed partial class ResultsQueryEngine
             sources.AddRange(JsonResultSources(rawRuns.Where(r => HasFile(r.Folder, "*.jsonl")).ToList(), leading, reserved, ParametersOfRun));
             foreach (var run in rawRuns.Where(r => HasFile(r.Folder, "*.csv")))
             {
-                if (CsvResultSource(root, run, leading, reserved, ParametersOfRun(run)) is { } source)
+                if (CsvResultSource(run, leading, reserved, ParametersOfRun(run)) is { } source)
                 {
                     sources.Add(source);
                 }
@@ -143,44 +142,68 @@ public sealed partial class ResultsQueryEngine
     }
 
     /// <summary>
-    /// CSV: read in the one dialect of <see cref="CsvRecords"/> (DuckDB's sniffer is not asked: it guesses a dialect
-    /// and types from a sample, and one odd file fails the whole read), every field as text, one read per header; a
-    /// row of another width than its header is left out (the ledger counts it). Each column is then typed from the
-    /// run's rows: BIGINT, DOUBLE or BOOLEAN when every value is one, else text.
+    /// CSV: read by <see cref="CsvRows"/>, the very rule the ledger's count follows, and appended into a table of the
+    /// run (DuckDB's own reader recovers from a malformed record differently, sometimes dropping the valid rows after
+    /// it). Each column is then typed from the run's rows: BIGINT, DOUBLE or BOOLEAN when every value is one, else text.
     /// </summary>
-    private Source? CsvResultSource(string root, RunRef run, List<string> leading, List<string> reserved, List<string> runParameters)
+    private Source? CsvResultSource(RunRef run, List<string> leading, List<string> reserved, List<string> runParameters)
     {
         try
         {
-            var headers = CsvFiles(run.Folder)
-                .Select(f => (File: f, Keys: CsvKeys(f)))
-                .Where(f => f.Keys is { Count: > 0 })
-                .GroupBy(f => string.Join('\0', f.Keys!), StringComparer.Ordinal)
-                .Select(g => (Files: g.Select(f => f.File).ToList(), Keys: g.First().Keys!))
-                .ToList();
-            if (headers.Count == 0)
+            var files = new List<(long Index, long Attempt, string Path, List<string> Keys)>();
+            foreach (var attempt in Execute($"SELECT \"index\", attempt FROM indexes_raw WHERE batchjob = {Literal(run.BatchJob)} AND run = {Literal(run.Run)} AND status = 'succeeded' ORDER BY ALL").Rows)
+            {
+                var (index, number) = ((long)attempt[0]!, (long)attempt[1]!);
+                var output = Path.Combine(run.Folder, string.Create(CultureInfo.InvariantCulture, $"index={index}"), string.Create(CultureInfo.InvariantCulture, $"attempt={number}"), StoreLayout.OutputFolder);
+                foreach (var file in OutputFolder.Scan(output).Files.Where(f => f.Name.EndsWith(".csv", StringComparison.Ordinal)))
+                {
+                    if (CsvKeys(file.Path) is { Count: > 0 } keys)
+                    {
+                        files.Add((index, number, file.Path, keys));
+                    }
+                }
+            }
+
+            if (files.Count == 0)
             {
                 return null;
             }
 
-            var planned = InOrder(Plan(run, headers.SelectMany(h => h.Keys), reserved, runParameters), headers.SelectMany(h => h.Keys).Distinct(StringComparer.Ordinal).ToList());
-            var columns = planned.ToDictionary(c => c.Key, c => c.Name, StringComparer.Ordinal);
-            var reads = headers.Select(h =>
+            var order = files.SelectMany(f => f.Keys).Distinct(StringComparer.Ordinal).ToList();
+            var planned = InOrder(Plan(run, order, reserved, runParameters), order);
+            var column = planned.Select((c, i) => (c.Key, i)).ToDictionary(p => p.Key, p => p.i, StringComparer.Ordinal);
+            var table = string.Create(CultureInfo.InvariantCulture, $"csv_rows_{_csvTables++}");
+            Run($"CREATE TABLE {table} (batchjob VARCHAR, run VARCHAR, \"index\" BIGINT, attempt BIGINT, {string.Join(", ", planned.Select(c => $"{Ident(c.Name)} VARCHAR"))})");
+            using (var appender = _connection.CreateAppender(table))
             {
-                var types = string.Join(", ", h.Keys.Select((_, i) => $"'c{i}': 'VARCHAR'"));
-                var named = h.Keys.Select((k, i) => $"c{i} AS {Ident(columns[k])}");
-                return $$"""
-                    SELECT {{string.Join(", ", named)}}, {{FileColumn}} FROM read_csv({{List(h.Files)}}, header = true, auto_detect = false, columns = {{{types}}},
-                        delim = ',', quote = '"', escape = '"', ignore_errors = true, null_padding = false, hive_partitioning = false, filename = {{Literal(FileColumn)}})
-                    """;
-            });
-            var path = $"regexp_extract(substr({FileColumn}, {root.Length + 2}), '^batchjob=([^/]*)/run=([^/]*)/index=([0-9]+)/attempt=([0-9]+)/', ['batchjob', 'run', 'index', 'attempt'])";
-            var rows = $"(SELECT t.* EXCLUDE (p), p.batchjob, p.run, p.\"index\", p.attempt FROM (SELECT *, {path} AS p FROM ({string.Join(" UNION ALL BY NAME ", reads.Select(r => $"({r})"))})) t)";
+                foreach (var file in files)
+                {
+                    var positions = file.Keys.Select(k => column[k]).ToArray();
+                    using var stream = OutputFolder.OpenRegular(file.Path);
+                    foreach (var row in CsvRows.Read(stream, _ => { }).Where(r => r.Error is null))
+                    {
+                        var values = new string?[planned.Count];
+                        for (var i = 0; i < positions.Length; i++)
+                        {
+                            // An empty field is NULL, as DuckDB reads CSV.
+                            values[positions[i]] = row.Fields![i].Length == 0 ? null : row.Fields[i];
+                        }
+
+                        var appended = appender.CreateRow().AppendValue(run.BatchJob).AppendValue(run.Run).AppendValue(file.Index).AppendValue(file.Attempt);
+                        foreach (var value in values)
+                        {
+                            appended = value is null ? appended.AppendNullValue() : appended.AppendValue(value);
+                        }
+
+                        appended.EndRow();
+                    }
+                }
+            }
+
             var names = planned.Select(c => c.Name).ToList();
-            var types = Execute($"SELECT {string.Join(", ", names.Select(n => CsvTypeOf($"o.{Ident(n)}")))} FROM {rows} o {SucceededJoin}").Rows[0]
-                .Select(t => (string)t!).ToList();
+            var types = Execute($"SELECT {string.Join(", ", names.Select(n => CsvTypeOf($"o.{Ident(n)}")))} FROM {table} o").Rows[0].Select(t => (string)t!).ToList();
             var selected = names.Select((n, i) => types[i] == "VARCHAR" ? $"o.{Ident(n)}" : $"CAST(o.{Ident(n)} AS {types[i]}) AS {Ident(n)}");
-            return new Source([run], $"SELECT {string.Join(", ", leading.Concat(selected))} FROM {rows} o {SucceededJoin}");
+            return new Source([run], $"SELECT {string.Join(", ", leading.Concat(selected))} FROM {table} o {SucceededJoin}");
         }
         catch (Exception e) when (e is DuckDBException or IOException)
         {
@@ -189,14 +212,7 @@ public sealed partial class ResultsQueryEngine
         }
     }
 
-    /// <summary>The CSV result files of a run: regular files only (links and special files were removed when each attempt ended).</summary>
-    private static IEnumerable<string> CsvFiles(string runFolder) =>
-        Directory.EnumerateDirectories(runFolder, "index=*")
-            .SelectMany(i => Directory.EnumerateDirectories(i, "attempt=*"))
-            .SelectMany(a => OutputFolder.Scan(Path.Combine(a, StoreLayout.OutputFolder)).Files)
-            .Where(f => f.Name.EndsWith(".csv", StringComparison.Ordinal))
-            .Select(f => f.Path)
-            .Order(StringComparer.Ordinal);
+    private int _csvTables;
 
     /// <summary>A CSV file's keys: its header's names, a name repeated within the header as NAME_2, NAME_3, …; null when it has no valid header.</summary>
     private static List<string>? CsvKeys(string file)

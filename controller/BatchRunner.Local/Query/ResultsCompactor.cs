@@ -199,11 +199,11 @@ public sealed class ResultsCompactor(ILogger log, TimeProvider time)
 
         var rows = engine.Execute("""
             WITH typed AS (
-                SELECT k AS column_name, CAST("index" AS BIGINT) AS idx,
+                -- Members by json_each, not by JSON path: any key is a member, none is a path to get wrong ("", "*").
+                SELECT e.key AS column_name, CAST(o."index" AS BIGINT) AS idx,
                     -- Whole and fractional numbers are one kind: a number column with 0 and 0.5 is DOUBLE, not mixed.
-                    CASE json_type(json, '$."' || replace(k, '"', '\"') || '"') WHEN 'UBIGINT' THEN 'NUMBER' WHEN 'BIGINT' THEN 'NUMBER' WHEN 'DOUBLE' THEN 'NUMBER'
-                        ELSE json_type(json, '$."' || replace(k, '"', '\"') || '"') END AS type
-                FROM (SELECT json, "index", unnest(json_keys(json)) AS k FROM output_objects)
+                    CASE e.type WHEN 'UBIGINT' THEN 'NUMBER' WHEN 'BIGINT' THEN 'NUMBER' WHEN 'DOUBLE' THEN 'NUMBER' ELSE e.type END AS type
+                FROM output_objects o, json_each(o.json) e
             ),
             kinds AS (SELECT column_name, type, list(DISTINCT idx ORDER BY idx)[1:20] AS indexes FROM typed WHERE type <> 'NULL' GROUP BY ALL)
             SELECT column_name, type, indexes FROM kinds

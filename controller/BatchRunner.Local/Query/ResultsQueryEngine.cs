@@ -221,16 +221,25 @@ public sealed partial class ResultsQueryEngine : IDisposable
             return [];
         }
 
-        return shape.Select(p => (p.Key, Normalize(p.Value, topLevel: true))).ToList();
+        // A nested value with a part of no one type (JSON inside a STRUCT or LIST) is kept whole as its JSON text: such
+        // a part does not survive Parquet as the same value.
+        return shape.Select(p => (p.Key, Normalize(p.Value, topLevel: true)))
+            .Select(c => (c.Key, c.Item2 is JsonValue ? c.Item2 : c.Item2.ToJsonString().Contains("\"JSON\"", StringComparison.Ordinal) ? JsonValue.Create("VARCHAR")! : c.Item2))
+            .ToList();
     }
 
     private static JsonNode Normalize(JsonNode? type, bool topLevel) => type switch
     {
+        // An object whose keys a STRUCT cannot hold apart (empty, or differing only in case) stays JSON text.
+        JsonObject o when o.Any(p => p.Key.Length == 0) || o.Select(p => p.Key).Distinct(StringComparer.OrdinalIgnoreCase).Count() < o.Count =>
+            JsonValue.Create(topLevel ? "VARCHAR" : "JSON")!,
         JsonObject o => new JsonObject(o.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)Normalize(p.Value, false)))),
         JsonArray a => new JsonArray(a.Select(e => (JsonNode?)Normalize(e, false)).ToArray()),
         _ => JsonValue.Create((string?)type switch
         {
             "UBIGINT" => "BIGINT",
+            // Parquet has no 128-bit integers: DuckDB writes them as DOUBLE, so raw reads them so too.
+            "HUGEINT" or "UHUGEINT" => "DOUBLE",
             "NULL" => "VARCHAR",
             "JSON" when topLevel => "VARCHAR",
             var other => other ?? "VARCHAR",
@@ -305,7 +314,11 @@ public sealed partial class ResultsQueryEngine : IDisposable
 
     private static string List(IEnumerable<string> paths) => "[" + string.Join(", ", paths.Select(Literal)) + "]";
 
-    internal static string Literal(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
+    /// <summary>A SQL string literal. SQL text cannot hold NUL (DuckDB's parser stops at it), so a NUL is joined in as chr(0).</summary>
+    internal static string Literal(string text) =>
+        text.Contains('\0', StringComparison.Ordinal)
+            ? "(" + string.Join(" || chr(0) || ", text.Split('\0').Select(Literal)) + ")"
+            : "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
 
     internal static string Ident(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }
