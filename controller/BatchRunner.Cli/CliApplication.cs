@@ -89,6 +89,8 @@ public static class CliApplication
             Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 11 or 26 } sqlite =>
                 $"the store's state database is corrupt or not a database ({sqlite.Message.TrimEnd('.')}). Nothing was changed. Move {Local.State.RunStateStore.FileName} aside to start a new one: the results and ledger files stay and are still queried",
             Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 13 } => "no space left to write the store's state database; free some space and run again (what was recorded is kept)",
+            Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 10 } sqlite =>
+                $"the store's state database could not be written ({sqlite.Message.TrimEnd('.')}): is the disk full? Free some space and run again (what was recorded is kept)",
             Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 8 or 14 } sqlite => $"the store's state database cannot be written ({sqlite.Message.TrimEnd('.')}); check the store folder's permissions",
             Microsoft.Data.Sqlite.SqliteException sqlite => $"the store's state database failed: {sqlite.Message.TrimEnd('.')}",
             IOException io when io.HResult == 28 || io.Message.Contains("No space left", StringComparison.Ordinal) => $"no space left on the store's disk ({io.Message.TrimEnd('.')}); free some space and run again (what was recorded is kept)",

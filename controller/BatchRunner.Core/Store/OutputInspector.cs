@@ -164,6 +164,12 @@ public static class OutputInspector
             return "";
         }
 
+        if (!System.Text.Unicode.Utf8.IsValid(trimmed))
+        {
+            // DuckDB leaves such a line out of the table (the reader here would take it): counted as it is left.
+            return "not valid UTF-8";
+        }
+
         try
         {
             var reader = new Utf8JsonReader(trimmed);
@@ -190,7 +196,7 @@ public static class OutputInspector
                  {
                      if (header.HeaderError is not null)
                      {
-                         problem = string.Create(CultureInfo.InvariantCulture, $"line {header.HeaderLine}: the header {header.HeaderError}, so no row of the file is read");
+                         problem = string.Create(CultureInfo.InvariantCulture, $"line {header.HeaderLine}: the header cannot be read ({header.HeaderError}), so no row of the file is read");
                      }
                  }))
         {

@@ -69,7 +69,7 @@ public static class ProcessContainment
     {
         var last = Interlocked.Decrement(ref _activeRuns) == 0;
         var prefix = runFolder.TrimEnd('/') + "/";
-        return Sweep(dir => dir is not null ? dir.StartsWith(prefix, StringComparison.Ordinal) : last);
+        return Sweep((_, dir) => dir is not null ? dir.StartsWith(prefix, StringComparison.Ordinal) : last);
     }
 
     /// <summary>
@@ -80,13 +80,14 @@ public static class ProcessContainment
     /// </summary>
     internal static int AttemptEnded(int leader, string? outputDir)
     {
-        var found = outputDir is null ? 0 : Sweep(dir => dir == outputDir);
+        // Its own by the output folder in the environment, or by its process group (a child that emptied its environment).
+        var found = Sweep((pid, dir) => (outputDir is not null && dir == outputDir) || LibC.GetPGid(pid) == leader);
         LibC.Kill(-leader, LibC.SIGKILL);
         return found;
     }
 
     /// <summary>Kills and reaps the children that are not running attempts and that <paramref name="belongs"/> (given their output folder); reaps zombies.</summary>
-    private static int Sweep(Func<string?, bool> belongs)
+    private static int Sweep(Func<int, string?, bool> belongs)
     {
         if (!Enabled)
         {
@@ -114,7 +115,7 @@ public static class ProcessContainment
                     continue;
                 }
 
-                if (!belongs(OutputDirOf(pid)))
+                if (!belongs(pid, OutputDirOf(pid)))
                 {
                     continue;
                 }

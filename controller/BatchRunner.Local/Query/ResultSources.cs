@@ -326,10 +326,11 @@ public sealed partial class ResultsQueryEngine
     private string ObjectsOf(List<RunRef> runs)
     {
         var globs = runs.Select(r => Path.Combine(r.Folder, "index=*", "attempt=*", StoreLayout.OutputFolder, "**", "*.jsonl"));
-        return $"""
+        // DuckDB reads a line of any length (maximum_object_size does not bind read_json_objects): the ledger's limit is applied here.
+        return $$"""
             SELECT json, batchjob, run, "index", attempt
-            FROM read_json_objects({List(globs)}, format = 'newline_delimited', ignore_errors = true, hive_partitioning = true, hive_types_autocast = false)
-            WHERE json IS NOT NULL AND json_type(json) = 'OBJECT'
+            FROM read_json_objects({{List(globs)}}, format = 'newline_delimited', ignore_errors = true, hive_partitioning = true, hive_types_autocast = false)
+            WHERE json IS NOT NULL AND json_type(json) = 'OBJECT' AND strlen(json) <= {{OutputInspector.MaxLineBytes}}
             """;
     }
 

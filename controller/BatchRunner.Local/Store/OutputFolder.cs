@@ -30,9 +30,11 @@ public static class OutputFolder
 
     public static OutputScan Scan(string folder)
     {
-        if (!Directory.Exists(folder))
+        // The folder itself may have been swapped for a link (rm -rf "$BATCHRUNNER_OUTPUT_DIR"; ln -s /etc …): not followed either.
+        var (kind, _) = Lstat(folder);
+        if (kind != LibC.S_IFDIR)
         {
-            return OutputScan.Empty;
+            return kind is -1 ? OutputScan.Empty : new OutputScan([], [new LeftOutEntry(".", $"the output folder itself is a {Describe(kind)}")]);
         }
 
         var files = new List<OutputEntry>();
@@ -44,18 +46,25 @@ public static class OutputFolder
     }
 
     /// <summary>
-    /// Removes the left-out entries (the entries themselves: a link is removed, not its target), so nothing that reads
-    /// the folder later (the query views' globs, an upload) meets them. Folders too deep are left in place: nothing
-    /// reads below <see cref="MaxDepth"/>.
+    /// Removes the left-out entries (the entries themselves: a link is removed, not its target; a folder too deep with
+    /// what it holds), so nothing that reads the folder later (the query views' globs, an upload) meets them.
     /// </summary>
     public static void RemoveLeftOut(string folder, OutputScan scan)
     {
-        foreach (var entry in scan.LeftOut.Where(e => e.Kind != TooDeep))
+        foreach (var entry in scan.LeftOut)
         {
-            var path = Path.Combine(folder, entry.Name);
+            var path = entry.Name == "." ? folder : Path.Combine(folder, entry.Name);
             try
             {
-                File.Delete(path);
+                if (entry.Kind == TooDeep)
+                {
+                    // Directory.Delete removes links inside without following them.
+                    Directory.Delete(path, recursive: true);
+                }
+                else
+                {
+                    File.Delete(path);
+                }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
