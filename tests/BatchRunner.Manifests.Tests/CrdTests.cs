@@ -200,6 +200,11 @@ public class CrdTests
             Assert.Equal(0, Bound(seconds, "minimum"));
             Assert.True(CrdSchema.Flag(Navigate(spec, seconds), "exclusiveMinimum"), seconds);
         }
+
+        foreach (var seconds in new[] { "timeoutSeconds", "deadlineSeconds", "retry.backoffSeconds", "retry.maxBackoffSeconds" })
+        {
+            Assert.Equal(SpecLimits.MaxSeconds, Bound(seconds, "maximum"));
+        }
     }
 
     public static TheoryData<string, string, bool> SingleFieldValues()
