@@ -201,18 +201,10 @@ public static class ProcessContainment
             return null;
         }
 
-        var prefix = Encoding.UTF8.GetBytes(WorkloadEnvironment.OutputDir + "=");
-        foreach (var entry in environment.AsSpan().Split((byte)0))
-        {
-            var span = environment.AsSpan(entry);
-            if (span.StartsWith(prefix))
-            {
-                return Encoding.UTF8.GetString(span[prefix.Length..]);
-            }
-        }
-
-        return null;
+        return ProcessIdentity.FindEntry(environment, OutputDirPrefix);
     }
+
+    private static readonly byte[] OutputDirPrefix = Encoding.UTF8.GetBytes(WorkloadEnvironment.OutputDir + "=");
 
     private static unsafe void Reap(int pid, bool block)
     {

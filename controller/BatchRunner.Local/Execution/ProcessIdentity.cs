@@ -150,7 +150,7 @@ public static class ProcessIdentity
     }
 
     /// <summary>The value of the NUL-separated entry that starts with <paramref name="prefix"/> (the variable's name and '=').</summary>
-    private static string? FindEntry(byte[] environment, byte[] prefix)
+    internal static string? FindEntry(byte[] environment, byte[] prefix)
     {
         var span = environment.AsSpan();
         var nameLength = Array.IndexOf(prefix, (byte)'=') + 1;
