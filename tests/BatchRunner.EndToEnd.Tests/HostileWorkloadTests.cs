@@ -24,6 +24,9 @@ public sealed class HostileWorkloadTests : IDisposable
     }
 
     private const string Loop = "while :; do sleep 1; done";
+
+    /// <summary>Output folders are private where the runner may make mount namespaces: root on Linux (as the test command runs).</summary>
+    private static bool PrivateOutputFoldersHere => OperatingSystem.IsLinux() && Environment.IsPrivilegedProcess;
     private const string NoOutput = "no output: the workload wrote no files";
 
     public static TheoryData<string, Case> Cases => new()
@@ -60,6 +63,11 @@ public sealed class HostileWorkloadTests : IDisposable
         { "folders 40 deep", new(@"d=$O; for i in $(seq 40); do d=$d/d; done; mkdir -p $d && echo '{""v"": 1}' > $d/r.jsonl; echo '{""v"": 2}' > $O/r.jsonl", Rows: 1, Note: "folder nested too deep") },
         { "1,000 result files", new(@"for i in $(seq 1000); do echo ""{\""v\"": $i}"" > $O/r$i.jsonl; done", Rows: 1000) },
         { "an output folder removed", new(@"rm -rf $O", Rows: 0, Note: "no output: the workload wrote no files") },
+        // Writes outside the attempt's own output folder: another BatchJob's outputs, the run state, the store, its own logs.
+        { "writes into other folders of the store", new(
+            @"S=$O/../../../../..; w=no; for f in $S/batchjob=steady/*/index=*/attempt=*/output/r.jsonl $S/state.db $S/evil $O/../logs/stdout.txt; do (: >> ""$f"") 2>/dev/null && w=""$w $f""; done; echo ""{\""wrote\"": \""$w\""}"" > $O/r.jsonl",
+            Check: "SELECT wrote = 'no' FROM results WHERE batchjob = 'hostile'",
+            Expect: PrivateOutputFoldersHere ? "true" : "false") },
         // Processes that would escape the attempt.
         { "a background child left behind", new($"sh -c '{Loop}' $O & echo '{{\"v\": 1}}' > $O/r.jsonl", Reason: "process(es) the attempt left running when it ended") },
         { "a child in a session of its own", new($"setsid sh -c '{Loop}' $O & sleep 0.3; echo '{{\"v\": 1}}' > $O/r.jsonl", Reason: "process(es) the attempt left running when it ended") },

@@ -165,6 +165,24 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "prctl", SetLastError = true)]
     public static partial int Prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
 
+    public const int CLONE_NEWNS = 0x00020000;
+    public const ulong MS_RDONLY = 1;
+    public const ulong MS_NOSUID = 2;
+    public const ulong MS_NODEV = 4;
+    public const ulong MS_REMOUNT = 32;
+    public const ulong MS_BIND = 4096;
+    public const ulong MS_REC = 16384;
+    public const ulong MS_SLAVE = 1 << 19;
+
+    [LibraryImport(Lib, EntryPoint = "unshare", SetLastError = true)]
+    public static partial int Unshare(int flags);
+
+    [LibraryImport(Lib, EntryPoint = "setns", SetLastError = true)]
+    public static partial int SetNs(int fd, int namespaceType);
+
+    [LibraryImport(Lib, EntryPoint = "mount", SetLastError = true)]
+    public static partial int Mount(byte* source, byte* target, byte* fileSystemType, ulong flags, void* data);
+
     [LibraryImport(Lib, EntryPoint = "statx", SetLastError = true)]
     public static partial int Statx(int dirFd, byte* path, int flags, uint mask, byte* buffer);
 

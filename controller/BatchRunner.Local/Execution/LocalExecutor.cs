@@ -31,6 +31,9 @@ public sealed record LocalRunOptions
 
     /// <summary>How attempts' processes are started: posix_spawn on Linux, .NET's Process elsewhere.</summary>
     public IProcessLauncher Launcher { get; init; } = ProcessLauncher.Default;
+
+    /// <summary>Each attempt can write only its own output folder of the store, where the runner may make mount namespaces (root on Linux).</summary>
+    public bool PrivateOutputFolders { get; init; } = true;
 }
 
 /// <summary>How an invocation of a run ended.</summary>
@@ -158,6 +161,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
         private CancellationToken _deadline;
         private Exception? _fault;
         private ICommandLauncher _command = null!;
+        private PrivateOutputFolders? _privateFolders;
         private GroupCommitWriter _writer = null!;
 
         private TimeProvider Time => owner.TimeSource;
@@ -226,6 +230,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             using var watcherStop = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
             var watcher = WatchForCancelRequestAsync(userStop, watcherStop.Token);
             ProcessContainment.RunStarted();
+            using (_privateFolders = OpenPrivateFolders())
             using (_writer = new GroupCommitWriter(state, owner.Options.StateCommitInterval))
             using (_command = owner.Options.Launcher.Prepare(_argv, owner.Options.WorkingDirectory, Time))
             {
@@ -398,6 +403,22 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             }
         }
 
+        private PrivateOutputFolders? OpenPrivateFolders()
+        {
+            if (!owner.Options.PrivateOutputFolders || owner.Options.Launcher is not PosixSpawnLauncher)
+            {
+                return null;
+            }
+
+            var folders = PrivateOutputFolders.TryCreate(owner.Options.StoreRoot, out var unavailable);
+            if (unavailable is not null)
+            {
+                log.Debug("Attempts of {BatchJob} can write the whole store, not only their output folders: {Reason}", _name, unavailable);
+            }
+
+            return folders;
+        }
+
         private async Task<(AttemptOutcome Outcome, IndexPhase Phase)> RunAttemptAsync(int index, CancellationToken stop)
         {
             var attempt = ++_attemptsUsed[index];
@@ -416,7 +437,8 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             {
                 result = await _command.RunAsync(
                     new AttemptLaunch(environment, logsFolder, _timeout,
-                        pid => _writer.Record(StateTransition.Started(runId, index, attempt, pid, ProcessIdentity.StartTicks(pid), startedAt))),
+                        pid => _writer.Record(StateTransition.Started(runId, index, attempt, pid, ProcessIdentity.StartTicks(pid), startedAt)),
+                        _privateFolders),
                     stop).ConfigureAwait(false);
             }
             finally

@@ -168,10 +168,21 @@ public sealed class PosixSpawnLauncher : IProcessLauncher
 
             int spawnError;
             int pid;
+            var outputFolder = attempt.Environment.LastOrDefault(v => v.Key == WorkloadEnvironment.OutputDir).Value;
             try
             {
                 (spawnError, pid) = ProcessContainment.Spawning(
-                    () => (Spawn(attempt.Environment, fds[1], fds[3], out var spawned), spawned), r => r.Item1 == 0 ? r.Item2 : 0);
+                    () => attempt.PrivateFolders is { } folders && outputFolder is not null
+                        ? folders.Spawn(outputFolder, () => (Spawn(attempt.Environment, fds[1], fds[3], out var spawned), spawned))
+                        : (Spawn(attempt.Environment, fds[1], fds[3], out var spawned), spawned),
+                    r => r.Item1 == 0 ? r.Item2 : 0);
+            }
+            catch (IOException e) when (attempt.PrivateFolders is not null)
+            {
+                LibC.Close(fds[0]);
+                LibC.Close(fds[2]);
+                startError = $"cannot give the attempt its private output folder: {e.Message}";
+                return null;
             }
             catch
             {
@@ -199,7 +210,7 @@ public sealed class PosixSpawnLauncher : IProcessLauncher
                 LibC.PidFdOpen(pid),
                 new LogPipe(fds[0], Path.Combine(attempt.LogsFolder, ProcessLauncher.StdoutFile), 0),
                 new LogPipe(fds[2], Path.Combine(attempt.LogsFolder, ProcessLauncher.StderrFile), ProcessLauncher.StderrTailBytes),
-                attempt.Environment.LastOrDefault(v => v.Key == WorkloadEnvironment.OutputDir).Value);
+                outputFolder);
         }
 
         public unsafe void Dispose()

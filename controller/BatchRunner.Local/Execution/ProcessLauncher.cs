@@ -9,11 +9,13 @@ public sealed record ProcessResult(int? ExitCode, bool StartFailed, bool TimedOu
 
 /// <summary>One attempt's process: its environment (the spec's and the contract's variables, over the runner's own), where its logs go, its timeout.</summary>
 /// <param name="Started">Called once the process exists, with its pid, before waiting on it.</param>
+/// <param name="PrivateFolders">When set, the attempt can write only its own output folder of the store (launchers that cannot do that ignore it).</param>
 public sealed record AttemptLaunch(
     IReadOnlyList<KeyValuePair<string, string>> Environment,
     string LogsFolder,
     TimeSpan? Timeout,
-    Action<int> Started);
+    Action<int> Started,
+    PrivateOutputFolders? PrivateFolders = null);
 
 /// <summary>
 /// Starts the processes of a run's attempts: arguments passed without a shell, the given variables added to the
