@@ -27,6 +27,9 @@ public sealed class HostileWorkloadTests : IDisposable
 
     /// <summary>Output folders are private where the runner may make mount namespaces: root on Linux (as the test command runs).</summary>
     private static bool PrivateOutputFoldersHere => OperatingSystem.IsLinux() && Environment.IsPrivilegedProcess;
+
+    /// <summary>Each attempt gets a freezer cgroup where cgroup v1's freezer is mounted and the runner is root.</summary>
+    private static bool CgroupsHere => File.Exists("/sys/fs/cgroup/freezer/tasks") && Environment.IsPrivilegedProcess;
     private const string NoOutput = "no output: the workload wrote no files";
 
     public static TheoryData<string, Case> Cases => new()
@@ -77,6 +80,9 @@ public sealed class HostileWorkloadTests : IDisposable
         { "a detached child of an attempt that fails", new($"setsid sh -c '{Loop}' $O & sleep 0.3; exit 3", Exit: 1, Status: "failed", Reason: "exit code 3; killed", Note: NoOutput) },
         { "a detached child of an attempt that times out", new($"setsid sh -c '{Loop}' $O & {Loop}", Spec: "timeoutSeconds: 1", Exit: 1, Status: "timed_out", Reason: "timed out after 1s", Note: NoOutput) },
         { "a process that ignores SIGTERM and times out", new($"trap '' TERM; {Loop}", Spec: "timeoutSeconds: 1", Exit: 1, Status: "timed_out", Reason: "timed out after 1s", Note: NoOutput) },
+        // Neither in the attempt's process group nor naming its output folder: only a cgroup tells it is the attempt's
+        // (without one, it is killed when the run ends, not named in the attempt's reason).
+        { "a child in a session of its own with an empty environment", new($"env -i setsid sh -c '{Loop}' & sleep 0.3", Reason: CgroupsHere ? "process(es) the attempt left running when it ended" : null, Note: NoOutput) },
         { "50 children and an exit", new($"for i in $(seq 50); do sh -c '{Loop}' $O & done; exit 0", Reason: "process(es) the attempt left running when it ended", Note: NoOutput) },
         { "stdout and stderr closed, then a hang", new($"exec >&- 2>&-; {Loop}", Spec: "timeoutSeconds: 1", Exit: 1, Status: "timed_out", Reason: "timed out after 1s", Note: NoOutput) },
         { "a crash by a signal", new(@"kill -SEGV $$", Exit: 1, Status: "failed", Reason: "killed by signal 11, SIGSEGV", Note: NoOutput) },

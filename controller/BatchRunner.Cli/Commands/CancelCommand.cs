@@ -32,8 +32,7 @@ internal static class CancelCommand
             if (orphaned.Count > 0 && orphaned.Count == asked)
             {
                 // Nobody would see the request: stop what the dead runner left running here, and say so.
-                var killed = orphaned.Sum(r => ProcessIdentity.KillProcessesWorkingUnder(
-                    Path.Combine(store, BatchRunner.Core.Store.StoreLayout.RunPrefix(r.Name, r.RunId))).Count);
+                var killed = orphaned.Sum(r => LocalExecutor.KillLeftovers(store, r.Name, r.RunId));
                 await stdout.WriteLineAsync(
                     $"{jobName}: its runner is gone (killed or crashed); killed {killed} process(es) it had left running. " +
                     "`batchrunner run` of the same spec resumes it").ConfigureAwait(false);

@@ -32,10 +32,11 @@ internal sealed class SpawnedChild : IReaperWatch
     private bool _reaped;
     private ChildExit _exit;
 
-    public SpawnedChild(int pid, int pidFd, LogPipe stdout, LogPipe stderr, string? outputDir = null)
+    public SpawnedChild(int pid, int pidFd, LogPipe stdout, LogPipe stderr, string? outputDir = null, string? cgroup = null)
     {
         Pid = pid;
         OutputDir = outputDir;
+        Cgroup = cgroup;
         _pidFd = pidFd;
         Stdout = stdout;
         Stderr = stderr;
@@ -48,6 +49,9 @@ internal sealed class SpawnedChild : IReaperWatch
 
     /// <summary>The attempt's output folder: processes whose environment names it are the attempt's.</summary>
     public string? OutputDir { get; }
+
+    /// <summary>The attempt's freezer cgroup, when it has one: every process of the attempt is in it.</summary>
+    public string? Cgroup { get; }
 
     /// <summary>How many processes the attempt left running when it ended (killed then), once reaped.</summary>
     public int Stragglers { get; private set; }
@@ -69,6 +73,11 @@ internal sealed class SpawnedChild : IReaperWatch
     {
         lock (_gate)
         {
+            if (Cgroup is not null)
+            {
+                FreezerCgroups.KillAll(Cgroup, except: Pid);
+            }
+
             if (!_reaped)
             {
                 // Descendants that started a group or session of their own are found by their parent links first.
@@ -110,7 +119,10 @@ internal sealed class SpawnedChild : IReaperWatch
         lock (_gate)
         {
             // While the exited leader still holds its group's id, kill what it left behind.
-            Stragglers = ProcessContainment.AttemptEnded(Pid, OutputDir);
+            // The cgroup, when there is one, holds every process of the attempt; the sweep then only reaps them.
+            var inCgroup = Cgroup is null ? 0 : FreezerCgroups.KillAll(Cgroup, except: Pid);
+            var swept = ProcessContainment.AttemptEnded(Pid, OutputDir);
+            Stragglers = Cgroup is null ? swept : inCgroup;
             int status;
             int result;
             do
@@ -122,6 +134,11 @@ internal sealed class SpawnedChild : IReaperWatch
             var error = result < 0 ? Marshal.GetLastPInvokeError() : 0;
             _reaped = true;
             ProcessContainment.Reaped(Pid);
+            if (Cgroup is not null)
+            {
+                FreezerCgroups.Remove(Cgroup);
+            }
+
             if (closePidFd && _pidFd >= 0)
             {
                 LibC.Close(_pidFd);

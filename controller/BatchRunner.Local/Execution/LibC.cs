@@ -174,6 +174,14 @@ internal static unsafe partial class LibC
     public const ulong MS_REC = 16384;
     public const ulong MS_SLAVE = 1 << 19;
 
+    private static readonly long SYS_gettid = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 178 : 186;
+
+    /// <summary>The calling thread's id: cgroup v1 moves threads one at a time, through <c>tasks</c>.</summary>
+    public static int GetTid() => (int)Syscall(SYS_gettid, 0, 0);
+
+    [LibraryImport(Lib, EntryPoint = "rmdir", SetLastError = true)]
+    public static partial int RmDir(byte* path);
+
     [LibraryImport(Lib, EntryPoint = "unshare", SetLastError = true)]
     public static partial int Unshare(int flags);
 

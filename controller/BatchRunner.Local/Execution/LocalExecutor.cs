@@ -32,8 +32,11 @@ public sealed record LocalRunOptions
     /// <summary>How attempts' processes are started: posix_spawn on Linux, .NET's Process elsewhere.</summary>
     public IProcessLauncher Launcher { get; init; } = ProcessLauncher.Default;
 
-    /// <summary>Each attempt can write only its own output folder of the store, where the runner may make mount namespaces (root on Linux).</summary>
-    public bool PrivateOutputFolders { get; init; } = true;
+    /// <summary>
+    /// Each attempt in a cgroup of its own and able to write only its own output folder of the store, where the
+    /// machine allows it (root on Linux; see <see cref="AttemptIsolation"/>).
+    /// </summary>
+    public bool IsolateAttempts { get; init; } = true;
 }
 
 /// <summary>How an invocation of a run ended.</summary>
@@ -127,6 +130,11 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
         }
     }
 
+    /// <summary>Kills what the attempts of a run whose runner died left running (in their cgroups or by their output folders); how many.</summary>
+    public static int KillLeftovers(string storeRoot, string batchJob, string runId) =>
+        AttemptIsolation.KillLeftovers(storeRoot, runId)
+        + ProcessIdentity.KillProcessesWorkingUnder(Path.Combine(storeRoot, StoreLayout.RunPrefix(batchJob, runId))).Count;
+
     private FileStream AcquireRunLock(string runId, string name)
     {
         var folder = Path.Combine(_store.Root, ".locks");
@@ -161,7 +169,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
         private CancellationToken _deadline;
         private Exception? _fault;
         private ICommandLauncher _command = null!;
-        private PrivateOutputFolders? _privateFolders;
+        private AttemptIsolation? _isolation;
         private GroupCommitWriter _writer = null!;
 
         private TimeProvider Time => owner.TimeSource;
@@ -230,7 +238,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             using var watcherStop = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
             var watcher = WatchForCancelRequestAsync(userStop, watcherStop.Token);
             ProcessContainment.RunStarted();
-            using (_privateFolders = OpenPrivateFolders())
+            using (_isolation = OpenIsolation())
             using (_writer = new GroupCommitWriter(state, owner.Options.StateCommitInterval))
             using (_command = owner.Options.Launcher.Prepare(_argv, owner.Options.WorkingDirectory, Time))
             {
@@ -240,7 +248,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 }
                 finally
                 {
-                    var left = ProcessContainment.RunEnded(owner._store.PathOf(StoreLayout.RunPrefix(_name, runId)));
+                    var left = (_isolation?.EndRun() ?? 0) + ProcessContainment.RunEnded(owner._store.PathOf(StoreLayout.RunPrefix(_name, runId)));
                     if (left > 0)
                     {
                         log.Warning("Killed {Count} process(es) left running by attempts of {BatchJob} run {RunId}", left, _name, runId);
@@ -403,20 +411,33 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             }
         }
 
-        private PrivateOutputFolders? OpenPrivateFolders()
+        private AttemptIsolation? OpenIsolation()
         {
-            if (!owner.Options.PrivateOutputFolders || owner.Options.Launcher is not PosixSpawnLauncher)
+            if (!owner.Options.IsolateAttempts || owner.Options.Launcher is not PosixSpawnLauncher)
             {
                 return null;
             }
 
-            var folders = PrivateOutputFolders.TryCreate(owner.Options.StoreRoot, out var unavailable);
-            if (unavailable is not null)
+            var isolation = new AttemptIsolation(owner.Options.StoreRoot, runId);
+            foreach (var missing in isolation.Unavailable)
             {
-                log.Debug("Attempts of {BatchJob} can write the whole store, not only their output folders: {Reason}", _name, unavailable);
+                log.Debug("Attempts of {BatchJob} run with {Missing}", _name, missing);
             }
 
-            return folders;
+            return isolation;
+        }
+
+        private string? CgroupFor(int index, int attempt)
+        {
+            try
+            {
+                return _isolation?.CgroupFor(index, attempt);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                log.Warning("Index {Index} attempt {Attempt} runs without a cgroup of its own: {Error}", index, attempt, e.Message);
+                return null;
+            }
         }
 
         private async Task<(AttemptOutcome Outcome, IndexPhase Phase)> RunAttemptAsync(int index, CancellationToken stop)
@@ -438,7 +459,8 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 result = await _command.RunAsync(
                     new AttemptLaunch(environment, logsFolder, _timeout,
                         pid => _writer.Record(StateTransition.Started(runId, index, attempt, pid, ProcessIdentity.StartTicks(pid), startedAt)),
-                        _privateFolders),
+                        _isolation,
+                        CgroupFor(index, attempt)),
                     stop).ConfigureAwait(false);
             }
             finally
@@ -534,6 +556,11 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
         /// <summary>Processes of this run whose start the state never recorded (lost with the runner's last group commit).</summary>
         private void KillUnrecordedOrphans()
         {
+            if (AttemptIsolation.KillLeftovers(owner.Options.StoreRoot, runId) is > 0 and var inCgroups)
+            {
+                log.Warning("Killed {Count} process(es) left in the cgroups of {BatchJob} run {RunId} by a runner that died", inCgroups, _name, runId);
+            }
+
             var runFolder = owner._store.PathOf(StoreLayout.RunPrefix(_name, runId));
             foreach (var (pid, outputDir) in ProcessIdentity.KillProcessesWorkingUnder(runFolder))
             {

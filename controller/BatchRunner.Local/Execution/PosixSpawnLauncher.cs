@@ -172,16 +172,16 @@ public sealed class PosixSpawnLauncher : IProcessLauncher
             try
             {
                 (spawnError, pid) = ProcessContainment.Spawning(
-                    () => attempt.PrivateFolders is { } folders && outputFolder is not null
-                        ? folders.Spawn(outputFolder, () => (Spawn(attempt.Environment, fds[1], fds[3], out var spawned), spawned))
+                    () => attempt.Isolation is { } isolation
+                        ? isolation.Spawn(outputFolder, attempt.Cgroup, () => (Spawn(attempt.Environment, fds[1], fds[3], out var spawned), spawned))
                         : (Spawn(attempt.Environment, fds[1], fds[3], out var spawned), spawned),
                     r => r.Item1 == 0 ? r.Item2 : 0);
             }
-            catch (IOException e) when (attempt.PrivateFolders is not null)
+            catch (IOException e) when (attempt.Isolation is not null)
             {
                 LibC.Close(fds[0]);
                 LibC.Close(fds[2]);
-                startError = $"cannot give the attempt its private output folder: {e.Message}";
+                startError = $"cannot isolate the attempt: {e.Message}";
                 return null;
             }
             catch
@@ -210,7 +210,8 @@ public sealed class PosixSpawnLauncher : IProcessLauncher
                 LibC.PidFdOpen(pid),
                 new LogPipe(fds[0], Path.Combine(attempt.LogsFolder, ProcessLauncher.StdoutFile), 0),
                 new LogPipe(fds[2], Path.Combine(attempt.LogsFolder, ProcessLauncher.StderrFile), ProcessLauncher.StderrTailBytes),
-                outputFolder);
+                outputFolder,
+                attempt.Cgroup);
         }
 
         public unsafe void Dispose()

@@ -9,13 +9,15 @@ public sealed record ProcessResult(int? ExitCode, bool StartFailed, bool TimedOu
 
 /// <summary>One attempt's process: its environment (the spec's and the contract's variables, over the runner's own), where its logs go, its timeout.</summary>
 /// <param name="Started">Called once the process exists, with its pid, before waiting on it.</param>
-/// <param name="PrivateFolders">When set, the attempt can write only its own output folder of the store (launchers that cannot do that ignore it).</param>
+/// <param name="Isolation">When set, what keeps the attempt apart from others (launchers that cannot use it ignore it).</param>
+/// <param name="Cgroup">The attempt's own cgroup, from <paramref name="Isolation"/>.</param>
 public sealed record AttemptLaunch(
     IReadOnlyList<KeyValuePair<string, string>> Environment,
     string LogsFolder,
     TimeSpan? Timeout,
     Action<int> Started,
-    PrivateOutputFolders? PrivateFolders = null);
+    AttemptIsolation? Isolation = null,
+    string? Cgroup = null);
 
 /// <summary>
 /// Starts the processes of a run's attempts: arguments passed without a shell, the given variables added to the
