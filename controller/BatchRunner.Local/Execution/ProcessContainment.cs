@@ -11,8 +11,8 @@ namespace BatchRunner.Local.Execution;
 /// (setsid), is re-parented here instead of to init, so it can still be found: by the attempt's output folder in its
 /// environment. When an attempt ends, its process group and every such process of it are killed and reaped; when a
 /// run ends, whatever of it is left. (A process that empties its environment and detaches can only be told apart as
-/// not belonging to a running attempt; it is killed when no run is left in this process.) cgroups would also see
-/// those, but need a delegated hierarchy that an ordinary user's machine rarely gives; this needs no privilege.
+/// not belonging to a running attempt; it is killed when no run is left in this process.) Where the runner may make
+/// cgroups, <see cref="FreezerCgroups"/> finds those too; this needs no privilege, so it is always on.
 /// Only a host that owns every child process it has may enable it (the CLI and the controller): it reaps zombie
 /// children it did not start itself, which would take the exit status from whoever did.
 /// </summary>
