@@ -157,7 +157,7 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
             };
 
             var summary = LocalResultsStore.InspectOutput(outputDir, job.Spec.Results.Format);
-            var row = summary.ApplyTo(LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, BackendName(job.Spec.Backend)) with
+            var row = summary.ApplyTo(LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, job.Spec.Backend.Name()) with
             {
                 ExitCode = child.ExitCode,
                 Reason = reason,
@@ -229,10 +229,4 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
         return firstError;
     }
 
-    private static string BackendName(Backend backend) => backend switch
-    {
-        Backend.Kubernetes => "kubernetes",
-        Backend.AwsBatch => "aws-batch",
-        _ => "local",
-    };
-}
+    }

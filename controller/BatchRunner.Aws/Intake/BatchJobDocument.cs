@@ -84,12 +84,7 @@ public static class BatchJobDocument
             writer.WriteNumber("deadlineSeconds", deadline);
         }
 
-        writer.WriteString("backend", spec.Backend switch
-        {
-            Backend.Kubernetes => "kubernetes",
-            Backend.AwsBatch => "aws-batch",
-            _ => "local",
-        });
+        writer.WriteString("backend", spec.Backend.Name());
         writer.WriteStartObject("results");
         if (spec.Results.Uri is not null)
         {

@@ -45,7 +45,7 @@ internal sealed class MessageProcessor(IJobSink sink, TenantGuard guard, int max
         if (!sink.Backends.Contains(job.Spec.Backend))
         {
             return new Decision.Refused(new Rejection(RejectCode.Unsupported,
-                $"spec.backend {BackendName(job.Spec.Backend)}: this controller takes requests for backend {string.Join(", ", sink.Backends.Select(BackendName))}"), request);
+                $"spec.backend {job.Spec.Backend.Name()}: this controller takes requests for backend {string.Join(", ", sink.Backends.Select(BackendNames.Name))}"), request);
         }
 
         // 5. The tenant guard.
@@ -66,10 +66,4 @@ internal sealed class MessageProcessor(IJobSink sink, TenantGuard guard, int max
         };
     }
 
-    internal static string BackendName(Backend backend) => backend switch
-    {
-        Backend.Kubernetes => "kubernetes",
-        Backend.AwsBatch => "aws-batch",
-        _ => "local",
-    };
-}
+    }

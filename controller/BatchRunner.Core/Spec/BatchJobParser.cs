@@ -206,7 +206,7 @@ public static partial class BatchJobParser
 
             if (node["image"] is null && backend is Backend.Kubernetes or Backend.AwsBatch)
             {
-                Error("spec.image", $"required for backend {BackendName(backend)}");
+                Error("spec.image", $"required for backend {backend.Name()}");
             }
 
             var command = ReadStringList(node, "command", "spec.command");
@@ -270,28 +270,18 @@ public static partial class BatchJobParser
         private Backend ReadBackend(JsonObject node)
         {
             var text = ReadString(node, "backend", "spec.backend", required: false);
-            switch (text)
+            if (text is null)
             {
-                case null:
-                    return defaultBackend;
-                case "local":
-                    return Backend.Local;
-                case "kubernetes":
-                    return Backend.Kubernetes;
-                case "aws-batch":
-                    return Backend.AwsBatch;
-                default:
-                    Error("spec.backend", $"must be one of local, kubernetes, aws-batch; got \"{text}\"");
-                    return Backend.Local;
+                return defaultBackend;
             }
-        }
 
-        public static string BackendName(Backend backend) => backend switch
-        {
-            Backend.Kubernetes => "kubernetes",
-            Backend.AwsBatch => "aws-batch",
-            _ => "local",
-        };
+            if (!BackendNames.TryParse(text, out var backend))
+            {
+                Error("spec.backend", $"must be one of {string.Join(", ", BackendNames.All)}; got \"{text}\"");
+            }
+
+            return backend;
+        }
 
         private List<EnvVar> ReadEnv(JsonObject node)
         {

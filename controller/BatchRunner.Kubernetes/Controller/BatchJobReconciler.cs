@@ -101,7 +101,7 @@ public sealed class BatchJobReconciler(
             {
                 Phase = status.Phase ?? RunPhase.Pending,
                 Conditions = Conditions.With(status.Conditions, Conditions.Dispatched, false, Conditions.Reasons.BackendNotKubernetes,
-                    $"spec.backend is {BackendName(job.Spec.Backend)}; this controller dispatches backend kubernetes", generation, now),
+                    $"spec.backend is {job.Spec.Backend.Name()}; this controller dispatches backend kubernetes", generation, now),
             };
             await PublishAsync(batchJob, previous, status, cancellation).ConfigureAwait(false);
             return ReconcileResult.Done;
@@ -242,7 +242,7 @@ public sealed class BatchJobReconciler(
             var stopped = await external.CancelAsync(run, $"cancelled with the annotation {BatchJobResource.CancelAnnotation}", cancellation).ConfigureAwait(false);
             if (!stopped.Dispatched)
             {
-                await RecordAsync(batchJob, "Warning", stopped.Reason, $"could not stop its {BackendName(job.Spec.Backend)} work: {stopped.Message}", cancellation).ConfigureAwait(false);
+                await RecordAsync(batchJob, "Warning", stopped.Reason, $"could not stop its {job.Spec.Backend.Name()} work: {stopped.Message}", cancellation).ConfigureAwait(false);
             }
 
             var now = time.GetUtcNow();
@@ -308,7 +308,7 @@ public sealed class BatchJobReconciler(
         var dispatched = next.Find(Conditions.Dispatched);
         if (!progress.Dispatched && dispatched is not null && previous.Find(Conditions.Dispatched)?.Message != dispatched.Message)
         {
-            log.Warning("{BatchJob} cannot be dispatched to {Backend}: {Message}", name, BackendName(job.Spec.Backend), progress.Message);
+            log.Warning("{BatchJob} cannot be dispatched to {Backend}: {Message}", name, job.Spec.Backend.Name(), progress.Message);
             await RecordAsync(batchJob, "Warning", progress.Reason, progress.Message, cancellation).ConfigureAwait(false);
         }
 
@@ -392,8 +392,8 @@ public sealed class BatchJobReconciler(
         if (!stopped.Dispatched)
         {
             // The backend refused for good (say, a permission): the deletion goes on, and says what may still run.
-            log.Warning("{BatchJob}: could not stop its {Backend} work: {Message}", name, BackendName(backend), stopped.Message);
-            await RecordAsync(batchJob, "Warning", stopped.Reason, $"could not stop its {BackendName(backend)} work: {stopped.Message}", cancellation).ConfigureAwait(false);
+            log.Warning("{BatchJob}: could not stop its {Backend} work: {Message}", name, backend.Name(), stopped.Message);
+            await RecordAsync(batchJob, "Warning", stopped.Reason, $"could not stop its {backend.Name()} work: {stopped.Message}", cancellation).ConfigureAwait(false);
         }
     }
 
@@ -640,10 +640,4 @@ public sealed class BatchJobReconciler(
     private static bool IsOwnedBy(V1Job job, BatchJobObject batchJob) =>
         job.Metadata.OwnerReferences?.Any(o => o.Uid == batchJob.Metadata.Uid && o.Controller == true) == true;
 
-    private static string BackendName(Backend backend) => backend switch
-    {
-        Backend.Kubernetes => "kubernetes",
-        Backend.AwsBatch => "aws-batch",
-        _ => "local",
-    };
-}
+    }
