@@ -90,4 +90,20 @@ public class RunIdentityTests
         Assert.Single(ids.Distinct());
         Assert.NotEqual(IdOf(Job), ids[0]);
     }
+
+    [Fact]
+    public void The_execution_only_fields_are_exactly_those_the_run_id_leaves_out()
+    {
+        var job = Specs.Valid(Job.Replace("backend: local", "backend: kubernetes", StringComparison.Ordinal));
+        using var full = System.Text.Json.JsonDocument.Parse(RunIdentity.SpecJson(job));
+        using var reset = System.Text.Json.JsonDocument.Parse(RunIdentity.SpecJson(job with { Spec = RunIdentity.ResultsDefining(job.Spec) }));
+        var after = reset.RootElement.GetProperty("Spec");
+
+        var differing = full.RootElement.GetProperty("Spec").EnumerateObject()
+            .Where(p => after.GetProperty(p.Name).GetRawText() != p.Value.GetRawText())
+            .Select(p => char.ToLowerInvariant(p.Name[0]) + p.Name[1..])
+            .ToHashSet();
+
+        Assert.Equal(RunIdentity.ExecutionOnlyFields.Order(), differing.Order());
+    }
 }

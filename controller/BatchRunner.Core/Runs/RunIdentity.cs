@@ -14,17 +14,27 @@ namespace BatchRunner.Core.Runs;
 /// </summary>
 public static class RunIdentity
 {
+    /// <summary>
+    /// The spec fields (as written under <c>spec.</c>) that say how a run executes, not what it computes: left out of
+    /// the run id, and the only ones a dispatched run may change. <see cref="ResultsDefining"/> resets exactly these
+    /// (a test holds the two together).
+    /// </summary>
+    public static IReadOnlySet<string> ExecutionOnlyFields { get; } =
+        new HashSet<string>(["parallelism", "retry", "timeoutSeconds", "deadlineSeconds", "backend"], StringComparer.Ordinal);
+
+    /// <summary>The spec with its execution-only fields at fixed values: what decides the run's results.</summary>
+    public static BatchJobSpec ResultsDefining(BatchJobSpec spec) => spec with
+    {
+        Parallelism = 1,
+        Retry = RetryPolicy.Default,
+        TimeoutSeconds = null,
+        DeadlineSeconds = null,
+        Backend = Backend.Local,
+    };
+
     public static string For(BatchJob job)
     {
-        var resultsDefining = job.Spec with
-        {
-            Parallelism = 1,
-            Retry = RetryPolicy.Default,
-            TimeoutSeconds = null,
-            DeadlineSeconds = null,
-            Backend = Backend.Local,
-        };
-        var canonical = JsonSerializer.Serialize(new CanonicalRun(job.Metadata.Namespace, job.Metadata.Name, resultsDefining), CanonicalJson.Default.CanonicalRun);
+        var canonical = JsonSerializer.Serialize(new CanonicalRun(job.Metadata.Namespace, job.Metadata.Name, ResultsDefining(job.Spec)), CanonicalJson.Default.CanonicalRun);
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(canonical));
         return "r" + Convert.ToHexStringLower(hash)[..11];
     }

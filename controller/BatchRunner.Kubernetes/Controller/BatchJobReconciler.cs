@@ -548,9 +548,10 @@ public sealed class BatchJobReconciler(
         var before = dispatched.RootElement.GetProperty("Spec");
         var after = current.RootElement.GetProperty("Spec");
         var changed = after.EnumerateObject()
-            .Where(p => p.Name is not ("Parallelism" or "Retry" or "TimeoutSeconds" or "DeadlineSeconds" or "Backend"))
+            .Select(p => (Field: char.ToLowerInvariant(p.Name[0]) + p.Name[1..], p.Name, p.Value))
+            .Where(p => !RunIdentity.ExecutionOnlyFields.Contains(p.Field))
             .Where(p => !before.TryGetProperty(p.Name, out var old) || old.GetRawText() != p.Value.GetRawText())
-            .Select(p => "spec." + char.ToLowerInvariant(p.Name[0]) + p.Name[1..])
+            .Select(p => "spec." + p.Field)
             .ToList();
         return changed.Count == 0 ? "the spec" : string.Join(", ", changed);
     }
