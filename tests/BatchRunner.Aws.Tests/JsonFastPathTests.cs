@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchRunner.Aws.Intake;
+using BatchRunner.Core.Spec;
 using BatchRunner.Aws.Tests.Support;
 
 namespace BatchRunner.Aws.Tests;

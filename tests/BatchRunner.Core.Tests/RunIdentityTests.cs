@@ -106,4 +106,15 @@ public class RunIdentityTests
 
         Assert.Equal(RunIdentity.ExecutionOnlyFields.Order(), differing.Order());
     }
+
+    [Fact]
+    public void The_canonical_document_reads_back_as_the_same_job()
+    {
+        var job = Specs.Valid(Job);
+        var (text, hash) = BatchRunner.Core.Spec.BatchJobDocument.Write(job);
+        var again = Specs.Valid(text);
+
+        Assert.Equal(RunIdentity.SpecJson(job), RunIdentity.SpecJson(again));
+        Assert.Equal(hash, BatchRunner.Core.Spec.BatchJobDocument.Write(again).ContentHash);
+    }
 }

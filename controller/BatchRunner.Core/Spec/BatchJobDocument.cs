@@ -2,9 +2,8 @@ using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using BatchRunner.Core.Spec;
 
-namespace BatchRunner.Aws.Intake;
+namespace BatchRunner.Core.Spec;
 
 /// <summary>
 /// A resolved <see cref="BatchJob"/> written back as a document, defaults filled in and map keys sorted, so that the
