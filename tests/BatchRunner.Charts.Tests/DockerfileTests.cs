@@ -87,6 +87,27 @@ public partial class DockerfileTests
     }
 
     [Theory]
+    [MemberData(nameof(Dockerfiles))]
+    public void Every_published_project_has_every_project_it_references_copied_into_its_stage(string dockerfile)
+    {
+        var instructions = Parse(dockerfile);
+        foreach (var run in instructions.Where(i => i.Keyword == "RUN"))
+        {
+            if (PublishProject().Match(run.Arguments) is not { Success: true } publish)
+            {
+                continue;
+            }
+
+            var copied = instructions.Where(i => i.Keyword == "COPY" && i.Stage == run.Stage)
+                .SelectMany(i => i.Arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries)[..^1]).ToList();
+            foreach (var folder in ProjectGraph.ReferencedFolders(publish.Groups[1].Value))
+            {
+                Assert.True(copied.Contains(folder + "/"), $"{dockerfile}: publishes {publish.Groups[1].Value}, which needs {folder}/, not copied into its stage");
+            }
+        }
+    }
+
+    [Theory]
     [InlineData("workloads/mmc-queue/Dockerfile")]
     [InlineData("workloads/pi-monte-carlo/Dockerfile")]
     public void A_workload_image_carries_the_results_wrapper_for_aws_batch(string dockerfile)

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using BatchRunner.Backends;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
 using BatchRunner.Kubernetes.Controller;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using BatchRunner.Backends;
 using BatchRunner.Core.Runs;
 using BatchRunner.Kubernetes.Client;
 using BatchRunner.Kubernetes.Status;

@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using BatchRunner.Aws.Protocol;
+using BatchRunner.Backends;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
-using BatchRunner.Kubernetes.Controller;
 
 namespace BatchRunner.Aws.Batch;
 

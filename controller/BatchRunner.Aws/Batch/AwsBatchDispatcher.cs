@@ -2,7 +2,6 @@ using System.Globalization;
 using BatchRunner.Aws.Protocol;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
-using BatchRunner.Kubernetes.Status;
 using Serilog;
 
 namespace BatchRunner.Aws.Batch;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using BatchRunner.Backends;
 
 namespace BatchRunner.Aws.Batch;
 
@@ -95,6 +96,6 @@ public sealed record IndexFailure(int Index, string Reason, int? ExitCode);
 [JsonSourceGenerationOptions(
     JsonSerializerDefaults.Web,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    Converters = [typeof(Kubernetes.Status.KubernetesTimeConverter)])]
+    Converters = [typeof(KubernetesTimeConverter)])]
 [JsonSerializable(typeof(AwsBatchRunState))]
 public sealed partial class AwsBatchRunStateJsonContext : JsonSerializerContext;

@@ -1,6 +1,7 @@
 using BatchRunner.Aws.Batch;
 using BatchRunner.Aws.Protocol;
 using BatchRunner.Aws.S3;
+using BatchRunner.Backends;
 using BatchRunner.Local.Store;
 using BatchRunner.Kubernetes.Controller;
 using Microsoft.Extensions.DependencyInjection.Extensions;

@@ -1,3 +1,4 @@
+using BatchRunner.Backends;
 using BatchRunner.Kubernetes.Compaction;
 using BatchRunner.Kubernetes.Controller;
 using BatchRunner.Kubernetes.Dispatch;

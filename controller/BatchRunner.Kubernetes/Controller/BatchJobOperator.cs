@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using BatchRunner.Backends;
 using BatchRunner.Core.Runs;
 using BatchRunner.Kubernetes.Client;
 using BatchRunner.Kubernetes.Compaction;

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using BatchRunner.Backends;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
 using BatchRunner.Kubernetes.Client;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using BatchRunner.Backends;
 using BatchRunner.Core.Runs;
 
 namespace BatchRunner.Kubernetes.Status;
@@ -116,14 +117,4 @@ public static class Conditions
             ? [.. conditions, updated]
             : conditions.Select(c => c.Type == type ? updated : c).ToList();
     }
-}
-
-/// <summary>Times as Kubernetes writes them (<c>2026-11-22T13:57:57Z</c>): RFC 3339, UTC, whole seconds.</summary>
-public sealed class KubernetesTimeConverter : JsonConverter<DateTimeOffset>
-{
-    public override DateTimeOffset Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-        DateTimeOffset.Parse(reader.GetString()!, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal);
-
-    public override void Write(Utf8JsonWriter writer, DateTimeOffset value, JsonSerializerOptions options) =>
-        writer.WriteStringValue(value.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture));
 }

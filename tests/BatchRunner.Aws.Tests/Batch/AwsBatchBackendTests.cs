@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchRunner.Aws.Batch;
+using BatchRunner.Backends;
 using BatchRunner.Controller.Intake;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using BatchRunner.Aws.Batch;
+using BatchRunner.Backends;
 using BatchRunner.Kubernetes.Status;
 
 namespace BatchRunner.Aws.Tests.Batch;

@@ -1,4 +1,5 @@
 using BatchRunner.Aws.Batch;
+using BatchRunner.Backends;
 using BatchRunner.Controller.Hosting;
 using BatchRunner.Kubernetes.Controller;
 using Microsoft.Extensions.Configuration;

@@ -2,7 +2,7 @@ using System.Text.Json;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
 
-namespace BatchRunner.Kubernetes.Controller;
+namespace BatchRunner.Backends;
 
 /// <summary>
 /// A backend outside the cluster that the reconciler dispatches BatchJobs to (AWS Batch, for

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace BatchRunner.Kubernetes.Status;
+namespace BatchRunner.Core.Runs;
 
 /// <summary>The range notation Kubernetes uses for sets of indexes (<c>1,3-5,8</c>).</summary>
 public static class IndexRanges

@@ -1,0 +1,35 @@
+namespace BatchRunner.Charts.Tests;
+
+/// <summary>Which project may depend on which: backends meet only at the seam, and the CLI links no cluster client.</summary>
+public sealed class ProjectDependencyTests
+{
+    private static readonly string[] Backends =
+    [
+        "controller/BatchRunner.Local/BatchRunner.Local.csproj",
+        "controller/BatchRunner.Kubernetes/BatchRunner.Kubernetes.csproj",
+        "controller/BatchRunner.Aws/BatchRunner.Aws.csproj",
+    ];
+
+    public static TheoryData<string> BackendProjects() => new(Backends);
+
+    [Theory]
+    [MemberData(nameof(BackendProjects))]
+    public void No_backend_references_another(string backend)
+    {
+        var others = Backends.Where(b => b != backend).Select(b => Path.GetDirectoryName(b)!.Replace('\\', '/')).ToList();
+
+        var reached = ProjectGraph.ReferencedFolders(backend);
+
+        Assert.Empty(reached.Intersect(others));
+    }
+
+    [Fact]
+    public void The_seam_references_core_only() =>
+        Assert.Equal(["controller/BatchRunner.Core/BatchRunner.Core.csproj"], ProjectGraph.DirectReferences("controller/BatchRunner.Backends/BatchRunner.Backends.csproj"));
+
+    [Theory]
+    [InlineData("controller/BatchRunner.Cli/BatchRunner.Cli.csproj")]
+    [InlineData("controller/BatchRunner.Exec/BatchRunner.Exec.csproj")]
+    public void The_native_cli_and_the_wrapper_do_not_reach_the_kubernetes_backend(string project) =>
+        Assert.DoesNotContain("controller/BatchRunner.Kubernetes", ProjectGraph.ReferencedFolders(project));
+}
