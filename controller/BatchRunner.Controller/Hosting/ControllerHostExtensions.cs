@@ -35,6 +35,7 @@ public static class ControllerHostExtensions
         builder.Services.AddSingleton(new ControllerMetrics(new CollectorRegistry()));
         builder.Services.AddSingleton<IKubernetes>(services => CreateClient(services.GetRequiredService<IOptions<KubernetesOptions>>().Value));
         builder.Services.AddSingleton<ControllerState>();
+        builder.Services.AddControllerHealthChecks();
         builder.Services.AddHostedService<KubernetesOperatorService>();
         // Finished runs are compacted to Parquet in their store (the operator's leader does it, off the reconcile path).
         builder.Services.AddSingleton<BatchRunner.Kubernetes.Compaction.IRunCompactor>(services => new BatchRunner.Controller.Compaction.StoreRunCompactor(
@@ -55,11 +56,9 @@ public static class ControllerHostExtensions
 
     public static WebApplication MapControllerEndpoints(this WebApplication app)
     {
-        var state = app.Services.GetRequiredService<ControllerState>();
         var metrics = app.Services.GetRequiredService<ControllerMetrics>();
-        app.MapGet("/healthz", () => state.Faulted is { } reason ? Results.Text(reason, statusCode: 500) : Results.Text("ok"));
-        // A standby is ready (it serves probes and metrics, and takes over at once); the body says which it is.
-        app.MapGet("/readyz", () => state.IsReady ? Results.Text($"ok: {state.Role()}") : Results.Text(state.NotReadyReason, statusCode: 503));
+        app.MapHealthChecks("/healthz", ControllerHealthChecks.Endpoint(ControllerHealthChecks.Live, StatusCodes.Status500InternalServerError));
+        app.MapHealthChecks("/readyz", ControllerHealthChecks.Endpoint(ControllerHealthChecks.Ready, StatusCodes.Status503ServiceUnavailable));
         app.MapGet("/metrics", async (HttpContext context) =>
         {
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
