@@ -75,10 +75,10 @@ internal sealed class SpawnedChild : IReaperWatch
         {
             if (Cgroup is not null)
             {
+                // The cgroup holds every descendant, however it detached: no walk of the process tree is needed.
                 FreezerCgroups.KillAll(Cgroup, except: Pid);
             }
-
-            if (!_reaped)
+            else if (!_reaped)
             {
                 // Descendants that started a group or session of their own are found by their parent links first.
                 try

@@ -477,6 +477,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 reason = reason is null ? killed : $"{reason}; {killed}";
                 log.Warning("Index {Index} attempt {Attempt}: {Killed}", index, attempt, killed);
             }
+
             if (outcome.CountsAgainstRetries())
             {
                 _attemptsThisInvocation[index]++;
