@@ -157,7 +157,7 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
             };
 
             var summary = LocalResultsStore.InspectOutput(outputDir, job.Spec.Results.Format);
-            var row = summary.ApplyTo(LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, job.Spec.Backend.Name()) with
+            var row = summary.ApplyTo(LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, job.Spec.Backend.Name) with
             {
                 ExitCode = child.ExitCode,
                 Reason = reason,

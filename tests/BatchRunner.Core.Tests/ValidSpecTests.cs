@@ -195,12 +195,12 @@ public class ValidSpecTests
     {
         Assert.Equal("sweep", BatchJobParser.Parse(Specs.Yaml()).GetJobOrThrow().Metadata.Name);
 
-        var invalid = BatchJobParser.Parse(Specs.Yaml("  parallelism: 0\n  backend: docker\n"));
+        var invalid = BatchJobParser.Parse(Specs.Yaml("  parallelism: 0\n  backend: docker_ce\n"));
         var exception = Assert.Throws<InvalidSpecException>(invalid.GetJobOrThrow);
 
         Assert.Equal(2, exception.Errors.Count);
         Assert.Equal(
-            "spec.backend: must be one of local, kubernetes, aws-batch; got \"docker\"" + Environment.NewLine + "spec.parallelism: must be >= 1, got 0",
+            "spec.backend: must be a backend name (lowercase letters, digits and '-', such as local, kubernetes or aws-batch); got \"docker_ce\"" + Environment.NewLine + "spec.parallelism: must be >= 1, got 0",
             exception.Message);
     }
 }

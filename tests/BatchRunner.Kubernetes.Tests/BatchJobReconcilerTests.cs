@@ -183,16 +183,17 @@ public sealed class BatchJobReconcilerTests
     }
 
     [Fact]
-    public async Task A_batchjob_for_another_backend_is_not_dispatched()
+    public async Task A_batchjob_for_a_backend_this_controller_does_not_run_is_refused_naming_spec_backend()
     {
         _cluster.Apply(Specs.Object("""{"backend": "local"}"""));
 
         await ReconcileAsync();
 
-        var dispatched = AssertCondition(Conditions.Dispatched, "False", Conditions.Reasons.BackendNotKubernetes);
-        Assert.Contains("spec.backend is local", dispatched.Message, StringComparison.Ordinal);
-        AssertCondition(Conditions.Valid, "True", Conditions.Reasons.SpecValid);
-        Assert.Equal(RunPhase.Pending, Status.Phase);
+        var valid = AssertCondition(Conditions.Valid, "False", Conditions.Reasons.BackendUnavailable);
+        Assert.StartsWith("spec.backend: local is not enabled in this controller: ", valid.Message, StringComparison.Ordinal);
+        Assert.EndsWith("(backends here: kubernetes)", valid.Message, StringComparison.Ordinal);
+        Assert.Null(Status.Find(Conditions.Dispatched));
+        Assert.Equal(RunPhase.Failed, Status.Phase);
         Assert.Empty(_cluster.Jobs);
         Assert.Empty(_cluster.ConfigMaps);
     }

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace BatchRunner.Kubernetes.Tests;
 
 /// <summary>
-/// BatchJobs of an external backend (aws-batch) through the reconciler, with a scripted <see cref="IExternalBackend"/>:
+/// BatchJobs of an external backend (aws-batch) through the reconciler, with a scripted <see cref="IBatchBackend"/>:
 /// what is handed to the backend, what comes back into the status and conditions, cancel and delete.
 /// </summary>
 public sealed class ExternalBackendReconcilerTests
@@ -37,7 +37,7 @@ public sealed class ExternalBackendReconcilerTests
         Assert.Null(run.State);
         Assert.Equal((RunPhase.Running, 6, 2, 3), (Status.Phase, Status.Total, Status.Succeeded, Status.Active));
         Assert.Equal($"{Specs.Name}-{run.RunId}", Status.JobName);
-        Assert.Equal("j-1", Status.AwsBatch!.Value.GetProperty("arrays")[0].GetProperty("jobId").GetString());
+        Assert.Equal("j-1", Status.BackendState!.Value.GetProperty("arrays")[0].GetProperty("jobId").GetString());
         Assert.Equal(TimeSpan.FromSeconds(7), result.RequeueAfter);
         var dispatched = Status.Find(Conditions.Dispatched)!;
         Assert.Equal(("True", "ArraysSubmitted", "6 indexes in 1 array"), (dispatched.Status, dispatched.Reason, dispatched.Message));
@@ -67,7 +67,7 @@ public sealed class ExternalBackendReconcilerTests
 
         await Assert.ThrowsAsync<HttpRequestException>(() => ReconcileAsync());
 
-        Assert.Equal(3, Status.AwsBatch!.Value.GetProperty("nextIndex").GetInt32());
+        Assert.Equal(3, Status.BackendState!.Value.GetProperty("nextIndex").GetInt32());
         Assert.Equal(RunIdentity.For(Specs.Job(AwsBatch)), Status.RunId);
         Assert.Contains("status", _cluster.Writes);
     }
@@ -181,13 +181,17 @@ public sealed class ExternalBackendReconcilerTests
     }
 
     [Fact]
-    public async Task Without_the_backend_in_this_controller_an_aws_batch_job_waits_with_a_condition()
+    public async Task Without_the_backend_in_this_controller_an_aws_batch_job_is_refused_naming_spec_backend_and_the_backends_here()
     {
         _cluster.Apply(Specs.Object(AwsBatch));
 
         await new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, Serilog.Core.Logger.None).ReconcileAsync(Key, CancellationToken.None);
 
-        Assert.Equal(Conditions.Reasons.BackendNotKubernetes, Status.Find(Conditions.Dispatched)!.Reason);
+        var valid = Status.Find(Conditions.Valid)!;
+        Assert.Equal(("False", Conditions.Reasons.BackendUnavailable), (valid.Status, valid.Reason));
+        Assert.Equal("spec.backend: aws-batch is not a backend of this controller (backends here: kubernetes)", valid.Message);
+        Assert.Null(Status.Find(Conditions.Dispatched));
+        Assert.Contains(_cluster.Events, e => e.Reason == Conditions.Reasons.BackendUnavailable && e.Message == valid.Message);
         Assert.Empty(_backend.Advanced);
     }
 
@@ -198,26 +202,26 @@ public sealed class ExternalBackendReconcilerTests
         return await reconciler.ReconcileAsync(Key, CancellationToken.None);
     }
 
-    internal static ExternalProgress Progress(RunPhase phase, int succeeded, int active, string state) => new(
+    internal static BackendProgress Progress(RunPhase phase, int succeeded, int active, string state) => new(
         phase, 6, succeeded, 0, active, null, new DateTimeOffset(2026, 3, 1, 12, 0, 5, TimeSpan.Zero),
         phase is RunPhase.Succeeded or RunPhase.Failed ? new DateTimeOffset(2026, 3, 1, 12, 9, 0, TimeSpan.Zero) : null,
         Dispatched: true, "ArraysSubmitted", "6 indexes in 1 array", null, null, JsonDocument.Parse(state).RootElement.Clone(), TimeSpan.FromSeconds(7));
 
-    internal sealed class ScriptedBackend : IExternalBackend
+    internal sealed class ScriptedBackend : IBatchBackend
     {
-        public Func<ExternalRun, ExternalProgress> Next { get; set; } = _ => throw new InvalidOperationException("no answer scripted");
+        public Func<BackendRun, BackendProgress> Next { get; set; } = _ => throw new InvalidOperationException("no answer scripted");
 
         public List<string> Checkpoints { get; set; } = [];
 
-        public ExternalProgress? CancelResult { get; set; }
+        public BackendProgress? CancelResult { get; set; }
 
-        public List<ExternalRun> Advanced { get; } = [];
+        public List<BackendRun> Advanced { get; } = [];
 
-        public List<(ExternalRun Run, string Reason)> Cancelled { get; } = [];
+        public List<(BackendRun Run, string Reason)> Cancelled { get; } = [];
 
         public Backend Backend => Backend.AwsBatch;
 
-        public async Task<ExternalProgress> AdvanceAsync(ExternalRun run, Func<JsonElement, CancellationToken, Task> checkpoint, CancellationToken cancellation)
+        public async Task<BackendProgress> AdvanceAsync(BackendRun run, BackendCheckpoint checkpoint, CancellationToken cancellation)
         {
             Advanced.Add(run);
             foreach (var state in Checkpoints)
@@ -228,10 +232,24 @@ public sealed class ExternalBackendReconcilerTests
             return Next(run);
         }
 
-        public Task<ExternalProgress> CancelAsync(ExternalRun run, string reason, CancellationToken cancellation)
+        public Task<BackendProgress> CancelAsync(BackendRun run, string reason, CancellationToken cancellation)
         {
             Cancelled.Add((run, reason));
             return Task.FromResult(CancelResult ?? Progress(RunPhase.Cancelled, 1, 0, run.State?.GetRawText() ?? "{}"));
         }
+
+        /// <summary>As AWS Batch: a run not finished is cancelled; what cannot be stopped is reported, not waited for.</summary>
+        public async Task<BackendRelease> ReleaseAsync(BackendRun run, string reason, CancellationToken cancellation)
+        {
+            if (run.WasFinished)
+            {
+                return BackendRelease.Done;
+            }
+
+            var stopped = await CancelAsync(run, reason, cancellation);
+            return new BackendRelease(true, stopped.Dispatched ? null : new BackendCondition(false, stopped.Reason, stopped.Message));
+        }
+
+        public BackendCapacity Capacity => BackendCapacity.Unknown;
     }
 }

@@ -68,7 +68,12 @@ public sealed class SourceGeneratedJsonTests
         ["aws batch"] = new BatchJobStatus
         {
             Phase = RunPhase.Cancelled,
-            AwsBatch = JsonDocument.Parse("""{"runId":"r","arrays":[{"jobId":"j-1","size":10000,"submittedAt":"2026-11-22T13:57:57Z"}],"nextIndex":1.5e3,"note":"<\u00e9>"}""").RootElement.Clone(),
+            BackendState = JsonDocument.Parse("""{"runId":"r","arrays":[{"jobId":"j-1","size":10000,"submittedAt":"2026-11-22T13:57:57Z"}],"nextIndex":1.5e3,"note":"<\u00e9>"}""").RootElement.Clone(),
+        },
+        ["aws batch, written by an older controller"] = new BatchJobStatus
+        {
+            Phase = RunPhase.Running,
+            LegacyAwsBatch = JsonDocument.Parse("""{"runId":"r","nextIndex":3}""").RootElement.Clone(),
         },
     };
 

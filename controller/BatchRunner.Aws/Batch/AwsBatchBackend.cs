@@ -9,17 +9,21 @@ namespace BatchRunner.Aws.Batch;
 
 /// <summary>
 /// AWS Batch as the operator's backend for <c>spec.backend: aws-batch</c>: the reconciler's calls go to the
-/// <see cref="AwsBatchDispatcher"/>, whose state lives in the BatchJob's <c>status.awsBatch</c>. Every status patch
+/// <see cref="AwsBatchDispatcher"/>, whose state the host keeps (the BatchJob's <c>status.backendState</c>). Every status patch
 /// wakes the BatchJob up again; those reconciles find AWS Batch not due for another look and answer with what was
 /// last seen, so AWS is polled at the dispatcher's pace (and at once for a new generation), not per watch event.
 /// </summary>
-public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider time) : IExternalBackend
+public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider time) : IBatchBackend
 {
-    private readonly ConcurrentDictionary<string, (DateTimeOffset Due, long Generation, ExternalProgress Progress)> _last = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (DateTimeOffset Due, long Generation, BackendProgress Progress)> _last = new(StringComparer.Ordinal);
+
+    private readonly UsageTally _usage = new();
 
     public Backend Backend => Backend.AwsBatch;
 
-    public async Task<ExternalProgress> AdvanceAsync(ExternalRun run, Func<JsonElement, CancellationToken, Task> checkpoint, CancellationToken cancellation)
+    public BackendCapacity Capacity => _usage.Capacity;
+
+    public async Task<BackendProgress> AdvanceAsync(BackendRun run, BackendCheckpoint checkpoint, CancellationToken cancellation)
     {
         var job = run.Job ?? throw new ArgumentException("a run to advance needs its BatchJob", nameof(run));
         var key = Key(run);
@@ -31,7 +35,8 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
 
         var progress = await dispatcher.AdvanceAsync(
             job, run.RunId, AwsBatchRunState.FromJson(run.State), (state, token) => checkpoint(state.ToJson(), token), run.AllowSubmit, cancellation).ConfigureAwait(false);
-        var external = ToExternal(progress);
+        var external = ToExternal(progress) with { JobName = progress.Problem is null || progress.State.NextIndex > 0 ? JobNamePrefix(run) : null };
+        _usage.Observe(run, external);
         if (external.IsTerminal)
         {
             _last.TryRemove(key, out _);
@@ -44,9 +49,10 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
         return external;
     }
 
-    public async Task<ExternalProgress> CancelAsync(ExternalRun run, string reason, CancellationToken cancellation)
+    public async Task<BackendProgress> CancelAsync(BackendRun run, string reason, CancellationToken cancellation)
     {
         _last.TryRemove(Key(run), out _);
+        _usage.Forget(run);
         var state = AwsBatchRunState.FromJson(run.State);
         try
         {
@@ -56,21 +62,36 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
         {
             var message = e is AwsServiceException aws ? $"AWS Batch: {aws.ErrorCode}: {aws.ServiceMessage}" : e.Message;
             var kept = state ?? new AwsBatchRunState { RunId = run.RunId };
-            return new ExternalProgress(
+            return new BackendProgress(
                 RunPhase.Cancelled, run.Job?.Spec.Completions ?? 0, kept.DoneSucceeded, kept.DoneFailed, 0, kept.FailedIndexes, kept.StartTime, time.GetUtcNow(),
                 Dispatched: false, AwsBatchReasons.Rejected, message, null, null, kept.ToJson(), TimeSpan.Zero);
         }
     }
 
-    private static string Key(ExternalRun run) => $"{run.Uid}/{run.RunId}";
+    public async Task<BackendRelease> ReleaseAsync(BackendRun run, string reason, CancellationToken cancellation)
+    {
+        _usage.Forget(run);
+        if (run.WasFinished || run.Job is null && run.State is null)
+        {
+            return BackendRelease.Done;
+        }
 
-    public static ExternalProgress ToExternal(AwsBatchProgress progress)
+        var stopped = await CancelAsync(run, reason, cancellation).ConfigureAwait(false);
+        return stopped.Dispatched ? BackendRelease.Done : new BackendRelease(true, new BackendCondition(false, stopped.Reason, stopped.Message));
+    }
+
+    /// <summary>The common prefix of the names this backend gives a run's jobs.</summary>
+    private static string JobNamePrefix(BackendRun run) => $"{run.Name}-{run.RunId}";
+
+    private static string Key(BackendRun run) => $"{run.Uid}/{run.RunId}";
+
+    public static BackendProgress ToExternal(AwsBatchProgress progress)
     {
         var failureReason = progress.Phase != RunPhase.Failed ? null
             : progress.State.Outcome == AwsBatchReasons.DeadlineExceeded ? AwsBatchReasons.DeadlineExceeded
             : progress.Problem is { Fatal: true } problem ? problem.Reason
             : AwsBatchReasons.IndexesFailed;
-        return new ExternalProgress(
+        return new BackendProgress(
             progress.Phase,
             progress.Total,
             progress.Succeeded,

@@ -37,7 +37,7 @@ public static class IntakeRequestReader
     private static readonly JsonDocumentOptions JsonLimits = new() { MaxDepth = 64 };
 
     public static IntakeReadResult Read(
-        string? body, string? requestId, string? deduplicationId, int maxBodyBytes = DefaultMaxBodyBytes, Backend defaultBackend = Backend.Local)
+        string? body, string? requestId, string? deduplicationId, int maxBodyBytes = DefaultMaxBodyBytes, Backend? defaultBackend = null)
     {
         try
         {
@@ -51,7 +51,7 @@ public static class IntakeRequestReader
         }
     }
 
-    private static IntakeReadResult ReadChecked(string? body, string? requestId, string? deduplicationId, int maxBodyBytes, Backend defaultBackend)
+    private static IntakeReadResult ReadChecked(string? body, string? requestId, string? deduplicationId, int maxBodyBytes, Backend? defaultBackend)
     {
         if (CheckText(body ?? "", maxBodyBytes) is { } refused)
         {
@@ -92,7 +92,7 @@ public static class IntakeRequestReader
     /// times faster than through YAML; whatever does not come out valid that way (a syntax error, a duplicate key,
     /// a wrong value) is read again exactly as the CLI reads it, so every error is the CLI's, word for word.
     /// </summary>
-    internal static ParseResult Parse(string text, Backend defaultBackend = Backend.Local, bool jsonFastPath = true)
+    internal static ParseResult Parse(string text, Backend? defaultBackend = null, bool jsonFastPath = true)
     {
         if (jsonFastPath && text.AsSpan().TrimStart().StartsWith("{", StringComparison.Ordinal))
         {

@@ -45,7 +45,7 @@ internal sealed class MessageProcessor(IJobSink sink, TenantGuard guard, int max
         if (!sink.Backends.Contains(job.Spec.Backend))
         {
             return new Decision.Refused(new Rejection(RejectCode.Unsupported,
-                $"spec.backend {job.Spec.Backend.Name()}: this controller takes requests for backend {string.Join(", ", sink.Backends.Select(BackendNames.Name))}"), request);
+                $"spec.backend {job.Spec.Backend.Name}: this controller takes requests for backend {string.Join(", ", sink.Backends.Select(b => b.Name))}"), request);
         }
 
         // 5. The tenant guard.

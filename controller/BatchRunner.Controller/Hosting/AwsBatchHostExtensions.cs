@@ -2,6 +2,7 @@ using BatchRunner.Aws.Batch;
 using BatchRunner.Aws.Protocol;
 using BatchRunner.Aws.S3;
 using BatchRunner.Backends;
+using BatchRunner.Core.Spec;
 using BatchRunner.Local.Store;
 using BatchRunner.Kubernetes.Controller;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -12,7 +13,7 @@ namespace BatchRunner.Controller.Hosting;
 /// <summary>
 /// Wires the AWS Batch backend into the controller when <c>BatchRunner:AwsBatch:Enabled</c>: its options (validated
 /// on start), the Batch client over AWSSDK.Core's credentials, the shared SubmitJob token bucket, the dispatcher,
-/// and the operator's <see cref="IExternalBackend"/> for <c>spec.backend: aws-batch</c>. The run's spec is published
+/// and the <see cref="IBatchBackend"/> for <c>spec.backend: aws-batch</c>. The run's spec is published
 /// through <see cref="IRunSpecPublisher"/> into the results store (<c>BatchRunner:Results</c>).
 /// </summary>
 public static class AwsBatchHostExtensions
@@ -34,6 +35,7 @@ public static class AwsBatchHostExtensions
             .ValidateOnStart();
         if (!builder.Configuration.GetValue<bool>($"{AwsBatchOptions.Section}:Enabled"))
         {
+            services.AddSingleton(new DisabledBackend(Backend.AwsBatch, $"set {AwsBatchOptions.Section}:Enabled=true with its JobQueue and ExecutionRoleArn"));
             return builder;
         }
 
@@ -57,7 +59,7 @@ public static class AwsBatchHostExtensions
                 provider.GetRequiredService<IBatchApi>(), options, provider.GetRequiredService<IRunSpecPublisher>(),
                 provider.GetRequiredService<SubmitRateLimiter>(), provider.GetRequiredService<TimeProvider>(), Serilog.Log.Logger, options.Timings());
         });
-        services.AddSingleton<IExternalBackend>(provider => new AwsBatchBackend(provider.GetRequiredService<AwsBatchDispatcher>(), provider.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IBatchBackend>(provider => new AwsBatchBackend(provider.GetRequiredService<AwsBatchDispatcher>(), provider.GetRequiredService<TimeProvider>()));
         return builder;
     }
 }

@@ -17,7 +17,8 @@ public sealed class KubernetesOperatorService(
     ControllerState state,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
-    IEnumerable<IExternalBackend> externals,
+    IEnumerable<IBatchBackend> backends,
+    IEnumerable<DisabledBackend> disabled,
     IRunCompactor compactor) : BackgroundService
 {
     private readonly Serilog.ILogger _log = Serilog.Log.ForContext<KubernetesOperatorService>();
@@ -34,13 +35,14 @@ public sealed class KubernetesOperatorService(
         var collection = store.IsConfigured
             ? new ResultsCollection(store.Uri!, kubernetes.Value.ExecImage, store.Region, store.EndpointUrl, store.ForcePathStyle, store.CredentialsSecret)
             : null;
-        var backends = externals.ToList();
+        var others = backends.ToList();
         var settings = new OperatorSettings(
-            kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished, collection), Externals: backends,
-            Compactor: store.CompactFinishedRuns ? compactor : null);
-        foreach (var backend in backends)
+            kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished, collection), Backends: others,
+            Compactor: store.CompactFinishedRuns ? compactor : null,
+            Disabled: [.. disabled]);
+        foreach (var backend in others)
         {
-            _log.Information("The operator also dispatches backend {Backend}", backend.Backend.ToString());
+            _log.Information("The operator also dispatches backend {Backend}", backend.Backend.Name);
         }
 
         var @operator = new BatchJobOperator(client, settings, metrics, time, _log);

@@ -13,6 +13,7 @@ namespace BatchRunner.Core.Json;
 [JsonSourceGenerationOptions(UseStringEnumConverter = true)]
 [JsonSerializable(typeof(BatchJob))]
 [JsonSerializable(typeof(CanonicalRun))]
+[JsonSerializable(typeof(Backend))]
 internal sealed partial class CanonicalJson : JsonSerializerContext;
 
 /// <summary>Ledger rows and JSON scalars, with the serializer's default options.</summary>

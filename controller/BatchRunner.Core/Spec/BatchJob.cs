@@ -23,57 +23,6 @@ public sealed record ObjectMeta(
     public const string DefaultNamespace = "default";
 }
 
-/// <summary>Where a BatchJob's indexes run.</summary>
-public enum Backend
-{
-    Local,
-    Kubernetes,
-    AwsBatch,
-}
-
-/// <summary>The one table of backend names as specs, labels, ledgers and messages spell them.</summary>
-public static class BackendNames
-{
-    private static readonly (Backend Backend, string Name)[] Table =
-    [
-        (Backend.Local, "local"),
-        (Backend.Kubernetes, "kubernetes"),
-        (Backend.AwsBatch, "aws-batch"),
-    ];
-
-    /// <summary>Every name, in the order error messages list them.</summary>
-    public static IReadOnlyList<string> All { get; } = Table.Select(t => t.Name).ToArray();
-
-    /// <summary>The backend's name; a value outside the table is a programming error, never a silent "local".</summary>
-    public static string Name(this Backend backend)
-    {
-        foreach (var (value, name) in Table)
-        {
-            if (value == backend)
-            {
-                return name;
-            }
-        }
-
-        throw new ArgumentOutOfRangeException(nameof(backend), backend, "not a backend of the table");
-    }
-
-    public static bool TryParse(string name, out Backend backend)
-    {
-        foreach (var (value, known) in Table)
-        {
-            if (string.Equals(known, name, StringComparison.Ordinal))
-            {
-                backend = value;
-                return true;
-            }
-        }
-
-        backend = default;
-        return false;
-    }
-}
-
 /// <summary>How the workload writes result rows into its output directory.</summary>
 public enum ResultsFormat
 {

@@ -83,7 +83,7 @@ public static class BatchJobDocument
             writer.WriteNumber("deadlineSeconds", deadline);
         }
 
-        writer.WriteString("backend", spec.Backend.Name());
+        writer.WriteString("backend", spec.Backend.Name);
         writer.WriteStartObject("results");
         if (spec.Results.Uri is not null)
         {

@@ -40,7 +40,7 @@ public static partial class BatchJobParser
     /// <summary>Parses one document given as UTF-8 bytes: the size limit and the encoding are checked first.</summary>
     /// <param name="defaultBackend">The backend of a document that names none: the door's own (the CLI's is local;
     /// a cluster's, like the CRD's default, kubernetes).</param>
-    public static ParseResult Parse(ReadOnlySpan<byte> utf8, Backend defaultBackend = Backend.Local)
+    public static ParseResult Parse(ReadOnlySpan<byte> utf8, Backend? defaultBackend = null)
     {
         if (utf8.Length > SpecLimits.MaxDocumentBytes)
         {
@@ -61,7 +61,7 @@ public static partial class BatchJobParser
     }
 
     /// <summary>Parses exactly one YAML or JSON document.</summary>
-    public static ParseResult Parse(string text, Backend defaultBackend = Backend.Local)
+    public static ParseResult Parse(string text, Backend? defaultBackend = null)
     {
         if (Encoding.UTF8.GetByteCount(text) > SpecLimits.MaxDocumentBytes)
         {
@@ -92,7 +92,7 @@ public static partial class BatchJobParser
     }
 
     /// <summary>Binds an already parsed JSON tree, such as a custom resource read from the API server.</summary>
-    public static ParseResult FromNode(JsonNode? root, Backend defaultBackend = Backend.Local)
+    public static ParseResult FromNode(JsonNode? root, Backend? defaultBackend = null)
     {
         var binder = new Binder(defaultBackend);
         var job = binder.BindJob(root);
@@ -135,7 +135,7 @@ public static partial class BatchJobParser
     internal static partial Regex Identifier();
 
     /// <summary>Walks the tree once, collecting every error rather than stopping at the first.</summary>
-    private sealed class Binder(Backend defaultBackend)
+    private sealed class Binder(Backend? defaultBackend)
     {
         public List<SpecError> Errors { get; } = [];
 
@@ -204,9 +204,10 @@ public static partial class BatchJobParser
                 Error("spec.image", $"must be an image reference without spaces, got \"{image}\"");
             }
 
-            if (node["image"] is null && backend is Backend.Kubernetes or Backend.AwsBatch)
+            if (node["image"] is null && backend is { } named && named != Backend.Local)
             {
-                Error("spec.image", $"required for backend {backend.Name()}");
+                // Every backend but local runs containers.
+                Error("spec.image", $"required for backend {named.Name}");
             }
 
             var command = ReadStringList(node, "command", "spec.command");
@@ -262,22 +263,27 @@ public static partial class BatchJobParser
                 Retry = retry,
                 TimeoutSeconds = timeout,
                 DeadlineSeconds = deadline,
-                Backend = backend,
+                Backend = backend!.Value,
                 Results = results,
             };
         }
 
-        private Backend ReadBackend(JsonObject node)
+        /// <summary>
+        /// A backend's name, checked for form only: which backends exist is the host's to say (its registry), at its
+        /// door, so a backend registered by a host is written in a spec like the built-in ones.
+        /// </summary>
+        private Backend? ReadBackend(JsonObject node)
         {
             var text = ReadString(node, "backend", "spec.backend", required: false);
             if (text is null)
             {
-                return defaultBackend;
+                return defaultBackend ?? Backend.Local;
             }
 
-            if (!BackendNames.TryParse(text, out var backend))
+            if (!Backend.TryParse(text, out var backend))
             {
-                Error("spec.backend", $"must be one of {string.Join(", ", BackendNames.All)}; got \"{text}\"");
+                Error("spec.backend", $"must be a backend name (lowercase letters, digits and '-', such as {Backend.Local}, {Backend.Kubernetes} or {Backend.AwsBatch}); got \"{text}\"");
+                return null;
             }
 
             return backend;

@@ -72,7 +72,7 @@ public static class StoredSpec
             Retry = new RetryPolicy(retry.GetProperty("Attempts").GetInt32(), retry.GetProperty("BackoffSeconds").GetDouble(), retry.GetProperty("MaxBackoffSeconds").GetDouble()),
             TimeoutSeconds = NullableDouble(spec.GetProperty("TimeoutSeconds")),
             DeadlineSeconds = NullableDouble(spec.GetProperty("DeadlineSeconds")),
-            Backend = Enum.Parse<Backend>(spec.GetProperty("Backend").GetString()!),
+            Backend = spec.GetProperty("Backend").Deserialize(BatchRunner.Core.Json.CanonicalJson.Default.Backend),
             Results = new ResultsSpec(results.GetProperty("Uri").GetString(), Enum.Parse<ResultsFormat>(results.GetProperty("Format").GetString()!)),
         });
     }

@@ -12,15 +12,17 @@ using Serilog;
 namespace BatchRunner.Kubernetes.Controller;
 
 /// <summary>Settings of the operator loop (bound and validated by the host).</summary>
-/// <param name="Externals">Backends outside the cluster the operator dispatches to (AWS Batch), when the host has them.</param>
+/// <param name="Backends">The host's backends besides Kubernetes (AWS Batch, when it has it; any other registered).</param>
+/// <param name="Disabled">Backends the host knows but does not run, and why: BatchJobs naming them are refused, saying so.</param>
 /// <param name="Compactor">Compacts finished runs in their results store, when the host has one; the leader does it.</param>
 public sealed record OperatorSettings(
     int Workers,
     DispatchSettings Dispatch,
     string Component = "batchrunner-controller",
-    IReadOnlyList<IExternalBackend>? Externals = null,
+    IReadOnlyList<IBatchBackend>? Backends = null,
     IRunCompactor? Compactor = null,
-    CompactionSettings? Compaction = null);
+    CompactionSettings? Compaction = null,
+    IReadOnlyList<DisabledBackend>? Disabled = null);
 
 /// <summary>
 /// The operator while it leads: informers for BatchJobs and their Jobs feed a de-duplicating, rate-limited
@@ -57,7 +59,8 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
 
         var api = new KubernetesClusterApi(client, batchJobs, jobs, capabilities, settings.Component, time);
         var compaction = settings.Compactor is { } compactor ? new CompactionWorker(compactor, settings.Compaction ?? CompactionSettings.Default, time, log) : null;
-        var reconciler = new BatchJobReconciler(api, settings.Dispatch, time, log, settings.Externals, compaction);
+        var backends = BatchJobReconciler.Registry(api, settings.Dispatch, log, settings.Backends ?? [], settings.Disabled ?? []);
+        var reconciler = new BatchJobReconciler(api, backends, settings.Dispatch.Results?.Uri, time, log, compaction);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var informers = new[] { batchJobs.RunAsync(stop.Token), jobs.RunAsync(stop.Token) };
         // A compaction that settled wakes its BatchJob up, so its condition says so.

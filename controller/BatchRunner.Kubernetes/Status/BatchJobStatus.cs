@@ -33,8 +33,15 @@ public sealed record BatchJobStatus
     // would lose this default (dotnet/runtime#84484).
     public IReadOnlyList<Condition> Conditions { get; set; } = [];
 
-    /// <summary>Where the run stands in AWS Batch (backend aws-batch): the backend's own state, which it is handed back.</summary>
-    public JsonElement? AwsBatch { get; init; }
+    /// <summary>
+    /// The backend's own state between reconciles (AWS Batch: the arrays it submitted), handed back on its next call:
+    /// any backend's, in one place, so a new leader carries on with every backend the same way.
+    /// </summary>
+    public JsonElement? BackendState { get; init; }
+
+    /// <summary>Where controllers before <see cref="BackendState"/> kept AWS Batch's state: read once, then moved there.</summary>
+    [JsonPropertyName("awsBatch")]
+    public JsonElement? LegacyAwsBatch { get; init; }
 
     public bool IsTerminal => Phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled;
 
@@ -68,7 +75,7 @@ public static class Conditions
     /// <summary>The spec parsed and validated.</summary>
     public const string Valid = "Valid";
 
-    /// <summary>A Job exists for this BatchJob.</summary>
+    /// <summary>The run's work went to its backend (a Job exists, arrays were submitted).</summary>
     public const string Dispatched = "Dispatched";
 
     /// <summary>The running Job runs the current spec (False: a field that cannot change after dispatch changed).</summary>
@@ -88,7 +95,7 @@ public static class Conditions
         public const string SpecValid = "SpecValid";
         public const string InvalidSpec = "InvalidSpec";
         public const string JobCreated = "JobCreated";
-        public const string BackendNotKubernetes = "BackendNotKubernetes";
+        public const string BackendUnavailable = "BackendUnavailable";
         public const string PlanTooLarge = "PlanTooLarge";
         public const string DispatchFailed = "DispatchFailed";
         public const string UpToDate = "UpToDate";

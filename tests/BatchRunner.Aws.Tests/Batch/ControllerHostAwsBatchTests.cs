@@ -46,7 +46,7 @@ public sealed class ControllerHostAwsBatchTests
             ["BatchRunner:Results:Uri"] = "s3://results/prefix",
         });
 
-        var backend = Assert.Single(app.Services.GetServices<IExternalBackend>());
+        var backend = Assert.Single(app.Services.GetServices<IBatchBackend>());
         Assert.IsType<AwsBatchBackend>(backend);
         Assert.Equal("s3://results/prefix", app.Services.GetRequiredService<IOptions<AwsBatchOptions>>().Value.DefaultResultsUri);
         Assert.Equal(new Uri("https://batch.eu-west-1.amazonaws.com"), app.Services.GetRequiredService<BatchApiClient>().Client.Endpoint.Url);
@@ -59,6 +59,6 @@ public sealed class ControllerHostAwsBatchTests
     {
         await using var app = Build([]);
 
-        Assert.Empty(app.Services.GetServices<IExternalBackend>());
+        Assert.Empty(app.Services.GetServices<IBatchBackend>());
     }
 }

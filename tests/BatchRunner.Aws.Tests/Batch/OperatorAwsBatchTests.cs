@@ -109,7 +109,7 @@ public sealed class OperatorAwsBatchTests(OperatorAwsBatchFixture fixture) : ICl
         Assert.Contains("index 2: Essential container in task exited (exit code 7)", failed.Message, StringComparison.Ordinal);
         Assert.Equal("True", status.Find(Conditions.Dispatched)!.Status);
         Assert.Equal(4, Assert.Single(_rig.Server.Jobs).Size);
-        var kept = status.AwsBatch!.Value;
+        var kept = status.BackendState!.Value;
         Assert.Equal((2, 7), (kept.GetProperty("failures")[0].GetProperty("index").GetInt32(), kept.GetProperty("failures")[0].GetProperty("exitCode").GetInt32()));
     }
 
@@ -120,7 +120,7 @@ public sealed class OperatorAwsBatchTests(OperatorAwsBatchFixture fixture) : ICl
         _rig.Server.AdvanceOnDescribe = false;
 
         await ApplyAsync("aws-delete", "doomed", "completions: 3\n  parallelism: 3");
-        var running = await WaitForAsync("aws-delete", "doomed", s => s.AwsBatch?.TryGetProperty("arrays", out var arrays) == true && arrays.GetArrayLength() == 1);
+        var running = await WaitForAsync("aws-delete", "doomed", s => s.BackendState?.TryGetProperty("arrays", out var arrays) == true && arrays.GetArrayLength() == 1);
         Assert.StartsWith("doomed-r", running.JobName, StringComparison.Ordinal);
 
         await fixture.KubectlAsync("delete", "batchjob", "doomed", "-n", "aws-delete", "--wait=true", "--timeout=60s");

@@ -1,0 +1,60 @@
+using System.Diagnostics.CodeAnalysis;
+using BatchRunner.Core.Spec;
+
+namespace BatchRunner.Backends;
+
+/// <summary>
+/// The backends a host has, by name: the one place both hosts (the controller, for all its doors, and the CLI)
+/// look a BatchJob's <c>spec.backend</c> up. A backend the host knows but cannot run here (AWS Batch without its
+/// settings, Kubernetes from the CLI) is registered as disabled, with why, so the error says what to do.
+/// </summary>
+public sealed class BackendRegistry
+{
+    private readonly Dictionary<Backend, IBatchBackend> _enabled;
+    private readonly Dictionary<Backend, string> _disabled;
+
+    /// <param name="host">How errors name this host: "this controller", "the batchrunner CLI".</param>
+    public BackendRegistry(string host, IEnumerable<IBatchBackend> backends, IEnumerable<DisabledBackend>? disabled = null)
+    {
+        Host = host;
+        _enabled = new Dictionary<Backend, IBatchBackend>();
+        foreach (var backend in backends)
+        {
+            if (!_enabled.TryAdd(backend.Backend, backend))
+            {
+                throw new ArgumentException($"backend {backend.Backend} is registered twice", nameof(backends));
+            }
+        }
+
+        _disabled = (disabled ?? []).Where(d => !_enabled.ContainsKey(d.Backend)).ToDictionary(d => d.Backend, d => d.Why);
+    }
+
+    public string Host { get; }
+
+    /// <summary>The backends this host runs, in the order they were registered.</summary>
+    public IReadOnlyList<Backend> Names => [.. _enabled.Keys];
+
+    public IEnumerable<IBatchBackend> All => _enabled.Values;
+
+    public bool TryResolve(Backend backend, [NotNullWhen(true)] out IBatchBackend? found, [NotNullWhen(false)] out SpecError? error)
+    {
+        if (_enabled.TryGetValue(backend, out found))
+        {
+            error = null;
+            return true;
+        }
+
+        var has = _enabled.Count == 0 ? "none" : string.Join(", ", _enabled.Keys.Select(b => b.Name));
+        error = _disabled.TryGetValue(backend, out var why)
+            ? new SpecError("spec.backend", $"{backend.Name} is not enabled in {Host}: {why} (backends here: {has})")
+            : new SpecError("spec.backend", $"{backend.Name} is not a backend of {Host} (backends here: {has})");
+        return false;
+    }
+
+    /// <summary>The backend, or an <see cref="InvalidSpecException"/> naming <c>spec.backend</c> and the backends here.</summary>
+    public IBatchBackend Resolve(Backend backend) =>
+        TryResolve(backend, out var found, out var error) ? found : throw new InvalidSpecException([error]);
+}
+
+/// <summary>A backend a host knows but does not run, and why (what setting turns it on, or which door to use).</summary>
+public sealed record DisabledBackend(Backend Backend, string Why);

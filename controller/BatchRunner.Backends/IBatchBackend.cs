@@ -1,0 +1,177 @@
+using System.Text.Json;
+using BatchRunner.Core.Runs;
+using BatchRunner.Core.Spec;
+
+namespace BatchRunner.Backends;
+
+/// <summary>
+/// A place where a BatchJob's indexes run: local processes, a Kubernetes Indexed Job, AWS Batch arrays, or any
+/// backend a host registers (<see cref="BackendRegistry"/>). Both hosts drive every backend the same way: the
+/// controller's reconciler once per reconcile, the CLI and the controller's local mode in a loop
+/// (<see cref="BackendDriver"/>).
+/// <para>
+/// Calls are level-based: the backend is handed what it returned last time (<see cref="BackendRun.State"/>, kept by
+/// the host in a backend-neutral place: the BatchJob's <c>status.backendState</c>, or a state file beside the
+/// store) and is idempotent for the same run, so a host that died at any point carries on without submitting
+/// anything twice. Transient failures are thrown (the host retries with backoff); what retrying cannot fix comes
+/// back on the progress, for a condition.
+/// </para>
+/// </summary>
+public interface IBatchBackend
+{
+    Backend Backend { get; }
+
+    /// <summary>Observes the run, submits what is due of <see cref="BackendRun.Indexes"/>, and says where it stands.</summary>
+    /// <param name="checkpoint">Stores the backend's state right away (after each submission), before the call returns.</param>
+    Task<BackendProgress> AdvanceAsync(BackendRun run, BackendCheckpoint checkpoint, CancellationToken cancellation);
+
+    /// <summary>Stops everything the run submitted (the BatchJob was cancelled); says where the run stopped.</summary>
+    Task<BackendProgress> CancelAsync(BackendRun run, string reason, CancellationToken cancellation);
+
+    /// <summary>
+    /// The BatchJob is being deleted: stops what still runs and removes what the run left. Not released yet means
+    /// "look again shortly" (say, a Job whose pods are still going); a problem is reported and not waited for.
+    /// </summary>
+    Task<BackendRelease> ReleaseAsync(BackendRun run, string reason, CancellationToken cancellation);
+
+    /// <summary>What the backend runs now and how much more it may take, for a scheduler.</summary>
+    BackendCapacity Capacity { get; }
+
+    /// <summary>
+    /// Where a run's results go: the spec's store, else the host's (<paramref name="hostStore"/>); null when this
+    /// backend collects none for the run (nothing to compact).
+    /// </summary>
+    string? ResultsStoreOf(BatchJob job, string? hostStore) => job.Spec.Results.Uri is { Length: > 0 } own ? own : hostStore;
+}
+
+/// <summary>Stores a backend's state for the run at once (it is handed back on the next call).</summary>
+public delegate Task BackendCheckpoint(JsonElement state, CancellationToken cancellation);
+
+/// <summary>One run of a BatchJob as a host hands it to a backend.</summary>
+/// <param name="Job">The parsed BatchJob; null when its spec no longer parses (only cancelling or releasing is asked then).</param>
+/// <param name="Uid">The BatchJob object's uid (its owner for what the backend creates); the run id where there is no object.</param>
+/// <param name="Generation">The BatchJob's <c>metadata.generation</c>: a new one is always worth a look.</param>
+/// <param name="Indexes">Which of the run's indexes to dispatch: all of them, or a subset (rerun, reuse, overflow).</param>
+/// <param name="State">What the backend returned last time for this run, or null before its first call.</param>
+/// <param name="AllowSubmit">False when results-defining fields changed after dispatch: what runs is followed, nothing new goes.</param>
+/// <param name="LastPhase">The run's phase as the host last recorded it.</param>
+public sealed record BackendRun(
+    BatchJob? Job,
+    string Namespace,
+    string Name,
+    string Uid,
+    long Generation,
+    string RunId,
+    IndexSelection Indexes,
+    JsonElement? State,
+    bool AllowSubmit,
+    RunPhase? LastPhase = null)
+{
+    public bool WasFinished => LastPhase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled;
+}
+
+/// <summary>
+/// A subset of a run's indexes, in Kubernetes range notation (<c>1,3-5</c>), or all of them. A backend that cannot
+/// dispatch a subset says so on its progress (reason <see cref="BackendReasons.SubsetUnsupported"/>).
+/// </summary>
+public sealed record IndexSelection
+{
+    public static readonly IndexSelection All = new((string?)null);
+
+    private IndexSelection(string? ranges) => Ranges = ranges;
+
+    /// <summary>The chosen indexes as ranges; null for all.</summary>
+    public string? Ranges { get; }
+
+    public bool IsAll => Ranges is null;
+
+    public static IndexSelection Of(IEnumerable<int> indexes) => new(IndexRanges.Format(indexes.ToList()));
+
+    public bool Contains(int index) => Ranges is null || IndexRanges.Parse(Ranges).Contains(index);
+
+    public int CountOf(int total) => Ranges is null ? total : IndexRanges.Parse(Ranges).Count(i => i < total);
+}
+
+/// <summary>Where a run stands on its backend, for the BatchJob's status (or the CLI's display and summary).</summary>
+/// <param name="Dispatched">Whether dispatch goes on; false with <see cref="Reason"/> and <see cref="Message"/> saying why not.</param>
+/// <param name="Reason">The Dispatched condition's reason (CamelCase); empty when the backend has nothing to say of it yet.</param>
+/// <param name="FailureReason">When <see cref="Phase"/> is Failed: a CamelCase reason for the Failed condition (null: no condition).</param>
+/// <param name="State">The backend's state, handed back on its next call; null when it keeps none (everything is derived).</param>
+/// <param name="PollAfter">When to look again while the run is not finished.</param>
+public sealed record BackendProgress(
+    RunPhase Phase,
+    int Total,
+    int Succeeded,
+    int Failed,
+    int Active,
+    string? FailedIndexes,
+    DateTimeOffset? StartTime,
+    DateTimeOffset? CompletionTime,
+    bool Dispatched,
+    string Reason,
+    string Message,
+    string? FailureReason,
+    string? FailureMessage,
+    JsonElement? State,
+    TimeSpan PollAfter)
+{
+    public bool IsTerminal => Phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled;
+
+    /// <summary>The name the run's work has on the backend (a Job, an array-job prefix), once something went.</summary>
+    public string? JobName { get; init; }
+
+    /// <summary>Whether what runs follows the current spec (null: the backend does not say; the host decides from the run id).</summary>
+    public BackendCondition? SpecApplied { get; init; }
+
+    /// <summary>Something the backend cannot do for the run, and what that costs.</summary>
+    public BackendCondition? Degraded { get; init; }
+
+    /// <summary>Events the host records on the BatchJob (say, "Created Job …").</summary>
+    public IReadOnlyList<BackendEvent> Events { get; init; } = [];
+
+    /// <summary>Failed indexes with what the backend knows of why (the first ones; <see cref="FailedIndexes"/> names all).</summary>
+    public IReadOnlyList<FailedIndex> Failures { get; init; } = [];
+
+    /// <summary>One line of what ran, for a summary ("2,000 attempts in 1.9 s", "AWS Batch queue q, 4m").</summary>
+    public string? Summary { get; init; }
+}
+
+/// <summary>A condition a backend reports: its status, a CamelCase reason and a message.</summary>
+public sealed record BackendCondition(bool Status, string Reason, string Message);
+
+/// <summary>An Event for the BatchJob: type Normal or Warning.</summary>
+public sealed record BackendEvent(string Type, string Reason, string Message);
+
+/// <summary>One failed index: attempts made (0 when unknown) and the last reason.</summary>
+public sealed record FailedIndex(int Index, int Attempts, string? Reason);
+
+/// <summary>What deleting a BatchJob's run has come to.</summary>
+/// <param name="Released">Nothing of the run is left to wait for.</param>
+/// <param name="Problem">What could not be stopped for good (reported, not waited for).</param>
+public sealed record BackendRelease(bool Released, BackendCondition? Problem = null)
+{
+    public static readonly BackendRelease Done = new(true);
+    public static readonly BackendRelease NotYet = new(false);
+}
+
+/// <summary>
+/// What a backend runs now and how much more it may take, in terms a scheduler uses.
+/// </summary>
+/// <param name="RunningIndexes">Indexes running now, across every BatchJob this backend runs.</param>
+/// <param name="MilliCpuInUse">CPU requested by what runs, in millicores.</param>
+/// <param name="MemoryBytesInUse">Memory requested by what runs.</param>
+/// <param name="FreeIndexes">How many more indexes it may start now; null when the backend sets no limit of its own.</param>
+public sealed record BackendCapacity(int RunningIndexes, long MilliCpuInUse, long MemoryBytesInUse, int? FreeIndexes)
+{
+    public static readonly BackendCapacity Unknown = new(0, 0, 0, null);
+}
+
+/// <summary>Reasons every backend and host share.</summary>
+public static class BackendReasons
+{
+    /// <summary>The backend cannot dispatch a subset of a run's indexes.</summary>
+    public const string SubsetUnsupported = "SubsetUnsupported";
+
+    /// <summary>The runner itself failed (its store, its host), not the workload.</summary>
+    public const string RunnerFailed = "RunnerFailed";
+}

@@ -1,0 +1,276 @@
+using System.Globalization;
+using System.Text.Json;
+using BatchRunner.Backends;
+using BatchRunner.Core.Runs;
+using BatchRunner.Core.Spec;
+using BatchRunner.Kubernetes.Controller;
+using BatchRunner.Kubernetes.Status;
+using k8s.Models;
+using Serilog;
+
+namespace BatchRunner.Kubernetes.Dispatch;
+
+/// <summary>
+/// Kubernetes as a backend: a BatchJob's run is one Indexed Job (and the plan ConfigMap its pods read), named after
+/// the BatchJob and owned by it. Nothing is remembered between reconciles: where the run stands is derived from
+/// the Job (and its pods when the Job does not name its failed indexes) every time, so this backend keeps no state.
+/// </summary>
+public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings settings, ILogger log) : IBatchBackend
+{
+    /// <summary>Job events wake the BatchJob up; this look is a safety net while work runs.</summary>
+    private static readonly TimeSpan WhileRunning = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan WhilePlanGoes = TimeSpan.FromSeconds(1);
+
+    private readonly UsageTally _usage = new();
+
+    public Backend Backend => Backend.Kubernetes;
+
+    public BackendCapacity Capacity => _usage.Capacity;
+
+    /// <summary>Pods upload results only when the controller collects them (else they run the sh entrypoint).</summary>
+    public string? ResultsStoreOf(BatchJob job, string? hostStore) =>
+        settings.Results is { } collection ? job.Spec.Results.Uri is { Length: > 0 } own ? own : collection.Uri : null;
+
+    public async Task<BackendProgress> AdvanceAsync(BackendRun run, BackendCheckpoint checkpoint, CancellationToken cancellation)
+    {
+        var job = run.Job ?? throw new ArgumentException("a run to advance needs its BatchJob", nameof(run));
+        var (ns, name) = (run.Namespace, run.Name);
+        var degraded = cluster.Capabilities.IndexedJobs ? null : new BackendCondition(true, Conditions.Reasons.IndexedJobsUnsupported,
+            $"Kubernetes {cluster.Capabilities.Version} has no Indexed Jobs (1.21+): pods get no completion index, so each one stops with exit 70 before running the workload");
+        if (!run.Indexes.IsAll)
+        {
+            return Waiting(job, dispatched: false, BackendReasons.SubsetUnsupported, "the kubernetes backend dispatches whole runs only", TimeSpan.Zero) with { Degraded = degraded };
+        }
+
+        var jobName = BatchJobResource.JobName(name);
+        var existing = cluster.GetJob(ns, jobName);
+        var events = new List<BackendEvent>();
+
+        // 1. Create the plan, then the Job, under their deterministic names.
+        if (existing is null)
+        {
+            if (!run.AllowSubmit)
+            {
+                return Waiting(job, dispatched: false, Conditions.Reasons.ImmutableFieldChanged, "nothing is dispatched for a run whose spec changed", WhileRunning) with { Degraded = degraded };
+            }
+
+            var refusal = await DispatchAsync(run, job, cancellation).ConfigureAwait(false);
+            if (refusal is not null)
+            {
+                return refusal with { Degraded = degraded };
+            }
+
+            events.Add(new BackendEvent("Normal", "Dispatched", $"Created Job {jobName} with {job.Spec.Completions} indexes, parallelism {job.Spec.Parallelism}"));
+        }
+        else if (!IsOwnedBy(existing, run.Uid))
+        {
+            return Waiting(job, dispatched: false, Conditions.Reasons.DispatchFailed,
+                $"a Job named {jobName} exists and belongs to something else; BatchRunner will not take it over", WhileRunning) with { Degraded = degraded };
+        }
+
+        // 2. The running Job follows what may change (parallelism, deadline); anything else that changed is refused visibly.
+        var applied = existing is null ? null : await ApplySpecChangesAsync(job, existing, run.RunId, cancellation).ConfigureAwait(false);
+
+        // 3. Where it stands, derived from the Job (and its pods when the Job does not name failed indexes).
+        var failedIndexes = await FailedIndexesFromPodsAsync(existing, job, cancellation).ConfigureAwait(false);
+        var derived = StatusDerivation.FromJob(new BatchJobStatus(), existing, job.Spec.Completions, failedIndexes);
+        var failure = derived.Phase == RunPhase.Failed ? StatusDerivation.FailureOf(existing) : null;
+        var completions = existing?.Spec.Completions ?? job.Spec.Completions;
+        var parallelism = existing?.Spec.Parallelism ?? job.Spec.Parallelism;
+        var progress = FromDerived(derived, job, Dispatched: true, Conditions.Reasons.JobCreated, $"Job {jobName} runs {completions} indexes, {parallelism} at a time",
+            failure?.Reason, failure?.Message) with
+        {
+            JobName = jobName,
+            SpecApplied = applied,
+            Degraded = degraded,
+            Events = events,
+        };
+        _usage.Observe(run, progress);
+        return progress;
+    }
+
+    public async Task<BackendProgress> CancelAsync(BackendRun run, string reason, CancellationToken cancellation)
+    {
+        var (ns, name) = (run.Namespace, run.Name);
+        var existing = cluster.GetJob(ns, BatchJobResource.JobName(name));
+        if (existing is not null && IsOwnedBy(existing, run.Uid) && existing.Status?.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") != true)
+        {
+            await cluster.DeleteJobAsync(ns, existing.Metadata.Name, cancellation).ConfigureAwait(false);
+        }
+
+        _usage.Forget(run);
+        var total = run.Job?.Spec.Completions ?? existing?.Spec.Completions ?? 0;
+        var derived = StatusDerivation.FromJob(new BatchJobStatus(), existing, total, null);
+        log.Information("Cancelled {BatchJob}", name);
+        return FromDerived(derived, run.Job, Dispatched: true, "", "", null, null) with
+        {
+            Phase = RunPhase.Cancelled,
+            JobName = existing is null ? null : existing.Metadata.Name,
+            CompletionTime = null,
+        };
+    }
+
+    public async Task<BackendRelease> ReleaseAsync(BackendRun run, string reason, CancellationToken cancellation)
+    {
+        var (ns, name) = (run.Namespace, run.Name);
+        _usage.Forget(run);
+        var jobName = BatchJobResource.JobName(name);
+        if (cluster.GetJob(ns, jobName) is { } job && IsOwnedBy(job, run.Uid))
+        {
+            await cluster.DeleteJobAsync(ns, jobName, cancellation).ConfigureAwait(false);
+        }
+
+        await cluster.DeleteConfigMapAsync(ns, BatchJobResource.PlanConfigMapName(name), cancellation).ConfigureAwait(false);
+        if (await cluster.JobExistsAsync(ns, jobName, cancellation).ConfigureAwait(false) && cluster.GetJob(ns, jobName) is { } left && IsOwnedBy(left, run.Uid))
+        {
+            log.Debug("Waiting for Job {Job} and its pods to go before releasing {BatchJob}", jobName, name);
+            return BackendRelease.NotYet;
+        }
+
+        return BackendRelease.Done;
+    }
+
+    /// <summary>Creates the plan ConfigMap, then the Job. Returns progress only when dispatch cannot go on (yet).</summary>
+    private async Task<BackendProgress?> DispatchAsync(BackendRun run, BatchJob job, CancellationToken cancellation)
+    {
+        var (ns, name) = (run.Namespace, run.Name);
+        var plan = PodEntrypoint.PlanFiles(job);
+        var planBytes = PodEntrypoint.SizeOf(plan);
+        if (planBytes > PodEntrypoint.MaxPlanBytes)
+        {
+            // Failed, with no Failed condition: nothing ran, and a fixed spec dispatches.
+            return Waiting(job, dispatched: false, Conditions.Reasons.PlanTooLarge,
+                $"the sweep plan is {planBytes:N0} bytes, more than a ConfigMap holds ({PodEntrypoint.MaxPlanBytes:N0}); use a grid instead of a long list", TimeSpan.Zero) with
+            {
+                Phase = RunPhase.Failed,
+            };
+        }
+
+        // Create first and look only on a conflict: the common path costs one call, not two.
+        var planMap = JobManifests.PlanConfigMap(job, run.Uid, plan);
+        if (!await cluster.CreateConfigMapAsync(planMap, cancellation).ConfigureAwait(false))
+        {
+            var existingPlan = await cluster.GetConfigMapAsync(ns, planMap.Metadata.Name, cancellation).ConfigureAwait(false);
+            if (existingPlan is not null && (Value(existingPlan.Metadata.Labels, BatchJobResource.RunLabel) != run.RunId
+                || existingPlan.Metadata.OwnerReferences?.Any(o => o.Uid == run.Uid) != true))
+            {
+                // A plan left from an earlier spec (changed before its Job was created) or an earlier object of this name.
+                await cluster.DeleteConfigMapAsync(ns, planMap.Metadata.Name, cancellation).ConfigureAwait(false);
+                if (!await cluster.CreateConfigMapAsync(planMap, cancellation).ConfigureAwait(false))
+                {
+                    return Waiting(job, dispatched: false, "", "", WhilePlanGoes);
+                }
+            }
+        }
+
+        var created = await cluster.CreateJobAsync(JobManifests.IndexedJob(job, run.Uid, cluster.Capabilities, settings), cancellation).ConfigureAwait(false);
+        log.Information(
+            created ? "Created Job {Job} for {BatchJob} run {RunId}: {Completions} indexes, parallelism {Parallelism}" : "Job {Job} of {BatchJob} run {RunId} already exists",
+            BatchJobResource.JobName(name), name, run.RunId, job.Spec.Completions, job.Spec.Parallelism);
+        return null;
+    }
+
+    private async Task<BackendCondition> ApplySpecChangesAsync(BatchJob job, V1Job existing, string runId, CancellationToken cancellation)
+    {
+        var refused = new List<string>();
+        var dispatchedRun = Value(existing.Metadata.Labels, BatchJobResource.RunLabel);
+        if (dispatchedRun is not null && dispatchedRun != RunIdentity.For(job))
+        {
+            refused.Add(await ChangedResultFieldsAsync(job, cancellation).ConfigureAwait(false));
+        }
+
+        var template = existing.Spec.Template.Spec;
+        var timeout = job.Spec.TimeoutSeconds is { } t ? (long?)Math.Ceiling(t) : null;
+        if (template.ActiveDeadlineSeconds != timeout)
+        {
+            refused.Add("spec.timeoutSeconds");
+        }
+
+        var retries = job.Spec.Retry.Attempts - 1;
+        var dispatchedRetries = existing.Spec.BackoffLimitPerIndex ?? (job.Spec.Completions == 0 ? 0 : (existing.Spec.BackoffLimit ?? 0) / Math.Max(1, job.Spec.Completions));
+        if (dispatchedRetries != retries)
+        {
+            refused.Add("spec.retry.attempts");
+        }
+
+        var finished = existing.Status?.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") == true;
+        var deadline = job.Spec.DeadlineSeconds is { } d ? (long?)Math.Ceiling(d) : null;
+        if (refused.Count == 0 && !finished && (existing.Spec.Parallelism != job.Spec.Parallelism || existing.Spec.ActiveDeadlineSeconds != deadline))
+        {
+            await cluster.PatchJobAsync(job.Metadata.Namespace, existing.Metadata.Name, job.Spec.Parallelism, deadline, cancellation).ConfigureAwait(false);
+            log.Information("Applied parallelism {Parallelism} and deadline {Deadline} to running Job {Job}", job.Spec.Parallelism, deadline, existing.Metadata.Name);
+        }
+
+        return refused.Count == 0
+            ? new BackendCondition(true, Conditions.Reasons.UpToDate, $"Job {existing.Metadata.Name} runs the current spec")
+            : new BackendCondition(false, Conditions.Reasons.ImmutableFieldChanged,
+                $"{string.Join(", ", refused)} changed after dispatch and cannot change on a running Job; run {runId} goes on with the spec it started with. Delete and re-create the BatchJob to run the new spec");
+    }
+
+    /// <summary>Names the results-defining fields that differ from the dispatched spec kept in the plan ConfigMap.</summary>
+    private async Task<string> ChangedResultFieldsAsync(BatchJob job, CancellationToken cancellation)
+    {
+        var plan = await cluster.GetConfigMapAsync(job.Metadata.Namespace, BatchJobResource.PlanConfigMapName(job.Metadata.Name), cancellation).ConfigureAwait(false);
+        if (Value(plan?.Data, PodEntrypoint.SpecKey) is not { } dispatchedJson)
+        {
+            return "the spec";
+        }
+
+        using var dispatched = JsonDocument.Parse(dispatchedJson);
+        using var current = JsonDocument.Parse(RunIdentity.SpecJson(job));
+        var before = dispatched.RootElement.GetProperty("Spec");
+        var after = current.RootElement.GetProperty("Spec");
+        var changed = after.EnumerateObject()
+            .Select(p => (Field: char.ToLowerInvariant(p.Name[0]) + p.Name[1..], p.Name, p.Value))
+            .Where(p => !RunIdentity.ExecutionOnlyFields.Contains(p.Field))
+            .Where(p => !before.TryGetProperty(p.Name, out var old) || old.GetRawText() != p.Value.GetRawText())
+            .Select(p => "spec." + p.Field)
+            .ToList();
+        return changed.Count == 0 ? "the spec" : string.Join(", ", changed);
+    }
+
+    private async Task<IReadOnlyCollection<int>?> FailedIndexesFromPodsAsync(V1Job? existing, BatchJob job, CancellationToken cancellation)
+    {
+        if (existing?.Status is not { Failed: > 0 } || existing.Status.FailedIndexes is not null || !cluster.Capabilities.IndexedJobs)
+        {
+            return null;
+        }
+
+        var pods = await cluster.ListPodsAsync(job.Metadata.Namespace, $"{BatchJobResource.BatchJobLabel}={job.Metadata.Name}", cancellation).ConfigureAwait(false);
+        var jobFailed = existing.Status.Conditions?.Any(c => c.Type == "Failed" && c.Status == "True") == true;
+        return pods
+            .Select(p => (Index: Value(p.Metadata.Annotations, "batch.kubernetes.io/job-completion-index"), Phase: p.Status?.Phase))
+            .Where(p => p.Index is not null)
+            .GroupBy(p => int.Parse(p.Index!, CultureInfo.InvariantCulture))
+            .Where(g => g.All(p => p.Phase != "Succeeded") && (jobFailed || g.Count(p => p.Phase == "Failed") >= job.Spec.Retry.Attempts))
+            .Select(g => g.Key)
+            .ToList();
+    }
+
+    private static BackendProgress FromDerived(
+        BatchJobStatus derived, BatchJob? job, bool Dispatched, string reason, string message, string? failureReason, string? failureMessage) => new(
+        derived.Phase ?? RunPhase.Pending,
+        derived.Total ?? job?.Spec.Completions ?? 0,
+        derived.Succeeded ?? 0,
+        derived.Failed ?? 0,
+        derived.Active ?? 0,
+        derived.FailedIndexes,
+        derived.StartTime,
+        derived.CompletionTime,
+        Dispatched,
+        reason,
+        message,
+        failureReason,
+        failureMessage,
+        State: null,
+        WhileRunning);
+
+    private static BackendProgress Waiting(BatchJob job, bool dispatched, string reason, string message, TimeSpan pollAfter) => new(
+        RunPhase.Pending, job.Spec.Completions, 0, 0, 0, null, null, null, dispatched, reason, message, null, null, State: null, pollAfter);
+
+    private static string? Value(IDictionary<string, string>? map, string key) =>
+        map is not null && map.TryGetValue(key, out var value) ? value : null;
+
+    private static bool IsOwnedBy(V1Job job, string uid) =>
+        job.Metadata.OwnerReferences?.Any(o => o.Uid == uid && o.Controller == true) == true;
+}
