@@ -10,19 +10,25 @@ namespace BatchRunner.Backends;
 /// </summary>
 public sealed class BackendRegistry
 {
-    private readonly Dictionary<Backend, IBatchBackend> _enabled;
+    private readonly Dictionary<Backend, Lazy<IBatchBackend>> _enabled;
     private readonly Dictionary<Backend, string> _disabled;
 
     /// <param name="host">How errors name this host: "this controller", "the batchrunner CLI".</param>
     public BackendRegistry(string host, IEnumerable<IBatchBackend> backends, IEnumerable<DisabledBackend>? disabled = null)
+        : this(host, backends.Select(b => (b.Backend, (Func<IBatchBackend>)(() => b))), disabled)
+    {
+    }
+
+    /// <summary>Backends made when first asked for (a CLI run makes only the one its spec names).</summary>
+    public BackendRegistry(string host, IEnumerable<(Backend Backend, Func<IBatchBackend> Create)> backends, IEnumerable<DisabledBackend>? disabled = null)
     {
         Host = host;
-        _enabled = new Dictionary<Backend, IBatchBackend>();
-        foreach (var backend in backends)
+        _enabled = new Dictionary<Backend, Lazy<IBatchBackend>>();
+        foreach (var (backend, create) in backends)
         {
-            if (!_enabled.TryAdd(backend.Backend, backend))
+            if (!_enabled.TryAdd(backend, new Lazy<IBatchBackend>(create)))
             {
-                throw new ArgumentException($"backend {backend.Backend} is registered twice", nameof(backends));
+                throw new ArgumentException($"backend {backend} is registered twice", nameof(backends));
             }
         }
 
@@ -34,15 +40,18 @@ public sealed class BackendRegistry
     /// <summary>The backends this host runs, in the order they were registered.</summary>
     public IReadOnlyList<Backend> Names => [.. _enabled.Keys];
 
-    public IEnumerable<IBatchBackend> All => _enabled.Values;
+    public IEnumerable<IBatchBackend> All => _enabled.Values.Select(b => b.Value);
 
     public bool TryResolve(Backend backend, [NotNullWhen(true)] out IBatchBackend? found, [NotNullWhen(false)] out SpecError? error)
     {
-        if (_enabled.TryGetValue(backend, out found))
+        if (_enabled.TryGetValue(backend, out var registered))
         {
+            found = registered.Value;
             error = null;
             return true;
         }
+
+        found = null;
 
         var has = _enabled.Count == 0 ? "none" : string.Join(", ", _enabled.Keys.Select(b => b.Name));
         error = _disabled.TryGetValue(backend, out var why)

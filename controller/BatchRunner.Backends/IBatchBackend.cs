@@ -42,6 +42,9 @@ public interface IBatchBackend
     /// backend collects none for the run (nothing to compact).
     /// </summary>
     string? ResultsStoreOf(BatchJob job, string? hostStore) => job.Spec.Results.Uri is { Length: > 0 } own ? own : hostStore;
+
+    /// <summary>Whether a failure thrown by a call passes by itself (the service had a bad minute): hosts try again.</summary>
+    bool IsTransient(Exception error) => false;
 }
 
 /// <summary>Stores a backend's state for the run at once (it is handed back on the next call).</summary>
@@ -132,8 +135,14 @@ public sealed record BackendProgress(
     /// <summary>Failed indexes with what the backend knows of why (the first ones; <see cref="FailedIndexes"/> names all).</summary>
     public IReadOnlyList<FailedIndex> Failures { get; init; } = [];
 
-    /// <summary>One line of what ran, for a summary ("2,000 attempts in 1.9 s", "AWS Batch queue q, 4m").</summary>
+    /// <summary>One line of what ran, for a summary ("2000 attempts in 0:02", "AWS Batch queue q, 4:10").</summary>
     public string? Summary { get; init; }
+
+    /// <summary>
+    /// When dispatch is refused: whether the spec or the host's settings are at fault (a user fixes them) rather
+    /// than the backend's service refusing (a permission, a quota).
+    /// </summary>
+    public bool RefusedForInput { get; init; }
 }
 
 /// <summary>A condition a backend reports: its status, a CamelCase reason and a message.</summary>

@@ -23,14 +23,15 @@ public static class CliApplication
         Recursive = true,
     };
 
-    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr)
+    /// <param name="backends">Backends beside the CLI's own (<see cref="CliBackends"/>), by name: how a host embedding the CLI, or a test, adds one.</param>
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, IEnumerable<BatchRunner.Backends.IBatchBackend>? backends = null)
     {
         var root = new RootCommand("BatchRunner: one BatchJob spec, run as a parameter sweep on this machine, Kubernetes or AWS Batch.")
         {
             StoreOption,
             VerboseOption,
         };
-        root.Add(RunCommand.Create(stdout, stderr));
+        root.Add(RunCommand.Create(stdout, stderr, backends));
         root.Add(StatusCommand.Create(stdout));
         root.Add(QueryCommand.Create(stdout, stderr));
         root.Add(CancelCommand.Create(stdout, stderr));

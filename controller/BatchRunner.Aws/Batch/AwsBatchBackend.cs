@@ -19,6 +19,9 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
 
     private readonly UsageTally _usage = new();
 
+    /// <summary>Throttling and AWS's own errors, already retried with backoff by the client: the next look may pass.</summary>
+    public bool IsTransient(Exception error) => error is AwsServiceException { IsRetryable: true };
+
     public Backend Backend => Backend.AwsBatch;
 
     public BackendCapacity Capacity => _usage.Capacity;
@@ -106,6 +109,13 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
             failureReason,
             progress.FailureMessage,
             progress.State.ToJson(),
-            progress.PollAfter);
+            progress.PollAfter)
+        {
+            Failures = progress.Failures.Select(f => new FailedIndex(f.Index, 0, f.ExitCode is { } code ? $"{f.Reason} (exit code {code})" : f.Reason)).ToList(),
+            Summary = progress.State.StartTime is { } start && progress.State.CompletionTime is { } end
+                ? $"AWS Batch queue {progress.State.JobQueue}, {DurationText.Format(end - start)}"
+                : $"AWS Batch queue {progress.State.JobQueue}",
+            RefusedForInput = progress.Problem is { } refusal && refusal.Reason != AwsBatchReasons.Rejected,
+        };
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using BatchRunner.Backends;
 using BatchRunner.Cli.Output;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
@@ -7,13 +8,20 @@ using BatchRunner.Local.Execution;
 using BatchRunner.Local.Query;
 using BatchRunner.Local.Store;
 using Serilog;
+using Serilog.Extensions.Logging;
 
 namespace BatchRunner.Cli.Commands;
 
-/// <summary><c>batchrunner run SPEC</c>: runs (or resumes) a BatchJob on the embedded default and waits for it.</summary>
+/// <summary>
+/// <c>batchrunner run SPEC</c>: runs (or resumes) a BatchJob on the backend its spec names, looked up among the CLI's
+/// (<see cref="CliBackends"/>), and follows it to the end. Every backend is driven the same way
+/// (<see cref="BackendDriver"/>); a backend's state is kept beside the store, so running the same spec again
+/// follows the same run and submits nothing twice. Ctrl-C stops local processes with the CLI; work submitted to a
+/// remote backend goes on, and running the spec again picks it up.
+/// </summary>
 internal static class RunCommand
 {
-    public static Command Create(TextWriter stdout, TextWriter stderr)
+    public static Command Create(TextWriter stdout, TextWriter stderr, IEnumerable<IBatchBackend>? extra = null)
     {
         var spec = new Argument<string>("spec") { Description = "BatchJob file (YAML or JSON), or - for standard input" };
         var noCompact = new Option<bool>("--no-compact") { Description = "Leave the results as raw files (they are compacted to Parquet when the run finishes)" };
@@ -26,59 +34,88 @@ internal static class RunCommand
                 return ExitCodes.InvalidInput;
             }
 
-            return await RunAsync(job, StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption)), !parsed.GetValue(noCompact), stdout, stderr, cancellation).ConfigureAwait(false);
+            var store = StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));
+            var backends = CliBackends.Create(store, Environment.GetEnvironmentVariable, cancellation, extra);
+            return await RunAsync(job, backends, store, !parsed.GetValue(noCompact), stdout, stderr, cancellation).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(BatchJob job, string store, bool compact, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    public static async Task<int> RunAsync(BatchJob job, BackendRegistry backends, string store, bool compact, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
-        if (job.Spec.Backend == Backend.AwsBatch)
+        if (!backends.TryResolve(job.Spec.Backend, out var backend, out var unavailable))
         {
-            return await AwsBatchRun.RunAsync(job, store, stdout, stderr, Environment.GetEnvironmentVariable, cancellation).ConfigureAwait(false);
+            await SpecFile.ReportAsync(job.Metadata.Name, [unavailable], stderr).ConfigureAwait(false);
+            return ExitCodes.InvalidInput;
         }
 
-        if (job.Spec.Backend != Backend.Local)
+        var resultsStore = backend.ResultsStoreOf(job, store);
+        if (resultsStore == store && job.Spec.Results.Uri is { } uri && !uri.StartsWith("file://", StringComparison.Ordinal))
+        {
+            Log.Warning("spec.results.uri {Uri} is for cluster backends; the {Backend} backend writes results to the store at {Store}", uri, job.Spec.Backend.Name, store);
+        }
+
+        var runId = RunIdentity.For(job);
+        var run = new BackendRun(job, job.Metadata.Namespace, job.Metadata.Name, runId, 0, runId, IndexSelection.All, null, AllowSubmit: true);
+        var snapshot = new ProgressSnapshot(job.Spec.Completions, 0, 0, 0, 0, null);
+        var started = TimeProvider.System.GetUtcNow();
+        var finishedAtStart = -1;
+        FollowOutcome outcome;
+        await using (var display = new ProgressDisplay(stderr, job.Metadata.Name, TimeProvider.System))
+        {
+            display.Start(() => Volatile.Read(ref snapshot));
+            try
+            {
+                using var logs = new SerilogLoggerFactory(Log.Logger);
+                outcome = await BackendDriver.FollowAsync(
+                    backend, run, BackendStateFile.For(store, run, backend.Backend.Name), progress =>
+                    {
+                        var finished = progress.Succeeded + progress.Failed;
+                        finishedAtStart = finishedAtStart < 0 ? finished : finishedAtStart;
+                        var elapsed = TimeProvider.System.GetUtcNow() - started;
+                        TimeSpan? remaining = finished > finishedAtStart && progress.Total > finished
+                            ? elapsed / (finished - finishedAtStart) * (progress.Total - finished)
+                            : progress.Total == finished ? TimeSpan.Zero : null;
+                        Volatile.Write(ref snapshot, new ProgressSnapshot(progress.Total, progress.Succeeded, progress.Failed, progress.Active, 0, remaining));
+                    }, TimeProvider.System, logs.CreateLogger(nameof(BackendDriver)), cancellation).ConfigureAwait(false);
+            }
+            catch (InvalidSpecException e)
+            {
+                await display.DisposeAsync().ConfigureAwait(false);
+                await SpecFile.ReportAsync(job.Metadata.Name, e.Errors, stderr).ConfigureAwait(false);
+                return ExitCodes.InvalidInput;
+            }
+            catch (RunBusyException e)
+            {
+                await display.DisposeAsync().ConfigureAwait(false);
+                await stderr.WriteLineAsync(e.Message).ConfigureAwait(false);
+                return ExitCodes.InvalidInput;
+            }
+        }
+
+        var last = outcome.Progress;
+        if (outcome.StoppedFollowing)
         {
             await stderr.WriteLineAsync(
-                $"spec.backend: {job.Spec.Backend} jobs are dispatched by the BatchRunner controller; `batchrunner run` runs backends local and aws-batch. " +
-                "Set spec.backend: local (or leave it out) to run it here.").ConfigureAwait(false);
-            return ExitCodes.InvalidInput;
+                $"Stopped following {job.Metadata.Name} run {runId}; what was submitted goes on in {backend.Backend.Name}. Run the same spec again to follow it.").ConfigureAwait(false);
+            return ExitCodes.Cancelled;
         }
 
-        if (job.Spec.Results.Uri is { } uri && !uri.StartsWith("file://", StringComparison.Ordinal))
+        if (outcome.Refused)
         {
-            Log.Warning("spec.results.uri {Uri} is for cluster backends; the local backend writes results to the store at {Store}", uri, store);
+            await stderr.WriteLineAsync($"{job.Metadata.Name}: {TerminalText.Safe(last.Message)}").ConfigureAwait(false);
+            return last.RefusedForInput ? ExitCodes.InvalidInput : ExitCodes.JobFailed;
         }
 
-        var executor = new LocalExecutor(new LocalRunOptions { StoreRoot = store }, TimeProvider.System, Log.Logger);
-        await using var display = new ProgressDisplay(stderr, job.Metadata.Name, TimeProvider.System);
-        RunReport report;
-        try
+        if (compact && resultsStore == store && last.Phase is RunPhase.Succeeded or RunPhase.Failed)
         {
-            report = await executor.RunAsync(job, display.Start, cancellation).ConfigureAwait(false);
-        }
-        catch (InvalidSpecException e)
-        {
-            await SpecFile.ReportAsync(job.Metadata.Name, e.Errors, stderr).ConfigureAwait(false);
-            return ExitCodes.InvalidInput;
-        }
-        catch (RunBusyException e)
-        {
-            await stderr.WriteLineAsync(e.Message).ConfigureAwait(false);
-            return ExitCodes.InvalidInput;
+            await CompactAsync(job, runId, store, cancellation).ConfigureAwait(false);
         }
 
-        await display.DisposeAsync().ConfigureAwait(false);
-        if (compact && report.Phase is RunPhase.Succeeded or RunPhase.Failed)
+        await WriteSummaryAsync(job, runId, last, resultsStore, store, stdout).ConfigureAwait(false);
+        return last.Phase switch
         {
-            await CompactAsync(job, report.RunId, store, cancellation).ConfigureAwait(false);
-        }
-
-        await WriteSummaryAsync(job, report, store, stdout).ConfigureAwait(false);
-        return report.Phase switch
-        {
-            _ when report.RunnerFailed => ExitCodes.StoreUnusable,
+            _ when last.FailureReason == BackendReasons.RunnerFailed => ExitCodes.StoreUnusable,
             RunPhase.Succeeded => ExitCodes.Succeeded,
             RunPhase.Cancelled => ExitCodes.Cancelled,
             _ => ExitCodes.JobFailed,
@@ -103,29 +140,32 @@ internal static class RunCommand
         }
     }
 
-    private static async Task WriteSummaryAsync(BatchJob job, RunReport report, string store, TextWriter stdout)
+    private static async Task WriteSummaryAsync(BatchJob job, string runId, BackendProgress progress, string? resultsStore, string store, TextWriter stdout)
     {
-        var duration = ProgressDisplay.FormatDuration(report.Duration);
+        var summary = progress.Summary is { } what ? $" ({what})" : "";
         await stdout.WriteLineAsync(string.Create(
             CultureInfo.InvariantCulture,
-            $"{job.Metadata.Name} run {report.RunId}: {report.Phase}, {report.Succeeded} of {report.Total} indexes succeeded, {report.Failed} failed ({report.AttemptsStarted} attempts in {duration})"))
+            $"{job.Metadata.Name} run {runId}: {progress.Phase}, {progress.Succeeded} of {progress.Total} indexes succeeded, {progress.Failed} failed{summary}"))
             .ConfigureAwait(false);
-        if (report.Reason is not null)
+        if (progress.FailureMessage is { } reason && (progress.Failures.Count == 0 || progress.Phase != RunPhase.Failed))
         {
-            await stdout.WriteLineAsync($"  reason: {TerminalText.Safe(report.Reason)}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"  reason: {TerminalText.Safe(reason)}").ConfigureAwait(false);
         }
 
-        foreach (var failed in report.FailedIndexes.Take(10))
+        foreach (var failed in progress.Failures.Take(10))
         {
-            await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  index {failed.Index} failed after {failed.Attempts} attempt(s): {TerminalText.Safe(failed.LastReason ?? "")}")).ConfigureAwait(false);
+            var attempts = failed.Attempts > 0 ? string.Create(CultureInfo.InvariantCulture, $" after {failed.Attempts} attempt(s)") : "";
+            await stdout.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"  index {failed.Index} failed{attempts}: {TerminalText.Safe(failed.Reason ?? "")}")).ConfigureAwait(false);
         }
 
-        if (report.Failed > 10)
+        if (progress.Failed > 10)
         {
-            await stdout.WriteLineAsync($"  … and {report.Failed - 10} more: batchrunner status {job.Metadata.Name}").ConfigureAwait(false);
+            await stdout.WriteLineAsync($"  … and {progress.Failed - 10} more: failed indexes {progress.FailedIndexes} (batchrunner status {job.Metadata.Name})").ConfigureAwait(false);
         }
 
-        await stdout.WriteLineAsync($"  results: batchrunner query \"SELECT * FROM results WHERE batchjob = '{job.Metadata.Name}' AND run = '{report.RunId}'\"{StoreHint(store)}").ConfigureAwait(false);
+        await stdout.WriteLineAsync(resultsStore == store
+            ? $"  results: batchrunner query \"SELECT * FROM results WHERE batchjob = '{job.Metadata.Name}' AND run = '{runId}'\"{StoreHint(store)}"
+            : $"  results: {resultsStore}/batchjob={job.Metadata.Name}/run={runId}/ (state kept in {store})").ConfigureAwait(false);
     }
 
     internal static string StoreHint(string store) =>

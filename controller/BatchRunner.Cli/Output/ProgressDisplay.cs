@@ -89,8 +89,5 @@ public sealed class ProgressDisplay(TextWriter stderr, string jobName, TimeProvi
         }
     }
 
-    public static string FormatDuration(TimeSpan span) =>
-        span.TotalHours >= 1
-            ? span.ToString(@"h\:mm\:ss", CultureInfo.InvariantCulture)
-            : span.ToString(@"m\:ss", CultureInfo.InvariantCulture);
+    public static string FormatDuration(TimeSpan span) => BatchRunner.Backends.DurationText.Format(span);
 }

@@ -2,6 +2,7 @@ using BatchRunner.Aws.Batch;
 using BatchRunner.Cli;
 using BatchRunner.Cli.Commands;
 using BatchRunner.Core.Runs;
+using BatchRunner.Core.Spec;
 
 namespace BatchRunner.Aws.Tests.Batch;
 
@@ -9,6 +10,10 @@ namespace BatchRunner.Aws.Tests.Batch;
 public sealed class CliAwsBatchRunTests
 {
     private static readonly AwsBatchTimings Fast = new(TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(20), TimeSpan.FromMinutes(10));
+
+    /// <summary><c>batchrunner run</c> as its command runs it, with the stub endpoint's client.</summary>
+    private static Task<int> RunAsync(BatchJob job, string store, TextWriter stdout, TextWriter stderr, Func<string, string?> environment, IBatchApi api, CancellationToken cancellation) =>
+        RunCommand.RunAsync(job, CliBackends.Create(store, environment, cancellation, api: api, timings: Fast), store, compact: false, stdout, stderr, cancellation);
 
     private static Func<string, string?> Environment(BatchRig rig, params (string Name, string Value)[] more)
     {
@@ -35,7 +40,7 @@ public sealed class CliAwsBatchRunTests
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
 
-        var code = await AwsBatchRun.RunAsync(job, localStore, stdout, stderr, Environment(rig), default, rig.Api, timings: Fast);
+        var code = await RunAsync(job, localStore, stdout, stderr, Environment(rig), rig.Api, default);
 
         Assert.True(code == ExitCodes.Succeeded, stderr.ToString());
         var runId = RunIdentity.For(job);
@@ -44,7 +49,7 @@ public sealed class CliAwsBatchRunTests
         Assert.Equal(1, rig.Server.CallCount("SubmitJob"));
 
         using var again = new StringWriter();
-        Assert.Equal(ExitCodes.Succeeded, await AwsBatchRun.RunAsync(job, localStore, again, stderr, Environment(rig), default, rig.Api, timings: Fast));
+        Assert.Equal(ExitCodes.Succeeded, await RunAsync(job, localStore, again, stderr, Environment(rig), rig.Api, default));
         Assert.Equal(1, rig.Server.CallCount("SubmitJob"));
         Assert.Contains("Succeeded, 5 of 5", again.ToString(), StringComparison.Ordinal);
     }
@@ -57,7 +62,7 @@ public sealed class CliAwsBatchRunTests
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
 
-        var code = await AwsBatchRun.RunAsync(BatchRig.Job(extra: "  completions: 4\n  parallelism: 2"), Path.Combine(rig.Store, "..", "local"), stdout, stderr, Environment(rig), default, rig.Api, timings: Fast);
+        var code = await RunAsync(BatchRig.Job(extra: "  completions: 4\n  parallelism: 2"), Path.Combine(rig.Store, "..", "local"), stdout, stderr, Environment(rig), rig.Api, default);
 
         Assert.Equal(ExitCodes.JobFailed, code);
         Assert.Contains("Failed, 3 of 4 indexes succeeded, 1 failed", stdout.ToString(), StringComparison.Ordinal);
@@ -71,7 +76,7 @@ public sealed class CliAwsBatchRunTests
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
 
-        var code = await AwsBatchRun.RunAsync(BatchRig.Job(), rig.Store, stdout, stderr, _ => null, default, rig.Api, timings: Fast);
+        var code = await RunAsync(BatchRig.Job(), rig.Store, stdout, stderr, _ => null, rig.Api, default);
 
         Assert.Equal(ExitCodes.InvalidInput, code);
         Assert.Contains("BatchRunner__AwsBatch__JobQueue", stderr.ToString(), StringComparison.Ordinal);
@@ -87,7 +92,7 @@ public sealed class CliAwsBatchRunTests
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
 
-        var code = await AwsBatchRun.RunAsync(BatchRig.Job(), rig.Store, stdout, stderr, Environment(rig), default, rig.Api, timings: Fast);
+        var code = await RunAsync(BatchRig.Job(), rig.Store, stdout, stderr, Environment(rig), rig.Api, default);
 
         Assert.Equal(ExitCodes.JobFailed, code);
         Assert.Contains("AccessDeniedException", stderr.ToString(), StringComparison.Ordinal);
@@ -102,12 +107,12 @@ public sealed class CliAwsBatchRunTests
         using var stderr = new StringWriter();
         using var cancel = new CancellationTokenSource();
 
-        var run = AwsBatchRun.RunAsync(BatchRig.Job(extra: "  completions: 3\n  parallelism: 3"), rig.Store, stdout, stderr, Environment(rig), cancel.Token, rig.Api, timings: Fast);
+        var run = RunAsync(BatchRig.Job(extra: "  completions: 3\n  parallelism: 3"), rig.Store, stdout, stderr, Environment(rig), rig.Api, cancel.Token);
         await Support.Eventually.WaitAsync(() => rig.Server.Jobs.Count == 1, "the array was submitted");
         await cancel.CancelAsync();
 
         Assert.Equal(ExitCodes.Cancelled, await run);
-        Assert.Contains("goes on in AWS Batch", stderr.ToString(), StringComparison.Ordinal);
+        Assert.Contains("goes on in aws-batch", stderr.ToString(), StringComparison.Ordinal);
         Assert.Empty(rig.Server.Jobs[0].StoppedBy);
     }
 }
@@ -163,6 +168,77 @@ public sealed class CliAwsBatchEnvironmentTests
             {
                 System.Environment.SetEnvironmentVariable(name, null);
             }
+        }
+    }
+}
+
+/// <summary><c>batchrunner run</c> with a backend the CLI does not ship, added as any backend is added.</summary>
+public sealed class CliRegisteredBackendTests
+{
+    [Fact]
+    public async Task Batchrunner_run_follows_a_registered_backend_to_the_end_and_keeps_its_state_beside_the_store()
+    {
+        var folder = Directory.CreateTempSubdirectory("br-teleport-").FullName;
+        try
+        {
+            var spec = Path.Combine(folder, "spec.yaml");
+            await File.WriteAllTextAsync(spec, """
+                apiVersion: batchrunner.io/v1alpha1
+                kind: BatchJob
+                metadata: {name: beamed}
+                spec:
+                  image: registry.example/sim:1
+                  command: [python, sim.py]
+                  completions: 3
+                  parallelism: 3
+                  backend: teleport
+                  env: [{name: FAIL, value: "2"}]
+                """);
+            var teleport = new Support.TeleportBackend();
+            using var stdout = new StringWriter();
+            using var stderr = new StringWriter();
+
+            var code = await CliApplication.RunAsync(["run", spec, "--store", Path.Combine(folder, "store")], stdout, stderr, [teleport]);
+
+            Assert.True(code == ExitCodes.JobFailed, stderr.ToString());
+            var runId = Assert.Single(teleport.Advanced.Select(r => r.RunId).Distinct());
+            Assert.StartsWith($"beamed run {runId}: Failed, 2 of 3 indexes succeeded, 1 failed (teleported)", stdout.ToString(), StringComparison.Ordinal);
+            Assert.Contains("  index 2 failed after 1 attempt(s): lost in transit", stdout.ToString(), StringComparison.Ordinal);
+            // Its state was kept beside the store and handed back on the next call.
+            Assert.True(File.Exists(Path.Combine(folder, "store", "teleport", "default", "beamed", runId + ".json")));
+            Assert.Equal(3, teleport.Advanced.Last().State!.Value.GetProperty("submitted").GetInt32());
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Batchrunner_run_refuses_a_backend_it_does_not_have_naming_spec_backend_and_its_backends()
+    {
+        var folder = Directory.CreateTempSubdirectory("br-unknown-").FullName;
+        try
+        {
+            var spec = Path.Combine(folder, "spec.yaml");
+            await File.WriteAllTextAsync(spec, """
+                apiVersion: batchrunner.io/v1alpha1
+                kind: BatchJob
+                metadata: {name: lost}
+                spec: {image: "registry.example/sim:1", command: [python], backend: slurm}
+                """);
+            using var stdout = new StringWriter();
+            using var stderr = new StringWriter();
+
+            var code = await CliApplication.RunAsync(["run", spec, "--store", Path.Combine(folder, "store")], stdout, stderr);
+
+            Assert.Equal(ExitCodes.InvalidInput, code);
+            Assert.Contains("spec.backend: slurm is not a backend of the batchrunner CLI (backends here: local", stderr.ToString(), StringComparison.Ordinal);
+            Assert.Empty(stdout.ToString());
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
         }
     }
 }

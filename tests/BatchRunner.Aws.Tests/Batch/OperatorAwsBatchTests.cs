@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
+using BatchRunner.Aws.Tests.Support;
+using BatchRunner.Backends;
 using BatchRunner.Controller.Hosting;
 using BatchRunner.Kubernetes;
 using BatchRunner.Kubernetes.Client;
@@ -60,6 +62,7 @@ public sealed class OperatorAwsBatchTests(OperatorAwsBatchFixture fixture) : ICl
 {
     private BatchRig _rig = null!;
     private WebApplication _controller = null!;
+    private readonly TeleportBackend _teleport = new();
 
     private IKubernetes Admin => fixture.ControlPlane.AdminClient;
 
@@ -82,6 +85,8 @@ public sealed class OperatorAwsBatchTests(OperatorAwsBatchFixture fixture) : ICl
             ["BatchRunner:Results:Uri"] = _rig.Store,
         });
         builder.AddBatchRunnerController();
+        // A fourth backend, registered as any backend is: one registration, no product edit.
+        builder.Services.AddSingleton<IBatchBackend>(_teleport);
         _controller = builder.Build();
         _controller.MapControllerEndpoints();
         await _controller.StartAsync();
@@ -132,7 +137,47 @@ public sealed class OperatorAwsBatchTests(OperatorAwsBatchFixture fixture) : ICl
         Assert.All(stoppedBy, call => Assert.Equal("TerminateJob", call));
     }
 
-    private async Task ApplyAsync(string ns, string name, string extra)
+    [Fact]
+    public async Task A_backend_registered_with_the_controller_runs_an_applied_batchjob_through_the_same_reconcile()
+    {
+        await fixture.ControlPlane.CreateNamespaceAsync("teleport");
+
+        await ApplyAsync("teleport", "beamed", "completions: 5\n  parallelism: 5", backend: "teleport");
+        await ApplyAsync("teleport", "lossy", "completions: 4\n  parallelism: 4\n  env: [{name: FAIL, value: \"1,3\"}]", backend: "teleport");
+        var beamed = await WaitForAsync("teleport", "beamed", s => s.IsTerminal);
+        var lossy = await WaitForAsync("teleport", "lossy", s => s.IsTerminal);
+
+        Assert.Equal((Core.Runs.RunPhase.Succeeded, 5, 5, 0), (beamed.Phase, beamed.Total, beamed.Succeeded, beamed.Failed));
+        Assert.Equal($"tp-{beamed.RunId}", beamed.JobName);
+        Assert.Equal(("True", "Teleported"), (beamed.Find(Conditions.Dispatched)!.Status, beamed.Find(Conditions.Dispatched)!.Reason));
+        // The backend's own state went into the neutral slot, and was handed back on the next reconcile.
+        Assert.Equal(5, beamed.BackendState!.Value.GetProperty("submitted").GetInt32());
+        Assert.Contains(_teleport.Advanced, run => run.Name == "beamed" && run.State?.GetProperty("submitted").GetInt32() == 5);
+        Assert.Equal((Core.Runs.RunPhase.Failed, "1,3", "IndexesFailed"), (lossy.Phase, lossy.FailedIndexes, lossy.Find(Conditions.Failed)!.Reason));
+        Assert.Equal("2 of 4 indexes failed; failed indexes: 1,3", lossy.Find(Conditions.Failed)!.Message);
+        Assert.Contains("Succeeded", await fixture.KubectlAsync("get", "events", "-n", "teleport", "--field-selector", "involvedObject.name=beamed", "-o", "jsonpath={.items[*].reason}"), StringComparison.Ordinal);
+
+        // Deleting it goes through the backend's release.
+        await fixture.KubectlAsync("delete", "batchjob", "beamed", "-n", "teleport", "--wait=true", "--timeout=60s");
+        Assert.Contains(_teleport.Released, run => run.Name == "beamed" && run.RunId == beamed.RunId);
+    }
+
+    [Fact]
+    public async Task A_batchjob_naming_a_backend_this_controller_lacks_is_refused_naming_spec_backend_and_the_backends_here()
+    {
+        await fixture.ControlPlane.CreateNamespaceAsync("nowhere");
+
+        await ApplyAsync("nowhere", "lost", "completions: 2", backend: "slurm");
+        var status = await WaitForAsync("nowhere", "lost", s => s.Find(Conditions.Valid) is { Status: "False" });
+
+        var valid = status.Find(Conditions.Valid)!;
+        Assert.Equal(Conditions.Reasons.BackendUnavailable, valid.Reason);
+        Assert.Equal("spec.backend: slurm is not a backend of this controller (backends here: kubernetes, aws-batch, teleport)", valid.Message);
+        Assert.DoesNotContain(_teleport.Advanced, run => run.Namespace == "nowhere");
+        Assert.Empty(_rig.Server.Jobs);
+    }
+
+    private async Task ApplyAsync(string ns, string name, string extra, string backend = "aws-batch")
     {
         var file = Path.Combine(fixture.ControlPlane.Directory, $"{ns}-{name}.yaml");
         await File.WriteAllTextAsync(file, $"""
@@ -142,7 +187,7 @@ public sealed class OperatorAwsBatchTests(OperatorAwsBatchFixture fixture) : ICl
             spec:
               image: registry.example/sim:1
               command: [python, sim.py]
-              backend: aws-batch
+              backend: {backend}
               {extra}
             """);
         await fixture.KubectlAsync("apply", "-f", file);
