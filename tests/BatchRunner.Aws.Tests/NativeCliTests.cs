@@ -219,7 +219,7 @@ public sealed class NativeCliTests : IDisposable
             var stopped = await running.WaitAsync();
 
             Assert.True(stopped.ExitCode == 130, stopped.ToString());
-            Assert.Contains("what was submitted goes on in AWS Batch", stopped.Stderr, StringComparison.Ordinal);
+            Assert.Contains("what was submitted goes on in aws-batch", stopped.Stderr, StringComparison.Ordinal);
             Assert.Empty(Assert.Single(rig.Server.Jobs).StoppedBy);
         }
 

@@ -19,6 +19,12 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
 
     private readonly UsageTally _usage = new();
 
+    /// <summary>The spec's store, else the one AWS Batch runs write to by default (<c>BatchRunner:Results:Uri</c>).</summary>
+    public string? ResultsStoreOf(BatchJob job, string? hostStore) =>
+        !string.IsNullOrWhiteSpace(job.Spec.Results.Uri) ? job.Spec.Results.Uri
+        : !string.IsNullOrWhiteSpace(dispatcher.Options.DefaultResultsUri) ? dispatcher.Options.DefaultResultsUri
+        : hostStore;
+
     /// <summary>Throttling and AWS's own errors, already retried with backoff by the client: the next look may pass.</summary>
     public bool IsTransient(Exception error) => error is AwsServiceException { IsRetryable: true };
 
