@@ -173,72 +173,60 @@ public sealed class CliAwsBatchEnvironmentTests
 }
 
 /// <summary><c>batchrunner run</c> with a backend the CLI does not ship, added as any backend is added.</summary>
-public sealed class CliRegisteredBackendTests
+public sealed class CliRegisteredBackendTests : IDisposable
 {
+    private readonly string _folder = Directory.CreateTempSubdirectory("br-registered-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
     [Fact]
     public async Task Batchrunner_run_follows_a_registered_backend_to_the_end_and_keeps_its_state_beside_the_store()
     {
-        var folder = Directory.CreateTempSubdirectory("br-teleport-").FullName;
-        try
-        {
-            var spec = Path.Combine(folder, "spec.yaml");
-            await File.WriteAllTextAsync(spec, """
-                apiVersion: batchrunner.io/v1alpha1
-                kind: BatchJob
-                metadata: {name: beamed}
-                spec:
-                  image: registry.example/sim:1
-                  command: [python, sim.py]
-                  completions: 3
-                  parallelism: 3
-                  backend: teleport
-                  env: [{name: FAIL, value: "2"}]
-                """);
-            var teleport = new Support.TeleportBackend();
-            using var stdout = new StringWriter();
-            using var stderr = new StringWriter();
+        var spec = Path.Combine(_folder, "spec.yaml");
+        await File.WriteAllTextAsync(spec, """
+            apiVersion: batchrunner.io/v1alpha1
+            kind: BatchJob
+            metadata: {name: beamed}
+            spec:
+              image: registry.example/sim:1
+              command: [python, sim.py]
+              completions: 3
+              parallelism: 3
+              backend: teleport
+              env: [{name: FAIL, value: "2"}]
+            """);
+        var teleport = new Support.TeleportBackend();
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
 
-            var code = await CliApplication.RunAsync(["run", spec, "--store", Path.Combine(folder, "store")], stdout, stderr, [teleport]);
+        var code = await CliApplication.RunAsync(["run", spec, "--store", Path.Combine(_folder, "store")], stdout, stderr, [teleport]);
 
-            Assert.True(code == ExitCodes.JobFailed, stderr.ToString());
-            var runId = Assert.Single(teleport.Advanced.Select(r => r.RunId).Distinct());
-            Assert.StartsWith($"beamed run {runId}: Failed, 2 of 3 indexes succeeded, 1 failed (teleported)", stdout.ToString(), StringComparison.Ordinal);
-            Assert.Contains("  index 2 failed after 1 attempt(s): lost in transit", stdout.ToString(), StringComparison.Ordinal);
-            // Its state was kept beside the store and handed back on the next call.
-            Assert.True(File.Exists(Path.Combine(folder, "store", "teleport", "default", "beamed", runId + ".json")));
-            Assert.Equal(3, teleport.Advanced.Last().State!.Value.GetProperty("submitted").GetInt32());
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
+        Assert.True(code == ExitCodes.JobFailed, stderr.ToString());
+        var runId = Assert.Single(teleport.Advanced.Select(r => r.RunId).Distinct());
+        Assert.StartsWith($"beamed run {runId}: Failed, 2 of 3 indexes succeeded, 1 failed (teleported)", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Contains("  index 2 failed after 1 attempt(s): lost in transit", stdout.ToString(), StringComparison.Ordinal);
+        // Its state was kept beside the store and handed back on the next call.
+        Assert.True(File.Exists(Path.Combine(_folder, "store", "teleport", "default", "beamed", runId + ".json")));
+        Assert.Equal(3, teleport.Advanced.Last().State!.Value.GetProperty("submitted").GetInt32());
     }
 
     [Fact]
     public async Task Batchrunner_run_refuses_a_backend_it_does_not_have_naming_spec_backend_and_its_backends()
     {
-        var folder = Directory.CreateTempSubdirectory("br-unknown-").FullName;
-        try
-        {
-            var spec = Path.Combine(folder, "spec.yaml");
-            await File.WriteAllTextAsync(spec, """
-                apiVersion: batchrunner.io/v1alpha1
-                kind: BatchJob
-                metadata: {name: lost}
-                spec: {image: "registry.example/sim:1", command: [python], backend: slurm}
-                """);
-            using var stdout = new StringWriter();
-            using var stderr = new StringWriter();
+        var spec = Path.Combine(_folder, "spec.yaml");
+        await File.WriteAllTextAsync(spec, """
+            apiVersion: batchrunner.io/v1alpha1
+            kind: BatchJob
+            metadata: {name: lost}
+            spec: {image: "registry.example/sim:1", command: [python], backend: slurm}
+            """);
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
 
-            var code = await CliApplication.RunAsync(["run", spec, "--store", Path.Combine(folder, "store")], stdout, stderr);
+        var code = await CliApplication.RunAsync(["run", spec, "--store", Path.Combine(_folder, "store")], stdout, stderr);
 
-            Assert.Equal(ExitCodes.InvalidInput, code);
-            Assert.Contains("spec.backend: slurm is not a backend of the batchrunner CLI (backends here: local", stderr.ToString(), StringComparison.Ordinal);
-            Assert.Empty(stdout.ToString());
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
+        Assert.Equal(ExitCodes.InvalidInput, code);
+        Assert.Contains("spec.backend: slurm is not a backend of the batchrunner CLI (backends here: local", stderr.ToString(), StringComparison.Ordinal);
+        Assert.Empty(stdout.ToString());
     }
 }
