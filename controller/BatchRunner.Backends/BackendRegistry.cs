@@ -32,7 +32,15 @@ public sealed class BackendRegistry
             }
         }
 
-        _disabled = (disabled ?? []).Where(d => !_enabled.ContainsKey(d.Backend)).ToDictionary(d => d.Backend, d => d.Why);
+        // The first reason given for a backend is the one said (a host's own before a library's default).
+        _disabled = new Dictionary<Backend, string>();
+        foreach (var (backend, why) in disabled ?? [])
+        {
+            if (!_enabled.ContainsKey(backend))
+            {
+                _disabled.TryAdd(backend, why);
+            }
+        }
     }
 
     public string Host { get; }
@@ -44,20 +52,23 @@ public sealed class BackendRegistry
 
     public bool TryResolve(Backend backend, [NotNullWhen(true)] out IBatchBackend? found, [NotNullWhen(false)] out SpecError? error)
     {
-        if (_enabled.TryGetValue(backend, out var registered))
+        error = Check(backend);
+        found = error is null ? _enabled[backend].Value : null;
+        return error is null;
+    }
+
+    /// <summary>Why a BatchJob naming <paramref name="backend"/> cannot run here, naming <c>spec.backend</c>; null when it can. Makes nothing.</summary>
+    public SpecError? Check(Backend backend)
+    {
+        if (_enabled.ContainsKey(backend))
         {
-            found = registered.Value;
-            error = null;
-            return true;
+            return null;
         }
 
-        found = null;
-
         var has = _enabled.Count == 0 ? "none" : string.Join(", ", _enabled.Keys.Select(b => b.Name));
-        error = _disabled.TryGetValue(backend, out var why)
+        return _disabled.TryGetValue(backend, out var why)
             ? new SpecError("spec.backend", $"{backend.Name} is not enabled in {Host}: {why} (backends here: {has})")
             : new SpecError("spec.backend", $"{backend.Name} is not a backend of {Host} (backends here: {has})");
-        return false;
     }
 
     /// <summary>The backend, or an <see cref="InvalidSpecException"/> naming <c>spec.backend</c> and the backends here.</summary>

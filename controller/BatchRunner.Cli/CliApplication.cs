@@ -23,6 +23,12 @@ public static class CliApplication
         Recursive = true,
     };
 
+    /// <summary>
+    /// The libraries' loggers (<c>ILogger&lt;T&gt;</c>), written by the CLI's Serilog logger: set for each command line,
+    /// as <see cref="Log.Logger"/> is.
+    /// </summary>
+    internal static Microsoft.Extensions.Logging.ILoggerFactory Logs { get; private set; } = Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+
     /// <param name="backends">Backends beside the CLI's own (<see cref="CliBackends"/>), by name: how a host embedding the CLI, or a test, adds one.</param>
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, IEnumerable<BatchRunner.Backends.IBatchBackend>? backends = null)
     {
@@ -54,6 +60,7 @@ public static class CliApplication
 
         var verbose = parsed.GetValue(VerboseOption);
         Log.Logger = CreateLogger(verbose, stderr);
+        Logs = new Serilog.Extensions.Logging.SerilogLoggerFactory(Log.Logger);
         try
         {
             // Ctrl-C and SIGTERM cancel the action's token; the runner then needs a moment to stop its processes and record them.

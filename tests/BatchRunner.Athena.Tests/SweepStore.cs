@@ -3,6 +3,7 @@ using System.Text.Json;
 using BatchRunner.Core.Store;
 using BatchRunner.Local.Query;
 using BatchRunner.Local.Store;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BatchRunner.Athena.Tests;
 
@@ -72,7 +73,7 @@ internal sealed class SweepStore : IDisposable
         }
 
         // Compacted as a finished run is: Parquet under compacted/, the schema in the run's manifest.
-        new ResultsCompactor(Serilog.Core.Logger.None, TimeProvider.System)
+        new ResultsCompactor(NullLogger<ResultsCompactor>.Instance, TimeProvider.System)
             .CompactAsync(new LocalResultsStore(Root), job, run, force: false, CancellationToken.None).GetAwaiter().GetResult();
     }
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using BatchRunner.Aws.Intake;
 using BatchRunner.Aws.Tests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
 using Prometheus;
 
 namespace BatchRunner.Aws.Tests;
@@ -32,7 +33,7 @@ public sealed class FifoGroupTests
     private static async Task RunUntilAsync(ScriptedSqsClient sqs, IJobSink sink, Func<bool> done)
     {
         using var stop = new CancellationTokenSource();
-        using var consumer = new SqsIntakeConsumer(sqs, sink, Options(), new IntakeMetrics(new CollectorRegistry()), TimeProvider.System, Serilog.Core.Logger.None);
+        using var consumer = new SqsIntakeConsumer(sqs, sink, Options(), new IntakeMetrics(new CollectorRegistry()), TimeProvider.System, NullLogger<SqsIntakeConsumer>.Instance);
         var running = consumer.RunAsync(stop.Token);
         await Eventually.WaitAsync(() => done() || running.IsCompleted, "the scripted messages handled", 20);
         await stop.CancelAsync();

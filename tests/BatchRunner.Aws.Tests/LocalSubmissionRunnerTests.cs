@@ -1,8 +1,11 @@
 using BatchRunner.Aws.Intake;
 using BatchRunner.Aws.Tests.Support;
+using BatchRunner.Backends;
 using BatchRunner.Controller;
+using BatchRunner.Controller.Hosting;
 using BatchRunner.Controller.Intake;
 using BatchRunner.Local.Intake;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace BatchRunner.Aws.Tests;
@@ -21,11 +24,47 @@ public sealed class LocalSubmissionRunnerTests : IDisposable
         return store.Find("default", name)!;
     }
 
-    private LocalSubmissionRunner Runner(SubmissionStore store)
+    private LocalSubmissionRunner Runner(SubmissionStore store, params IBatchBackend[] registered)
     {
         var services = new ServiceCollection().AddSingleton(store).BuildServiceProvider();
-        return new LocalSubmissionRunner(services, Microsoft.Extensions.Options.Options.Create(new KubernetesOptions { Enabled = false }),
-            Microsoft.Extensions.Options.Options.Create(Options), TimeProvider.System);
+        var kubernetes = Microsoft.Extensions.Options.Options.Create(new KubernetesOptions { Enabled = false });
+        return new LocalSubmissionRunner(services, kubernetes, Microsoft.Extensions.Options.Options.Create(Options),
+            new ControllerBackends(kubernetes, registered, []), TimeProvider.System, NullLoggerFactory.Instance);
+    }
+
+    [Fact]
+    public async Task A_submission_for_a_registered_backend_is_followed_to_its_end_with_its_state_beside_the_store()
+    {
+        await using var store = SubmissionStore.Open(Options.ResolveStoreRoot());
+        var teleport = new TeleportBackend();
+        var runner = Runner(store, teleport);
+        await runner.StartAsync(default);
+        var request = IntakeRequestReader.Read(Specs.Yaml("beamed", extraSpec: "completions: 4\n  image: registry.example/sim:1\n  backend: teleport"), null, null).Request!;
+        await store.RecordAsync(new Submission("default", "beamed", request.ContentHash, request.Document, "test"));
+
+        await Eventually.WaitAsync(() => store.Find("default", "beamed")!.IsFinished, "the submission finished");
+        await runner.StopAsync(default);
+
+        Assert.Equal(SubmissionState.Succeeded, store.Find("default", "beamed")!.State);
+        var runId = Assert.Single(teleport.Advanced.Select(r => r.RunId).Distinct());
+        Assert.True(File.Exists(Path.Combine(Options.ResolveStoreRoot(), "teleport", "default", "beamed", runId + ".json")));
+    }
+
+    [Fact]
+    public async Task A_submission_for_a_backend_the_controller_no_longer_has_fails_naming_spec_backend()
+    {
+        await using var store = SubmissionStore.Open(Options.ResolveStoreRoot());
+        var runner = Runner(store);
+        await runner.StartAsync(default);
+        var request = IntakeRequestReader.Read(Specs.Yaml("orphan", extraSpec: "image: registry.example/sim:1\n  backend: teleport"), null, null).Request!;
+        await store.RecordAsync(new Submission("default", "orphan", request.ContentHash, request.Document, "test"));
+
+        await Eventually.WaitAsync(() => store.Find("default", "orphan")!.IsFinished, "the submission finished");
+        await runner.StopAsync(default);
+
+        var done = store.Find("default", "orphan")!;
+        Assert.Equal(SubmissionState.Failed, done.State);
+        Assert.Equal("BackendUnavailable: spec.backend: teleport is not a backend of this controller (backends here: local)", done.Reason);
     }
 
     [Fact]

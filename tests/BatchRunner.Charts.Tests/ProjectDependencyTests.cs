@@ -23,6 +23,23 @@ public sealed class ProjectDependencyTests
         Assert.Empty(reached.Intersect(others));
     }
 
+    /// <summary>Libraries log through Microsoft.Extensions.Logging; only the hosts (controller, CLI, wrapper) choose Serilog.</summary>
+    [Theory]
+    [InlineData("controller/BatchRunner.Core/BatchRunner.Core.csproj")]
+    [InlineData("controller/BatchRunner.Backends/BatchRunner.Backends.csproj")]
+    [InlineData("controller/BatchRunner.Local/BatchRunner.Local.csproj")]
+    [InlineData("controller/BatchRunner.Kubernetes/BatchRunner.Kubernetes.csproj")]
+    [InlineData("controller/BatchRunner.Aws/BatchRunner.Aws.csproj")]
+    public void A_library_logs_through_ilogger_and_never_references_serilog(string library)
+    {
+        var packages = ProjectGraph.DirectPackages(library).ToList();
+
+        Assert.DoesNotContain(packages, p => p.StartsWith("Serilog", StringComparison.Ordinal));
+        var sources = Directory.EnumerateFiles(Path.Combine(Helm.RepoRoot, Path.GetDirectoryName(library)!), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains("/obj/", StringComparison.Ordinal) && !f.Contains("/bin/", StringComparison.Ordinal));
+        Assert.DoesNotContain(sources, f => File.ReadAllText(f).Contains("Serilog", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void The_seam_references_core_only() =>
         Assert.Equal(["controller/BatchRunner.Core/BatchRunner.Core.csproj"], ProjectGraph.DirectReferences("controller/BatchRunner.Backends/BatchRunner.Backends.csproj"));

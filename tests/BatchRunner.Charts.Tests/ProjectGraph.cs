@@ -36,4 +36,8 @@ internal static class ProjectGraph
             .Select(r => r.Attribute("Include")!.Value.Replace('\\', '/'))
             .Select(include => Path.GetRelativePath(Helm.RepoRoot, Path.GetFullPath(Path.Combine(folder, include))).Replace('\\', '/'));
     }
+
+    /// <summary>The packages <paramref name="project"/> references itself.</summary>
+    public static IEnumerable<string> DirectPackages(string project) =>
+        XDocument.Load(Path.Combine(Helm.RepoRoot, project)).Descendants("PackageReference").Select(r => r.Attribute("Include")!.Value);
 }

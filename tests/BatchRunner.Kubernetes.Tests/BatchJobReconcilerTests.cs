@@ -4,6 +4,7 @@ using BatchRunner.Core.Runs;
 using BatchRunner.Kubernetes.Controller;
 using BatchRunner.Kubernetes.Dispatch;
 using BatchRunner.Kubernetes.Status;
+using Microsoft.Extensions.Logging.Abstractions;
 using k8s.Autorest;
 using k8s.Models;
 using Microsoft.Extensions.Time.Testing;
@@ -506,7 +507,7 @@ public sealed class BatchJobReconcilerTests
     private async Task<ReconcileResult> ReconcileAsync(string key = Key)
     {
         _time.Advance(TimeSpan.FromSeconds(1));
-        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, Serilog.Core.Logger.None);
+        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, NullLoggerFactory.Instance);
         return await reconciler.ReconcileAsync(key, CancellationToken.None);
     }
 

@@ -4,6 +4,7 @@ using BatchRunner.Kubernetes.Compaction;
 using BatchRunner.Kubernetes.Controller;
 using BatchRunner.Kubernetes.Dispatch;
 using BatchRunner.Kubernetes.Status;
+using Microsoft.Extensions.Logging.Abstractions;
 using k8s.Models;
 using Microsoft.Extensions.Time.Testing;
 
@@ -30,7 +31,7 @@ public sealed class CompactionTests : IDisposable
 
     public CompactionTests()
     {
-        _worker = new CompactionWorker(_compactor, Settings, _time, Serilog.Core.Logger.None);
+        _worker = new CompactionWorker(_compactor, Settings, _time, NullLogger<CompactionWorker>.Instance);
         _running = _worker.RunAsync(_settled.Add, _stop.Token);
     }
 
@@ -194,7 +195,7 @@ public sealed class CompactionTests : IDisposable
         // Succeeded, but the controller collects no results (pods ran the sh entrypoint).
         var other = new FakeCluster();
         other.Apply(Specs.Object("""{"completions": 3, "parallelism": 3, "results": {"uri": "s3://own/prefix"}}"""));
-        var reconciler = new BatchJobReconciler(other, DispatchSettings.Default, _time, Serilog.Core.Logger.None, compaction: _worker);
+        var reconciler = new BatchJobReconciler(other, DispatchSettings.Default, _time, NullLoggerFactory.Instance, compaction: _worker);
         await reconciler.ReconcileAsync(Key, CancellationToken.None);
         other.SetJobStatus(Specs.Name, new V1JobStatus { Succeeded = 3, Conditions = [StatusDerivationTests.Condition("Complete")] });
         await reconciler.ReconcileAsync(Key, CancellationToken.None);
@@ -223,7 +224,7 @@ public sealed class CompactionTests : IDisposable
         };
         _cluster.Apply(Specs.Object(spec));
         _time.AdjustTime(new DateTimeOffset(2026, 3, 1, 12, 9, 10, TimeSpan.Zero));
-        var reconciler = new BatchJobReconciler(_cluster, Dispatch(), _time, Serilog.Core.Logger.None, [backend], _worker);
+        var reconciler = new BatchJobReconciler(_cluster, Dispatch(), _time, NullLoggerFactory.Instance, [backend], _worker);
 
         await reconciler.ReconcileAsync(Key, CancellationToken.None);
 
@@ -255,7 +256,7 @@ public sealed class CompactionTests : IDisposable
     private static DispatchSettings Dispatch() => new(3600, new ResultsCollection(Store, "batchrunner/controller:test"));
 
     private Task<ReconcileResult> ReconcileAsync() =>
-        new BatchJobReconciler(_cluster, Dispatch(), _time, Serilog.Core.Logger.None, compaction: _worker).ReconcileAsync(Key, CancellationToken.None);
+        new BatchJobReconciler(_cluster, Dispatch(), _time, NullLoggerFactory.Instance, compaction: _worker).ReconcileAsync(Key, CancellationToken.None);
 
     private string NextSettled()
     {

@@ -5,6 +5,7 @@ using BatchRunner.Core.Spec;
 using BatchRunner.Kubernetes.Controller;
 using BatchRunner.Kubernetes.Dispatch;
 using BatchRunner.Kubernetes.Status;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
 namespace BatchRunner.Kubernetes.Tests;
@@ -185,7 +186,7 @@ public sealed class ExternalBackendReconcilerTests
     {
         _cluster.Apply(Specs.Object(AwsBatch));
 
-        await new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, Serilog.Core.Logger.None).ReconcileAsync(Key, CancellationToken.None);
+        await new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, NullLoggerFactory.Instance).ReconcileAsync(Key, CancellationToken.None);
 
         var valid = Status.Find(Conditions.Valid)!;
         Assert.Equal(("False", Conditions.Reasons.BackendUnavailable), (valid.Status, valid.Reason));
@@ -198,7 +199,7 @@ public sealed class ExternalBackendReconcilerTests
     private async Task<ReconcileResult> ReconcileAsync()
     {
         _time.Advance(TimeSpan.FromSeconds(1));
-        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, Serilog.Core.Logger.None, [_backend]);
+        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, NullLoggerFactory.Instance, [_backend]);
         return await reconciler.ReconcileAsync(Key, CancellationToken.None);
     }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Runtime.CompilerServices;
 using BatchRunner.Kubernetes.Controller;
+using Microsoft.Extensions.Logging.Abstractions;
 using k8s;
 using k8s.Models;
 using Xunit;
@@ -16,7 +17,7 @@ public sealed class InformerTests
         source.Lists.Enqueue(([ConfigMap("a", "1"), ConfigMap("b", "2")], "2"));
         source.Lists.Enqueue(([ConfigMap("b", "5"), ConfigMap("c", "6")], "6"));
         source.Watches.Enqueue(_ => throw new KubernetesException(new V1Status { Code = (int)HttpStatusCode.Gone, Reason = "Expired" }));
-        var informer = new Informer<V1ConfigMap>("test", source, Serilog.Core.Logger.None, TimeProvider.System);
+        var informer = new Informer<V1ConfigMap>("test", source, NullLogger.Instance, TimeProvider.System);
         var deleted = new List<string>();
         informer.Changed += (key, value) =>
         {
@@ -44,7 +45,7 @@ public sealed class InformerTests
         var source = new ScriptedListWatch();
         source.Lists.Enqueue(([ConfigMap("a", "1")], "1"));
         source.Watches.Enqueue(_ => [(WatchEventType.Modified, ConfigMap("a", "7")), (WatchEventType.Added, ConfigMap("b", "8"))]);
-        var informer = new Informer<V1ConfigMap>("test", source, Serilog.Core.Logger.None, TimeProvider.System);
+        var informer = new Informer<V1ConfigMap>("test", source, NullLogger.Instance, TimeProvider.System);
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(10));
 
         var run = informer.RunAsync(stop.Token);

@@ -4,6 +4,7 @@ using BatchRunner.Core.Spec;
 using BatchRunner.Core.Store;
 using BatchRunner.Local.Execution;
 using BatchRunner.Local.State;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BatchRunner.Local.Tests;
 
@@ -38,7 +39,7 @@ public sealed class LocalRun : IDisposable
     public LocalExecutor Executor(TimeSpan? cancelPoll = null) => new(
         new LocalRunOptions { StoreRoot = Store, WorkingDirectory = Scratch, CancelPollInterval = cancelPoll ?? TimeSpan.FromMilliseconds(100) },
         TimeProvider.System,
-        Serilog.Core.Logger.None);
+        NullLogger<LocalExecutor>.Instance);
 
     public Task<RunReport> RunAsync(BatchJob job, CancellationToken cancellation = default) =>
         Executor().RunAsync(job, null, cancellation);

@@ -10,6 +10,7 @@ using BatchRunner.Kubernetes.Status;
 using BatchRunner.Kubernetes.Tests;
 using BatchRunner.Local.Query;
 using BatchRunner.Results.Tests.Support;
+using Microsoft.Extensions.Logging.Abstractions;
 using k8s.Models;
 
 namespace BatchRunner.Results.Tests;
@@ -42,11 +43,11 @@ public sealed class ControllerCompactionTests : IDisposable
         var cluster = new FakeCluster();
         cluster.Apply(Specs.Object(overrides));
         var settled = new BlockingCollection<string>();
-        var worker = new CompactionWorker(new StoreRunCompactor(S3Server.Shared.Options(uri), TimeProvider.System, Serilog.Core.Logger.None), CompactionSettings.Default, TimeProvider.System, Serilog.Core.Logger.None);
+        var worker = new CompactionWorker(new StoreRunCompactor(S3Server.Shared.Options(uri), TimeProvider.System, NullLogger<ResultsCompactor>.Instance), CompactionSettings.Default, TimeProvider.System, NullLogger<CompactionWorker>.Instance);
         using var stop = new CancellationTokenSource();
         var working = worker.RunAsync(settled.Add, stop.Token);
         var reconciler = new BatchJobReconciler(
-            cluster, new DispatchSettings(3600, new ResultsCollection(uri, "batchrunner/controller:test")), TimeProvider.System, Serilog.Core.Logger.None, compaction: worker);
+            cluster, new DispatchSettings(3600, new ResultsCollection(uri, "batchrunner/controller:test")), TimeProvider.System, NullLoggerFactory.Instance, compaction: worker);
 
         // Dispatched; then each pod's wrapper uploads its index (index 3 fails once and is retried, as the Job would).
         await reconciler.ReconcileAsync(key, CancellationToken.None);
@@ -108,7 +109,7 @@ public sealed class ControllerCompactionTests : IDisposable
         }
 
         // A controller that restarts (an empty worker) finds the run compacted in the store and compacts nothing again.
-        var again = await new StoreRunCompactor(S3Server.Shared.Options(uri), TimeProvider.System, Serilog.Core.Logger.None)
+        var again = await new StoreRunCompactor(S3Server.Shared.Options(uri), TimeProvider.System, NullLogger<ResultsCompactor>.Instance)
             .CompactAsync(new CompactionTarget(uri, Specs.Name, runId), CancellationToken.None);
         Assert.Equal(CompactionResult.AlreadyCompacted, again.Result);
 

@@ -1,5 +1,6 @@
 using System.Globalization;
-using Serilog;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BatchRunner.Aws.Athena;
 
@@ -29,11 +30,11 @@ public sealed class AthenaQueryFailedException(string queryExecutionId, string s
 /// (1,000 rows a page; the first row of a SELECT's first page is its header). A cancelled caller stops the query
 /// on Athena too, so it is not left running and billing.
 /// </summary>
-public sealed class AthenaQueryRunner(IAthenaApi api, AthenaOptions options, TimeProvider? time = null, ILogger? log = null)
+public sealed class AthenaQueryRunner(IAthenaApi api, AthenaOptions options, TimeProvider? time = null, ILogger<AthenaQueryRunner>? log = null)
 {
     private const int PageSize = 1000;
     private readonly TimeProvider _time = time ?? TimeProvider.System;
-    private readonly ILogger _log = (log ?? Serilog.Core.Logger.None).ForContext<AthenaQueryRunner>();
+    private readonly ILogger _log = log ?? NullLogger<AthenaQueryRunner>.Instance;
 
     /// <summary>Runs <paramref name="sql"/> in the configured database, or with no database (for CREATE DATABASE).</summary>
     public async Task<AthenaQueryResult> RunAsync(string sql, CancellationToken cancellation, bool inDatabase = true)
@@ -60,7 +61,7 @@ public sealed class AthenaQueryRunner(IAthenaApi api, AthenaOptions options, Tim
         }
 
         var id = started.QueryExecutionId ?? throw new InvalidOperationException("Athena started a query without an id");
-        _log.Debug("Started Athena query {QueryExecutionId} in {WorkGroup}", id, options.WorkGroup);
+        _log.LogDebug("Started Athena query {QueryExecutionId} in {WorkGroup}", id, options.WorkGroup);
 
         QueryExecution execution;
         try
@@ -118,7 +119,7 @@ public sealed class AthenaQueryRunner(IAthenaApi api, AthenaOptions options, Tim
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            _log.Warning(e, "Could not find the Athena query started with token {ClientRequestToken} to stop it", request.ClientRequestToken);
+            _log.LogWarning(e, "Could not find the Athena query started with token {ClientRequestToken} to stop it", request.ClientRequestToken);
         }
     }
 
@@ -129,11 +130,11 @@ public sealed class AthenaQueryRunner(IAthenaApi api, AthenaOptions options, Tim
         try
         {
             await api.StopQueryExecutionAsync(id, timeout.Token).ConfigureAwait(false);
-            _log.Information("Stopped Athena query {QueryExecutionId}", id);
+            _log.LogInformation("Stopped Athena query {QueryExecutionId}", id);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            _log.Warning(e, "Could not stop Athena query {QueryExecutionId}; it may run on until Athena's timeout", id);
+            _log.LogWarning(e, "Could not stop Athena query {QueryExecutionId}; it may run on until Athena's timeout", id);
         }
     }
 

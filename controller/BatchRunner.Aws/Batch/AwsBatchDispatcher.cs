@@ -2,7 +2,7 @@ using System.Globalization;
 using BatchRunner.Aws.Protocol;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
-using Serilog;
+using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Aws.Batch;
 
@@ -40,7 +40,7 @@ public sealed class AwsBatchDispatcher(
     IRunSpecPublisher publisher,
     SubmitRateLimiter limiter,
     TimeProvider time,
-    ILogger log,
+    ILogger<AwsBatchDispatcher> log,
     AwsBatchTimings? timings = null)
 {
     /// <summary>Children in one array job, at most (AWS Batch's limit).</summary>
@@ -60,7 +60,7 @@ public sealed class AwsBatchDispatcher(
     // that a quiet poll changes nothing a door must write (the BatchJob's status would change on every poll).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> _quietPolls = new(StringComparer.Ordinal);
     private readonly JobDefinitions _definitions = new(api, log);
-    private readonly ILogger _log = log.ForContext<AwsBatchDispatcher>();
+    private readonly ILogger _log = log;
 
     public AwsBatchOptions Options => options;
 
@@ -128,7 +128,7 @@ public sealed class AwsBatchDispatcher(
                 await TerminateAsync(run.Arrays.Select(a => a.JobId), "spec.deadlineSeconds passed", cancellation).ConfigureAwait(false);
                 run.Outcome = AwsBatchReasons.DeadlineExceeded;
                 run.CompletionTime = time.GetUtcNow();
-                _log.Information("{BatchJob} run {RunId} passed its deadline; terminated {Arrays} array(s)", job.Metadata.Name, runId, run.Arrays.Count);
+                _log.LogInformation("{BatchJob} run {RunId} passed its deadline; terminated {Arrays} array(s)", job.Metadata.Name, runId, run.Arrays.Count);
                 return Progress(job, run, null);
             }
 
@@ -140,7 +140,7 @@ public sealed class AwsBatchDispatcher(
         }
         catch (AwsServiceException e) when (!e.IsRetryable)
         {
-            _log.Warning("AWS Batch refused a call for {BatchJob}: {ErrorCode}: {Message}", job.Metadata.Name, e.ErrorCode, e.ServiceMessage);
+            _log.LogWarning("AWS Batch refused a call for {BatchJob}: {ErrorCode}: {Message}", job.Metadata.Name, e.ErrorCode, e.ServiceMessage);
             return Progress(job, run, new AwsBatchProblem(AwsBatchReasons.Rejected, $"AWS Batch: {e.ErrorCode}: {e.ServiceMessage}", Fatal: false));
         }
         catch (AwsConfigurationException e)
@@ -168,7 +168,7 @@ public sealed class AwsBatchDispatcher(
             {
                 if (summary.JobName.StartsWith(prefix, StringComparison.Ordinal) && !JobStates.IsFinished(summary.Status) && known.Add(summary.JobId))
                 {
-                    _log.Information("Found {JobName} ({JobId}) of run {RunId}, not recorded; terminating it too", summary.JobName, summary.JobId, runId);
+                    _log.LogInformation("Found {JobName} ({JobId}) of run {RunId}, not recorded; terminating it too", summary.JobName, summary.JobId, runId);
                 }
             }
         }
@@ -181,7 +181,7 @@ public sealed class AwsBatchDispatcher(
             array.Running = 0;
         }
 
-        _log.Information("Terminated {Jobs} AWS Batch job(s) of {BatchJob} run {RunId}: {Reason}", known.Count, batchJob, runId, reason);
+        _log.LogInformation("Terminated {Jobs} AWS Batch job(s) of {BatchJob} run {RunId}: {Reason}", known.Count, batchJob, runId, reason);
         return job is null
             ? new AwsBatchProgress(run, RunPhase.Cancelled, 0, run.DoneSucceeded, run.DoneFailed, 0, null, reason, _timings.MaxPoll)
             : Progress(job, run, null);
@@ -231,14 +231,14 @@ public sealed class AwsBatchDispatcher(
             var jobId = await FindSubmittedAsync(run.JobQueue, name, cancellation).ConfigureAwait(false);
             if (jobId is not null)
             {
-                _log.Information("Found {JobName} submitted earlier as {JobId}; not submitting it again", name, jobId);
+                _log.LogInformation("Found {JobName} submitted earlier as {JobId}; not submitting it again", name, jobId);
             }
             else
             {
                 await limiter.AcquireAsync(cancellation).ConfigureAwait(false);
                 var submitted = await api.SubmitJobAsync(SubmitRequest(job, runId, run, name, start, count, store), cancellation).ConfigureAwait(false);
                 jobId = submitted.JobId;
-                _log.Information("Submitted {JobName} ({Count} indexes from {Start}) to {JobQueue} as {JobId}", name, count, start, run.JobQueue, jobId);
+                _log.LogInformation("Submitted {JobName} ({Count} indexes from {Start}) to {JobQueue} as {JobId}", name, count, start, run.JobQueue, jobId);
             }
 
             var now = time.GetUtcNow();
@@ -441,7 +441,7 @@ public sealed class AwsBatchDispatcher(
         {
             run.FailedIndexes = IndexRanges.Format(IndexRanges.Parse(run.FailedIndexes).Concat(failedIndexes));
             run.Failures.AddRange(failures.OrderBy(f => f.Index).Take(Math.Max(0, FailuresKept - run.Failures.Count)));
-            _log.Information("{JobName}: {Failed} of {Size} indexes failed, e.g. index {Index}: {Reason}",
+            _log.LogInformation("{JobName}: {Failed} of {Size} indexes failed, e.g. index {Index}: {Reason}",
                 array.JobName, failed, array.Size, failures[0].Index, failures[0].Reason);
         }
 
@@ -469,7 +469,7 @@ public sealed class AwsBatchDispatcher(
             catch (AwsServiceException e) when (!e.IsRetryable && !e.IsAccessDenied)
             {
                 // A job AWS no longer knows, or one already finished: nothing left to stop.
-                _log.Debug("TerminateJob {JobId}: {ErrorCode}: {Message}", jobId, e.ErrorCode, e.ServiceMessage);
+                _log.LogDebug("TerminateJob {JobId}: {ErrorCode}: {Message}", jobId, e.ErrorCode, e.ServiceMessage);
             }
         }
     }

@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using BatchRunner.Core.Spec;
-using Serilog;
+using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Aws.Batch;
 
@@ -81,14 +81,14 @@ public sealed class JobDefinitions(IBatchApi api, ILogger log)
         if (latest is not null)
         {
             arn = latest.JobDefinitionArn;
-            log.Debug("Reusing job definition {JobDefinition}", arn);
+            log.LogDebug("Reusing job definition {JobDefinition}", arn);
         }
         else
         {
             // Two controllers registering the same shape at once make two revisions of identical content: harmless.
             var registered = await api.RegisterJobDefinitionAsync(definition, cancellation).ConfigureAwait(false);
             arn = registered.JobDefinitionArn;
-            log.Information("Registered job definition {JobDefinition} revision {Revision}", registered.JobDefinitionName, registered.Revision);
+            log.LogInformation("Registered job definition {JobDefinition} revision {Revision}", registered.JobDefinitionName, registered.Revision);
         }
 
         _arns[definition.JobDefinitionName] = arn;

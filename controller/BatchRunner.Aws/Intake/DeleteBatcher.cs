@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Threading.Channels;
 using Amazon.SQS.Model;
 using BatchRunner.Aws.Sqs;
-using Serilog;
+using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Aws.Intake;
 
@@ -130,7 +130,7 @@ internal sealed class DeleteBatcher(
                     {
                         var lease = batch[int.Parse(failed.Id, CultureInfo.InvariantCulture)];
                         metrics.SqsErrors.WithLabels("delete").Inc();
-                        log.Warning("Deleting message {MessageId} failed ({Code}: {Error}); when it comes back it is found already recorded",
+                        log.LogWarning("Deleting message {MessageId} failed ({Code}: {Error}); when it comes back it is found already recorded",
                             lease.MessageId, failed.Code, failed.Message);
                         Forget(lease);
                     }
@@ -140,7 +140,7 @@ internal sealed class DeleteBatcher(
                 catch (Exception e) when (attempt < Attempts && !abort.IsCancellationRequested)
                 {
                     metrics.SqsErrors.WithLabels("delete").Inc();
-                    log.Debug("DeleteMessageBatch failed ({Error}); attempt {Attempt} of {Attempts}", e.Message, attempt, Attempts);
+                    log.LogDebug("DeleteMessageBatch failed ({Error}); attempt {Attempt} of {Attempts}", e.Message, attempt, Attempts);
                     await Task.Delay(TimeSpan.FromMilliseconds(200 << attempt), time, abort).ConfigureAwait(false);
                 }
             }
@@ -148,7 +148,7 @@ internal sealed class DeleteBatcher(
         catch (Exception e)
         {
             metrics.SqsErrors.WithLabels("delete").Inc();
-            log.Warning("Deleting {Count} messages failed ({Error}); when they come back they are found already recorded", batch.Count, e.Message);
+            log.LogWarning("Deleting {Count} messages failed ({Error}); when they come back they are found already recorded", batch.Count, e.Message);
             batch.ForEach(Forget);
         }
         finally

@@ -10,8 +10,11 @@ namespace BatchRunner.Aws.Intake;
 /// </summary>
 public interface IJobSink
 {
-    /// <summary>The backends whose jobs this sink records; a request for another is refused, not recorded.</summary>
-    IReadOnlySet<Backend> Backends { get; }
+    /// <summary>
+    /// Why a request naming <paramref name="backend"/> is refused rather than recorded (a backend the controller does
+    /// not have, or has disabled), naming <c>spec.backend</c> and the backends it has; null when it is taken.
+    /// </summary>
+    SpecError? RefuseBackend(Backend backend);
 
     /// <summary>The backend of a request that names none: a cluster's queue door defaults as kubectl does (kubernetes).</summary>
     Backend DefaultBackend { get; }

@@ -42,10 +42,9 @@ internal sealed class MessageProcessor(IJobSink sink, TenantGuard guard, int max
         var job = request.Job;
 
         // 4. A backend this controller records jobs for.
-        if (!sink.Backends.Contains(job.Spec.Backend))
+        if (sink.RefuseBackend(job.Spec.Backend) is { } unavailable)
         {
-            return new Decision.Refused(new Rejection(RejectCode.Unsupported,
-                $"spec.backend {job.Spec.Backend.Name}: this controller takes requests for backend {string.Join(", ", sink.Backends.Select(b => b.Name))}"), request);
+            return new Decision.Refused(new Rejection(RejectCode.Unsupported, unavailable.ToString()), request);
         }
 
         // 5. The tenant guard.

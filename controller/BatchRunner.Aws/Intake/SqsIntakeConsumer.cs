@@ -1,8 +1,7 @@
 using System.Collections.Concurrent;
 using Amazon.SQS.Model;
 using BatchRunner.Aws.Sqs;
-using Serilog;
-using Serilog.Context;
+using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Aws.Intake;
 
@@ -32,13 +31,13 @@ public sealed class SqsIntakeConsumer : IDisposable
     private DeleteBatcher? _deleter;
     private int _started;
 
-    public SqsIntakeConsumer(ISqsClient sqs, IJobSink sink, SqsIntakeOptions options, IntakeMetrics metrics, TimeProvider time, ILogger log)
+    public SqsIntakeConsumer(ISqsClient sqs, IJobSink sink, SqsIntakeOptions options, IntakeMetrics metrics, TimeProvider time, ILogger<SqsIntakeConsumer> log)
     {
         _sqs = sqs;
         _options = options;
         _metrics = metrics;
         _time = time;
-        _log = log.ForContext<SqsIntakeConsumer>();
+        _log = log;
         _processor = new MessageProcessor(sink, new TenantGuard(options.Tenants), options.MaxBodyBytes);
         _slots = new SemaphoreSlim(options.MaxConcurrency);
         _batchSize = Math.Min(10, options.MaxConcurrency);
@@ -61,7 +60,7 @@ public sealed class SqsIntakeConsumer : IDisposable
             throw new InvalidOperationException("a consumer runs once; create another to run again");
         }
 
-        _log.Information(
+        _log.LogInformation(
             "SQS intake from {Queue} ({QueueKind}), refusals to {DeadLetterQueue}; {Receivers} receiver(s), {Concurrency} messages at once",
             queues.Url, queues.IsFifo ? "FIFO" : "standard", queues.DeadLetter.Url, _options.Receivers, _options.MaxConcurrency);
 
@@ -82,7 +81,7 @@ public sealed class SqsIntakeConsumer : IDisposable
         var handlers = Task.WhenAll(_handlers.Keys);
         if (await Task.WhenAny(handlers, Task.Delay(TimeSpan.FromSeconds(_options.ShutdownGraceSeconds), _time, CancellationToken.None)).ConfigureAwait(false) != handlers)
         {
-            _log.Warning("{Count} messages still processing after the shutdown grace; releasing them", _processing);
+            _log.LogWarning("{Count} messages still processing after the shutdown grace; releasing them", _processing);
             await abort.CancelAsync().ConfigureAwait(false);
         }
 
@@ -95,7 +94,7 @@ public sealed class SqsIntakeConsumer : IDisposable
         await deleting.ConfigureAwait(false);
         await keeperStop.CancelAsync().ConfigureAwait(false);
         await keeping.ConfigureAwait(false);
-        _log.Information("SQS intake from {Queue} stopped", queues.Url);
+        _log.LogInformation("SQS intake from {Queue} stopped", queues.Url);
     }
 
     private async Task ReceiveLoopAsync(Run run, CancellationToken stopping)
@@ -176,7 +175,7 @@ public sealed class SqsIntakeConsumer : IDisposable
                 failures++;
                 _metrics.SqsErrors.WithLabels("receive").Inc();
                 var delay = TimeSpan.FromSeconds(Math.Min(30, Math.Pow(2, Math.Min(failures, 5) - 1)));
-                _log.Warning("ReceiveMessage failed ({Error}); trying again in {Delay}s", e.Message, delay.TotalSeconds);
+                _log.LogWarning("ReceiveMessage failed ({Error}); trying again in {Delay}s", e.Message, delay.TotalSeconds);
                 try
                 {
                     await Task.Delay(delay, _time, stopping).ConfigureAwait(false);
@@ -227,7 +226,7 @@ public sealed class SqsIntakeConsumer : IDisposable
     /// <summary>Decides one message and acts on it. False when it is coming back later (retried or released).</summary>
     private async Task<bool> HandleAsync(Run run, Lease lease)
     {
-        using var scope = LogContext.PushProperty("MessageId", lease.MessageId);
+        using var scope = _log.BeginScope(new Dictionary<string, object> { ["MessageId"] = lease.MessageId });
         var started = _time.GetTimestamp();
         try
         {
@@ -257,13 +256,13 @@ public sealed class SqsIntakeConsumer : IDisposable
                 case Decision.Recorded { Duplicate: false } recorded:
                     _backoff.Succeeded();
                     _metrics.Messages.WithLabels("created").Inc();
-                    _log.Information("Recorded BatchJob {Namespace}/{BatchJob} from message {MessageId} (identity: {IdentitySource})",
+                    _log.LogInformation("Recorded BatchJob {Namespace}/{BatchJob} from message {MessageId} (identity: {IdentitySource})",
                         recorded.Request.Job.Metadata.Namespace, recorded.Request.Job.Metadata.Name, lease.MessageId, recorded.Request.IdentitySource);
                     break;
                 case Decision.Recorded recorded:
                     _backoff.Succeeded();
                     _metrics.Messages.WithLabels("duplicate").Inc();
-                    _log.Information("Message {MessageId} is BatchJob {Namespace}/{BatchJob}, already recorded (receive {ReceiveCount}); deleting it",
+                    _log.LogInformation("Message {MessageId} is BatchJob {Namespace}/{BatchJob}, already recorded (receive {ReceiveCount}); deleting it",
                         lease.MessageId, recorded.Request.Job.Metadata.Namespace, recorded.Request.Job.Metadata.Name, lease.ReceiveCount);
                     break;
                 case Decision.Refused refused:
@@ -292,7 +291,7 @@ public sealed class SqsIntakeConsumer : IDisposable
             var id = await run.DeadLetters.SendAsync(lease, rejection, run.Abort).ConfigureAwait(false);
 
             // The body is never logged: it may be large, hostile, or hold what its sender would not want in a log.
-            _log.Warning("Refused message {MessageId} ({RejectCode}) {Target}: {Reason}; sent to the dead-letter queue as {DeadLetterMessageId}",
+            _log.LogWarning("Refused message {MessageId} ({RejectCode}) {Target}: {Reason}; sent to the dead-letter queue as {DeadLetterMessageId}",
                 lease.MessageId, rejection.CodeName, refused.Request?.Key ?? "", rejection.Reason.Length <= 1000 ? rejection.Reason : rejection.Reason[..1000] + "…", id);
             _metrics.Rejected.WithLabels(rejection.CodeName).Inc();
             _metrics.Messages.WithLabels("dead_lettered").Inc();
@@ -320,7 +319,7 @@ public sealed class SqsIntakeConsumer : IDisposable
         _backoff.Failed();
         var seconds = Math.Min(_options.RetryMaxDelaySeconds, _options.RetryBaseDelaySeconds * Math.Pow(2, Math.Min(lease.ReceiveCount - 1, 20)));
         var delay = (int)Math.Clamp(seconds * (0.8 + (Random.Shared.NextDouble() * 0.4)), 1, 43_200);
-        _log.Warning("Could not record message {MessageId} (receive {ReceiveCount}): {Error}; it comes back in {Delay}s",
+        _log.LogWarning("Could not record message {MessageId} (receive {ReceiveCount}): {Error}; it comes back in {Delay}s",
             lease.MessageId, lease.ReceiveCount, error.Message, delay);
         _metrics.Messages.WithLabels("retried").Inc();
         await ChangeVisibilityAsync(run, lease, delay).ConfigureAwait(false);
@@ -328,7 +327,7 @@ public sealed class SqsIntakeConsumer : IDisposable
 
     private async Task ReleaseAsync(Run run, Lease lease, string why)
     {
-        _log.Debug("Releasing message {MessageId}: {Why}", lease.MessageId, why);
+        _log.LogDebug("Releasing message {MessageId}: {Why}", lease.MessageId, why);
         _metrics.Messages.WithLabels("released").Inc();
         await ChangeVisibilityAsync(run, lease, 0).ConfigureAwait(false);
     }
@@ -353,7 +352,7 @@ public sealed class SqsIntakeConsumer : IDisposable
         {
             // It comes back when its current visibility ends instead.
             _metrics.SqsErrors.WithLabels("change_visibility").Inc();
-            _log.Debug("Changing the visibility of message {MessageId} failed: {Error}", lease.MessageId, e.Message);
+            _log.LogDebug("Changing the visibility of message {MessageId} failed: {Error}", lease.MessageId, e.Message);
         }
     }
 

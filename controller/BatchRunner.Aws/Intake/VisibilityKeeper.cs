@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Amazon.SQS.Model;
 using BatchRunner.Aws.Sqs;
-using Serilog;
+using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Aws.Intake;
 
@@ -74,7 +74,7 @@ internal sealed class VisibilityKeeper(ISqsClient sqs, string queueUrl, TimeSpan
                     {
                         // The receipt handle is no longer valid: the message may come again, and will be found already recorded.
                         lease.Lost = true;
-                        log.Warning("Message {MessageId} could not be kept invisible ({Code}: {Error}); a redelivery will be recognised as a duplicate",
+                        log.LogWarning("Message {MessageId} could not be kept invisible ({Code}: {Error}); a redelivery will be recognised as a duplicate",
                             lease.MessageId, failed.Code, failed.Message);
                     }
                 }
@@ -83,7 +83,7 @@ internal sealed class VisibilityKeeper(ISqsClient sqs, string queueUrl, TimeSpan
             {
                 // Retried at the next tick, while a quarter of the timeout is still left.
                 metrics.SqsErrors.WithLabels("change_visibility").Inc(chunk.Length);
-                log.Warning("Extending the visibility of {Count} messages failed: {Error}", chunk.Length, e.Message);
+                log.LogWarning("Extending the visibility of {Count} messages failed: {Error}", chunk.Length, e.Message);
             }
         }
     }

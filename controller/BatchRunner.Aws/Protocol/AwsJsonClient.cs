@@ -4,7 +4,8 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using BatchRunner.Aws.Athena;
 using BatchRunner.Aws.Batch;
-using Serilog;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BatchRunner.Aws.Protocol;
 
@@ -41,7 +42,7 @@ public sealed class AwsJsonClient : IDisposable
         HttpClient? http = null,
         IAwsCredentialSource? credentials = null,
         TimeProvider? time = null,
-        ILogger? log = null,
+        ILogger<AwsJsonClient>? log = null,
         Random? jitter = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxAttempts, 1);
@@ -52,7 +53,7 @@ public sealed class AwsJsonClient : IDisposable
         _ownsCredentials = credentials is null;
         _credentials = credentials ?? new DefaultAwsCredentialSource();
         _time = time ?? TimeProvider.System;
-        _log = (log ?? Serilog.Core.Logger.None).ForContext<AwsJsonClient>();
+        _log = log ?? NullLogger<AwsJsonClient>.Instance;
         _jitter = jitter ?? Random.Shared;
 
         // Resolved on the first call, so that a client can be built before its region is known; a bad setting then
@@ -108,7 +109,7 @@ public sealed class AwsJsonClient : IDisposable
             }
 
             var delay = RetryDelay(attempt, failure.IsThrottling);
-            _log.Warning(
+            _log.LogWarning(
                 "{Service} {Operation} failed with {ErrorCode} (HTTP {Status}, request {RequestId}), attempt {Attempt} of {MaxAttempts}; retrying in {Delay}",
                 Options.ServiceId, operation, failure.ErrorCode, failure.StatusCode, failure.RequestId, attempt, Options.MaxAttempts, delay);
             await Task.Delay(delay, _time, cancellation).ConfigureAwait(false);
@@ -172,7 +173,7 @@ public sealed class AwsJsonClient : IDisposable
         {
             var content = await response.Content.ReadAsByteArrayAsync(cancellation).ConfigureAwait(false);
             var requestId = Header(response, "x-amzn-RequestId") ?? Header(response, "x-amz-request-id");
-            _log.Debug(
+            _log.LogDebug(
                 "{Service} {Operation} answered {Status} in {Elapsed:0} ms (request {RequestId})",
                 Options.ServiceId, operation, (int)response.StatusCode, Stopwatch.GetElapsedTime(started).TotalMilliseconds, requestId);
             if (!response.IsSuccessStatusCode)

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.CommandLine;
 using BatchRunner.Aws.Athena;
 using BatchRunner.Aws.Protocol;
@@ -95,7 +96,7 @@ public static class AthenaCommand
             var api = connect(options);
             try
             {
-                var runner = new AthenaQueryRunner(api, options, log: Serilog.Log.Logger);
+                var runner = new AthenaQueryRunner(api, options, log: CliApplication.Logs.CreateLogger<AthenaQueryRunner>());
                 foreach (var statement in statements)
                 {
                     await runner.RunAsync(statement.Sql, cancellation, statement.NeedsDatabase).ConfigureAwait(false);

@@ -5,6 +5,7 @@ using BatchRunner.Backends;
 using BatchRunner.Core.Spec;
 using BatchRunner.Local.Execution;
 using BatchRunner.Local.Store;
+using Microsoft.Extensions.Logging;
 using Serilog;
 
 namespace BatchRunner.Cli.Commands;
@@ -33,7 +34,7 @@ public static class CliBackends
         var backends = new List<(Backend, Func<IBatchBackend>)>
         {
             (Backend.Local, () => new LocalBackend(
-                new LocalExecutor(new LocalRunOptions { StoreRoot = store }, TimeProvider.System, Log.Logger), store, TimeProvider.System, stopping)),
+                new LocalExecutor(new LocalRunOptions { StoreRoot = store }, TimeProvider.System, CliApplication.Logs.CreateLogger<LocalExecutor>()), store, TimeProvider.System, stopping)),
         };
         var disabled = new List<DisabledBackend>
         {
@@ -83,10 +84,10 @@ public static class CliBackends
     private static AwsBatchBackend AwsBatch(
         AwsBatchOptions options, string store, Func<string, string?> environment, IBatchApi? api, IRunSpecPublisher? publisher, AwsBatchTimings? timings)
     {
-        var client = api ?? new BatchApiClient(new AwsJsonClient(BatchApiClient.ServiceOptions(options.Region, options.EndpointUrl), AwsJsonClient.CamelCaseJson(), log: Log.Logger));
+        var client = api ?? new BatchApiClient(new AwsJsonClient(BatchApiClient.ServiceOptions(options.Region, options.EndpointUrl), AwsJsonClient.CamelCaseJson(), log: CliApplication.Logs.CreateLogger<AwsJsonClient>()));
         var dispatcher = new AwsBatchDispatcher(
             client, options, publisher ?? new StoreRunSpecPublisher(ResultsOptions.FromEnvironment(environment), path => new LocalResultsStore(path)),
-            new SubmitRateLimiter(options.SubmitJobsPerSecond), TimeProvider.System, Log.Logger, timings ?? options.Timings());
+            new SubmitRateLimiter(options.SubmitJobsPerSecond), TimeProvider.System, CliApplication.Logs.CreateLogger<AwsBatchDispatcher>(), timings ?? options.Timings());
         Log.Information("AWS Batch for this run: {Settings} (state kept under {Store})", options.ToString(), store);
         return new AwsBatchBackend(dispatcher, TimeProvider.System);
     }

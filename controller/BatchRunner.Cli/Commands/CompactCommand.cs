@@ -4,6 +4,7 @@ using BatchRunner.Aws.S3;
 using BatchRunner.Core.Store;
 using BatchRunner.Local.Query;
 using BatchRunner.Local.Store;
+using Microsoft.Extensions.Logging;
 using Serilog;
 
 namespace BatchRunner.Cli.Commands;
@@ -71,7 +72,7 @@ internal static class CompactCommand
             return ExitCodes.InvalidInput;
         }
 
-        var compactor = new ResultsCompactor(Log.Logger, TimeProvider.System);
+        var compactor = new ResultsCompactor(CliApplication.Logs.CreateLogger<ResultsCompactor>(), TimeProvider.System);
         var failures = 0;
         foreach (var (batchJob, id) in runs)
         {

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.CommandLine;
 using System.Globalization;
 using BatchRunner.Aws.Athena;
@@ -75,7 +76,7 @@ public static class QueryCommand
                 var api = connect(options);
                 try
                 {
-                    var result = await new AthenaQueryRunner(api, options, log: Serilog.Log.Logger).RunAsync(parsed.GetRequiredValue(sql), cancellation).ConfigureAwait(false);
+                    var result = await new AthenaQueryRunner(api, options, log: CliApplication.Logs.CreateLogger<AthenaQueryRunner>()).RunAsync(parsed.GetRequiredValue(sql), cancellation).ConfigureAwait(false);
                     (columns, rows) = (result.Columns, result.Rows);
                     cost = $"{Bytes(result.BytesScanned)} scanned by Athena, query {result.QueryExecutionId}";
                 }

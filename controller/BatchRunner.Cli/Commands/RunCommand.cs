@@ -7,8 +7,8 @@ using BatchRunner.Core.Spec;
 using BatchRunner.Local.Execution;
 using BatchRunner.Local.Query;
 using BatchRunner.Local.Store;
+using Microsoft.Extensions.Logging;
 using Serilog;
-using Serilog.Extensions.Logging;
 
 namespace BatchRunner.Cli.Commands;
 
@@ -66,7 +66,6 @@ internal static class RunCommand
             display.Start(() => Volatile.Read(ref snapshot));
             try
             {
-                using var logs = new SerilogLoggerFactory(Log.Logger);
                 outcome = await BackendDriver.FollowAsync(
                     backend, run, BackendStateFile.For(store, run, backend.Backend.Name), progress =>
                     {
@@ -77,7 +76,7 @@ internal static class RunCommand
                             ? elapsed / (finished - finishedAtStart) * (progress.Total - finished)
                             : progress.Total == finished ? TimeSpan.Zero : null;
                         Volatile.Write(ref snapshot, new ProgressSnapshot(progress.Total, progress.Succeeded, progress.Failed, progress.Active, 0, remaining));
-                    }, TimeProvider.System, logs.CreateLogger(nameof(BackendDriver)), cancellation).ConfigureAwait(false);
+                    }, TimeProvider.System, CliApplication.Logs.CreateLogger(nameof(BackendDriver)), cancellation).ConfigureAwait(false);
             }
             catch (InvalidSpecException e)
             {
@@ -130,7 +129,7 @@ internal static class RunCommand
     {
         try
         {
-            await new ResultsCompactor(Log.Logger, TimeProvider.System)
+            await new ResultsCompactor(CliApplication.Logs.CreateLogger<ResultsCompactor>(), TimeProvider.System)
                 .CompactAsync(new LocalResultsStore(store), job.Metadata.Name, runId, force: false, cancellation).ConfigureAwait(false);
         }
         catch (Exception e)

@@ -12,7 +12,7 @@ namespace BatchRunner.Controller.Compaction;
 /// store, S3 (with the <c>BatchRunner:Results</c> settings for region, endpoint and path style) or a folder. A run
 /// whose manifest already records a compaction is left alone, so a restarted controller compacts nothing twice.
 /// </summary>
-public sealed class StoreRunCompactor(ResultsOptions options, TimeProvider time, Serilog.ILogger log) : IRunCompactor
+public sealed class StoreRunCompactor(ResultsOptions options, TimeProvider time, ILogger<ResultsCompactor> log) : IRunCompactor
 {
     public async Task<CompactionOutcome> CompactAsync(CompactionTarget target, CancellationToken cancellation)
     {

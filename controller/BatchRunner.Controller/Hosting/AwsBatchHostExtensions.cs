@@ -48,7 +48,7 @@ public static class AwsBatchHostExtensions
             var options = provider.GetRequiredService<IOptions<AwsBatchOptions>>().Value;
             return new BatchApiClient(new AwsJsonClient(
                 BatchApiClient.ServiceOptions(options.Region, options.EndpointUrl), AwsJsonClient.CamelCaseJson(),
-                time: provider.GetRequiredService<TimeProvider>(), log: Serilog.Log.Logger));
+                time: provider.GetRequiredService<TimeProvider>(), log: provider.GetRequiredService<ILogger<AwsJsonClient>>()));
         });
         services.AddSingleton<IBatchApi>(provider => provider.GetRequiredService<BatchApiClient>());
         services.AddSingleton(provider => new SubmitRateLimiter(provider.GetRequiredService<IOptions<AwsBatchOptions>>().Value.SubmitJobsPerSecond));
@@ -57,7 +57,7 @@ public static class AwsBatchHostExtensions
             var options = provider.GetRequiredService<IOptions<AwsBatchOptions>>().Value;
             return new AwsBatchDispatcher(
                 provider.GetRequiredService<IBatchApi>(), options, provider.GetRequiredService<IRunSpecPublisher>(),
-                provider.GetRequiredService<SubmitRateLimiter>(), provider.GetRequiredService<TimeProvider>(), Serilog.Log.Logger, options.Timings());
+                provider.GetRequiredService<SubmitRateLimiter>(), provider.GetRequiredService<TimeProvider>(), provider.GetRequiredService<ILogger<AwsBatchDispatcher>>(), options.Timings());
         });
         services.AddSingleton<IBatchBackend>(provider => new AwsBatchBackend(provider.GetRequiredService<AwsBatchDispatcher>(), provider.GetRequiredService<TimeProvider>()));
         return builder;

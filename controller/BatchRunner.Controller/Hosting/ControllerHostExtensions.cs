@@ -2,6 +2,7 @@ using BatchRunner.Controller.Intake;
 using BatchRunner.Kubernetes.Client;
 using BatchRunner.Kubernetes.Controller;
 using k8s;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Prometheus;
 using Serilog;
@@ -39,7 +40,8 @@ public static class ControllerHostExtensions
         builder.Services.AddHostedService<KubernetesOperatorService>();
         // Finished runs are compacted to Parquet in their store (the operator's leader does it, off the reconcile path).
         builder.Services.AddSingleton<BatchRunner.Kubernetes.Compaction.IRunCompactor>(services => new BatchRunner.Controller.Compaction.StoreRunCompactor(
-            services.GetRequiredService<IOptions<BatchRunner.Aws.S3.ResultsOptions>>().Value, services.GetRequiredService<TimeProvider>(), Log.Logger));
+            services.GetRequiredService<IOptions<BatchRunner.Aws.S3.ResultsOptions>>().Value, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILogger<BatchRunner.Local.Query.ResultsCompactor>>()));
+        builder.Services.TryAddSingleton<ControllerBackends>();
         builder.AddBatchRunnerAwsBatch();
         builder.AddBatchRunnerSqsIntake();
         return builder;

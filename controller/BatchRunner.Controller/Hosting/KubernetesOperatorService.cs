@@ -17,17 +17,17 @@ public sealed class KubernetesOperatorService(
     ControllerState state,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
-    IEnumerable<IBatchBackend> backends,
-    IEnumerable<DisabledBackend> disabled,
-    IRunCompactor compactor) : BackgroundService
+    ControllerBackends backends,
+    IRunCompactor compactor,
+    ILoggerFactory logs) : BackgroundService
 {
-    private readonly Serilog.ILogger _log = Serilog.Log.ForContext<KubernetesOperatorService>();
+    private readonly ILogger<KubernetesOperatorService> _log = logs.CreateLogger<KubernetesOperatorService>();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!kubernetes.Value.Enabled)
         {
-            _log.Information("The Kubernetes operator is off (BatchRunner:Kubernetes:Enabled=false)");
+            _log.LogInformation("The Kubernetes operator is off (BatchRunner:Kubernetes:Enabled=false)");
             return;
         }
 
@@ -35,17 +35,17 @@ public sealed class KubernetesOperatorService(
         var collection = store.IsConfigured
             ? new ResultsCollection(store.Uri!, kubernetes.Value.ExecImage, store.Region, store.EndpointUrl, store.ForcePathStyle, store.CredentialsSecret)
             : null;
-        var others = backends.ToList();
+        var others = backends.Others;
         var settings = new OperatorSettings(
             kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished, collection), Backends: others,
             Compactor: store.CompactFinishedRuns ? compactor : null,
-            Disabled: [.. disabled]);
+            Disabled: backends.Disabled);
         foreach (var backend in others)
         {
-            _log.Information("The operator also dispatches backend {Backend}", backend.Backend.Name);
+            _log.LogInformation("The operator also dispatches backend {Backend}", backend.Backend.Name);
         }
 
-        var @operator = new BatchJobOperator(client, settings, metrics, time, _log);
+        var @operator = new BatchJobOperator(client, settings, metrics, time, logs);
         try
         {
             if (!election.Value.Enabled)
@@ -60,7 +60,7 @@ public sealed class KubernetesOperatorService(
             var options = election.Value;
             var leadership = new Leadership(client, new LeadershipSettings(
                 options.Namespace, options.LeaseName, options.ResolveIdentity(),
-                TimeSpan.FromSeconds(options.LeaseDurationSeconds), TimeSpan.FromSeconds(options.RenewDeadlineSeconds), TimeSpan.FromSeconds(options.RetryPeriodSeconds)), _log, time);
+                TimeSpan.FromSeconds(options.LeaseDurationSeconds), TimeSpan.FromSeconds(options.RenewDeadlineSeconds), TimeSpan.FromSeconds(options.RetryPeriodSeconds)), logs.CreateLogger<Leadership>(), time);
             state.OperatorReady = () => !leadership.IsLeader || @operator.HasSynced;
             state.Role = () => leadership.IsLeader ? "leader"
                 : string.IsNullOrEmpty(leadership.ObservedLeader) ? "standby, waiting to lead (no leader)"
@@ -74,7 +74,7 @@ public sealed class KubernetesOperatorService(
         catch (Exception e)
         {
             // Lost leadership, or the operator broke: exit so the pod restarts clean, as client-go controllers do.
-            _log.Error(e, "The operator stopped: {Message}", e.Message);
+            _log.LogError(e, "The operator stopped: {Message}", e.Message);
             state.Fault(e.Message);
             Environment.ExitCode = 1;
             lifetime.StopApplication();

@@ -1,6 +1,7 @@
 using BatchRunner.Aws.Batch;
 using BatchRunner.Aws.Intake;
 using BatchRunner.Aws.Sqs;
+using BatchRunner.Controller.Hosting;
 using BatchRunner.Kubernetes.Controller;
 using BatchRunner.Local.Intake;
 using k8s;
@@ -27,9 +28,14 @@ public static class IntakeHostExtensions
         services.AddSingleton<ISqsClient>(provider => SqsClientFactory.Create(provider.GetRequiredService<IOptions<SqsIntakeOptions>>().Value.Connection));
         services.AddSingleton(provider => SubmissionStore.Open(
             provider.GetRequiredService<IOptions<LocalIntakeOptions>>().Value.ResolveStoreRoot(), provider.GetRequiredService<TimeProvider>()));
-        services.AddSingleton<IJobSink>(provider => provider.GetRequiredService<IOptions<KubernetesOptions>>().Value.Enabled
-            ? new KubernetesJobSink(provider.GetRequiredService<IKubernetes>(), awsBatch: provider.GetRequiredService<IOptions<AwsBatchOptions>>().Value.Enabled)
-            : new LocalJobSink(provider.GetRequiredService<SubmissionStore>(), provider.GetRequiredService<IOptions<LocalIntakeOptions>>().Value.ResolveWorkingDirectory()));
+        services.TryAddSingleton<ControllerBackends>();
+        services.AddSingleton<IJobSink>(provider =>
+        {
+            var backends = provider.GetRequiredService<ControllerBackends>();
+            return provider.GetRequiredService<IOptions<KubernetesOptions>>().Value.Enabled
+                ? new KubernetesJobSink(provider.GetRequiredService<IKubernetes>(), backends.Refuse)
+                : new LocalJobSink(provider.GetRequiredService<SubmissionStore>(), provider.GetRequiredService<IOptions<LocalIntakeOptions>>().Value.ResolveWorkingDirectory(), backends.Refuse);
+        });
         services.AddHostedService<SqsIntakeService>();
         services.AddHostedService<LocalSubmissionRunner>();
         return builder;

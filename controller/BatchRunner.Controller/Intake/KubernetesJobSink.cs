@@ -17,7 +17,8 @@ namespace BatchRunner.Controller.Intake;
 /// operator then reconciles the BatchJob as any other. Needs <c>create</c> on <c>batchjobs</c>.
 /// </summary>
 /// With the AWS Batch backend on (<c>awsBatch</c>), BatchJobs for it are recorded too: the operator dispatches them.
-public sealed class KubernetesJobSink(IKubernetes client, bool awsBatch = false) : IJobSink
+/// <param name="refuseBackend">The controller's answer for a backend (<see cref="Hosting.ControllerBackends.Refuse"/>); without one, kubernetes only.</param>
+public sealed class KubernetesJobSink(IKubernetes client, Func<Backend, SpecError?>? refuseBackend = null) : IJobSink
 {
     /// <summary>The canonical document's hash: the same request, delivered again, has the same.</summary>
     public const string ContentHashAnnotation = "batchrunner.io/content-hash";
@@ -27,7 +28,8 @@ public sealed class KubernetesJobSink(IKubernetes client, bool awsBatch = false)
 
     private const string FieldManager = "batchrunner-intake";
 
-    public IReadOnlySet<Backend> Backends { get; } = awsBatch ? new HashSet<Backend> { Backend.Kubernetes, Backend.AwsBatch } : new HashSet<Backend> { Backend.Kubernetes };
+    public SpecError? RefuseBackend(Backend backend) => refuseBackend is { } refuse ? refuse(backend)
+        : backend == Backend.Kubernetes ? null : new SpecError("spec.backend", $"{backend.Name} is not a backend of this controller (backends here: kubernetes)");
 
     public Backend DefaultBackend => Backend.Kubernetes;
 

@@ -9,9 +9,11 @@ namespace BatchRunner.Controller.Intake;
 /// Records requests in the local submission store, where <see cref="LocalSubmissionRunner"/> picks them up. A
 /// request whose command cannot be found on this machine is refused now, rather than recorded to fail later.
 /// </summary>
-public sealed class LocalJobSink(SubmissionStore store, string workingDirectory) : IJobSink
+/// <param name="refuseBackend">The controller's answer for a backend (<see cref="Hosting.ControllerBackends.Refuse"/>); without one, local only.</param>
+public sealed class LocalJobSink(SubmissionStore store, string workingDirectory, Func<Backend, SpecError?>? refuseBackend = null) : IJobSink
 {
-    public IReadOnlySet<Backend> Backends { get; } = new HashSet<Backend> { Backend.Local };
+    public SpecError? RefuseBackend(Backend backend) => refuseBackend is { } refuse ? refuse(backend)
+        : backend == Backend.Local ? null : new SpecError("spec.backend", $"{backend.Name} is not a backend of this controller (backends here: local)");
 
     public Backend DefaultBackend => Backend.Local;
 
@@ -19,7 +21,11 @@ public sealed class LocalJobSink(SubmissionStore store, string workingDirectory)
     {
         try
         {
-            LocalExecutor.CheckCommandExists(request.Job, workingDirectory);
+            // Only local processes run from this machine's folders; another backend runs the command in its image.
+            if (request.Job.Spec.Backend == Backend.Local)
+            {
+                LocalExecutor.CheckCommandExists(request.Job, workingDirectory);
+            }
         }
         catch (InvalidSpecException e)
         {

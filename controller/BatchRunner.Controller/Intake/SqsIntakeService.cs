@@ -16,26 +16,27 @@ public sealed class SqsIntakeService(
     IOptions<SqsIntakeOptions> options,
     ControllerState state,
     TimeProvider time,
-    IHostApplicationLifetime lifetime) : BackgroundService
+    IHostApplicationLifetime lifetime,
+    ILoggerFactory logs) : BackgroundService
 {
-    private readonly Serilog.ILogger _log = Serilog.Log.ForContext<SqsIntakeService>();
+    private readonly ILogger<SqsIntakeService> _log = logs.CreateLogger<SqsIntakeService>();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var settings = options.Value;
         if (!settings.Enabled)
         {
-            _log.Information("The SQS intake is off (BatchRunner:Sqs:Enabled=false)");
+            _log.LogInformation("The SQS intake is off (BatchRunner:Sqs:Enabled=false)");
             return;
         }
 
         var sqs = services.GetRequiredService<ISqsClient>();
         var sink = services.GetRequiredService<IJobSink>();
-        _log.Information("SQS intake: {Connection}; jobs go to {Sink}", settings.Connection.ToString(), sink.GetType().Name);
+        _log.LogInformation("SQS intake: {Connection}; jobs go to {Sink}", settings.Connection.ToString(), sink.GetType().Name);
         try
         {
             var queues = await ResolveAsync(sqs, settings, stoppingToken).ConfigureAwait(false);
-            using var consumer = new SqsIntakeConsumer(sqs, sink, settings, services.GetRequiredService<IntakeMetrics>(), time, _log);
+            using var consumer = new SqsIntakeConsumer(sqs, sink, settings, services.GetRequiredService<IntakeMetrics>(), time, logs.CreateLogger<SqsIntakeConsumer>());
             await consumer.RunAsync(queues, stoppingToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -45,7 +46,7 @@ public sealed class SqsIntakeService(
         catch (Exception e)
         {
             var configuration = e is IntakeConfigurationException;
-            _log.Fatal(configuration ? null : e, "The SQS intake cannot run: {Message}", e.Message);
+            _log.LogCritical(configuration ? null : e, "The SQS intake cannot run: {Message}", e.Message);
             state.Fault("SQS intake: " + e.Message);
             Environment.ExitCode = configuration ? 2 : 1;
             lifetime.StopApplication();
@@ -64,7 +65,7 @@ public sealed class SqsIntakeService(
             catch (Exception e) when (e is not (IntakeConfigurationException or OperationCanceledException))
             {
                 var delay = TimeSpan.FromSeconds(Math.Min(60, Math.Pow(2, Math.Min(attempt, 6))));
-                _log.Warning("Looking up the intake's queues failed ({Error}); trying again in {Delay}s", e.Message, delay.TotalSeconds);
+                _log.LogWarning("Looking up the intake's queues failed ({Error}); trying again in {Delay}s", e.Message, delay.TotalSeconds);
                 await Task.Delay(delay, time, stoppingToken).ConfigureAwait(false);
             }
         }

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Threading.Channels;
-using Serilog;
+using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Kubernetes.Compaction;
 
@@ -43,7 +43,7 @@ public sealed record CompactionProgress(CompactionPhase Phase, string Message, i
 /// as the run is asked for. What is compacted is recorded in the store (the run manifest), so a new leader, whose
 /// worker starts empty, finds a compacted run at once and compacts nothing twice.
 /// </summary>
-public sealed class CompactionWorker(IRunCompactor compactor, CompactionSettings settings, TimeProvider time, ILogger log)
+public sealed class CompactionWorker(IRunCompactor compactor, CompactionSettings settings, TimeProvider time, ILogger<CompactionWorker> log)
 {
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Channel<(string Key, Entry Entry)> _due = Channel.CreateUnbounded<(string, Entry)>();
@@ -130,7 +130,7 @@ public sealed class CompactionWorker(IRunCompactor compactor, CompactionSettings
             entry.Progress = outcome.Result == CompactionResult.NothingToCompact
                 ? new CompactionProgress(CompactionPhase.NothingToCompact, $"run {target.RunId}: nothing to compact: {outcome.Message}", entry.Progress.Failures)
                 : new CompactionProgress(CompactionPhase.Compacted, $"run {target.RunId}: {outcome.Message}", entry.Progress.Failures);
-            log.Information("Compaction of {BatchJob} run {RunId} in {Store}: {Result}: {Message}", key, target.RunId, target.Store, outcome.Result.ToString(), outcome.Message);
+            log.LogInformation("Compaction of {BatchJob} run {RunId} in {Store}: {Result}: {Message}", key, target.RunId, target.Store, outcome.Result.ToString(), outcome.Message);
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
@@ -145,7 +145,7 @@ public sealed class CompactionWorker(IRunCompactor compactor, CompactionSettings
                 CompactionPhase.Retrying,
                 $"run {target.RunId}: compacting its results in {target.Store} failed ({failures} time(s)); retrying in {delay.TotalSeconds:0}s: {e.Message}",
                 failures);
-            log.Warning(e, "Compaction of {BatchJob} run {RunId} failed ({Failures} in a row); retrying in {Delay}", key, target.RunId, failures, delay);
+            log.LogWarning(e, "Compaction of {BatchJob} run {RunId} failed ({Failures} in a row); retrying in {Delay}", key, target.RunId, failures, delay);
             Schedule(key, entry, delay);
         }
     }

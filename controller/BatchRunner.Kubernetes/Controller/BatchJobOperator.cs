@@ -7,7 +7,7 @@ using BatchRunner.Kubernetes.Dispatch;
 using BatchRunner.Kubernetes.Status;
 using k8s;
 using k8s.Models;
-using Serilog;
+using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Kubernetes.Controller;
 
@@ -28,8 +28,10 @@ public sealed record OperatorSettings(
 /// The operator while it leads: informers for BatchJobs and their Jobs feed a de-duplicating, rate-limited
 /// work queue; workers reconcile one BatchJob at a time each, never the same one twice at once.
 /// </summary>
-public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settings, ControllerMetrics metrics, TimeProvider time, ILogger log)
+public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settings, ControllerMetrics metrics, TimeProvider time, ILoggerFactory logs)
 {
+    private readonly ILogger<BatchJobOperator> _log = logs.CreateLogger<BatchJobOperator>();
+
     private volatile Informer<BatchJobObject>? _batchJobs;
     private volatile Informer<V1Job>? _jobs;
 
@@ -41,16 +43,16 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
     {
         var version = await client.Version.GetCodeAsync(cancellation).ConfigureAwait(false);
         var capabilities = ClusterCapabilities.FromVersion(version.Major, version.Minor);
-        log.Information("Operating on Kubernetes {Version}; Indexed Jobs {Indexed}, backoffLimitPerIndex {PerIndex}",
+        _log.LogInformation("Operating on Kubernetes {Version}; Indexed Jobs {Indexed}, backoffLimitPerIndex {PerIndex}",
             version.GitVersion, capabilities.IndexedJobs, capabilities.BackoffLimitPerIndex);
         if (!capabilities.IndexedJobs)
         {
-            log.Warning("Kubernetes {Version} predates Indexed Jobs: BatchJobs are dispatched but their pods get no index; BatchJobs say so in a Degraded condition", version.GitVersion);
+            _log.LogWarning("Kubernetes {Version} predates Indexed Jobs: BatchJobs are dispatched but their pods get no index; BatchJobs say so in a Degraded condition", version.GitVersion);
         }
 
         using var queue = new WorkQueue<string>(time);
-        var batchJobs = new Informer<BatchJobObject>("batchjobs", new BatchJobListWatch(client), log, time);
-        var jobs = new Informer<V1Job>("jobs", new ManagedJobListWatch(client), log, time);
+        var batchJobs = new Informer<BatchJobObject>("batchjobs", new BatchJobListWatch(client), logs.CreateLogger<Informer<BatchJobObject>>(), time);
+        var jobs = new Informer<V1Job>("jobs", new ManagedJobListWatch(client), logs.CreateLogger<Informer<V1Job>>(), time);
         batchJobs.Changed += (key, _) => queue.Add(key);
         jobs.Changed += (key, job) => EnqueueOwner(queue, key, job);
         _batchJobs = batchJobs;
@@ -58,9 +60,9 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         using var phaseGauge = new PhaseGauge(metrics, batchJobs);
 
         var api = new KubernetesClusterApi(client, batchJobs, jobs, capabilities, settings.Component, time);
-        var compaction = settings.Compactor is { } compactor ? new CompactionWorker(compactor, settings.Compaction ?? CompactionSettings.Default, time, log) : null;
-        var backends = BatchJobReconciler.Registry(api, settings.Dispatch, log, settings.Backends ?? [], settings.Disabled ?? []);
-        var reconciler = new BatchJobReconciler(api, backends, settings.Dispatch.Results?.Uri, time, log, compaction);
+        var compaction = settings.Compactor is { } compactor ? new CompactionWorker(compactor, settings.Compaction ?? CompactionSettings.Default, time, logs.CreateLogger<CompactionWorker>()) : null;
+        var backends = BatchJobReconciler.Registry(api, settings.Dispatch, logs, settings.Backends ?? [], settings.Disabled ?? []);
+        var reconciler = new BatchJobReconciler(api, backends, settings.Dispatch.Results?.Uri, time, logs.CreateLogger<BatchJobReconciler>(), compaction);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var informers = new[] { batchJobs.RunAsync(stop.Token), jobs.RunAsync(stop.Token) };
         // A compaction that settled wakes its BatchJob up, so its condition says so.
@@ -68,7 +70,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         try
         {
             await Task.WhenAll(batchJobs.WaitForSyncAsync(stop.Token), jobs.WaitForSyncAsync(stop.Token)).ConfigureAwait(false);
-            log.Information("Caches synced: {BatchJobs} BatchJobs, {Jobs} Jobs; starting {Workers} workers", batchJobs.Items.Count, jobs.Items.Count, settings.Workers);
+            _log.LogInformation("Caches synced: {BatchJobs} BatchJobs, {Jobs} Jobs; starting {Workers} workers", batchJobs.Items.Count, jobs.Items.Count, settings.Workers);
             var workers = Enumerable.Range(0, settings.Workers).Select(_ => WorkAsync(queue, reconciler, stop.Token)).ToArray();
             await Task.WhenAll(workers).ConfigureAwait(false);
         }
@@ -125,7 +127,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
                 var delay = queue.AddRateLimited(key);
                 metrics.Reconciles.WithLabels("error").Inc();
                 metrics.ReconcileErrors.Inc();
-                log.Warning(e, "Reconcile of {BatchJob} failed ({Failures} in a row); retrying in {Delay}", key, queue.Failures(key), delay);
+                _log.LogWarning(e, "Reconcile of {BatchJob} failed ({Failures} in a row); retrying in {Delay}", key, queue.Failures(key), delay);
             }
             finally
             {

@@ -6,8 +6,7 @@ using BatchRunner.Kubernetes.Client;
 using BatchRunner.Kubernetes.Compaction;
 using BatchRunner.Kubernetes.Dispatch;
 using BatchRunner.Kubernetes.Status;
-using Serilog;
-using Serilog.Context;
+using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Kubernetes.Controller;
 
@@ -28,14 +27,14 @@ public readonly record struct ReconcileResult(TimeSpan? RequeueAfter)
 /// A finished run with a results store is handed to the <see cref="CompactionWorker"/>, when the host has one.
 /// </summary>
 public sealed class BatchJobReconciler(
-    IClusterApi cluster, BackendRegistry backends, string? resultsStore, TimeProvider time, ILogger log, CompactionWorker? compaction = null)
+    IClusterApi cluster, BackendRegistry backends, string? resultsStore, TimeProvider time, ILogger<BatchJobReconciler> log, CompactionWorker? compaction = null)
 {
     private static readonly TimeSpan WhileDeleting = TimeSpan.FromSeconds(1);
 
     /// <summary>A reconciler with the Kubernetes backend on <paramref name="cluster"/> and the host's other backends.</summary>
     public BatchJobReconciler(
-        IClusterApi cluster, DispatchSettings settings, TimeProvider time, ILogger log, IEnumerable<IBatchBackend>? others = null, CompactionWorker? compaction = null)
-        : this(cluster, Registry(cluster, settings, log, others ?? [], []), settings.Results?.Uri, time, log, compaction)
+        IClusterApi cluster, DispatchSettings settings, TimeProvider time, ILoggerFactory logs, IEnumerable<IBatchBackend>? others = null, CompactionWorker? compaction = null)
+        : this(cluster, Registry(cluster, settings, logs, others ?? [], []), settings.Results?.Uri, time, logs.CreateLogger<BatchJobReconciler>(), compaction)
     {
     }
 
@@ -43,8 +42,8 @@ public sealed class BatchJobReconciler(
     /// The backends of a controller on a cluster: Kubernetes first, then the others it was given. Local processes
     /// never run beside an operator; a local BatchJob applied here is refused, saying where it runs.
     /// </summary>
-    public static BackendRegistry Registry(IClusterApi cluster, DispatchSettings settings, ILogger log, IEnumerable<IBatchBackend> others, IEnumerable<DisabledBackend> disabled) =>
-        new("this controller", [new KubernetesJobBackend(cluster, settings, log), .. others],
+    public static BackendRegistry Registry(IClusterApi cluster, DispatchSettings settings, ILoggerFactory logs, IEnumerable<IBatchBackend> others, IEnumerable<DisabledBackend> disabled) =>
+        new("this controller", [new KubernetesJobBackend(cluster, settings, logs.CreateLogger<KubernetesJobBackend>()), .. others],
             [.. disabled, new DisabledBackend(Backend.Local, "local BatchJobs run with `batchrunner run`, or in a controller with BatchRunner:Kubernetes:Enabled=false")]);
 
     public async Task<ReconcileResult> ReconcileAsync(string key, CancellationToken cancellation)
@@ -56,8 +55,7 @@ public sealed class BatchJobReconciler(
             return ReconcileResult.Done;
         }
 
-        using var scope = LogContext.PushProperty("BatchJob", key);
-        using var generationScope = LogContext.PushProperty("Generation", batchJob.Metadata.Generation);
+        using var scope = log.BeginScope(new Dictionary<string, object?> { ["BatchJob"] = key, ["Generation"] = batchJob.Metadata.Generation });
 
         // 2. Being deleted: stop and remove the backend's work, then let go.
         if (batchJob.Metadata.DeletionTimestamp is not null)
@@ -201,7 +199,7 @@ public sealed class BatchJobReconciler(
         var dispatched = next.Find(Conditions.Dispatched);
         if (!progress.Dispatched && dispatched is not null && previous.Find(Conditions.Dispatched)?.Message != dispatched.Message)
         {
-            log.Warning("{BatchJob} cannot be dispatched to {Backend}: {Message}", job.Metadata.Name, job.Spec.Backend.Name, progress.Message);
+            log.LogWarning("{BatchJob} cannot be dispatched to {Backend}: {Message}", job.Metadata.Name, job.Spec.Backend.Name, progress.Message);
             await RecordAsync(batchJob, "Warning", progress.Reason, progress.Message, cancellation).ConfigureAwait(false);
         }
 
@@ -267,7 +265,7 @@ public sealed class BatchJobReconciler(
             if (released.Problem is { } problem)
             {
                 // The backend refused for good (say, a permission): the deletion goes on, and says what may still run.
-                log.Warning("{BatchJob}: could not stop its {Backend} work: {Message}", name, which.Name, problem.Message);
+                log.LogWarning("{BatchJob}: could not stop its {Backend} work: {Message}", name, which.Name, problem.Message);
                 await RecordAsync(batchJob, "Warning", problem.Reason, $"could not stop its {which.Name} work: {problem.Message}", cancellation).ConfigureAwait(false);
             }
 
@@ -279,7 +277,7 @@ public sealed class BatchJobReconciler(
 
         // Not cancellable: a finalizer half-removed would leave the BatchJob stuck in deletion.
         await cluster.SetFinalizersAsync(batchJob, batchJob.Metadata.Finalizers.Where(f => f != BatchJobResource.Finalizer).ToList(), CancellationToken.None).ConfigureAwait(false);
-        log.Information("Released {BatchJob}: its backend work is gone", name);
+        log.LogInformation("Released {BatchJob}: its backend work is gone", name);
         return ReconcileResult.Done;
     }
 
@@ -337,7 +335,7 @@ public sealed class BatchJobReconciler(
         var validity = status.Find(Conditions.Valid);
         if (validity is { Status: "False" } && previous.Find(Conditions.Valid)?.Message != validity.Message)
         {
-            log.Warning("{BatchJob} is invalid: {Errors}", batchJob.Metadata.Name, validity.Message);
+            log.LogWarning("{BatchJob} is invalid: {Errors}", batchJob.Metadata.Name, validity.Message);
             await RecordAsync(batchJob, "Warning", validity.Reason, validity.Message, cancellation).ConfigureAwait(false);
         }
         else if (status.Phase != previous.Phase && status.Phase is { } phase)
@@ -351,7 +349,7 @@ public sealed class BatchJobReconciler(
                 RunPhase.Running => $"{status.Active} of {status.Total} indexes running",
                 _ => $"phase {phase}",
             };
-            log.Information("{BatchJob} is {Phase}: {Message}", batchJob.Metadata.Name, phase.ToString(), message);
+            log.LogInformation("{BatchJob} is {Phase}: {Message}", batchJob.Metadata.Name, phase.ToString(), message);
             await RecordAsync(batchJob, phase is RunPhase.Failed ? "Warning" : "Normal", phase.ToString(), message, cancellation).ConfigureAwait(false);
         }
     }
@@ -364,7 +362,7 @@ public sealed class BatchJobReconciler(
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            log.Warning(e, "Could not record event {Reason} on {BatchJob}", reason, batchJob.Metadata.Name);
+            log.LogWarning(e, "Could not record event {Reason} on {BatchJob}", reason, batchJob.Metadata.Name);
         }
     }
 

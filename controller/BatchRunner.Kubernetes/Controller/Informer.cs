@@ -3,7 +3,7 @@ using System.Net;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
-using Serilog;
+using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Kubernetes.Controller;
 
@@ -69,13 +69,13 @@ public sealed class Informer<T>(string name, IListWatch<T> source, ILogger log, 
             }
             catch (ResourceVersionGoneException)
             {
-                log.Information("Informer {Informer}: resource version expired (410 Gone); listing again", name);
+                log.LogInformation("Informer {Informer}: resource version expired (410 Gone); listing again", name);
             }
             catch (Exception e)
             {
                 failures++;
                 var delay = TimeSpan.FromMilliseconds(Math.Min(200 * Math.Pow(2, failures), 30_000));
-                log.Warning(e, "Informer {Informer}: list/watch failed ({Failures} in a row); retrying in {Delay}", name, failures, delay);
+                log.LogWarning(e, "Informer {Informer}: list/watch failed ({Failures} in a row); retrying in {Delay}", name, failures, delay);
                 await Task.Delay(delay, time, cancellation).ConfigureAwait(false);
             }
         }
@@ -102,7 +102,7 @@ public sealed class Informer<T>(string name, IListWatch<T> source, ILogger log, 
         }
 
         _synced.TrySetResult();
-        log.Debug("Informer {Informer}: listed {Count} objects at resource version {ResourceVersion}", name, items.Count, resourceVersion);
+        log.LogDebug("Informer {Informer}: listed {Count} objects at resource version {ResourceVersion}", name, items.Count, resourceVersion);
         return resourceVersion;
     }
 

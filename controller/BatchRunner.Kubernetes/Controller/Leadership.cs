@@ -2,7 +2,7 @@ using k8s;
 using k8s.Autorest;
 using k8s.LeaderElection;
 using k8s.LeaderElection.ResourceLock;
-using Serilog;
+using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Kubernetes.Controller;
 
@@ -17,7 +17,7 @@ public sealed class LeadershipLostException(string message) : Exception(message)
 /// that dies stops renewing and the other takes over when the lease expires; one that shuts down cleanly releases
 /// the lease (as client-go does: an empty holder), so the other takes over at its next retry.
 /// </summary>
-public sealed class Leadership(IKubernetes client, LeadershipSettings settings, ILogger log, TimeProvider? time = null)
+public sealed class Leadership(IKubernetes client, LeadershipSettings settings, ILogger<Leadership> log, TimeProvider? time = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private volatile bool _leading;
@@ -44,23 +44,23 @@ public sealed class Leadership(IKubernetes client, LeadershipSettings settings, 
         elector.OnNewLeader += leader =>
         {
             ObservedLeader = leader;
-            log.Information("Leader of {Lease} is {Leader}", settings.LeaseName, string.IsNullOrEmpty(leader) ? "nobody (released)" : leader);
+            log.LogInformation("Leader of {Lease} is {Leader}", settings.LeaseName, string.IsNullOrEmpty(leader) ? "nobody (released)" : leader);
         };
         elector.OnError += e =>
         {
             _lastError = e.Message;
-            log.Debug(e, "Leader election on {Lease}: {Message}", settings.LeaseName, e.Message);
+            log.LogDebug(e, "Leader election on {Lease}: {Message}", settings.LeaseName, e.Message);
         };
         elector.OnStartedLeading += () =>
         {
             _leading = true;
             leadingChanged?.Invoke(true);
-            log.Information("{Identity} leads {Lease}", settings.Identity, settings.LeaseName);
+            log.LogInformation("{Identity} leads {Lease}", settings.Identity, settings.LeaseName);
             work = Task.Run(() => whileLeading(leading.Token), CancellationToken.None);
             started.TrySetResult(work);
         };
 
-        log.Information("{Identity} waiting to lead {Lease} in {Namespace}", settings.Identity, settings.LeaseName, settings.Namespace);
+        log.LogInformation("{Identity} waiting to lead {Lease} in {Namespace}", settings.Identity, settings.LeaseName, settings.Namespace);
         try
         {
             var renewing = elector.RunUntilLeadershipLostAsync(cancellation);
@@ -103,7 +103,7 @@ public sealed class Leadership(IKubernetes client, LeadershipSettings settings, 
             {
                 if (!_leading && watch.Check(_time.GetUtcNow(), leaseLock.LastChangedAt, leaseLock.LastHolder, _lastError) is { } warning)
                 {
-                    log.Warning("{Identity} {Warning} ({Lease} in {Namespace})", settings.Identity, warning, settings.LeaseName, settings.Namespace);
+                    log.LogWarning("{Identity} {Warning} ({Lease} in {Namespace})", settings.Identity, warning, settings.LeaseName, settings.Namespace);
                 }
             }
         }
@@ -134,11 +134,11 @@ public sealed class Leadership(IKubernetes client, LeadershipSettings settings, 
             lease.Spec.AcquireTime = now;
             lease.Spec.RenewTime = now;
             await client.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, settings.LeaseName, settings.Namespace, cancellationToken: timeout.Token).ConfigureAwait(false);
-            log.Information("{Identity} released {Lease}", settings.Identity, settings.LeaseName);
+            log.LogInformation("{Identity} released {Lease}", settings.Identity, settings.LeaseName);
         }
         catch (Exception e) when (e is HttpOperationException or OperationCanceledException or HttpRequestException)
         {
-            log.Warning("Could not release {Lease} ({Message}); it expires in {Seconds}s", settings.LeaseName, e.Message, settings.LeaseDuration.TotalSeconds);
+            log.LogWarning("Could not release {Lease} ({Message}); it expires in {Seconds}s", settings.LeaseName, e.Message, settings.LeaseDuration.TotalSeconds);
         }
     }
 }

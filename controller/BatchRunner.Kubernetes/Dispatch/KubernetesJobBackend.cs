@@ -6,7 +6,7 @@ using BatchRunner.Core.Spec;
 using BatchRunner.Kubernetes.Controller;
 using BatchRunner.Kubernetes.Status;
 using k8s.Models;
-using Serilog;
+using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Kubernetes.Dispatch;
 
@@ -15,7 +15,7 @@ namespace BatchRunner.Kubernetes.Dispatch;
 /// the BatchJob and owned by it. Nothing is remembered between reconciles: where the run stands is derived from
 /// the Job (and its pods when the Job does not name its failed indexes) every time, so this backend keeps no state.
 /// </summary>
-public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings settings, ILogger log) : IBatchBackend
+public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings settings, ILogger<KubernetesJobBackend> log) : IBatchBackend
 {
     /// <summary>Job events wake the BatchJob up; this look is a safety net while work runs.</summary>
     private static readonly TimeSpan WhileRunning = TimeSpan.FromSeconds(60);
@@ -101,7 +101,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         _usage.Forget(run);
         var total = run.Job?.Spec.Completions ?? existing?.Spec.Completions ?? 0;
         var derived = StatusDerivation.FromJob(new BatchJobStatus(), existing, total, null);
-        log.Information("Cancelled {BatchJob}", name);
+        log.LogInformation("Cancelled {BatchJob}", name);
         return FromDerived(derived, run.Job, Dispatched: true, "", "", null, null) with
         {
             Phase = RunPhase.Cancelled,
@@ -123,7 +123,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         await cluster.DeleteConfigMapAsync(ns, BatchJobResource.PlanConfigMapName(name), cancellation).ConfigureAwait(false);
         if (await cluster.JobExistsAsync(ns, jobName, cancellation).ConfigureAwait(false) && cluster.GetJob(ns, jobName) is { } left && IsOwnedBy(left, run.Uid))
         {
-            log.Debug("Waiting for Job {Job} and its pods to go before releasing {BatchJob}", jobName, name);
+            log.LogDebug("Waiting for Job {Job} and its pods to go before releasing {BatchJob}", jobName, name);
             return BackendRelease.NotYet;
         }
 
@@ -164,9 +164,15 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         }
 
         var created = await cluster.CreateJobAsync(JobManifests.IndexedJob(job, run.Uid, cluster.Capabilities, settings), cancellation).ConfigureAwait(false);
-        log.Information(
-            created ? "Created Job {Job} for {BatchJob} run {RunId}: {Completions} indexes, parallelism {Parallelism}" : "Job {Job} of {BatchJob} run {RunId} already exists",
-            BatchJobResource.JobName(name), name, run.RunId, job.Spec.Completions, job.Spec.Parallelism);
+        if (created)
+        {
+            log.LogInformation("Created Job {Job} for {BatchJob} run {RunId}: {Completions} indexes, parallelism {Parallelism}",
+                BatchJobResource.JobName(name), name, run.RunId, job.Spec.Completions, job.Spec.Parallelism);
+        }
+        else
+        {
+            log.LogInformation("Job {Job} of {BatchJob} run {RunId} already exists", BatchJobResource.JobName(name), name, run.RunId);
+        }
         return null;
     }
 
@@ -198,7 +204,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         if (refused.Count == 0 && !finished && (existing.Spec.Parallelism != job.Spec.Parallelism || existing.Spec.ActiveDeadlineSeconds != deadline))
         {
             await cluster.PatchJobAsync(job.Metadata.Namespace, existing.Metadata.Name, job.Spec.Parallelism, deadline, cancellation).ConfigureAwait(false);
-            log.Information("Applied parallelism {Parallelism} and deadline {Deadline} to running Job {Job}", job.Spec.Parallelism, deadline, existing.Metadata.Name);
+            log.LogInformation("Applied parallelism {Parallelism} and deadline {Deadline} to running Job {Job}", job.Spec.Parallelism, deadline, existing.Metadata.Name);
         }
 
         return refused.Count == 0

@@ -7,7 +7,7 @@ using BatchRunner.Core.Store;
 using BatchRunner.Core.Sweeps;
 using BatchRunner.Local.State;
 using BatchRunner.Local.Store;
-using Serilog;
+using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Local.Execution;
 
@@ -64,7 +64,7 @@ public sealed class RunBusyException(string message) : Exception(message);
 /// recorded in the embedded state as it happens, so a run that was killed resumes with the same spec and reruns
 /// only the indexes that had not succeeded; the results layout on disk is the ledger of record.
 /// </summary>
-public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, ILogger log)
+public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, ILogger<LocalExecutor> log)
 {
     public const string BackendName = "local";
     private const int FailedIndexesReported = 50;
@@ -94,7 +94,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
         if (job.Spec.Resources != ResourceRequests.Default)
         {
             // Never silently ignored: this backend runs each index as an ordinary process, without cgroup limits.
-            log.Warning(
+            log.LogWarning(
                 "spec.resources (cpu {Cpu}, memory {Memory}) are not enforced by the local backend: each index runs as an ordinary process within this machine's limits ({Cores} cores); they are requests on kubernetes and aws-batch",
                 job.Spec.Resources.Cpu, job.Spec.Resources.Memory, Environment.ProcessorCount);
         }
@@ -102,7 +102,8 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
         var runId = RunIdentity.For(job);
         using var runLock = AcquireRunLock(runId, job.Metadata.Name);
         using var state = RunStateStore.Open(options.StoreRoot);
-        var run = new Invocation(this, job, runId, state, log.ForContext("BatchJob", job.Metadata.Name).ForContext("RunId", runId));
+        using var scope = log.BeginScope(new Dictionary<string, object> { ["BatchJob"] = job.Metadata.Name, ["RunId"] = runId });
+        var run = new Invocation(this, job, runId, state, log);
         return await run.ExecuteAsync(observe, cancellation).ConfigureAwait(false);
     }
 
@@ -220,13 +221,13 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             if (adopted.Count > 0)
             {
                 state.Record(adopted);
-                log.Information("Adopted {Count} succeeded attempts from their ledger rows; the state had not recorded them", adopted.Count);
+                log.LogInformation("Adopted {Count} succeeded attempts from their ledger rows; the state had not recorded them", adopted.Count);
             }
 
             _progress = new RunProgress(_plan.Count, _plan.Count - todo.Count, startedAt);
             observe?.Invoke(_progress);
             WriteManifest(RunPhase.Running, null, startedAt, null);
-            log.Information(
+            log.LogInformation(
                 "Running {BatchJob} run {RunId}: {Todo} of {Total} indexes to run, parallelism {Parallelism}",
                 _name, runId, todo.Count, _plan.Count, job.Spec.Parallelism);
 
@@ -251,7 +252,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                     var left = (_isolation?.EndRun() ?? 0) + ProcessContainment.RunEnded(owner._store.PathOf(StoreLayout.RunPrefix(_name, runId)));
                     if (left > 0)
                     {
-                        log.Warning("Killed {Count} process(es) left running by attempts of {BatchJob} run {RunId}", left, _name, runId);
+                        log.LogWarning("Killed {Count} process(es) left running by attempts of {BatchJob} run {RunId}", left, _name, runId);
                     }
                 }
 
@@ -261,7 +262,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 }
                 catch (IOException e)
                 {
-                    log.Error(e, "Runner error in {BatchJob} run {RunId}: its state could not be written", _name, runId);
+                    log.LogError(e, "Runner error in {BatchJob} run {RunId}: its state could not be written", _name, runId);
                     Interlocked.CompareExchange(ref _fault, e, null);
                 }
             }
@@ -277,7 +278,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             var (phase, reason) = Outcome(cancellation.IsCancellationRequested || _cancelRequested, deadline.IsCancellationRequested, succeeded, failed);
             state.FinishRun(runId, phase, reason, finishedAt);
             WriteManifest(phase, reason, startedAt, finishedAt, succeeded, failed);
-            log.Information(
+            log.LogInformation(
                 "Run {RunId} of {BatchJob} {Phase}: {Succeeded} succeeded, {Failed} failed of {Total} in {Seconds:F1}s{Reason}",
                 runId, _name, phase.ToString(), succeeded, failed, _plan.Count, (finishedAt - startedAt).TotalSeconds, reason is null ? "" : $" ({reason})");
             return new RunReport(
@@ -352,7 +353,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             catch (Exception e)
             {
                 // The runner itself broke (say, the disk is full): stop the run rather than lose track of it.
-                log.Error(e, "Runner error in {BatchJob} run {RunId}; stopping the run", _name, runId);
+                log.LogError(e, "Runner error in {BatchJob} run {RunId}; stopping the run", _name, runId);
                 Interlocked.CompareExchange(ref _fault, e, null);
                 await stop.CancelAsync().ConfigureAwait(false);
             }
@@ -421,7 +422,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             var isolation = new AttemptIsolation(owner.Options.StoreRoot, runId);
             foreach (var missing in isolation.Unavailable)
             {
-                log.Debug("Attempts of {BatchJob} run with {Missing}", _name, missing);
+                log.LogDebug("Attempts of {BatchJob} run with {Missing}", _name, missing);
             }
 
             return isolation;
@@ -435,7 +436,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                log.Warning("Index {Index} attempt {Attempt} runs without a cgroup of its own: {Error}", index, attempt, e.Message);
+                log.LogWarning("Index {Index} attempt {Attempt} runs without a cgroup of its own: {Error}", index, attempt, e.Message);
                 return null;
             }
         }
@@ -475,7 +476,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 // What the attempt left running (background or detached children) went with it: the ledger says so.
                 var killed = string.Create(CultureInfo.InvariantCulture, $"killed {result.Stragglers} process(es) the attempt left running when it ended");
                 reason = reason is null ? killed : $"{reason}; {killed}";
-                log.Warning("Index {Index} attempt {Attempt}: {Killed}", index, attempt, killed);
+                log.LogWarning("Index {Index} attempt {Attempt}: {Killed}", index, attempt, killed);
             }
 
             if (outcome.CountsAgainstRetries())
@@ -504,11 +505,11 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
 
             if (outcome == AttemptOutcome.Succeeded)
             {
-                log.Debug("Index {Index} attempt {Attempt} succeeded in {Seconds:F2}s", index, attempt, (finishedAt - startedAt).TotalSeconds);
+                log.LogDebug("Index {Index} attempt {Attempt} succeeded in {Seconds:F2}s", index, attempt, (finishedAt - startedAt).TotalSeconds);
             }
             else if (outcome != AttemptOutcome.Interrupted)
             {
-                log.Warning(
+                log.LogWarning(
                     "Index {Index} attempt {Attempt} {Outcome}: {Reason}{Next}",
                     index, attempt, outcome.ToLedger(), reason, phase == IndexPhase.Failed ? "; no attempts left" : "; will retry");
             }
@@ -535,7 +536,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             {
                 if (orphan.Pid is { } pid && ProcessIdentity.KillIfStillRunning(pid, orphan.PidStartTicks))
                 {
-                    log.Warning("Killed orphaned process {Pid} of index {Index} attempt {Attempt}, left by a runner that died", pid, orphan.Index, orphan.Attempt);
+                    log.LogWarning("Killed orphaned process {Pid} of index {Index} attempt {Attempt}, left by a runner that died", pid, orphan.Index, orphan.Attempt);
                 }
 
                 // The ledger on disk is the record: an attempt that finished but was not marked keeps its outcome.
@@ -559,13 +560,13 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
         {
             if (AttemptIsolation.KillLeftovers(owner.Options.StoreRoot, runId) is > 0 and var inCgroups)
             {
-                log.Warning("Killed {Count} process(es) left in the cgroups of {BatchJob} run {RunId} by a runner that died", inCgroups, _name, runId);
+                log.LogWarning("Killed {Count} process(es) left in the cgroups of {BatchJob} run {RunId} by a runner that died", inCgroups, _name, runId);
             }
 
             var runFolder = owner._store.PathOf(StoreLayout.RunPrefix(_name, runId));
             foreach (var (pid, outputDir) in ProcessIdentity.KillProcessesWorkingUnder(runFolder))
             {
-                log.Warning("Killed orphaned process {Pid} (output folder {OutputDir}), left by a runner that died", pid, outputDir);
+                log.LogWarning("Killed orphaned process {Pid} (output folder {OutputDir}), left by a runner that died", pid, outputDir);
             }
         }
 
@@ -578,7 +579,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                     await Task.Delay(owner.Options.CancelPollInterval, Time, stop).ConfigureAwait(false);
                     if (state.IsCancelRequested(runId))
                     {
-                        log.Information("Cancel requested for {BatchJob} run {RunId}", _name, runId);
+                        log.LogInformation("Cancel requested for {BatchJob} run {RunId}", _name, runId);
                         _cancelRequested = true;
                         await userStop.CancelAsync().ConfigureAwait(false);
                         return;

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using BatchRunner.Core.Store;
 using BatchRunner.Local.Store;
-using Serilog;
+using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Local.Query;
 
@@ -23,7 +23,7 @@ public sealed class CompactionRefusedException(string message) : Exception(messa
 /// 5. write the manifest with the compaction, last.
 /// A crash at any step leaves either the raw files in use or a whole compaction; running it again redoes it.
 /// </summary>
-public sealed class ResultsCompactor(ILogger log, TimeProvider time)
+public sealed class ResultsCompactor(ILogger<ResultsCompactor> log, TimeProvider time)
 {
     /// <summary>Parquet files are cut at about this size, so a big run still gives Athena a few large files.</summary>
     public const long TargetFileBytes = 256L * 1024 * 1024;
@@ -140,7 +140,7 @@ public sealed class ResultsCompactor(ILogger log, TimeProvider time)
 
             var parquetBytes = files.Sum(f => new FileInfo(f.Local).Length);
             var report = new CompactionReport(batchJob, runId, indexRows, resultRows, parquetBytes, rawBytes, files.Count - 1, time.GetElapsedTime(started));
-            log.Information(
+            log.LogInformation(
                 "Compacted {BatchJob} run {RunId}: {Indexes} attempts and {Results} result rows into {Files} Parquet file(s) of {ParquetBytes} bytes (raw output {RawBytes} bytes) in {Seconds:F2}s",
                 batchJob, runId, indexRows, resultRows, files.Count, parquetBytes, rawBytes, report.Duration.TotalSeconds);
             return report;

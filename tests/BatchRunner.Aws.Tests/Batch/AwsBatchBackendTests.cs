@@ -89,13 +89,6 @@ public sealed class AwsBatchBackendTests
         Assert.True(missing.Count == 0, "not in the CRD: " + string.Join(", ", missing));
     }
 
-    [Fact]
-    public void The_queue_door_accepts_aws_batch_jobs_only_when_the_backend_is_on()
-    {
-        Assert.Equal([Backend.Kubernetes], new KubernetesJobSink(null!).Backends);
-        Assert.Equal([Backend.AwsBatch, Backend.Kubernetes], new KubernetesJobSink(null!, awsBatch: true).Backends.OrderBy(b => b.Name, StringComparer.Ordinal));
-    }
-
     private static void Walk(JsonNode value, JsonNode schema, string path, List<string> missing)
     {
         switch (value)

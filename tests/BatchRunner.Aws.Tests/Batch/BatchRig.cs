@@ -2,6 +2,7 @@ using Amazon.Runtime;
 using BatchRunner.Aws.Batch;
 using BatchRunner.Aws.Protocol;
 using BatchRunner.Core.Spec;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
 namespace BatchRunner.Aws.Tests.Batch;
@@ -51,7 +52,7 @@ public sealed class BatchRig : IAsyncDisposable
     }
 
     public AwsBatchDispatcher Dispatcher(AwsBatchOptions? options = null) =>
-        new(Api, options ?? Options(), new BatchRunner.Aws.S3.StoreRunSpecPublisher(new BatchRunner.Aws.S3.ResultsOptions(), path => new BatchRunner.Local.Store.LocalResultsStore(path)), Limiter, Time, Serilog.Core.Logger.None,
+        new(Api, options ?? Options(), new BatchRunner.Aws.S3.StoreRunSpecPublisher(new BatchRunner.Aws.S3.ResultsOptions(), path => new BatchRunner.Local.Store.LocalResultsStore(path)), Limiter, Time, NullLogger<AwsBatchDispatcher>.Instance,
             new AwsBatchTimings(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(60), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(10)));
 
     public static BatchJob Job(string name = "sweep", string extra = "", string metadata = "") =>

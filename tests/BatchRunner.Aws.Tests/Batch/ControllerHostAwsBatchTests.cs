@@ -61,4 +61,26 @@ public sealed class ControllerHostAwsBatchTests
 
         Assert.Empty(app.Services.GetServices<IBatchBackend>());
     }
+
+    [Theory]
+    [InlineData(false, "aws-batch", "spec.backend: aws-batch is not enabled in this controller: set BatchRunner:AwsBatch:Enabled=true with its JobQueue and ExecutionRoleArn (backends here: local)")]
+    [InlineData(true, "aws-batch", null)]
+    [InlineData(true, "kubernetes", "spec.backend: kubernetes is not enabled in this controller: this controller runs without a cluster (BatchRunner:Kubernetes:Enabled=false) (backends here: local, aws-batch)")]
+    [InlineData(true, "slurm", "spec.backend: slurm is not a backend of this controller (backends here: local, aws-batch)")]
+    [InlineData(false, "local", null)]
+    public async Task The_queue_door_takes_the_backends_this_controller_has_and_names_them_when_it_refuses(bool awsBatch, string backend, string? refusal)
+    {
+        await using var app = Build(awsBatch ? new()
+        {
+            ["BatchRunner:AwsBatch:Enabled"] = "true",
+            ["BatchRunner:AwsBatch:JobQueue"] = "batchrunner",
+            ["BatchRunner:AwsBatch:ExecutionRoleArn"] = BatchRig.ExecutionRole,
+            ["BatchRunner:AwsBatch:Region"] = "eu-west-1",
+            ["BatchRunner:Results:Uri"] = "s3://results/prefix",
+        } : []);
+
+        var sink = app.Services.GetRequiredService<BatchRunner.Aws.Intake.IJobSink>();
+
+        Assert.Equal(refusal, sink.RefuseBackend(Core.Spec.Backend.Parse(backend))?.ToString());
+    }
 }

@@ -27,7 +27,7 @@ public sealed class AwsJsonClientTests
         },
         json ?? TestWireJson.CamelCase(),
         credentials: new StaticAwsCredentialSource(new ImmutableCredentials("AKIDEXAMPLE", SecretKey, SessionToken)),
-        log: log,
+        log: log is null ? null : Microsoft.Extensions.Logging.LoggerFactoryExtensions.CreateLogger<AwsJsonClient>(new Serilog.Extensions.Logging.SerilogLoggerFactory(log)),
         jitter: new Random(7));
 
     [Fact]

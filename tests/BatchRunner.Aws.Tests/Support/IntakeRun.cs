@@ -1,5 +1,6 @@
 using BatchRunner.Aws.Intake;
 using BatchRunner.Aws.Sqs;
+using Microsoft.Extensions.Logging.Abstractions;
 using Prometheus;
 
 namespace BatchRunner.Aws.Tests.Support;
@@ -15,7 +16,7 @@ public sealed class IntakeRun : IAsyncDisposable
     {
         Options = options;
         Metrics = new IntakeMetrics(new CollectorRegistry());
-        _consumer = new SqsIntakeConsumer(sqs, sink, options, Metrics, TimeProvider.System, Serilog.Core.Logger.None);
+        _consumer = new SqsIntakeConsumer(sqs, sink, options, Metrics, TimeProvider.System, NullLogger<SqsIntakeConsumer>.Instance);
         _running = Task.Run(() => _consumer.RunAsync(_stop.Token));
     }
 

@@ -11,6 +11,9 @@ public sealed class MemorySink : IJobSink
 
     public IReadOnlySet<Backend> Backends { get; init; } = new HashSet<Backend> { Backend.Local, Backend.Kubernetes };
 
+    public SpecError? RefuseBackend(Backend backend) => Backends.Contains(backend) ? null
+        : new SpecError("spec.backend", $"{backend.Name} is not a backend of this sink (backends here: {string.Join(", ", Backends.Select(b => b.Name))})");
+
     public Backend DefaultBackend { get; init; } = Backend.Local;
 
     /// <summary>Runs before each record: a delay, or a throw for a transient failure.</summary>

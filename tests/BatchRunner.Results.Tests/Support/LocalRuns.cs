@@ -2,6 +2,7 @@ using System.Globalization;
 using BatchRunner.Core.Spec;
 using BatchRunner.Local.Execution;
 using BatchRunner.Local.Query;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BatchRunner.Results.Tests.Support;
 
@@ -9,10 +10,10 @@ namespace BatchRunner.Results.Tests.Support;
 public static class LocalRuns
 {
     public static Task<RunReport> RunAsync(string store, BatchJob job) =>
-        new LocalExecutor(new LocalRunOptions { StoreRoot = store, WorkingDirectory = store }, TimeProvider.System, Serilog.Core.Logger.None)
+        new LocalExecutor(new LocalRunOptions { StoreRoot = store, WorkingDirectory = store }, TimeProvider.System, NullLogger<LocalExecutor>.Instance)
             .RunAsync(job, null, CancellationToken.None);
 
-    public static ResultsCompactor Compactor() => new(Serilog.Core.Logger.None, TimeProvider.System);
+    public static ResultsCompactor Compactor() => new(NullLogger<ResultsCompactor>.Instance, TimeProvider.System);
 
     /// <summary>A query's answer as text, column names and types first, so two answers compare exactly.</summary>
     public static List<string> Answer(ResultsQueryEngine engine, string sql)

@@ -6,6 +6,7 @@ using BatchRunner.Aws.Protocol;
 using BatchRunner.Aws.Tests.Batch;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
+using Microsoft.Extensions.Logging.Abstractions;
 
 // Figures, not a verdict: how many AWS Batch API calls, and how long until a sweep is fully submitted, when
 // BatchRunner submits it as array jobs against one SubmitJob per index; both under AWS's 50 SubmitJob calls per
@@ -43,7 +44,7 @@ Console.WriteLine();
 // (a first, small run warms up the code paths, so both approaches are measured warm).
 using (var limiter = new SubmitRateLimiter(rate))
 {
-    var dispatcher = new AwsBatchDispatcher(api, options, new BatchRunner.Aws.S3.StoreRunSpecPublisher(new BatchRunner.Aws.S3.ResultsOptions(), path => new BatchRunner.Local.Store.LocalResultsStore(path)), limiter, TimeProvider.System, Serilog.Core.Logger.None);
+    var dispatcher = new AwsBatchDispatcher(api, options, new BatchRunner.Aws.S3.StoreRunSpecPublisher(new BatchRunner.Aws.S3.ResultsOptions(), path => new BatchRunner.Local.Store.LocalResultsStore(path)), limiter, TimeProvider.System, NullLogger<AwsBatchDispatcher>.Instance);
     var warm = BatchJobParser.Parse("""
         apiVersion: batchrunner.io/v1alpha1
         kind: BatchJob

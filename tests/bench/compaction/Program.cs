@@ -6,6 +6,7 @@ using BatchRunner.Core.Store;
 using BatchRunner.Core.Sweeps;
 using BatchRunner.Local.Query;
 using BatchRunner.Local.Store;
+using Microsoft.Extensions.Logging.Abstractions;
 
 // Compaction benchmark: N index outputs (ledger row + a JSON-lines file each, as the local backend and the
 // wrapper leave them) → compaction time; then the same queries over the raw files and over the Parquet, each
@@ -58,7 +59,7 @@ try
     var raw = queries.Select(q => Measure(root, q, new ViewScope(RawOnly: true))).ToList();
 
     var compaction = Stopwatch.StartNew();
-    var report = await new ResultsCompactor(Serilog.Core.Logger.None, TimeProvider.System).CompactAsync(store, "bench", runId, force: true, CancellationToken.None);
+    var report = await new ResultsCompactor(NullLogger<ResultsCompactor>.Instance, TimeProvider.System).CompactAsync(store, "bench", runId, force: true, CancellationToken.None);
     compaction.Stop();
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"compaction: {compaction.Elapsed.TotalSeconds:F2}s for {plan.Count:N0} index outputs ({plan.Count / compaction.Elapsed.TotalSeconds:N0} indexes/s) → {report.ResultFiles + 1} Parquet files, {report.ParquetBytes:N0} bytes ({(double)rawBytes / report.ParquetBytes:F1}× smaller than the raw files)"));

@@ -15,6 +15,7 @@ using BatchRunner.Aws.Sqs;
 using BatchRunner.Aws.Tests.Support;
 using BatchRunner.Controller.Intake;
 using BatchRunner.Local.Intake;
+using Microsoft.Extensions.Logging.Abstractions;
 using Prometheus;
 
 var requests = Option("--requests", 10_000);
@@ -108,7 +109,7 @@ async Task<(TimeSpan Recorded, TimeSpan Drained, (double Self, double Server) Cp
     };
     var metrics = new IntakeMetrics(new CollectorRegistry());
     using var sqs = server.Client();
-    using var consumer = new SqsIntakeConsumer(sqs, new LocalJobSink(store, root), options, metrics, TimeProvider.System, Serilog.Core.Logger.None);
+    using var consumer = new SqsIntakeConsumer(sqs, new LocalJobSink(store, root), options, metrics, TimeProvider.System, NullLogger<SqsIntakeConsumer>.Instance);
     using var stop = new CancellationTokenSource();
     var cpu = Cpu.Start(server.ProcessId);
     var clock = Stopwatch.StartNew();
