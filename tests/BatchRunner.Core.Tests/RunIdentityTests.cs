@@ -117,4 +117,15 @@ public class RunIdentityTests
         Assert.Equal(RunIdentity.SpecJson(job), RunIdentity.SpecJson(again));
         Assert.Equal(hash, BatchRunner.Core.Spec.BatchJobDocument.Write(again).ContentHash);
     }
+
+    [Fact]
+    public void An_empty_env_value_is_left_out_of_the_canonical_document_and_reads_back_empty()
+    {
+        var job = Specs.Valid(Specs.Yaml("  env: [{name: EMPTY, value: \"\"}, {name: FULL, value: x}]\n"));
+        var (text, _) = BatchRunner.Core.Spec.BatchJobDocument.Write(job);
+
+        Assert.Contains("{\"name\":\"EMPTY\"}", text, StringComparison.Ordinal);
+        Assert.Contains("{\"name\":\"FULL\",\"value\":\"x\"}", text, StringComparison.Ordinal);
+        Assert.Equal(RunIdentity.SpecJson(job), RunIdentity.SpecJson(Specs.Valid(text)));
+    }
 }

@@ -16,6 +16,14 @@ namespace BatchRunner.Core.Json;
 [JsonSerializable(typeof(Backend))]
 internal sealed partial class CanonicalJson : JsonSerializerContext;
 
+/// <summary>
+/// The resolved spec read back (<see cref="Store.StoredSpec"/>): the members <see cref="CanonicalJson"/> writes, each
+/// one required and non-null where the model says so, so a damaged or foreign document is refused, not half-read.
+/// </summary>
+[JsonSourceGenerationOptions(UseStringEnumConverter = true, RespectRequiredConstructorParameters = true, RespectNullableAnnotations = true)]
+[JsonSerializable(typeof(BatchJob))]
+internal sealed partial class StoredSpecJson : JsonSerializerContext;
+
 /// <summary>Ledger rows and JSON scalars, with the serializer's default options.</summary>
 [JsonSerializable(typeof(LedgerRow))]
 [JsonSerializable(typeof(string))]

@@ -52,7 +52,13 @@ public static class BatchJobDocument
         {
             writer.WriteStartObject();
             writer.WriteString("name", variable.Name);
-            writer.WriteString("value", variable.Value);
+            if (variable.Value.Length > 0)
+            {
+                // Left out when empty, as the CRD allows: a Kubernetes 1.20 API server stores "" in this list as null
+                // and then refuses it ("must be of type string"), found by the every-door round trip.
+                writer.WriteString("value", variable.Value);
+            }
+
             writer.WriteEndObject();
         }
 

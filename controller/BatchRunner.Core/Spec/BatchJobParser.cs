@@ -696,7 +696,8 @@ public static partial class BatchJobParser
                 return result;
             }
 
-            foreach (var (name, _) in map)
+            // In name order, as the API server returns a map: the same labels give the same model through every door.
+            foreach (var name in map.Select(p => p.Key).Order(StringComparer.Ordinal).ToList())
             {
                 if (ReadString(map, name, $"{path}.{name}", required: true) is { } value)
                 {

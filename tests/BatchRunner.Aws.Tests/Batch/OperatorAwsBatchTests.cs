@@ -177,6 +177,108 @@ public sealed class OperatorAwsBatchTests(OperatorAwsBatchFixture fixture) : ICl
         Assert.Empty(_rig.Server.Jobs);
     }
 
+    /// <summary>One document with every field set (a grid sweep and a list sweep), as each door hands it on.</summary>
+    public static TheoryData<string> EveryField => new()
+    {
+        """
+        apiVersion: batchrunner.io/v1alpha1
+        kind: BatchJob
+        metadata:
+          name: every-field
+          namespace: every-door
+          labels: {team: queueing, "batchrunner.io/sweep": mmc}
+          annotations: {note: "quotes \" and <angles> & ünïcode"}
+        spec:
+          image: registry.example/sim:1.2
+          command: [python, sim.py]
+          args: ["--mode", "full"]
+          env: [{name: MODE, value: "fast"}, {name: EMPTY}]
+          resources: {cpu: 500m, memory: 1536Mi}
+          completions: 24
+          parallelism: 6
+          sweep:
+            grid: {rho: [0.5, 0.75, 1], servers: [1, 2], policy: ["fifo", "l\"ifo"]}
+            repeats: 2
+            seed: 7
+          retry: {attempts: 3, backoffSeconds: 2.5, maxBackoffSeconds: 60}
+          timeoutSeconds: 120.5
+          deadlineSeconds: 3600
+          backend: teleport
+          results: {uri: "s3://results/prefix", format: csv}
+        """,
+        """
+        apiVersion: batchrunner.io/v1alpha1
+        kind: BatchJob
+        metadata: {name: every-point, namespace: every-door-list}
+        spec:
+          image: registry.example/sim:1.2
+          command: [sim]
+          sweep:
+            list: [{rho: 0.25, fast: true, name: a}, {rho: 1e3, fast: false, name: "b c"}]
+            repeats: 3
+            seed: 11
+          backend: teleport
+          results: {format: jsonl}
+        """,
+    };
+
+    /// <summary>
+    /// The CLI's file, the SQS body (as <c>batchrunner submit</c> sends it and the intake reads it), the custom
+    /// resource the intake creates from it (through the API server, defaults and pruning included), and the stored
+    /// spec the wrapper reads: each gives the same model, field for field.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(EveryField))]
+    public async Task One_document_with_every_field_set_comes_out_as_the_same_model_through_every_door(string document)
+    {
+        var expected = BatchRunner.Core.Spec.BatchJobParser.Parse(document).GetJobOrThrow();
+        await fixture.ControlPlane.CreateNamespaceAsync(expected.Metadata.Namespace);
+        var file = Path.Combine(fixture.ControlPlane.Directory, $"{expected.Metadata.Namespace}.yaml");
+        await File.WriteAllTextAsync(file, document);
+
+        // The CLI's file.
+        var fromFile = await BatchRunner.Cli.Commands.SpecFile.LoadAsync(file, TextWriter.Null, default);
+
+        // The SQS body, as the CLI's submit writes it, read by the intake.
+        var body = BatchRunner.Core.Spec.BatchJobParser.ToJson(document)!;
+        var request = BatchRunner.Aws.Intake.IntakeRequestReader.Read(body, null, null).Request!;
+
+        // The custom resource the queue door creates from the request (its sink, through the API server's defaults and
+        // pruning), read back as the reconciler reads it.
+        var sink = new BatchRunner.Controller.Intake.KubernetesJobSink(Admin);
+        var recorded = await sink.RecordAsync(new BatchRunner.Aws.Intake.JobRequest(request.Job, request.Document, request.ContentHash, "m-1"), default);
+        Assert.True(recorded.Outcome == BatchRunner.Aws.Intake.SinkOutcome.Created, recorded.Reason);
+        var fromResource = await ReadBackAsync(expected);
+
+        // The same document applied with kubectl (the cluster door), read back the same way.
+        await fixture.KubectlAsync("delete", "batchjob", expected.Metadata.Name, "-n", expected.Metadata.Namespace, "--wait=true", "--timeout=60s");
+        await fixture.KubectlAsync("apply", "-f", file);
+        var fromKubectl = await ReadBackAsync(expected);
+
+        // The stored spec, as the wrapper reads it.
+        var fromStore = BatchRunner.Core.Store.StoredSpec.Parse(BatchRunner.Core.Runs.RunIdentity.SpecJson(expected));
+
+        // Annotations are the one part the cluster doors do not carry (the API server's and the intake's own are there).
+        static string Model(BatchRunner.Core.Spec.BatchJob job) => BatchRunner.Core.Runs.RunIdentity.SpecJson(
+            job with { Metadata = job.Metadata with { Annotations = new Dictionary<string, string>() } });
+        var model = Model(expected);
+        Assert.Equal(model, Model(fromFile!));
+        Assert.Equal(model, Model(request.Job));
+        Assert.Equal(model, Model(fromResource));
+        Assert.Equal(model, Model(fromKubectl));
+        Assert.Equal(BatchRunner.Core.Runs.RunIdentity.SpecJson(expected), BatchRunner.Core.Runs.RunIdentity.SpecJson(fromStore));
+        Assert.Equal(expected.Metadata.Annotations, fromFile!.Metadata.Annotations);
+        Assert.Equal(expected.Metadata.Annotations, request.Job.Metadata.Annotations);
+        Assert.Equal(BatchRunner.Core.Runs.RunIdentity.For(expected), BatchRunner.Core.Runs.RunIdentity.For(fromResource));
+    }
+
+    private async Task<BatchRunner.Core.Spec.BatchJob> ReadBackAsync(BatchRunner.Core.Spec.BatchJob job)
+    {
+        var resource = await Admin.CustomObjects.GetNamespacedCustomObjectAsync<BatchJobObject>(
+            BatchJobResource.Group, BatchJobResource.Version, job.Metadata.Namespace, BatchJobResource.Plural, job.Metadata.Name);
+        return BatchRunner.Core.Spec.BatchJobParser.FromNode(resource.ToDocument()).GetJobOrThrow();
+    }
+
     private async Task ApplyAsync(string ns, string name, string extra, string backend = "aws-batch")
     {
         var file = Path.Combine(fixture.ControlPlane.Directory, $"{ns}-{name}.yaml");
