@@ -4,8 +4,7 @@ using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
 using BatchRunner.Core.Store;
 using BatchRunner.Core.Sweeps;
-using BatchRunner.Local.Execution;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using Serilog;
 
 namespace BatchRunner.Exec;
@@ -151,9 +150,9 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
             var (outcome, reason) = child switch
             {
                 { StartError: { } error } => (AttemptOutcome.FailedToStart, error),
-                { Terminated: true } => (AttemptOutcome.Interrupted, $"interrupted: stopped by a signal passed on by batchrunner-exec ({ProcessLauncher.DescribeExit(child.ExitCode ?? -1, child.StderrTail)})"),
+                { Terminated: true } => (AttemptOutcome.Interrupted, $"interrupted: stopped by a signal passed on by batchrunner-exec ({ExitDescription.Describe(child.ExitCode ?? -1, child.StderrTail)})"),
                 { ExitCode: 0 } => (AttemptOutcome.Succeeded, (string?)null),
-                _ => (AttemptOutcome.Failed, ProcessLauncher.DescribeExit(child.ExitCode ?? -1, child.StderrTail)),
+                _ => (AttemptOutcome.Failed, ExitDescription.Describe(child.ExitCode ?? -1, child.StderrTail)),
             };
 
             var summary = LocalResultsStore.InspectOutput(outputDir, job.Spec.Results.Format);
@@ -203,7 +202,7 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
         string? firstError = null;
         var uploads = new List<(string Key, string Path)>();
         // Regular files only, never through a link (the inspection removed links and special files).
-        foreach (var file in BatchRunner.Local.Store.OutputFolder.Scan(outputDir).Files)
+        foreach (var file in BatchRunner.Store.OutputFolder.Scan(outputDir).Files)
         {
             uploads.Add(($"{StoreLayout.OutputPrefix(name, runId, index, attempt)}/{file.Name}", file.Path));
         }

@@ -46,7 +46,7 @@ public sealed class AthenaFixture : IAsyncLifetime
     {
         Stub = await AthenaStub.StartAsync(new Dictionary<string, string> { [SweepStore.Bucket] = Store.BucketRoot }).ConfigureAwait(false);
         Stub.ThrottleEvery = 7;
-        var schemas = await CompactedRunSchemas.ReadAsync(new BatchRunner.Local.Store.LocalResultsStore(Store.Root), CancellationToken.None).ConfigureAwait(false);
+        var schemas = await CompactedRunSchemas.ReadAsync(new BatchRunner.Store.LocalResultsStore(Store.Root), CancellationToken.None).ConfigureAwait(false);
         Statements = AthenaDdl.Generate(new AthenaCatalog(Store.StoreUri, schemas), "batchrunner");
         using var client = Client();
         var runner = Runner(client);

@@ -1,5 +1,5 @@
 using BatchRunner.Cli.Athena;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using BatchRunner.Results.Tests.Support;
 
 namespace BatchRunner.Athena.Tests;

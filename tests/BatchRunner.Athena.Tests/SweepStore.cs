@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using BatchRunner.Core.Store;
 using BatchRunner.Local.Query;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace BatchRunner.Athena.Tests;

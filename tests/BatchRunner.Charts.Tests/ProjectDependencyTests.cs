@@ -40,6 +40,21 @@ public sealed class ProjectDependencyTests
         Assert.DoesNotContain(sources, f => File.ReadAllText(f).Contains("Serilog", StringComparison.Ordinal));
     }
 
+    /// <summary>The results wrapper runs in every container: no database engine rides along, and nothing is stripped at publish to make it so.</summary>
+    [Fact]
+    public void The_results_wrapper_carries_neither_duckdb_nor_sqlite()
+    {
+        const string exec = "controller/BatchRunner.Exec/BatchRunner.Exec.csproj";
+        var packages = ProjectGraph.ReferencedFolders(exec)
+            .SelectMany(folder => Directory.EnumerateFiles(Path.Combine(Helm.RepoRoot, folder), "*.csproj"))
+            .SelectMany(project => ProjectGraph.DirectPackages(Path.GetRelativePath(Helm.RepoRoot, project)))
+            .ToList();
+
+        Assert.Contains("AWSSDK.S3", packages);
+        Assert.DoesNotContain(packages, p => p.Contains("DuckDB", StringComparison.OrdinalIgnoreCase) || p.Contains("Sqlite", StringComparison.OrdinalIgnoreCase));
+        Assert.DoesNotContain("ResolvedFileToPublish Remove", File.ReadAllText(Path.Combine(Helm.RepoRoot, exec)), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void The_seam_references_core_only() =>
         Assert.Equal(["controller/BatchRunner.Core/BatchRunner.Core.csproj"], ProjectGraph.DirectReferences("controller/BatchRunner.Backends/BatchRunner.Backends.csproj"));

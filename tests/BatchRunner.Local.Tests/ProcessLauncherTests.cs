@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using BatchRunner.Core.Runs;
 using BatchRunner.Local.Execution;
 using Xunit;
 
@@ -56,7 +57,7 @@ public sealed class ProcessLauncherTests : IDisposable
 
         Assert.Equal(143, result.ExitCode);
         Assert.Equal(15, result.Signal);
-        Assert.Equal("exit code 143 (killed by signal 15, SIGTERM): about to go", ProcessLauncher.DescribeExit(result.ExitCode!.Value, result.StderrTail, result.Signal));
+        Assert.Equal("exit code 143 (killed by signal 15, SIGTERM): about to go", ExitDescription.Describe(result.ExitCode!.Value, result.StderrTail, result.Signal));
     }
 
     [Fact]

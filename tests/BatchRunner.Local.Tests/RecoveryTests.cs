@@ -4,7 +4,7 @@ using BatchRunner.Core.Runs;
 using BatchRunner.Core.Store;
 using BatchRunner.Local.Execution;
 using BatchRunner.Local.State;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using Xunit;
 
 namespace BatchRunner.Local.Tests;

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using Xunit;
 
 namespace BatchRunner.Local.Tests;

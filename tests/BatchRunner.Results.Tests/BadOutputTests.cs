@@ -63,7 +63,7 @@ public sealed class BadOutputTests : IDisposable
             raw = LocalRuns.Answer(engine, Query);
         }
 
-        await LocalRuns.Compactor().CompactAsync(new BatchRunner.Local.Store.LocalResultsStore(store), "job", RunIdentity.For(job), force: false, CancellationToken.None);
+        await LocalRuns.Compactor().CompactAsync(new BatchRunner.Store.LocalResultsStore(store), "job", RunIdentity.For(job), force: false, CancellationToken.None);
 
         Assert.Equal(
             ["index | x | typeof(x) | y | typeof(y)", "0 | 0 | VARCHAR | 2.5 | DOUBLE", "1 | seven | VARCHAR | 1 | DOUBLE", "2 | 2 | VARCHAR | 2.5 | DOUBLE"],

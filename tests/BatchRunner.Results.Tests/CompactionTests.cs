@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Store;
 using BatchRunner.Local.Query;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using BatchRunner.Results.Tests.Support;
 
 namespace BatchRunner.Results.Tests;

@@ -3,7 +3,7 @@ using System.Text.Json;
 using BatchRunner.Core.Spec;
 using BatchRunner.Core.Store;
 using BatchRunner.Local.Query;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using BatchRunner.Results.Tests.Support;
 using CsCheck;
 

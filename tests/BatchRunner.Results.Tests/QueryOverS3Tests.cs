@@ -1,5 +1,5 @@
 using BatchRunner.Core.Runs;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using BatchRunner.Results.Tests.Support;
 
 namespace BatchRunner.Results.Tests;

@@ -2,7 +2,7 @@ using BatchRunner.Aws.S3;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
 using BatchRunner.Core.Store;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using BatchRunner.Results.Tests.Support;
 
 namespace BatchRunner.Results.Tests;

@@ -1,7 +1,7 @@
 using Amazon.S3.Model;
 using BatchRunner.Aws.S3;
 using BatchRunner.Core.Store;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using BatchRunner.Results.Tests.Support;
 
 namespace BatchRunner.Results.Tests;

@@ -3,7 +3,7 @@ using BatchRunner.Core.Runs;
 using BatchRunner.Core.Store;
 using BatchRunner.Core.Sweeps;
 using BatchRunner.Exec;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using BatchRunner.Results.Tests.Support;
 
 namespace BatchRunner.Results.Tests;

@@ -1,7 +1,7 @@
 using BatchRunner.Aws.Athena;
 using BatchRunner.Core.Store;
 using BatchRunner.Local.Query;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 
 namespace BatchRunner.Cli.Athena;
 

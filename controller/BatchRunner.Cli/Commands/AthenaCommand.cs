@@ -4,7 +4,7 @@ using BatchRunner.Aws.Athena;
 using BatchRunner.Aws.Protocol;
 using BatchRunner.Aws.S3;
 using BatchRunner.Core.Store;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using BatchRunner.Cli.Athena;
 
 namespace BatchRunner.Cli.Commands;

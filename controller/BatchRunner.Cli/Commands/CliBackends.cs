@@ -4,7 +4,7 @@ using BatchRunner.Aws.S3;
 using BatchRunner.Backends;
 using BatchRunner.Core.Spec;
 using BatchRunner.Local.Execution;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using Microsoft.Extensions.Logging;
 using Serilog;
 

@@ -3,7 +3,7 @@ using System.Globalization;
 using BatchRunner.Aws.S3;
 using BatchRunner.Core.Store;
 using BatchRunner.Local.Query;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using Microsoft.Extensions.Logging;
 using Serilog;
 

@@ -6,7 +6,7 @@ using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
 using BatchRunner.Local.Execution;
 using BatchRunner.Local.Query;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using Microsoft.Extensions.Logging;
 using Serilog;
 

@@ -3,7 +3,7 @@ using BatchRunner.Aws.S3;
 using BatchRunner.Core.Store;
 using BatchRunner.Kubernetes.Compaction;
 using BatchRunner.Local.Query;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 
 namespace BatchRunner.Controller.Compaction;
 

@@ -3,7 +3,7 @@ using BatchRunner.Aws.Protocol;
 using BatchRunner.Aws.S3;
 using BatchRunner.Backends;
 using BatchRunner.Core.Spec;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using BatchRunner.Kubernetes.Controller;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;

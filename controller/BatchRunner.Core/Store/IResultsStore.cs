@@ -7,7 +7,7 @@ public sealed record StoredObject(string Key, long Size);
 /// The results store as its two users need it: the results wrapper (which uploads an attempt's files and its
 /// ledger row) and compaction (which reads a run's raw files and puts its Parquet and manifest). Keys are
 /// <see cref="StoreLayout"/> keys relative to the store's root. Implemented over a local folder
-/// (<c>BatchRunner.Local.Store.LocalResultsStore</c>) and over S3 (<c>BatchRunner.Aws.S3.S3ResultsStore</c>); it
+/// (<c>BatchRunner.Store.LocalResultsStore</c>) and over S3 (<c>BatchRunner.Aws.S3.S3ResultsStore</c>); it
 /// is defined here rather than beside one user because its users live in different assemblies.
 /// </summary>
 public interface IResultsStore

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using BatchRunner.Store.Native;
 
 namespace BatchRunner.Local.Execution;
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using BatchRunner.Store.Native;
 
 namespace BatchRunner.Local.Execution;
 

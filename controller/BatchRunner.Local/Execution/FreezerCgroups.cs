@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using BatchRunner.Store.Native;
 
 namespace BatchRunner.Local.Execution;
 

@@ -6,7 +6,7 @@ using BatchRunner.Core.Spec;
 using BatchRunner.Core.Store;
 using BatchRunner.Core.Sweeps;
 using BatchRunner.Local.State;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Local.Execution;
@@ -527,7 +527,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 : "interrupted: the run was cancelled"),
             { ExitCode: 0 } => (AttemptOutcome.Succeeded, null),
             { ExitCode: null } => (AttemptOutcome.Failed, $"the process ended but {result.StderrTail}"),
-            _ => (AttemptOutcome.Failed, ProcessLauncher.DescribeExit(result.ExitCode.Value, result.StderrTail, result.Signal)),
+            _ => (AttemptOutcome.Failed, ExitDescription.Describe(result.ExitCode.Value, result.StderrTail, result.Signal)),
         };
 
         private void RecoverUnfinishedAttempts()

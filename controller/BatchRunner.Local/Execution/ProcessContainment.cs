@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using BatchRunner.Core.Runs;
+using BatchRunner.Store.Native;
 
 namespace BatchRunner.Local.Execution;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using BatchRunner.Core.Store;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using DuckDB.NET.Data;
 
 namespace BatchRunner.Local.Query;

@@ -2,7 +2,7 @@ using System.Data.Common;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchRunner.Core.Store;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using DuckDB.NET.Data;
 
 namespace BatchRunner.Local.Query;

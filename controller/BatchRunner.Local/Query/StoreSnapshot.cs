@@ -1,5 +1,5 @@
 using BatchRunner.Core.Store;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 
 namespace BatchRunner.Local.Query;
 

@@ -52,7 +52,7 @@ public sealed class BatchRig : IAsyncDisposable
     }
 
     public AwsBatchDispatcher Dispatcher(AwsBatchOptions? options = null) =>
-        new(Api, options ?? Options(), new BatchRunner.Aws.S3.StoreRunSpecPublisher(new BatchRunner.Aws.S3.ResultsOptions(), path => new BatchRunner.Local.Store.LocalResultsStore(path)), Limiter, Time, NullLogger<AwsBatchDispatcher>.Instance,
+        new(Api, options ?? Options(), new BatchRunner.Aws.S3.StoreRunSpecPublisher(new BatchRunner.Aws.S3.ResultsOptions(), path => new BatchRunner.Store.LocalResultsStore(path)), Limiter, Time, NullLogger<AwsBatchDispatcher>.Instance,
             new AwsBatchTimings(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(60), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(10)));
 
     public static BatchJob Job(string name = "sweep", string extra = "", string metadata = "") =>

@@ -7,7 +7,7 @@ using BatchRunner.Core.Store;
 using BatchRunner.Core.Sweeps;
 using BatchRunner.Local.Execution;
 using BatchRunner.Local.State;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 
 namespace BatchRunner.Benchmarks;
 

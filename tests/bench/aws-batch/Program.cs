@@ -44,7 +44,7 @@ Console.WriteLine();
 // (a first, small run warms up the code paths, so both approaches are measured warm).
 using (var limiter = new SubmitRateLimiter(rate))
 {
-    var dispatcher = new AwsBatchDispatcher(api, options, new BatchRunner.Aws.S3.StoreRunSpecPublisher(new BatchRunner.Aws.S3.ResultsOptions(), path => new BatchRunner.Local.Store.LocalResultsStore(path)), limiter, TimeProvider.System, NullLogger<AwsBatchDispatcher>.Instance);
+    var dispatcher = new AwsBatchDispatcher(api, options, new BatchRunner.Aws.S3.StoreRunSpecPublisher(new BatchRunner.Aws.S3.ResultsOptions(), path => new BatchRunner.Store.LocalResultsStore(path)), limiter, TimeProvider.System, NullLogger<AwsBatchDispatcher>.Instance);
     var warm = BatchJobParser.Parse("""
         apiVersion: batchrunner.io/v1alpha1
         kind: BatchJob

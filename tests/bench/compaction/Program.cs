@@ -5,7 +5,7 @@ using BatchRunner.Core.Spec;
 using BatchRunner.Core.Store;
 using BatchRunner.Core.Sweeps;
 using BatchRunner.Local.Query;
-using BatchRunner.Local.Store;
+using BatchRunner.Store;
 using Microsoft.Extensions.Logging.Abstractions;
 
 // Compaction benchmark: N index outputs (ledger row + a JSON-lines file each, as the local backend and the

@@ -3,7 +3,7 @@ using System.Text.Json;
 using BatchRunner.Core.Spec;
 using BatchRunner.Core.Store;
 
-namespace BatchRunner.Local.Store;
+namespace BatchRunner.Store;
 
 /// <summary>
 /// The results layout of <see cref="StoreLayout"/> under a local folder. Every file is written whole and then

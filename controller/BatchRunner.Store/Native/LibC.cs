@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace BatchRunner.Local.Execution;
+namespace BatchRunner.Store.Native;
 
 /// <summary>
 /// The few libc calls the posix_spawn launcher needs. No library on the registry wraps posix_spawn with file actions,

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace BatchRunner.Local.Store;
+namespace BatchRunner.Store;
 
 /// <summary>
 /// <c>_run.json</c> of a local run as the executor writes it: what ran, how it ended, and the resolved spec.

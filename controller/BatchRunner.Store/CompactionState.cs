@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchRunner.Core.Store;
 
-namespace BatchRunner.Local.Store;
+namespace BatchRunner.Store;
 
 /// <summary>One compacted table of a run: its Parquet files (keys relative to the run's folder), rows, bytes, schema.</summary>
 public sealed record CompactedTable(IReadOnlyList<string> Files, long Rows, long Bytes, IReadOnlyList<ColumnType> Schema);

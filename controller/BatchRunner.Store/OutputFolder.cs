@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
-using BatchRunner.Local.Execution;
+using BatchRunner.Store.Native;
 using Microsoft.Win32.SafeHandles;
 
-namespace BatchRunner.Local.Store;
+namespace BatchRunner.Store;
 
 /// <summary>A regular file of an attempt's output folder, by its name relative to the folder.</summary>
 public sealed record OutputEntry(string Name, long Size, string Path);
