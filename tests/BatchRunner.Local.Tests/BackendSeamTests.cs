@@ -1,0 +1,110 @@
+using System.Text.Json;
+using BatchRunner.Backends;
+using BatchRunner.Core.Runs;
+using BatchRunner.Core.Spec;
+using BatchRunner.Local.Execution;
+using Xunit;
+
+namespace BatchRunner.Local.Tests;
+
+/// <summary>The seam's own parts: the registry, the usage a backend reports, index selections, and the local backend behind it.</summary>
+public sealed class BackendSeamTests : IDisposable
+{
+    private readonly LocalRun _run = new();
+
+    public void Dispose() => _run.Dispose();
+
+    private static BackendRun RunOf(BatchJob job, IndexSelection? indexes = null) =>
+        new(job, job.Metadata.Namespace, job.Metadata.Name, "uid", 1, RunIdentity.For(job), indexes ?? IndexSelection.All, null, AllowSubmit: true);
+
+    private static BackendProgress Progress(RunPhase phase, int active) =>
+        new(phase, 10, 0, 0, active, null, null, null, true, "R", "m", null, null, null, TimeSpan.Zero);
+
+    public static TheoryData<string, int, long, long, int?> Usage => new()
+    {
+        // what is observed (run:phase:active, …), then the running indexes, millicores, bytes and room reported
+        { "", 0, 0, 0, 8 },
+        { "a:Running:3", 3, 1500, 3L << 30, 5 },
+        { "a:Running:3,b:Running:2", 5, 2500, 5L << 30, 3 },
+        { "a:Running:3,a:Running:1", 1, 500, 1L << 30, 7 },
+        { "a:Running:3,a:Succeeded:0", 0, 0, 0, 8 },
+        { "a:Running:6,b:Running:6", 12, 6000, 12L << 30, 0 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Usage))]
+    public void A_backend_reports_what_its_runs_last_said_they_run_and_the_room_left(string observed, int running, long milliCpu, long memory, int? free)
+    {
+        var tally = new UsageTally(maxIndexes: 8);
+        foreach (var item in observed.Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var (name, phase, active) = (item.Split(':')[0], Enum.Parse<RunPhase>(item.Split(':')[1]), int.Parse(item.Split(':')[2]));
+            tally.Observe(RunOf(_run.Job("true", "resources: {cpu: 500m, memory: 1Gi}", name)), Progress(phase, active));
+        }
+
+        Assert.Equal(new BackendCapacity(running, milliCpu, memory, free), tally.Capacity);
+    }
+
+    [Fact]
+    public void A_registry_resolves_by_name_makes_a_backend_only_when_asked_and_names_the_backends_it_has_when_it_refuses()
+    {
+        var made = 0;
+        var registry = new BackendRegistry("this host",
+            [(Backend.Local, () => { made++; return new LocalBackend(new LocalExecutor(new LocalRunOptions { StoreRoot = _run.Store }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<LocalExecutor>.Instance), _run.Store, TimeProvider.System, default); })],
+            [new DisabledBackend(Backend.AwsBatch, "first reason"), new DisabledBackend(Backend.AwsBatch, "second reason"), new DisabledBackend(Backend.Local, "ignored: it is enabled")]);
+
+        Assert.Null(registry.Check(Backend.Local));
+        Assert.Equal(0, made);
+        Assert.Equal("spec.backend: aws-batch is not enabled in this host: first reason (backends here: local)", registry.Check(Backend.AwsBatch)!.ToString());
+        Assert.Equal("spec.backend: slurm is not a backend of this host (backends here: local)", registry.Check(Backend.Parse("slurm"))!.ToString());
+        Assert.Same(registry.Resolve(Backend.Local), registry.Resolve(Backend.Local));
+        Assert.Equal(1, made);
+        var refused = Assert.Throws<InvalidSpecException>(() => registry.Resolve(Backend.Kubernetes));
+        Assert.Equal("spec.backend", Assert.Single(refused.Errors).Path);
+        Assert.Throws<ArgumentException>(() => new BackendRegistry("h", [(Backend.Local, () => null!), (Backend.Local, () => null!)]));
+    }
+
+    [Theory]
+    [InlineData(new[] { 3, 7, 8, 9 }, "3,7-9", 4, 10)]
+    [InlineData(new[] { 0 }, "0", 1, 10)]
+    [InlineData(new[] { 5, 12 }, "5,12", 1, 10)]
+    public void An_index_selection_is_kept_as_ranges_and_counts_within_the_run(int[] indexes, string ranges, int count, int total)
+    {
+        var selection = IndexSelection.Of(indexes);
+
+        Assert.Equal((ranges, false, count), (selection.Ranges, selection.IsAll, selection.CountOf(total)));
+        Assert.All(indexes, i => Assert.True(selection.Contains(i)));
+        Assert.False(selection.Contains(1));
+        Assert.Equal(total, IndexSelection.All.CountOf(total));
+    }
+
+    [Fact]
+    public async Task The_local_backend_runs_a_whole_run_says_how_many_run_and_refuses_a_subset_it_cannot_dispatch_yet()
+    {
+        var backend = new LocalBackend(_run.Executor(), _run.Store, TimeProvider.System, default, TimeSpan.FromMilliseconds(50));
+        var job = _run.Job("sleep 0.3", "completions: 4\nparallelism: 2\nresources: {cpu: 250m, memory: 512Mi}");
+
+        var subset = await backend.AdvanceAsync(RunOf(job, IndexSelection.Of([1, 2])), (_, _) => Task.CompletedTask, default);
+        Assert.Equal((false, BackendReasons.SubsetUnsupported), (subset.Dispatched, subset.Reason));
+
+        var states = new List<JsonElement>();
+        BackendProgress progress;
+        var sawRunning = false;
+        do
+        {
+            progress = await backend.AdvanceAsync(RunOf(job), (state, _) => { states.Add(state); return Task.CompletedTask; }, default);
+            if (progress.Active == 2)
+            {
+                sawRunning = true;
+                Assert.Equal(new BackendCapacity(2, 500, 1L << 30, Math.Max(0, Environment.ProcessorCount - 2)), backend.Capacity);
+            }
+        }
+        while (!progress.IsTerminal);
+
+        Assert.True(sawRunning, "the run was seen with its two indexes running");
+        Assert.Equal((RunPhase.Succeeded, 4, 4), (progress.Phase, progress.Total, progress.Succeeded));
+        Assert.Empty(states);
+        Assert.Equal(0, backend.Capacity.RunningIndexes);
+        Assert.StartsWith("4 attempts in ", progress.Summary, StringComparison.Ordinal);
+    }
+}
