@@ -1,0 +1,218 @@
+using System.Globalization;
+using BatchRunner.Core.Spec;
+
+namespace BatchRunner.Core.Scheduling;
+
+/// <summary>
+/// Decides how many indexes each BatchJob may run at once, as a pure function of the queues, the workloads and the
+/// tenants' past usage: the same state always gives the same answer, so a new leader decides as the last one did.
+/// <para>
+/// Within each queue and backend (a pool with the queue's quota for that backend), indexes are granted by progressive
+/// filling over tenants in order of weighted dominant share (dominant resource fairness: a tenant's share is the
+/// largest of its fractions of the quota's indexes, cpu and memory, plus its decayed past share, over its weight),
+/// and within a tenant by priority, then arrival. Running indexes are never taken away: a tenant over its share is
+/// brought back by not starting its next indexes. A tenant without demand takes nothing, so its share is lent to
+/// whoever waits. Every workload left waiting is told why and its place in line.
+/// </para>
+/// </summary>
+public static class FairShareScheduler
+{
+    public static IReadOnlyList<Admission> Schedule(IReadOnlyList<QueueDefinition> queues, IReadOnlyList<Workload> workloads, IReadOnlyList<TenantUsage> usage)
+    {
+        var byName = queues.ToDictionary(q => q.Name, StringComparer.Ordinal);
+        var past = usage.ToDictionary(u => (u.Queue, u.Tenant));
+        var admissions = new List<Admission>(workloads.Count);
+        var pools = new Dictionary<(string Queue, Backend Backend), List<Workload>>();
+        foreach (var workload in workloads.OrderBy(w => w.Key, StringComparer.Ordinal))
+        {
+            if (!byName.TryGetValue(workload.Queue, out var queue))
+            {
+                admissions.Add(new Admission(workload.Key, workload.Running, WaitReasons.QueueNotFound,
+                    $"spec.queue: no queue named {workload.Queue} (queues: {string.Join(", ", queues.Select(q => q.Name).Order(StringComparer.Ordinal))}); it is admitted when the queue appears", null));
+            }
+            else if (!queue.Backends.Contains(workload.Backend))
+            {
+                admissions.Add(new Admission(workload.Key, workload.Running, WaitReasons.NoBackendAvailable,
+                    $"queue {queue.Name} runs on {string.Join(", ", queue.Backends.Select(b => b.Name))}; spec.backend is {workload.Backend.Name}", null));
+            }
+            else
+            {
+                var pool = (queue.Name, workload.Backend);
+                if (!pools.TryGetValue(pool, out var members))
+                {
+                    pools[pool] = members = [];
+                }
+
+                members.Add(workload);
+            }
+        }
+
+        foreach (var ((queueName, backend), members) in pools.OrderBy(p => p.Key.Queue, StringComparer.Ordinal).ThenBy(p => p.Key.Backend.Name, StringComparer.Ordinal))
+        {
+            admissions.AddRange(new Pool(byName[queueName], backend, members, past).Fill());
+        }
+
+        return admissions;
+    }
+
+    /// <summary>One queue's quota on one backend, and the workloads that share it.</summary>
+    private sealed class Pool
+    {
+        private readonly QueueDefinition _queue;
+        private readonly Backend _backend;
+        private readonly Quota _quota;
+        private readonly Dictionary<string, Tenant> _tenants = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, int> _allowance = new(StringComparer.Ordinal);
+        private long _indexes;
+        private long _milliCpu;
+        private long _memory;
+
+        public Pool(QueueDefinition queue, Backend backend, List<Workload> members, Dictionary<(string, string), TenantUsage> past)
+        {
+            _queue = queue;
+            _backend = backend;
+            _quota = queue.QuotaOf(backend);
+            foreach (var workload in members)
+            {
+                if (!_tenants.TryGetValue(workload.Tenant, out var tenant))
+                {
+                    var history = past.TryGetValue((queue.Name, workload.Tenant), out var used) ? used.AverageShare(queue.UsageHalfLife) : 0;
+                    _tenants[workload.Tenant] = tenant = new Tenant(workload.Tenant, queue.WeightOf(workload.Tenant), history);
+                }
+
+                tenant.Workloads.Add(workload);
+                _allowance[workload.Key] = workload.Running;
+                tenant.Add(workload, workload.Running);
+                (_indexes, _milliCpu, _memory) = (_indexes + workload.Running, _milliCpu + workload.Running * workload.MilliCpuPerIndex, _memory + workload.Running * workload.MemoryBytesPerIndex);
+            }
+
+            foreach (var tenant in _tenants.Values)
+            {
+                // Highest priority first, then first come: the order a tenant's own work is served in.
+                tenant.Workloads.Sort((a, b) => b.Priority != a.Priority ? b.Priority.CompareTo(a.Priority)
+                    : a.Sequence != b.Sequence ? a.Sequence.CompareTo(b.Sequence)
+                    : string.CompareOrdinal(a.Key, b.Key));
+            }
+        }
+
+        public IEnumerable<Admission> Fill()
+        {
+            var line = new PriorityQueue<Tenant, (double Share, string Name)>();
+            foreach (var tenant in _tenants.Values.Where(t => NextOf(t) is not null))
+            {
+                line.Enqueue(tenant, (Share(tenant), tenant.Name));
+            }
+
+            while (line.TryDequeue(out var tenant, out _))
+            {
+                var workload = NextOf(tenant)!;
+                var fits = Fits(workload);
+                if (fits == 0)
+                {
+                    // Its next index does not fit: it waits for room, and its own lower-ranked work waits behind it.
+                    tenant.Blocked = true;
+                    continue;
+                }
+
+                var wanted = workload.Wanted - _allowance[workload.Key];
+                var share = line.TryPeek(out _, out var next) ? UntilShare(tenant, workload, next.Share) : long.MaxValue;
+                var granted = (int)Math.Max(1, Math.Min(Math.Min(wanted, fits), share));
+                _allowance[workload.Key] += granted;
+                tenant.Add(workload, granted);
+                (_indexes, _milliCpu, _memory) = (_indexes + granted, _milliCpu + granted * workload.MilliCpuPerIndex, _memory + granted * workload.MemoryBytesPerIndex);
+                if (NextOf(tenant) is not null)
+                {
+                    line.Enqueue(tenant, (Share(tenant), tenant.Name));
+                }
+            }
+
+            return Explain();
+        }
+
+        /// <summary>The tenant's best-ranked workload that wants more, unless the tenant is blocked.</summary>
+        private Workload? NextOf(Tenant tenant) =>
+            tenant.Blocked ? null : tenant.Workloads.FirstOrDefault(w => _allowance[w.Key] < w.Wanted);
+
+        /// <summary>How many more indexes of the workload fit the pool's quota.</summary>
+        private long Fits(Workload workload)
+        {
+            var byIndexes = _quota.Indexes - _indexes;
+            var byCpu = workload.MilliCpuPerIndex == 0 ? long.MaxValue : (_quota.MilliCpu - _milliCpu) / workload.MilliCpuPerIndex;
+            var byMemory = workload.MemoryBytesPerIndex == 0 ? long.MaxValue : (_quota.MemoryBytes - _memory) / workload.MemoryBytesPerIndex;
+            return Math.Max(0, Math.Min(byIndexes, Math.Min(byCpu, byMemory)));
+        }
+
+        /// <summary>How many indexes of the workload the tenant may take before its share passes <paramref name="limit"/>.</summary>
+        private long UntilShare(Tenant tenant, Workload workload, double limit)
+        {
+            var room = limit * tenant.Weight - tenant.History;
+            return Math.Min(Steps(room, _quota.Indexes, tenant.Indexes, 1),
+                Math.Min(Steps(room, _quota.MilliCpu, tenant.MilliCpu, workload.MilliCpuPerIndex), Steps(room, _quota.MemoryBytes, tenant.Memory, workload.MemoryBytesPerIndex)));
+
+            static long Steps(double room, long quota, long used, long perIndex) =>
+                perIndex == 0 || quota is int.MaxValue or long.MaxValue ? long.MaxValue : (long)Math.Floor((room * quota - used) / perIndex);
+        }
+
+        /// <summary>A tenant's weighted dominant share: the largest fraction of the quota it holds, plus its past share, over its weight.</summary>
+        private double Share(Tenant tenant) => (tenant.History + Dominant(tenant.Indexes, tenant.MilliCpu, tenant.Memory)) / tenant.Weight;
+
+        private double Dominant(long indexes, long milliCpu, long memory) =>
+            Math.Max(Fraction(indexes, _quota.Indexes), Math.Max(Fraction(milliCpu, _quota.MilliCpu), Fraction(memory, _quota.MemoryBytes)));
+
+        private static double Fraction(long used, long quota) => quota is int.MaxValue or long.MaxValue || quota <= 0 ? 0 : (double)used / quota;
+
+        /// <summary>The admissions, with a reason and a place in line for every workload left waiting.</summary>
+        private IEnumerable<Admission> Explain()
+        {
+            var waiting = _tenants.Values
+                .OrderBy(Share).ThenBy(t => t.Name, StringComparer.Ordinal)
+                .SelectMany(t => t.Workloads.Where(w => _allowance[w.Key] < w.Wanted).Select(w => (Tenant: t, Workload: w)))
+                .ToList();
+            var first = waiting.Count > 0 ? waiting[0].Tenant : null;
+            var position = 0;
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var (tenant, workload) in waiting)
+            {
+                position++;
+                var ahead = tenant.Workloads.TakeWhile(w => w != workload).FirstOrDefault(w => _allowance[w.Key] < w.Wanted);
+                var (reason, message) = ahead is not null
+                    ? (WaitReasons.BehindHigherPriority, string.Create(CultureInfo.InvariantCulture,
+                        $"behind {ahead.Key} (priority {ahead.Priority}) of the same tenant, which waits too"))
+                    : tenant != first
+                        ? (WaitReasons.TenantOverShare, string.Create(CultureInfo.InvariantCulture,
+                            $"tenant {tenant.Name} holds a share of {Share(tenant):0.###} (weight {tenant.Weight:0.###}); {first!.Name} (share {Share(first):0.###}, weight {first.Weight:0.###}) is served first"))
+                        : (WaitReasons.QuotaExhausted, QuotaMessage(workload));
+                seen.Add(workload.Key);
+                yield return new Admission(workload.Key, _allowance[workload.Key], reason, message, position);
+            }
+
+            foreach (var workload in _tenants.Values.SelectMany(t => t.Workloads).Where(w => !seen.Contains(w.Key)))
+            {
+                yield return new Admission(workload.Key, _allowance[workload.Key], null, null, null);
+            }
+        }
+
+        private string QuotaMessage(Workload workload)
+        {
+            static string Of(long used, long quota, string unit) => quota is int.MaxValue or long.MaxValue ? "" : string.Create(CultureInfo.InvariantCulture, $", {used}{unit} of {quota}{unit}");
+            var numbers = (Of(_indexes, _quota.Indexes, " indexes") + Of(_milliCpu, _quota.MilliCpu, "m cpu") + Of(_memory, _quota.MemoryBytes, " bytes")).TrimStart(',', ' ');
+            return string.Create(CultureInfo.InvariantCulture,
+                $"queue {_queue.Name} on {_backend.Name} has no room for its next index ({numbers} in use; one needs {workload.MilliCpuPerIndex}m cpu, {workload.MemoryBytesPerIndex} bytes); it starts as indexes finish");
+        }
+    }
+
+    private sealed class Tenant(string name, double weight, double history)
+    {
+        public string Name { get; } = name;
+        public double Weight { get; } = weight > 0 ? weight : 1;
+        public double History { get; } = history;
+        public List<Workload> Workloads { get; } = [];
+        public long Indexes { get; private set; }
+        public long MilliCpu { get; private set; }
+        public long Memory { get; private set; }
+        public bool Blocked { get; set; }
+
+        public void Add(Workload workload, int indexes) =>
+            (Indexes, MilliCpu, Memory) = (Indexes + indexes, MilliCpu + indexes * workload.MilliCpuPerIndex, Memory + indexes * workload.MemoryBytesPerIndex);
+    }
+}

@@ -1,0 +1,86 @@
+using BatchRunner.Core.Scheduling;
+using BatchRunner.Core.Spec;
+using CsCheck;
+using Xunit;
+
+namespace BatchRunner.Core.Tests;
+
+/// <summary>What holds for any state the scheduler is given: nothing killed, nothing over quota, no room left idle, no order dependence.</summary>
+public sealed class FairShareSchedulerPropertyTests
+{
+    private static readonly Gen<Workload> AnyWorkload =
+        Gen.Select(Gen.Int[0, 3], Gen.Int[0, 3], Gen.Int[1, 30], Gen.Int[0, 60], Gen.Int[0, 12], Gen.Int[1, 4], Gen.Int[0, 3], Gen.Bool)
+            .Select((tenant, priority, parallelism, remaining, running, cpu, memory, onQueue) => new Workload(
+                "", "t" + tenant, onQueue ? "q" : "other", Backend.Kubernetes, priority, 0, parallelism, remaining, Math.Min(running, remaining), cpu * 500L, memory * (1L << 29)));
+
+    private static readonly Gen<(QueueDefinition Queue, Workload[] Workloads)> AnyState =
+        Gen.Select(Gen.Int[0, 40], Gen.Int[1, 20], Gen.Int[1, 16], Gen.Double[0.25, 4], Gen.Double[0.25, 4], AnyWorkload.Array[0, 12])
+            .Select((indexes, cpus, gigabytes, weightA, weightB, workloads) => (
+                new QueueDefinition("q", [Backend.Kubernetes], new Dictionary<Backend, Quota> { [Backend.Kubernetes] = new(indexes, cpus * 1000L, gigabytes * (1L << 30)) },
+                    new Dictionary<string, double> { ["t0"] = weightA, ["t1"] = weightB }, 1, TimeSpan.FromHours(1)),
+                workloads.Select((w, i) => w with { Key = $"{w.Tenant}/j{i}", Sequence = i }).ToArray()));
+
+    [Fact]
+    public void Every_decision_keeps_what_runs_stays_within_what_is_wanted_and_adds_only_what_fits_the_quota()
+    {
+        AnyState.Sample(state =>
+        {
+            var (queue, workloads) = state;
+            var decided = FairShareScheduler.Schedule([queue], workloads, []).ToDictionary(a => a.Key);
+            Assert.Equal(workloads.Length, decided.Count);
+            foreach (var w in workloads)
+            {
+                Assert.InRange(decided[w.Key].Allowance, w.Running, w.Wanted);
+            }
+
+            var pool = workloads.Where(w => w.Queue == "q").ToList();
+            var quota = queue.QuotaOf(Backend.Kubernetes);
+            Within(pool.Sum(w => (long)w.Running), pool.Sum(w => (long)decided[w.Key].Allowance), quota.Indexes);
+            Within(pool.Sum(w => w.Running * w.MilliCpuPerIndex), pool.Sum(w => decided[w.Key].Allowance * w.MilliCpuPerIndex), quota.MilliCpu);
+            Within(pool.Sum(w => w.Running * w.MemoryBytesPerIndex), pool.Sum(w => decided[w.Key].Allowance * w.MemoryBytesPerIndex), quota.MemoryBytes);
+
+            // No room is left idle: a tenant's first waiting workload waits because its next index does not fit.
+            var room = (Indexes: quota.Indexes - pool.Sum(w => (long)decided[w.Key].Allowance),
+                Cpu: quota.MilliCpu - pool.Sum(w => decided[w.Key].Allowance * w.MilliCpuPerIndex),
+                Memory: quota.MemoryBytes - pool.Sum(w => decided[w.Key].Allowance * w.MemoryBytesPerIndex));
+            foreach (var w in pool.Where(w => decided[w.Key].Reason is WaitReasons.QuotaExhausted or WaitReasons.TenantOverShare))
+            {
+                Assert.True(room.Indexes < 1 || room.Cpu < w.MilliCpuPerIndex || room.Memory < w.MemoryBytesPerIndex,
+                    $"{w.Key} waits ({decided[w.Key].Reason}) with room for another index: {room}");
+            }
+
+            // Positions are 1..n over the waiting workloads of the pool.
+            var positions = pool.Select(w => decided[w.Key].Position).OfType<int>().Order().ToList();
+            Assert.Equal(Enumerable.Range(1, positions.Count), positions);
+        }, iter: 500, threads: 1);
+
+        static void Within(long running, long allowed, long quota) => Assert.True(allowed <= Math.Max(running, quota), $"{allowed} allowed, {running} running, quota {quota}");
+    }
+
+    [Fact]
+    public void The_decisions_do_not_depend_on_the_order_the_state_was_read_in()
+    {
+        AnyState.Sample(state =>
+        {
+            var once = FairShareScheduler.Schedule([state.Queue], state.Workloads, []).OrderBy(a => a.Key, StringComparer.Ordinal).ToList();
+            var reversed = FairShareScheduler.Schedule([state.Queue], state.Workloads.Reverse().ToArray(), []).OrderBy(a => a.Key, StringComparer.Ordinal).ToList();
+            Assert.Equal(once, reversed);
+        }, iter: 300, threads: 1);
+    }
+
+    [Fact]
+    public void Equal_tenants_wanting_more_than_the_queue_holds_share_it_evenly()
+    {
+        Gen.Select(Gen.Int[2, 8], Gen.Int[1, 200]).Sample((tenants, indexes) =>
+        {
+            var queue = new QueueDefinition("q", [Backend.Kubernetes], new Dictionary<Backend, Quota> { [Backend.Kubernetes] = new(indexes, long.MaxValue, long.MaxValue) },
+                new Dictionary<string, double>(), 1, TimeSpan.FromHours(1));
+            var workloads = Enumerable.Range(0, tenants).Select(t => new Workload($"t{t}/w", $"t{t}", "q", Backend.Kubernetes, 0, t, 1000, 10_000, 0, 1000, 1L << 30)).ToArray();
+
+            var allowances = FairShareScheduler.Schedule([queue], workloads, []).Select(a => (double)a.Allowance).ToList();
+
+            Assert.Equal(indexes, allowances.Sum());
+            Assert.True(allowances.Max() - allowances.Min() <= 1, string.Join(",", allowances));
+        }, iter: 200, threads: 1);
+    }
+}
