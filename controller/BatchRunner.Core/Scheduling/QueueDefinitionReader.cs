@@ -1,0 +1,216 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BatchRunner.Core.Spec;
+
+namespace BatchRunner.Core.Scheduling;
+
+/// <summary>
+/// Reads a queue as a platform team writes it (a Queue object's spec, or the controller's configuration in local mode),
+/// every error with the path of its field, so one bad queue is refused by name and never stops the others:
+/// <code>
+/// backends: [kubernetes, aws-batch]
+/// quotas: {kubernetes: {indexes: 100, cpu: "64", memory: 256Gi}}
+/// tenants: {team-a: 2, team-b: 1}      # weights; an unlisted tenant has defaultWeight
+/// defaultWeight: 1
+/// usageHalfLifeSeconds: 3600
+/// </code>
+/// </summary>
+public static class QueueDefinitionReader
+{
+    private static readonly HashSet<string> Fields = ["backends", "quotas", "tenants", "defaultWeight", "usageHalfLifeSeconds"];
+    private static readonly HashSet<string> QuotaFields = ["indexes", "cpu", "memory"];
+
+    /// <summary>Longest queue name: a DNS label, as a cluster-scoped object's name.</summary>
+    public const int MaxNameLength = 63;
+
+    /// <summary>The default queue: every backend the host has, no quota of its own, equal tenants, a one-hour half-life.</summary>
+    public static QueueDefinition Default(IReadOnlyList<Backend> backends) =>
+        new(QueueDefinition.DefaultName, backends, new Dictionary<Backend, Quota>(), new Dictionary<string, double>(), 1, TimeSpan.FromHours(1));
+
+    public static (QueueDefinition? Queue, IReadOnlyList<SpecError> Errors) Read(string name, JsonNode? spec, string path)
+    {
+        var errors = new List<SpecError>();
+        if (string.IsNullOrEmpty(name) || name.Length > MaxNameLength || !BatchJobParser.DnsLabel().IsMatch(name))
+        {
+            errors.Add(new SpecError(path, $"a queue's name is a DNS label, got \"{name}\""));
+        }
+
+        if (spec is not JsonObject node)
+        {
+            errors.Add(new SpecError(path, "expected an object with backends and quotas"));
+            return (null, errors);
+        }
+
+        foreach (var (key, _) in node)
+        {
+            if (!Fields.Contains(key))
+            {
+                errors.Add(new SpecError($"{path}.{key}", "unknown field"));
+            }
+        }
+
+        var backends = new List<Backend>();
+        if (node["backends"] is JsonArray list && list.Count > 0)
+        {
+            for (var i = 0; i < list.Count; i++)
+            {
+                if (list[i] is JsonValue value && value.GetValueKind() == JsonValueKind.String && Backend.TryParse(value.GetValue<string>(), out var backend))
+                {
+                    backends.Add(backend);
+                }
+                else
+                {
+                    errors.Add(new SpecError($"{path}.backends[{i}]", $"must be a backend name, got {list[i]?.ToJsonString() ?? "null"}"));
+                }
+            }
+        }
+        else
+        {
+            errors.Add(new SpecError($"{path}.backends", "required: the backends this queue's work may run on"));
+        }
+
+        var quotas = new Dictionary<Backend, Quota>();
+        if (node["quotas"] is JsonObject byBackend)
+        {
+            foreach (var (key, value) in byBackend)
+            {
+                var at = $"{path}.quotas.{key}";
+                if (!Backend.TryParse(key, out var backend) || !backends.Contains(backend))
+                {
+                    errors.Add(new SpecError(at, $"not one of this queue's backends ({string.Join(", ", backends.Select(b => b.Name))})"));
+                    continue;
+                }
+
+                if (ReadQuota(value, at, errors) is { } quota)
+                {
+                    quotas[backend] = quota;
+                }
+            }
+        }
+        else if (node["quotas"] is not null)
+        {
+            errors.Add(new SpecError($"{path}.quotas", "expected an object of quotas by backend"));
+        }
+
+        var weights = new Dictionary<string, double>(StringComparer.Ordinal);
+        if (node["tenants"] is JsonObject tenants)
+        {
+            foreach (var (tenant, value) in tenants)
+            {
+                if (Positive(value) is { } weight)
+                {
+                    weights[tenant] = weight;
+                }
+                else
+                {
+                    errors.Add(new SpecError($"{path}.tenants.{tenant}", $"a weight is a number above 0, got {value?.ToJsonString() ?? "null"}"));
+                }
+            }
+        }
+        else if (node["tenants"] is not null)
+        {
+            errors.Add(new SpecError($"{path}.tenants", "expected an object of weights by tenant (namespace)"));
+        }
+
+        var defaultWeight = 1.0;
+        if (node["defaultWeight"] is { } given)
+        {
+            if (Positive(given) is { } weight)
+            {
+                defaultWeight = weight;
+            }
+            else
+            {
+                errors.Add(new SpecError($"{path}.defaultWeight", $"a weight is a number above 0, got {given.ToJsonString()}"));
+            }
+        }
+
+        var halfLife = TimeSpan.FromHours(1);
+        if (node["usageHalfLifeSeconds"] is { } life)
+        {
+            if (Positive(life) is { } seconds && seconds <= SpecLimits.MaxSeconds)
+            {
+                halfLife = TimeSpan.FromSeconds(seconds);
+            }
+            else
+            {
+                errors.Add(new SpecError($"{path}.usageHalfLifeSeconds", string.Create(CultureInfo.InvariantCulture, $"must be a number of seconds above 0 and at most {SpecLimits.MaxSeconds}, got {life.ToJsonString()}")));
+            }
+        }
+
+        return errors.Count > 0 ? (null, errors) : (new QueueDefinition(name, backends, quotas, weights, defaultWeight, halfLife), errors);
+    }
+
+    private static Quota? ReadQuota(JsonNode? node, string path, List<SpecError> errors)
+    {
+        if (node is not JsonObject quota)
+        {
+            errors.Add(new SpecError(path, "expected {indexes, cpu, memory}"));
+            return null;
+        }
+
+        var before = errors.Count;
+        foreach (var (key, _) in quota)
+        {
+            if (!QuotaFields.Contains(key))
+            {
+                errors.Add(new SpecError($"{path}.{key}", "unknown field"));
+            }
+        }
+
+        var indexes = int.MaxValue;
+        if (quota["indexes"] is { } count)
+        {
+            if (count is JsonValue value && value.TryGetValue<int>(out var n) && n >= 0)
+            {
+                indexes = n;
+            }
+            else
+            {
+                errors.Add(new SpecError($"{path}.indexes", $"must be a whole number of indexes, 0 or more, got {count.ToJsonString()}"));
+            }
+        }
+
+        var milliCpu = long.MaxValue;
+        if (quota["cpu"] is { } cpu)
+        {
+            if (Text(cpu) is { } text && Quantity.TryParseMilliCpu(text, out var parsed, out _) && parsed >= 0)
+            {
+                milliCpu = parsed;
+            }
+            else
+            {
+                errors.Add(new SpecError($"{path}.cpu", $"must be a cpu quantity such as 500m or 64, got {cpu.ToJsonString()}"));
+            }
+        }
+
+        var memory = long.MaxValue;
+        if (quota["memory"] is { } bytes)
+        {
+            if (Text(bytes) is { } text && Quantity.TryParseBytes(text, out var parsed, out _) && parsed >= 0)
+            {
+                memory = parsed;
+            }
+            else
+            {
+                errors.Add(new SpecError($"{path}.memory", $"must be a memory quantity such as 512Mi or 256Gi, got {bytes.ToJsonString()}"));
+            }
+        }
+
+        return errors.Count > before ? null : new Quota(indexes, milliCpu, memory);
+    }
+
+    /// <summary>A quantity as text; a bare number (cpu: 64) is one too.</summary>
+    private static string? Text(JsonNode node) => node is JsonValue value
+        ? value.GetValueKind() switch
+        {
+            JsonValueKind.String => value.GetValue<string>(),
+            JsonValueKind.Number => value.ToJsonString(),
+            _ => null,
+        }
+        : null;
+
+    private static double? Positive(JsonNode? node) =>
+        node is JsonValue value && value.GetValueKind() == JsonValueKind.Number && value.GetValue<double>() is var number && number > 0 && double.IsFinite(number) ? number : null;
+}

@@ -1,0 +1,68 @@
+using System.Text.Json.Nodes;
+using BatchRunner.Core.Scheduling;
+using BatchRunner.Core.Spec;
+using Xunit;
+
+namespace BatchRunner.Core.Tests;
+
+public sealed class QueueDefinitionReaderTests
+{
+    private static (QueueDefinition? Queue, IReadOnlyList<SpecError> Errors) Read(string json, string name = "research") =>
+        QueueDefinitionReader.Read(name, JsonNode.Parse(json), $"queues.{name}");
+
+    [Fact]
+    public void A_queue_reads_its_backends_quotas_weights_and_half_life()
+    {
+        var (queue, errors) = Read("""
+            {"backends": ["kubernetes", "aws-batch"],
+             "quotas": {"kubernetes": {"indexes": 100, "cpu": "64", "memory": "256Gi"}, "aws-batch": {"cpu": 32}},
+             "tenants": {"team-a": 2, "team-b": 0.5}, "defaultWeight": 1.5, "usageHalfLifeSeconds": 7200}
+            """);
+
+        Assert.Empty(errors);
+        Assert.Equal([Backend.Kubernetes, Backend.AwsBatch], queue!.Backends);
+        Assert.Equal(new Quota(100, 64_000, 256L << 30), queue.QuotaOf(Backend.Kubernetes));
+        Assert.Equal(new Quota(int.MaxValue, 32_000, long.MaxValue), queue.QuotaOf(Backend.AwsBatch));
+        Assert.Equal((2, 0.5, 1.5), (queue.WeightOf("team-a"), queue.WeightOf("team-b"), queue.WeightOf("team-c")));
+        Assert.Equal(TimeSpan.FromHours(2), queue.UsageHalfLife);
+    }
+
+    public static TheoryData<string, string> Refusals => new()
+    {
+        { """{"quotas": {}}""", "queues.research.backends: required: the backends this queue's work may run on" },
+        { """{"backends": ["Kubernetes"]}""", "queues.research.backends[0]: must be a backend name, got \"Kubernetes\"" },
+        { """{"backends": ["kubernetes"], "quotas": {"aws-batch": {"indexes": 1}}}""", "queues.research.quotas.aws-batch: not one of this queue's backends (kubernetes)" },
+        { """{"backends": ["kubernetes"], "quotas": {"kubernetes": {"indexes": -1}}}""", "queues.research.quotas.kubernetes.indexes: must be a whole number of indexes, 0 or more, got -1" },
+        { """{"backends": ["kubernetes"], "quotas": {"kubernetes": {"cpu": "lots"}}}""", "queues.research.quotas.kubernetes.cpu: must be a cpu quantity such as 500m or 64, got \"lots\"" },
+        { """{"backends": ["kubernetes"], "quotas": {"kubernetes": {"memory": "-1Gi"}}}""", "queues.research.quotas.kubernetes.memory: must be a memory quantity such as 512Mi or 256Gi, got \"-1Gi\"" },
+        { """{"backends": ["kubernetes"], "quotas": {"kubernetes": {"gpus": 1}}}""", "queues.research.quotas.kubernetes.gpus: unknown field" },
+        { """{"backends": ["kubernetes"], "tenants": {"team-a": "heavy"}}""", "queues.research.tenants.team-a: a weight is a number above 0, got \"heavy\"" },
+        { """{"backends": ["kubernetes"], "tenants": {"team-a": 0}}""", "queues.research.tenants.team-a: a weight is a number above 0, got 0" },
+        { """{"backends": ["kubernetes"], "defaultWeight": -2}""", "queues.research.defaultWeight: a weight is a number above 0, got -2" },
+        { """{"backends": ["kubernetes"], "usageHalfLifeSeconds": 0}""", "queues.research.usageHalfLifeSeconds: must be a number of seconds above 0 and at most 2592000, got 0" },
+        { """{"backends": ["kubernetes"], "priority": 1}""", "queues.research.priority: unknown field" },
+        { "[]", "queues.research: expected an object with backends and quotas" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refusals))]
+    public void A_bad_queue_is_refused_naming_the_field_and_what_it_must_be(string json, string error)
+    {
+        var (queue, errors) = Read(json);
+
+        Assert.Null(queue);
+        Assert.Contains(error, errors.Select(e => e.ToString()));
+    }
+
+    [Fact]
+    public void A_queue_name_is_a_dns_label() =>
+        Assert.Equal("queues.Research: a queue's name is a DNS label, got \"Research\"", Read("""{"backends": ["local"]}""", "Research").Errors.Single().ToString());
+
+    [Fact]
+    public void The_default_queue_runs_everywhere_without_a_quota_of_its_own()
+    {
+        var queue = QueueDefinitionReader.Default([Backend.Local, Backend.AwsBatch]);
+
+        Assert.Equal((QueueDefinition.DefaultName, Quota.Unlimited, 1.0), (queue.Name, queue.QuotaOf(Backend.AwsBatch), queue.WeightOf("anyone")));
+    }
+}
