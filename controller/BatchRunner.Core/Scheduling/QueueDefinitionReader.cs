@@ -172,33 +172,28 @@ public static class QueueDefinitionReader
             }
         }
 
-        var milliCpu = long.MaxValue;
-        if (quota["cpu"] is { } cpu)
-        {
-            if (Text(cpu) is { } text && Quantity.TryParseMilliCpu(text, out var parsed, out _) && parsed >= 0)
-            {
-                milliCpu = parsed;
-            }
-            else
-            {
-                errors.Add(new SpecError($"{path}.cpu", $"must be a cpu quantity such as 500m or 64, got {cpu.ToJsonString()}"));
-            }
-        }
-
-        var memory = long.MaxValue;
-        if (quota["memory"] is { } bytes)
-        {
-            if (Text(bytes) is { } text && Quantity.TryParseBytes(text, out var parsed, out _) && parsed >= 0)
-            {
-                memory = parsed;
-            }
-            else
-            {
-                errors.Add(new SpecError($"{path}.memory", $"must be a memory quantity such as 512Mi or 256Gi, got {bytes.ToJsonString()}"));
-            }
-        }
-
+        var milliCpu = ReadQuantity(quota, "cpu", path, "a cpu quantity such as 500m or 64", (string text, out long value) => Quantity.TryParseMilliCpu(text, out value, out _), errors);
+        var memory = ReadQuantity(quota, "memory", path, "a memory quantity such as 512Mi or 256Gi", (string text, out long value) => Quantity.TryParseBytes(text, out value, out _), errors);
         return errors.Count > before ? null : new Quota(indexes, milliCpu, memory);
+    }
+
+    private delegate bool QuantityParser(string text, out long value);
+
+    /// <summary>A quantity of the quota (no limit when left out), or an error naming it and saying what it must be.</summary>
+    private static long ReadQuantity(JsonObject quota, string key, string path, string what, QuantityParser parse, List<SpecError> errors)
+    {
+        if (quota[key] is not { } node)
+        {
+            return long.MaxValue;
+        }
+
+        if (Text(node) is { } text && parse(text, out var value) && value >= 0)
+        {
+            return value;
+        }
+
+        errors.Add(new SpecError($"{path}.{key}", $"must be {what}, got {node.ToJsonString()}"));
+        return long.MaxValue;
     }
 
     /// <summary>A quantity as text; a bare number (cpu: 64) is one too.</summary>
