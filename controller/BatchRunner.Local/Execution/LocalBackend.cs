@@ -45,6 +45,13 @@ public sealed class LocalBackend(LocalExecutor executor, string storeRoot, TimeP
         }
 
         var key = Key(run);
+        if (!run.AllowSubmit && !_runs.ContainsKey(key))
+        {
+            // Nothing runs for it here and nothing new may start: say so rather than start it.
+            return new BackendProgress(RunPhase.Pending, job.Spec.Completions, 0, 0, 0, null, null, null, Dispatched: false,
+                "NotStarted", "nothing of this run runs here, and starting it was not allowed", null, null, null, TimeSpan.Zero);
+        }
+
         var local = _runs.GetOrAdd(key, _ => Start(job));
         // Waits for the end a little, so a host following the run learns of it at once and is not polling.
         await Task.WhenAny(local.Task, Task.Delay(_longPoll, time, CancellationToken.None)).ConfigureAwait(false);
