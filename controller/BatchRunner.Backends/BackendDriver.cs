@@ -46,11 +46,13 @@ public static class BackendDriver
                 continue;
             }
 
-            state = progress.State ?? state;
-            if (stateFile is not null && progress.State is { } kept)
+            // Written when it changed: a poll that found nothing new writes nothing.
+            if (stateFile is not null && progress.State is { } kept && kept.GetRawText() != state?.GetRawText())
             {
                 await stateFile.SaveAsync(kept, CancellationToken.None).ConfigureAwait(false);
             }
+
+            state = progress.State ?? state;
 
             observe?.Invoke(progress);
             if (progress.IsTerminal)

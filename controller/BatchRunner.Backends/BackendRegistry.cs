@@ -48,8 +48,6 @@ public sealed class BackendRegistry
     /// <summary>The backends this host runs, in the order they were registered.</summary>
     public IReadOnlyList<Backend> Names => [.. _enabled.Keys];
 
-    public IEnumerable<IBatchBackend> All => _enabled.Values.Select(b => b.Value);
-
     public bool TryResolve(Backend backend, [NotNullWhen(true)] out IBatchBackend? found, [NotNullWhen(false)] out SpecError? error)
     {
         error = Check(backend);

@@ -41,42 +41,33 @@ public static class CliBackends
             new(Backend.Kubernetes, "kubernetes BatchJobs are dispatched by the BatchRunner controller (kubectl apply -f, or batchrunner submit to its queue); set spec.backend: local (or leave it out) to run here"),
         };
 
-        if (AwsBatchSettings(environment) is { } options)
+        var (options, missing) = AwsBatchSettings(environment);
+        if (options is not null)
         {
             backends.Add((Backend.AwsBatch, () => AwsBatch(options, store, environment, api, publisher, timings)));
         }
         else
         {
-            disabled.Add(new DisabledBackend(Backend.AwsBatch, AwsBatchMissing(environment)));
+            disabled.Add(new DisabledBackend(Backend.AwsBatch, missing!));
         }
 
         backends.AddRange((extra ?? []).Select(b => (b.Backend, (Func<IBatchBackend>)(() => b))));
         return new BackendRegistry(Host, backends, disabled);
     }
 
-    private static AwsBatchOptions? AwsBatchSettings(Func<string, string?> environment)
+    /// <summary>AWS Batch's settings from the environment, or what is missing or wrong in them.</summary>
+    private static (AwsBatchOptions? Options, string? Missing) AwsBatchSettings(Func<string, string?> environment)
     {
         try
         {
             var options = AwsBatchOptions.FromEnvironment(environment);
-            return options.Missing() is { Count: > 0 } ? null : options;
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
-    }
-
-    private static string AwsBatchMissing(Func<string, string?> environment)
-    {
-        try
-        {
-            var missing = AwsBatchOptions.FromEnvironment(environment).Missing();
-            return $"it needs {string.Join(" and ", missing.Select(m => m.Replace("BatchRunner:AwsBatch:", "BatchRunner__AwsBatch__", StringComparison.Ordinal)))} in the environment";
+            return options.Missing() is { Count: > 0 } missing
+                ? (null, $"it needs {string.Join(" and ", missing.Select(m => m.Replace("BatchRunner:AwsBatch:", "BatchRunner__AwsBatch__", StringComparison.Ordinal)))} in the environment")
+                : (options, null);
         }
         catch (FormatException e)
         {
-            return e.Message;
+            return (null, e.Message);
         }
     }
 

@@ -1,5 +1,6 @@
 using BatchRunner.Backends;
 using BatchRunner.Core.Spec;
+using BatchRunner.Kubernetes.Controller;
 using Microsoft.Extensions.Options;
 
 namespace BatchRunner.Controller.Hosting;
@@ -20,15 +21,18 @@ public sealed class ControllerBackends(IOptions<KubernetesOptions> kubernetes, I
     /// <summary>The backends registered besides its own.</summary>
     public IReadOnlyList<IBatchBackend> Others { get; } = registered.ToList();
 
-    public IReadOnlyList<DisabledBackend> Disabled => kubernetes.Value.Enabled
-        ? [.. disabled, new DisabledBackend(Backend.Local, "local BatchJobs run with `batchrunner run`, or in a controller with BatchRunner:Kubernetes:Enabled=false")]
+    public IReadOnlyList<DisabledBackend> Disabled { get; } = kubernetes.Value.Enabled
+        ? [.. disabled, BatchJobReconciler.LocalBesideOperator]
         : [.. disabled, new DisabledBackend(Backend.Kubernetes, "this controller runs without a cluster (BatchRunner:Kubernetes:Enabled=false)")];
 
     /// <summary>The registry of this controller, with its own backend made by <paramref name="own"/> when first asked for.</summary>
     public BackendRegistry Registry(Func<IBatchBackend> own) =>
         new(Host, [(Own, own), .. Others.Select(b => (b.Backend, (Func<IBatchBackend>)(() => b)))], Disabled);
 
+    // Built once (a benign race builds the same twice); a door only checks names, so it never makes the own backend.
+    private BackendRegistry? _names;
+
     /// <summary>Why a request naming <paramref name="backend"/> is refused at a door, or null.</summary>
     public SpecError? Refuse(Backend backend) =>
-        Registry(() => throw new InvalidOperationException("a door only checks names")).Check(backend);
+        (_names ??= Registry(() => throw new InvalidOperationException("a door only checks names"))).Check(backend);
 }

@@ -38,13 +38,13 @@ public sealed class BatchJobReconciler(
     {
     }
 
-    /// <summary>
-    /// The backends of a controller on a cluster: Kubernetes first, then the others it was given. Local processes
-    /// never run beside an operator; a local BatchJob applied here is refused, saying where it runs.
-    /// </summary>
+    /// <summary>Local processes never run beside an operator: a local BatchJob applied to a cluster is refused, saying where it runs.</summary>
+    public static readonly DisabledBackend LocalBesideOperator =
+        new(Backend.Local, "local BatchJobs run with `batchrunner run`, or in a controller with BatchRunner:Kubernetes:Enabled=false");
+
+    /// <summary>The backends of a controller on a cluster: Kubernetes first, then the others it was given.</summary>
     public static BackendRegistry Registry(IClusterApi cluster, DispatchSettings settings, ILoggerFactory logs, IEnumerable<IBatchBackend> others, IEnumerable<DisabledBackend> disabled) =>
-        new("this controller", [new KubernetesJobBackend(cluster, settings, logs.CreateLogger<KubernetesJobBackend>()), .. others],
-            [.. disabled, new DisabledBackend(Backend.Local, "local BatchJobs run with `batchrunner run`, or in a controller with BatchRunner:Kubernetes:Enabled=false")]);
+        new("this controller", [new KubernetesJobBackend(cluster, settings, logs.CreateLogger<KubernetesJobBackend>()), .. others], [.. disabled, LocalBesideOperator]);
 
     public async Task<ReconcileResult> ReconcileAsync(string key, CancellationToken cancellation)
     {
