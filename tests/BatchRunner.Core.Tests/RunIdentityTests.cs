@@ -17,6 +17,8 @@ public class RunIdentityTests
           timeoutSeconds: 600
           deadlineSeconds: 3600
           backend: local
+          queue: research
+          priority: 5
           results: {uri: "file:///tmp/results", format: jsonl}
         """);
 
@@ -60,6 +62,9 @@ public class RunIdentityTests
     [InlineData("timeoutSeconds: 600", "timeoutSeconds: 601")]
     [InlineData("deadlineSeconds: 3600", "deadlineSeconds: 3601")]
     [InlineData("backend: local", "backend: aws-batch")]
+    [InlineData("queue: research", "queue: urgent")]
+    [InlineData("priority: 5", "priority: -3")]
+    [InlineData("  queue: research\n  priority: 5\n", "")]
     public void Changing_only_how_the_run_executes_keeps_the_run_id_so_it_resumes(string from, string to)
     {
         var changed = Job.Replace(from, to, StringComparison.Ordinal);
@@ -100,7 +105,7 @@ public class RunIdentityTests
         var after = reset.RootElement.GetProperty("Spec");
 
         var differing = full.RootElement.GetProperty("Spec").EnumerateObject()
-            .Where(p => after.GetProperty(p.Name).GetRawText() != p.Value.GetRawText())
+            .Where(p => !after.TryGetProperty(p.Name, out var reset) || reset.GetRawText() != p.Value.GetRawText())
             .Select(p => char.ToLowerInvariant(p.Name[0]) + p.Name[1..])
             .ToHashSet();
 

@@ -204,3 +204,43 @@ public class ValidSpecTests
             exception.Message);
     }
 }
+
+public class QueueAndPrioritySpecTests
+{
+    [Theory]
+    [InlineData("  priority: 7\n", 7, null)]
+    [InlineData("  priority: -1000000000\n", -1_000_000_000, null)]
+    [InlineData("  priority: high\n", 0, "high")]
+    [InlineData("", 0, null)]
+    public void Priority_is_a_whole_number_or_a_class_name(string field, int value, string? className)
+    {
+        var spec = Specs.Valid(Specs.Yaml(field)).Spec;
+
+        Assert.Equal((value, className), (spec.Priority, spec.PriorityClass));
+    }
+
+    [Theory]
+    [InlineData("  priority: 1.5\n", "spec.priority")]
+    [InlineData("  priority: 2000000000\n", "spec.priority")]
+    [InlineData("  priority: High Priority\n", "spec.priority")]
+    [InlineData("  queue: Research\n", "spec.queue")]
+    [InlineData("  queue: 7\n", "spec.queue")]
+    public void A_bad_queue_or_priority_is_refused_naming_the_field(string field, string path)
+    {
+        var errors = Specs.Errors(Specs.Yaml(field));
+
+        Assert.Contains(errors, e => e.StartsWith(path + ":", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("  queue: research\n  priority: high\n")]
+    [InlineData("  queue: research\n  priority: -3\n")]
+    public void The_canonical_document_reads_back_to_the_same_queue_and_priority(string fields)
+    {
+        var job = Specs.Valid(Specs.Yaml(fields));
+
+        var again = Specs.Valid(BatchJobDocument.Write(job).Text);
+
+        Assert.Equal((job.Spec.Queue, job.Spec.Priority, job.Spec.PriorityClass), (again.Spec.Queue, again.Spec.Priority, again.Spec.PriorityClass));
+    }
+}

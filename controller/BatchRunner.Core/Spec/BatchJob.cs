@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace BatchRunner.Core.Spec;
 
 /// <summary>
@@ -57,6 +59,22 @@ public sealed record BatchJobSpec
     public double? DeadlineSeconds { get; init; }
 
     public Backend Backend { get; init; } = Backend.Local;
+
+    /// <summary>The queue it waits in for its share of a backend; null for the default queue. Left out of JSON when null.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Queue { get; init; }
+
+    /// <summary>Its rank among its tenant's BatchJobs in the queue: higher goes first. Left out of JSON when 0.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public int Priority { get; init; }
+
+    /// <summary>
+    /// A named priority (<c>spec.priority: high</c>), looked up in its queue's priority classes when it is scheduled
+    /// (a name the queue lacks holds the BatchJob back, saying so); null when the priority is a number.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? PriorityClass { get; init; }
+
     public ResultsSpec Results { get; init; } = ResultsSpec.Default;
 }
 

@@ -90,6 +90,20 @@ public static class BatchJobDocument
         }
 
         writer.WriteString("backend", spec.Backend.Name);
+        if (spec.Queue is { } queue)
+        {
+            writer.WriteString("queue", queue);
+        }
+
+        if (spec.PriorityClass is { } priorityClass)
+        {
+            writer.WriteString("priority", priorityClass);
+        }
+        else if (spec.Priority != 0)
+        {
+            writer.WriteNumber("priority", spec.Priority);
+        }
+
         writer.WriteStartObject("results");
         if (spec.Results.Uri is not null)
         {

@@ -34,7 +34,7 @@ public static partial class BatchJobParser
     private static readonly HashSet<string> SpecFields =
     [
         "image", "command", "args", "env", "resources", "completions", "parallelism", "sweep", "retry",
-        "timeoutSeconds", "deadlineSeconds", "backend", "results",
+        "timeoutSeconds", "deadlineSeconds", "backend", "queue", "priority", "results",
     ];
 
     /// <summary>Parses one document given as UTF-8 bytes: the size limit and the encoding are checked first.</summary>
@@ -243,6 +243,8 @@ public static partial class BatchJobParser
             var retry = ReadRetry(node);
             var timeout = ReadPositiveSeconds(node, "timeoutSeconds", "spec.timeoutSeconds");
             var deadline = ReadPositiveSeconds(node, "deadlineSeconds", "spec.deadlineSeconds");
+            var queue = ReadQueue(node);
+            var (priority, priorityClass) = ReadPriority(node);
             var results = ReadResults(node);
 
             if (Errors.Count > errorsBefore)
@@ -264,6 +266,9 @@ public static partial class BatchJobParser
                 TimeoutSeconds = timeout,
                 DeadlineSeconds = deadline,
                 Backend = backend!.Value,
+                Queue = queue,
+                Priority = priority,
+                PriorityClass = priorityClass,
                 Results = results,
             };
         }
@@ -586,6 +591,35 @@ public static partial class BatchJobParser
         {
             Error("spec.results.format", $"must be one of jsonl, csv; got \"{text}\"");
             return ResultsFormat.Jsonl;
+        }
+
+        /// <summary>A queue's name, a DNS label; null (the default queue) when left out.</summary>
+        private string? ReadQueue(JsonObject node)
+        {
+            var text = ReadString(node, "queue", "spec.queue", required: false);
+            if (text is not null && (text.Length > SpecLimits.MaxQueueNameLength || !DnsLabel().IsMatch(text)))
+            {
+                Error("spec.queue", $"must be a queue name (lowercase letters, digits and '-', at most {SpecLimits.MaxQueueNameLength}); got \"{text}\"");
+            }
+
+            return text;
+        }
+
+        /// <summary>A priority: a whole number, or the name of a priority class of its queue.</summary>
+        private (int Value, string? Class) ReadPriority(JsonObject node)
+        {
+            if (node["priority"] is JsonValue value && value.GetValueKind() == JsonValueKind.String)
+            {
+                var name = value.GetValue<string>();
+                if (name.Length > SpecLimits.MaxQueueNameLength || !DnsLabel().IsMatch(name))
+                {
+                    Error("spec.priority", $"must be a whole number or a priority class's name (lowercase letters, digits and '-'); got \"{name}\"");
+                }
+
+                return (0, name);
+            }
+
+            return (ReadInt(node, "priority", "spec.priority", -SpecLimits.MaxPriority, SpecLimits.MaxPriority) ?? 0, null);
         }
 
         private double? ReadPositiveSeconds(JsonObject node, string key, string path) =>

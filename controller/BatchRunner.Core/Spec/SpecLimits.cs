@@ -15,6 +15,12 @@ public static class SpecLimits
     /// <summary>Most attempts per index (AWS Batch's retryStrategy allows 1 to 10).</summary>
     public const int MaxAttempts = 10;
 
+    /// <summary>Largest <c>spec.priority</c> either way (Kubernetes' own bound for user priorities).</summary>
+    public const int MaxPriority = 1_000_000_000;
+
+    /// <summary>Longest <c>spec.queue</c>: a DNS label, as the Queue object it names.</summary>
+    public const int MaxQueueNameLength = 63;
+
     /// <summary>Most repeats of each sweep point.</summary>
     public const int MaxRepeats = 10_000;
 

@@ -204,6 +204,8 @@ public sealed class OperatorAwsBatchTests(OperatorAwsBatchFixture fixture) : ICl
           timeoutSeconds: 120.5
           deadlineSeconds: 3600
           backend: teleport
+          queue: research
+          priority: -7
           results: {uri: "s3://results/prefix", format: csv}
         """,
         """
