@@ -160,6 +160,26 @@ public sealed class FairShareSchedulerTests
     }
 
     [Fact]
+    public void A_named_priority_ranks_by_its_queue_s_class_and_an_unknown_class_or_a_namespace_the_queue_refuses_waits_saying_so()
+    {
+        var queue = Queue(indexes: 2) with { Namespaces = new HashSet<string>(["a"]) };
+
+        var decided = Run(queue,
+            Job("a/first", "a", parallelism: 2, sequence: 1),
+            Job("a/urgent", "a", parallelism: 2, sequence: 2) with { PriorityClass = "high" },
+            Job("a/typo", "a", parallelism: 2, sequence: 3) with { PriorityClass = "hihg" },
+            Job("b/outsider", "b", parallelism: 2, sequence: 4));
+
+        Assert.Equal((2, false), (decided["a/urgent"].Allowance, decided["a/urgent"].IsWaiting));
+        // The earlier arrival of priority 0 waits: the high one took the whole quota first.
+        Assert.Equal((0, WaitReasons.QuotaExhausted, 1), (decided["a/first"].Allowance, decided["a/first"].Reason, decided["a/first"].Position));
+        Assert.Equal((0, WaitReasons.PriorityClassNotFound), (decided["a/typo"].Allowance, decided["a/typo"].Reason));
+        Assert.StartsWith("spec.priority: queue default has no priority class hihg (classes: high, low, normal)", decided["a/typo"].Message, StringComparison.Ordinal);
+        Assert.Equal((0, WaitReasons.NamespaceNotAllowed), (decided["b/outsider"].Allowance, decided["b/outsider"].Reason));
+        Assert.StartsWith("spec.queue: queue default takes BatchJobs of namespaces a, not b", decided["b/outsider"].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_same_state_gives_the_same_decisions_whatever_order_it_is_read_in()
     {
         Workload[] workloads =

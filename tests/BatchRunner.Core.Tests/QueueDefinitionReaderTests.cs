@@ -38,6 +38,10 @@ public sealed class QueueDefinitionReaderTests
         { """{"backends": ["kubernetes"], "quotas": {"kubernetes": {"gpus": 1}}}""", "queues.research.quotas.kubernetes.gpus: unknown field" },
         { """{"backends": ["kubernetes"], "tenants": {"team-a": "heavy"}}""", "queues.research.tenants.team-a: a weight is a number above 0, got \"heavy\"" },
         { """{"backends": ["kubernetes"], "tenants": {"team-a": 0}}""", "queues.research.tenants.team-a: a weight is a number above 0, got 0" },
+        { """{"backends": ["kubernetes"], "priorityClasses": {"urgent": 1.5}}""", "queues.research.priorityClasses.urgent: a priority is a whole number between -1000000000 and 1000000000, got 1.5" },
+        { """{"backends": ["kubernetes"], "priorityClasses": {"Urgent": 1}}""", "queues.research.priorityClasses.Urgent: a priority class's name is a DNS label" },
+        { """{"backends": ["kubernetes"], "namespaces": "team-a"}""", "queues.research.namespaces: expected a list of namespace names" },
+        { """{"backends": ["kubernetes"], "namespaces": ["team-a", 3]}""", "queues.research.namespaces[1]: must be a namespace name, got 3" },
         { """{"backends": ["kubernetes"], "defaultWeight": -2}""", "queues.research.defaultWeight: a weight is a number above 0, got -2" },
         { """{"backends": ["kubernetes"], "usageHalfLifeSeconds": 0}""", "queues.research.usageHalfLifeSeconds: must be a number of seconds above 0 and at most 2592000, got 0" },
         { """{"backends": ["kubernetes"], "priority": 1}""", "queues.research.priority: unknown field" },
@@ -52,6 +56,18 @@ public sealed class QueueDefinitionReaderTests
 
         Assert.Null(queue);
         Assert.Contains(error, errors.Select(e => e.ToString()));
+    }
+
+    [Fact]
+    public void A_queue_adds_its_priority_classes_to_the_built_in_ones_and_may_name_who_uses_it()
+    {
+        var (queue, errors) = Read("""{"backends": ["local"], "priorityClasses": {"urgent": 1000, "high": 50}, "namespaces": ["team-a"]}""");
+
+        Assert.Empty(errors);
+        Assert.Equal(new Dictionary<string, int> { ["low"] = -100, ["normal"] = 0, ["high"] = 50, ["urgent"] = 1000 }, queue!.PriorityClasses);
+        Assert.True(queue.Admits("team-a"));
+        Assert.False(queue.Admits("team-b"));
+        Assert.True(Read("""{"backends": ["local"]}""").Queue!.Admits("anyone"));
     }
 
     [Fact]

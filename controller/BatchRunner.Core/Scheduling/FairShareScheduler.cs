@@ -35,6 +35,16 @@ public static class FairShareScheduler
                 admissions.Add(new Admission(workload.Key, workload.Running, WaitReasons.NoBackendAvailable,
                     $"queue {queue.Name} runs on {string.Join(", ", queue.Backends.Select(b => b.Name))}; spec.backend is {workload.Backend.Name}", null));
             }
+            else if (!queue.Admits(workload.Tenant))
+            {
+                admissions.Add(new Admission(workload.Key, workload.Running, WaitReasons.NamespaceNotAllowed,
+                    $"spec.queue: queue {queue.Name} takes BatchJobs of namespaces {string.Join(", ", queue.Namespaces!.Order(StringComparer.Ordinal))}, not {workload.Tenant}", null));
+            }
+            else if (workload.PriorityClass is { } className && !queue.PriorityClasses.ContainsKey(className))
+            {
+                admissions.Add(new Admission(workload.Key, workload.Running, WaitReasons.PriorityClassNotFound,
+                    $"spec.priority: queue {queue.Name} has no priority class {className} (classes: {string.Join(", ", queue.PriorityClasses.Keys.Order(StringComparer.Ordinal))})", null));
+            }
             else
             {
                 var pool = (queue.Name, workload.Backend);
@@ -43,7 +53,7 @@ public static class FairShareScheduler
                     pools[pool] = members = [];
                 }
 
-                members.Add(workload);
+                members.Add(workload.PriorityClass is { } named ? workload with { Priority = queue.PriorityClasses[named] } : workload);
             }
         }
 

@@ -14,11 +14,13 @@ namespace BatchRunner.Core.Scheduling;
 /// tenants: {team-a: 2, team-b: 1}      # weights; an unlisted tenant has defaultWeight
 /// defaultWeight: 1
 /// usageHalfLifeSeconds: 3600
+/// priorityClasses: {urgent: 1000}     # besides low (-100), normal (0) and high (100)
+/// namespaces: [team-a, team-b]         # who may use it; left out, every namespace
 /// </code>
 /// </summary>
 public static class QueueDefinitionReader
 {
-    private static readonly HashSet<string> Fields = ["backends", "quotas", "tenants", "defaultWeight", "usageHalfLifeSeconds"];
+    private static readonly HashSet<string> Fields = ["backends", "quotas", "tenants", "defaultWeight", "usageHalfLifeSeconds", "priorityClasses", "namespaces"];
     private static readonly HashSet<string> QuotaFields = ["indexes", "cpu", "memory"];
 
     /// <summary>Longest queue name: a DNS label, as a cluster-scoped object's name.</summary>
@@ -139,7 +141,56 @@ public static class QueueDefinitionReader
             }
         }
 
-        return errors.Count > 0 ? (null, errors) : (new QueueDefinition(name, backends, quotas, weights, defaultWeight, halfLife), errors);
+        var classes = new Dictionary<string, int>(QueueDefinition.BuiltInPriorityClasses, StringComparer.Ordinal);
+        if (node["priorityClasses"] is JsonObject named)
+        {
+            foreach (var (className, value) in named)
+            {
+                if (!BatchJobParser.DnsLabel().IsMatch(className) || className.Length > MaxNameLength)
+                {
+                    errors.Add(new SpecError($"{path}.priorityClasses.{className}", "a priority class's name is a DNS label"));
+                }
+                else if (value is JsonValue number && number.GetValueKind() == JsonValueKind.Number && number.TryGetValue<int>(out var priority)
+                    && Math.Abs((long)priority) <= SpecLimits.MaxPriority)
+                {
+                    classes[className] = priority;
+                }
+                else
+                {
+                    errors.Add(new SpecError($"{path}.priorityClasses.{className}", string.Create(CultureInfo.InvariantCulture,
+                        $"a priority is a whole number between -{SpecLimits.MaxPriority} and {SpecLimits.MaxPriority}, got {value?.ToJsonString() ?? "null"}")));
+                }
+            }
+        }
+        else if (node["priorityClasses"] is not null)
+        {
+            errors.Add(new SpecError($"{path}.priorityClasses", "expected an object of priorities by class name"));
+        }
+
+        HashSet<string>? namespaces = null;
+        if (node["namespaces"] is JsonArray allowed)
+        {
+            namespaces = new HashSet<string>(StringComparer.Ordinal);
+            for (var i = 0; i < allowed.Count; i++)
+            {
+                if (allowed[i] is JsonValue item && item.GetValueKind() == JsonValueKind.String && BatchJobParser.DnsLabel().IsMatch(item.GetValue<string>()))
+                {
+                    namespaces.Add(item.GetValue<string>());
+                }
+                else
+                {
+                    errors.Add(new SpecError($"{path}.namespaces[{i}]", $"must be a namespace name, got {allowed[i]?.ToJsonString() ?? "null"}"));
+                }
+            }
+        }
+        else if (node["namespaces"] is not null)
+        {
+            errors.Add(new SpecError($"{path}.namespaces", "expected a list of namespace names"));
+        }
+
+        return errors.Count > 0
+            ? (null, errors)
+            : (new QueueDefinition(name, backends, quotas, weights, defaultWeight, halfLife) { PriorityClasses = classes, Namespaces = namespaces }, errors);
     }
 
     private static Quota? ReadQuota(JsonNode? node, string path, List<SpecError> errors)

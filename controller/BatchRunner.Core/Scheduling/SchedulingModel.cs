@@ -25,6 +25,18 @@ public sealed record QueueDefinition(
 {
     public const string DefaultName = "default";
 
+    /// <summary>The priority classes every queue has unless it names them otherwise.</summary>
+    public static readonly IReadOnlyDictionary<string, int> BuiltInPriorityClasses =
+        new Dictionary<string, int>(StringComparer.Ordinal) { ["low"] = -100, ["normal"] = 0, ["high"] = 100 };
+
+    /// <summary>Named priorities BatchJobs of this queue may give (<c>spec.priority: high</c>).</summary>
+    public IReadOnlyDictionary<string, int> PriorityClasses { get; init; } = BuiltInPriorityClasses;
+
+    /// <summary>The tenants (namespaces) whose BatchJobs may use the queue; null for every one.</summary>
+    public IReadOnlySet<string>? Namespaces { get; init; }
+
+    public bool Admits(string tenant) => Namespaces is null || Namespaces.Contains(tenant);
+
     public double WeightOf(string tenant) => TenantWeights.TryGetValue(tenant, out var weight) ? weight : DefaultWeight;
 
     public Quota QuotaOf(Backend backend) => Quotas.TryGetValue(backend, out var quota) ? quota : Quota.Unlimited;
@@ -50,7 +62,8 @@ public sealed record Workload(
     int Remaining,
     int Running,
     long MilliCpuPerIndex,
-    long MemoryBytesPerIndex)
+    long MemoryBytesPerIndex,
+    string? PriorityClass = null)
 {
     /// <summary>Indexes it could run at once if nothing held it back.</summary>
     public int Wanted => Math.Max(Running, Math.Min(Parallelism, Remaining));
@@ -64,6 +77,8 @@ public static class WaitReasons
     public const string BehindHigherPriority = "BehindHigherPriority";
     public const string NoBackendAvailable = "NoBackendAvailable";
     public const string QueueNotFound = "QueueNotFound";
+    public const string PriorityClassNotFound = "PriorityClassNotFound";
+    public const string NamespaceNotAllowed = "NamespaceNotAllowed";
 }
 
 /// <summary>What the scheduler decided for one workload.</summary>
