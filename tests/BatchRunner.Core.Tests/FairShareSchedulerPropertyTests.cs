@@ -58,6 +58,27 @@ public sealed class FairShareSchedulerPropertyTests
     }
 
     [Fact]
+    public void While_lowered_allowances_are_on_their_way_what_backends_may_run_together_never_passes_the_quota()
+    {
+        Gen.Select(AnyState, Gen.Int[0, 12].Array[12]).Sample((state, applied) =>
+        {
+            var (queue, workloads) = state;
+            workloads = workloads.Select((w, i) => w with { AppliedAllowance = applied[i] }).ToArray();
+            var decided = FairShareScheduler.Schedule([queue], workloads, []).ToDictionary(a => a.Key);
+
+            // A backend runs the most of its old and its new allowance until it applied the new one.
+            var pool = workloads.Where(w => w.Queue == "q").ToList();
+            var quota = queue.QuotaOf(Backend.Kubernetes).Indexes;
+            long held = pool.Sum(w => w.Held), mayRun = pool.Sum(w => Math.Max(w.Held, decided[w.Key].Allowance));
+            Assert.True(mayRun <= Math.Max(held, quota), $"{mayRun} may run with {held} held, quota {quota}");
+            foreach (var w in workloads)
+            {
+                Assert.InRange(decided[w.Key].Allowance, w.Running, w.Wanted);
+            }
+        }, iter: 500, threads: 1);
+    }
+
+    [Fact]
     public void The_decisions_do_not_depend_on_the_order_the_state_was_read_in()
     {
         AnyState.Sample(state =>

@@ -180,6 +180,28 @@ public sealed class FairShareSchedulerTests
     }
 
     [Fact]
+    public void Room_a_lowered_allowance_frees_is_given_away_only_once_its_backend_applied_it()
+    {
+        // a's backend still runs it at 10 though 6 run: b gets nothing yet, or the quota would be passed when a's Job
+        // starts its next indexes before it hears of the lower allowance.
+        var before = Run(Queue(indexes: 10),
+            Job("a/large", "a", parallelism: 100, running: 6, sequence: 1) with { AppliedAllowance = 10 },
+            Job("b/small", "b", parallelism: 10, remaining: 10, sequence: 2));
+        Assert.Equal((6, 0), (before["a/large"].Allowance, before["b/small"].Allowance));
+        Assert.Equal(WaitReasons.QuotaExhausted, before["b/small"].Reason);
+
+        // Applied: the four go to b.
+        var after = Run(Queue(indexes: 10),
+            Job("a/large", "a", parallelism: 100, running: 6, sequence: 1) with { AppliedAllowance = 6 },
+            Job("b/small", "b", parallelism: 10, remaining: 10, sequence: 2));
+        Assert.Equal((6, 4), (after["a/large"].Allowance, after["b/small"].Allowance));
+
+        // Alone, a takes back the room it holds.
+        var alone = Run(Queue(indexes: 10), Job("a/large", "a", parallelism: 100, running: 6, sequence: 1) with { AppliedAllowance = 10 });
+        Assert.Equal(10, alone["a/large"].Allowance);
+    }
+
+    [Fact]
     public void The_same_state_gives_the_same_decisions_whatever_order_it_is_read_in()
     {
         Workload[] workloads =

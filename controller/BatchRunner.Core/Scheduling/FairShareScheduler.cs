@@ -73,6 +73,7 @@ public static class FairShareScheduler
         private readonly Quota _quota;
         private readonly Dictionary<string, Tenant> _tenants = new(StringComparer.Ordinal);
         private readonly Dictionary<string, int> _allowance = new(StringComparer.Ordinal);
+        private readonly List<(Workload Workload, int Count)> _grants = [];
         private long _indexes;
         private long _milliCpu;
         private long _memory;
@@ -128,6 +129,7 @@ public static class FairShareScheduler
                 var share = line.TryPeek(out _, out var next) ? UntilShare(tenant, workload, next.Share) : long.MaxValue;
                 var granted = (int)Math.Max(1, Math.Min(Math.Min(wanted, fits), share));
                 _allowance[workload.Key] += granted;
+                _grants.Add((workload, granted));
                 tenant.Add(workload, granted);
                 (_indexes, _milliCpu, _memory) = (_indexes + granted, _milliCpu + granted * workload.MilliCpuPerIndex, _memory + granted * workload.MemoryBytesPerIndex);
                 if (NextOf(tenant) is not null)
@@ -136,7 +138,40 @@ public static class FairShareScheduler
                 }
             }
 
+            KeepRoomInTransit();
             return Explain();
+        }
+
+        /// <summary>
+        /// The fair answer assumed what runs is all that is held; a backend that still enforces a higher allowance
+        /// holds more until it applies the lower one. Grants are made again, in the order they were decided: each
+        /// from the room its workload holds first, then from the room truly free, so the quota is never passed while
+        /// a lowered allowance is on its way; what did not fit waits for the next cycle.
+        /// </summary>
+        private void KeepRoomInTransit()
+        {
+            var members = _tenants.Values.SelectMany(t => t.Workloads).ToList();
+            if (members.All(w => w.Held == w.Running))
+            {
+                return;
+            }
+
+            var own = members.ToDictionary(w => w.Key, w => w.Held - w.Running, StringComparer.Ordinal);
+            (_indexes, _milliCpu, _memory) = (0, 0, 0);
+            foreach (var workload in members)
+            {
+                _allowance[workload.Key] = workload.Running;
+                (_indexes, _milliCpu, _memory) = (_indexes + workload.Held, _milliCpu + workload.Held * workload.MilliCpuPerIndex, _memory + workload.Held * workload.MemoryBytesPerIndex);
+            }
+
+            foreach (var (workload, count) in _grants)
+            {
+                var fromOwn = Math.Min(count, own[workload.Key]);
+                own[workload.Key] -= fromOwn;
+                var fresh = (int)Math.Min(count - fromOwn, Fits(workload));
+                _allowance[workload.Key] += fromOwn + fresh;
+                (_indexes, _milliCpu, _memory) = (_indexes + fresh, _milliCpu + fresh * workload.MilliCpuPerIndex, _memory + fresh * workload.MemoryBytesPerIndex);
+            }
         }
 
         /// <summary>The tenant's best-ranked workload that wants more, unless the tenant is blocked.</summary>

@@ -51,6 +51,7 @@ public sealed record QueueDefinition(
 /// <param name="Parallelism">Indexes it may run at once at most (its spec).</param>
 /// <param name="Remaining">Indexes not finished yet (running ones included).</param>
 /// <param name="Running">Indexes running now: never taken away (no index is killed to make room).</param>
+/// <param name="AppliedAllowance">The allowance its backend enforces now (the last one applied), 0 before any.</param>
 public sealed record Workload(
     string Key,
     string Tenant,
@@ -63,10 +64,17 @@ public sealed record Workload(
     int Running,
     long MilliCpuPerIndex,
     long MemoryBytesPerIndex,
-    string? PriorityClass = null)
+    string? PriorityClass = null,
+    int AppliedAllowance = 0)
 {
     /// <summary>Indexes it could run at once if nothing held it back.</summary>
     public int Wanted => Math.Max(Running, Math.Min(Parallelism, Remaining));
+
+    /// <summary>
+    /// What it holds of its pool: what runs, or the allowance its backend still enforces when that is more (a lowered
+    /// allowance is not in force until its backend applied it, so the room it frees is not given away before).
+    /// </summary>
+    public int Held => Math.Max(Running, Math.Min(AppliedAllowance, Math.Max(Running, Remaining)));
 }
 
 /// <summary>Why a workload has indexes waiting (the reasons of its condition).</summary>
