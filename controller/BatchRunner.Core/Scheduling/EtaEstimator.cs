@@ -3,6 +3,31 @@ namespace BatchRunner.Core.Scheduling;
 /// <summary>When a waiting BatchJob should start and finish, at the median and the 90th percentile of index runtimes.</summary>
 public sealed record Eta(TimeSpan StartP50, TimeSpan StartP90, TimeSpan FinishP50, TimeSpan FinishP90);
 
+/// <summary>Index runtimes as a status keeps them: how many were seen, their median and 90th percentile.</summary>
+public sealed record RuntimeSummary(int Count, double P50Seconds, double P90Seconds)
+{
+    public static RuntimeSummary? Of(IReadOnlyCollection<TimeSpan> runtimes)
+    {
+        if (runtimes.Count == 0)
+        {
+            return null;
+        }
+
+        var sorted = runtimes.Select(r => r.TotalSeconds).Order().ToArray();
+        return new RuntimeSummary(sorted.Length, EtaEstimator.Quantile(sorted, 0.5), EtaEstimator.Quantile(sorted, 0.9));
+    }
+
+    /// <summary>Two summaries as one (the run's and the earlier ones'), weighing each by its count.</summary>
+    public static RuntimeSummary? Merge(RuntimeSummary? a, RuntimeSummary? b) => (a, b) switch
+    {
+        (null, _) => b,
+        (_, null) => a,
+        _ => new RuntimeSummary(a.Count + b.Count,
+            (a.P50Seconds * a.Count + b.P50Seconds * b.Count) / (a.Count + b.Count),
+            (a.P90Seconds * a.Count + b.P90Seconds * b.Count) / (a.Count + b.Count)),
+    };
+}
+
 /// <summary>
 /// Estimates start and finish from index runtimes already observed (this run's, earlier runs' of the same BatchJob,
 /// else the queue's recent ones): the pool frees its slots at its size over one runtime, the work ahead in line takes
@@ -24,8 +49,18 @@ public static class EtaEstimator
             return null;
         }
 
-        var sorted = runtimes.Select(r => r.TotalSeconds).Order().ToArray();
-        return new Eta(Start(Quantile(sorted, 0.5)), Start(Quantile(sorted, 0.9)), Finish(Quantile(sorted, 0.5)), Finish(Quantile(sorted, 0.9)));
+        return Estimate(RuntimeSummary.Of(runtimes)!, remaining, running, indexesAhead, slots, rate);
+    }
+
+    /// <summary>The same from a summary of runtimes (what a status keeps instead of every runtime).</summary>
+    public static Eta? Estimate(RuntimeSummary runtimes, int remaining, int running, int indexesAhead, int slots, int rate)
+    {
+        if (runtimes.Count == 0 || remaining <= 0)
+        {
+            return null;
+        }
+
+        return new Eta(Start(runtimes.P50Seconds), Start(runtimes.P90Seconds), Finish(runtimes.P50Seconds), Finish(runtimes.P90Seconds));
 
         TimeSpan Start(double runtime) => running > 0 ? TimeSpan.Zero : TimeSpan.FromSeconds((indexesAhead + 1) * runtime / Math.Max(1, slots));
 

@@ -1,0 +1,143 @@
+using System.Globalization;
+using BatchRunner.Core.Spec;
+
+namespace BatchRunner.Core.Scheduling;
+
+/// <summary>A BatchJob waiting in or running through a queue, with what is known of its indexes' runtimes.</summary>
+/// <param name="Runtimes">Runtimes of its indexes seen so far (this run's and its earlier runs'); null before any finished.</param>
+public sealed record QueuedWorkload(Workload Workload, RuntimeSummary? Runtimes);
+
+/// <summary>
+/// Where one BatchJob stands after a cycle: how many indexes it may run at once, and, when some wait, why, its place
+/// in line and when it should start and finish (absolute times; null without any runtime to go by).
+/// </summary>
+public sealed record Standing(
+    string Key,
+    string Queue,
+    int Allowance,
+    int Wanted,
+    string? Reason,
+    string? Message,
+    int? Position,
+    DateTimeOffset? StartP50,
+    DateTimeOffset? StartP90,
+    DateTimeOffset? FinishP50,
+    DateTimeOffset? FinishP90)
+{
+    public bool IsWaiting => Reason is not null;
+}
+
+/// <summary>A tenant's standing in a queue: its weight, the share it holds now and its decayed past usage.</summary>
+public sealed record TenantStanding(string Name, double Weight, double Share, TenantUsage Usage, int AdmittedIndexes, int PendingIndexes);
+
+/// <summary>A queue after a cycle, for its status and for <c>batchrunner queue</c>.</summary>
+public sealed record QueueSummary(
+    string Name, IReadOnlyList<Backend> Backends, int PendingIndexes, int AdmittedIndexes, int WaitingBatchJobs, IReadOnlyList<TenantStanding> Tenants)
+{
+    /// <summary>Each tenant's share in use, as <c>kubectl get queues</c> shows it: <c>team-a 60%, team-b 40%</c>.</summary>
+    public string Usage => Tenants.Count == 0 ? "" : string.Join(", ", Tenants.Where(t => t.AdmittedIndexes > 0 || t.PendingIndexes > 0)
+        .Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.Share * 100:0}%")));
+}
+
+/// <summary>What one cycle decided: every BatchJob's standing, every queue's summary, every tenant's usage as of now.</summary>
+public sealed record CycleResult(IReadOnlyDictionary<string, Standing> Standings, IReadOnlyList<QueueSummary> Queues, IReadOnlyList<TenantUsage> Usage);
+
+/// <summary>
+/// One scheduling cycle as a pure function of state and the time: tenants' past usage is brought up to
+/// <c>now</c> (decayed, plus the share each held since), the <see cref="FairShareScheduler"/> decides, and every
+/// waiting BatchJob gets its estimate. Hosts run it in a loop over what they read (the cluster, the local store);
+/// the same state and time give the same result, so a new leader carries on where the last one stood.
+/// </summary>
+public static class QueueCycle
+{
+    /// <summary>Usage this small with no work in the queue is forgotten.</summary>
+    private const double ForgottenShareSeconds = 1e-3;
+
+    public static CycleResult Run(IReadOnlyList<QueueDefinition> queues, IReadOnlyList<QueuedWorkload> queued, IReadOnlyList<TenantUsage> usage, DateTimeOffset now)
+    {
+        var byName = queues.ToDictionary(q => q.Name, StringComparer.Ordinal);
+        var workloads = queued.Select(q => q.Workload).ToList();
+        var advanced = AdvanceUsage(byName, workloads, usage, now);
+        var admissions = FairShareScheduler.Schedule(queues, workloads, advanced);
+        var decided = admissions.ToDictionary(a => a.Key, StringComparer.Ordinal);
+        var ahead = EtaEstimator.IndexesAhead(admissions, workloads);
+
+        var standings = new Dictionary<string, Standing>(StringComparer.Ordinal);
+        foreach (var pool in queued.GroupBy(q => (q.Workload.Queue, q.Workload.Backend)))
+        {
+            var members = pool.ToList();
+            var queue = byName.GetValueOrDefault(pool.Key.Queue);
+            var quota = queue?.QuotaOf(pool.Key.Backend) ?? Quota.Unlimited;
+            var admittedInPool = members.Sum(m => decided[m.Workload.Key].Allowance);
+            var slots = quota.Indexes != int.MaxValue ? quota.Indexes : Math.Max(1, admittedInPool);
+            // Without runtimes of its own, a BatchJob goes by those of the others in its pool.
+            var history = members.Aggregate((RuntimeSummary?)null, (sum, m) => RuntimeSummary.Merge(sum, m.Runtimes));
+            foreach (var member in members)
+            {
+                var workload = member.Workload;
+                var admission = decided[workload.Key];
+                var eta = queue is null || admission.Reason is WaitReasons.QueueNotFound or WaitReasons.NoBackendAvailable or WaitReasons.NamespaceNotAllowed or WaitReasons.PriorityClassNotFound
+                    ? null
+                    : (member.Runtimes ?? history) is { } runtimes
+                        ? EtaEstimator.Estimate(runtimes, workload.Remaining, admission.Allowance, ahead.GetValueOrDefault(workload.Key), slots,
+                            Math.Max(1, Math.Min(workload.Parallelism, slots)))
+                        : null;
+                standings[workload.Key] = new Standing(workload.Key, workload.Queue, admission.Allowance, workload.Wanted, admission.Reason, admission.Message, admission.Position,
+                    now + eta?.StartP50, now + eta?.StartP90, now + eta?.FinishP50, now + eta?.FinishP90);
+            }
+        }
+
+        var summaries = queues.OrderBy(q => q.Name, StringComparer.Ordinal).Select(q => Summarize(q, workloads, decided, advanced)).ToList();
+        return new CycleResult(standings, summaries, advanced);
+    }
+
+    /// <summary>Each tenant's usage of each queue as of <paramref name="now"/>; tenants long idle are forgotten.</summary>
+    private static List<TenantUsage> AdvanceUsage(Dictionary<string, QueueDefinition> queues, List<Workload> workloads, IReadOnlyList<TenantUsage> usage, DateTimeOffset now)
+    {
+        var past = usage.Where(u => queues.ContainsKey(u.Queue)).ToDictionary(u => (u.Queue, u.Tenant));
+        var tenants = workloads.Where(w => queues.ContainsKey(w.Queue)).Select(w => (w.Queue, w.Tenant)).Concat(past.Keys).Distinct().Order().ToList();
+        var advanced = new List<TenantUsage>(tenants.Count);
+        foreach (var (queueName, tenant) in tenants)
+        {
+            var queue = queues[queueName];
+            var before = past.GetValueOrDefault((queueName, tenant)) ?? new TenantUsage(queueName, tenant, 0, now);
+            var after = before.Advance(now, ShareHeld(queue, tenant, workloads), queue.UsageHalfLife);
+            if (after.ShareSeconds >= ForgottenShareSeconds || workloads.Any(w => w.Queue == queueName && w.Tenant == tenant))
+            {
+                advanced.Add(after);
+            }
+        }
+
+        return advanced;
+    }
+
+    /// <summary>The dominant share a tenant holds of a queue now: its largest fraction of any quota, over the queue's backends.</summary>
+    public static double ShareHeld(QueueDefinition queue, string tenant, IEnumerable<Workload> workloads)
+    {
+        var share = 0.0;
+        foreach (var pool in workloads.Where(w => w.Queue == queue.Name && w.Tenant == tenant).GroupBy(w => w.Backend))
+        {
+            var quota = queue.QuotaOf(pool.Key);
+            share = Math.Max(share, Math.Max(Fraction(pool.Sum(w => (long)w.Running), quota.Indexes),
+                Math.Max(Fraction(pool.Sum(w => w.Running * w.MilliCpuPerIndex), quota.MilliCpu), Fraction(pool.Sum(w => w.Running * w.MemoryBytesPerIndex), quota.MemoryBytes))));
+        }
+
+        return share;
+
+        static double Fraction(long used, long quota) => quota is int.MaxValue or long.MaxValue || quota <= 0 ? 0 : (double)used / quota;
+    }
+
+    private static QueueSummary Summarize(QueueDefinition queue, List<Workload> workloads, Dictionary<string, Admission> decided, List<TenantUsage> usage)
+    {
+        var members = workloads.Where(w => w.Queue == queue.Name).ToList();
+        int Pending(IEnumerable<Workload> of) => of.Sum(w => Math.Max(0, w.Wanted - decided[w.Key].Allowance));
+        var tenants = usage.Where(u => u.Queue == queue.Name).Select(u =>
+        {
+            var own = members.Where(w => w.Tenant == u.Tenant).ToList();
+            return new TenantStanding(u.Tenant, queue.WeightOf(u.Tenant), ShareHeld(queue, u.Tenant, own), u,
+                own.Sum(w => decided[w.Key].Allowance), Pending(own));
+        }).OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
+        return new QueueSummary(queue.Name, queue.Backends, Pending(members), members.Sum(w => decided[w.Key].Allowance),
+            members.Count(w => decided[w.Key].IsWaiting), tenants);
+    }
+}
