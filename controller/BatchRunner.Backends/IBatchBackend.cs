@@ -1,5 +1,6 @@
 using System.Text.Json;
 using BatchRunner.Core.Runs;
+using BatchRunner.Core.Scheduling;
 using BatchRunner.Core.Spec;
 
 namespace BatchRunner.Backends;
@@ -71,6 +72,16 @@ public sealed record BackendRun(
     RunPhase? LastPhase = null)
 {
     public bool WasFinished => LastPhase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled;
+
+    /// <summary>
+    /// Indexes the run may have going at once now, as its queue's scheduler decided (0: none starts yet); null where
+    /// no scheduler decides (the CLI): its parallelism. A backend starts no index beyond it, and kills none to meet a
+    /// lower one: it stops starting new ones until the run is back within it.
+    /// </summary>
+    public int? Allowance { get; init; }
+
+    /// <summary>Indexes to keep going at once: the spec's parallelism, within the allowance.</summary>
+    public int ParallelismNow(BatchJob job) => Math.Min(job.Spec.Parallelism, Math.Max(0, Allowance ?? int.MaxValue));
 }
 
 /// <summary>
@@ -135,6 +146,9 @@ public sealed record BackendProgress(
     /// <summary>Failed indexes with what the backend knows of why (the first ones; <see cref="FailedIndexes"/> names all).</summary>
     public IReadOnlyList<FailedIndex> Failures { get; init; } = [];
 
+    /// <summary>Runtimes of the run's finished indexes, when the backend saw them this time (for its queue's estimates).</summary>
+    public RuntimeSummary? Runtimes { get; init; }
+
     /// <summary>One line of what ran, for a summary ("2000 attempts in 0:02", "AWS Batch queue q, 4:10").</summary>
     public string? Summary { get; init; }
 
@@ -183,4 +197,7 @@ public static class BackendReasons
 
     /// <summary>The runner itself failed (its store, its host), not the workload.</summary>
     public const string RunnerFailed = "RunnerFailed";
+
+    /// <summary>Nothing is dispatched yet: the run's queue lets no index start (its Admitted condition says why).</summary>
+    public const string Queued = "Queued";
 }

@@ -109,4 +109,59 @@ public sealed class BackendSeamTests : IDisposable
         Assert.Equal(0, backend.Capacity.RunningIndexes);
         Assert.StartsWith("4 attempts in ", progress.Summary, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task The_local_backend_starts_nothing_without_an_allowance_runs_within_it_and_follows_a_raised_one()
+    {
+        var backend = new LocalBackend(_run.Executor(), _run.Store, TimeProvider.System, default, TimeSpan.FromMilliseconds(50));
+        var job = _run.Job("sleep 0.4", "completions: 8\nparallelism: 4");
+
+        var queued = await backend.AdvanceAsync(RunOf(job) with { Allowance = 0 }, (_, _) => Task.CompletedTask, default);
+        Assert.Equal((false, BackendReasons.Queued, RunPhase.Pending), (queued.Dispatched, queued.Reason, queued.Phase));
+        Assert.Equal(0, backend.Capacity.RunningIndexes);
+
+        var mostAtOnce = 0;
+        BackendProgress progress;
+        for (var call = 0; call < 12; call++)
+        {
+            progress = await backend.AdvanceAsync(RunOf(job) with { Allowance = 1 }, (_, _) => Task.CompletedTask, default);
+            mostAtOnce = Math.Max(mostAtOnce, progress.Active);
+        }
+
+        Assert.Equal(1, mostAtOnce);
+        var raised = 0;
+        do
+        {
+            progress = await backend.AdvanceAsync(RunOf(job) with { Allowance = 3 }, (_, _) => Task.CompletedTask, default);
+            raised = Math.Max(raised, progress.Active);
+            Assert.InRange(progress.Active, 0, 3);
+        }
+        while (!progress.IsTerminal);
+
+        Assert.True(raised > 1, $"with the allowance raised to 3, at most {raised} ran at once");
+        Assert.Equal((RunPhase.Succeeded, 8), (progress.Phase, progress.Succeeded));
+    }
+
+    [Fact]
+    public async Task A_lowered_concurrency_limit_stops_nothing_and_holds_back_the_next_until_the_run_is_within_it()
+    {
+        var limit = new ConcurrencyLimit(2);
+        await limit.EnterAsync(default);
+        await limit.EnterAsync(default);
+
+        limit.Limit = 1;
+        var third = limit.EnterAsync(default);
+        limit.Exit();
+        await Task.Delay(50);
+        Assert.False(third.IsCompleted, "one still going: a limit of 1 holds the next back");
+
+        limit.Exit();
+        await third.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(1, limit.InUse);
+
+        limit.Limit = 0;
+        using var cancel = new CancellationTokenSource(100);
+        limit.Exit();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => limit.EnterAsync(cancel.Token));
+    }
 }

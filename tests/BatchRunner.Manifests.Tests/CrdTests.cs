@@ -299,7 +299,7 @@ public class CrdTests
         var version = Manifests.Crd()["spec"]!["versions"]![0]!;
         var columns = version["additionalPrinterColumns"]!.AsArray().Select(c => c!.AsObject()).ToList();
 
-        Assert.Equal(["Phase", "Succeeded", "Failed", "Total", "Backend", "Age"], columns.Select(c => Manifests.Str(c["name"])));
+        Assert.Equal(["Phase", "Succeeded", "Failed", "Total", "Backend", "Queue", "Admitted", "Position", "ETA", "Age"], columns.Select(c => Manifests.Str(c["name"])));
         foreach (var column in columns.Where(c => Manifests.Str(c["name"]) != "Age"))
         {
             var path = Manifests.Str(column["jsonPath"])!.TrimStart('.');

@@ -18,6 +18,7 @@ public class KustomizeTests
                 "ClusterRole/batchrunner-controller",
                 "ClusterRoleBinding/batchrunner-controller",
                 "CustomResourceDefinition/batchjobs.batchrunner.io",
+                "CustomResourceDefinition/queues.batchrunner.io",
                 "Deployment/batchrunner-controller",
                 "Namespace/batchrunner-system",
                 "PodDisruptionBudget/batchrunner-controller",

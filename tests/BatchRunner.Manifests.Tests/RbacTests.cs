@@ -37,6 +37,8 @@ public class RbacTests
                 ("batchrunner.io", "batchjobs", "get list watch create patch"),
                 ("batchrunner.io", "batchjobs/status", "get patch"),
                 ("batchrunner.io", "batchjobs/finalizers", "update"),
+                ("batchrunner.io", "queues", "get list watch"),
+                ("batchrunner.io", "queues/status", "get patch"),
                 ("batch", "jobs", "get list watch create patch delete"),
                 ("", "configmaps", "get create delete"),
                 ("", "pods", "list"),

@@ -15,7 +15,7 @@ namespace BatchRunner.Aws.Batch;
 /// </summary>
 public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider time) : IBatchBackend
 {
-    private readonly ConcurrentDictionary<string, (DateTimeOffset Due, long Generation, BackendProgress Progress)> _last = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (DateTimeOffset Due, long Generation, int? Allowance, BackendProgress Progress)> _last = new(StringComparer.Ordinal);
 
     private readonly UsageTally _usage = new();
 
@@ -37,13 +37,13 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
         var job = run.Job ?? throw new ArgumentException("a run to advance needs its BatchJob", nameof(run));
         var key = Key(run);
         var now = time.GetUtcNow();
-        if (_last.TryGetValue(key, out var last) && last.Generation == run.Generation && now < last.Due && run.State is not null)
+        if (_last.TryGetValue(key, out var last) && last.Generation == run.Generation && last.Allowance == run.Allowance && now < last.Due && run.State is not null)
         {
             return last.Progress with { PollAfter = last.Due - now };
         }
 
         var progress = await dispatcher.AdvanceAsync(
-            job, run.RunId, AwsBatchRunState.FromJson(run.State), (state, token) => checkpoint(state.ToJson(), token), run.AllowSubmit, cancellation).ConfigureAwait(false);
+            job, run.RunId, AwsBatchRunState.FromJson(run.State), (state, token) => checkpoint(state.ToJson(), token), run.AllowSubmit, run.Allowance, cancellation).ConfigureAwait(false);
         var external = ToExternal(progress) with { JobName = progress.Problem is null || progress.State.NextIndex > 0 ? JobNamePrefix(run) : null };
         _usage.Observe(run, external);
         if (external.IsTerminal)
@@ -52,7 +52,7 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
         }
         else
         {
-            _last[key] = (time.GetUtcNow() + progress.PollAfter, run.Generation, external);
+            _last[key] = (time.GetUtcNow() + progress.PollAfter, run.Generation, run.Allowance, external);
         }
 
         return external;

@@ -78,12 +78,14 @@ public sealed class AwsBatchDispatcher(
     /// <param name="state">What the previous call returned (null at first).</param>
     /// <param name="checkpoint">Called after each submission with the state to keep, so a crash loses as little as possible.</param>
     /// <param name="allowSubmit">False when the spec changed after dispatch: what runs is followed, nothing new goes.</param>
+    /// <param name="allowance">Indexes its queue lets run at once now (null: its parallelism); windows are cut to fit it.</param>
     public async Task<AwsBatchProgress> AdvanceAsync(
         BatchJob job,
         string runId,
         AwsBatchRunState? state,
         Func<AwsBatchRunState, CancellationToken, Task>? checkpoint,
         bool allowSubmit,
+        int? allowance,
         CancellationToken cancellation)
     {
         var run = state?.RunId == runId ? state.Clone() : new AwsBatchRunState { RunId = runId };
@@ -135,7 +137,8 @@ public sealed class AwsBatchDispatcher(
             // 4. Submit the windows that are due.
             if (allowSubmit && run.NextIndex < job.Spec.Completions)
             {
-                await SubmitDueAsync(job, runId, run, queue, size, store, checkpoint, cancellation).ConfigureAwait(false);
+                var limit = Math.Min(job.Spec.Parallelism, Math.Max(0, allowance ?? int.MaxValue));
+                await SubmitDueAsync(job, runId, run, queue, size, store, limit, checkpoint, cancellation).ConfigureAwait(false);
             }
         }
         catch (AwsServiceException e) when (!e.IsRetryable)
@@ -204,7 +207,7 @@ public sealed class AwsBatchDispatcher(
         && time.GetUtcNow() - start > TimeSpan.FromSeconds(deadline);
 
     private async Task SubmitDueAsync(
-        BatchJob job, string runId, AwsBatchRunState run, string queue, FargateSize size, string store,
+        BatchJob job, string runId, AwsBatchRunState run, string queue, FargateSize size, string store, int limit,
         Func<AwsBatchRunState, CancellationToken, Task>? checkpoint, CancellationToken cancellation)
     {
         var total = job.Spec.Completions;
@@ -213,7 +216,7 @@ public sealed class AwsBatchDispatcher(
             run.WindowSize = WindowSize(total, job.Spec.Parallelism);
         }
 
-        if (!CanSubmit(job, run))
+        if (NextWindow(job, run, limit) == 0)
         {
             return;
         }
@@ -223,10 +226,9 @@ public sealed class AwsBatchDispatcher(
         run.SpecLocation ??= await publisher.PublishAsync(store, job.Metadata.Name, runId, RunIdentity.SpecJson(job), cancellation).ConfigureAwait(false);
         run.JobDefinition ??= await _definitions.EnsureAsync(JobDefinitions.For(job, size, options), cancellation).ConfigureAwait(false);
 
-        while (run.NextIndex < total && CanSubmit(job, run))
+        while (run.NextIndex < total && NextWindow(job, run, limit) is var count and > 0)
         {
             var start = run.NextIndex;
-            var count = Math.Min(run.WindowSize, total - start);
             var name = JobName(job.Metadata.Name, runId, start);
             var jobId = await FindSubmittedAsync(run.JobQueue, name, cancellation).ConfigureAwait(false);
             if (jobId is not null)
@@ -253,12 +255,21 @@ public sealed class AwsBatchDispatcher(
         }
     }
 
-    /// <summary>Submitted and not finished, plus the next window, within parallelism (or nothing runs at all).</summary>
-    private static bool CanSubmit(BatchJob job, AwsBatchRunState run)
+    /// <summary>
+    /// The size of the window to submit now, 0 for none: submitted and not finished, plus the window, within
+    /// parallelism (or nothing runs at all). When the queue's allowance binds (below parallelism), the window is cut
+    /// to the room the allowance leaves, and nothing goes while it leaves none.
+    /// </summary>
+    private static int NextWindow(BatchJob job, AwsBatchRunState run, int limit)
     {
         var unfinished = run.Arrays.Sum(a => a.Size - a.Succeeded - a.Failed);
         var next = Math.Min(run.WindowSize, job.Spec.Completions - run.NextIndex);
-        return unfinished == 0 || unfinished + next <= job.Spec.Parallelism;
+        if (limit < job.Spec.Parallelism)
+        {
+            return Math.Max(0, Math.Min(next, limit - unfinished));
+        }
+
+        return unfinished == 0 || unfinished + next <= job.Spec.Parallelism ? next : 0;
     }
 
     /// <summary>The SubmitJob request of one window.</summary>

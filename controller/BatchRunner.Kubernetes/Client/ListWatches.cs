@@ -33,6 +33,32 @@ public sealed class BatchJobListWatch(IKubernetes client) : IListWatch<BatchJobO
     }
 }
 
+/// <summary>Queues (cluster-scoped).</summary>
+public sealed class QueueListWatch(IKubernetes client) : IListWatch<QueueObject>
+{
+    public async Task<(IList<QueueObject> Items, string ResourceVersion)> ListAsync(CancellationToken cancellation)
+    {
+        var list = await client.CustomObjects.ListClusterCustomObjectAsync<QueueObjectList>(
+            QueueResource.Group, QueueResource.Version, QueueResource.Plural, cancellationToken: cancellation).ConfigureAwait(false);
+        return (list.Items, list.Metadata.ResourceVersion);
+    }
+
+    public async IAsyncEnumerable<(WatchEventType Type, QueueObject Object)> WatchAsync(string resourceVersion, [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        Exception? failure = null;
+        var events = client.CustomObjects.WatchListClusterCustomObjectAsync(
+            QueueResource.Group, QueueResource.Version, QueueResource.Plural,
+            allowWatchBookmarks: true, resourceVersion: resourceVersion, onError: e => failure ??= e, cancellationToken: cancellation);
+        await foreach (var (type, item) in events.ConfigureAwait(false))
+        {
+            var text = item is JsonElement json ? json.GetRawText() : KubernetesJson.Serialize(item);
+            yield return (type, KubernetesJson.Deserialize<QueueObject>(text));
+        }
+
+        WatchFailure.ThrowIfAny(failure);
+    }
+}
+
 /// <summary>Jobs BatchRunner manages, in every namespace (selected by label, so other Jobs cost nothing).</summary>
 public sealed class ManagedJobListWatch(IKubernetes client) : IListWatch<V1Job>
 {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using BatchRunner.Backends;
+using BatchRunner.Backends.Scheduling;
 using BatchRunner.Core.Runs;
 using BatchRunner.Kubernetes.Client;
 using BatchRunner.Kubernetes.Compaction;
@@ -32,6 +33,8 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
 {
     private readonly ILogger<BatchJobOperator> _log = logs.CreateLogger<BatchJobOperator>();
 
+    private static readonly TimeSpan QueueSyncTimeout = TimeSpan.FromSeconds(10);
+
     private volatile Informer<BatchJobObject>? _batchJobs;
     private volatile Informer<V1Job>? _jobs;
 
@@ -53,6 +56,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         using var queue = new WorkQueue<string>(time);
         var batchJobs = new Informer<BatchJobObject>("batchjobs", new BatchJobListWatch(client), logs.CreateLogger<Informer<BatchJobObject>>(), time);
         var jobs = new Informer<V1Job>("jobs", new ManagedJobListWatch(client), logs.CreateLogger<Informer<V1Job>>(), time);
+        var queues = new Informer<QueueObject>("queues", new QueueListWatch(client), logs.CreateLogger<Informer<QueueObject>>(), time);
         batchJobs.Changed += (key, _) => queue.Add(key);
         jobs.Changed += (key, job) => EnqueueOwner(queue, key, job);
         _batchJobs = batchJobs;
@@ -62,15 +66,23 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         var api = new KubernetesClusterApi(client, batchJobs, jobs, capabilities, settings.Component, time);
         var compaction = settings.Compactor is { } compactor ? new CompactionWorker(compactor, settings.Compaction ?? CompactionSettings.Default, time, logs.CreateLogger<CompactionWorker>()) : null;
         var backends = BatchJobReconciler.Registry(api, settings.Dispatch, logs, settings.Backends ?? [], settings.Disabled ?? []);
-        var reconciler = new BatchJobReconciler(api, backends, settings.Dispatch.Results?.Uri, time, logs.CreateLogger<BatchJobReconciler>(), compaction);
+        var board = new AdmissionBoard();
+        using var scheduler = new QueueScheduler(new ClusterQueueState(client, batchJobs, queues), board, backends.Names, queue.Add, metrics, time, logs.CreateLogger<QueueScheduler>());
+        batchJobs.Changed += (_, _) => scheduler.Poke();
+        queues.Changed += (_, _) => scheduler.Poke();
+        var reconciler = new BatchJobReconciler(api, backends, settings.Dispatch.Results?.Uri, time, logs.CreateLogger<BatchJobReconciler>(), compaction, board);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        var informers = new[] { batchJobs.RunAsync(stop.Token), jobs.RunAsync(stop.Token) };
+        var informers = new[] { batchJobs.RunAsync(stop.Token), jobs.RunAsync(stop.Token), queues.RunAsync(stop.Token) };
+        var scheduling = Task.CompletedTask;
         // A compaction that settled wakes its BatchJob up, so its condition says so.
         var compacting = compaction?.RunAsync(queue.Add, stop.Token) ?? Task.CompletedTask;
         try
         {
             await Task.WhenAll(batchJobs.WaitForSyncAsync(stop.Token), jobs.WaitForSyncAsync(stop.Token)).ConfigureAwait(false);
-            _log.LogInformation("Caches synced: {BatchJobs} BatchJobs, {Jobs} Jobs; starting {Workers} workers", batchJobs.Items.Count, jobs.Items.Count, settings.Workers);
+            await WaitForQueuesAsync(queues, stop.Token).ConfigureAwait(false);
+            _log.LogInformation("Caches synced: {BatchJobs} BatchJobs, {Jobs} Jobs, {Queues} Queues; starting the scheduler and {Workers} workers",
+                batchJobs.Items.Count, jobs.Items.Count, queues.Items.Count, settings.Workers);
+            scheduling = scheduler.RunAsync(stop.Token);
             var workers = Enumerable.Range(0, settings.Workers).Select(_ => WorkAsync(queue, reconciler, stop.Token)).ToArray();
             await Task.WhenAll(workers).ConfigureAwait(false);
         }
@@ -78,7 +90,27 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         {
             await stop.CancelAsync().ConfigureAwait(false);
             queue.ShutDown();
-            await Task.WhenAll([.. informers, compacting]).ConfigureAwait(false);
+            await Task.WhenAll([.. informers, compacting, scheduling]).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Queues are read before the first cycle, so nothing is admitted against a queue not seen yet. A cluster
+    /// without the Queue CRD (an upgrade that did not install it: helm installs crds/ only on a first install)
+    /// is scheduled with the default queue alone, and says so.
+    /// </summary>
+    private async Task WaitForQueuesAsync(Informer<QueueObject> queues, CancellationToken cancellation)
+    {
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        bounded.CancelAfter(QueueSyncTimeout);
+        try
+        {
+            await queues.WaitForSyncAsync(bounded.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            _log.LogWarning("Queues could not be listed in {Timeout} (is the CRD queues.batchrunner.io installed?): scheduling with the default queue until they can",
+                QueueSyncTimeout);
         }
     }
 

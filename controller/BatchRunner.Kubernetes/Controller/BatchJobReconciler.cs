@@ -1,6 +1,8 @@
 using System.Text.Json;
 using BatchRunner.Backends;
+using BatchRunner.Backends.Scheduling;
 using BatchRunner.Core.Runs;
+using BatchRunner.Core.Scheduling;
 using BatchRunner.Core.Spec;
 using BatchRunner.Kubernetes.Client;
 using BatchRunner.Kubernetes.Compaction;
@@ -25,11 +27,17 @@ public readonly record struct ReconcileResult(TimeSpan? RequeueAfter)
 /// died at any point, never dispatches twice. Its status is derived from what the backend reports each time, and a
 /// backend's own state is kept in <c>status.backendState</c>. An exception means "retry with backoff".
 /// A finished run with a results store is handed to the <see cref="CompactionWorker"/>, when the host has one.
+/// With an <see cref="AdmissionBoard"/> (the host schedules queues), the backend runs no more indexes at once than
+/// the scheduler admitted, and the status says where the BatchJob stands in its queue.
 /// </summary>
 public sealed class BatchJobReconciler(
-    IClusterApi cluster, BackendRegistry backends, string? resultsStore, TimeProvider time, ILogger<BatchJobReconciler> log, CompactionWorker? compaction = null)
+    IClusterApi cluster, BackendRegistry backends, string? resultsStore, TimeProvider time, ILogger<BatchJobReconciler> log, CompactionWorker? compaction = null,
+    AdmissionBoard? admissions = null)
 {
     private static readonly TimeSpan WhileDeleting = TimeSpan.FromSeconds(1);
+
+    /// <summary>How soon to look again when the scheduler has not decided for a BatchJob yet (a new one, a new leader).</summary>
+    private static readonly TimeSpan AwaitingDecision = TimeSpan.FromMilliseconds(250);
 
     /// <summary>A reconciler with the Kubernetes backend on <paramref name="cluster"/> and the host's other backends.</summary>
     public BatchJobReconciler(
@@ -122,7 +130,21 @@ public sealed class BatchJobReconciler(
             return ReconcileResult.Done;
         }
 
-        // 8. The backend observes, submits what is due, and says where the run stands; its state is checkpointed in
+        // 8. Its queue's allowance: nothing goes beyond what the scheduler admitted, and nothing new before it decided.
+        Standing? standing = null;
+        if (admissions is not null)
+        {
+            standing = admissions.Find(key);
+            if (standing is null)
+            {
+                // The scheduler reconciles it once it decided; this look is the fallback.
+                return ReconcileResult.After(AwaitingDecision);
+            }
+
+            run = run with { Allowance = standing.Allowance };
+        }
+
+        // 9. The backend observes, submits what is due, and says where the run stands; its state is checkpointed in
         //    the status after each submission, so a controller that dies right after one finds it recorded.
         var checkpointed = status;
         var progress = await backend!.AdvanceAsync(run, async (state, token) =>
@@ -131,11 +153,17 @@ public sealed class BatchJobReconciler(
             await cluster.PatchStatusAsync(batchJob, checkpointed, token).ConfigureAwait(false);
         }, cancellation).ConfigureAwait(false);
 
-        // 9. Status and conditions from the progress, and what the backend asked to be recorded.
-        var next = WithProgress(status, progress, job.Metadata.Name, runId, generation, time.GetUtcNow(), AllowSubmitMessage(run));
+        // 10. Status and conditions from the progress and the queue, and what the backend asked to be recorded.
+        now = time.GetUtcNow();
+        var next = WithProgress(status, progress, job.Metadata.Name, runId, generation, now, AllowSubmitMessage(run));
+        if (standing is not null)
+        {
+            next = WithStanding(next, standing, progress, generation, now);
+        }
+
         await RecordChangesAsync(batchJob, job, previous, next, progress, cancellation).ConfigureAwait(false);
 
-        // 10. A finished run's results are compacted (off this path); a condition says how far that got.
+        // 11. A finished run's results are compacted (off this path); a condition says how far that got.
         next = await WithCompactionAsync(batchJob, key, backend, job, next, cancellation).ConfigureAwait(false);
         await PublishAsync(batchJob, previous, next, cancellation).ConfigureAwait(false);
         return progress.IsTerminal ? ReconcileResult.Done : ReconcileResult.After(progress.PollAfter);
@@ -188,6 +216,44 @@ public sealed class BatchJobReconciler(
         return next with { Conditions = conditions };
     }
 
+    /// <summary>
+    /// Where the BatchJob stands in its queue, as the backend applied it: the allowance, why the rest waits, its place
+    /// and estimates, and the Admitted condition. A finished run waits for nothing: its place and estimates go.
+    /// </summary>
+    public static BatchJobStatus WithStanding(BatchJobStatus status, Standing standing, BackendProgress progress, long generation, DateTimeOffset now)
+    {
+        var runtimes = progress.Runtimes ?? status.Queue?.Runtimes;
+        if (progress.IsTerminal)
+        {
+            return status with
+            {
+                Queue = new QueueStatus { Name = standing.Queue, Runtimes = runtimes },
+                Conditions = status.Find(Conditions.Admitted) is null ? status.Conditions
+                    : Conditions.With(status.Conditions, Conditions.Admitted, true, Conditions.Reasons.Admitted, "finished: nothing waits", generation, now),
+            };
+        }
+
+        var waiting = standing.IsWaiting;
+        return status with
+        {
+            Queue = new QueueStatus
+            {
+                Name = standing.Queue,
+                Allowance = standing.Allowance,
+                Wanted = standing.Wanted,
+                Position = waiting ? standing.Position : null,
+                Reason = standing.Reason,
+                StartEstimate = waiting && standing.Allowance == 0 ? standing.StartP50 : null,
+                StartEstimateP90 = waiting && standing.Allowance == 0 ? standing.StartP90 : null,
+                FinishEstimate = standing.FinishP50,
+                FinishEstimateP90 = standing.FinishP90,
+                Eta = StandingText.Eta(standing, now),
+                Runtimes = runtimes,
+            },
+            Conditions = Conditions.With(status.Conditions, Conditions.Admitted, !waiting, standing.Reason ?? Conditions.Reasons.Admitted, StandingText.Message(standing, now), generation, now),
+        };
+    }
+
     /// <summary>Events for what changed: the backend's own, a new refusal to dispatch, a new refusal of a spec change.</summary>
     private async Task RecordChangesAsync(BatchJobObject batchJob, BatchJob job, BatchJobStatus previous, BatchJobStatus next, BackendProgress progress, CancellationToken cancellation)
     {
@@ -197,10 +263,24 @@ public sealed class BatchJobReconciler(
         }
 
         var dispatched = next.Find(Conditions.Dispatched);
-        if (!progress.Dispatched && dispatched is not null && previous.Find(Conditions.Dispatched)?.Message != dispatched.Message)
+        if (!progress.Dispatched && progress.Reason != BackendReasons.Queued && dispatched is not null && previous.Find(Conditions.Dispatched)?.Message != dispatched.Message)
         {
             log.LogWarning("{BatchJob} cannot be dispatched to {Backend}: {Message}", job.Metadata.Name, job.Spec.Backend.Name, progress.Message);
             await RecordAsync(batchJob, "Warning", progress.Reason, progress.Message, cancellation).ConfigureAwait(false);
+        }
+
+        // Admitted after waiting (one admitted at once has its Dispatched event already).
+        if (next.Queue is { Allowance: > 0 } admitted && previous.Queue is not { Allowance: > 0 } && previous.Find(Conditions.Admitted) is { Status: "False" })
+        {
+            await RecordAsync(batchJob, "Normal", Conditions.Reasons.Admitted, $"admitted to queue {admitted.Name}: {admitted.Allowance} of {admitted.Wanted} indexes at once", cancellation).ConfigureAwait(false);
+        }
+
+        var admission = next.Find(Conditions.Admitted);
+        if (admission is { Status: "False" } && previous.Find(Conditions.Admitted) is var before && (before is null || before.Reason != admission.Reason)
+            && admission.Reason is WaitReasons.QueueNotFound or WaitReasons.PriorityClassNotFound or WaitReasons.NamespaceNotAllowed or WaitReasons.NoBackendAvailable)
+        {
+            // Waiting on its own spec (or a queue not there yet): said once, as a warning.
+            await RecordAsync(batchJob, "Warning", admission.Reason, admission.Message, cancellation).ConfigureAwait(false);
         }
 
         var applied = next.Find(Conditions.SpecApplied);

@@ -17,6 +17,15 @@ public sealed class ControllerMetrics
         QueueDepth = factory.CreateGauge("batchrunner_workqueue_depth", "BatchJobs waiting in the work queue.");
         BatchJobsByPhase = factory.CreateGauge("batchrunner_batchjobs", "BatchJobs the controller sees, by phase.", "phase");
         Leader = factory.CreateGauge("batchrunner_leader", "1 while this replica leads: it holds the leader Lease, or runs without leader election.");
+        QueuePendingIndexes = factory.CreateGauge("batchrunner_queue_pending_indexes", "Indexes wanted and not admitted yet, by queue and tenant.", "queue", "tenant");
+        QueueAdmittedIndexes = factory.CreateGauge("batchrunner_queue_admitted_indexes", "Indexes admitted to run at once, by queue and tenant.", "queue", "tenant");
+        TenantShare = factory.CreateGauge("batchrunner_queue_tenant_share", "The dominant share of a queue's quota a tenant holds now (0 to 1).", "queue", "tenant");
+        AdmissionWait = factory.CreateHistogram(
+            "batchrunner_admission_wait_seconds", "From a BatchJob's creation to its first admitted index, by queue.",
+            new HistogramConfiguration { LabelNames = ["queue"], Buckets = Histogram.ExponentialBuckets(0.1, 2, 18) });
+        SchedulerCycleDuration = factory.CreateHistogram(
+            "batchrunner_scheduler_cycle_duration_seconds", "Time one scheduling cycle took (read the state, decide, publish).",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0001, 2, 18) });
     }
 
     public CollectorRegistry Registry { get; }
@@ -26,4 +35,9 @@ public sealed class ControllerMetrics
     public Gauge QueueDepth { get; }
     public Gauge BatchJobsByPhase { get; }
     public Gauge Leader { get; }
+    public Gauge QueuePendingIndexes { get; }
+    public Gauge QueueAdmittedIndexes { get; }
+    public Gauge TenantShare { get; }
+    public Histogram AdmissionWait { get; }
+    public Histogram SchedulerCycleDuration { get; }
 }

@@ -46,13 +46,23 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         var existing = cluster.GetJob(ns, jobName);
         var events = new List<BackendEvent>();
 
-        // 1. Create the plan, then the Job, under their deterministic names.
+        // 1. Create the plan, then the Job, under their deterministic names, once its queue lets an index start. The
+        //    Job runs at most the allowance at once; a lower one is applied as what runs finishes (a Job whose
+        //    parallelism drops below its active pods deletes pods), so no running index is killed for it.
+        var parallelism = run.ParallelismNow(job);
         if (existing is null)
         {
             if (!run.AllowSubmit)
             {
                 return Waiting(job, dispatched: false, Conditions.Reasons.ImmutableFieldChanged, "nothing is dispatched for a run whose spec changed", WhileRunning) with { Degraded = degraded };
             }
+
+            if (parallelism == 0)
+            {
+                return Waiting(job, dispatched: false, BackendReasons.Queued, "waiting in its queue for room: no Job until an index may start", WhileRunning) with { Degraded = degraded };
+            }
+
+            job = WithParallelism(job, parallelism);
 
             var refusal = await DispatchAsync(run, job, cancellation).ConfigureAwait(false);
             if (refusal is not null)
@@ -68,6 +78,11 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
                 $"a Job named {jobName} exists and belongs to something else; BatchRunner will not take it over", WhileRunning) with { Degraded = degraded };
         }
 
+        else if (parallelism < job.Spec.Parallelism)
+        {
+            job = WithParallelism(job, Math.Min(job.Spec.Parallelism, Math.Max(parallelism, existing.Status?.Active ?? 0)));
+        }
+
         // 2. The running Job follows what may change (parallelism, deadline); anything else that changed is refused visibly.
         var applied = existing is null ? null : await ApplySpecChangesAsync(job, existing, run.RunId, cancellation).ConfigureAwait(false);
 
@@ -76,8 +91,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         var derived = StatusDerivation.FromJob(new BatchJobStatus(), existing, job.Spec.Completions, failedIndexes);
         var failure = derived.Phase == RunPhase.Failed ? StatusDerivation.FailureOf(existing) : null;
         var completions = existing?.Spec.Completions ?? job.Spec.Completions;
-        var parallelism = existing?.Spec.Parallelism ?? job.Spec.Parallelism;
-        var progress = FromDerived(derived, job, Dispatched: true, Conditions.Reasons.JobCreated, $"Job {jobName} runs {completions} indexes, {parallelism} at a time",
+        var progress = FromDerived(derived, job, Dispatched: true, Conditions.Reasons.JobCreated, $"Job {jobName} runs {completions} indexes, {job.Spec.Parallelism} at a time",
             failure?.Reason, failure?.Message) with
         {
             JobName = jobName,
@@ -273,6 +287,9 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
 
     private static BackendProgress Waiting(BatchJob job, bool dispatched, string reason, string message, TimeSpan pollAfter) => new(
         RunPhase.Pending, job.Spec.Completions, 0, 0, 0, null, null, null, dispatched, reason, message, null, null, State: null, pollAfter);
+
+    private static BatchJob WithParallelism(BatchJob job, int parallelism) =>
+        parallelism == job.Spec.Parallelism ? job : job with { Spec = job.Spec with { Parallelism = parallelism } };
 
     private static string? Value(IDictionary<string, string>? map, string key) =>
         map is not null && map.TryGetValue(key, out var value) ? value : null;

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using BatchRunner.Backends;
 using BatchRunner.Core.Runs;
+using BatchRunner.Core.Scheduling;
 
 namespace BatchRunner.Kubernetes.Status;
 
@@ -43,12 +44,56 @@ public sealed record BatchJobStatus
     [JsonPropertyName("awsBatch")]
     public JsonElement? LegacyAwsBatch { get; init; }
 
+    /// <summary>Where the BatchJob stands in its queue, when the controller schedules: what it may run, why the rest waits, when.</summary>
+    public QueueStatus? Queue { get; init; }
+
     public bool IsTerminal => Phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled;
 
     public Condition? Find(string type) => Conditions.FirstOrDefault(c => c.Type == type);
 
     public static BatchJobStatus FromJson(JsonElement? element) =>
         element is { ValueKind: JsonValueKind.Object } value ? value.Deserialize(TypeInfo) ?? new BatchJobStatus() : new BatchJobStatus();
+}
+
+/// <summary>
+/// <c>status.queue</c>. What no longer applies is written as null, which a merge patch removes (a BatchJob admitted
+/// in full has no position, no reason and no start estimate left).
+/// </summary>
+public sealed record QueueStatus
+{
+    /// <summary>Its queue's name.</summary>
+    public string Name { get; init; } = "";
+
+    /// <summary>Indexes its backend lets run at once now (the allowance applied).</summary>
+    public int Allowance { get; init; }
+
+    /// <summary>Indexes it would run at once if nothing held it back.</summary>
+    public int Wanted { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public int? Position { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public string? Reason { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public DateTimeOffset? StartEstimate { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public DateTimeOffset? StartEstimateP90 { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public DateTimeOffset? FinishEstimate { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public DateTimeOffset? FinishEstimateP90 { get; init; }
+
+    /// <summary>The estimates as <c>kubectl get</c> shows them, relative to when they were made.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.Never)]
+    public string? Eta { get; init; }
+
+    /// <summary>Index runtimes seen (this run's, else earlier runs' of this BatchJob): what the estimates go by.</summary>
+    public RuntimeSummary? Runtimes { get; init; }
 }
 
 /// <summary>Source-generated JSON metadata of <see cref="BatchJobStatus"/>: camelCase, nulls left out, enums by name, Kubernetes times.</summary>
@@ -90,6 +135,9 @@ public static class Conditions
     /// <summary>A finished run's results are compacted to Parquet in its store (False: not yet, or why not).</summary>
     public const string ResultsCompacted = "ResultsCompacted";
 
+    /// <summary>Its queue admitted every index it wants running (False: some wait, and the reason says why).</summary>
+    public const string Admitted = "Admitted";
+
     public static class Reasons
     {
         public const string SpecValid = "SpecValid";
@@ -107,6 +155,7 @@ public static class Conditions
         public const string Compacting = "Compacting";
         public const string CompactionFailed = "CompactionFailed";
         public const string NothingToCompact = "NothingToCompact";
+        public const string Admitted = "Admitted";
     }
 
     /// <summary>

@@ -52,7 +52,15 @@ public sealed class LocalBackend(LocalExecutor executor, string storeRoot, TimeP
                 "NotStarted", "nothing of this run runs here, and starting it was not allowed", null, null, null, TimeSpan.Zero);
         }
 
-        var local = _runs.GetOrAdd(key, _ => Start(job));
+        var parallelism = run.ParallelismNow(job);
+        if (parallelism == 0 && !_runs.ContainsKey(key))
+        {
+            return new BackendProgress(RunPhase.Pending, job.Spec.Completions, 0, 0, 0, null, null, null, Dispatched: false,
+                BackendReasons.Queued, "waiting in its queue for room: no process starts until an index may", null, null, null, TimeSpan.Zero);
+        }
+
+        var local = _runs.GetOrAdd(key, _ => Start(job, parallelism));
+        local.Limit.Limit = parallelism;
         // Waits for the end a little, so a host following the run learns of it at once and is not polling.
         await Task.WhenAny(local.Task, Task.Delay(_longPoll, time, CancellationToken.None)).ConfigureAwait(false);
         if (!local.Task.IsCompleted)
@@ -89,11 +97,11 @@ public sealed class LocalBackend(LocalExecutor executor, string storeRoot, TimeP
         return BackendRelease.Done;
     }
 
-    private LocalRun Start(BatchJob job)
+    private LocalRun Start(BatchJob job, int parallelism)
     {
         var stop = CancellationTokenSource.CreateLinkedTokenSource(hostStopping);
-        var local = new LocalRun(job, stop, time.GetUtcNow());
-        local.Task = Task.Run(() => executor.RunAsync(job, progress => local.Progress = progress, stop.Token), CancellationToken.None);
+        var local = new LocalRun(job, stop, time.GetUtcNow(), new ConcurrencyLimit(parallelism));
+        local.Task = Task.Run(() => executor.RunAsync(job, progress => local.Progress = progress, stop.Token, local.Limit), CancellationToken.None);
         return local;
     }
 
@@ -103,7 +111,7 @@ public sealed class LocalBackend(LocalExecutor executor, string storeRoot, TimeP
         return new BackendProgress(
             progress is null || progress.Running == 0 && progress.Succeeded == 0 && progress.Failed == 0 ? RunPhase.Pending : RunPhase.Running,
             progress?.Total ?? job.Spec.Completions, progress?.Succeeded ?? 0, progress?.Failed ?? 0, progress?.Running ?? 0, null,
-            local.StartedAt, null, Dispatched: true, "ProcessesStarted", $"{job.Spec.Completions} indexes as local processes, {job.Spec.Parallelism} at a time",
+            local.StartedAt, null, Dispatched: true, "ProcessesStarted", $"{job.Spec.Completions} indexes as local processes, {local.Limit.Limit} at a time",
             null, null, null, TimeSpan.Zero)
         {
             JobName = $"{job.Metadata.Name}-{RunIdentity.For(job)}",
@@ -128,8 +136,11 @@ public sealed class LocalBackend(LocalExecutor executor, string storeRoot, TimeP
 
     private static string Key(BackendRun run) => $"{run.Namespace}/{run.Name}/{run.RunId}";
 
-    private sealed class LocalRun(BatchJob job, CancellationTokenSource stop, DateTimeOffset startedAt)
+    private sealed class LocalRun(BatchJob job, CancellationTokenSource stop, DateTimeOffset startedAt, ConcurrencyLimit limit)
     {
+        /// <summary>Attempts that may go at once: the spec's parallelism within the queue's allowance, followed on every call.</summary>
+        public ConcurrencyLimit Limit { get; } = limit;
+
         public BatchJob Job { get; } = job;
         public CancellationTokenSource Stop { get; } = stop;
         public DateTimeOffset StartedAt { get; } = startedAt;

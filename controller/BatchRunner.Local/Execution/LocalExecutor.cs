@@ -88,7 +88,8 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
 
     /// <summary>Runs (or resumes) the run of this job until every index has succeeded or failed, or it is stopped.</summary>
     /// <param name="observe">Receives the live counters once the run knows what is left to do.</param>
-    public async Task<RunReport> RunAsync(BatchJob job, Action<RunProgress>? observe, CancellationToken cancellation)
+    /// <param name="limit">Attempts that may go at once, changeable while the run goes; null: the spec's parallelism.</param>
+    public async Task<RunReport> RunAsync(BatchJob job, Action<RunProgress>? observe, CancellationToken cancellation, ConcurrencyLimit? limit = null)
     {
         CheckCommandExists(job, options.WorkingDirectory);
         if (job.Spec.Resources != ResourceRequests.Default)
@@ -103,7 +104,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
         using var runLock = AcquireRunLock(runId, job.Metadata.Name);
         using var state = RunStateStore.Open(options.StoreRoot);
         using var scope = log.BeginScope(new Dictionary<string, object> { ["BatchJob"] = job.Metadata.Name, ["RunId"] = runId });
-        var run = new Invocation(this, job, runId, state, log);
+        var run = new Invocation(this, job, runId, state, log, limit);
         return await run.ExecuteAsync(observe, cancellation).ConfigureAwait(false);
     }
 
@@ -153,7 +154,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
 
     /// <summary>One invocation of a run: its counters, its schedule, its stop reasons.</summary>
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "ExecuteAsync disposes the writer and the command launcher it creates")]
-    private sealed class Invocation(LocalExecutor owner, BatchJob job, string runId, RunStateStore state, ILogger log)
+    private sealed class Invocation(LocalExecutor owner, BatchJob job, string runId, RunStateStore state, ILogger log, ConcurrencyLimit? limit)
     {
         private readonly SweepPlan _plan = new(job.Spec);
         private readonly string _name = job.Metadata.Name;
@@ -340,9 +341,28 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             {
                 while (await _ready.Reader.WaitToReadAsync(stop.Token).ConfigureAwait(false))
                 {
-                    while (!stop.IsCancellationRequested && _ready.Reader.TryRead(out var index))
+                    while (!stop.IsCancellationRequested && limit is null && _ready.Reader.TryRead(out var index))
                     {
                         await RunIndexOnceAsync(index, stop.Token).ConfigureAwait(false);
+                    }
+
+                    // Within a changeable limit: a place first, then an index (none left: the place goes back).
+                    while (!stop.IsCancellationRequested && limit is not null)
+                    {
+                        await limit.EnterAsync(stop.Token).ConfigureAwait(false);
+                        try
+                        {
+                            if (!_ready.Reader.TryRead(out var index))
+                            {
+                                break;
+                            }
+
+                            await RunIndexOnceAsync(index, stop.Token).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            limit.Exit();
+                        }
                     }
                 }
             }

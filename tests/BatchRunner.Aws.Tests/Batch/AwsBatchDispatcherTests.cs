@@ -111,11 +111,11 @@ public sealed class AwsBatchDispatcherTests
         var runId = RunIdentity.For(job);
 
         // The first controller submits, then dies before its state is written anywhere.
-        var lost = await rig.Dispatcher().AdvanceAsync(job, runId, null, null, allowSubmit: true, default);
+        var lost = await rig.Dispatcher().AdvanceAsync(job, runId, null, null, allowSubmit: true, allowance: null, default);
         Assert.Equal(4, rig.Server.CallCount("SubmitJob"));
 
         // Its successor starts from nothing: it finds each window by name instead of submitting it again.
-        var found = await rig.Dispatcher().AdvanceAsync(job, runId, null, null, allowSubmit: true, default);
+        var found = await rig.Dispatcher().AdvanceAsync(job, runId, null, null, allowSubmit: true, allowance: null, default);
 
         Assert.Equal(4, rig.Server.CallCount("SubmitJob"));
         Assert.Equal(lost.State.Arrays.Select(a => a.JobId), found.State.Arrays.Select(a => a.JobId));
@@ -139,7 +139,7 @@ public sealed class AwsBatchDispatcherTests
             seen.Add(state.Arrays.Count);
             Assert.Equal(state.Arrays.Count, rig.Server.Jobs.Count);
             return Task.CompletedTask;
-        }, allowSubmit: true, default);
+        }, allowSubmit: true, allowance: null, default);
 
         Assert.Equal([1, 2], seen);
     }
@@ -188,7 +188,7 @@ public sealed class AwsBatchDispatcherTests
         await using var rig = await BatchRig.StartAsync();
         rig.Server.DenyAccess = true;
 
-        var progress = await rig.Dispatcher().AdvanceAsync(BatchRig.Job(), "r1", null, null, allowSubmit: true, default);
+        var progress = await rig.Dispatcher().AdvanceAsync(BatchRig.Job(), "r1", null, null, allowSubmit: true, allowance: null, default);
 
         Assert.Equal(RunPhase.Pending, progress.Phase);
         Assert.Equal(AwsBatchReasons.Rejected, progress.Problem!.Reason);
@@ -207,7 +207,7 @@ public sealed class AwsBatchDispatcherTests
         var progress = await rig.Dispatcher(rig.Options(o => new AwsBatchOptions
         {
             Enabled = true, JobQueue = "nope", ExecutionRoleArn = o.ExecutionRoleArn, DefaultResultsUri = o.DefaultResultsUri,
-        })).AdvanceAsync(BatchRig.Job(), "r1", null, null, allowSubmit: true, default);
+        })).AdvanceAsync(BatchRig.Job(), "r1", null, null, allowSubmit: true, allowance: null, default);
 
         Assert.Equal(AwsBatchReasons.Rejected, progress.Problem!.Reason);
         Assert.Contains("JobQueue nope not found", progress.Problem.Message, StringComparison.Ordinal);
@@ -219,7 +219,7 @@ public sealed class AwsBatchDispatcherTests
         await using var rig = await BatchRig.StartAsync();
 
         var progress = await rig.Dispatcher(new AwsBatchOptions { Enabled = true, DefaultResultsUri = rig.Store })
-            .AdvanceAsync(BatchRig.Job(), "r1", null, null, allowSubmit: true, default);
+            .AdvanceAsync(BatchRig.Job(), "r1", null, null, allowSubmit: true, allowance: null, default);
 
         Assert.Equal(AwsBatchReasons.NotConfigured, progress.Problem!.Reason);
         Assert.Contains("BatchRunner:AwsBatch:JobQueue", progress.Problem.Message, StringComparison.Ordinal);
@@ -232,7 +232,7 @@ public sealed class AwsBatchDispatcherTests
     {
         await using var rig = await BatchRig.StartAsync();
 
-        var progress = await rig.Dispatcher().AdvanceAsync(BatchRig.Job(extra: "  resources: {cpu: \"32\", memory: 8Gi}"), "r1", null, null, allowSubmit: true, default);
+        var progress = await rig.Dispatcher().AdvanceAsync(BatchRig.Job(extra: "  resources: {cpu: \"32\", memory: 8Gi}"), "r1", null, null, allowSubmit: true, allowance: null, default);
 
         Assert.Equal(RunPhase.Failed, progress.Phase);
         Assert.Equal(AwsBatchReasons.InvalidResources, progress.Problem!.Reason);
@@ -247,7 +247,7 @@ public sealed class AwsBatchDispatcherTests
         await using var rig = await BatchRig.StartAsync();
 
         var progress = await rig.Dispatcher(rig.Options(o => new AwsBatchOptions { Enabled = true, JobQueue = o.JobQueue, ExecutionRoleArn = o.ExecutionRoleArn }))
-            .AdvanceAsync(BatchRig.Job(), "r1", null, null, allowSubmit: true, default);
+            .AdvanceAsync(BatchRig.Job(), "r1", null, null, allowSubmit: true, allowance: null, default);
 
         Assert.Equal(AwsBatchReasons.NoResultsStore, progress.Problem!.Reason);
         Assert.Contains("spec.results.uri", progress.Problem.Message, StringComparison.Ordinal);
@@ -263,7 +263,7 @@ public sealed class AwsBatchDispatcherTests
         var blocked = await rig.Dispatcher(rig.Options(o => new AwsBatchOptions
         {
             Enabled = true, JobQueue = o.JobQueue, ExecutionRoleArn = o.ExecutionRoleArn, DefaultResultsUri = o.DefaultResultsUri,
-        })).AdvanceAsync(BatchRig.Job("other", metadata: ", annotations: {batchrunner.io/capacity: spot}"), "r2", null, null, allowSubmit: true, default);
+        })).AdvanceAsync(BatchRig.Job("other", metadata: ", annotations: {batchrunner.io/capacity: spot}"), "r2", null, null, allowSubmit: true, allowance: null, default);
 
         Assert.Equal(BatchRig.SpotQueue, Assert.Single(rig.Server.Jobs).Queue);
         Assert.Contains("SpotJobQueue", blocked.Problem!.Message, StringComparison.Ordinal);
@@ -290,7 +290,7 @@ public sealed class AwsBatchDispatcherTests
         var job = BatchRig.Job(extra: "  completions: 30\n  parallelism: 12");
         var runId = RunIdentity.For(job);
         var dispatcher = rig.Dispatcher();
-        var progress = await dispatcher.AdvanceAsync(job, runId, null, null, allowSubmit: true, default);
+        var progress = await dispatcher.AdvanceAsync(job, runId, null, null, allowSubmit: true, allowance: null, default);
         var recorded = progress.State.Clone();
         recorded.Arrays.RemoveAt(2);
 
@@ -299,7 +299,7 @@ public sealed class AwsBatchDispatcherTests
         Assert.Equal(RunPhase.Cancelled, cancelled.Phase);
         Assert.All(rig.Server.Jobs, j => Assert.Equal(["TerminateJob"], j.StoppedBy));
         Assert.All(rig.Server.Jobs, j => Assert.Equal("FAILED", j.Status));
-        var again = await dispatcher.AdvanceAsync(job, runId, cancelled.State, null, allowSubmit: true, default);
+        var again = await dispatcher.AdvanceAsync(job, runId, cancelled.State, null, allowSubmit: true, allowance: null, default);
         Assert.Equal(RunPhase.Cancelled, again.Phase);
         Assert.Equal(4, rig.Server.CallCount("SubmitJob"));
     }
@@ -311,11 +311,11 @@ public sealed class AwsBatchDispatcherTests
         rig.Server.AdvanceOnDescribe = false;
         var job = BatchRig.Job(extra: "  completions: 4\n  parallelism: 4\n  deadlineSeconds: 600");
         var dispatcher = rig.Dispatcher();
-        var started = await dispatcher.AdvanceAsync(job, RunIdentity.For(job), null, null, allowSubmit: true, default);
+        var started = await dispatcher.AdvanceAsync(job, RunIdentity.For(job), null, null, allowSubmit: true, allowance: null, default);
         Assert.True(started.PollAfter <= TimeSpan.FromSeconds(601));
 
         rig.Time.Advance(TimeSpan.FromSeconds(601));
-        var ended = await dispatcher.AdvanceAsync(job, RunIdentity.For(job), started.State, null, allowSubmit: true, default);
+        var ended = await dispatcher.AdvanceAsync(job, RunIdentity.For(job), started.State, null, allowSubmit: true, allowance: null, default);
 
         Assert.Equal(RunPhase.Failed, ended.Phase);
         Assert.Contains("deadlineSeconds", ended.FailureMessage, StringComparison.Ordinal);
@@ -329,7 +329,7 @@ public sealed class AwsBatchDispatcherTests
         rig.Server.AdvanceOnDescribe = false;
         var job = BatchRig.Job(extra: "  completions: 250\n  parallelism: 4");
         var dispatcher = rig.Dispatcher();
-        var state = (await dispatcher.AdvanceAsync(job, RunIdentity.For(job), null, null, allowSubmit: true, default)).State;
+        var state = (await dispatcher.AdvanceAsync(job, RunIdentity.For(job), null, null, allowSubmit: true, allowance: null, default)).State;
         // As many open windows as a restarted controller could inherit: every index its own job.
         for (var index = state.NextIndex; index < 250; index++)
         {
@@ -339,7 +339,7 @@ public sealed class AwsBatchDispatcherTests
 
         state.NextIndex = 250;
         var before = rig.Server.CallCount("DescribeJobs");
-        var progress = await dispatcher.AdvanceAsync(job, state.RunId!, state, null, allowSubmit: true, default);
+        var progress = await dispatcher.AdvanceAsync(job, state.RunId!, state, null, allowSubmit: true, allowance: null, default);
 
         var describes = rig.Server.Bodies("DescribeJobs").Skip(before).Select(b => JsonNode.Parse(b)!["jobs"]!.AsArray().Count).ToList();
         Assert.Equal([100, 100, 50], describes);
@@ -353,16 +353,16 @@ public sealed class AwsBatchDispatcherTests
         rig.Server.AdvanceOnDescribe = false;
         var job = BatchRig.Job(extra: "  completions: 2\n  parallelism: 2");
         var dispatcher = rig.Dispatcher();
-        var progress = await dispatcher.AdvanceAsync(job, RunIdentity.For(job), null, null, allowSubmit: true, default);
+        var progress = await dispatcher.AdvanceAsync(job, RunIdentity.For(job), null, null, allowSubmit: true, allowance: null, default);
         var polls = new List<TimeSpan> { progress.PollAfter };
         for (var i = 0; i < 6; i++)
         {
-            progress = await dispatcher.AdvanceAsync(job, RunIdentity.For(job), progress.State, null, allowSubmit: true, default);
+            progress = await dispatcher.AdvanceAsync(job, RunIdentity.For(job), progress.State, null, allowSubmit: true, allowance: null, default);
             polls.Add(progress.PollAfter);
         }
 
         rig.Server.Advance();
-        progress = await dispatcher.AdvanceAsync(job, RunIdentity.For(job), progress.State, null, allowSubmit: true, default);
+        progress = await dispatcher.AdvanceAsync(job, RunIdentity.For(job), progress.State, null, allowSubmit: true, allowance: null, default);
 
         Assert.Equal([5, 10, 20, 40, 60, 60, 60], polls.Select(p => (int)p.TotalSeconds));
         Assert.Equal(TimeSpan.FromSeconds(5), progress.PollAfter);

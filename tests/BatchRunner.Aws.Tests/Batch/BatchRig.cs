@@ -76,7 +76,7 @@ public sealed class BatchRig : IAsyncDisposable
         AwsBatchProgress progress = null!;
         for (var round = 0; round < rounds; round++)
         {
-            progress = await dispatcher.AdvanceAsync(job, runId, state, null, allowSubmit: true, default);
+            progress = await dispatcher.AdvanceAsync(job, runId, state, null, allowSubmit: true, allowance: null, default);
             each?.Invoke(progress);
             state = progress.State;
             if (progress.IsTerminal || progress.Problem is not null)

@@ -27,7 +27,7 @@ public sealed class BotocoreModelTests
             ShareIdentifier = "teamA", AssignPublicIp = true, PlatformVersion = "1.4.0",
         })), BatchRig.Job("windows", extra: "  completions: 9\n  parallelism: 4\n  resources: {cpu: 250m, memory: 512Mi}"));
         var cancelled = BatchRig.Job("cancelled", extra: "  completions: 3\n  parallelism: 3");
-        var started = await dispatcher.AdvanceAsync(cancelled, RunIdentity.For(cancelled), null, null, allowSubmit: true, default);
+        var started = await dispatcher.AdvanceAsync(cancelled, RunIdentity.For(cancelled), null, null, allowSubmit: true, allowance: null, default);
         await dispatcher.CancelAsync(cancelled, "cancelled", RunIdentity.For(cancelled), started.State, "BatchJob deleted", default);
         await rig.Api.CancelJobAsync(new CancelJobRequest(rig.Server.Jobs[0].Id, "no longer needed"), default);
 

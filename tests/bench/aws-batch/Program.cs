@@ -51,11 +51,11 @@ using (var limiter = new SubmitRateLimiter(rate))
         metadata: {name: warm-up}
         spec: {image: "registry.example/other:1", command: [python, sim.py], completions: 2, parallelism: 2, backend: aws-batch}
         """).GetJobOrThrow();
-    await dispatcher.AdvanceAsync(warm, RunIdentity.For(warm), null, null, allowSubmit: true, default);
+    await dispatcher.AdvanceAsync(warm, RunIdentity.For(warm), null, null, allowSubmit: true, allowance: null, default);
     await Task.Delay(TimeSpan.FromSeconds(1));
     var baseline = (Calls: server.Calls.Count, Submits: server.CallCount("SubmitJob"));
     var clock = Stopwatch.StartNew();
-    var progress = await dispatcher.AdvanceAsync(job, RunIdentity.For(job), null, null, allowSubmit: true, default);
+    var progress = await dispatcher.AdvanceAsync(job, RunIdentity.For(job), null, null, allowSubmit: true, allowance: null, default);
     var elapsed = clock.Elapsed;
     if (progress.State.NextIndex != indexes)
     {

@@ -1,0 +1,367 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BatchRunner.Backends.Scheduling;
+using BatchRunner.Core.Scheduling;
+using BatchRunner.Core.Spec;
+using BatchRunner.Kubernetes.Client;
+using BatchRunner.Kubernetes.Status;
+using k8s;
+using Microsoft.Extensions.Logging;
+
+namespace BatchRunner.Kubernetes.Controller;
+
+/// <summary>What the queue scheduler reads and writes in the cluster: the informers' caches, and Queue statuses.</summary>
+public interface IQueueState
+{
+    IEnumerable<BatchJobObject> BatchJobs { get; }
+
+    IEnumerable<QueueObject> Queues { get; }
+
+    Task PatchQueueStatusAsync(string name, JsonObject status, CancellationToken cancellation);
+}
+
+/// <summary>
+/// The leader's scheduling loop: a cycle (<see cref="QueueCycle"/>) over every BatchJob and Queue in the informers'
+/// caches, run soon after anything changes (at most every <see cref="MinInterval"/>) and every <see cref="Tick"/>
+/// for estimates and usage decay. Its decisions go to the <see cref="AdmissionBoard"/>, and the BatchJobs whose
+/// standing changed are reconciled; each Queue's status says what it holds. Level-based: the state is read whole
+/// each cycle, and tenants' usage is kept in the Queues' statuses, so a new leader decides as the last one did.
+/// </summary>
+public sealed class QueueScheduler(
+    IQueueState cluster, AdmissionBoard board, IReadOnlyList<Backend> backends, Action<string> reconcile, ControllerMetrics metrics, TimeProvider time, ILogger<QueueScheduler> log)
+    : IDisposable
+{
+    public static readonly TimeSpan MinInterval = TimeSpan.FromMilliseconds(100);
+    public static readonly TimeSpan Tick = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often a Queue's status is rewritten for its tenants' usage alone.</summary>
+    private static readonly TimeSpan UsageWriteInterval = TimeSpan.FromSeconds(30);
+
+    private readonly SemaphoreSlim _poked = new(0, 1);
+    private readonly Dictionary<(string Uid, long Generation), BatchJob?> _parsed = [];
+    private readonly Dictionary<string, (string Written, DateTimeOffset At)> _queueStatuses = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _admitted = new(StringComparer.Ordinal);
+    private IReadOnlyList<TenantUsage>? _usage;
+
+    public void Dispose() => _poked.Dispose();
+
+    /// <summary>Something changed: a cycle runs soon.</summary>
+    public void Poke()
+    {
+        try
+        {
+            _poked.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // A cycle is due already.
+        }
+    }
+
+    public async Task RunAsync(CancellationToken cancellation)
+    {
+        while (!cancellation.IsCancellationRequested)
+        {
+            try
+            {
+                await CycleAsync(cancellation).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // A bad cycle (the API server refused a Queue status) is tried again; decisions already published stand.
+                log.LogWarning(e, "A scheduling cycle failed; trying again");
+            }
+
+            try
+            {
+                await Task.Delay(MinInterval, time, cancellation).ConfigureAwait(false);
+                await _poked.WaitAsync(Tick, cancellation).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>One cycle: read, decide, publish, reconcile what changed, write the Queues' statuses.</summary>
+    public async Task<CycleResult> CycleAsync(CancellationToken cancellation)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var now = time.GetUtcNow();
+        var queueObjects = cluster.Queues.ToList();
+        var (definitions, refused) = Definitions(queueObjects);
+        _usage ??= UsageFrom(queueObjects);
+        var (queued, created) = Workloads();
+        var result = QueueCycle.Run(definitions, queued, _usage, now);
+        var standings = Explain(result.Standings, refused);
+        _usage = result.Usage;
+
+        foreach (var key in board.Publish(standings, now))
+        {
+            reconcile(key);
+        }
+
+        ObserveAdmissions(standings, created, now);
+        metrics.SchedulerCycleDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        await WriteQueueStatusesAsync(queueObjects, result, refused, now, cancellation).ConfigureAwait(false);
+        return result with { Standings = standings };
+    }
+
+    /// <summary>Every Queue that reads, and the default queue unless one is named so; refused ones with their errors.</summary>
+    private (List<QueueDefinition> Definitions, Dictionary<string, string> Refused) Definitions(List<QueueObject> queueObjects)
+    {
+        var definitions = new List<QueueDefinition>();
+        var refused = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var queue in queueObjects.Where(q => q.Metadata.DeletionTimestamp is null))
+        {
+            var spec = queue.Spec is { } element ? JsonNode.Parse(element.GetRawText()) : null;
+            var (definition, errors) = QueueDefinitionReader.Read(queue.Metadata.Name, spec, "spec");
+            if (definition is not null)
+            {
+                definitions.Add(definition);
+            }
+            else
+            {
+                refused[queue.Metadata.Name] = string.Join("; ", errors);
+            }
+        }
+
+        if (definitions.All(d => d.Name != QueueDefinition.DefaultName) && !refused.ContainsKey(QueueDefinition.DefaultName))
+        {
+            definitions.Add(QueueDefinitionReader.Default(backends));
+        }
+
+        return (definitions, refused);
+    }
+
+    /// <summary>Tenants' usage as the Queues' statuses last recorded it: where a new leader carries on from.</summary>
+    private static List<TenantUsage> UsageFrom(List<QueueObject> queueObjects)
+    {
+        var usage = new List<TenantUsage>();
+        foreach (var queue in queueObjects)
+        {
+            if (queue.Status is not { ValueKind: JsonValueKind.Object } status || !status.TryGetProperty("tenants", out var tenants) || tenants.ValueKind != JsonValueKind.Array)
+            {
+                continue;
+            }
+
+            foreach (var tenant in tenants.EnumerateArray())
+            {
+                if (tenant.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String
+                    && tenant.TryGetProperty("usageShareSeconds", out var seconds) && seconds.TryGetDouble(out var shareSeconds) && double.IsFinite(shareSeconds) && shareSeconds >= 0
+                    && tenant.TryGetProperty("usageAt", out var at) && at.ValueKind == JsonValueKind.String
+                    && DateTimeOffset.TryParse(at.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var since))
+                {
+                    usage.Add(new TenantUsage(queue.Metadata.Name, name.GetString()!, shareSeconds, since));
+                }
+            }
+        }
+
+        return usage;
+    }
+
+    /// <summary>The BatchJobs that may still run indexes, as the scheduler sees them; with each one's creation time.</summary>
+    private (List<QueuedWorkload> Queued, Dictionary<string, DateTimeOffset> Created) Workloads()
+    {
+        var queued = new List<QueuedWorkload>();
+        var created = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        var seen = new HashSet<(string, long)>();
+        foreach (var batchJob in cluster.BatchJobs)
+        {
+            var status = BatchJobStatus.FromJson(batchJob.Status);
+            if (batchJob.Metadata.DeletionTimestamp is not null || status.IsTerminal
+                || batchJob.Metadata.Annotations?.TryGetValue(BatchJobResource.CancelAnnotation, out var cancel) == true && cancel == "true")
+            {
+                continue;
+            }
+
+            var parseKey = (batchJob.Metadata.Uid ?? batchJob.Key, batchJob.Metadata.Generation ?? 0);
+            seen.Add(parseKey);
+            if (!_parsed.TryGetValue(parseKey, out var job))
+            {
+                var parsed = BatchJobParser.FromNode(batchJob.ToDocument());
+                _parsed[parseKey] = job = parsed.Job;
+            }
+
+            if (job is null)
+            {
+                continue;
+            }
+
+            var spec = job.Spec;
+            var queue = spec.Queue ?? QueueDefinition.DefaultName;
+            // A Job dispatched before its BatchJob had a queue runs at its parallelism: that is what it holds.
+            var applied = status.Queue is { } shown ? shown.Allowance : status.JobName is not null ? spec.Parallelism : 0;
+            var remaining = Math.Max(0, spec.Completions - (status.Succeeded ?? 0) - (status.Failed ?? 0));
+            var creation = batchJob.Metadata.CreationTimestamp is { } at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : time.GetUtcNow();
+            created[batchJob.Key] = creation;
+            queued.Add(new QueuedWorkload(
+                new Workload(batchJob.Key, batchJob.Metadata.NamespaceProperty, queue, spec.Backend, spec.Priority, creation.UtcTicks, spec.Parallelism, remaining,
+                    Math.Min(remaining, status.Active ?? 0), spec.Resources.MilliCpu, spec.Resources.MemoryBytes, spec.PriorityClass, applied),
+                status.Queue?.Runtimes));
+        }
+
+        // Forget parses of objects gone or changed.
+        foreach (var stale in _parsed.Keys.Where(k => !seen.Contains(k)).ToList())
+        {
+            _parsed.Remove(stale);
+        }
+
+        return (queued, created);
+    }
+
+    /// <summary>A BatchJob naming a Queue that exists but was refused is told why, not that its queue is missing.</summary>
+    private static Dictionary<string, Standing> Explain(IReadOnlyDictionary<string, Standing> standings, Dictionary<string, string> refused) =>
+        standings.ToDictionary(s => s.Key, s => s.Value.Reason == WaitReasons.QueueNotFound && refused.TryGetValue(s.Value.Queue, out var errors)
+            ? s.Value with { Message = $"spec.queue: queue {s.Value.Queue} is refused ({errors}); it is admitted once the queue is fixed" }
+            : s.Value, StringComparer.Ordinal);
+
+    private void ObserveAdmissions(Dictionary<string, Standing> standings, Dictionary<string, DateTimeOffset> created, DateTimeOffset now)
+    {
+        foreach (var (key, standing) in standings)
+        {
+            if (standing.Allowance > 0 && _admitted.Add(key) && created.TryGetValue(key, out var at))
+            {
+                metrics.AdmissionWait.WithLabels(standing.Queue).Observe(Math.Max(0, (now - at).TotalSeconds));
+            }
+        }
+
+        _admitted.IntersectWith(standings.Keys);
+    }
+
+    private async Task WriteQueueStatusesAsync(List<QueueObject> queueObjects, CycleResult result, Dictionary<string, string> refused, DateTimeOffset now, CancellationToken cancellation)
+    {
+        var summaries = result.Queues.ToDictionary(q => q.Name, StringComparer.Ordinal);
+        foreach (var summary in result.Queues)
+        {
+            foreach (var tenant in summary.Tenants)
+            {
+                metrics.QueuePendingIndexes.WithLabels(summary.Name, tenant.Name).Set(tenant.PendingIndexes);
+                metrics.QueueAdmittedIndexes.WithLabels(summary.Name, tenant.Name).Set(tenant.AdmittedIndexes);
+                metrics.TenantShare.WithLabels(summary.Name, tenant.Name).Set(tenant.Share);
+            }
+        }
+
+        foreach (var queue in queueObjects.Where(q => q.Metadata.DeletionTimestamp is null))
+        {
+            var name = queue.Metadata.Name;
+            var status = QueueStatusDocument.Of(summaries.GetValueOrDefault(name), refused.GetValueOrDefault(name), queue.Metadata.Generation ?? 0, Previous(queue), now);
+            var decided = QueueStatusDocument.WithoutUsage(status);
+            var previous = Previous(queue);
+            // What the object shows counts as written (a new leader does not rewrite what the last one wrote).
+            var last = _queueStatuses.TryGetValue(name, out var written) ? written : (Written: QueueStatusDocument.WithoutUsage(previous), At: DateTimeOffset.MinValue);
+            if (last.Written == decided && (now - last.At < UsageWriteInterval || !QueueStatusDocument.UsageChanged(previous, status)))
+            {
+                continue;
+            }
+
+            await cluster.PatchQueueStatusAsync(name, status, cancellation).ConfigureAwait(false);
+            _queueStatuses[name] = (decided, now);
+        }
+    }
+
+    private static JsonObject? Previous(QueueObject queue) => queue.Status is { ValueKind: JsonValueKind.Object } status ? JsonNode.Parse(status.GetRawText()) as JsonObject : null;
+}
+
+/// <summary>A Queue's status as the scheduler writes it, and the parts compared to decide whether to write it.</summary>
+public static class QueueStatusDocument
+{
+    public static JsonObject Of(QueueSummary? summary, string? refusal, long generation, JsonObject? previous, DateTimeOffset now)
+    {
+        var valid = refusal is null;
+        var reason = valid ? "QueueValid" : "InvalidQueue";
+        var message = valid ? "the queue is valid" : refusal!;
+        var before = previous?["conditions"] is JsonArray conditions ? conditions.OfType<JsonObject>().FirstOrDefault(c => (string?)c["type"] == "Valid") : null;
+        var since = before is not null && (string?)before["status"] == (valid ? "True" : "False") && before["lastTransitionTime"] is JsonValue t ? t.GetValue<string>() : Time(now);
+        var tenants = new JsonArray();
+        foreach (var tenant in summary?.Tenants ?? [])
+        {
+            tenants.Add((JsonNode)new JsonObject
+            {
+                ["name"] = tenant.Name,
+                ["weight"] = tenant.Weight,
+                ["share"] = Math.Round(tenant.Share, 4),
+                ["usageShareSeconds"] = Math.Round(tenant.Usage.ShareSeconds, 3),
+                ["usageAt"] = Time(tenant.Usage.At),
+                ["admittedIndexes"] = tenant.AdmittedIndexes,
+                ["pendingIndexes"] = tenant.PendingIndexes,
+            });
+        }
+
+        return new JsonObject
+        {
+            ["observedGeneration"] = generation,
+            ["backends"] = summary is null ? null : string.Join(",", summary.Backends.Select(b => b.Name)),
+            ["pendingIndexes"] = summary?.PendingIndexes ?? 0,
+            ["admittedIndexes"] = summary?.AdmittedIndexes ?? 0,
+            ["waitingBatchJobs"] = summary?.WaitingBatchJobs ?? 0,
+            ["usage"] = summary?.Usage ?? "",
+            ["tenants"] = tenants,
+            ["conditions"] = new JsonArray(new JsonObject
+            {
+                ["type"] = "Valid",
+                ["status"] = valid ? "True" : "False",
+                ["reason"] = reason,
+                ["message"] = message,
+                ["observedGeneration"] = generation,
+                ["lastTransitionTime"] = since,
+            }),
+        };
+    }
+
+    /// <summary>The status without the tenants' usage, which moves every cycle: what a decision changed.</summary>
+    public static string WithoutUsage(JsonObject? status)
+    {
+        if (status?.DeepClone() is not JsonObject copy)
+        {
+            return "";
+        }
+
+        if (copy["tenants"] is JsonArray tenants)
+        {
+            foreach (var tenant in tenants.OfType<JsonObject>())
+            {
+                tenant.Remove("usageShareSeconds");
+                tenant.Remove("usageAt");
+                tenant.Remove("share");
+            }
+        }
+
+        return copy.ToJsonString();
+    }
+
+    /// <summary>Whether a tenant's usage moved by more than a hundredth of a share-second since the status was written.</summary>
+    public static bool UsageChanged(JsonObject? before, JsonObject after)
+    {
+        static Dictionary<string, double> Of(JsonObject? status) => (status?["tenants"] as JsonArray ?? []).OfType<JsonObject>()
+            .Where(t => t["name"] is JsonValue && t["usageShareSeconds"] is JsonValue)
+            .ToDictionary(t => t["name"]!.GetValue<string>(), t => t["usageShareSeconds"]!.GetValue<double>(), StringComparer.Ordinal);
+        var (old, now) = (Of(before), Of(after));
+        return old.Count != now.Count || now.Any(t => !old.TryGetValue(t.Key, out var o) || Math.Abs(o - t.Value) > 0.01);
+    }
+
+    private static string Time(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+}
+
+/// <summary>The scheduler's view of a real cluster: the informers' caches, and Queue status patches.</summary>
+public sealed class ClusterQueueState(k8s.IKubernetes client, Informer<BatchJobObject> batchJobs, Informer<QueueObject> queues) : IQueueState
+{
+    public IEnumerable<BatchJobObject> BatchJobs => batchJobs.Items;
+
+    public IEnumerable<QueueObject> Queues => queues.Items;
+
+    public async Task PatchQueueStatusAsync(string name, JsonObject status, CancellationToken cancellation)
+    {
+        var patch = new JsonObject { ["status"] = status.DeepClone() }.ToJsonString();
+        await client.CustomObjects.PatchClusterCustomObjectStatusAsync(
+            new k8s.Models.V1Patch(patch, k8s.Models.V1Patch.PatchType.MergePatch), QueueResource.Group, QueueResource.Version, QueueResource.Plural, name,
+            cancellationToken: cancellation).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,241 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BatchRunner.Backends.Scheduling;
+using BatchRunner.Core.Scheduling;
+using BatchRunner.Core.Spec;
+using BatchRunner.Kubernetes.Client;
+using BatchRunner.Kubernetes.Controller;
+using BatchRunner.Kubernetes.Dispatch;
+using BatchRunner.Kubernetes.Status;
+using k8s.Models;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Prometheus;
+
+namespace BatchRunner.Kubernetes.Tests;
+
+/// <summary>
+/// Queues on the operator's side: the reconciler runs no more than the scheduler admitted and says why the rest
+/// waits; the scheduling loop reads BatchJobs and Queues as the informers hold them and writes the Queues' status.
+/// </summary>
+public sealed class QueueSchedulingTests
+{
+    private const string Key = Specs.Namespace + "/" + Specs.Name;
+    private static readonly DateTimeOffset Now = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
+
+    private readonly FakeTimeProvider _time = new(Now);
+    private readonly FakeCluster _cluster = new();
+    private readonly AdmissionBoard _board = new();
+
+    private BatchJobStatus Status => _cluster.StatusOf(Key);
+
+    private Task<ReconcileResult> ReconcileAsync() =>
+        new BatchJobReconciler(_cluster, BatchJobReconciler.Registry(_cluster, DispatchSettings.Default, NullLoggerFactory.Instance, [], []), null, _time,
+            NullLogger<BatchJobReconciler>.Instance, admissions: _board).ReconcileAsync(Key, default);
+
+    private static Standing Admit(int allowance, int wanted = 8, string? reason = null, int? position = null, string? message = null) =>
+        new(Key, "research", allowance, wanted, reason, message, position, null, null, null, null);
+
+    [Fact]
+    public async Task Nothing_is_dispatched_before_the_scheduler_decided_and_the_reconciler_looks_again_soon()
+    {
+        _cluster.Apply(Specs.Object("""{"completions": 8, "parallelism": 8}"""));
+
+        var result = await ReconcileAsync();
+
+        Assert.Empty(_cluster.Jobs);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), result.RequeueAfter);
+    }
+
+    [Fact]
+    public async Task A_sweep_with_no_room_gets_no_job_and_says_why_its_place_and_when()
+    {
+        _cluster.Apply(Specs.Object("""{"completions": 8, "parallelism": 8, "queue": "research"}"""));
+        _board.Publish(new Dictionary<string, Standing>
+        {
+            [Key] = Admit(0, reason: WaitReasons.QuotaExhausted, position: 2, message: "queue research on kubernetes has no room") with
+            {
+                StartP50 = Now.AddMinutes(4), StartP90 = Now.AddMinutes(7), FinishP50 = Now.AddMinutes(70), FinishP90 = Now.AddMinutes(115),
+            },
+        }, Now);
+
+        await ReconcileAsync();
+
+        Assert.Empty(_cluster.Jobs);
+        var queue = Status.Queue!;
+        Assert.Equal(("research", 0, 8, 2, WaitReasons.QuotaExhausted), (queue.Name, queue.Allowance, queue.Wanted, queue.Position, queue.Reason));
+        Assert.Equal("starts in ~4m (P90 7m), done in ~1h10m (P90 1h55m)", queue.Eta);
+        Assert.Equal(Now.AddMinutes(4), queue.StartEstimate);
+        var admitted = Status.Find(Conditions.Admitted)!;
+        Assert.Equal(("False", WaitReasons.QuotaExhausted), (admitted.Status, admitted.Reason));
+        Assert.Equal("0 of 8 indexes admitted in queue research, position 2: queue research on kubernetes has no room; starts in ~4m (P90 7m), done in ~1h10m (P90 1h55m)", admitted.Message);
+        Assert.Equal(("False", BackendReasonsQueued), (Status.Find(Conditions.Dispatched)!.Status, Status.Find(Conditions.Dispatched)!.Reason));
+        Assert.DoesNotContain(_cluster.Events, e => e.Type == "Warning");
+    }
+
+    private const string BackendReasonsQueued = BatchRunner.Backends.BackendReasons.Queued;
+
+    [Fact]
+    public async Task An_admitted_sweep_runs_its_job_at_the_allowance_and_an_event_says_it_was_admitted_after_waiting()
+    {
+        _cluster.Apply(Specs.Object("""{"completions": 8, "parallelism": 8, "queue": "research"}"""));
+        _board.Publish(new Dictionary<string, Standing> { [Key] = Admit(0, reason: WaitReasons.TenantOverShare, position: 1, message: "b first") }, Now);
+        await ReconcileAsync();
+
+        _board.Publish(new Dictionary<string, Standing> { [Key] = Admit(3, reason: WaitReasons.TenantOverShare, position: 1, message: "b first") }, Now);
+        await ReconcileAsync();
+
+        Assert.Equal(3, _cluster.Job(Specs.Name)!.Spec.Parallelism);
+        Assert.Contains(_cluster.Events, e => e.Reason == Conditions.Reasons.Admitted && e.Message == "admitted to queue research: 3 of 8 indexes at once");
+        Assert.Equal(3, Status.Queue!.Allowance);
+
+        _board.Publish(new Dictionary<string, Standing> { [Key] = Admit(8) }, Now);
+        await ReconcileAsync();
+
+        Assert.Equal(8, _cluster.Job(Specs.Name)!.Spec.Parallelism);
+        Assert.Equal(("True", Conditions.Reasons.Admitted), (Status.Find(Conditions.Admitted)!.Status, Status.Find(Conditions.Admitted)!.Reason));
+        Assert.Null(Status.Queue!.Position);
+    }
+
+    [Fact]
+    public async Task A_lowered_allowance_never_takes_the_job_below_what_runs_so_no_running_index_is_killed()
+    {
+        _cluster.Apply(Specs.Object("""{"completions": 20, "parallelism": 10}"""));
+        _board.Publish(new Dictionary<string, Standing> { [Key] = Admit(10, wanted: 10) }, Now);
+        await ReconcileAsync();
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Active = 7, Succeeded = 3 });
+
+        _board.Publish(new Dictionary<string, Standing> { [Key] = Admit(4, wanted: 10, reason: WaitReasons.TenantOverShare, position: 1, message: "b first") }, Now);
+        await ReconcileAsync();
+        Assert.Equal(7, _cluster.Job(Specs.Name)!.Spec.Parallelism);
+
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Active = 2, Succeeded = 8 });
+        await ReconcileAsync();
+        Assert.Equal(4, _cluster.Job(Specs.Name)!.Spec.Parallelism);
+    }
+
+    [Fact]
+    public async Task The_scheduler_admits_within_the_quota_lets_the_small_sweep_overtake_and_writes_the_queue_status()
+    {
+        var state = new State();
+        state.Queue("research", """{"backends": ["kubernetes"], "quotas": {"kubernetes": {"indexes": 4}}}""");
+        state.BatchJob("team-a", "large", """{"completions": 100, "parallelism": 10, "queue": "research"}""", minute: 0,
+            status: """{"jobName": "large", "active": 4, "succeeded": 10, "queue": {"name": "research", "allowance": 4, "wanted": 10, "runtimes": {"count": 10, "p50Seconds": 60, "p90Seconds": 90}}}""");
+        state.BatchJob("team-b", "small", """{"completions": 4, "parallelism": 4, "queue": "research"}""", minute: 1);
+        var reconciled = new List<string>();
+        using var scheduler = Scheduler(state, reconciled.Add);
+
+        var result = await scheduler.CycleAsync(default);
+
+        var large = result.Standings["team-a/large"];
+        var small = result.Standings["team-b/small"];
+        Assert.Equal((4, WaitReasons.TenantOverShare), (large.Allowance, large.Reason));
+        Assert.Equal((0, WaitReasons.QuotaExhausted, 1), (small.Allowance, small.Reason, small.Position));
+        Assert.Equal(Now.AddSeconds(15), small.StartP50);
+        Assert.Equal(["team-a/large", "team-b/small"], reconciled.Order(StringComparer.Ordinal));
+        var status = Assert.Single(state.Written).Status;
+        Assert.Equal((4, 4 + 6, 2), ((int)status["admittedIndexes"]!, (int)status["pendingIndexes"]!, (int)status["waitingBatchJobs"]!));
+        Assert.Equal("team-a 100%, team-b 0%", (string)status["usage"]!);
+        Assert.Equal("True", (string)status["conditions"]![0]!["status"]!);
+
+        // Two of a's indexes finish and its Job applied the lower allowance: both go to b, the small one.
+        state.SetStatus("team-a/large", """{"jobName": "large", "active": 2, "succeeded": 12, "queue": {"name": "research", "allowance": 2, "wanted": 10}}""");
+        result = await scheduler.CycleAsync(default);
+        Assert.Equal((2, 2), (result.Standings["team-a/large"].Allowance, result.Standings["team-b/small"].Allowance));
+    }
+
+    [Fact]
+    public async Task A_refused_queue_says_why_in_its_status_and_to_its_batchjobs_and_other_queues_go_on()
+    {
+        var state = new State();
+        state.Queue("broken", """{"backends": ["kubernetes"], "quotas": {"kubernetes": {"cpu": "lots"}}}""");
+        state.BatchJob("team-a", "stuck", """{"queue": "broken"}""", minute: 0);
+        state.BatchJob("team-a", "fine", """{"completions": 2, "parallelism": 2}""", minute: 1);
+        state.BatchJob("team-a", "lost", """{"queue": "nowhere"}""", minute: 2);
+        using var scheduler = Scheduler(state, _ => { });
+
+        var result = await scheduler.CycleAsync(default);
+
+        Assert.Equal(WaitReasons.QueueNotFound, result.Standings["team-a/stuck"].Reason);
+        Assert.Equal("spec.queue: queue broken is refused (spec.quotas.kubernetes.cpu: must be a cpu quantity such as 500m or 64, got \"lots\"); it is admitted once the queue is fixed",
+            result.Standings["team-a/stuck"].Message);
+        Assert.StartsWith("spec.queue: no queue named nowhere (queues: default)", result.Standings["team-a/lost"].Message, StringComparison.Ordinal);
+        Assert.Equal((2, false), (result.Standings["team-a/fine"].Allowance, result.Standings["team-a/fine"].IsWaiting));
+        var condition = Assert.Single(state.Written).Status["conditions"]![0]!;
+        Assert.Equal(("False", "InvalidQueue"), ((string)condition["status"]!, (string)condition["reason"]!));
+    }
+
+    [Fact]
+    public async Task A_new_leader_carries_on_from_the_usage_in_the_queue_status_and_does_not_rewrite_what_it_shows()
+    {
+        var state = new State();
+        state.Queue("research", """{"backends": ["kubernetes"], "quotas": {"kubernetes": {"indexes": 4}}}""",
+            status: $$"""{"tenants": [{"name": "team-a", "usageShareSeconds": 3600, "usageAt": "{{Now.AddHours(-1):yyyy-MM-ddTHH:mm:ssZ}}"}]}""");
+        state.BatchJob("team-a", "first", """{"completions": 8, "parallelism": 8, "queue": "research"}""", minute: 0);
+        state.BatchJob("team-b", "second", """{"completions": 8, "parallelism": 8, "queue": "research"}""", minute: 1);
+        using var scheduler = Scheduler(state, _ => { });
+
+        var result = await scheduler.CycleAsync(default);
+
+        // team-a used the whole queue for the last hour (half of it forgotten after one half-life, a past share of 0.5):
+        // team-b, which came later, is served first and takes three of the four indexes.
+        Assert.Equal((1, 3), (result.Standings["team-a/first"].Allowance, result.Standings["team-b/second"].Allowance));
+        Assert.Equal(1800, result.Usage.Single(u => u.Tenant == "team-a").ShareSeconds, precision: 3);
+
+        state.ShowWritten();
+        var again = new List<string>();
+        using var next = Scheduler(state, again.Add);
+        await next.CycleAsync(default);
+        Assert.Single(state.Written);
+    }
+
+    private QueueScheduler Scheduler(State state, Action<string> reconcile) =>
+        new(state, _board, [Backend.Kubernetes, Backend.AwsBatch], reconcile, new ControllerMetrics(new CollectorRegistry()), _time, NullLogger<QueueScheduler>.Instance);
+
+    /// <summary>What the informers would hold, and the Queue statuses written.</summary>
+    private sealed class State : IQueueState
+    {
+        private readonly Dictionary<string, BatchJobObject> _batchJobs = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, QueueObject> _queues = new(StringComparer.Ordinal);
+
+        public List<(string Name, JsonObject Status)> Written { get; } = [];
+
+        public IEnumerable<BatchJobObject> BatchJobs => _batchJobs.Values;
+
+        public IEnumerable<QueueObject> Queues => _queues.Values;
+
+        public void Queue(string name, string spec, string? status = null) => _queues[name] = new QueueObject
+        {
+            Metadata = new V1ObjectMeta { Name = name, Generation = 1 },
+            Spec = JsonDocument.Parse(spec).RootElement.Clone(),
+            Status = status is null ? null : JsonDocument.Parse(status).RootElement.Clone(),
+        };
+
+        public void BatchJob(string ns, string name, string spec, int minute, string? status = null)
+        {
+            var batchJob = Specs.Object(spec, name);
+            batchJob.Metadata.NamespaceProperty = ns;
+            batchJob.Metadata.Uid = $"uid-{ns}-{name}";
+            batchJob.Metadata.CreationTimestamp = Now.AddMinutes(minute).UtcDateTime;
+            batchJob.Status = status is null ? null : JsonDocument.Parse(status).RootElement.Clone();
+            _batchJobs[$"{ns}/{name}"] = batchJob;
+        }
+
+        public void SetStatus(string key, string status) => _batchJobs[key].Status = JsonDocument.Parse(status).RootElement.Clone();
+
+        /// <summary>The informer sees what was written.</summary>
+        public void ShowWritten()
+        {
+            foreach (var (name, status) in Written)
+            {
+                _queues[name].Status = JsonDocument.Parse(status.ToJsonString()).RootElement.Clone();
+            }
+        }
+
+        public Task PatchQueueStatusAsync(string name, JsonObject status, CancellationToken cancellation)
+        {
+            Written.Add((name, status));
+            return Task.CompletedTask;
+        }
+    }
+}
