@@ -36,18 +36,20 @@ public sealed class FairShareSchedulerTests
     [Fact]
     public void A_small_sweep_arriving_behind_a_large_one_takes_freed_indexes_until_the_shares_meet_and_nothing_is_killed()
     {
-        // Tenant a's 10,000-index sweep holds the whole quota; b's 10-index sweep arrives.
+        // Tenant a's 10,000-index sweep holds the whole quota; b's 10-index sweep arrives. The fair answer is five
+        // each: a may start nothing more until it is down to five (nothing of it is killed), and b is first in line
+        // for the room a's indexes free as they finish.
         var full = Run(Queue(indexes: 10), Job("a/large", "a", parallelism: 100, running: 10, sequence: 1), Job("b/small", "b", parallelism: 10, remaining: 10, sequence: 2));
-        Assert.Equal(10, full["a/large"].Allowance);
+        Assert.Equal(5, full["a/large"].Allowance);
         Assert.Equal((0, WaitReasons.QuotaExhausted, 1), (full["b/small"].Allowance, full["b/small"].Reason, full["b/small"].Position));
         Assert.Equal((WaitReasons.TenantOverShare, 2), (full["a/large"].Reason, full["a/large"].Position));
-        Assert.Contains("tenant a holds a share of 1 (weight 1); b (share 0, weight 1) is served first", full["a/large"].Message, StringComparison.Ordinal);
+        Assert.Contains("tenant a holds 10 indexes, a fair share of 0.5 (weight 1) is 5; b (share 0.5, weight 1) is served first", full["a/large"].Message, StringComparison.Ordinal);
 
-        // Four of a's indexes finish: all four go to b, whose share is below a's.
+        // Four of a's indexes finish: all four go to b.
         var freed = Run(Queue(indexes: 10), Job("a/large", "a", parallelism: 100, running: 6, sequence: 1), Job("b/small", "b", parallelism: 10, remaining: 10, sequence: 2));
-        Assert.Equal((6, 4), (freed["a/large"].Allowance, freed["b/small"].Allowance));
+        Assert.Equal((5, 4), (freed["a/large"].Allowance, freed["b/small"].Allowance));
 
-        // Two more: b reaches an equal share, then they alternate.
+        // Two more: the shares meet, five each.
         var even = Run(Queue(indexes: 10), Job("a/large", "a", parallelism: 100, running: 4, sequence: 1), Job("b/small", "b", parallelism: 10, remaining: 10, running: 4, sequence: 2));
         Assert.Equal((5, 5), (even["a/large"].Allowance, even["b/small"].Allowance));
     }
@@ -139,12 +141,14 @@ public sealed class FairShareSchedulerTests
     }
 
     [Fact]
-    public void A_quota_lowered_below_what_runs_keeps_every_running_index_and_starts_none()
+    public void A_quota_lowered_below_what_runs_starts_nothing_until_what_runs_is_within_it_and_kills_nothing()
     {
         var result = Run(Queue(indexes: 4), Job("a/x", "a", parallelism: 10, running: 7), Job("b/y", "b", parallelism: 10, running: 1));
 
-        Assert.Equal((7, 1), (result["a/x"].Allowance, result["b/y"].Allowance));
-        Assert.Equal(WaitReasons.QuotaExhausted, result["b/y"].Reason);
+        // Fair: two each. a runs seven (none killed: its backend starts nothing until a is down to two); b runs one
+        // and waits for the room a's indexes still hold.
+        Assert.Equal((2, 1), (result["a/x"].Allowance, result["b/y"].Allowance));
+        Assert.Equal((WaitReasons.QuotaExhausted, 1), (result["b/y"].Reason, result["b/y"].Position));
         Assert.Equal(WaitReasons.TenantOverShare, result["a/x"].Reason);
     }
 
@@ -187,14 +191,14 @@ public sealed class FairShareSchedulerTests
         var before = Run(Queue(indexes: 10),
             Job("a/large", "a", parallelism: 100, running: 6, sequence: 1) with { AppliedAllowance = 10 },
             Job("b/small", "b", parallelism: 10, remaining: 10, sequence: 2));
-        Assert.Equal((6, 0), (before["a/large"].Allowance, before["b/small"].Allowance));
+        Assert.Equal((5, 0), (before["a/large"].Allowance, before["b/small"].Allowance));
         Assert.Equal(WaitReasons.QuotaExhausted, before["b/small"].Reason);
 
         // Applied: the four go to b.
         var after = Run(Queue(indexes: 10),
             Job("a/large", "a", parallelism: 100, running: 6, sequence: 1) with { AppliedAllowance = 6 },
             Job("b/small", "b", parallelism: 10, remaining: 10, sequence: 2));
-        Assert.Equal((6, 4), (after["a/large"].Allowance, after["b/small"].Allowance));
+        Assert.Equal((5, 4), (after["a/large"].Allowance, after["b/small"].Allowance));
 
         // Alone, a takes back the room it holds.
         var alone = Run(Queue(indexes: 10), Job("a/large", "a", parallelism: 100, running: 6, sequence: 1) with { AppliedAllowance = 10 });

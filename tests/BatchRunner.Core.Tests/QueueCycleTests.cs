@@ -30,8 +30,9 @@ public sealed class QueueCycleTests
         Assert.Equal(Start.AddSeconds(66), b.FinishP50);
         Assert.Equal(Start.AddSeconds(99), b.FinishP90);
 
+        // a runs ten and may start none until it is down to its fair five.
         var a = result.Standings["a/large"];
-        Assert.Equal((10, WaitReasons.TenantOverShare, 2), (a.Allowance, a.Reason, a.Position));
+        Assert.Equal((5, WaitReasons.TenantOverShare, 2), (a.Allowance, a.Reason, a.Position));
         Assert.Equal(Start, a.StartP50);
     }
 
@@ -65,9 +66,10 @@ public sealed class QueueCycleTests
         var result = QueueCycle.Run([Research], [Job("a/large", 100, 1000, 6, 1), Job("b/small", 10, 10, 0, 2)], [], Start);
 
         var summary = Assert.Single(result.Queues);
-        Assert.Equal((6 + 4, 94 + 6, 2), (summary.AdmittedIndexes, summary.PendingIndexes, summary.WaitingBatchJobs));
+        // Fair: five each; a runs six (one over), so b gets the four indexes free now.
+        Assert.Equal((5 + 4, 95 + 6, 2), (summary.AdmittedIndexes, summary.PendingIndexes, summary.WaitingBatchJobs));
         Assert.Equal(["a", "b"], summary.Tenants.Select(t => t.Name));
-        Assert.Equal((6, 94), (summary.Tenants[0].AdmittedIndexes, summary.Tenants[0].PendingIndexes));
+        Assert.Equal((5, 95), (summary.Tenants[0].AdmittedIndexes, summary.Tenants[0].PendingIndexes));
         Assert.Equal("a 60%, b 0%", summary.Usage);
     }
 

@@ -47,6 +47,9 @@ public sealed class PodSimulatorOptions
     /// <summary>Decides each Pod's outcome when it starts running. The default: every Pod succeeds.</summary>
     public Func<V1Pod, PodOutcome> Outcome { get; init; } = _ => PodOutcome.Succeed;
 
+    /// <summary>How long a Pod stays Pending before it runs, as a kubelet pulling an image would. Default: no time.</summary>
+    public TimeSpan PendingFor { get; init; } = TimeSpan.Zero;
+
     /// <summary>How long a Pod stays Running before it ends (not used when its command runs). Default: no time.</summary>
     public TimeSpan RunningFor { get; init; } = TimeSpan.Zero;
 
@@ -162,6 +165,7 @@ public sealed partial class PodSimulator : IAsyncDisposable
     {
         try
         {
+            await Task.Delay(options.PendingFor, token);
             var started = DateTime.UtcNow;
             await PatchStatusAsync(pod, "Running", started, _ => new V1ContainerState
             {

@@ -98,20 +98,36 @@ public sealed class QueueSchedulingTests
     }
 
     [Fact]
-    public async Task A_lowered_allowance_never_takes_the_job_below_what_runs_so_no_running_index_is_killed()
+    public async Task A_lowered_allowance_takes_the_job_down_to_the_pods_already_running_so_no_running_index_is_killed()
     {
         _cluster.Apply(Specs.Object("""{"completions": 20, "parallelism": 10}"""));
         _board.Publish(new Dictionary<string, Standing> { [Key] = Admit(10, wanted: 10) }, Now);
         await ReconcileAsync();
+        // Seven active: six running, one just created and still pending.
         _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Active = 7, Succeeded = 3 });
+        SetPods(running: 6, pending: 1);
 
         _board.Publish(new Dictionary<string, Standing> { [Key] = Admit(4, wanted: 10, reason: WaitReasons.TenantOverShare, position: 1, message: "b first") }, Now);
         await ReconcileAsync();
-        Assert.Equal(7, _cluster.Job(Specs.Name)!.Spec.Parallelism);
+        Assert.Equal(6, _cluster.Job(Specs.Name)!.Spec.Parallelism);
 
         _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Active = 2, Succeeded = 8 });
+        SetPods(running: 2, pending: 0);
         await ReconcileAsync();
         Assert.Equal(4, _cluster.Job(Specs.Name)!.Spec.Parallelism);
+    }
+
+    private void SetPods(int running, int pending)
+    {
+        _cluster.Pods.Clear();
+        for (var i = 0; i < running + pending; i++)
+        {
+            _cluster.Pods.Add(new V1Pod
+            {
+                Metadata = new V1ObjectMeta { Name = $"sweep-{i}", NamespaceProperty = Specs.Namespace, Labels = new Dictionary<string, string> { ["batchrunner.io/batchjob"] = Specs.Name } },
+                Status = new V1PodStatus { Phase = i < running ? "Running" : "Pending" },
+            });
+        }
     }
 
     [Fact]
@@ -129,12 +145,13 @@ public sealed class QueueSchedulingTests
 
         var large = result.Standings["team-a/large"];
         var small = result.Standings["team-b/small"];
-        Assert.Equal((4, WaitReasons.TenantOverShare), (large.Allowance, large.Reason));
+        // Fair is two each: large starts nothing until it is down to two; small is first in line for the room.
+        Assert.Equal((2, WaitReasons.TenantOverShare), (large.Allowance, large.Reason));
         Assert.Equal((0, WaitReasons.QuotaExhausted, 1), (small.Allowance, small.Reason, small.Position));
         Assert.Equal(Now.AddSeconds(15), small.StartP50);
         Assert.Equal(["team-a/large", "team-b/small"], reconciled.Order(StringComparer.Ordinal));
         var status = Assert.Single(state.Written).Status;
-        Assert.Equal((4, 4 + 6, 2), ((int)status["admittedIndexes"]!, (int)status["pendingIndexes"]!, (int)status["waitingBatchJobs"]!));
+        Assert.Equal((2, 8 + 4, 2), ((int)status["admittedIndexes"]!, (int)status["pendingIndexes"]!, (int)status["waitingBatchJobs"]!));
         Assert.Equal("team-a 100%, team-b 0%", (string)status["usage"]!);
         Assert.Equal("True", (string)status["conditions"]![0]!["status"]!);
 
@@ -237,5 +254,17 @@ public sealed class QueueSchedulingTests
             Written.Add((name, status));
             return Task.CompletedTask;
         }
+    }
+}
+
+public sealed class QueueStatusDocumentTests
+{
+    [Fact]
+    public void A_queue_with_nothing_in_it_has_a_status_of_zeros_and_no_empty_string()
+    {
+        var status = QueueStatusDocument.Of(new QueueSummary("q", [Backend.Kubernetes], 0, 0, 0, []), null, 3, null, new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero));
+
+        Assert.Equal("""{"observedGeneration":3,"backends":"kubernetes","pendingIndexes":0,"admittedIndexes":0,"waitingBatchJobs":0,"usage":null,"tenants":[],"conditions":[{"type":"Valid","status":"True","reason":"QueueValid","message":"the queue is valid","observedGeneration":3,"lastTransitionTime":"2026-03-01T12:00:00Z"}]}""",
+            status.ToJsonString());
     }
 }

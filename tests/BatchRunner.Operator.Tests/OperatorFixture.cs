@@ -32,7 +32,7 @@ public sealed class OperatorFixture : IAsyncLifetime
     {
         _controlPlane = await ControlPlane.StartAsync();
         await KubectlAsync("apply", "-f", "manifests/controller/namespace.yaml", "-f", "manifests/crds/", "-f", "manifests/rbac/");
-        await KubectlAsync("wait", "--for=condition=Established", "--timeout=60s", "crd/batchjobs.batchrunner.io");
+        await KubectlAsync("wait", "--for=condition=Established", "--timeout=60s", "crd/batchjobs.batchrunner.io", "crd/queues.batchrunner.io");
         ControllerKubeconfig = await ControlPlane.CreateServiceAccountKubeconfigAsync(SystemNamespace, ServiceAccount);
     }
 

@@ -10,9 +10,11 @@ namespace BatchRunner.Core.Scheduling;
 /// Within each queue and backend (a pool with the queue's quota for that backend), indexes are granted by progressive
 /// filling over tenants in order of weighted dominant share (dominant resource fairness: a tenant's share is the
 /// largest of its fractions of the quota's indexes, cpu and memory, plus its decayed past share, over its weight),
-/// and within a tenant by priority, then arrival. Running indexes are never taken away: a tenant over its share is
-/// brought back by not starting its next indexes. A tenant without demand takes nothing, so its share is lent to
-/// whoever waits. Every workload left waiting is told why and its place in line.
+/// and within a tenant by priority, then arrival. The fair answer is decided on demand alone; what runs still holds
+/// its room, so each workload is then granted its answer from the room it holds first and from the room truly free
+/// after, and nothing passes the quota. An allowance below what runs kills nothing: backends only stop starting
+/// indexes, so a tenant over its share is brought back as its indexes finish. A tenant without demand takes
+/// nothing, so its share is lent to whoever waits. Every workload left waiting is told why and its place in line.
 /// </para>
 /// </summary>
 public static class FairShareScheduler
@@ -74,6 +76,11 @@ public static class FairShareScheduler
         private readonly Dictionary<string, Tenant> _tenants = new(StringComparer.Ordinal);
         private readonly Dictionary<string, int> _allowance = new(StringComparer.Ordinal);
         private readonly List<(Workload Workload, int Count)> _grants = [];
+
+        // The fair answer (before room held by running indexes is accounted), and for workloads whose fair grant did
+        // not fit the room truly free, the order in which they are served as room frees.
+        private readonly Dictionary<string, int> _fair = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, int> _cutRank = new(StringComparer.Ordinal);
         private long _indexes;
         private long _milliCpu;
         private long _memory;
@@ -92,9 +99,7 @@ public static class FairShareScheduler
                 }
 
                 tenant.Workloads.Add(workload);
-                _allowance[workload.Key] = workload.Running;
-                tenant.Add(workload, workload.Running);
-                (_indexes, _milliCpu, _memory) = (_indexes + workload.Running, _milliCpu + workload.Running * workload.MilliCpuPerIndex, _memory + workload.Running * workload.MemoryBytesPerIndex);
+                _allowance[workload.Key] = 0;
             }
 
             foreach (var tenant in _tenants.Values)
@@ -143,24 +148,20 @@ public static class FairShareScheduler
         }
 
         /// <summary>
-        /// The fair answer assumed what runs is all that is held; a backend that still enforces a higher allowance
-        /// holds more until it applies the lower one. Grants are made again, in the order they were decided: each
-        /// from the room its workload holds first, then from the room truly free, so the quota is never passed while
-        /// a lowered allowance is on its way; what did not fit waits for the next cycle.
+        /// The fair answer counted nothing as held; what runs holds its room, and a backend that still enforces a
+        /// higher allowance holds that until it applies the lower one. Grants are made again, in the order they were
+        /// decided: each from the room its workload holds first, then from the room truly free, so the quota is never
+        /// passed while running indexes finish and lowered allowances are on their way; what did not fit waits.
         /// </summary>
         private void KeepRoomInTransit()
         {
             var members = _tenants.Values.SelectMany(t => t.Workloads).ToList();
-            if (members.All(w => w.Held == w.Running))
-            {
-                return;
-            }
-
-            var own = members.ToDictionary(w => w.Key, w => w.Held - w.Running, StringComparer.Ordinal);
+            var own = members.ToDictionary(w => w.Key, w => w.Held, StringComparer.Ordinal);
             (_indexes, _milliCpu, _memory) = (0, 0, 0);
             foreach (var workload in members)
             {
-                _allowance[workload.Key] = workload.Running;
+                _fair[workload.Key] = _allowance[workload.Key];
+                _allowance[workload.Key] = 0;
                 (_indexes, _milliCpu, _memory) = (_indexes + workload.Held, _milliCpu + workload.Held * workload.MilliCpuPerIndex, _memory + workload.Held * workload.MemoryBytesPerIndex);
             }
 
@@ -170,6 +171,11 @@ public static class FairShareScheduler
                 own[workload.Key] -= fromOwn;
                 var fresh = (int)Math.Min(count - fromOwn, Fits(workload));
                 _allowance[workload.Key] += fromOwn + fresh;
+                if (fromOwn + fresh < count)
+                {
+                    _cutRank.TryAdd(workload.Key, _cutRank.Count);
+                }
+
                 (_indexes, _milliCpu, _memory) = (_indexes + fresh, _milliCpu + fresh * workload.MilliCpuPerIndex, _memory + fresh * workload.MemoryBytesPerIndex);
             }
         }
@@ -209,24 +215,31 @@ public static class FairShareScheduler
         /// <summary>The admissions, with a reason and a place in line for every workload left waiting.</summary>
         private IEnumerable<Admission> Explain()
         {
+            // Those whose fair share waits for room still held are served first as it frees, in the order decided;
+            // then the rest by their tenant's share, and within a tenant by rank.
+            var tenantOrder = _tenants.Values.OrderBy(Share).ThenBy(t => t.Name, StringComparer.Ordinal).Select((t, i) => (t.Name, i)).ToDictionary(t => t.Name, t => t.i, StringComparer.Ordinal);
             var waiting = _tenants.Values
-                .OrderBy(Share).ThenBy(t => t.Name, StringComparer.Ordinal)
-                .SelectMany(t => t.Workloads.Where(w => _allowance[w.Key] < w.Wanted).Select(w => (Tenant: t, Workload: w)))
+                .SelectMany(t => t.Workloads.Select((w, rank) => (Tenant: t, Workload: w, Rank: rank)))
+                .Where(x => _allowance[x.Workload.Key] < x.Workload.Wanted)
+                .OrderBy(x => _cutRank.GetValueOrDefault(x.Workload.Key, int.MaxValue))
+                .ThenBy(x => tenantOrder[x.Tenant.Name]).ThenBy(x => x.Rank)
                 .ToList();
-            var first = waiting.Count > 0 ? waiting[0].Tenant : null;
+            var first = waiting.Select(x => x.Tenant).FirstOrDefault();
             var position = 0;
             var seen = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var (tenant, workload) in waiting)
+            foreach (var (tenant, workload, _) in waiting)
             {
                 position++;
                 var ahead = tenant.Workloads.TakeWhile(w => w != workload).FirstOrDefault(w => _allowance[w.Key] < w.Wanted);
-                var (reason, message) = ahead is not null
-                    ? (WaitReasons.BehindHigherPriority, string.Create(CultureInfo.InvariantCulture,
-                        $"behind {ahead.Key} (priority {ahead.Priority}) of the same tenant, which waits too"))
-                    : tenant != first
-                        ? (WaitReasons.TenantOverShare, string.Create(CultureInfo.InvariantCulture,
-                            $"tenant {tenant.Name} holds a share of {Share(tenant):0.###} (weight {tenant.Weight:0.###}); {first!.Name} (share {Share(first):0.###}, weight {first.Weight:0.###}) is served first"))
-                        : (WaitReasons.QuotaExhausted, QuotaMessage(workload));
+                var (reason, message) = _cutRank.ContainsKey(workload.Key)
+                    ? (WaitReasons.QuotaExhausted, QuotaMessage(workload))
+                    : ahead is not null
+                        ? (WaitReasons.BehindHigherPriority, string.Create(CultureInfo.InvariantCulture,
+                            $"behind {ahead.Key} (priority {ahead.Priority}) of the same tenant, which waits too"))
+                        : tenant != first
+                            ? (WaitReasons.TenantOverShare, string.Create(CultureInfo.InvariantCulture,
+                                $"tenant {tenant.Name} holds {Held(tenant)} indexes, a fair share of {Share(tenant):0.###} (weight {tenant.Weight:0.###}) is {FairOf(tenant)}; {first!.Name} (share {Share(first):0.###}, weight {first.Weight:0.###}) is served first"))
+                            : (WaitReasons.QuotaExhausted, QuotaMessage(workload));
                 seen.Add(workload.Key);
                 yield return new Admission(workload.Key, _allowance[workload.Key], reason, message, position);
             }
@@ -236,6 +249,10 @@ public static class FairShareScheduler
                 yield return new Admission(workload.Key, _allowance[workload.Key], null, null, null);
             }
         }
+
+        private static int Held(Tenant tenant) => tenant.Workloads.Sum(w => w.Held);
+
+        private int FairOf(Tenant tenant) => tenant.Workloads.Sum(w => _fair.GetValueOrDefault(w.Key, _allowance[w.Key]));
 
         private string QuotaMessage(Workload workload)
         {

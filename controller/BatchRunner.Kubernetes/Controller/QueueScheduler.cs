@@ -302,7 +302,9 @@ public static class QueueStatusDocument
             ["pendingIndexes"] = summary?.PendingIndexes ?? 0,
             ["admittedIndexes"] = summary?.AdmittedIndexes ?? 0,
             ["waitingBatchJobs"] = summary?.WaitingBatchJobs ?? 0,
-            ["usage"] = summary?.Usage ?? "",
+            // Null, not "", when no tenant holds or wants anything: a merge patch removes it (and an API server of
+            // 1.20 refuses an empty string in a custom resource's status).
+            ["usage"] = summary?.Usage is { Length: > 0 } usage ? usage : null,
             ["tenants"] = tenants,
             ["conditions"] = new JsonArray(new JsonObject
             {

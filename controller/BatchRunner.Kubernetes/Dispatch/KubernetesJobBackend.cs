@@ -21,7 +21,11 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
     private static readonly TimeSpan WhileRunning = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan WhilePlanGoes = TimeSpan.FromSeconds(1);
 
+    /// <summary>Index runtimes are read from the run's pods at most this often, and only when more indexes succeeded.</summary>
+    private static readonly TimeSpan RuntimeSampleInterval = TimeSpan.FromSeconds(30);
+
     private readonly UsageTally _usage = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, (int Succeeded, long At)> _sampled = new(StringComparer.Ordinal);
 
     public Backend Backend => Backend.Kubernetes;
 
@@ -47,8 +51,9 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         var events = new List<BackendEvent>();
 
         // 1. Create the plan, then the Job, under their deterministic names, once its queue lets an index start. The
-        //    Job runs at most the allowance at once; a lower one is applied as what runs finishes (a Job whose
-        //    parallelism drops below its active pods deletes pods), so no running index is killed for it.
+        //    Job runs at most the allowance at once. A Job whose parallelism drops below its active pods deletes the
+        //    surplus, those not running first: a lower allowance is applied down to the pods already running, so
+        //    only pods that have not started yet go (their indexes wait), and no running index is killed for it.
         var parallelism = run.ParallelismNow(job);
         if (existing is null)
         {
@@ -80,7 +85,10 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
 
         else if (parallelism < job.Spec.Parallelism)
         {
-            job = WithParallelism(job, Math.Min(job.Spec.Parallelism, Math.Max(parallelism, existing.Status?.Active ?? 0)));
+            var floor = parallelism < (existing.Spec.Parallelism ?? 0) && (existing.Status?.Active ?? 0) > parallelism
+                ? await RunningPodsAsync(run, cancellation).ConfigureAwait(false)
+                : 0;
+            job = WithParallelism(job, Math.Min(job.Spec.Parallelism, Math.Max(parallelism, floor)));
         }
 
         // 2. The running Job follows what may change (parallelism, deadline); anything else that changed is refused visibly.
@@ -90,6 +98,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         var failedIndexes = await FailedIndexesFromPodsAsync(existing, job, cancellation).ConfigureAwait(false);
         var derived = StatusDerivation.FromJob(new BatchJobStatus(), existing, job.Spec.Completions, failedIndexes);
         var failure = derived.Phase == RunPhase.Failed ? StatusDerivation.FailureOf(existing) : null;
+        var runtimes = await RuntimesAsync(run, existing, cancellation).ConfigureAwait(false);
         var completions = existing?.Spec.Completions ?? job.Spec.Completions;
         var progress = FromDerived(derived, job, Dispatched: true, Conditions.Reasons.JobCreated, $"Job {jobName} runs {completions} indexes, {job.Spec.Parallelism} at a time",
             failure?.Reason, failure?.Message) with
@@ -98,6 +107,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             SpecApplied = applied,
             Degraded = degraded,
             Events = events,
+            Runtimes = runtimes,
         };
         _usage.Observe(run, progress);
         return progress;
@@ -128,6 +138,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
     {
         var (ns, name) = (run.Namespace, run.Name);
         _usage.Forget(run);
+        _sampled.TryRemove(run.Uid, out _);
         var jobName = BatchJobResource.JobName(name);
         if (cluster.GetJob(ns, jobName) is { } job && IsOwnedBy(job, run.Uid))
         {
@@ -247,6 +258,38 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             .Select(p => "spec." + p.Field)
             .ToList();
         return changed.Count == 0 ? "the spec" : string.Join(", ", changed);
+    }
+
+    /// <summary>The run's pods that have started (Running and not being deleted): what a lower allowance must keep.</summary>
+    private async Task<int> RunningPodsAsync(BackendRun run, CancellationToken cancellation)
+    {
+        var pods = await cluster.ListPodsAsync(run.Namespace, $"{BatchJobResource.BatchJobLabel}={run.Name}", cancellation).ConfigureAwait(false);
+        return pods.Count(p => p.Status?.Phase == "Running" && p.Metadata.DeletionTimestamp is null);
+    }
+
+    /// <summary>
+    /// Runtimes of the run's succeeded pods (container start to finish), for its queue's estimates: read when more
+    /// indexes succeeded since the last read, at most every <see cref="RuntimeSampleInterval"/>, so a large run costs a
+    /// pod list now and then, not one per reconcile.
+    /// </summary>
+    private async Task<Core.Scheduling.RuntimeSummary?> RuntimesAsync(BackendRun run, V1Job? existing, CancellationToken cancellation)
+    {
+        var succeeded = existing?.Status?.Succeeded ?? 0;
+        var now = Environment.TickCount64;
+        if (succeeded == 0 || _sampled.TryGetValue(run.Uid, out var last) && (last.Succeeded >= succeeded || now - last.At < RuntimeSampleInterval.TotalMilliseconds))
+        {
+            return null;
+        }
+
+        _sampled[run.Uid] = (succeeded, now);
+        var pods = await cluster.ListPodsAsync(run.Namespace, $"{BatchJobResource.BatchJobLabel}={run.Name}", cancellation).ConfigureAwait(false);
+        var runtimes = pods
+            .Where(p => p.Status?.Phase == "Succeeded")
+            .Select(p => p.Status.ContainerStatuses?.FirstOrDefault()?.State?.Terminated)
+            .Where(t => t?.StartedAt is not null && t.FinishedAt is not null && t.FinishedAt >= t.StartedAt)
+            .Select(t => t!.FinishedAt!.Value - t.StartedAt!.Value)
+            .ToList();
+        return Core.Scheduling.RuntimeSummary.Of(runtimes);
     }
 
     private async Task<IReadOnlyCollection<int>?> FailedIndexesFromPodsAsync(V1Job? existing, BatchJob job, CancellationToken cancellation)
