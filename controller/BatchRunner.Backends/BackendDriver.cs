@@ -19,8 +19,10 @@ public static class BackendDriver
     /// <summary>How long to wait after a transient failure the backend's own client already retried.</summary>
     public static readonly TimeSpan TransientPause = TimeSpan.FromSeconds(15);
 
+    /// <param name="allowance">Asked before each call: what the run's queue admits now (null: no scheduler, its parallelism).</param>
     public static async Task<FollowOutcome> FollowAsync(
-        IBatchBackend backend, BackendRun run, BackendStateFile? stateFile, Action<BackendProgress>? observe, TimeProvider time, ILogger log, CancellationToken cancellation)
+        IBatchBackend backend, BackendRun run, BackendStateFile? stateFile, Action<BackendProgress>? observe, TimeProvider time, ILogger log, CancellationToken cancellation,
+        Func<int?>? allowance = null)
     {
         var state = run.State ?? (stateFile is null ? null : await stateFile.LoadAsync(log, cancellation).ConfigureAwait(false));
         BackendCheckpoint checkpoint = stateFile is null ? (_, _) => Task.CompletedTask : (kept, token) => stateFile.SaveAsync(kept, token);
@@ -29,6 +31,7 @@ public static class BackendDriver
             BackendProgress progress;
             try
             {
+                run = run with { Allowance = allowance?.Invoke() ?? run.Allowance };
                 progress = await backend.AdvanceAsync(run with { State = state }, checkpoint, cancellation).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
@@ -60,12 +63,13 @@ public static class BackendDriver
                 return new FollowOutcome(progress, Refused: false, StoppedFollowing: false);
             }
 
-            if (!progress.Dispatched && progress.JobName is null && progress.Reason.Length > 0)
+            var queued = progress.Reason == BackendReasons.Queued;
+            if (!progress.Dispatched && progress.JobName is null && progress.Reason.Length > 0 && !queued)
             {
                 return new FollowOutcome(progress, Refused: true, StoppedFollowing: false);
             }
 
-            if (!progress.Dispatched && progress.Reason.Length > 0)
+            if (!progress.Dispatched && progress.Reason.Length > 0 && !queued)
             {
                 // What went goes on while something refuses the rest (a permission, a quota): say so and keep following.
                 log.LogWarning("{BatchJob}: {Message}", run.Name, progress.Message);

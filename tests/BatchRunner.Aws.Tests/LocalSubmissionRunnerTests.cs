@@ -4,7 +4,10 @@ using BatchRunner.Backends;
 using BatchRunner.Controller;
 using BatchRunner.Controller.Hosting;
 using BatchRunner.Controller.Intake;
+using BatchRunner.Backends.Scheduling;
+using BatchRunner.Core.Scheduling;
 using BatchRunner.Local.Intake;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
@@ -24,12 +27,68 @@ public sealed class LocalSubmissionRunnerTests : IDisposable
         return store.Find("default", name)!;
     }
 
-    private LocalSubmissionRunner Runner(SubmissionStore store, params IBatchBackend[] registered)
+    private LocalSubmissionRunner Runner(SubmissionStore store, params IBatchBackend[] registered) => Runner(store, null, registered);
+
+    private LocalSubmissionRunner Runner(SubmissionStore store, IDictionary<string, string?>? configuration, params IBatchBackend[] registered)
     {
         var services = new ServiceCollection().AddSingleton(store).BuildServiceProvider();
         var kubernetes = Microsoft.Extensions.Options.Options.Create(new KubernetesOptions { Enabled = false });
         return new LocalSubmissionRunner(services, kubernetes, Microsoft.Extensions.Options.Options.Create(Options),
-            new ControllerBackends(kubernetes, registered, []), TimeProvider.System, NullLoggerFactory.Instance);
+            new ControllerBackends(kubernetes, registered, []), TimeProvider.System, NullLoggerFactory.Instance,
+            new ConfigurationBuilder().AddInMemoryCollection(configuration ?? new Dictionary<string, string?>()).Build());
+    }
+
+    [Fact]
+    public async Task Two_tenants_share_a_queue_s_local_quota_and_the_small_sweep_overtakes_saying_why_it_waited()
+    {
+        await using var store = SubmissionStore.Open(Options.ResolveStoreRoot());
+        var runner = Runner(store, new Dictionary<string, string?>
+        {
+            ["BatchRunner:Queues:default:backends:0"] = "local",
+            ["BatchRunner:Queues:default:quotas:local:indexes"] = "2",
+        });
+        await runner.StartAsync(default);
+        var large = IntakeRequestReader.Read(Specs.Yaml("large", ns: "team-a", script: "sleep 0.4", extraSpec: "completions: 10\n  parallelism: 2"), null, null).Request!;
+        await store.RecordAsync(new Submission("team-a", "large", large.ContentHash, large.Document, "test"));
+        await Eventually.WaitAsync(() => runner.Admissions.Find("team-a/large") is { Allowance: 2 }, "the large sweep is admitted at the quota");
+
+        var small = IntakeRequestReader.Read(Specs.Yaml("small", ns: "team-b", script: "sleep 0.4", extraSpec: "completions: 2\n  parallelism: 2"), null, null).Request!;
+        await store.RecordAsync(new Submission("team-b", "small", small.ContentHash, small.Document, "test"));
+        await Eventually.WaitAsync(() => runner.Admissions.Find("team-a/large") is { Allowance: 1, Reason: WaitReasons.TenantOverShare }, "the large sweep is brought back to its share");
+        var snapshot = QueueSnapshot.Read(Options.ResolveStoreRoot())!;
+        Assert.Contains("team-b", snapshot.ToJsonString(), StringComparison.Ordinal);
+
+        await Eventually.WaitAsync(() => store.Find("team-a", "large")!.IsFinished && store.Find("team-b", "small")!.IsFinished, "both finished");
+        await runner.StopAsync(default);
+
+        var (doneLarge, doneSmall) = (store.Find("team-a", "large")!, store.Find("team-b", "small")!);
+        Assert.Equal((SubmissionState.Succeeded, SubmissionState.Succeeded), (doneLarge.State, doneSmall.State));
+        Assert.True(doneSmall.FinishedAt < doneLarge.FinishedAt, $"small finished {doneSmall.FinishedAt:O}, large {doneLarge.FinishedAt:O}");
+        // What team-a used is kept beside the store, for the next start.
+        Assert.Contains(QueueSnapshot.UsageOf(QueueSnapshot.Read(Options.ResolveStoreRoot())), u => u.Tenant == "team-a" && u.ShareSeconds > 0);
+    }
+
+    [Fact]
+    public async Task A_submission_naming_a_queue_that_is_refused_waits_saying_why_and_others_run()
+    {
+        await using var store = SubmissionStore.Open(Options.ResolveStoreRoot());
+        var runner = Runner(store, new Dictionary<string, string?>
+        {
+            ["BatchRunner:Queues:broken:backends:0"] = "local",
+            ["BatchRunner:Queues:broken:quotas:local:indexes"] = "-1",
+        });
+        await runner.StartAsync(default);
+        await RecordAsync(store, "fine", "true");
+        var stuck = IntakeRequestReader.Read(Specs.Yaml("stuck", extraSpec: "queue: broken"), null, null).Request!;
+        await store.RecordAsync(new Submission("default", "stuck", stuck.ContentHash, stuck.Document, "test"));
+
+        await Eventually.WaitAsync(() => store.Find("default", "fine")!.IsFinished, "the other submission finished");
+        await Eventually.WaitAsync(() => runner.Admissions.Find("default/stuck") is { Reason: WaitReasons.QueueNotFound }, "the stuck one says why");
+        await runner.StopAsync(default);
+
+        Assert.Equal("spec.queue: queue broken is refused (BatchRunner:Queues:broken.quotas.local.indexes: must be a whole number of indexes, 0 or more, got -1); it is admitted once the queue is fixed",
+            runner.Admissions.Find("default/stuck")!.Message);
+        Assert.Equal(SubmissionState.Pending, store.Find("default", "stuck")!.State);
     }
 
     [Fact]

@@ -41,7 +41,7 @@ public class QueueCrdTests
     [Fact]
     public void The_example_queue_reads_without_errors()
     {
-        var example = Assert.Single(Manifests.Load(File.ReadAllText(Path.Combine(Manifests.Root, "examples", "queue-research.yaml"))));
+        var example = Assert.Single(Manifests.Load(File.ReadAllText(Path.Combine(Manifests.Root, "examples", "queues", "research.yaml"))));
 
         var (queue, errors) = QueueDefinitionReader.Read(Manifests.Str(example["metadata"]!["name"])!, example["spec"], "spec");
 

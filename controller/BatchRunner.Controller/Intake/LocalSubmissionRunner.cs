@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using BatchRunner.Backends;
+using BatchRunner.Backends.Scheduling;
+using BatchRunner.Core.Scheduling;
 using BatchRunner.Controller.Hosting;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
@@ -11,12 +13,16 @@ namespace BatchRunner.Controller.Intake;
 
 /// <summary>
 /// Runs the submissions the local intake recorded, at most <see cref="LocalIntakeOptions.MaxConcurrentJobs"/> at once,
-/// oldest first, each on the backend its spec names among the controller's (<see cref="ControllerBackends"/>: local
-/// processes, and AWS Batch or any other registered), followed to its end by the <see cref="BackendDriver"/> as the
-/// CLI follows a run. A submission being run when the controller stopped (or died) stays Running in the store and is
-/// resumed at the next start: local processes are found by run id (the executor kills what the dead runner left and
-/// reruns only the indexes that had not succeeded), a remote backend's state is kept beside the store.
-/// On when the controller runs without Kubernetes.
+/// each on the backend its spec names among the controller's (<see cref="ControllerBackends"/>: local processes, and
+/// AWS Batch or any other registered), followed to its end by the <see cref="BackendDriver"/> as the CLI follows a
+/// run. Which go, and how many indexes each may run at once, is decided by the queues
+/// (<see cref="QueueConfiguration"/>; without any, the default queue lets every one run at its parallelism, oldest
+/// first): a cycle over what runs and what waits, each time something is recorded or finishes and every second,
+/// whose decisions (why a BatchJob waits, its place, its estimate) and tenants' usage are kept beside the store
+/// (<see cref="QueueSnapshot"/>) for <c>batchrunner queue</c> and the next start. A submission being run when the
+/// controller stopped (or died) stays Running in the store and is resumed at the next start: local processes are
+/// found by run id (the executor kills what the dead runner left and reruns only the indexes that had not
+/// succeeded), a remote backend's state is kept beside the store. On when the controller runs without Kubernetes.
 /// </summary>
 public sealed class LocalSubmissionRunner(
     IServiceProvider services,
@@ -24,10 +30,24 @@ public sealed class LocalSubmissionRunner(
     IOptions<LocalIntakeOptions> options,
     ControllerBackends backends,
     TimeProvider time,
-    ILoggerFactory logs) : BackgroundService
+    ILoggerFactory logs,
+    IConfiguration? configuration = null) : BackgroundService
 {
+    /// <summary>How often the queues are looked at again when nothing happens (finished indexes free room).</summary>
+    private static readonly TimeSpan Cycle = TimeSpan.FromSeconds(1);
+
+    /// <summary>Submissions considered for admission in one cycle, oldest first.</summary>
+    private const int Candidates = 1_000;
+
     private readonly ILogger<LocalSubmissionRunner> _log = logs.CreateLogger<LocalSubmissionRunner>();
     private readonly ConcurrentDictionary<string, Task> _running = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Followed> _followed = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, BatchJob?> _parsed = [];
+    private readonly AdmissionBoard _board = new();
+    private IReadOnlyList<TenantUsage>? _usage;
+
+    /// <summary>The latest decisions, for tests and health: who may run how many indexes, and why the rest waits.</summary>
+    public AdmissionBoard Admissions => _board;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -42,26 +62,41 @@ public sealed class LocalSubmissionRunner(
         var registry = backends.Registry(() => new LocalBackend(
             new LocalExecutor(new LocalRunOptions { StoreRoot = storeRoot, WorkingDirectory = settings.ResolveWorkingDirectory() }, time, logs.CreateLogger<LocalExecutor>()),
             storeRoot, time, stoppingToken));
-        _log.LogInformation("Running submissions from {Store}, {MaxJobs} BatchJob(s) at once, on backends {Backends}",
-            store.Path, settings.MaxConcurrentJobs, string.Join(", ", registry.Names.Select(b => b.Name)));
+        var (queues, refused) = QueueConfiguration.Read(configuration ?? new ConfigurationBuilder().Build(), registry.Names);
+        foreach (var (name, errors) in refused)
+        {
+            _log.LogWarning("Queue {Queue} is refused: {Errors}; its BatchJobs wait until it is fixed", name, errors);
+        }
+
+        _usage = QueueSnapshot.UsageOf(QueueSnapshot.Read(storeRoot));
+        _log.LogInformation("Running submissions from {Store}, {MaxJobs} BatchJob(s) at once, on backends {Backends}, in queues {Queues}",
+            store.Path, settings.MaxConcurrentJobs, string.Join(", ", registry.Names.Select(b => b.Name)), string.Join(", ", queues.Select(q => q.Name)));
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                var free = settings.MaxConcurrentJobs - _running.Count;
-                if (free > 0)
+                var waiting = store.Runnable(Candidates, [.. _running.Keys]);
+                Schedule(queues, refused, waiting, storeRoot);
+                // Admitted ones go, oldest first; one that cannot run here at all goes too, to be refused saying why.
+                foreach (var submission in waiting.Where(w => _board.Find(w.Key) is not { Allowance: 0 }
+                    || _parsed.GetValueOrDefault(w.Sequence) is not { } parsed || registry.Check(parsed.Spec.Backend) is not null).Take(settings.MaxConcurrentJobs - _running.Count))
                 {
-                    foreach (var submission in store.Runnable(free, [.. _running.Keys]))
+                    if (_parsed.GetValueOrDefault(submission.Sequence) is { } job)
                     {
-                        var task = Task.Run(() => RunAsync(store, registry, storeRoot, submission, settings, stoppingToken), CancellationToken.None);
-                        _running[submission.Key] = task;
-                        _ = task.ContinueWith(_ => _running.TryRemove(submission.Key, out var _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                        // Followed from now on by the cycles, with the allowance it starts with.
+                        _followed[submission.Key] = new Followed(job, submission.Sequence) { Applied = _board.Find(submission.Key)?.Allowance ?? job.Spec.Parallelism };
                     }
+
+                    var task = Task.Run(() => RunAsync(store, registry, storeRoot, submission, settings, stoppingToken), CancellationToken.None);
+                    _running[submission.Key] = task;
+                    _ = task.ContinueWith(_ => { _running.TryRemove(submission.Key, out var _); _followed.TryRemove(submission.Key, out var _); },
+                        CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                 }
 
-                // Wake for a new submission, a finished run (a free slot), or the poll (deferred ones, other writers).
+                // Wake for a new submission, a finished run (a free slot), the next cycle, or the poll (other writers).
                 var finished = _running.IsEmpty ? Task.Delay(Timeout.Infinite, stoppingToken) : Task.WhenAny(_running.Values);
-                await Task.WhenAny(store.WaitForRecordAsync(TimeSpan.FromSeconds(settings.PollIntervalSeconds), stoppingToken), finished).ConfigureAwait(false);
+                var wait = TimeSpan.FromSeconds(Math.Min(settings.PollIntervalSeconds, Cycle.TotalSeconds));
+                await Task.WhenAny(store.WaitForRecordAsync(wait, stoppingToken), finished).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -70,6 +105,67 @@ public sealed class LocalSubmissionRunner(
         }
 
         await Task.WhenAll(_running.Values).ConfigureAwait(false);
+    }
+
+    /// <summary>One cycle over what runs and what waits; its decisions are published and kept beside the store.</summary>
+    private void Schedule(IReadOnlyList<QueueDefinition> queues, IReadOnlyDictionary<string, string> refused, IReadOnlyList<SubmissionRecord> waiting, string storeRoot)
+    {
+        var now = time.GetUtcNow();
+        var queued = new List<QueuedWorkload>();
+        foreach (var followed in _followed.Values)
+        {
+            queued.Add(new QueuedWorkload(WorkloadOf(followed.Job, followed.Sequence, followed.Progress, followed.Applied), followed.Progress?.Runtimes));
+        }
+
+        foreach (var gone in _parsed.Keys.Where(k => waiting.All(w => w.Sequence != k)).ToList())
+        {
+            _parsed.Remove(gone);
+        }
+
+        foreach (var submission in waiting)
+        {
+            if (!_parsed.TryGetValue(submission.Sequence, out var job))
+            {
+                _parsed[submission.Sequence] = job = BatchJobParser.Parse(submission.Document).Job;
+            }
+
+            if (job is not null)
+            {
+                queued.Add(new QueuedWorkload(WorkloadOf(job, submission.Sequence, null, 0), null));
+            }
+        }
+
+        var result = QueueCycle.Run(queues, queued, _usage ?? [], now);
+        _usage = result.Usage;
+        var standings = result.Standings.ToDictionary(s => s.Key, s => s.Value.Reason == WaitReasons.QueueNotFound && refused.TryGetValue(s.Value.Queue, out var errors)
+            ? s.Value with { Message = $"spec.queue: queue {s.Value.Queue} is refused ({errors}); it is admitted once the queue is fixed" }
+            : s.Value, StringComparer.Ordinal);
+        _board.Publish(standings, now);
+        try
+        {
+            QueueSnapshot.Write(storeRoot, QueueSnapshot.ToJson(result with { Standings = standings }, refused, now));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log.LogWarning("Could not keep the queues' state beside the store: {Error}", e.Message);
+        }
+    }
+
+    private static Workload WorkloadOf(BatchJob job, long sequence, BackendProgress? progress, int applied)
+    {
+        var spec = job.Spec;
+        var remaining = Math.Max(0, (progress?.Total ?? spec.Completions) - (progress?.Succeeded ?? 0) - (progress?.Failed ?? 0));
+        return new Workload($"{job.Metadata.Namespace}/{job.Metadata.Name}", job.Metadata.Namespace, spec.Queue ?? QueueDefinition.DefaultName, spec.Backend, spec.Priority,
+            sequence, spec.Parallelism, remaining, Math.Min(remaining, progress?.Active ?? 0), spec.Resources.MilliCpu, spec.Resources.MemoryBytes, spec.PriorityClass, applied);
+    }
+
+    /// <summary>A run being followed: what its backend last said, and the allowance it was last given.</summary>
+    private sealed class Followed(BatchJob job, long sequence)
+    {
+        public BatchJob Job { get; } = job;
+        public long Sequence { get; } = sequence;
+        public BackendProgress? Progress { get; set; }
+        public int Applied { get; set; }
     }
 
     private async Task RunAsync(SubmissionStore store, BackendRegistry registry, string storeRoot, SubmissionRecord submission, LocalIntakeOptions settings, CancellationToken stopping)
@@ -105,8 +201,10 @@ public sealed class LocalSubmissionRunner(
         try
         {
             var run = new BackendRun(job, job.Metadata.Namespace, job.Metadata.Name, runId, 0, runId, IndexSelection.All, null, AllowSubmit: true);
+            var followed = _followed.GetOrAdd(submission.Key, _ => new Followed(job, submission.Sequence) { Applied = job.Spec.Parallelism });
             var outcome = await BackendDriver.FollowAsync(
-                backend, run, BackendStateFile.For(storeRoot, run, backend.Backend.Name), null, time, logs.CreateLogger(nameof(BackendDriver)), stopping).ConfigureAwait(false);
+                backend, run, BackendStateFile.For(storeRoot, run, backend.Backend.Name), progress => followed.Progress = progress, time, logs.CreateLogger(nameof(BackendDriver)), stopping,
+                allowance: () => followed.Applied = _board.Find(submission.Key)?.Allowance ?? followed.Applied).ConfigureAwait(false);
             var last = outcome.Progress;
             if (outcome.StoppedFollowing || last.Phase == RunPhase.Cancelled && stopping.IsCancellationRequested)
             {

@@ -56,7 +56,7 @@ public sealed class LocalBackend(LocalExecutor executor, string storeRoot, TimeP
         if (parallelism == 0 && !_runs.ContainsKey(key))
         {
             return new BackendProgress(RunPhase.Pending, job.Spec.Completions, 0, 0, 0, null, null, null, Dispatched: false,
-                BackendReasons.Queued, "waiting in its queue for room: no process starts until an index may", null, null, null, TimeSpan.Zero);
+                BackendReasons.Queued, "waiting in its queue for room: no process starts until an index may", null, null, null, _longPoll);
         }
 
         var local = _runs.GetOrAdd(key, _ => Start(job, parallelism));

@@ -86,6 +86,38 @@ public sealed class AwsBatchDispatcherTests
     }
 
     [Fact]
+    public async Task A_queue_s_allowance_is_honoured_windows_are_cut_to_it_nothing_goes_at_zero_and_a_raised_one_is_used()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        var job = BatchRig.Job(extra: "  completions: 40\n  parallelism: 8");
+        var mostWhileThree = 0;
+        var mostAfter = 0;
+
+        // Rounds 0-2 admit nothing, 3-29 three at once, then the whole parallelism.
+        var progress = await BatchRig.RunToEndAsync(rig.Dispatcher(), job, allowance: round => round < 3 ? 0 : round < 30 ? 3 : null, each: p =>
+        {
+            var unfinished = rig.Server.UnfinishedIndexes;
+            if (p.State.NextIndex == 0)
+            {
+                Assert.Empty(rig.Server.Jobs);
+            }
+            else if (rig.Server.Jobs.Count < 14)
+            {
+                mostWhileThree = Math.Max(mostWhileThree, unfinished);
+            }
+            else
+            {
+                mostAfter = Math.Max(mostAfter, unfinished);
+            }
+        });
+
+        Assert.Equal((RunPhase.Succeeded, 40), (progress.Phase, progress.Succeeded));
+        Assert.InRange(mostWhileThree, 1, 3);
+        Assert.InRange(mostAfter, 1, 8);
+        Assert.Equal(Enumerable.Range(0, 40), rig.Server.Jobs.SelectMany(j => Enumerable.Range(j.Offset, j.Size)).Order());
+    }
+
+    [Fact]
     public async Task Parallelism_is_honoured_by_submitting_windows_as_earlier_children_finish()
     {
         await using var rig = await BatchRig.StartAsync();

@@ -70,13 +70,15 @@ public sealed class BatchRig : IAsyncDisposable
             """).GetJobOrThrow();
 
     /// <summary>Calls the dispatcher until the run ends (at most <paramref name="rounds"/> calls), keeping its state.</summary>
-    public static async Task<AwsBatchProgress> RunToEndAsync(AwsBatchDispatcher dispatcher, BatchJob job, AwsBatchRunState? state = null, int rounds = 200, Action<AwsBatchProgress>? each = null)
+    /// <param name="allowance">What the run's queue admits on each round (its number), null for its parallelism.</param>
+    public static async Task<AwsBatchProgress> RunToEndAsync(
+        AwsBatchDispatcher dispatcher, BatchJob job, AwsBatchRunState? state = null, int rounds = 200, Action<AwsBatchProgress>? each = null, Func<int, int?>? allowance = null)
     {
         var runId = Core.Runs.RunIdentity.For(job);
         AwsBatchProgress progress = null!;
         for (var round = 0; round < rounds; round++)
         {
-            progress = await dispatcher.AdvanceAsync(job, runId, state, null, allowSubmit: true, allowance: null, default);
+            progress = await dispatcher.AdvanceAsync(job, runId, state, null, allowSubmit: true, allowance: allowance?.Invoke(round), default);
             each?.Invoke(progress);
             state = progress.State;
             if (progress.IsTerminal || progress.Problem is not null)
