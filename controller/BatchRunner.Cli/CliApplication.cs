@@ -45,6 +45,7 @@ public static class CliApplication
         root.Add(SubmitCommand.Create(stdout, stderr));
         root.Add(AthenaCommand.Create(stdout, stderr));
         root.Add(CompactCommand.Create(stdout, stderr));
+        root.Add(QueueCommand.Create(stdout, stderr));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -74,6 +74,12 @@ public sealed class QueueTests(OperatorFixture fixture, ITestOutputHelper output
 
         // team-b's small sweep arrives: it waits first in line, then takes indexes as team-a's finish.
         await fixture.ApplyAsync(BatchJobYaml(TeamB, "small", $"queue: {Queue}", sweep: "{grid: {n: [1, 2]}}"));
+        await Eventually.TrueAsync(async () => QueueField(await BatchJobAsync(fixture.Admin, TeamB, "small"), "name")?.GetString() == Queue, Converge,
+            "the small sweep has a place in the queue");
+        var (shown, listed) = (await CliAsync("queue", "show", Queue, "--cluster"), await CliAsync("queue", "list", "--cluster"));
+        Assert.Contains($"Queue {Queue} on kubernetes:", shown, StringComparison.Ordinal);
+        Assert.Contains($"{TeamB}/small", shown, StringComparison.Ordinal);
+        Assert.Matches($@"{Queue}\s+kubernetes\s+", listed);
         await Eventually.TrueAsync(async () => Phase(await BatchJobAsync(fixture.Admin, TeamB, "small")) == "Succeeded", Converge, "the small sweep succeeds");
         var small = await BatchJobAsync(fixture.Admin, TeamB, "small");
         large = await BatchJobAsync(fixture.Admin, TeamA, "large");
@@ -117,6 +123,26 @@ public sealed class QueueTests(OperatorFixture fixture, ITestOutputHelper output
             spec: {"{"}backends: [kubernetes]{"}"}
             """);
         await Eventually.TrueAsync(async () => Phase(await BatchJobAsync(fixture.Admin, TeamA, "early")) == "Succeeded", Converge, "the BatchJob runs once its queue exists");
+    }
+
+    /// <summary>Runs the CLI in this process, its kubectl pointed at the test control plane (KUBECONFIG, as a user's would be).</summary>
+    private async Task<string> CliAsync(params string[] args)
+    {
+        var before = Environment.GetEnvironmentVariable("KUBECONFIG");
+        Environment.SetEnvironmentVariable("KUBECONFIG", fixture.ControlPlane.AdminKubeconfigPath);
+        try
+        {
+            using var stdout = new StringWriter();
+            using var stderr = new StringWriter();
+            var code = await BatchRunner.Cli.CliApplication.RunAsync(args, stdout, stderr);
+            Assert.True(code == 0, $"batchrunner {string.Join(' ', args)} exited {code}: {stderr}");
+            output.WriteLine(stdout.ToString());
+            return stdout.ToString();
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("KUBECONFIG", before);
+        }
     }
 
     private static JsonElement? QueueField(JsonElement? batchJob, string field) =>

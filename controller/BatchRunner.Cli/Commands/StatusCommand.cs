@@ -17,19 +17,19 @@ internal static class StatusCommand
         command.SetAction(async (parsed, cancellation) =>
         {
             var store = StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));
+            var jobName = parsed.GetValue(name);
+            // Where it stands in the local controller's queues: a BatchJob waiting there has no run yet.
+            var standing = jobName is null ? [] : QueueCommand.StandingLines(store, jobName);
             if (!File.Exists(Path.Combine(store, RunStateStore.FileName)))
             {
-                await stdout.WriteLineAsync($"No runs yet in {store}").ConfigureAwait(false);
-                return ExitCodes.Succeeded;
+                return await NoRunsAsync(stdout, store, jobName, standing).ConfigureAwait(false);
             }
 
             using var state = RunStateStore.Open(store);
-            var jobName = parsed.GetValue(name);
             var runs = state.ListRuns(jobName);
             if (runs.Count == 0)
             {
-                await stdout.WriteLineAsync(jobName is null ? $"No runs yet in {store}" : $"No runs of {jobName} in {store}").ConfigureAwait(false);
-                return jobName is null ? ExitCodes.Succeeded : ExitCodes.JobFailed;
+                return await NoRunsAsync(stdout, store, jobName, standing).ConfigureAwait(false);
             }
 
             var table = new QueryTable(
@@ -49,6 +49,11 @@ internal static class StatusCommand
                     "nothing runs it now. `batchrunner run` of the same spec resumes it (what succeeded is kept).").ConfigureAwait(false);
             }
 
+            foreach (var line in standing)
+            {
+                await stdout.WriteLineAsync($"\n{line}").ConfigureAwait(false);
+            }
+
             if (jobName is not null)
             {
                 foreach (var run in runs.Where(r => r.Reason is not null || r.Failed > 0))
@@ -64,6 +69,22 @@ internal static class StatusCommand
             return ExitCodes.Succeeded;
         });
         return command;
+    }
+
+    private static async Task<int> NoRunsAsync(TextWriter stdout, string store, string? jobName, IReadOnlyList<string> standing)
+    {
+        if (standing.Count > 0)
+        {
+            foreach (var line in standing)
+            {
+                await stdout.WriteLineAsync(line).ConfigureAwait(false);
+            }
+
+            return ExitCodes.Succeeded;
+        }
+
+        await stdout.WriteLineAsync(jobName is null ? $"No runs yet in {store}" : $"No runs of {jobName} in {store}").ConfigureAwait(false);
+        return jobName is null ? ExitCodes.Succeeded : ExitCodes.JobFailed;
     }
 
     /// <summary>The recorded phase, except a Running run without a live runner, which has stopped: Interrupted.</summary>
