@@ -284,7 +284,9 @@ public sealed class AwsBatchDispatcher(
             JobName = name,
             JobQueue = run.JobQueue!,
             JobDefinition = run.JobDefinition!,
-            ShareIdentifier = string.IsNullOrWhiteSpace(options.ShareIdentifier) ? null : options.ShareIdentifier,
+            ShareIdentifier = options.FairShareByNamespace ? AwsFairShare.ShareIdentifierOf(job.Metadata.Namespace)
+                : string.IsNullOrWhiteSpace(options.ShareIdentifier) ? null : options.ShareIdentifier,
+            SchedulingPriorityOverride = options.FairShareByNamespace ? AwsFairShare.PriorityOf(spec) : null,
             ArrayProperties = count > 1 ? new ArrayProperties(count) : null,
             ContainerOverrides = new ContainerOverrides
             {

@@ -38,6 +38,13 @@ public sealed class AwsBatchOptions : IValidatableObject
     /// <summary>The share identifier on a fair-share job queue (jobs on such a queue must carry one).</summary>
     public string? ShareIdentifier { get; init; }
 
+    /// <summary>
+    /// On a fair-share job queue, let AWS Batch's own scheduler share it by tenant: each BatchJob's namespace is its
+    /// share identifier, and its priority its scheduling priority (<see cref="AwsFairShare"/>). Takes the place of a
+    /// fixed <see cref="ShareIdentifier"/>.
+    /// </summary>
+    public bool FairShareByNamespace { get; init; }
+
     /// <summary>SubmitJob calls per second, at most: AWS's account-wide limit is 50.</summary>
     [Range(0.1, 50)]
     public double SubmitJobsPerSecond { get; init; } = 50;
@@ -84,6 +91,7 @@ public sealed class AwsBatchOptions : IValidatableObject
             : double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) && value is >= 0.01 and <= 3600 ? value
             : throw new FormatException($"BatchRunner__AwsBatch__{name}: expected seconds from 0.01 to 3600, got \"{text}\"");
         var publicIp = Text(nameof(AssignPublicIp));
+        var fairShare = Text(nameof(FairShareByNamespace));
         return new AwsBatchOptions
         {
             Enabled = true,
@@ -104,6 +112,8 @@ public sealed class AwsBatchOptions : IValidatableObject
                 : throw new FormatException($"BatchRunner__AwsBatch__SubmitJobsPerSecond: expected a number from 0.1 to 50, got \"{rate}\""),
             AssignPublicIp = publicIp is not null && (bool.TryParse(publicIp, out var flag) ? flag
                 : throw new FormatException($"BatchRunner__AwsBatch__AssignPublicIp: expected true or false, got \"{publicIp}\"")),
+            FairShareByNamespace = fairShare is not null && (bool.TryParse(fairShare, out var byNamespace) ? byNamespace
+                : throw new FormatException($"BatchRunner__AwsBatch__FairShareByNamespace: expected true or false, got \"{fairShare}\"")),
             DefaultResultsUri = environment("BatchRunner__Results__Uri") is { Length: > 0 } uri ? uri.Trim() : null,
         };
     }

@@ -89,6 +89,7 @@ public sealed record SubmitJobRequest
     public required string JobQueue { get; init; }
     public required string JobDefinition { get; init; }
     public string? ShareIdentifier { get; init; }
+    public int? SchedulingPriorityOverride { get; init; }
     public ArrayProperties? ArrayProperties { get; init; }
     public ContainerOverrides? ContainerOverrides { get; init; }
     public RetryStrategy? RetryStrategy { get; init; }

@@ -315,6 +315,30 @@ public sealed class AwsBatchDispatcherTests
     }
 
     [Fact]
+    public async Task On_a_fair_share_queue_each_namespace_is_its_own_share_and_the_priority_goes_as_scheduling_priority()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        var dispatcher = rig.Dispatcher(rig.Options(o => new AwsBatchOptions
+        {
+            Enabled = true, JobQueue = o.JobQueue, ExecutionRoleArn = o.ExecutionRoleArn, DefaultResultsUri = o.DefaultResultsUri, ShareIdentifier = "ignored",
+            FairShareByNamespace = true,
+        }));
+
+        await BatchRig.RunToEndAsync(dispatcher, BatchRig.Job(extra: "  priority: high"));
+        await BatchRig.RunToEndAsync(dispatcher, BatchRig.Job(name: "urgent", extra: "  priority: 20000"));
+
+        var requests = rig.Server.Jobs.Select(j => j.Request).ToList();
+        Assert.All(requests, r => Assert.Equal("team_a", (string?)r["shareIdentifier"]));
+        Assert.Equal([5100, 9999], requests.Select(r => (int)r["schedulingPriorityOverride"]!));
+    }
+
+    [Theory]
+    [InlineData("team-a", "team_a")]
+    [InlineData("a.b-c", "a_b_c")]
+    public void A_namespace_becomes_a_share_identifier_of_letters_digits_and_underscores(string ns, string expected) =>
+        Assert.Equal(expected, AwsFairShare.ShareIdentifierOf(ns));
+
+    [Fact]
     public async Task Cancelling_terminates_every_array_of_the_run_also_one_submitted_but_not_recorded()
     {
         await using var rig = await BatchRig.StartAsync();

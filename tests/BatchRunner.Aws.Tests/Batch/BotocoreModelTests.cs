@@ -26,6 +26,10 @@ public sealed class BotocoreModelTests
             Enabled = true, JobQueue = o.JobQueue, ExecutionRoleArn = o.ExecutionRoleArn, DefaultResultsUri = o.DefaultResultsUri,
             ShareIdentifier = "teamA", AssignPublicIp = true, PlatformVersion = "1.4.0",
         })), BatchRig.Job("windows", extra: "  completions: 9\n  parallelism: 4\n  resources: {cpu: 250m, memory: 512Mi}"));
+        await BatchRig.RunToEndAsync(rig.Dispatcher(rig.Options(o => new AwsBatchOptions
+        {
+            Enabled = true, JobQueue = o.JobQueue, ExecutionRoleArn = o.ExecutionRoleArn, DefaultResultsUri = o.DefaultResultsUri, FairShareByNamespace = true,
+        })), BatchRig.Job("fairshare", extra: "  completions: 2\n  priority: -7"));
         var cancelled = BatchRig.Job("cancelled", extra: "  completions: 3\n  parallelism: 3");
         var started = await dispatcher.AdvanceAsync(cancelled, RunIdentity.For(cancelled), null, null, allowSubmit: true, allowance: null, default);
         await dispatcher.CancelAsync(cancelled, "cancelled", RunIdentity.For(cancelled), started.State, "BatchJob deleted", default);
