@@ -80,6 +80,12 @@ public sealed record BackendRun(
     /// </summary>
     public int? Allowance { get; init; }
 
+    /// <summary>
+    /// An admission queue outside BatchRunner that admits the run's work instead of an allowance (a Kueue LocalQueue):
+    /// a backend that knows it hands the work to it; others ignore it.
+    /// </summary>
+    public string? ExternalQueue { get; init; }
+
     /// <summary>Indexes to keep going at once: the spec's parallelism, within the allowance.</summary>
     public int ParallelismNow(BatchJob job) => Math.Min(job.Spec.Parallelism, Math.Max(0, Allowance ?? int.MaxValue));
 }

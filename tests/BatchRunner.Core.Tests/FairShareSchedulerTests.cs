@@ -206,6 +206,18 @@ public sealed class FairShareSchedulerTests
     }
 
     [Fact]
+    public void A_queue_delegating_to_kueue_holds_back_nothing_of_its_kubernetes_work_and_still_schedules_its_local_work()
+    {
+        var queue = Queue(indexes: 2) with { KueueLocalQueue = "research" };
+
+        var decided = Run(queue, Job("a/cluster", "a", parallelism: 8, sequence: 1), Job("a/laptop", "a", parallelism: 8, sequence: 2, backend: Backend.Local));
+
+        Assert.Equal((8, false, "research"), (decided["a/cluster"].Allowance, decided["a/cluster"].IsWaiting, decided["a/cluster"].DelegatedTo));
+        Assert.Null(decided["a/laptop"].DelegatedTo);
+        Assert.Equal(8, decided["a/laptop"].Allowance);
+    }
+
+    [Fact]
     public void The_same_state_gives_the_same_decisions_whatever_order_it_is_read_in()
     {
         Workload[] workloads =

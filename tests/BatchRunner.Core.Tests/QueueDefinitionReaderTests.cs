@@ -41,6 +41,7 @@ public sealed class QueueDefinitionReaderTests
         { """{"backends": ["kubernetes"], "priorityClasses": {"urgent": 1.5}}""", "queues.research.priorityClasses.urgent: a priority is a whole number between -1000000000 and 1000000000, got 1.5" },
         { """{"backends": ["kubernetes"], "priorityClasses": {"Urgent": 1}}""", "queues.research.priorityClasses.Urgent: a priority class's name is a DNS label" },
         { """{"backends": ["kubernetes"], "namespaces": "team-a"}""", "queues.research.namespaces: expected a list of namespace names" },
+        { """{"backends": ["kubernetes"], "kueueLocalQueue": "Team A"}""", "queues.research.kueueLocalQueue: must be the name of a Kueue LocalQueue, got \"Team A\"" },
         { """{"backends": ["kubernetes"], "namespaces": ["team-a", 3]}""", "queues.research.namespaces[1]: must be a namespace name, got 3" },
         { """{"backends": ["kubernetes"], "defaultWeight": -2}""", "queues.research.defaultWeight: a weight is a number above 0, got -2" },
         { """{"backends": ["kubernetes"], "usageHalfLifeSeconds": 0}""", "queues.research.usageHalfLifeSeconds: must be a number of seconds above 0 and at most 2592000, got 0" },
@@ -68,6 +69,7 @@ public sealed class QueueDefinitionReaderTests
         Assert.True(queue.Admits("team-a"));
         Assert.False(queue.Admits("team-b"));
         Assert.True(Read("""{"backends": ["local"]}""").Queue!.Admits("anyone"));
+        Assert.Equal("research", Read("""{"backends": ["kubernetes"], "kueueLocalQueue": "research"}""").Queue!.KueueLocalQueue);
     }
 
     [Fact]

@@ -131,6 +131,28 @@ public sealed class QueueSchedulingTests
     }
 
     [Fact]
+    public async Task A_queue_delegating_to_kueue_gets_a_suspended_job_labelled_for_the_local_queue_and_says_so()
+    {
+        _cluster.Apply(Specs.Object("""{"completions": 8, "parallelism": 4, "queue": "research"}"""));
+        _board.Publish(new Dictionary<string, Standing>
+        {
+            [Key] = Admit(4, wanted: 4, message: "admission delegated to Kueue LocalQueue team-queue (the Job waits suspended until Kueue admits it)") with { DelegatedTo = "team-queue" },
+        }, Now);
+
+        await ReconcileAsync();
+
+        var job = _cluster.Job(Specs.Name)!;
+        Assert.Equal((true, "team-queue", 4), (job.Spec.Suspend, job.Metadata.Labels[JobManifests.KueueQueueLabel], job.Spec.Parallelism));
+        Assert.Equal(("True", "DelegatedToKueue"), (Status.Find(Conditions.Admitted)!.Status, Status.Find(Conditions.Admitted)!.Reason));
+        Assert.Equal("queue research: admission delegated to Kueue LocalQueue team-queue (the Job waits suspended until Kueue admits it)", Status.Find(Conditions.Admitted)!.Message);
+
+        // The Job is adopted on the next look; while Kueue holds it, the Dispatched condition says so.
+        await ReconcileAsync();
+        Assert.Equal("WaitingForKueue", Status.Find(Conditions.Dispatched)!.Reason);
+        Assert.Null(JobManifests.IndexedJob(Specs.Job(), Specs.Uid, _cluster.Capabilities, DispatchSettings.Default).Spec.Suspend);
+    }
+
+    [Fact]
     public async Task The_scheduler_admits_within_the_quota_lets_the_small_sweep_overtake_and_writes_the_queue_status()
     {
         var state = new State();

@@ -39,6 +39,7 @@ public sealed class AdmissionBoard
     /// </summary>
     public static bool Differs(Standing old, Standing now, DateTimeOffset at) =>
         old.Allowance != now.Allowance || old.Wanted != now.Wanted || old.Reason != now.Reason || old.Position != now.Position || old.Message != now.Message
+        || old.DelegatedTo != now.DelegatedTo
         || Moved(old.StartP50, now.StartP50, at) || Moved(old.StartP90, now.StartP90, at) || Moved(old.FinishP50, now.FinishP50, at) || Moved(old.FinishP90, now.FinishP90, at);
 
     private static bool Moved(DateTimeOffset? old, DateTimeOffset? now, DateTimeOffset at)
@@ -76,6 +77,7 @@ public static class StandingText
         var eta = Eta(standing, now) is { } text ? $"; {text}" : "";
         return standing.IsWaiting
             ? $"{standing.Allowance} of {standing.Wanted} indexes admitted in queue {standing.Queue}{(standing.Position is { } p ? $", position {p}" : "")}: {standing.Message}{eta}"
+            : standing.DelegatedTo is not null ? $"queue {standing.Queue}: {standing.Message}"
             : $"{standing.Allowance} indexes admitted at once in queue {standing.Queue}{eta}";
     }
 }

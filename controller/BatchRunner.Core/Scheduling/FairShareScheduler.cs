@@ -47,6 +47,12 @@ public static class FairShareScheduler
                 admissions.Add(new Admission(workload.Key, workload.Running, WaitReasons.PriorityClassNotFound,
                     $"spec.priority: queue {queue.Name} has no priority class {className} (classes: {string.Join(", ", queue.PriorityClasses.Keys.Order(StringComparer.Ordinal))})", null));
             }
+            else if (queue.KueueLocalQueue is { } localQueue && workload.Backend == Backend.Kubernetes)
+            {
+                // Kueue admits it (its Job is created suspended in the LocalQueue): nothing is held back here.
+                admissions.Add(new Admission(workload.Key, workload.Wanted, null,
+                    $"admission delegated to Kueue LocalQueue {localQueue} (the Job waits suspended until Kueue admits it)", null) { DelegatedTo = localQueue });
+            }
             else
             {
                 var pool = (queue.Name, workload.Backend);

@@ -24,6 +24,9 @@ public sealed record Standing(
     DateTimeOffset? FinishP50,
     DateTimeOffset? FinishP90)
 {
+    /// <summary>The Kueue LocalQueue that admits it instead of BatchRunner, when its queue delegates.</summary>
+    public string? DelegatedTo { get; init; }
+
     public bool IsWaiting => Reason is not null;
 }
 
@@ -83,7 +86,7 @@ public static class QueueCycle
                             Math.Max(1, Math.Min(workload.Parallelism, slots)))
                         : null;
                 standings[workload.Key] = new Standing(workload.Key, workload.Queue, admission.Allowance, workload.Wanted, admission.Reason, admission.Message, admission.Position,
-                    now + eta?.StartP50, now + eta?.StartP90, now + eta?.FinishP50, now + eta?.FinishP90);
+                    now + eta?.StartP50, now + eta?.StartP90, now + eta?.FinishP50, now + eta?.FinishP90) { DelegatedTo = admission.DelegatedTo };
             }
         }
 

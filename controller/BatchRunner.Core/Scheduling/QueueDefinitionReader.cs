@@ -16,11 +16,12 @@ namespace BatchRunner.Core.Scheduling;
 /// usageHalfLifeSeconds: 3600
 /// priorityClasses: {urgent: 1000}     # besides low (-100), normal (0) and high (100)
 /// namespaces: [team-a, team-b]         # who may use it; left out, every namespace
+/// kueueLocalQueue: research            # Kueue admits its Kubernetes work instead (clusters running Kueue)
 /// </code>
 /// </summary>
 public static class QueueDefinitionReader
 {
-    private static readonly HashSet<string> Fields = ["backends", "quotas", "tenants", "defaultWeight", "usageHalfLifeSeconds", "priorityClasses", "namespaces"];
+    private static readonly HashSet<string> Fields = ["backends", "quotas", "tenants", "defaultWeight", "usageHalfLifeSeconds", "priorityClasses", "namespaces", "kueueLocalQueue"];
     private static readonly HashSet<string> QuotaFields = ["indexes", "cpu", "memory"];
 
     /// <summary>Longest queue name: a DNS label, as a cluster-scoped object's name.</summary>
@@ -188,9 +189,22 @@ public static class QueueDefinitionReader
             errors.Add(new SpecError($"{path}.namespaces", "expected a list of namespace names"));
         }
 
+        string? kueue = null;
+        if (node["kueueLocalQueue"] is { } local)
+        {
+            if (local is JsonValue value && value.GetValueKind() == JsonValueKind.String && BatchJobParser.DnsLabel().IsMatch(value.GetValue<string>()))
+            {
+                kueue = value.GetValue<string>();
+            }
+            else
+            {
+                errors.Add(new SpecError($"{path}.kueueLocalQueue", $"must be the name of a Kueue LocalQueue, got {local.ToJsonString()}"));
+            }
+        }
+
         return errors.Count > 0
             ? (null, errors)
-            : (new QueueDefinition(name, backends, quotas, weights, defaultWeight, halfLife) { PriorityClasses = classes, Namespaces = namespaces }, errors);
+            : (new QueueDefinition(name, backends, quotas, weights, defaultWeight, halfLife) { PriorityClasses = classes, Namespaces = namespaces, KueueLocalQueue = kueue }, errors);
     }
 
     private static Quota? ReadQuota(JsonNode? node, string path, List<SpecError> errors)

@@ -37,6 +37,12 @@ public sealed record QueueDefinition(
 
     public bool Admits(string tenant) => Namespaces is null || Namespaces.Contains(tenant);
 
+    /// <summary>
+    /// A Kueue LocalQueue that admits this queue's work on Kubernetes instead of BatchRunner's own allowance (clusters
+    /// that run Kueue); null: BatchRunner schedules it.
+    /// </summary>
+    public string? KueueLocalQueue { get; init; }
+
     public double WeightOf(string tenant) => TenantWeights.TryGetValue(tenant, out var weight) ? weight : DefaultWeight;
 
     public Quota QuotaOf(Backend backend) => Quotas.TryGetValue(backend, out var quota) ? quota : Quota.Unlimited;
@@ -87,14 +93,20 @@ public static class WaitReasons
     public const string QueueNotFound = "QueueNotFound";
     public const string PriorityClassNotFound = "PriorityClassNotFound";
     public const string NamespaceNotAllowed = "NamespaceNotAllowed";
+
+    /// <summary>Not a wait: the queue hands admission of its Kubernetes work to a Kueue LocalQueue.</summary>
+    public const string DelegatedToKueue = "DelegatedToKueue";
 }
 
 /// <summary>What the scheduler decided for one workload.</summary>
-/// <param name="Allowance">Indexes it may run at once now (at least what runs, at most what it wants).</param>
+/// <param name="Allowance">Indexes it may run at once now (at most what it wants; below what runs, none starts).</param>
 /// <param name="Reason">Why indexes wait, when some do (see <see cref="WaitReasons"/>); null when none waits.</param>
 /// <param name="Position">Its place among the waiting workloads of its queue (1 is served next), when it waits.</param>
 public sealed record Admission(string Key, int Allowance, string? Reason, string? Message, int? Position)
 {
+    /// <summary>The Kueue LocalQueue admitting it instead, when its queue delegates.</summary>
+    public string? DelegatedTo { get; init; }
+
     public bool IsWaiting => Reason is not null;
 }
 

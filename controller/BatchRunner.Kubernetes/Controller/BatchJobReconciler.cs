@@ -141,7 +141,7 @@ public sealed class BatchJobReconciler(
                 return ReconcileResult.After(AwaitingDecision);
             }
 
-            run = run with { Allowance = standing.Allowance };
+            run = standing.DelegatedTo is { } kueue ? run with { ExternalQueue = kueue } : run with { Allowance = standing.Allowance };
         }
 
         // 9. The backend observes, submits what is due, and says where the run stands; its state is checkpointed in
@@ -250,7 +250,8 @@ public sealed class BatchJobReconciler(
                 Eta = StandingText.Eta(standing, now),
                 Runtimes = runtimes,
             },
-            Conditions = Conditions.With(status.Conditions, Conditions.Admitted, !waiting, standing.Reason ?? Conditions.Reasons.Admitted, StandingText.Message(standing, now), generation, now),
+            Conditions = Conditions.With(status.Conditions, Conditions.Admitted, !waiting,
+                standing.Reason ?? (standing.DelegatedTo is null ? Conditions.Reasons.Admitted : WaitReasons.DelegatedToKueue), StandingText.Message(standing, now), generation, now),
         };
     }
 

@@ -85,12 +85,17 @@ public static class JobManifests
         Data = planFiles,
     };
 
-    public static V1Job IndexedJob(BatchJob job, string uid, ClusterCapabilities cluster, DispatchSettings settings)
+    /// <summary>Kueue's label naming the LocalQueue a Job is admitted through.</summary>
+    public const string KueueQueueLabel = "kueue.x-k8s.io/queue-name";
+
+    /// <param name="kueueLocalQueue">A Kueue LocalQueue to admit the Job: it is created suspended, labelled for it, as Kueue documents.</param>
+    public static V1Job IndexedJob(BatchJob job, string uid, ClusterCapabilities cluster, DispatchSettings settings, string? kueueLocalQueue = null)
     {
         var spec = job.Spec;
         var runId = RunIdentity.For(job);
         var retries = spec.Retry.Attempts - 1;
         var labels = Labels(job, runId);
+        var jobLabels = kueueLocalQueue is null ? labels : new Dictionary<string, string>(labels, StringComparer.Ordinal) { [KueueQueueLabel] = kueueLocalQueue };
         var resources = new Dictionary<string, ResourceQuantity>(StringComparer.Ordinal)
         {
             ["cpu"] = new(spec.Resources.Cpu),
@@ -163,11 +168,12 @@ public static class JobManifests
             {
                 Name = BatchJobResource.JobName(job.Metadata.Name),
                 NamespaceProperty = job.Metadata.Namespace,
-                Labels = labels,
+                Labels = jobLabels,
                 OwnerReferences = [OwnerOf(job.Metadata.Name, uid)],
             },
             Spec = new V1JobSpec
             {
+                Suspend = kueueLocalQueue is null ? null : true,
                 CompletionMode = "Indexed",
                 Completions = spec.Completions,
                 Parallelism = spec.Parallelism,

@@ -100,7 +100,10 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         var failure = derived.Phase == RunPhase.Failed ? StatusDerivation.FailureOf(existing) : null;
         var runtimes = await RuntimesAsync(run, existing, cancellation).ConfigureAwait(false);
         var completions = existing?.Spec.Completions ?? job.Spec.Completions;
-        var progress = FromDerived(derived, job, Dispatched: true, Conditions.Reasons.JobCreated, $"Job {jobName} runs {completions} indexes, {job.Spec.Parallelism} at a time",
+        var (reason, message) = existing?.Spec.Suspend == true && existing.Metadata.Labels?.TryGetValue(JobManifests.KueueQueueLabel, out var localQueue) == true
+            ? ("WaitingForKueue", $"Job {jobName} is suspended until Kueue LocalQueue {localQueue} admits it")
+            : (Conditions.Reasons.JobCreated, $"Job {jobName} runs {completions} indexes, {job.Spec.Parallelism} at a time");
+        var progress = FromDerived(derived, job, Dispatched: true, reason, message,
             failure?.Reason, failure?.Message) with
         {
             JobName = jobName,
@@ -188,7 +191,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             }
         }
 
-        var created = await cluster.CreateJobAsync(JobManifests.IndexedJob(job, run.Uid, cluster.Capabilities, settings), cancellation).ConfigureAwait(false);
+        var created = await cluster.CreateJobAsync(JobManifests.IndexedJob(job, run.Uid, cluster.Capabilities, settings, run.ExternalQueue), cancellation).ConfigureAwait(false);
         if (created)
         {
             log.LogInformation("Created Job {Job} for {BatchJob} run {RunId}: {Completions} indexes, parallelism {Parallelism}",
