@@ -51,6 +51,8 @@ public sealed class LocalSubmissionRunnerTests : IDisposable
         var large = IntakeRequestReader.Read(Specs.Yaml("large", ns: "team-a", script: "sleep 0.4", extraSpec: "completions: 10\n  parallelism: 2"), null, null).Request!;
         await store.RecordAsync(new Submission("team-a", "large", large.ContentHash, large.Document, "test"));
         await Eventually.WaitAsync(() => runner.Admissions.Find("team-a/large") is { Allowance: 2 }, "the large sweep is admitted at the quota");
+        // Once indexes finished, their runtimes give it an estimate.
+        await Eventually.WaitAsync(() => runner.Admissions.Find("team-a/large") is { FinishP50: not null }, "the large sweep has an estimate from its runtimes");
 
         var small = IntakeRequestReader.Read(Specs.Yaml("small", ns: "team-b", script: "sleep 0.4", extraSpec: "completions: 2\n  parallelism: 2"), null, null).Request!;
         await store.RecordAsync(new Submission("team-b", "small", small.ContentHash, small.Document, "test"));

@@ -115,6 +115,7 @@ public sealed class LocalBackend(LocalExecutor executor, string storeRoot, TimeP
             null, null, null, TimeSpan.Zero)
         {
             JobName = $"{job.Metadata.Name}-{RunIdentity.For(job)}",
+            Runtimes = progress is null ? null : Core.Scheduling.RuntimeSummary.Of(progress.RecentRuntimes()),
         };
     }
 

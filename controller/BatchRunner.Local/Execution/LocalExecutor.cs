@@ -491,6 +491,11 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
 
             var finishedAt = Time.GetUtcNow();
             var (outcome, reason) = Classify(result);
+            if (outcome == AttemptOutcome.Succeeded)
+            {
+                _progress.RuntimeObserved(finishedAt - startedAt);
+            }
+
             if (result.Stragglers > 0)
             {
                 // What the attempt left running (background or detached children) went with it: the ledger says so.

@@ -9,6 +9,11 @@ public sealed class RunProgress
     private int _retrying;
     private int _finishedThisInvocation;
 
+    // The latest runtimes of succeeded attempts (a ring), for a queue's estimates.
+    private const int RuntimesKept = 256;
+    private readonly TimeSpan[] _runtimes = new TimeSpan[RuntimesKept];
+    private long _runtimesSeen;
+
     public RunProgress(int total, int alreadySucceeded, DateTimeOffset startedAt)
     {
         Total = total;
@@ -39,6 +44,23 @@ public sealed class RunProgress
 
         var perIndex = (now - StartedAt) / finished;
         return perIndex * left;
+    }
+
+    /// <summary>Runtimes of this invocation's latest succeeded attempts (up to 256).</summary>
+    public IReadOnlyList<TimeSpan> RecentRuntimes()
+    {
+        lock (_runtimes)
+        {
+            return _runtimes.Take((int)Math.Min(_runtimesSeen, RuntimesKept)).ToArray();
+        }
+    }
+
+    internal void RuntimeObserved(TimeSpan runtime)
+    {
+        lock (_runtimes)
+        {
+            _runtimes[_runtimesSeen++ % RuntimesKept] = runtime;
+        }
     }
 
     internal void AttemptStarted() => Interlocked.Increment(ref _running);
