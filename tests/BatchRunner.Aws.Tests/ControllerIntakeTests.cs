@@ -60,5 +60,56 @@ public sealed class ControllerIntakeTests : IDisposable
         await app.StopAsync();
     }
 
+    [Fact]
+    public async Task Two_tenants_sending_through_the_queue_share_the_local_quota_and_the_small_sweep_overtakes()
+    {
+        var (queue, deadLetter) = await Fauxqs.Shared.CreateQueuePairAsync();
+        var store = Path.Combine(_root, "store");
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Urls"] = "http://127.0.0.1:0",
+            ["BatchRunner:Kubernetes:Enabled"] = "false",
+            ["BatchRunner:LeaderElection:Enabled"] = "false",
+            ["BatchRunner:Sqs:Enabled"] = "true",
+            ["BatchRunner:Sqs:QueueUrl"] = queue,
+            ["BatchRunner:Sqs:DeadLetterQueueUrl"] = deadLetter,
+            ["BatchRunner:Sqs:EndpointUrl"] = Fauxqs.Shared.Url,
+            ["BatchRunner:Sqs:WaitTimeSeconds"] = "1",
+            ["BatchRunner:Sqs:Tenants:AllowedCommands:0"] = Specs.AllowedCommand,
+            ["BatchRunner:Sqs:Tenants:AllowedNamespaces:0"] = "team-a",
+            ["BatchRunner:Sqs:Tenants:AllowedNamespaces:1"] = "team-b",
+            ["BatchRunner:Local:StoreRoot"] = store,
+            ["BatchRunner:Local:WorkingDirectory"] = _root,
+            ["BatchRunner:Queues:default:backends:0"] = "local",
+            ["BatchRunner:Queues:default:quotas:local:indexes"] = "2",
+        });
+        builder.AddBatchRunnerController();
+        await using var app = builder.Build();
+        app.MapControllerEndpoints();
+        await app.StartAsync();
+
+        using var client = Fauxqs.Shared.Client();
+        await client.SendMessageAsync(new SendMessageRequest(queue, Specs.Yaml("large", ns: "team-a", script: "sleep 0.4", extraSpec: "completions: 10\n  parallelism: 2")), default);
+        var submissions = app.Services.GetRequiredService<SubmissionStore>();
+        await Eventually.WaitAsync(() => submissions.Find("team-a", "large")?.State == SubmissionState.Running, "the large sweep runs", 60);
+        await client.SendMessageAsync(new SendMessageRequest(queue, Specs.Yaml("small", ns: "team-b", script: "sleep 0.4", extraSpec: "completions: 2\n  parallelism: 2")), default);
+
+        await Eventually.WaitAsync(() => submissions.Find("team-a", "large")?.IsFinished == true && submissions.Find("team-b", "small")?.IsFinished == true, "both ran", 60);
+        var (large, small) = (submissions.Find("team-a", "large")!, submissions.Find("team-b", "small")!);
+        Assert.Equal((SubmissionState.Succeeded, SubmissionState.Succeeded), (large.State, small.State));
+        Assert.True(small.FinishedAt < large.FinishedAt, $"small finished {small.FinishedAt:O}, large {large.FinishedAt:O}");
+        // The quota held across both tenants: never more than two indexes at once, by the ledger's times.
+        var attempts = Directory.GetFiles(store, "ledger.json", SearchOption.AllDirectories)
+            .Select(path => System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!)
+            .Select(row => (Start: DateTimeOffset.Parse((string)row["started_at"]!, System.Globalization.CultureInfo.InvariantCulture),
+                End: DateTimeOffset.Parse((string)row["finished_at"]!, System.Globalization.CultureInfo.InvariantCulture)))
+            .ToList();
+        Assert.Equal(12, attempts.Count);
+        var mostAtOnce = attempts.Max(a => attempts.Count(b => b.Start <= a.Start && a.Start < b.End));
+        Assert.InRange(mostAtOnce, 1, 2);
+        await app.StopAsync();
+    }
+
     public void Dispose() => Directory.Delete(_root, recursive: true);
 }
