@@ -20,26 +20,7 @@ public sealed class ControllerIntakeTests : IDisposable
     public async Task The_controller_without_kubernetes_runs_a_queued_request_with_the_local_backend_and_counts_it()
     {
         var (queue, deadLetter) = await Fauxqs.Shared.CreateQueuePairAsync();
-        var store = Path.Combine(_root, "store");
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Urls"] = "http://127.0.0.1:0",
-            ["BatchRunner:Kubernetes:Enabled"] = "false",
-            ["BatchRunner:LeaderElection:Enabled"] = "false",
-            ["BatchRunner:Sqs:Enabled"] = "true",
-            ["BatchRunner:Sqs:QueueUrl"] = queue,
-            ["BatchRunner:Sqs:DeadLetterQueueUrl"] = deadLetter,
-            ["BatchRunner:Sqs:EndpointUrl"] = Fauxqs.Shared.Url,
-            ["BatchRunner:Sqs:WaitTimeSeconds"] = "1",
-            ["BatchRunner:Sqs:Tenants:AllowedCommands:0"] = Specs.AllowedCommand,
-            ["BatchRunner:Local:StoreRoot"] = store,
-            ["BatchRunner:Local:WorkingDirectory"] = _root,
-        });
-        builder.AddBatchRunnerController();
-        await using var app = builder.Build();
-        app.MapControllerEndpoints();
-        await app.StartAsync();
+        await using var app = await StartControllerAsync(queue, deadLetter, []);
 
         using var client = Fauxqs.Shared.Client();
         await client.SendMessageAsync(new SendMessageRequest(queue, Specs.Yaml("from-the-queue",
@@ -49,7 +30,7 @@ public sealed class ControllerIntakeTests : IDisposable
         await Eventually.WaitAsync(() => submissions.Find("default", "from-the-queue")?.IsFinished == true, "the queued job ran", 60);
 
         Assert.Equal(SubmissionState.Succeeded, submissions.Find("default", "from-the-queue")!.State);
-        Assert.Equal(2, Directory.GetFiles(Path.Combine(store, "batchjob=from-the-queue"), "out.jsonl", SearchOption.AllDirectories).Length);
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(Store, "batchjob=from-the-queue"), "out.jsonl", SearchOption.AllDirectories).Length);
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         using var http = new HttpClient();
         await Eventually.WaitAsync(async () => (await http.GetStringAsync(url + "/metrics")).Contains("batchrunner_intake_rejected_total{reason=\"tenant_refused\"} 1", StringComparison.Ordinal),
@@ -64,30 +45,13 @@ public sealed class ControllerIntakeTests : IDisposable
     public async Task Two_tenants_sending_through_the_queue_share_the_local_quota_and_the_small_sweep_overtakes()
     {
         var (queue, deadLetter) = await Fauxqs.Shared.CreateQueuePairAsync();
-        var store = Path.Combine(_root, "store");
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        await using var app = await StartControllerAsync(queue, deadLetter, new()
         {
-            ["Urls"] = "http://127.0.0.1:0",
-            ["BatchRunner:Kubernetes:Enabled"] = "false",
-            ["BatchRunner:LeaderElection:Enabled"] = "false",
-            ["BatchRunner:Sqs:Enabled"] = "true",
-            ["BatchRunner:Sqs:QueueUrl"] = queue,
-            ["BatchRunner:Sqs:DeadLetterQueueUrl"] = deadLetter,
-            ["BatchRunner:Sqs:EndpointUrl"] = Fauxqs.Shared.Url,
-            ["BatchRunner:Sqs:WaitTimeSeconds"] = "1",
-            ["BatchRunner:Sqs:Tenants:AllowedCommands:0"] = Specs.AllowedCommand,
             ["BatchRunner:Sqs:Tenants:AllowedNamespaces:0"] = "team-a",
             ["BatchRunner:Sqs:Tenants:AllowedNamespaces:1"] = "team-b",
-            ["BatchRunner:Local:StoreRoot"] = store,
-            ["BatchRunner:Local:WorkingDirectory"] = _root,
             ["BatchRunner:Queues:default:backends:0"] = "local",
             ["BatchRunner:Queues:default:quotas:local:indexes"] = "2",
         });
-        builder.AddBatchRunnerController();
-        await using var app = builder.Build();
-        app.MapControllerEndpoints();
-        await app.StartAsync();
 
         using var client = Fauxqs.Shared.Client();
         await client.SendMessageAsync(new SendMessageRequest(queue, Specs.Yaml("large", ns: "team-a", script: "sleep 0.4", extraSpec: "completions: 10\n  parallelism: 2")), default);
@@ -100,7 +64,7 @@ public sealed class ControllerIntakeTests : IDisposable
         Assert.Equal((SubmissionState.Succeeded, SubmissionState.Succeeded), (large.State, small.State));
         Assert.True(small.FinishedAt < large.FinishedAt, $"small finished {small.FinishedAt:O}, large {large.FinishedAt:O}");
         // The quota held across both tenants: never more than two indexes at once, by the ledger's times.
-        var attempts = Directory.GetFiles(store, "ledger.json", SearchOption.AllDirectories)
+        var attempts = Directory.GetFiles(Store, "ledger.json", SearchOption.AllDirectories)
             .Select(path => System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!)
             .Select(row => (Start: DateTimeOffset.Parse((string)row["started_at"]!, System.Globalization.CultureInfo.InvariantCulture),
                 End: DateTimeOffset.Parse((string)row["finished_at"]!, System.Globalization.CultureInfo.InvariantCulture)))
@@ -109,6 +73,33 @@ public sealed class ControllerIntakeTests : IDisposable
         var mostAtOnce = attempts.Max(a => attempts.Count(b => b.Start <= a.Start && a.Start < b.End));
         Assert.InRange(mostAtOnce, 1, 2);
         await app.StopAsync();
+    }
+
+    private string Store => Path.Combine(_root, "store");
+
+    /// <summary>The controller without Kubernetes, consuming <paramref name="queue"/> into the local store, with more settings.</summary>
+    private async Task<WebApplication> StartControllerAsync(string queue, string deadLetter, Dictionary<string, string?> settings)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Urls"] = "http://127.0.0.1:0",
+            ["BatchRunner:Kubernetes:Enabled"] = "false",
+            ["BatchRunner:LeaderElection:Enabled"] = "false",
+            ["BatchRunner:Sqs:Enabled"] = "true",
+            ["BatchRunner:Sqs:QueueUrl"] = queue,
+            ["BatchRunner:Sqs:DeadLetterQueueUrl"] = deadLetter,
+            ["BatchRunner:Sqs:EndpointUrl"] = Fauxqs.Shared.Url,
+            ["BatchRunner:Sqs:WaitTimeSeconds"] = "1",
+            ["BatchRunner:Sqs:Tenants:AllowedCommands:0"] = Specs.AllowedCommand,
+            ["BatchRunner:Local:StoreRoot"] = Store,
+            ["BatchRunner:Local:WorkingDirectory"] = _root,
+        }).AddInMemoryCollection(settings);
+        builder.AddBatchRunnerController();
+        var app = builder.Build();
+        app.MapControllerEndpoints();
+        await app.StartAsync();
+        return app;
     }
 
     public void Dispose() => Directory.Delete(_root, recursive: true);

@@ -22,21 +22,6 @@ public static class QueueSnapshot
         var queues = new JsonArray();
         foreach (var queue in result.Queues)
         {
-            var tenants = new JsonArray();
-            foreach (var tenant in queue.Tenants)
-            {
-                tenants.Add((JsonNode)new JsonObject
-                {
-                    ["name"] = tenant.Name,
-                    ["weight"] = tenant.Weight,
-                    ["share"] = Math.Round(tenant.Share, 4),
-                    ["usageShareSeconds"] = Math.Round(tenant.Usage.ShareSeconds, 3),
-                    ["usageAt"] = Time(tenant.Usage.At),
-                    ["admittedIndexes"] = tenant.AdmittedIndexes,
-                    ["pendingIndexes"] = tenant.PendingIndexes,
-                });
-            }
-
             queues.Add((JsonNode)new JsonObject
             {
                 ["name"] = queue.Name,
@@ -46,7 +31,7 @@ public static class QueueSnapshot
                 ["waitingBatchJobs"] = queue.WaitingBatchJobs,
                 ["usage"] = queue.Usage,
                 ["valid"] = true,
-                ["tenants"] = tenants,
+                ["tenants"] = TenantsJson(queue.Tenants),
             });
         }
 
@@ -96,24 +81,35 @@ public static class QueueSnapshot
         }
     }
 
-    /// <summary>The tenants' usage a snapshot recorded: where a restarted host carries on from.</summary>
-    public static IReadOnlyList<TenantUsage> UsageOf(JsonObject? snapshot)
+    /// <summary>Each tenant's standing as a queue's status (and this snapshot) keep it, usage included.</summary>
+    public static JsonArray TenantsJson(IEnumerable<TenantStanding> tenants) => new([.. tenants.Select(tenant => (JsonNode)new JsonObject
     {
-        var usage = new List<TenantUsage>();
-        foreach (var queue in (snapshot?["queues"] as JsonArray ?? []).OfType<JsonObject>())
+        ["name"] = tenant.Name,
+        ["weight"] = tenant.Weight,
+        ["share"] = Math.Round(tenant.Share, 4),
+        ["usageShareSeconds"] = Math.Round(tenant.Usage.ShareSeconds, 3),
+        ["usageAt"] = Time(tenant.Usage.At),
+        ["admittedIndexes"] = tenant.AdmittedIndexes,
+        ["pendingIndexes"] = tenant.PendingIndexes,
+    })]);
+
+    /// <summary>The tenants' usage a snapshot recorded: where a restarted host carries on from.</summary>
+    public static IReadOnlyList<TenantUsage> UsageOf(JsonObject? snapshot) =>
+        [.. (snapshot?["queues"] as JsonArray ?? []).OfType<JsonObject>().SelectMany(q => q["name"] is JsonValue name ? UsageOf(name.GetValue<string>(), q["tenants"]) : [])];
+
+    /// <summary>The usage in a queue's list of tenants (<see cref="TenantsJson"/>); entries that do not read are left out.</summary>
+    public static IEnumerable<TenantUsage> UsageOf(string queue, JsonNode? tenants)
+    {
+        foreach (var tenant in (tenants as JsonArray ?? []).OfType<JsonObject>())
         {
-            foreach (var tenant in (queue["tenants"] as JsonArray ?? []).OfType<JsonObject>())
+            if (tenant["name"] is JsonValue who && who.TryGetValue<string>(out var name) && tenant["usageShareSeconds"] is JsonValue seconds
+                && seconds.TryGetValue<double>(out var shareSeconds) && double.IsFinite(shareSeconds) && shareSeconds >= 0
+                && tenant["usageAt"] is JsonValue at && at.TryGetValue<string>(out var text)
+                && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var since))
             {
-                if (queue["name"] is JsonValue name && tenant["name"] is JsonValue who && tenant["usageShareSeconds"] is JsonValue seconds
-                    && seconds.TryGetValue<double>(out var shareSeconds) && double.IsFinite(shareSeconds) && shareSeconds >= 0
-                    && tenant["usageAt"] is JsonValue at && DateTimeOffset.TryParse(at.GetValue<string>(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var since))
-                {
-                    usage.Add(new TenantUsage(name.GetValue<string>(), who.GetValue<string>(), shareSeconds, since));
-                }
+                yield return new TenantUsage(queue, name, shareSeconds, since);
             }
         }
-
-        return usage;
     }
 
     private static string Time(DateTimeOffset at) => at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);

@@ -6,53 +6,29 @@ using k8s.Models;
 
 namespace BatchRunner.Kubernetes.Client;
 
-/// <summary>BatchJobs in every namespace.</summary>
-public sealed class BatchJobListWatch(IKubernetes client) : IListWatch<BatchJobObject>
+/// <summary>BatchRunner's custom objects of one kind, cluster-wide (BatchJobs in every namespace, Queues).</summary>
+public sealed class CustomObjectListWatch<TObject, TList>(IKubernetes client, string plural) : IListWatch<TObject>
+    where TObject : IKubernetesObject<V1ObjectMeta>
+    where TList : IKubernetesObject<V1ListMeta>, IItems<TObject>
 {
-    public async Task<(IList<BatchJobObject> Items, string ResourceVersion)> ListAsync(CancellationToken cancellation)
+    public async Task<(IList<TObject> Items, string ResourceVersion)> ListAsync(CancellationToken cancellation)
     {
-        var list = await client.CustomObjects.ListClusterCustomObjectAsync<BatchJobObjectList>(
-            BatchJobResource.Group, BatchJobResource.Version, BatchJobResource.Plural, cancellationToken: cancellation).ConfigureAwait(false);
+        var list = await client.CustomObjects.ListClusterCustomObjectAsync<TList>(
+            BatchJobResource.Group, BatchJobResource.Version, plural, cancellationToken: cancellation).ConfigureAwait(false);
         return (list.Items, list.Metadata.ResourceVersion);
     }
 
-    public async IAsyncEnumerable<(WatchEventType Type, BatchJobObject Object)> WatchAsync(string resourceVersion, [EnumeratorCancellation] CancellationToken cancellation)
+    public async IAsyncEnumerable<(WatchEventType Type, TObject Object)> WatchAsync(string resourceVersion, [EnumeratorCancellation] CancellationToken cancellation)
     {
         Exception? failure = null;
         var events = client.CustomObjects.WatchListClusterCustomObjectAsync(
-            BatchJobResource.Group, BatchJobResource.Version, BatchJobResource.Plural,
+            BatchJobResource.Group, BatchJobResource.Version, plural,
             allowWatchBookmarks: true, resourceVersion: resourceVersion, onError: e => failure ??= e, cancellationToken: cancellation);
         await foreach (var (type, item) in events.ConfigureAwait(false))
         {
             // The client reads a custom object's event as a JsonElement; anything else it hands over, it can write again.
             var text = item is JsonElement json ? json.GetRawText() : KubernetesJson.Serialize(item);
-            yield return (type, KubernetesJson.Deserialize<BatchJobObject>(text));
-        }
-
-        WatchFailure.ThrowIfAny(failure);
-    }
-}
-
-/// <summary>Queues (cluster-scoped).</summary>
-public sealed class QueueListWatch(IKubernetes client) : IListWatch<QueueObject>
-{
-    public async Task<(IList<QueueObject> Items, string ResourceVersion)> ListAsync(CancellationToken cancellation)
-    {
-        var list = await client.CustomObjects.ListClusterCustomObjectAsync<QueueObjectList>(
-            QueueResource.Group, QueueResource.Version, QueueResource.Plural, cancellationToken: cancellation).ConfigureAwait(false);
-        return (list.Items, list.Metadata.ResourceVersion);
-    }
-
-    public async IAsyncEnumerable<(WatchEventType Type, QueueObject Object)> WatchAsync(string resourceVersion, [EnumeratorCancellation] CancellationToken cancellation)
-    {
-        Exception? failure = null;
-        var events = client.CustomObjects.WatchListClusterCustomObjectAsync(
-            QueueResource.Group, QueueResource.Version, QueueResource.Plural,
-            allowWatchBookmarks: true, resourceVersion: resourceVersion, onError: e => failure ??= e, cancellationToken: cancellation);
-        await foreach (var (type, item) in events.ConfigureAwait(false))
-        {
-            var text = item is JsonElement json ? json.GetRawText() : KubernetesJson.Serialize(item);
-            yield return (type, KubernetesJson.Deserialize<QueueObject>(text));
+            yield return (type, KubernetesJson.Deserialize<TObject>(text));
         }
 
         WatchFailure.ThrowIfAny(failure);

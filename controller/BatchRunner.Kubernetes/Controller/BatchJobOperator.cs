@@ -54,9 +54,9 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         }
 
         using var queue = new WorkQueue<string>(time);
-        var batchJobs = new Informer<BatchJobObject>("batchjobs", new BatchJobListWatch(client), logs.CreateLogger<Informer<BatchJobObject>>(), time);
+        var batchJobs = new Informer<BatchJobObject>("batchjobs", new CustomObjectListWatch<BatchJobObject, BatchJobObjectList>(client, BatchJobResource.Plural), logs.CreateLogger<Informer<BatchJobObject>>(), time);
         var jobs = new Informer<V1Job>("jobs", new ManagedJobListWatch(client), logs.CreateLogger<Informer<V1Job>>(), time);
-        var queues = new Informer<QueueObject>("queues", new QueueListWatch(client), logs.CreateLogger<Informer<QueueObject>>(), time);
+        var queues = new Informer<QueueObject>("queues", new CustomObjectListWatch<QueueObject, QueueObjectList>(client, QueueResource.Plural), logs.CreateLogger<Informer<QueueObject>>(), time);
         batchJobs.Changed += (key, _) => queue.Add(key);
         jobs.Changed += (key, job) => EnqueueOwner(queue, key, job);
         _batchJobs = batchJobs;

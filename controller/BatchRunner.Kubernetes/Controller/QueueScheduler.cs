@@ -142,30 +142,8 @@ public sealed class QueueScheduler(
     }
 
     /// <summary>Tenants' usage as the Queues' statuses last recorded it: where a new leader carries on from.</summary>
-    private static List<TenantUsage> UsageFrom(List<QueueObject> queueObjects)
-    {
-        var usage = new List<TenantUsage>();
-        foreach (var queue in queueObjects)
-        {
-            if (queue.Status is not { ValueKind: JsonValueKind.Object } status || !status.TryGetProperty("tenants", out var tenants) || tenants.ValueKind != JsonValueKind.Array)
-            {
-                continue;
-            }
-
-            foreach (var tenant in tenants.EnumerateArray())
-            {
-                if (tenant.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String
-                    && tenant.TryGetProperty("usageShareSeconds", out var seconds) && seconds.TryGetDouble(out var shareSeconds) && double.IsFinite(shareSeconds) && shareSeconds >= 0
-                    && tenant.TryGetProperty("usageAt", out var at) && at.ValueKind == JsonValueKind.String
-                    && DateTimeOffset.TryParse(at.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var since))
-                {
-                    usage.Add(new TenantUsage(queue.Metadata.Name, name.GetString()!, shareSeconds, since));
-                }
-            }
-        }
-
-        return usage;
-    }
+    private static List<TenantUsage> UsageFrom(List<QueueObject> queueObjects) =>
+        [.. queueObjects.SelectMany(q => QueueSnapshot.UsageOf(q.Metadata.Name, Previous(q)?["tenants"]))];
 
     /// <summary>The BatchJobs that may still run indexes, as the scheduler sees them; with each one's creation time.</summary>
     private (List<QueuedWorkload> Queued, Dictionary<string, DateTimeOffset> Created) Workloads()
@@ -280,21 +258,6 @@ public static class QueueStatusDocument
         var message = valid ? "the queue is valid" : refusal!;
         var before = previous?["conditions"] is JsonArray conditions ? conditions.OfType<JsonObject>().FirstOrDefault(c => (string?)c["type"] == "Valid") : null;
         var since = before is not null && (string?)before["status"] == (valid ? "True" : "False") && before["lastTransitionTime"] is JsonValue t ? t.GetValue<string>() : Time(now);
-        var tenants = new JsonArray();
-        foreach (var tenant in summary?.Tenants ?? [])
-        {
-            tenants.Add((JsonNode)new JsonObject
-            {
-                ["name"] = tenant.Name,
-                ["weight"] = tenant.Weight,
-                ["share"] = Math.Round(tenant.Share, 4),
-                ["usageShareSeconds"] = Math.Round(tenant.Usage.ShareSeconds, 3),
-                ["usageAt"] = Time(tenant.Usage.At),
-                ["admittedIndexes"] = tenant.AdmittedIndexes,
-                ["pendingIndexes"] = tenant.PendingIndexes,
-            });
-        }
-
         return new JsonObject
         {
             ["observedGeneration"] = generation,
@@ -305,7 +268,7 @@ public static class QueueStatusDocument
             // Null, not "", when no tenant holds or wants anything: a merge patch removes it (and an API server of
             // 1.20 refuses an empty string in a custom resource's status).
             ["usage"] = summary?.Usage is { Length: > 0 } usage ? usage : null,
-            ["tenants"] = tenants,
+            ["tenants"] = QueueSnapshot.TenantsJson(summary?.Tenants ?? []),
             ["conditions"] = new JsonArray(new JsonObject
             {
                 ["type"] = "Valid",
