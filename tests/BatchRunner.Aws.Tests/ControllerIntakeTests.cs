@@ -72,6 +72,11 @@ public sealed class ControllerIntakeTests : IDisposable
         Assert.Equal(12, attempts.Count);
         var mostAtOnce = attempts.Max(a => attempts.Count(b => b.Start <= a.Start && a.Start < b.End));
         Assert.InRange(mostAtOnce, 1, 2);
+        var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync(url + "/metrics");
+        Assert.Contains("batchrunner_admission_wait_seconds_count{queue=\"default\"} 2", metrics, StringComparison.Ordinal);
+        Assert.Contains("batchrunner_queue_admitted_indexes{queue=\"default\",tenant=\"team-a\"}", metrics, StringComparison.Ordinal);
         await app.StopAsync();
     }
 

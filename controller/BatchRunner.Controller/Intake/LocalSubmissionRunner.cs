@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using BatchRunner.Backends;
 using BatchRunner.Backends.Scheduling;
 using BatchRunner.Core.Scheduling;
+using BatchRunner.Kubernetes.Controller;
 using BatchRunner.Controller.Hosting;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
@@ -31,7 +32,8 @@ public sealed class LocalSubmissionRunner(
     ControllerBackends backends,
     TimeProvider time,
     ILoggerFactory logs,
-    IConfiguration? configuration = null) : BackgroundService
+    IConfiguration? configuration = null,
+    ControllerMetrics? metrics = null) : BackgroundService
 {
     /// <summary>How often the queues are looked at again when nothing happens (finished indexes free room).</summary>
     private static readonly TimeSpan Cycle = TimeSpan.FromSeconds(1);
@@ -44,6 +46,7 @@ public sealed class LocalSubmissionRunner(
     private readonly ConcurrentDictionary<string, Followed> _followed = new(StringComparer.Ordinal);
     private readonly Dictionary<long, BatchJob?> _parsed = [];
     private readonly AdmissionBoard _board = new();
+    private readonly HashSet<string> _admitted = new(StringComparer.Ordinal);
     private IReadOnlyList<TenantUsage>? _usage;
 
     /// <summary>The latest decisions, for tests and health: who may run how many indexes, and why the rest waits.</summary>
@@ -110,6 +113,7 @@ public sealed class LocalSubmissionRunner(
     /// <summary>One cycle over what runs and what waits; its decisions are published and kept beside the store.</summary>
     private void Schedule(IReadOnlyList<QueueDefinition> queues, IReadOnlyDictionary<string, string> refused, IReadOnlyList<SubmissionRecord> waiting, string storeRoot)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var now = time.GetUtcNow();
         var queued = new List<QueuedWorkload>();
         foreach (var followed in _followed.Values)
@@ -141,6 +145,18 @@ public sealed class LocalSubmissionRunner(
             ? s.Value with { Message = $"spec.queue: queue {s.Value.Queue} is refused ({errors}); it is admitted once the queue is fixed" }
             : s.Value, StringComparer.Ordinal);
         _board.Publish(standings, now);
+        if (metrics is not null)
+        {
+            metrics.RecordQueues(result.Queues);
+            metrics.SchedulerCycleDuration.Observe(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+            foreach (var submission in waiting.Where(w => standings.GetValueOrDefault(w.Key) is { Allowance: > 0 } && _admitted.Add(w.Key)))
+            {
+                metrics.AdmissionWait.WithLabels(standings[submission.Key].Queue).Observe(Math.Max(0, (now - submission.ReceivedAt).TotalSeconds));
+            }
+
+            _admitted.IntersectWith(standings.Keys);
+        }
+
         try
         {
             QueueSnapshot.Write(storeRoot, QueueSnapshot.ToJson(result with { Standings = standings }, refused, now));

@@ -40,4 +40,18 @@ public sealed class ControllerMetrics
     public Gauge TenantShare { get; }
     public Histogram AdmissionWait { get; }
     public Histogram SchedulerCycleDuration { get; }
+
+    /// <summary>A scheduling cycle's queues: indexes pending and admitted, and each tenant's share, by queue and tenant.</summary>
+    public void RecordQueues(IEnumerable<BatchRunner.Core.Scheduling.QueueSummary> queues)
+    {
+        foreach (var queue in queues)
+        {
+            foreach (var tenant in queue.Tenants)
+            {
+                QueuePendingIndexes.WithLabels(queue.Name, tenant.Name).Set(tenant.PendingIndexes);
+                QueueAdmittedIndexes.WithLabels(queue.Name, tenant.Name).Set(tenant.AdmittedIndexes);
+                TenantShare.WithLabels(queue.Name, tenant.Name).Set(tenant.Share);
+            }
+        }
+    }
 }

@@ -217,15 +217,7 @@ public sealed class QueueScheduler(
     private async Task WriteQueueStatusesAsync(List<QueueObject> queueObjects, CycleResult result, Dictionary<string, string> refused, DateTimeOffset now, CancellationToken cancellation)
     {
         var summaries = result.Queues.ToDictionary(q => q.Name, StringComparer.Ordinal);
-        foreach (var summary in result.Queues)
-        {
-            foreach (var tenant in summary.Tenants)
-            {
-                metrics.QueuePendingIndexes.WithLabels(summary.Name, tenant.Name).Set(tenant.PendingIndexes);
-                metrics.QueueAdmittedIndexes.WithLabels(summary.Name, tenant.Name).Set(tenant.AdmittedIndexes);
-                metrics.TenantShare.WithLabels(summary.Name, tenant.Name).Set(tenant.Share);
-            }
-        }
+        metrics.RecordQueues(result.Queues);
 
         foreach (var queue in queueObjects.Where(q => q.Metadata.DeletionTimestamp is null))
         {
