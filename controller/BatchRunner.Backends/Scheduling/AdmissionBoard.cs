@@ -11,13 +11,8 @@ public sealed class AdmissionBoard
 {
     private volatile IReadOnlyDictionary<string, Standing>? _standings;
 
-    public bool HasDecided => _standings is not null;
-
     /// <summary>The BatchJob's standing (namespace/name), or null when the scheduler has not decided for it yet.</summary>
     public Standing? Find(string key) => _standings is { } standings && standings.TryGetValue(key, out var standing) ? standing : null;
-
-    /// <summary>Every standing of the last cycle.</summary>
-    public IReadOnlyDictionary<string, Standing> All => _standings ?? new Dictionary<string, Standing>();
 
     /// <summary>Publishes a cycle's decisions; returns the BatchJobs whose standing changed enough to be worth a reconcile.</summary>
     public IReadOnlyList<string> Publish(IReadOnlyDictionary<string, Standing> standings, DateTimeOffset now)

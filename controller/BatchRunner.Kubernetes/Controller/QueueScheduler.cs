@@ -222,9 +222,9 @@ public sealed class QueueScheduler(
         foreach (var queue in queueObjects.Where(q => q.Metadata.DeletionTimestamp is null))
         {
             var name = queue.Metadata.Name;
-            var status = QueueStatusDocument.Of(summaries.GetValueOrDefault(name), refused.GetValueOrDefault(name), queue.Metadata.Generation ?? 0, Previous(queue), now);
-            var decided = QueueStatusDocument.WithoutUsage(status);
             var previous = Previous(queue);
+            var status = QueueStatusDocument.Of(summaries.GetValueOrDefault(name), refused.GetValueOrDefault(name), queue.Metadata.Generation ?? 0, previous, now);
+            var decided = QueueStatusDocument.WithoutUsage(status);
             // What the object shows counts as written (a new leader does not rewrite what the last one wrote).
             var last = _queueStatuses.TryGetValue(name, out var written) ? written : (Written: QueueStatusDocument.WithoutUsage(previous), At: DateTimeOffset.MinValue);
             if (last.Written == decided && (now - last.At < UsageWriteInterval || !QueueStatusDocument.UsageChanged(previous, status)))
