@@ -80,13 +80,14 @@ public class ConfigurationTests
         var results = Bind<ResultsOptions>("", "results.enabled=true,results.bucket=sweeps,results.credentialsSecret=s3-keys,results.partSizeBytes=67108864", ResultsOptions.Section);
         Assert.Equal(("s3://sweeps/results", "s3-keys", 67_108_864L), (results.Uri, results.CredentialsSecret, results.PartSizeBytes));
 
-        var batch = Bind<AwsBatchOptions>("values-eks.yaml", "awsBatch.platformVersion=1.4.0,awsBatch.assignPublicIp=true,awsBatch.pollSeconds=2,awsBatch.maxPollSeconds=120,awsBatch.execPath=/usr/local/bin/batchrunner-exec", AwsBatchOptions.Section);
-        Assert.Equal(("1.4.0", true, 2.0, 120.0, "/usr/local/bin/batchrunner-exec"), (batch.PlatformVersion, batch.AssignPublicIp, batch.PollSeconds, batch.MaxPollSeconds, batch.ExecPath));
+        var batch = Bind<AwsBatchOptions>("values-eks.yaml", "awsBatch.platformVersion=1.4.0,awsBatch.assignPublicIp=true,awsBatch.pollSeconds=2,awsBatch.maxPollSeconds=120,awsBatch.execPath=/usr/local/bin/batchrunner-exec,awsBatch.fairShareByNamespace=true", AwsBatchOptions.Section);
+        Assert.Equal(("1.4.0", true, 2.0, 120.0, "/usr/local/bin/batchrunner-exec", true), (batch.PlatformVersion, batch.AssignPublicIp, batch.PollSeconds, batch.MaxPollSeconds, batch.ExecPath, batch.FairShareByNamespace));
 
         // The defaults in values.yaml are the options classes' own.
         var defaults = Bind<AwsBatchOptions>("values-eks.yaml", "", AwsBatchOptions.Section);
         var fresh = new AwsBatchOptions();
-        Assert.Equal((fresh.PollSeconds, fresh.MaxPollSeconds, fresh.ExecPath, fresh.AssignPublicIp, fresh.PlatformVersion), (defaults.PollSeconds, defaults.MaxPollSeconds, defaults.ExecPath, defaults.AssignPublicIp, defaults.PlatformVersion));
+        Assert.Equal((fresh.PollSeconds, fresh.MaxPollSeconds, fresh.ExecPath, fresh.AssignPublicIp, fresh.PlatformVersion, fresh.FairShareByNamespace),
+            (defaults.PollSeconds, defaults.MaxPollSeconds, defaults.ExecPath, defaults.AssignPublicIp, defaults.PlatformVersion, defaults.FairShareByNamespace));
         Assert.Equal(new ResultsOptions().PartSizeBytes, Bind<ResultsOptions>("values-eks.yaml", "", ResultsOptions.Section).PartSizeBytes);
 
         var athena = Bind<AthenaOptions>("values-eks.yaml", "", AthenaOptions.Section);

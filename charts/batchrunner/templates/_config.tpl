@@ -130,6 +130,7 @@ message naming it. values.schema.json checks each value's type and form; these a
 {{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__EndpointUrl" $v.awsBatch.endpointUrl) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__LogGroup" $v.awsBatch.logGroup) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__ShareIdentifier" $v.awsBatch.shareIdentifier) }}
+{{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__FairShareByNamespace" $v.awsBatch.fairShareByNamespace) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__SubmitJobsPerSecond" $v.awsBatch.submitJobsPerSecond) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__PlatformVersion" $v.awsBatch.platformVersion) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__AwsBatch__AssignPublicIp" $v.awsBatch.assignPublicIp) }}
