@@ -31,7 +31,11 @@ public static class BackendDriver
             BackendProgress progress;
             try
             {
-                run = run with { Allowance = allowance?.Invoke() ?? run.Allowance };
+                if (allowance is not null)
+                {
+                    run = run with { Allowance = allowance() };
+                }
+
                 progress = await backend.AdvanceAsync(run with { State = state }, checkpoint, cancellation).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (cancellation.IsCancellationRequested)

@@ -131,6 +131,22 @@ public sealed class QueueSchedulingTests
     }
 
     [Fact]
+    public async Task A_sweep_admitted_in_full_keeps_its_job_at_the_spec_s_parallelism_as_its_tail_shrinks()
+    {
+        _cluster.Apply(Specs.Object("""{"completions": 6, "parallelism": 2}"""));
+        _board.Publish(new Dictionary<string, Standing> { [Key] = Admit(2, wanted: 2) }, Now);
+        await ReconcileAsync();
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Active = 1, Succeeded = 5 });
+
+        // One index left: it wants (and is admitted) one, and nothing holds it back, so its Job is left alone.
+        _board.Publish(new Dictionary<string, Standing> { [Key] = Admit(1, wanted: 1) }, Now);
+        await ReconcileAsync();
+
+        Assert.Equal(2, _cluster.Job(Specs.Name)!.Spec.Parallelism);
+        Assert.Empty(_cluster.JobPatches);
+    }
+
+    [Fact]
     public async Task A_queue_delegating_to_kueue_gets_a_suspended_job_labelled_for_the_local_queue_and_says_so()
     {
         _cluster.Apply(Specs.Object("""{"completions": 8, "parallelism": 4, "queue": "research"}"""));

@@ -87,7 +87,8 @@ public sealed class LocalSubmissionRunner(
                     if (_parsed.GetValueOrDefault(submission.Sequence) is { } job)
                     {
                         // Followed from now on by the cycles, with the allowance it starts with.
-                        _followed[submission.Key] = new Followed(job, submission.Sequence) { Applied = _board.Find(submission.Key)?.Allowance ?? job.Spec.Parallelism };
+                        var followed = _followed[submission.Key] = new Followed(job, submission.Sequence) { Applied = job.Spec.Parallelism };
+                        followed.Follow(_board.Find(submission.Key));
                     }
 
                     var task = Task.Run(() => RunAsync(store, registry, storeRoot, submission, settings, stoppingToken), CancellationToken.None);
@@ -178,10 +179,29 @@ public sealed class LocalSubmissionRunner(
     /// <summary>A run being followed: what its backend last said, and the allowance it was last given.</summary>
     private sealed class Followed(BatchJob job, long sequence)
     {
+        private int? _limit;
+
         public BatchJob Job { get; } = job;
         public long Sequence { get; } = sequence;
         public BackendProgress? Progress { get; set; }
+
+        /// <summary>The allowance it runs within (its wanted indexes when nothing holds it back).</summary>
         public int Applied { get; set; }
+
+        /// <summary>
+        /// The limit to hand its backend under the latest standing (kept while a cycle has none for it): the allowance
+        /// while some of its indexes wait, none (its parallelism) once it is admitted in full.
+        /// </summary>
+        public int? Follow(Standing? standing)
+        {
+            if (standing is not null)
+            {
+                Applied = standing.Allowance;
+                _limit = standing.IsWaiting ? standing.Allowance : null;
+            }
+
+            return _limit;
+        }
     }
 
     private async Task RunAsync(SubmissionStore store, BackendRegistry registry, string storeRoot, SubmissionRecord submission, LocalIntakeOptions settings, CancellationToken stopping)
@@ -220,7 +240,7 @@ public sealed class LocalSubmissionRunner(
             var followed = _followed.GetOrAdd(submission.Key, _ => new Followed(job, submission.Sequence) { Applied = job.Spec.Parallelism });
             var outcome = await BackendDriver.FollowAsync(
                 backend, run, BackendStateFile.For(storeRoot, run, backend.Backend.Name), progress => followed.Progress = progress, time, logs.CreateLogger(nameof(BackendDriver)), stopping,
-                allowance: () => followed.Applied = _board.Find(submission.Key)?.Allowance ?? followed.Applied).ConfigureAwait(false);
+                allowance: () => followed.Follow(_board.Find(submission.Key))).ConfigureAwait(false);
             var last = outcome.Progress;
             if (outcome.StoppedFollowing || last.Phase == RunPhase.Cancelled && stopping.IsCancellationRequested)
             {

@@ -141,7 +141,8 @@ public sealed class BatchJobReconciler(
                 return ReconcileResult.After(AwaitingDecision);
             }
 
-            run = standing.DelegatedTo is { } kueue ? run with { ExternalQueue = kueue } : run with { Allowance = standing.Allowance };
+            // Admitted in full, the backend runs the spec's parallelism (no cap to churn as the run's tail shrinks).
+            run = standing.DelegatedTo is { } kueue ? run with { ExternalQueue = kueue } : run with { Allowance = standing.IsWaiting ? standing.Allowance : null };
         }
 
         // 9. The backend observes, submits what is due, and says where the run stands; its state is checkpointed in
