@@ -131,6 +131,23 @@ public sealed class QueueSchedulingTests
     }
 
     [Fact]
+    public async Task An_admitted_sweep_its_backend_does_not_take_says_the_backend_holds_it_in_its_words()
+    {
+        // A Job of that name belongs to something else: the Kubernetes backend will not take the work.
+        _cluster.Apply(Specs.Object("""{"completions": 8, "parallelism": 4, "queue": "research"}"""));
+        var foreign = JobManifests.IndexedJob(Specs.Job(), "someone-else", _cluster.Capabilities, DispatchSettings.Default);
+        _cluster.AddJob(foreign);
+        _board.Publish(new Dictionary<string, Standing> { [Key] = Admit(4, wanted: 4) }, Now);
+
+        await ReconcileAsync();
+
+        var admitted = Status.Find(Conditions.Admitted)!;
+        Assert.Equal(("False", WaitReasons.BackendThrottled), (admitted.Status, admitted.Reason));
+        Assert.StartsWith("4 of 4 indexes admitted in queue research, but kubernetes does not take them now: DispatchFailed: a Job named sweep exists and belongs to something else",
+            admitted.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_sweep_admitted_in_full_keeps_its_job_at_the_spec_s_parallelism_as_its_tail_shrinks()
     {
         _cluster.Apply(Specs.Object("""{"completions": 6, "parallelism": 2}"""));

@@ -94,6 +94,9 @@ public static class WaitReasons
     public const string PriorityClassNotFound = "PriorityClassNotFound";
     public const string NamespaceNotAllowed = "NamespaceNotAllowed";
 
+    /// <summary>Admitted, but its backend does not take the work now (its service refuses or limits it): the backend's words say why.</summary>
+    public const string BackendThrottled = "BackendThrottled";
+
     /// <summary>Not a wait: the queue hands admission of its Kubernetes work to a Kueue LocalQueue.</summary>
     public const string DelegatedToKueue = "DelegatedToKueue";
 }

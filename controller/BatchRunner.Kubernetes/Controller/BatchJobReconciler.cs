@@ -159,7 +159,7 @@ public sealed class BatchJobReconciler(
         var next = WithProgress(status, progress, job.Metadata.Name, runId, generation, now, AllowSubmitMessage(run));
         if (standing is not null)
         {
-            next = WithStanding(next, standing, progress, generation, now);
+            next = WithStanding(next, standing, progress, generation, now, backend.Backend.Name);
         }
 
         await RecordChangesAsync(batchJob, job, previous, next, progress, cancellation).ConfigureAwait(false);
@@ -221,7 +221,8 @@ public sealed class BatchJobReconciler(
     /// Where the BatchJob stands in its queue, as the backend applied it: the allowance, why the rest waits, its place
     /// and estimates, and the Admitted condition. A finished run waits for nothing: its place and estimates go.
     /// </summary>
-    public static BatchJobStatus WithStanding(BatchJobStatus status, Standing standing, BackendProgress progress, long generation, DateTimeOffset now)
+    /// <param name="backend">The backend's name, for a condition saying it does not take admitted work.</param>
+    public static BatchJobStatus WithStanding(BatchJobStatus status, Standing standing, BackendProgress progress, long generation, DateTimeOffset now, string backend = "its backend")
     {
         var runtimes = progress.Runtimes ?? status.Queue?.Runtimes;
         if (progress.IsTerminal)
@@ -235,6 +236,10 @@ public sealed class BatchJobReconciler(
         }
 
         var waiting = standing.IsWaiting;
+        // Admitted, and the backend's service declines the work (a refusal of the spec itself is the Valid/Dispatched story).
+        var (reason, message) = standing.Allowance > 0 && !progress.Dispatched && !progress.RefusedForInput && progress.Reason is { Length: > 0 } refused && refused != BackendReasons.Queued
+            ? (WaitReasons.BackendThrottled, $"{standing.Allowance} of {standing.Wanted} indexes admitted in queue {standing.Queue}, but {backend} does not take them now: {refused}: {progress.Message}")
+            : (standing.Reason ?? (standing.DelegatedTo is null ? Conditions.Reasons.Admitted : WaitReasons.DelegatedToKueue), StandingText.Message(standing, now));
         return status with
         {
             Queue = new QueueStatus
@@ -251,8 +256,7 @@ public sealed class BatchJobReconciler(
                 Eta = StandingText.Eta(standing, now),
                 Runtimes = runtimes,
             },
-            Conditions = Conditions.With(status.Conditions, Conditions.Admitted, !waiting,
-                standing.Reason ?? (standing.DelegatedTo is null ? Conditions.Reasons.Admitted : WaitReasons.DelegatedToKueue), StandingText.Message(standing, now), generation, now),
+            Conditions = Conditions.With(status.Conditions, Conditions.Admitted, !waiting && reason != WaitReasons.BackendThrottled, reason, message, generation, now),
         };
     }
 
