@@ -41,12 +41,15 @@ public sealed class FairShareSchedulerPropertyTests
             Within(pool.Sum(w => w.Running * w.MilliCpuPerIndex), pool.Sum(w => MayRun(w) * w.MilliCpuPerIndex), quota.MilliCpu);
             Within(pool.Sum(w => w.Running * w.MemoryBytesPerIndex), pool.Sum(w => MayRun(w) * w.MemoryBytesPerIndex), quota.MemoryBytes);
 
-            // No room is left idle: a waiting workload that would start its next index (it is not over its share of
-            // what runs already) waits because that index does not fit.
+            // No room is left idle for the head of the line: the first waiting workload that would start its next
+            // index (it is not over its share of what runs already) waits because that index does not fit. Room it
+            // cannot use is kept for it rather than given to those behind it, so a large index is not starved by
+            // small ones taking every index that frees.
             var room = (Indexes: quota.Indexes - pool.Sum(MayRun),
                 Cpu: quota.MilliCpu - pool.Sum(w => MayRun(w) * w.MilliCpuPerIndex),
                 Memory: quota.MemoryBytes - pool.Sum(w => MayRun(w) * w.MemoryBytesPerIndex));
-            foreach (var w in pool.Where(w => decided[w.Key].Reason is WaitReasons.QuotaExhausted or WaitReasons.TenantOverShare && decided[w.Key].Allowance >= w.Running))
+            foreach (var w in pool.Where(w => decided[w.Key].Reason is WaitReasons.QuotaExhausted or WaitReasons.TenantOverShare && decided[w.Key].Allowance >= w.Running)
+                .OrderBy(w => decided[w.Key].Position).Take(1))
             {
                 Assert.True(room.Indexes < 1 || room.Cpu < w.MilliCpuPerIndex || room.Memory < w.MemoryBytesPerIndex,
                     $"{w.Key} waits ({decided[w.Key].Reason}) with room for another index: {room}");

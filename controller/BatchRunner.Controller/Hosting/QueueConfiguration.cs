@@ -15,30 +15,8 @@ public static class QueueConfiguration
     public const string Section = "BatchRunner:Queues";
 
     /// <summary>The configured queues and, unless one is named so, the default queue; refused ones with their errors.</summary>
-    public static (IReadOnlyList<QueueDefinition> Queues, IReadOnlyDictionary<string, string> Refused) Read(IConfiguration configuration, IReadOnlyList<Backend> backends)
-    {
-        var queues = new List<QueueDefinition>();
-        var refused = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var section in configuration.GetSection(Section).GetChildren())
-        {
-            var (queue, errors) = QueueDefinitionReader.Read(section.Key, ToNode(section), $"{Section}:{section.Key}");
-            if (queue is not null)
-            {
-                queues.Add(queue);
-            }
-            else
-            {
-                refused[section.Key] = string.Join("; ", errors);
-            }
-        }
-
-        if (queues.All(q => q.Name != QueueDefinition.DefaultName) && !refused.ContainsKey(QueueDefinition.DefaultName))
-        {
-            queues.Add(QueueDefinitionReader.Default(backends));
-        }
-
-        return (queues, refused);
-    }
+    public static (IReadOnlyList<QueueDefinition> Queues, IReadOnlyDictionary<string, string> Refused) Read(IConfiguration configuration, IReadOnlyList<Backend> backends) =>
+        QueueDefinitionReader.ReadAll(configuration.GetSection(Section).GetChildren().Select(q => (q.Key, ToNode(q), $"{Section}:{q.Key}")), backends);
 
     /// <summary>
     /// A configuration section as the JSON a Queue object holds: children numbered 0..n-1 are a list, numbers are

@@ -140,11 +140,9 @@ public sealed class LocalSubmissionRunner(
             }
         }
 
-        var result = QueueCycle.Run(queues, queued, _usage ?? [], now);
+        var result = QueueCycle.Run(queues, queued, _usage ?? [], now, refused);
         _usage = result.Usage;
-        var standings = result.Standings.ToDictionary(s => s.Key, s => s.Value.Reason == WaitReasons.QueueNotFound && refused.TryGetValue(s.Value.Queue, out var errors)
-            ? s.Value with { Message = $"spec.queue: queue {s.Value.Queue} is refused ({errors}); it is admitted once the queue is fixed" }
-            : s.Value, StringComparer.Ordinal);
+        var standings = result.Standings;
         _board.Publish(standings, now);
         if (metrics is not null)
         {
@@ -160,7 +158,7 @@ public sealed class LocalSubmissionRunner(
 
         try
         {
-            QueueSnapshot.Write(storeRoot, QueueSnapshot.ToJson(result with { Standings = standings }, refused, now));
+            QueueSnapshot.Write(storeRoot, QueueSnapshot.ToJson(result, refused, now));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -56,7 +56,10 @@ public static class QueueCycle
     /// <summary>Usage this small with no work in the queue is forgotten.</summary>
     private const double ForgottenShareSeconds = 1e-3;
 
-    public static CycleResult Run(IReadOnlyList<QueueDefinition> queues, IReadOnlyList<QueuedWorkload> queued, IReadOnlyList<TenantUsage> usage, DateTimeOffset now)
+    /// <param name="refused">Queues given that did not read, with their errors: a BatchJob naming one is told why, not that it is missing.</param>
+    public static CycleResult Run(
+        IReadOnlyList<QueueDefinition> queues, IReadOnlyList<QueuedWorkload> queued, IReadOnlyList<TenantUsage> usage, DateTimeOffset now,
+        IReadOnlyDictionary<string, string>? refused = null)
     {
         var byName = queues.ToDictionary(q => q.Name, StringComparer.Ordinal);
         var workloads = queued.Select(q => q.Workload).ToList();
@@ -85,7 +88,10 @@ public static class QueueCycle
                         ? EtaEstimator.Estimate(runtimes, workload.Remaining, admission.Allowance, ahead.GetValueOrDefault(workload.Key), slots,
                             Math.Max(1, Math.Min(workload.Parallelism, slots)))
                         : null;
-                standings[workload.Key] = new Standing(workload.Key, workload.Queue, admission.Allowance, workload.Wanted, admission.Reason, admission.Message, admission.Position,
+                var message = admission.Reason == WaitReasons.QueueNotFound && refused?.GetValueOrDefault(workload.Queue) is { } errors
+                    ? $"spec.queue: queue {workload.Queue} is refused ({errors}); it is admitted once the queue is fixed"
+                    : admission.Message;
+                standings[workload.Key] = new Standing(workload.Key, workload.Queue, admission.Allowance, workload.Wanted, admission.Reason, message, admission.Position,
                     now + eta?.StartP50, now + eta?.StartP90, now + eta?.FinishP50, now + eta?.FinishP90) { DelegatedTo = admission.DelegatedTo };
             }
         }

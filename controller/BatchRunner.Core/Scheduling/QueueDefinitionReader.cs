@@ -31,6 +31,36 @@ public static class QueueDefinitionReader
     public static QueueDefinition Default(IReadOnlyList<Backend> backends) =>
         new(QueueDefinition.DefaultName, backends, new Dictionary<Backend, Quota>(), new Dictionary<string, double>(), 1, TimeSpan.FromHours(1));
 
+    /// <summary>
+    /// Every queue a host was given (name, spec, where it was written), the default queue added unless one is named
+    /// so; a queue that does not read is refused with its errors, and never stops the others.
+    /// </summary>
+    public static (IReadOnlyList<QueueDefinition> Queues, IReadOnlyDictionary<string, string> Refused) ReadAll(
+        IEnumerable<(string Name, JsonNode? Spec, string Path)> given, IReadOnlyList<Backend> backends)
+    {
+        var queues = new List<QueueDefinition>();
+        var refused = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, spec, path) in given)
+        {
+            var (queue, errors) = Read(name, spec, path);
+            if (queue is not null)
+            {
+                queues.Add(queue);
+            }
+            else
+            {
+                refused[name] = string.Join("; ", errors);
+            }
+        }
+
+        if (queues.All(q => q.Name != QueueDefinition.DefaultName) && !refused.ContainsKey(QueueDefinition.DefaultName))
+        {
+            queues.Add(Default(backends));
+        }
+
+        return (queues, refused);
+    }
+
     public static (QueueDefinition? Queue, IReadOnlyList<SpecError> Errors) Read(string name, JsonNode? spec, string path)
     {
         var errors = new List<SpecError>();

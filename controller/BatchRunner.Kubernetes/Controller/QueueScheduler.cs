@@ -99,8 +99,8 @@ public sealed class QueueScheduler(
         var (definitions, refused) = Definitions(queueObjects);
         _usage ??= UsageFrom(queueObjects);
         var (queued, created) = Workloads();
-        var result = QueueCycle.Run(definitions, queued, _usage, now);
-        var standings = Explain(result.Standings, refused);
+        var result = QueueCycle.Run(definitions, queued, _usage, now, refused);
+        var standings = result.Standings;
         _usage = result.Usage;
 
         foreach (var key in board.Publish(standings, now))
@@ -111,35 +111,13 @@ public sealed class QueueScheduler(
         ObserveAdmissions(standings, created, now);
         metrics.SchedulerCycleDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         await WriteQueueStatusesAsync(queueObjects, result, refused, now, cancellation).ConfigureAwait(false);
-        return result with { Standings = standings };
+        return result;
     }
 
     /// <summary>Every Queue that reads, and the default queue unless one is named so; refused ones with their errors.</summary>
-    private (List<QueueDefinition> Definitions, Dictionary<string, string> Refused) Definitions(List<QueueObject> queueObjects)
-    {
-        var definitions = new List<QueueDefinition>();
-        var refused = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var queue in queueObjects.Where(q => q.Metadata.DeletionTimestamp is null))
-        {
-            var spec = queue.Spec is { } element ? JsonNode.Parse(element.GetRawText()) : null;
-            var (definition, errors) = QueueDefinitionReader.Read(queue.Metadata.Name, spec, "spec");
-            if (definition is not null)
-            {
-                definitions.Add(definition);
-            }
-            else
-            {
-                refused[queue.Metadata.Name] = string.Join("; ", errors);
-            }
-        }
-
-        if (definitions.All(d => d.Name != QueueDefinition.DefaultName) && !refused.ContainsKey(QueueDefinition.DefaultName))
-        {
-            definitions.Add(QueueDefinitionReader.Default(backends));
-        }
-
-        return (definitions, refused);
-    }
+    private (IReadOnlyList<QueueDefinition> Definitions, IReadOnlyDictionary<string, string> Refused) Definitions(List<QueueObject> queueObjects) =>
+        QueueDefinitionReader.ReadAll(queueObjects.Where(q => q.Metadata.DeletionTimestamp is null)
+            .Select(q => (q.Metadata.Name, q.Spec is { } element ? JsonNode.Parse(element.GetRawText()) : null, "spec")), backends);
 
     /// <summary>Tenants' usage as the Queues' statuses last recorded it: where a new leader carries on from.</summary>
     private static List<TenantUsage> UsageFrom(List<QueueObject> queueObjects) =>
@@ -195,13 +173,7 @@ public sealed class QueueScheduler(
         return (queued, created);
     }
 
-    /// <summary>A BatchJob naming a Queue that exists but was refused is told why, not that its queue is missing.</summary>
-    private static Dictionary<string, Standing> Explain(IReadOnlyDictionary<string, Standing> standings, Dictionary<string, string> refused) =>
-        standings.ToDictionary(s => s.Key, s => s.Value.Reason == WaitReasons.QueueNotFound && refused.TryGetValue(s.Value.Queue, out var errors)
-            ? s.Value with { Message = $"spec.queue: queue {s.Value.Queue} is refused ({errors}); it is admitted once the queue is fixed" }
-            : s.Value, StringComparer.Ordinal);
-
-    private void ObserveAdmissions(Dictionary<string, Standing> standings, Dictionary<string, DateTimeOffset> created, DateTimeOffset now)
+    private void ObserveAdmissions(IReadOnlyDictionary<string, Standing> standings, Dictionary<string, DateTimeOffset> created, DateTimeOffset now)
     {
         foreach (var (key, standing) in standings)
         {
@@ -214,7 +186,7 @@ public sealed class QueueScheduler(
         _admitted.IntersectWith(standings.Keys);
     }
 
-    private async Task WriteQueueStatusesAsync(List<QueueObject> queueObjects, CycleResult result, Dictionary<string, string> refused, DateTimeOffset now, CancellationToken cancellation)
+    private async Task WriteQueueStatusesAsync(List<QueueObject> queueObjects, CycleResult result, IReadOnlyDictionary<string, string> refused, DateTimeOffset now, CancellationToken cancellation)
     {
         var summaries = result.Queues.ToDictionary(q => q.Name, StringComparer.Ordinal);
         metrics.RecordQueues(result.Queues);
