@@ -55,7 +55,7 @@ public delegate Task BackendCheckpoint(JsonElement state, CancellationToken canc
 /// <param name="Job">The parsed BatchJob; null when its spec no longer parses (only cancelling or releasing is asked then).</param>
 /// <param name="Uid">The BatchJob object's uid (its owner for what the backend creates); the run id where there is no object.</param>
 /// <param name="Generation">The BatchJob's <c>metadata.generation</c>: a new one is always worth a look.</param>
-/// <param name="Indexes">Which of the run's indexes to dispatch: all of them, or a subset (rerun, reuse, overflow).</param>
+/// <param name="Indexes">Which of the run's indexes to dispatch: all of them, or a subset to run again (see <see cref="BackendRun.Rerun"/>).</param>
 /// <param name="State">What the backend returned last time for this run, or null before its first call.</param>
 /// <param name="AllowSubmit">False when results-defining fields changed after dispatch: what runs is followed, nothing new goes.</param>
 /// <param name="LastPhase">The run's phase as the host last recorded it.</param>
@@ -85,6 +85,13 @@ public sealed record BackendRun(
     /// a backend that knows it hands the work to it; others ignore it.
     /// </summary>
     public string? ExternalQueue { get; init; }
+
+    /// <summary>
+    /// Which rerun of the run the host asks for (0: none): with a subset in <see cref="Indexes"/>, a backend whose
+    /// state has taken fewer reruns (<see cref="BackendProgress.Reruns"/>) gives exactly those indexes new attempts,
+    /// whatever they came to, in the same run; a rerun it has taken already is followed, never submitted twice.
+    /// </summary>
+    public int Rerun { get; init; }
 
     /// <summary>Indexes to keep going at once: the spec's parallelism, within the allowance.</summary>
     public int ParallelismNow(BatchJob job) => Math.Min(job.Spec.Parallelism, Math.Max(0, Allowance ?? int.MaxValue));
@@ -154,6 +161,9 @@ public sealed record BackendProgress(
 
     /// <summary>Runtimes of the run's finished indexes, when the backend saw them this time (for its queue's estimates).</summary>
     public RuntimeSummary? Runtimes { get; init; }
+
+    /// <summary>Reruns of the run the backend has taken (see <see cref="BackendRun.Rerun"/>); 0 where it keeps no count.</summary>
+    public int Reruns { get; init; }
 
     /// <summary>One line of what ran, for a summary ("2000 attempts in 0:02", "AWS Batch queue q, 4:10").</summary>
     public string? Summary { get; init; }

@@ -84,8 +84,6 @@ public sealed class BackendSeamTests : IDisposable
         var backend = new LocalBackend(_run.Executor(), _run.Store, TimeProvider.System, default, TimeSpan.FromMilliseconds(50));
         var job = _run.Job("sleep 0.3", "completions: 4\nparallelism: 2\nresources: {cpu: 250m, memory: 512Mi}");
 
-        var subset = await backend.AdvanceAsync(RunOf(job, IndexSelection.Of([1, 2])), (_, _) => Task.CompletedTask, default);
-        Assert.Equal((false, BackendReasons.SubsetUnsupported), (subset.Dispatched, subset.Reason));
         var notAllowed = await backend.AdvanceAsync(RunOf(job) with { AllowSubmit = false }, (_, _) => Task.CompletedTask, default);
         Assert.Equal((false, RunPhase.Pending, 0), (notAllowed.Dispatched, notAllowed.Phase, backend.Capacity.RunningIndexes));
 

@@ -51,4 +51,40 @@ public static class IndexRanges
     }
 
     public static int Count(string? ranges) => Parse(ranges).Count;
+
+    /// <summary>
+    /// Indexes a person wrote (<c>3,7-9</c>) checked against a run of <paramref name="total"/> indexes: null with
+    /// <paramref name="error"/> naming the part that is wrong (not a number, a range backwards, outside the run).
+    /// </summary>
+    public static IReadOnlyList<int>? ParseWithin(string text, int total, out string? error)
+    {
+        var chosen = new SortedSet<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            var bounds = part.Split('-', 2, StringSplitOptions.TrimEntries);
+            if (!int.TryParse(bounds[0], NumberStyles.None, CultureInfo.InvariantCulture, out var first)
+                || !int.TryParse(bounds.Length == 2 ? bounds[1] : bounds[0], NumberStyles.None, CultureInfo.InvariantCulture, out var last))
+            {
+                error = $"\"{part}\" is not an index or a range of them (write 3,7-9)";
+                return null;
+            }
+
+            if (last < first)
+            {
+                error = $"\"{part}\" is a range written backwards (write {last}-{first})";
+                return null;
+            }
+
+            if (last >= total)
+            {
+                error = string.Create(CultureInfo.InvariantCulture, $"index {last} is outside the run: it has {total} indexes (0 to {total - 1})");
+                return null;
+            }
+
+            chosen.UnionWith(Enumerable.Range(first, last - first + 1));
+        }
+
+        error = null;
+        return [.. chosen];
+    }
 }

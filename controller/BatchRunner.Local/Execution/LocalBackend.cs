@@ -38,17 +38,11 @@ public sealed class LocalBackend(LocalExecutor executor, string storeRoot, TimeP
     public async Task<BackendProgress> AdvanceAsync(BackendRun run, BackendCheckpoint checkpoint, CancellationToken cancellation)
     {
         var job = run.Job ?? throw new ArgumentException("a run to advance needs its BatchJob", nameof(run));
-        if (!run.Indexes.IsAll)
-        {
-            return new BackendProgress(RunPhase.Pending, job.Spec.Completions, 0, 0, 0, null, null, null, Dispatched: false,
-                BackendReasons.SubsetUnsupported, "the local backend runs whole runs only", null, null, null, TimeSpan.Zero);
-        }
-
         var key = Key(run);
         if (!run.AllowSubmit && !_runs.ContainsKey(key))
         {
-            // Nothing runs for it here and nothing new may start: say so rather than start it.
-            return new BackendProgress(RunPhase.Pending, job.Spec.Completions, 0, 0, 0, null, null, null, Dispatched: false,
+            // Nothing runs for it here and nothing new may start: what the store recorded of it, if anything.
+            return Recorded(job, run.RunId) ?? new BackendProgress(RunPhase.Pending, job.Spec.Completions, 0, 0, 0, null, null, null, Dispatched: false,
                 "NotStarted", "nothing of this run runs here, and starting it was not allowed", null, null, null, TimeSpan.Zero);
         }
 
@@ -59,7 +53,7 @@ public sealed class LocalBackend(LocalExecutor executor, string storeRoot, TimeP
                 BackendReasons.Queued, "waiting in its queue for room: no process starts until an index may", null, null, null, _longPoll);
         }
 
-        var local = _runs.GetOrAdd(key, _ => Start(job, parallelism));
+        var local = _runs.GetOrAdd(key, _ => Start(job, parallelism, run.Indexes));
         local.Limit.Limit = parallelism;
         // Waits for the end a little, so a host following the run learns of it at once and is not polling.
         await Task.WhenAny(local.Task, Task.Delay(_longPoll, time, CancellationToken.None)).ConfigureAwait(false);
@@ -97,12 +91,38 @@ public sealed class LocalBackend(LocalExecutor executor, string storeRoot, TimeP
         return BackendRelease.Done;
     }
 
-    private LocalRun Start(BatchJob job, int parallelism)
+    private LocalRun Start(BatchJob job, int parallelism, IndexSelection indexes)
     {
         var stop = CancellationTokenSource.CreateLinkedTokenSource(hostStopping);
         var local = new LocalRun(job, stop, time.GetUtcNow(), new ConcurrencyLimit(parallelism));
-        local.Task = Task.Run(() => executor.RunAsync(job, progress => local.Progress = progress, stop.Token, local.Limit), CancellationToken.None);
+        var rerun = indexes.IsAll ? null : IndexRanges.Parse(indexes.Ranges);
+        local.Task = Task.Run(() => executor.RunAsync(job, progress => local.Progress = progress, stop.Token, local.Limit, rerun), CancellationToken.None);
         return local;
+    }
+
+    /// <summary>A run this host does not run now, as its store recorded it (null: the store has never seen it).</summary>
+    private BackendProgress? Recorded(BatchJob job, string runId)
+    {
+        if (!File.Exists(Path.Combine(storeRoot, State.RunStateStore.FileName)))
+        {
+            return null;
+        }
+
+        using var state = State.RunStateStore.Open(storeRoot);
+        if (state.FindRun(runId) is not { } record)
+        {
+            return null;
+        }
+
+        var failed = state.FailedIndexes(runId, int.MaxValue);
+        var phase = record.Phase == RunPhase.Running && !LocalExecutor.HasLiveRunner(storeRoot, runId) ? RunPhase.Cancelled : record.Phase;
+        return new BackendProgress(
+            phase, record.Completions, record.Succeeded, record.Failed, 0, failed.Count == 0 ? null : IndexRanges.Format(failed.Select(f => f.Index)),
+            record.StartedAt, record.FinishedAt, Dispatched: true, "Recorded", $"as the store at {storeRoot} recorded it", null, record.Reason, null, TimeSpan.Zero)
+        {
+            JobName = $"{job.Metadata.Name}-{runId}",
+            Failures = failed.Take(50).Select(f => new FailedIndex(f.Index, f.Attempts, f.LastReason)).ToList(),
+        };
     }
 
     private BackendProgress Running(BatchJob job, LocalRun local)

@@ -89,7 +89,11 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
     /// <summary>Runs (or resumes) the run of this job until every index has succeeded or failed, or it is stopped.</summary>
     /// <param name="observe">Receives the live counters once the run knows what is left to do.</param>
     /// <param name="limit">Attempts that may go at once, changeable while the run goes; null: the spec's parallelism.</param>
-    public async Task<RunReport> RunAsync(BatchJob job, Action<RunProgress>? observe, CancellationToken cancellation, ConcurrencyLimit? limit = null)
+    /// <param name="rerun">
+    /// Indexes to run again, whatever they came to (each gets new attempts with a fresh retry budget); the others are
+    /// left as they are. Null: what has not succeeded runs.
+    /// </param>
+    public async Task<RunReport> RunAsync(BatchJob job, Action<RunProgress>? observe, CancellationToken cancellation, ConcurrencyLimit? limit = null, IReadOnlyCollection<int>? rerun = null)
     {
         CheckCommandExists(job, options.WorkingDirectory);
         if (job.Spec.Resources != ResourceRequests.Default)
@@ -104,7 +108,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
         using var runLock = AcquireRunLock(runId, job.Metadata.Name);
         using var state = RunStateStore.Open(options.StoreRoot);
         using var scope = log.BeginScope(new Dictionary<string, object> { ["BatchJob"] = job.Metadata.Name, ["RunId"] = runId });
-        var run = new Invocation(this, job, runId, state, log, limit);
+        var run = new Invocation(this, job, runId, state, log, limit, rerun);
         return await run.ExecuteAsync(observe, cancellation).ConfigureAwait(false);
     }
 
@@ -154,7 +158,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
 
     /// <summary>One invocation of a run: its counters, its schedule, its stop reasons.</summary>
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "ExecuteAsync disposes the writer and the command launcher it creates")]
-    private sealed class Invocation(LocalExecutor owner, BatchJob job, string runId, RunStateStore state, ILogger log, ConcurrencyLimit? limit)
+    private sealed class Invocation(LocalExecutor owner, BatchJob job, string runId, RunStateStore state, ILogger log, ConcurrencyLimit? limit, IReadOnlyCollection<int>? rerun)
     {
         private readonly SweepPlan _plan = new(job.Spec);
         private readonly string _name = job.Metadata.Name;
@@ -199,9 +203,22 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             _attemptsThisInvocation = new int[_plan.Count];
             var todo = new List<int>();
             var adopted = new List<StateTransition>();
+            var chosen = rerun is null ? null : new HashSet<int>(rerun);
             for (var i = 0; i < _plan.Count; i++)
             {
                 indexes.TryGetValue(i, out var record);
+                if (chosen is not null)
+                {
+                    // A rerun: exactly the chosen indexes get new attempts, numbered after every earlier one.
+                    if (chosen.Contains(i))
+                    {
+                        _attemptsUsed[i] = Math.Max(record?.Attempts ?? 0, runFolderExisted ? owner._store.HighestAttemptOnDisk(_name, runId, i) : 0);
+                        todo.Add(i);
+                    }
+
+                    continue;
+                }
+
                 if (record?.Phase == IndexPhase.Succeeded)
                 {
                     continue;
@@ -225,12 +242,16 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 log.LogInformation("Adopted {Count} succeeded attempts from their ledger rows; the state had not recorded them", adopted.Count);
             }
 
-            _progress = new RunProgress(_plan.Count, _plan.Count - todo.Count, startedAt);
+            var failedBefore = chosen is null ? 0 : indexes.Values.Count(i => i.Phase == IndexPhase.Failed && !chosen.Contains(i.Index));
+            var succeededBefore = chosen is null
+                ? _plan.Count - todo.Count
+                : indexes.Values.Count(i => i.Phase == IndexPhase.Succeeded && !chosen.Contains(i.Index));
+            _progress = new RunProgress(_plan.Count, succeededBefore, startedAt, failedBefore);
             observe?.Invoke(_progress);
             WriteManifest(RunPhase.Running, null, startedAt, null);
             log.LogInformation(
-                "Running {BatchJob} run {RunId}: {Todo} of {Total} indexes to run, parallelism {Parallelism}",
-                _name, runId, todo.Count, _plan.Count, job.Spec.Parallelism);
+                "{Verb} {BatchJob} run {RunId}: {Todo} of {Total} indexes to run, parallelism {Parallelism}",
+                chosen is null ? "Running" : "Rerunning", _name, runId, todo.Count, _plan.Count, job.Spec.Parallelism);
 
             // 4. Run the schedule until it drains or something stops it; whatever its attempts left running goes with it.
             using var deadline = job.Spec.DeadlineSeconds is { } d ? new CancellationTokenSource(TimeSpan.FromSeconds(d), Time) : new CancellationTokenSource();
@@ -277,6 +298,12 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             var succeeded = final.Values.Count(i => i.Phase == IndexPhase.Succeeded);
             var failed = final.Values.Count(i => i.Phase == IndexPhase.Failed);
             var (phase, reason) = Outcome(cancellation.IsCancellationRequested || _cancelRequested, deadline.IsCancellationRequested, succeeded, failed);
+            if (phase == RunPhase.Succeeded && succeeded < _plan.Count)
+            {
+                // A rerun of some indexes of a run that never finished the others: it is still unfinished.
+                (phase, reason) = (RunPhase.Cancelled, $"Incomplete: {_plan.Count - succeeded} of {_plan.Count} indexes have not run; `batchrunner run` of its spec runs them");
+            }
+
             state.FinishRun(runId, phase, reason, finishedAt);
             WriteManifest(phase, reason, startedAt, finishedAt, succeeded, failed);
             log.LogInformation(

@@ -14,10 +14,11 @@ public sealed class RunProgress
     private readonly TimeSpan[] _runtimes = new TimeSpan[RuntimesKept];
     private long _runtimesSeen;
 
-    public RunProgress(int total, int alreadySucceeded, DateTimeOffset startedAt)
+    public RunProgress(int total, int alreadySucceeded, DateTimeOffset startedAt, int alreadyFailed = 0)
     {
         Total = total;
         _succeeded = alreadySucceeded;
+        _failed = alreadyFailed;
         StartedAt = startedAt;
     }
 

@@ -151,7 +151,7 @@ public sealed partial class ResultsQueryEngine
         try
         {
             var files = new List<(long Index, long Attempt, string Path, List<string> Keys)>();
-            foreach (var attempt in Execute($"SELECT \"index\", attempt FROM indexes_raw WHERE batchjob = {Literal(run.BatchJob)} AND run = {Literal(run.Run)} AND status = 'succeeded' ORDER BY ALL").Rows)
+            foreach (var attempt in Execute($"SELECT \"index\", attempt FROM succeeded_raw WHERE batchjob = {Literal(run.BatchJob)} AND run = {Literal(run.Run)} ORDER BY ALL").Rows)
             {
                 var (index, number) = ((long)attempt[0]!, (long)attempt[1]!);
                 var output = Path.Combine(run.Folder, string.Create(CultureInfo.InvariantCulture, $"index={index}"), string.Create(CultureInfo.InvariantCulture, $"attempt={number}"), StoreLayout.OutputFolder);
@@ -335,9 +335,8 @@ public sealed partial class ResultsQueryEngine
     }
 
     private const string SucceededJoin = """
-        JOIN indexes_raw l ON l.batchjob = o.batchjob AND l.run = o.run
+        JOIN succeeded_raw l ON l.batchjob = o.batchjob AND l.run = o.run
             AND l."index" = CAST(o."index" AS BIGINT) AND l.attempt = CAST(o.attempt AS BIGINT)
-        WHERE l.status = 'succeeded'
         """;
 
     private bool HasView(string name) =>

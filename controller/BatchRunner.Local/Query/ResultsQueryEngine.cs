@@ -197,6 +197,11 @@ public sealed partial class ResultsQueryEngine : IDisposable
                 .Concat(LedgerTail.Select(c => Ident(c.Name)));
             var source = parameters.Count == 0 ? "ledger_raw" : $"(SELECT *, json_transform(params, {typed}) AS __params FROM ledger_raw)";
             Run($"CREATE VIEW indexes_raw AS SELECT {string.Join(", ", columns)} FROM {source}");
+            // An index's result is its last succeeded attempt: a rerun of an index that had succeeded replaces its rows.
+            Run("""
+                CREATE VIEW succeeded_raw AS SELECT * FROM indexes_raw WHERE status = 'succeeded'
+                QUALIFY row_number() OVER (PARTITION BY batchjob, run, "index" ORDER BY attempt DESC) = 1
+                """);
             indexSources.Add(new Source(rawRuns.Select(RunOf).ToList(), "SELECT * FROM indexes_raw"));
         }
 
