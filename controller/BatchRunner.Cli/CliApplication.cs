@@ -38,6 +38,7 @@ public static class CliApplication
             VerboseOption,
         };
         root.Add(RunCommand.Create(stdout, stderr, backends));
+        root.Add(RerunCommand.Create(stdout, stderr, backends));
         root.Add(StatusCommand.Create(stdout));
         root.Add(QueryCommand.Create(stdout, stderr));
         root.Add(CancelCommand.Create(stdout, stderr));

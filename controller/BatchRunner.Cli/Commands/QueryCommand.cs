@@ -191,6 +191,13 @@ public static class QueryCommand
 
     private sealed record UserQuery(string Sql, int MaxRows, TextWriter Stderr);
 
+    /// <summary>Reads with SQL from a local store or an S3 one (<c>s3://…</c>), as <c>query</c> does, in its sandbox.</summary>
+    internal static Task<QueryResult> SelectAsync(string store, string sql, TextWriter stderr, CancellationToken cancellation)
+    {
+        var query = new UserQuery(sql, DefaultMaxRows, stderr);
+        return store.StartsWith("s3://", StringComparison.Ordinal) ? QueryS3Async(store, query, cancellation) : QueryLocalAsync(store, query, cancellation);
+    }
+
     /// <summary>
     /// The person's SQL over the views of <paramref name="root"/>, in the sandbox (<see cref="QuerySandbox"/>), on a
     /// thread of its own so that Ctrl-C or the timeout interrupts it at once; what the views left out is said.

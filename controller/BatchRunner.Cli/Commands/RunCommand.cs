@@ -41,7 +41,10 @@ internal static class RunCommand
         return command;
     }
 
-    public static async Task<int> RunAsync(BatchJob job, BackendRegistry backends, string store, bool compact, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    /// <param name="indexes">All of the run, or the indexes a rerun gives new attempts (<paramref name="rerun"/>: which rerun it is).</param>
+    public static async Task<int> RunAsync(
+        BatchJob job, BackendRegistry backends, string store, bool compact, TextWriter stdout, TextWriter stderr, CancellationToken cancellation,
+        IndexSelection? indexes = null, int rerun = 0)
     {
         if (!backends.TryResolve(job.Spec.Backend, out var backend, out var unavailable))
         {
@@ -56,7 +59,15 @@ internal static class RunCommand
         }
 
         var runId = RunIdentity.For(job);
-        var run = new BackendRun(job, job.Metadata.Namespace, job.Metadata.Name, runId, 0, runId, IndexSelection.All, null, AllowSubmit: true);
+        var run = new BackendRun(job, job.Metadata.Namespace, job.Metadata.Name, runId, 0, runId, indexes ?? IndexSelection.All, null, AllowSubmit: true) { Rerun = rerun };
+        var stateFile = BackendStateFile.For(store, run, backend.Backend.Name);
+        if (backend.Backend != Backend.Local)
+        {
+            // The local state keeps its runs' specs; a run elsewhere keeps its spec beside its state, for `rerun NAME`.
+            Directory.CreateDirectory(Path.GetDirectoryName(stateFile.Path)!);
+            await File.WriteAllTextAsync(Path.ChangeExtension(stateFile.Path, SpecExtension), RunIdentity.SpecJson(job), cancellation).ConfigureAwait(false);
+        }
+
         var snapshot = new ProgressSnapshot(job.Spec.Completions, 0, 0, 0, 0, null);
         var started = TimeProvider.System.GetUtcNow();
         var finishedAtStart = -1;
@@ -67,7 +78,7 @@ internal static class RunCommand
             try
             {
                 outcome = await BackendDriver.FollowAsync(
-                    backend, run, BackendStateFile.For(store, run, backend.Backend.Name), progress =>
+                    backend, run, stateFile, progress =>
                     {
                         var finished = progress.Succeeded + progress.Failed;
                         finishedAtStart = finishedAtStart < 0 ? finished : finishedAtStart;
@@ -165,6 +176,31 @@ internal static class RunCommand
         await stdout.WriteLineAsync(resultsStore == store
             ? $"  results: batchrunner query \"SELECT * FROM results WHERE batchjob = '{job.Metadata.Name}' AND run = '{runId}'\"{StoreHint(store)}"
             : $"  results: {resultsStore}/batchjob={job.Metadata.Name}/run={runId}/ (state kept in {store})").ConfigureAwait(false);
+    }
+
+    private const string SpecExtension = ".spec.json";
+
+    /// <summary>Runs of <paramref name="name"/> this CLI followed on other backends than local: run id, spec and when.</summary>
+    internal static IEnumerable<(string RunId, string SpecJson, DateTimeOffset At)> SpecsRunElsewhere(string store, string ns, string name)
+    {
+        if (!Directory.Exists(store))
+        {
+            yield break;
+        }
+
+        foreach (var backendFolder in Directory.EnumerateDirectories(store))
+        {
+            var folder = Path.Combine(backendFolder, ns, name);
+            if (!Directory.Exists(folder))
+            {
+                continue;
+            }
+
+            foreach (var file in Directory.EnumerateFiles(folder, "*" + SpecExtension))
+            {
+                yield return (Path.GetFileName(file)[..^SpecExtension.Length], File.ReadAllText(file), File.GetLastWriteTimeUtc(file));
+            }
+        }
     }
 
     internal static string StoreHint(string store) =>

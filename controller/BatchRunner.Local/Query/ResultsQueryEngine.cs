@@ -320,7 +320,7 @@ public sealed partial class ResultsQueryEngine : IDisposable
     private static string List(IEnumerable<string> paths) => "[" + string.Join(", ", paths.Select(Literal)) + "]";
 
     /// <summary>A SQL string literal. SQL text cannot hold NUL (DuckDB's parser stops at it), so a NUL is joined in as chr(0).</summary>
-    internal static string Literal(string text) =>
+    public static string Literal(string text) =>
         text.Contains('\0', StringComparison.Ordinal)
             ? "(" + string.Join(" || chr(0) || ", text.Split('\0').Select(Literal)) + ")"
             : "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";

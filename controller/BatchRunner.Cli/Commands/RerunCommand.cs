@@ -1,0 +1,142 @@
+using System.CommandLine;
+using System.Globalization;
+using BatchRunner.Backends;
+using BatchRunner.Core.Runs;
+using BatchRunner.Core.Spec;
+using BatchRunner.Core.Store;
+using BatchRunner.Local.Execution;
+using BatchRunner.Local.Query;
+using BatchRunner.Local.State;
+using Microsoft.Extensions.Logging;
+
+namespace BatchRunner.Cli.Commands;
+
+/// <summary>
+/// <c>batchrunner rerun NAME --failed | --index 3,7-9 | --where SQL</c>: gives exactly the chosen indexes of a finished
+/// run new attempts, in the same run and on the backend it ran on, and follows them as <c>run</c> does. The table then
+/// shows each index's last succeeded attempt. The run is found in the store by name (its latest, or <c>--run</c>),
+/// with the spec it was run with, so no file is needed.
+/// </summary>
+internal static class RerunCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr, IEnumerable<IBatchBackend>? extra = null)
+    {
+        var name = new Argument<string>("name") { Description = "BatchJob name" };
+        var ns = new Option<string>("--namespace", "-n") { Description = "The BatchJob's namespace", DefaultValueFactory = _ => "default" };
+        var runOption = new Option<string?>("--run") { Description = "The run (default: the BatchJob's latest in the store)" };
+        var failed = new Option<bool>("--failed") { Description = "Rerun the indexes that failed" };
+        var index = new Option<string?>("--index") { Description = "Rerun these indexes: 3,7-9" };
+        var where = new Option<string?>("--where") { Description = "Rerun the indexes with an attempt matching this SQL condition over the indexes table, e.g. \"status = 'timed_out'\" or \"servers = 4\"" };
+        var noCompact = new Option<bool>("--no-compact") { Description = "Leave the results as raw files" };
+        var command = new Command("rerun", "Run chosen indexes of a finished run again, in the same run") { name, ns, runOption, failed, index, where, noCompact };
+        command.SetAction(async (parsed, cancellation) =>
+        {
+            var chosenKinds = (parsed.GetValue(failed) ? 1 : 0) + (parsed.GetValue(index) is null ? 0 : 1) + (parsed.GetValue(where) is null ? 0 : 1);
+            if (chosenKinds != 1)
+            {
+                await stderr.WriteLineAsync("rerun: say which indexes with exactly one of --failed, --index 3,7-9 or --where \"SQL\"").ConfigureAwait(false);
+                return ExitCodes.InvalidInput;
+            }
+
+            var store = StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));
+            var jobName = parsed.GetRequiredValue(name);
+            var found = FindRun(store, parsed.GetRequiredValue(ns), jobName, parsed.GetValue(runOption));
+            if (found.Error is { } missing)
+            {
+                await stderr.WriteLineAsync($"rerun: {missing}").ConfigureAwait(false);
+                return ExitCodes.InvalidInput;
+            }
+
+            var (job, runId) = (found.Job!, found.RunId!);
+            var backends = CliBackends.Create(store, Environment.GetEnvironmentVariable, cancellation, extra);
+            if (!backends.TryResolve(job.Spec.Backend, out var backend, out var unavailable))
+            {
+                await SpecFile.ReportAsync(jobName, [unavailable], stderr).ConfigureAwait(false);
+                return ExitCodes.InvalidInput;
+            }
+
+            // Where the run stands on its backend: a run still going is not rerun (its indexes may yet succeed).
+            var look = new BackendRun(job, job.Metadata.Namespace, jobName, runId, 0, runId, IndexSelection.All, null, AllowSubmit: false);
+            var stateFile = BackendStateFile.For(store, look, backend.Backend.Name);
+            var standing = await backend.AdvanceAsync(look with { State = await stateFile.LoadAsync(CliApplication.Logs.CreateLogger(nameof(RerunCommand)), cancellation).ConfigureAwait(false) },
+                (_, _) => Task.CompletedTask, cancellation).ConfigureAwait(false);
+            if (!standing.IsTerminal || LocalExecutor.HasLiveRunner(store, runId))
+            {
+                await stderr.WriteLineAsync($"rerun: {jobName} run {runId} is still {standing.Phase.ToString().ToLowerInvariant()}; wait for it to finish, or `batchrunner cancel {jobName}` first").ConfigureAwait(false);
+                return ExitCodes.InvalidInput;
+            }
+
+            var (chosen, error) = parsed.GetValue(failed) ? Failed(standing, jobName, runId)
+                : parsed.GetValue(index) is { } ranges ? Listed(ranges, job.Spec.Completions)
+                : await MatchingAsync(store, backend.ResultsStoreOf(job, store) ?? store, jobName, runId, parsed.GetValue(where)!, cancellation).ConfigureAwait(false);
+            if (error is not null)
+            {
+                await stderr.WriteLineAsync($"rerun: {error}").ConfigureAwait(false);
+                return ExitCodes.InvalidInput;
+            }
+
+            var selection = IndexSelection.Of(chosen!);
+            await stderr.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"Rerunning {chosen!.Count} of {job.Spec.Completions} indexes of {jobName} run {runId} on {backend.Backend.Name}: {selection.Ranges}")).ConfigureAwait(false);
+            return await RunCommand.RunAsync(job, backends, store, !parsed.GetValue(noCompact), stdout, stderr, cancellation,
+                selection, standing.Reruns + 1).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    /// <summary>The run to rerun with the spec it ran with: the local state's runs, and those other backends ran from this CLI.</summary>
+    internal static (BatchJob? Job, string? RunId, string? Error) FindRun(string store, string ns, string name, string? runId)
+    {
+        var runs = new List<(string RunId, string SpecJson, DateTimeOffset At)>();
+        if (File.Exists(Path.Combine(store, RunStateStore.FileName)))
+        {
+            using var state = RunStateStore.Open(store);
+            runs.AddRange(state.ListRuns(name, ns).Select(r => (r.RunId, state.GetSpecJson(r.RunId) ?? "", r.CreatedAt)));
+        }
+
+        runs.AddRange(RunCommand.SpecsRunElsewhere(store, ns, name));
+        var candidates = runs.Where(r => runId is null || r.RunId == runId).OrderByDescending(r => r.At).ToList();
+        if (candidates.Count == 0)
+        {
+            return (null, null, runId is null
+                ? $"no run of {name} in namespace {ns} in the store {store} (batchrunner status lists the runs)"
+                : $"{name} has no run {runId} in namespace {ns} in the store {store} (batchrunner status {name} lists its runs)");
+        }
+
+        try
+        {
+            return (StoredSpec.Parse(candidates[0].SpecJson), candidates[0].RunId, null);
+        }
+        catch (InvalidSpecException e)
+        {
+            return (null, null, $"the spec stored with {name} run {candidates[0].RunId} cannot be read: {e.Errors[0]}");
+        }
+    }
+
+    private static (IReadOnlyList<int>?, string?) Failed(BackendProgress standing, string name, string runId) =>
+        IndexRanges.Parse(standing.FailedIndexes) is { Count: > 0 } failed
+            ? (failed, null)
+            : (null, $"{name} run {runId} has no failed indexes ({standing.Phase}, {standing.Succeeded} of {standing.Total} succeeded)");
+
+    private static (IReadOnlyList<int>?, string?) Listed(string ranges, int total) =>
+        IndexRanges.ParseWithin(ranges, total, out var error) is { } listed ? (listed, null) : (null, $"--index: {error}");
+
+    /// <summary>Indexes with an attempt that matches the condition, read through the same sandboxed engine as <c>query</c>.</summary>
+    private static async Task<(IReadOnlyList<int>?, string?)> MatchingAsync(string store, string resultsStore, string name, string runId, string condition, CancellationToken cancellation)
+    {
+        var sql = $"SELECT DISTINCT \"index\" FROM indexes WHERE batchjob = {ResultsQueryEngine.Literal(name)} AND run = {ResultsQueryEngine.Literal(runId)} AND (\n{condition}\n) ORDER BY 1";
+        QueryResult answer;
+        try
+        {
+            answer = await QueryCommand.SelectAsync(resultsStore.StartsWith("s3://", StringComparison.Ordinal) ? resultsStore : store, sql, TextWriter.Null, cancellation).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DuckDB.NET.Data.DuckDBException or QueryRefusedException)
+        {
+            return (null, $"--where is not a condition over the indexes table: {TerminalText.Safe(e.Message.Split('\n')[0])}");
+        }
+
+        return answer.Rows.Count == 0
+            ? (null, $"--where selects no index of {name} run {runId}")
+            : (answer.Rows.Select(r => Convert.ToInt32(r[0], CultureInfo.InvariantCulture)).ToList(), null);
+    }
+}
