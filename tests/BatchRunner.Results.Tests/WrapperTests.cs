@@ -95,6 +95,35 @@ public sealed class WrapperTests : IDisposable
         Assert.EndsWith("-3\"", (await client.GetObjectMetadataAsync(bucket, key)).ETag, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("AWS_BATCH_JOB_ARRAY_INDEX")]
+    [InlineData("JOB_COMPLETION_INDEX")]
+    public async Task A_reruns_child_runs_the_listed_index_at_its_position_as_the_attempt_after_those_stored(string position)
+    {
+        var job = Wrapper.Job("echo \"{\\\"index\\\": $BATCHRUNNER_INDEX}\" > \"$BATCHRUNNER_OUTPUT_DIR/r.jsonl\"", "completions: 10");
+        var spec = WriteSpec(job);
+        var store = _temp.Sub("store");
+        var runId = RunIdentity.For(job);
+        Assert.Equal(0, (await Wrapper.RunAsync(Wrapper.Arguments(spec, store, job), new Dictionary<string, string> { ["BATCHRUNNER_INDEX"] = "7" })).ExitCode);
+
+        var result = await Wrapper.RunAsync(Wrapper.Arguments(spec, store, job), new Dictionary<string, string>
+        {
+            ["BATCHRUNNER_INDEXES"] = "2,7-8",
+            [position] = "1",
+            ["AWS_BATCH_JOB_ATTEMPT"] = "1",
+            ["BATCHRUNNER_ATTEMPT_NUMBERING"] = "store",
+        });
+
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var row = Ledger(store, "job", runId, 7, 2);
+        Assert.Equal(("succeeded", 1L), (row.Status, row.OutputRows));
+        Assert.Equal("{\"index\": 7}", File.ReadAllText(Path.Combine(store, StoreLayout.OutputPrefix("job", runId, 7, 2), "r.jsonl")).Trim());
+
+        var beyond = await Wrapper.RunAsync(Wrapper.Arguments(spec, store, job), new Dictionary<string, string> { ["BATCHRUNNER_INDEXES"] = "2,7-8", [position] = "3" });
+        Assert.Equal(ResultsWrapper.WrapperError, beyond.ExitCode);
+        Assert.Contains("index 3 of BATCHRUNNER_INDEXES is out of range: it lists 3 indexes", beyond.Stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Against_s3_without_a_given_attempt_the_next_free_attempt_is_used()
     {

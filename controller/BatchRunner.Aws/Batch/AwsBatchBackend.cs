@@ -15,7 +15,7 @@ namespace BatchRunner.Aws.Batch;
 /// </summary>
 public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider time) : IBatchBackend
 {
-    private readonly ConcurrentDictionary<string, (DateTimeOffset Due, long Generation, int? Allowance, BackendProgress Progress)> _last = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (DateTimeOffset Due, long Generation, int? Allowance, int Rerun, BackendProgress Progress)> _last = new(StringComparer.Ordinal);
 
     private readonly UsageTally _usage = new();
 
@@ -37,13 +37,14 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
         var job = run.Job ?? throw new ArgumentException("a run to advance needs its BatchJob", nameof(run));
         var key = Key(run);
         var now = time.GetUtcNow();
-        if (_last.TryGetValue(key, out var last) && last.Generation == run.Generation && last.Allowance == run.Allowance && now < last.Due && run.State is not null)
+        if (_last.TryGetValue(key, out var last) && last.Generation == run.Generation && last.Allowance == run.Allowance && last.Rerun == run.Rerun && now < last.Due && run.State is not null)
         {
             return last.Progress with { PollAfter = last.Due - now };
         }
 
+        var rerun = run.Rerun > 0 && !run.Indexes.IsAll ? (run.Rerun, IndexRanges.Parse(run.Indexes.Ranges)) : ((int, IReadOnlyList<int>)?)null;
         var progress = await dispatcher.AdvanceAsync(
-            job, run.RunId, AwsBatchRunState.FromJson(run.State), (state, token) => checkpoint(state.ToJson(), token), run.AllowSubmit, run.Allowance, cancellation).ConfigureAwait(false);
+            job, run.RunId, AwsBatchRunState.FromJson(run.State), (state, token) => checkpoint(state.ToJson(), token), run.AllowSubmit, run.Allowance, cancellation, rerun).ConfigureAwait(false);
         var external = ToExternal(progress) with { JobName = progress.Problem is null || progress.State.NextIndex > 0 ? JobNamePrefix(run) : null };
         _usage.Observe(run, external);
         if (external.IsTerminal)
@@ -52,7 +53,7 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
         }
         else
         {
-            _last[key] = (time.GetUtcNow() + progress.PollAfter, run.Generation, run.Allowance, external);
+            _last[key] = (time.GetUtcNow() + progress.PollAfter, run.Generation, run.Allowance, run.Rerun, external);
         }
 
         return external;
@@ -122,6 +123,7 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
                 ? $"AWS Batch queue {progress.State.JobQueue}, {DurationText.Format(end - start)}"
                 : $"AWS Batch queue {progress.State.JobQueue}",
             RefusedForInput = progress.Problem is { } refusal && refusal.Reason != AwsBatchReasons.Rejected,
+            Reruns = progress.State.Reruns,
         };
     }
 }

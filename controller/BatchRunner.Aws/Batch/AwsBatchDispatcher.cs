@@ -79,6 +79,7 @@ public sealed class AwsBatchDispatcher(
     /// <param name="checkpoint">Called after each submission with the state to keep, so a crash loses as little as possible.</param>
     /// <param name="allowSubmit">False when the spec changed after dispatch: what runs is followed, nothing new goes.</param>
     /// <param name="allowance">Indexes its queue lets run at once now (null: its parallelism); windows are cut to fit it.</param>
+    /// <param name="rerun">A rerun the host asks for: its number and the indexes that get new attempts (taken once, when its number is new).</param>
     public async Task<AwsBatchProgress> AdvanceAsync(
         BatchJob job,
         string runId,
@@ -86,9 +87,21 @@ public sealed class AwsBatchDispatcher(
         Func<AwsBatchRunState, CancellationToken, Task>? checkpoint,
         bool allowSubmit,
         int? allowance,
-        CancellationToken cancellation)
+        CancellationToken cancellation,
+        (int Number, IReadOnlyList<int> Indexes)? rerun = null)
     {
         var run = state?.RunId == runId ? state.Clone() : new AwsBatchRunState { RunId = runId };
+        if (rerun is { } asked && asked.Number > run.Reruns && allowSubmit)
+        {
+            if (!IsFinished(job, run) || run.Outcome is not null)
+            {
+                return Progress(job, run, new AwsBatchProblem(AwsBatchReasons.RerunRefused,
+                    run.Outcome is not null ? $"run {runId} ended {run.Outcome}; only a run that finished by itself is rerun" : $"run {runId} has not finished; a rerun waits for it", Fatal: false));
+            }
+
+            StartRerun(job, run, asked.Number, asked.Indexes);
+        }
+
         if (run.Outcome is not null)
         {
             return Progress(job, run, null);
@@ -134,8 +147,8 @@ public sealed class AwsBatchDispatcher(
                 return Progress(job, run, null);
             }
 
-            // 4. Submit the windows that are due.
-            if (allowSubmit && run.NextIndex < job.Spec.Completions)
+            // 4. Submit the windows that are due (a rerun's after the run's own).
+            if (allowSubmit && (run.NextIndex < job.Spec.Completions || RerunLeft(run) > 0))
             {
                 var limit = Math.Min(job.Spec.Parallelism, Math.Max(0, allowance ?? int.MaxValue));
                 await SubmitDueAsync(job, runId, run, queue, size, store, limit, checkpoint, cancellation).ConfigureAwait(false);
@@ -216,7 +229,7 @@ public sealed class AwsBatchDispatcher(
             run.WindowSize = WindowSize(total, job.Spec.Parallelism);
         }
 
-        if (NextWindow(job, run, limit) == 0)
+        if (NextWindow(job, run, limit, Math.Max(total - run.NextIndex, RerunLeft(run))) == 0)
         {
             return;
         }
@@ -226,33 +239,107 @@ public sealed class AwsBatchDispatcher(
         run.SpecLocation ??= await publisher.PublishAsync(store, job.Metadata.Name, runId, RunIdentity.SpecJson(job), cancellation).ConfigureAwait(false);
         run.JobDefinition ??= await _definitions.EnsureAsync(JobDefinitions.For(job, size, options), cancellation).ConfigureAwait(false);
 
-        while (run.NextIndex < total && NextWindow(job, run, limit) is var count and > 0)
+        while (run.NextIndex < total && NextWindow(job, run, limit, total - run.NextIndex) is var count and > 0)
         {
             var start = run.NextIndex;
-            var name = JobName(job.Metadata.Name, runId, start);
-            var jobId = await FindSubmittedAsync(run.JobQueue, name, cancellation).ConfigureAwait(false);
-            if (jobId is not null)
+            await SubmitWindowAsync(job, runId, run, JobName(job.Metadata.Name, runId, start), start, count, null, store, checkpoint, cancellation).ConfigureAwait(false);
+        }
+
+        // A rerun's indexes, in windows of the same size: child i of a window runs its i-th index.
+        var chosen = run.RerunIndexes is null ? [] : IndexRanges.Parse(run.RerunIndexes);
+        while (run.NextIndex >= total && run.RerunNext < chosen.Count && NextWindow(job, run, limit, chosen.Count - run.RerunNext) is var count and > 0)
+        {
+            var window = RerunWindow(chosen, run.RerunNext, count);
+            var name = string.Create(CultureInfo.InvariantCulture, $"{job.Metadata.Name}-{runId}-r{run.Reruns}-{run.RerunNext}");
+            await SubmitWindowAsync(job, runId, run, name, run.RerunNext, window.Count, IndexRanges.Format(window), store, checkpoint, cancellation).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Submits one window (adopting it when AWS Batch already has it by name) and records it.</summary>
+    private async Task SubmitWindowAsync(
+        BatchJob job, string runId, AwsBatchRunState run, string name, int start, int count, string? indexes, string store,
+        Func<AwsBatchRunState, CancellationToken, Task>? checkpoint, CancellationToken cancellation)
+    {
+        var jobId = await FindSubmittedAsync(run.JobQueue!, name, cancellation).ConfigureAwait(false);
+        if (jobId is not null)
+        {
+            _log.LogInformation("Found {JobName} submitted earlier as {JobId}; not submitting it again", name, jobId);
+        }
+        else
+        {
+            await limiter.AcquireAsync(cancellation).ConfigureAwait(false);
+            var submitted = await api.SubmitJobAsync(SubmitRequest(job, runId, run, name, start, count, store, indexes), cancellation).ConfigureAwait(false);
+            jobId = submitted.JobId;
+            _log.LogInformation("Submitted {JobName} ({Count} indexes: {Indexes}) to {JobQueue} as {JobId}",
+                name, count, indexes ?? string.Create(CultureInfo.InvariantCulture, $"{start}-{start + count - 1}"), run.JobQueue, jobId);
+        }
+
+        var now = time.GetUtcNow();
+        run.StartTime ??= now;
+        run.Arrays.Add(new ArrayRecord { JobId = jobId, JobName = name, Start = start, Size = count, Indexes = indexes, SubmittedAt = now, Status = JobStates.Submitted });
+        if (indexes is null)
+        {
+            run.NextIndex = start + count;
+        }
+        else
+        {
+            run.RerunNext = start + count;
+        }
+
+        _quietPolls[runId] = 0;
+        if (checkpoint is not null)
+        {
+            await checkpoint(run.Clone(), cancellation).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Up to <paramref name="count"/> of the chosen indexes from <paramref name="from"/>, fewer when their ranges would not fit an environment value.</summary>
+    private static List<int> RerunWindow(IReadOnlyList<int> chosen, int from, int count)
+    {
+        var window = new List<int>(count);
+        var length = 0;
+        for (var i = from; i < from + count; i++)
+        {
+            // Scattered indexes cost their digits and a comma each; contiguous ones less: this bounds the text from above.
+            length += chosen[i].ToString(CultureInfo.InvariantCulture).Length + 1;
+            if (length > MaxIndexesText && window.Count > 0)
             {
-                _log.LogInformation("Found {JobName} submitted earlier as {JobId}; not submitting it again", name, jobId);
-            }
-            else
-            {
-                await limiter.AcquireAsync(cancellation).ConfigureAwait(false);
-                var submitted = await api.SubmitJobAsync(SubmitRequest(job, runId, run, name, start, count, store), cancellation).ConfigureAwait(false);
-                jobId = submitted.JobId;
-                _log.LogInformation("Submitted {JobName} ({Count} indexes from {Start}) to {JobQueue} as {JobId}", name, count, start, run.JobQueue, jobId);
+                break;
             }
 
-            var now = time.GetUtcNow();
-            run.StartTime ??= now;
-            run.Arrays.Add(new ArrayRecord { JobId = jobId, JobName = name, Start = start, Size = count, SubmittedAt = now, Status = JobStates.Submitted });
-            run.NextIndex = start + count;
-            _quietPolls[runId] = 0;
-            if (checkpoint is not null)
-            {
-                await checkpoint(run.Clone(), cancellation).ConfigureAwait(false);
-            }
+            window.Add(chosen[i]);
         }
+
+        return window;
+    }
+
+    /// <summary>The longest <c>BATCHRUNNER_INDEXES</c> a rerun's window carries (SubmitJob's overrides are limited in size).</summary>
+    public const int MaxIndexesText = 4096;
+
+    private static int RerunLeft(AwsBatchRunState run) => run.RerunIndexes is null ? 0 : IndexRanges.Count(run.RerunIndexes) - run.RerunNext;
+
+    private static bool IsFinished(BatchJob job, AwsBatchRunState run) =>
+        run.NextIndex >= job.Spec.Completions && run.Arrays.Count == 0 && run.WindowSize > 0 && RerunLeft(run) == 0;
+
+    /// <summary>
+    /// Takes a rerun: the chosen indexes leave the counts of the finished run (each had succeeded or failed) and wait
+    /// to be submitted again; nothing AWS Batch ran is touched.
+    /// </summary>
+    private void StartRerun(BatchJob job, AwsBatchRunState run, int number, IReadOnlyList<int> indexes)
+    {
+        var chosen = indexes.Where(i => i >= 0 && i < job.Spec.Completions).ToHashSet();
+        var failed = IndexRanges.Parse(run.FailedIndexes).ToHashSet();
+        var wereFailed = chosen.Count(failed.Contains);
+        run.DoneFailed -= wereFailed;
+        run.DoneSucceeded -= chosen.Count - wereFailed;
+        failed.ExceptWith(chosen);
+        run.FailedIndexes = failed.Count == 0 ? null : IndexRanges.Format(failed);
+        run.Failures.RemoveAll(f => chosen.Contains(f.Index));
+        run.CompletionTime = null;
+        run.Reruns = number;
+        run.RerunIndexes = IndexRanges.Format(chosen);
+        run.RerunNext = 0;
+        _log.LogInformation("{BatchJob} run {RunId}: rerun {Number} of {Count} indexes ({Indexes})", job.Metadata.Name, run.RunId, number, chosen.Count, run.RerunIndexes);
     }
 
     /// <summary>
@@ -260,10 +347,10 @@ public sealed class AwsBatchDispatcher(
     /// parallelism (or nothing runs at all). When the queue's allowance binds (below parallelism), the window is cut
     /// to the room the allowance leaves, and nothing goes while it leaves none.
     /// </summary>
-    private static int NextWindow(BatchJob job, AwsBatchRunState run, int limit)
+    private static int NextWindow(BatchJob job, AwsBatchRunState run, int limit, int left)
     {
         var unfinished = run.Arrays.Sum(a => a.Size - a.Succeeded - a.Failed);
-        var next = Math.Min(run.WindowSize, job.Spec.Completions - run.NextIndex);
+        var next = Math.Min(run.WindowSize, left);
         if (limit < job.Spec.Parallelism)
         {
             return Math.Max(0, Math.Min(next, limit - unfinished));
@@ -273,7 +360,8 @@ public sealed class AwsBatchDispatcher(
     }
 
     /// <summary>The SubmitJob request of one window.</summary>
-    public SubmitJobRequest SubmitRequest(BatchJob job, string runId, AwsBatchRunState run, string name, int start, int count, string store)
+    /// <param name="indexes">A rerun's window: the indexes its children run (else they run <paramref name="start"/> on).</param>
+    public SubmitJobRequest SubmitRequest(BatchJob job, string runId, AwsBatchRunState run, string name, int start, int count, string store, string? indexes = null)
     {
         var spec = job.Spec;
         var command = new List<string> { options.ExecPath, "--spec", run.SpecLocation!, "--store", store, "--" };
@@ -291,7 +379,10 @@ public sealed class AwsBatchDispatcher(
             ContainerOverrides = new ContainerOverrides
             {
                 Command = command,
-                Environment = [new NameValue("BATCHRUNNER_INDEX_OFFSET", start.ToString(CultureInfo.InvariantCulture))],
+                // A rerun's attempts are numbered after those the store holds (AWS Batch counts from 1 again).
+                Environment = indexes is null
+                    ? [new NameValue("BATCHRUNNER_INDEX_OFFSET", start.ToString(CultureInfo.InvariantCulture))]
+                    : [new NameValue("BATCHRUNNER_INDEXES", indexes), new NameValue("BATCHRUNNER_ATTEMPT_NUMBERING", "store")],
             },
             RetryStrategy = RetryStrategyFor(spec.Retry),
             Timeout = spec.TimeoutSeconds is { } timeout ? new JobTimeout(Math.Max(60, (int)Math.Ceiling(Math.Min(timeout, int.MaxValue)))) : null,
@@ -405,21 +496,22 @@ public sealed class AwsBatchDispatcher(
             }
 
             var failures = new List<IndexFailure>();
+            var children = array.ChildIndexes();
             if (array.Size == 1)
             {
                 if (array.Failed == 1)
                 {
                     var last = detail.Attempts is { Count: > 0 } attempts ? attempts[^1].Container : null;
-                    failures.Add(new IndexFailure(array.Start, ReasonOf(detail.StatusReason, detail.Container?.Reason ?? last?.Reason), detail.Container?.ExitCode ?? last?.ExitCode));
+                    failures.Add(new IndexFailure(children[0], ReasonOf(detail.StatusReason, detail.Container?.Reason ?? last?.Reason), detail.Container?.ExitCode ?? last?.ExitCode));
                 }
             }
             else if (array.Failed > 0 || detail.Status == JobStates.Failed)
             {
                 await foreach (var child in ListAsync(new ListJobsRequest { ArrayJobId = array.JobId, JobStatus = FailedChild }, cancellation).ConfigureAwait(false))
                 {
-                    if (child.ArrayProperties?.Index is { } index)
+                    if (child.ArrayProperties?.Index is { } index && index >= 0 && index < children.Count)
                     {
-                        failures.Add(new IndexFailure(array.Start + index, ReasonOf(child.StatusReason, child.Container?.Reason), child.Container?.ExitCode));
+                        failures.Add(new IndexFailure(children[index], ReasonOf(child.StatusReason, child.Container?.Reason), child.Container?.ExitCode));
                     }
                 }
             }
@@ -443,7 +535,7 @@ public sealed class AwsBatchDispatcher(
         if (failedIndexes.Count < failed)
         {
             // Indexes AWS did not list one by one: the first ones of the array not known to have failed otherwise.
-            foreach (var index in Enumerable.Range(array.Start, array.Size).Where(i => !failedIndexes.Contains(i)).Take(failed - failedIndexes.Count).ToList())
+            foreach (var index in array.ChildIndexes().Where(i => !failedIndexes.Contains(i)).Take(failed - failedIndexes.Count).ToList())
             {
                 failedIndexes.Add(index);
                 failures.Add(new IndexFailure(index, reason, null));
@@ -493,7 +585,7 @@ public sealed class AwsBatchDispatcher(
         var succeeded = run.DoneSucceeded + run.Arrays.Sum(a => a.Succeeded);
         var failed = run.DoneFailed + run.Arrays.Sum(a => a.Failed);
         var running = run.Arrays.Sum(a => a.Running);
-        var finished = run.NextIndex >= total && run.Arrays.Count == 0 && run.WindowSize > 0;
+        var finished = IsFinished(job, run);
         var phase = run.Outcome switch
         {
             AwsBatchReasons.Cancelled => RunPhase.Cancelled,
@@ -526,7 +618,8 @@ public sealed class AwsBatchDispatcher(
         var summary = run.WindowSize == 0
             ? $"{total} indexes, not submitted yet"
             : string.Create(CultureInfo.InvariantCulture,
-                $"{total} indexes in {arrays} AWS Batch job(s) of up to {run.WindowSize} on {run.JobQueue}, {job.Spec.Parallelism} at a time; {run.NextIndex} submitted");
+                $"{total} indexes in {arrays} AWS Batch job(s) of up to {run.WindowSize} on {run.JobQueue}, {job.Spec.Parallelism} at a time; {run.NextIndex} submitted")
+                + (run.RerunIndexes is null ? "" : string.Create(CultureInfo.InvariantCulture, $"; rerun {run.Reruns}: {run.RerunNext} of {IndexRanges.Count(run.RerunIndexes)} indexes submitted"));
         return new AwsBatchProgress(run, phase, total, succeeded, failed, running, problem, summary, poll);
     }
 }

@@ -16,6 +16,7 @@ public static class AwsBatchReasons
     public const string IndexesFailed = "IndexesFailed";
     public const string DeadlineExceeded = "DeadlineExceeded";
     public const string Cancelled = "Cancelled";
+    public const string RerunRefused = "RerunRefused";
 }
 
 /// <summary>What one call of the dispatcher found and did: the run's state to keep, its counts and phase.</summary>

@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using BatchRunner.Backends;
+using BatchRunner.Core.Runs;
 
 namespace BatchRunner.Aws.Batch;
 
@@ -53,6 +54,15 @@ public sealed class AwsBatchRunState
 
     public DateTimeOffset? CompletionTime { get; set; }
 
+    /// <summary>Reruns of the run taken so far (each gave chosen indexes new attempts).</summary>
+    public int Reruns { get; set; }
+
+    /// <summary>The indexes of the latest rerun, in range notation; null before any.</summary>
+    public string? RerunIndexes { get; set; }
+
+    /// <summary>How many of <see cref="RerunIndexes"/> (in order) are submitted.</summary>
+    public int RerunNext { get; set; }
+
     /// <summary>Set once the run ended for a reason of its own (Cancelled, DeadlineExceeded): nothing more is submitted.</summary>
     public string? Outcome { get; set; }
 
@@ -73,6 +83,12 @@ public sealed class ArrayRecord
 
     /// <summary>Its first index: child <c>i</c> runs index <c>Start + i</c> (<c>BATCHRUNNER_INDEX_OFFSET</c>).</summary>
     public int Start { get; set; }
+
+    /// <summary>A rerun's array: the indexes its children run, child <c>i</c> the <c>i</c>-th (<c>BATCHRUNNER_INDEXES</c>).</summary>
+    public string? Indexes { get; set; }
+
+    /// <summary>The indexes its children run, in child order.</summary>
+    public IReadOnlyList<int> ChildIndexes() => Indexes is { } listed ? IndexRanges.Parse(listed) : Enumerable.Range(Start, Size).ToList();
 
     public int Size { get; set; }
 

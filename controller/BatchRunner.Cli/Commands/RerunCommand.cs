@@ -39,49 +39,61 @@ internal static class RerunCommand
             }
 
             var store = StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));
-            var jobName = parsed.GetRequiredValue(name);
-            var found = FindRun(store, parsed.GetRequiredValue(ns), jobName, parsed.GetValue(runOption));
-            if (found.Error is { } missing)
-            {
-                await stderr.WriteLineAsync($"rerun: {missing}").ConfigureAwait(false);
-                return ExitCodes.InvalidInput;
-            }
-
-            var (job, runId) = (found.Job!, found.RunId!);
             var backends = CliBackends.Create(store, Environment.GetEnvironmentVariable, cancellation, extra);
-            if (!backends.TryResolve(job.Spec.Backend, out var backend, out var unavailable))
-            {
-                await SpecFile.ReportAsync(jobName, [unavailable], stderr).ConfigureAwait(false);
-                return ExitCodes.InvalidInput;
-            }
-
-            // Where the run stands on its backend: a run still going is not rerun (its indexes may yet succeed).
-            var look = new BackendRun(job, job.Metadata.Namespace, jobName, runId, 0, runId, IndexSelection.All, null, AllowSubmit: false);
-            var stateFile = BackendStateFile.For(store, look, backend.Backend.Name);
-            var standing = await backend.AdvanceAsync(look with { State = await stateFile.LoadAsync(CliApplication.Logs.CreateLogger(nameof(RerunCommand)), cancellation).ConfigureAwait(false) },
-                (_, _) => Task.CompletedTask, cancellation).ConfigureAwait(false);
-            if (!standing.IsTerminal || LocalExecutor.HasLiveRunner(store, runId))
-            {
-                await stderr.WriteLineAsync($"rerun: {jobName} run {runId} is still {standing.Phase.ToString().ToLowerInvariant()}; wait for it to finish, or `batchrunner cancel {jobName}` first").ConfigureAwait(false);
-                return ExitCodes.InvalidInput;
-            }
-
-            var (chosen, error) = parsed.GetValue(failed) ? Failed(standing, jobName, runId)
-                : parsed.GetValue(index) is { } ranges ? Listed(ranges, job.Spec.Completions)
-                : await MatchingAsync(store, backend.ResultsStoreOf(job, store) ?? store, jobName, runId, parsed.GetValue(where)!, cancellation).ConfigureAwait(false);
-            if (error is not null)
-            {
-                await stderr.WriteLineAsync($"rerun: {error}").ConfigureAwait(false);
-                return ExitCodes.InvalidInput;
-            }
-
-            var selection = IndexSelection.Of(chosen!);
-            await stderr.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"Rerunning {chosen!.Count} of {job.Spec.Completions} indexes of {jobName} run {runId} on {backend.Backend.Name}: {selection.Ranges}")).ConfigureAwait(false);
-            return await RunCommand.RunAsync(job, backends, store, !parsed.GetValue(noCompact), stdout, stderr, cancellation,
-                selection, standing.Reruns + 1).ConfigureAwait(false);
+            var choice = new RerunChoice(parsed.GetValue(failed), parsed.GetValue(index), parsed.GetValue(where));
+            return await RerunAsync(parsed.GetRequiredValue(ns), parsed.GetRequiredValue(name), parsed.GetValue(runOption), choice, backends, store,
+                !parsed.GetValue(noCompact), stdout, stderr, cancellation).ConfigureAwait(false);
         });
         return command;
+    }
+
+    /// <summary>Which indexes to rerun: exactly one of the three is given.</summary>
+    internal sealed record RerunChoice(bool Failed, string? Index, string? Where);
+
+    /// <summary>Finds the run, checks it has finished, resolves the choice against it, and runs the chosen indexes again.</summary>
+    internal static async Task<int> RerunAsync(
+        string ns, string jobName, string? runId, RerunChoice choice, BackendRegistry backends, string store, bool compact,
+        TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    {
+        var found = FindRun(store, ns, jobName, runId);
+        if (found.Error is { } missing)
+        {
+            await stderr.WriteLineAsync($"rerun: {missing}").ConfigureAwait(false);
+            return ExitCodes.InvalidInput;
+        }
+
+        (var job, runId) = (found.Job!, found.RunId!);
+        if (!backends.TryResolve(job.Spec.Backend, out var backend, out var unavailable))
+        {
+            await SpecFile.ReportAsync(jobName, [unavailable], stderr).ConfigureAwait(false);
+            return ExitCodes.InvalidInput;
+        }
+
+        // Where the run stands on its backend: a run still going is not rerun (its indexes may yet succeed).
+        var look = new BackendRun(job, job.Metadata.Namespace, jobName, runId, 0, runId, IndexSelection.All, null, AllowSubmit: false);
+        var stateFile = BackendStateFile.For(store, look, backend.Backend.Name);
+        var standing = await backend.AdvanceAsync(look with { State = await stateFile.LoadAsync(CliApplication.Logs.CreateLogger(nameof(RerunCommand)), cancellation).ConfigureAwait(false) },
+            (_, _) => Task.CompletedTask, cancellation).ConfigureAwait(false);
+        if (!standing.IsTerminal || LocalExecutor.HasLiveRunner(store, runId))
+        {
+            await stderr.WriteLineAsync($"rerun: {jobName} run {runId} is still {standing.Phase.ToString().ToLowerInvariant()}; wait for it to finish, or `batchrunner cancel {jobName}` first").ConfigureAwait(false);
+            return ExitCodes.InvalidInput;
+        }
+
+        var (chosen, error) = choice.Failed ? Failed(standing, jobName, runId)
+            : choice.Index is { } ranges ? Listed(ranges, job.Spec.Completions)
+            : await MatchingAsync(store, backend.ResultsStoreOf(job, store) ?? store, jobName, runId, choice.Where!, cancellation).ConfigureAwait(false);
+        if (error is not null)
+        {
+            await stderr.WriteLineAsync($"rerun: {error}").ConfigureAwait(false);
+            return ExitCodes.InvalidInput;
+        }
+
+        var selection = IndexSelection.Of(chosen!);
+        await stderr.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+            $"Rerunning {chosen!.Count} of {job.Spec.Completions} indexes of {jobName} run {runId} on {backend.Backend.Name}: {selection.Ranges}")).ConfigureAwait(false);
+        return await RunCommand.RunAsync(job, backends, store, compact, stdout, stderr, cancellation,
+            selection, standing.Reruns + 1).ConfigureAwait(false);
     }
 
     /// <summary>The run to rerun with the spec it ran with: the local state's runs, and those other backends ran from this CLI.</summary>

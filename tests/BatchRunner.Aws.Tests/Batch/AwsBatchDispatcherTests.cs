@@ -86,6 +86,47 @@ public sealed class AwsBatchDispatcherTests
     }
 
     [Fact]
+    public async Task A_rerun_gives_the_chosen_indexes_new_arrays_in_windows_within_parallelism_and_only_once()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        var failing = new HashSet<int> { 1, 4, 5, 6, 9, 30 };
+        rig.Server.ExitCode = (index, _) => failing.Contains(index) ? 1 : 0;
+        var job = BatchRig.Job(extra: "  completions: 40\n  parallelism: 8");
+        var dispatcher = rig.Dispatcher();
+        var first = await BatchRig.RunToEndAsync(dispatcher, job);
+        Assert.Equal((RunPhase.Failed, 34, "1,4-6,9,30"), (first.Phase, first.Succeeded, first.FailedIndexes));
+        var submittedBefore = rig.Server.Jobs.Count;
+
+        // Index 30 keeps failing; index 12 had succeeded and is rerun too.
+        failing = [30];
+        var runId = RunIdentity.For(job);
+        var state = first.State;
+        AwsBatchProgress progress;
+        var most = 0;
+        do
+        {
+            progress = await dispatcher.AdvanceAsync(job, runId, state, null, allowSubmit: true, allowance: null, default, (1, [1, 4, 5, 6, 9, 12, 30]));
+            state = progress.State;
+            most = Math.Max(most, rig.Server.UnfinishedIndexes);
+        }
+        while (!progress.IsTerminal);
+
+        Assert.Equal((RunPhase.Failed, 39, 1, "30", 1), (progress.Phase, progress.Succeeded, progress.Failed, progress.FailedIndexes, progress.State.Reruns));
+        var rerun = rig.Server.Jobs.Skip(submittedBefore).ToList();
+        Assert.Equal([1, 4, 5, 6, 9, 12, 30], rerun.SelectMany(j => j.Listed!));
+        Assert.All(rerun, j => Assert.StartsWith($"sweep-{runId}-r1-", j.Name, StringComparison.Ordinal));
+        Assert.InRange(most, 1, 8);
+
+        // Taken once: the same rerun asked again submits nothing; a run still going refuses a new one.
+        var same = await dispatcher.AdvanceAsync(job, runId, state, null, allowSubmit: true, allowance: null, default, (1, [1, 4]));
+        Assert.Equal((RunPhase.Failed, rig.Server.Jobs.Count), (same.Phase, submittedBefore + rerun.Count));
+        var unfinished = first.State.Clone();
+        unfinished.NextIndex = 10;
+        var refused = await dispatcher.AdvanceAsync(job, runId, unfinished, null, allowSubmit: true, allowance: null, default, (2, [1]));
+        Assert.Equal(AwsBatchReasons.RerunRefused, refused.Problem?.Reason);
+    }
+
+    [Fact]
     public async Task A_queue_s_allowance_is_honoured_windows_are_cut_to_it_nothing_goes_at_zero_and_a_raised_one_is_used()
     {
         await using var rig = await BatchRig.StartAsync();

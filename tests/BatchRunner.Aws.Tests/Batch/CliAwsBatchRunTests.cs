@@ -70,6 +70,40 @@ public sealed class CliAwsBatchRunTests
     }
 
     [Fact]
+    public async Task Rerun_failed_submits_one_array_over_exactly_the_failed_indexes_and_the_run_succeeds()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        var broken = true;
+        rig.Server.ExitCode = (index, _) => broken && index is 3 or 17 or 18 ? 9 : 0;
+        var job = BatchRig.Job(extra: "  completions: 20\n  parallelism: 20");
+        var localStore = Path.Combine(rig.Store, "..", "local");
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        Assert.Equal(ExitCodes.JobFailed, await RunAsync(job, localStore, stdout, stderr, Environment(rig), rig.Api, default));
+        Assert.Equal(1, rig.Server.CallCount("SubmitJob"));
+
+        broken = false;
+        var backends = CliBackends.Create(localStore, Environment(rig), default, api: rig.Api, timings: Fast);
+        var code = await RerunCommand.RerunAsync("team-a", "sweep", null, new RerunCommand.RerunChoice(true, null, null), backends, localStore, compact: false, stdout, stderr, default);
+
+        Assert.True(code == ExitCodes.Succeeded, stderr.ToString() + stdout);
+        Assert.Contains("Rerunning 3 of 20 indexes of sweep run", stderr.ToString(), StringComparison.Ordinal);
+        Assert.Contains("Succeeded, 20 of 20 indexes succeeded, 0 failed", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Equal(2, rig.Server.CallCount("SubmitJob"));
+        var rerun = rig.Server.Jobs[1];
+        Assert.Equal(($"sweep-{RunIdentity.For(job)}-r1-0", 3), (rerun.Name, rerun.Size));
+        Assert.Equal([3, 17, 18], rerun.Listed!);
+        Assert.Contains("""{"name":"BATCHRUNNER_ATTEMPT_NUMBERING","value":"store"}""", rerun.Request["containerOverrides"]!["environment"]!.ToJsonString(), StringComparison.Ordinal);
+
+        // Followed again, the rerun it took is not submitted twice; a second rerun of a run without failures is refused.
+        using var again = new StringWriter();
+        Assert.Equal(ExitCodes.Succeeded, await RunAsync(job, localStore, again, stderr, Environment(rig), rig.Api, default));
+        Assert.Equal(2, rig.Server.CallCount("SubmitJob"));
+        Assert.Equal(ExitCodes.InvalidInput, await RerunCommand.RerunAsync("team-a", "sweep", null, new RerunCommand.RerunChoice(true, null, null), backends, localStore, false, stdout, stderr, default));
+        Assert.Contains("has no failed indexes (Succeeded, 20 of 20 succeeded)", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Missing_settings_are_named_as_environment_variables()
     {
         await using var rig = await BatchRig.StartAsync();

@@ -124,7 +124,7 @@ public sealed class StubBatchServer : IAsyncDisposable
             return;
         }
 
-        var code = ExitCode(job.Offset + child.Index, child.Attempt);
+        var code = ExitCode(job.IndexOf(child.Index), child.Attempt);
         child.ExitCode = code;
         if (code == 0)
         {
@@ -267,11 +267,14 @@ public sealed class StubBatchServer : IAsyncDisposable
         Check(timeout is null or >= 60, "The minimum attemptDurationSeconds is 60 seconds");
         var offsetText = body["containerOverrides"]?["environment"]?.AsArray().FirstOrDefault(e => Str(e!.AsObject(), "name") == "BATCHRUNNER_INDEX_OFFSET") is { } offsetNode
             ? Str(offsetNode.AsObject(), "value") : "0";
+        var listed = body["containerOverrides"]?["environment"]?.AsArray().FirstOrDefault(e => Str(e!.AsObject(), "name") == "BATCHRUNNER_INDEXES") is { } listedNode
+            ? Core.Runs.IndexRanges.Parse(Str(listedNode.AsObject(), "value")) : null;
+        Check(listed is null || listed.Count == (size ?? 1), "BATCHRUNNER_INDEXES lists as many indexes as the job has children");
         var id = $"{Interlocked.Increment(ref _nextId):D4}0000-aaaa-bbbb-cccc-000000000000";
         var job = new StubJob
         {
             Id = id, Name = name, Queue = queue, Definition = definition, Size = size ?? 1, IsArray = size is not null,
-            Offset = int.Parse(offsetText!, CultureInfo.InvariantCulture), Attempts = attempts, Request = body.DeepClone().AsObject(),
+            Offset = int.Parse(offsetText!, CultureInfo.InvariantCulture), Attempts = attempts, Request = body.DeepClone().AsObject(), Listed = listed,
         };
         job.Children.AddRange(Enumerable.Range(0, job.Size).Select(i => new StubChild { Index = i }));
         _jobs.Add(job);
@@ -449,6 +452,13 @@ public sealed class StubJob
     public int Size { get; init; }
     public bool IsArray { get; init; }
     public int Offset { get; init; }
+
+    /// <summary>A rerun's job: the indexes its children run, child i the i-th (as the wrapper reads BATCHRUNNER_INDEXES).</summary>
+    public IReadOnlyList<int>? Listed { get; init; }
+
+    /// <summary>The sweep index child <paramref name="child"/> runs.</summary>
+    public int IndexOf(int child) => Listed is { } listed ? listed[child] : Offset + child;
+
     public int Attempts { get; init; }
     public required JsonObject Request { get; init; }
     public List<StubChild> Children { get; } = [];
