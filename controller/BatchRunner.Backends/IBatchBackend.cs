@@ -93,9 +93,19 @@ public sealed record BackendRun(
     /// </summary>
     public int Rerun { get; init; }
 
+    /// <summary>
+    /// What the host last recorded of the run (its status; while a rerun is being taken, the outcome with the chosen
+    /// indexes already taken out), for a backend whose own objects may be gone by the time it takes a rerun (a
+    /// finished Job removed by its TTL); null where the host keeps no such record.
+    /// </summary>
+    public BackendTally? Recorded { get; init; }
+
     /// <summary>Indexes to keep going at once: the spec's parallelism, within the allowance.</summary>
     public int ParallelismNow(BatchJob job) => Math.Min(job.Spec.Parallelism, Math.Max(0, Allowance ?? int.MaxValue));
 }
+
+/// <summary>A run's counts as a host recorded them: succeeded, failed, and which failed (range notation).</summary>
+public sealed record BackendTally(int Succeeded, int Failed, string? FailedIndexes);
 
 /// <summary>
 /// A subset of a run's indexes, in Kubernetes range notation (<c>1,3-5</c>), or all of them. A backend that cannot

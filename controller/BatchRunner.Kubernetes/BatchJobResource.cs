@@ -17,6 +17,9 @@ public static class BatchJobResource
     /// <summary>Set to "true" to cancel a BatchJob without deleting it.</summary>
     public const string CancelAnnotation = "batchrunner.io/cancel";
 
+    /// <summary>Asks for a rerun of a finished run: <c>failed</c> or index ranges, optionally <c>@</c> and a tag (<see cref="Core.Runs.RerunRequest"/>).</summary>
+    public const string RerunAnnotation = "batchrunner.io/rerun";
+
     public const string ManagedByLabel = "app.kubernetes.io/managed-by";
     public const string ManagedByValue = "batchrunner";
     public const string BatchJobLabel = "batchrunner.io/batchjob";

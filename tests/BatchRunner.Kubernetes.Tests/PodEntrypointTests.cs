@@ -116,6 +116,32 @@ public sealed class PodEntrypointTests : IDisposable
         AssertParity(job, sample.Distinct());
     }
 
+    [Theory]
+    [InlineData("3,7-9,20", new[] { 3, 7, 8, 9, 20 })]
+    [InlineData("0", new[] { 0 })]
+    [InlineData("5-9", new[] { 5, 6, 7, 8, 9 })]
+    [InlineData("1,4,10-11,29", new[] { 1, 4, 10, 11, 29 })]
+    public void In_a_reruns_Job_each_completion_runs_the_chosen_index_at_its_position_with_its_own_parameters_and_seed(string chosen, int[] indexes)
+    {
+        var job = Specs.Job("""{"sweep": {"grid": {"a": [1, 2, 3, 4, 5], "b": ["x", "y", "z"]}, "repeats": 2, "seed": 3}}""");
+        var plan = new SweepPlan(job.Spec);
+
+        for (var position = 0; position < indexes.Length; position++)
+        {
+            var result = RunEntrypoint(job, position, ["/bin/sh", "-c", PrintVariables], new Dictionary<string, string?> { [WorkloadEnvironment.RerunIndexes] = chosen });
+
+            Assert.True(result.ExitCode == 0, result.Stderr);
+            var expected = plan.For(indexes[position]);
+            Assert.Equal(
+                [expected.Index.ToString(CultureInfo.InvariantCulture), expected.ParamsJson, expected.Seed.ToString(CultureInfo.InvariantCulture), expected.Repeat.ToString(CultureInfo.InvariantCulture)],
+                result.Stdout.TrimEnd('\n').Split('\n'));
+        }
+
+        var beyond = RunEntrypoint(job, indexes.Length, ["/bin/sh", "-c", PrintVariables], new Dictionary<string, string?> { [WorkloadEnvironment.RerunIndexes] = chosen });
+        Assert.Equal(70, beyond.ExitCode);
+        Assert.Contains($"completion index {indexes.Length} is beyond BATCHRUNNER_INDEXES ({chosen})", beyond.Stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Without_JOB_COMPLETION_INDEX_the_entrypoint_exits_70_saying_why_and_runs_nothing()
     {

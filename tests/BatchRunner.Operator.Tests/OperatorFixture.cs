@@ -45,6 +45,25 @@ public sealed class OperatorFixture : IAsyncLifetime
     }
 
     /// <summary>Runs kubectl as the admin from the repository root; throws with its output when it fails.</summary>
+    /// <summary>Runs <c>batchrunner</c> in this process against the control plane (kubectl's door), asserting it succeeded; its output.</summary>
+    public async Task<string> CliAsync(params string[] args)
+    {
+        var before = Environment.GetEnvironmentVariable("KUBECONFIG");
+        Environment.SetEnvironmentVariable("KUBECONFIG", ControlPlane.AdminKubeconfigPath);
+        try
+        {
+            using var stdout = new StringWriter();
+            using var stderr = new StringWriter();
+            var code = await BatchRunner.Cli.CliApplication.RunAsync(args, stdout, stderr);
+            Xunit.Assert.True(code == 0, $"batchrunner {string.Join(' ', args)} exited {code}: {stderr}");
+            return stdout.ToString();
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("KUBECONFIG", before);
+        }
+    }
+
     public async Task<string> KubectlAsync(params string[] args)
     {
         var (exitCode, output) = await TryKubectlAsync(args);

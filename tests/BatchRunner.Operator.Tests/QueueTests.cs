@@ -128,21 +128,9 @@ public sealed class QueueTests(OperatorFixture fixture, ITestOutputHelper output
     /// <summary>Runs the CLI in this process, its kubectl pointed at the test control plane (KUBECONFIG, as a user's would be).</summary>
     private async Task<string> CliAsync(params string[] args)
     {
-        var before = Environment.GetEnvironmentVariable("KUBECONFIG");
-        Environment.SetEnvironmentVariable("KUBECONFIG", fixture.ControlPlane.AdminKubeconfigPath);
-        try
-        {
-            using var stdout = new StringWriter();
-            using var stderr = new StringWriter();
-            var code = await BatchRunner.Cli.CliApplication.RunAsync(args, stdout, stderr);
-            Assert.True(code == 0, $"batchrunner {string.Join(' ', args)} exited {code}: {stderr}");
-            output.WriteLine(stdout.ToString());
-            return stdout.ToString();
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable("KUBECONFIG", before);
-        }
+        var stdout = await fixture.CliAsync(args);
+        output.WriteLine(stdout);
+        return stdout;
     }
 
     private static JsonElement? QueueField(JsonElement? batchJob, string field) =>

@@ -165,7 +165,7 @@ internal static class QueueCommand
         return new JsonObject { ["queues"] = queueRows, ["batchJobs"] = standings };
     }
 
-    private static async Task<JsonObject?> KubectlJsonAsync(string[] args, TextWriter stderr, CancellationToken cancellation)
+    internal static async Task<JsonObject?> KubectlJsonAsync(string[] args, TextWriter stderr, CancellationToken cancellation)
     {
         var start = new ProcessStartInfo(Kubectl) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in args)

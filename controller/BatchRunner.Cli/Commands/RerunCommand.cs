@@ -28,7 +28,8 @@ internal static class RerunCommand
         var index = new Option<string?>("--index") { Description = "Rerun these indexes: 3,7-9" };
         var where = new Option<string?>("--where") { Description = "Rerun the indexes with an attempt matching this SQL condition over the indexes table, e.g. \"status = 'timed_out'\" or \"servers = 4\"" };
         var noCompact = new Option<bool>("--no-compact") { Description = "Leave the results as raw files" };
-        var command = new Command("rerun", "Run chosen indexes of a finished run again, in the same run") { name, ns, runOption, failed, index, where, noCompact };
+        var cluster = new Option<bool>("--cluster") { Description = "Ask the controller of the cluster kubectl points at to rerun the BatchJob (the batchrunner.io/rerun annotation)" };
+        var command = new Command("rerun", "Run chosen indexes of a finished run again, in the same run") { name, ns, runOption, failed, index, where, noCompact, cluster };
         command.SetAction(async (parsed, cancellation) =>
         {
             var chosenKinds = (parsed.GetValue(failed) ? 1 : 0) + (parsed.GetValue(index) is null ? 0 : 1) + (parsed.GetValue(where) is null ? 0 : 1);
@@ -38,6 +39,12 @@ internal static class RerunCommand
                 return ExitCodes.InvalidInput;
             }
 
+            if (parsed.GetValue(cluster))
+            {
+                return await AskClusterAsync(parsed.GetRequiredValue(ns), parsed.GetRequiredValue(name), parsed.GetValue(failed), parsed.GetValue(index), parsed.GetValue(where) is not null,
+                    stdout, stderr, cancellation).ConfigureAwait(false);
+            }
+
             var store = StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));
             var backends = CliBackends.Create(store, Environment.GetEnvironmentVariable, cancellation, extra);
             var choice = new RerunChoice(parsed.GetValue(failed), parsed.GetValue(index), parsed.GetValue(where));
@@ -45,6 +52,37 @@ internal static class RerunCommand
                 !parsed.GetValue(noCompact), stdout, stderr, cancellation).ConfigureAwait(false);
         });
         return command;
+    }
+
+    /// <summary>
+    /// A rerun on a cluster: the request goes on the BatchJob as its <c>batchrunner.io/rerun</c> annotation, stamped with
+    /// the time so that asking the same again is a new request; the controller takes it once the run has finished and
+    /// says what came of it in the BatchJob's Rerun condition.
+    /// </summary>
+    private static async Task<int> AskClusterAsync(string ns, string name, bool failed, string? index, bool where, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    {
+        if (where)
+        {
+            await stderr.WriteLineAsync("rerun: --where reads the run's ledger in a store; with --cluster, name the indexes with --index (batchrunner query --store s3://… finds them) or use --failed").ConfigureAwait(false);
+            return ExitCodes.InvalidInput;
+        }
+
+        if (index is not null && IndexRanges.ParseWithin(index, int.MaxValue, out var error) is null)
+        {
+            await stderr.WriteLineAsync($"rerun: --index: {error}").ConfigureAwait(false);
+            return ExitCodes.InvalidInput;
+        }
+
+        var request = $"{(failed ? RerunRequest.Failed : index!.Replace(" ", "", StringComparison.Ordinal))}@{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ}";
+        var answer = await QueueCommand.KubectlJsonAsync(
+            ["annotate", "batchjobs.batchrunner.io", name, "-n", ns, $"batchrunner.io/rerun={request}", "--overwrite", "-o", "json"], stderr, cancellation).ConfigureAwait(false);
+        if (answer is null)
+        {
+            return ExitCodes.InvalidInput;
+        }
+
+        await stdout.WriteLineAsync($"Asked for a rerun of {ns}/{name} ({request}); `kubectl describe bj {name} -n {ns}` shows its Rerun condition").ConfigureAwait(false);
+        return ExitCodes.Succeeded;
     }
 
     /// <summary>Which indexes to rerun: exactly one of the three is given.</summary>

@@ -20,7 +20,8 @@ public sealed class StoreRunCompactor(ResultsOptions options, TimeProvider time,
         try
         {
             var manifest = await store.GetBytesAsync(StoreLayout.RunManifestKey(target.BatchJob, target.RunId), cancellation).ConfigureAwait(false);
-            if (manifest is not null && CompactionState.Read(manifest) is { } done)
+            if (manifest is not null && CompactionState.Read(manifest) is { } done
+                && (target.Reruns == 0 || done.Indexes.Rows == await LedgerRowsAsync(store, target, cancellation).ConfigureAwait(false)))
             {
                 return new CompactionOutcome(CompactionResult.AlreadyCompacted, Summary(done.Indexes.Rows, done.Results.Rows, done.Results.Files.Count + done.Indexes.Files.Count, store.Location));
             }
@@ -40,6 +41,21 @@ public sealed class StoreRunCompactor(ResultsOptions options, TimeProvider time,
         {
             (store as IDisposable)?.Dispose();
         }
+    }
+
+    /// <summary>Attempts the store holds for the run now (one ledger row each): a rerun's add to those compacted.</summary>
+    private static async Task<long> LedgerRowsAsync(IResultsStore store, CompactionTarget target, CancellationToken cancellation)
+    {
+        var rows = 0L;
+        await foreach (var item in store.ListAsync(StoreLayout.RunPrefix(target.BatchJob, target.RunId) + "/", cancellation).ConfigureAwait(false))
+        {
+            if (item.Key.EndsWith("/" + StoreLayout.LedgerFile, StringComparison.Ordinal))
+            {
+                rows++;
+            }
+        }
+
+        return rows;
     }
 
     private static string Summary(long attempts, long results, int files, string location) => string.Create(

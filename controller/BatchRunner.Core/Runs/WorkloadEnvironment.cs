@@ -19,6 +19,12 @@ public static class WorkloadEnvironment
     /// <summary>Which repeat of its sweep point an index is (0-based); an addition to the six above.</summary>
     public const string Repeat = "BATCHRUNNER_REPEAT";
 
+    /// <summary>
+    /// Set on a rerun's Job or array (not seen by the workload as such): the indexes it runs, in range notation;
+    /// completion or child <c>i</c> runs the <c>i</c>-th.
+    /// </summary>
+    public const string RerunIndexes = "BATCHRUNNER_INDEXES";
+
     /// <summary>The spec's own variables first, then the contract's, which the spec cannot override.</summary>
     public static IReadOnlyList<KeyValuePair<string, string>> For(BatchJob job, string runId, IndexAssignment assignment, string outputDir)
     {

@@ -12,7 +12,8 @@ public interface IRunCompactor
 }
 
 /// <summary>A run to compact: the store (<c>s3://bucket/prefix</c> or a folder), the BatchJob's name and the run id.</summary>
-public sealed record CompactionTarget(string Store, string BatchJob, string RunId);
+/// <param name="Reruns">Reruns the run has had: after one, a compaction that holds fewer attempts than the store is made again.</param>
+public sealed record CompactionTarget(string Store, string BatchJob, string RunId, int Reruns = 0);
 
 public enum CompactionResult
 {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using BatchRunner.Backends;
 using BatchRunner.Backends.Scheduling;
@@ -122,7 +123,33 @@ public sealed class BatchJobReconciler(
             return await CancelAsync(batchJob, backend!, run, previous, status, cancellation).ConfigureAwait(false);
         }
 
-        // 7. A finished run asks nothing more of its backend; its results are compacted.
+        // 7. A rerun asked through the annotation is taken once the run finished by itself; the backend then gives the
+        //    chosen indexes new attempts (each reconcile hands it the rerun it follows).
+        var rerun = WithRerunRequest(status, RerunRequested(batchJob), generation, now);
+        if (rerun.Rerun != status.Rerun)
+        {
+            // Recorded at once, so the queue's scheduler sees the chosen indexes waiting and the request is taken once.
+            var condition = rerun.Find(Conditions.Rerun)!;
+            log.LogInformation("{BatchJob}: {Message}", job.Metadata.Name, condition.Message);
+            await RecordAsync(batchJob, condition.Status == "True" ? "Normal" : "Warning", condition.Reason, condition.Message, cancellation).ConfigureAwait(false);
+            compaction?.Forget(key);
+            await PublishAsync(batchJob, previous, rerun, cancellation).ConfigureAwait(false);
+            previous = rerun;
+        }
+
+        status = rerun;
+        if (status.Rerun is { Number: > 0, Indexes: { } rerunIndexes } taken)
+        {
+            run = run with
+            {
+                Indexes = IndexSelection.Of(IndexRanges.Parse(rerunIndexes)),
+                Rerun = taken.Number,
+                Recorded = new BackendTally(status.Succeeded ?? 0, status.Failed ?? 0, status.FailedIndexes),
+                LastPhase = status.Phase,
+            };
+        }
+
+        // 8. A finished run asks nothing more of its backend; its results are compacted.
         if (status.IsTerminal)
         {
             status = await WithCompactionAsync(batchJob, key, backend!, job, status, cancellation).ConfigureAwait(false);
@@ -130,7 +157,7 @@ public sealed class BatchJobReconciler(
             return ReconcileResult.Done;
         }
 
-        // 8. Its queue's allowance: nothing goes beyond what the scheduler admitted, and nothing new before it decided.
+        // 9. Its queue's allowance: nothing goes beyond what the scheduler admitted, and nothing new before it decided.
         Standing? standing = null;
         if (admissions is not null)
         {
@@ -145,8 +172,8 @@ public sealed class BatchJobReconciler(
             run = standing.DelegatedTo is { } kueue ? run with { ExternalQueue = kueue } : run with { Allowance = standing.IsWaiting ? standing.Allowance : null };
         }
 
-        // 9. The backend observes, submits what is due, and says where the run stands; its state is checkpointed in
-        //    the status after each submission, so a controller that dies right after one finds it recorded.
+        // 10. The backend observes, submits what is due, and says where the run stands; its state is checkpointed in
+        //     the status after each submission, so a controller that dies right after one finds it recorded.
         var checkpointed = status;
         var progress = await backend!.AdvanceAsync(run, async (state, token) =>
         {
@@ -154,7 +181,7 @@ public sealed class BatchJobReconciler(
             await cluster.PatchStatusAsync(batchJob, checkpointed, token).ConfigureAwait(false);
         }, cancellation).ConfigureAwait(false);
 
-        // 10. Status and conditions from the progress and the queue, and what the backend asked to be recorded.
+        // 11. Status and conditions from the progress and the queue, and what the backend asked to be recorded.
         now = time.GetUtcNow();
         var next = WithProgress(status, progress, job.Metadata.Name, runId, generation, now, AllowSubmitMessage(run));
         if (standing is not null)
@@ -164,7 +191,7 @@ public sealed class BatchJobReconciler(
 
         await RecordChangesAsync(batchJob, job, previous, next, progress, cancellation).ConfigureAwait(false);
 
-        // 11. A finished run's results are compacted (off this path); a condition says how far that got.
+        // 12. A finished run's results are compacted (off this path); a condition says how far that got.
         next = await WithCompactionAsync(batchJob, key, backend, job, next, cancellation).ConfigureAwait(false);
         await PublishAsync(batchJob, previous, next, cancellation).ConfigureAwait(false);
         return progress.IsTerminal ? ReconcileResult.Done : ReconcileResult.After(progress.PollAfter);
@@ -216,6 +243,54 @@ public sealed class BatchJobReconciler(
         };
         return next with { Conditions = conditions };
     }
+
+    /// <summary>
+    /// A rerun request (the annotation's value) against the status: a new one is taken when the run finished by itself
+    /// (Succeeded or Failed): the chosen indexes leave the outcome, the phase goes back to Running and the outcome's
+    /// conditions and compaction go until the rerun ends; one that chooses nothing is refused with why. A request
+    /// while the run goes waits for its end; a cancelled run is not rerun. The status says what came of each request.
+    /// </summary>
+    public static BatchJobStatus WithRerunRequest(BatchJobStatus status, string? request, long generation, DateTimeOffset now)
+    {
+        if (request is null || request == status.Rerun?.Request || status.Phase is not (RunPhase.Succeeded or RunPhase.Failed))
+        {
+            return status;
+        }
+
+        var number = status.Rerun?.Number ?? 0;
+        var chosen = RerunRequest.Resolve(request, status.Total ?? 0, status.FailedIndexes, out var error);
+        if (chosen is null)
+        {
+            var refused = $"rerun \"{request}\" refused: {error}";
+            return status with
+            {
+                Rerun = new RerunStatus { Request = request, Number = number, Indexes = status.Rerun?.Indexes, Refused = error },
+                Conditions = Conditions.With(status.Conditions, Conditions.Rerun, false, Conditions.Reasons.RerunRefused, refused, generation, now),
+            };
+        }
+
+        var ranges = IndexRanges.Format(chosen);
+        var failedBefore = IndexRanges.Parse(status.FailedIndexes).ToHashSet();
+        var wereFailed = chosen.Count(failedBefore.Contains);
+        failedBefore.ExceptWith(chosen);
+        return status with
+        {
+            // The chosen indexes leave the outcome: what the backend reports from now on adds theirs back.
+            Phase = RunPhase.Running,
+            CompletionTime = null,
+            Succeeded = Math.Max(0, (status.Succeeded ?? 0) - (chosen.Count - wereFailed)),
+            Failed = Math.Max(0, (status.Failed ?? 0) - wereFailed),
+            FailedIndexes = failedBefore.Count == 0 ? null : IndexRanges.Format(failedBefore),
+            Rerun = new RerunStatus { Request = request, Number = number + 1, Indexes = ranges },
+            Conditions = Conditions.With(
+                status.Conditions.Where(c => c.Type is not (Conditions.Complete or Conditions.Failed or Conditions.ResultsCompacted)).ToList(),
+                Conditions.Rerun, true, Conditions.Reasons.RerunTaken,
+                string.Create(CultureInfo.InvariantCulture, $"rerun {number + 1}: {chosen.Count} of {status.Total} indexes get new attempts ({ranges})"), generation, now),
+        };
+    }
+
+    private static string? RerunRequested(BatchJobObject batchJob) =>
+        batchJob.Metadata.Annotations is { } annotations && annotations.TryGetValue(BatchJobResource.RerunAnnotation, out var value) && value.Length > 0 ? value : null;
 
     /// <summary>
     /// Where the BatchJob stands in its queue, as the backend applied it: the allowance, why the rest waits, its place
@@ -390,7 +465,7 @@ public sealed class BatchJobReconciler(
             return status;
         }
 
-        var progress = compaction.Request(key, new CompactionTarget(store, job.Metadata.Name, runId), status.Phase == RunPhase.Failed ? status.CompletionTime ?? time.GetUtcNow() : null);
+        var progress = compaction.Request(key, new CompactionTarget(store, job.Metadata.Name, runId, status.Rerun?.Number ?? 0), status.Phase == RunPhase.Failed ? status.CompletionTime ?? time.GetUtcNow() : null);
         var (compacted, reason) = progress.Phase switch
         {
             CompactionPhase.Compacted => (true, Conditions.Reasons.Compacted),

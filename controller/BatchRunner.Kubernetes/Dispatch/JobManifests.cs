@@ -1,3 +1,4 @@
+using System.Globalization;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
 using k8s.Models;
@@ -88,13 +89,29 @@ public static class JobManifests
     /// <summary>Kueue's label naming the LocalQueue a Job is admitted through.</summary>
     public const string KueueQueueLabel = "kueue.x-k8s.io/queue-name";
 
+    /// <summary>The label saying which rerun of its run a Job runs.</summary>
+    public const string RerunLabel = "batchrunner.io/rerun";
+
+    /// <summary>The name of the Job that runs rerun <paramref name="number"/> of a BatchJob's run.</summary>
+    public static string RerunJobName(string batchJob, int number) => string.Create(CultureInfo.InvariantCulture, $"{batchJob}-rerun-{number}");
+
     /// <param name="kueueLocalQueue">A Kueue LocalQueue to admit the Job: it is created suspended, labelled for it, as Kueue documents.</param>
-    public static V1Job IndexedJob(BatchJob job, string uid, ClusterCapabilities cluster, DispatchSettings settings, string? kueueLocalQueue = null)
+    /// <param name="rerun">
+    /// A rerun's Job: named after its number, with a completion per chosen index; completion <c>i</c> runs the
+    /// <c>i</c>-th of <c>BATCHRUNNER_INDEXES</c> (the entrypoint and the wrapper both map it).
+    /// </param>
+    public static V1Job IndexedJob(BatchJob job, string uid, ClusterCapabilities cluster, DispatchSettings settings, string? kueueLocalQueue = null, (int Number, string Indexes)? rerun = null)
     {
         var spec = job.Spec;
         var runId = RunIdentity.For(job);
         var retries = spec.Retry.Attempts - 1;
+        var completions = rerun is { } subset ? IndexRanges.Count(subset.Indexes) : spec.Completions;
         var labels = Labels(job, runId);
+        if (rerun is { } numbered)
+        {
+            labels[RerunLabel] = numbered.Number.ToString(CultureInfo.InvariantCulture);
+        }
+
         var jobLabels = kueueLocalQueue is null ? labels : new Dictionary<string, string>(labels, StringComparer.Ordinal) { [KueueQueueLabel] = kueueLocalQueue };
         var resources = new Dictionary<string, ResourceQuantity>(StringComparer.Ordinal)
         {
@@ -106,6 +123,11 @@ public static class JobManifests
             .Append(new V1EnvVar { Name = WorkloadEnvironment.RunId, Value = runId })
             .Append(new V1EnvVar { Name = WorkloadEnvironment.OutputDir, Value = PodEntrypoint.OutputPath })
             .ToList();
+        if (rerun is { } chosen)
+        {
+            environment.Add(new V1EnvVar { Name = WorkloadEnvironment.RerunIndexes, Value = chosen.Indexes });
+        }
+
         var collection = settings.Results;
         var store = spec.Results.Uri is { Length: > 0 } own ? own : collection?.Uri;
         var mounts = new List<V1VolumeMount>
@@ -166,7 +188,7 @@ public static class JobManifests
             Kind = "Job",
             Metadata = new V1ObjectMeta
             {
-                Name = BatchJobResource.JobName(job.Metadata.Name),
+                Name = rerun is { } named ? RerunJobName(job.Metadata.Name, named.Number) : BatchJobResource.JobName(job.Metadata.Name),
                 NamespaceProperty = job.Metadata.Namespace,
                 Labels = jobLabels,
                 OwnerReferences = [OwnerOf(job.Metadata.Name, uid)],
@@ -175,11 +197,11 @@ public static class JobManifests
             {
                 Suspend = kueueLocalQueue is null ? null : true,
                 CompletionMode = "Indexed",
-                Completions = spec.Completions,
+                Completions = completions,
                 Parallelism = spec.Parallelism,
                 // Retries per index where the server can count them so; otherwise a budget for the whole job.
                 BackoffLimitPerIndex = cluster.BackoffLimitPerIndex ? retries : null,
-                BackoffLimit = cluster.BackoffLimitPerIndex ? int.MaxValue : Math.Max(retries, 0) * spec.Completions,
+                BackoffLimit = cluster.BackoffLimitPerIndex ? int.MaxValue : Math.Max(retries, 0) * completions,
                 ActiveDeadlineSeconds = spec.DeadlineSeconds is { } deadline ? (long)Math.Ceiling(deadline) : null,
                 TtlSecondsAfterFinished = settings.TtlSecondsAfterFinished,
                 Template = new V1PodTemplateSpec

@@ -43,7 +43,9 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             $"Kubernetes {cluster.Capabilities.Version} has no Indexed Jobs (1.21+): pods get no completion index, so each one stops with exit 70 before running the workload");
         if (!run.Indexes.IsAll)
         {
-            return Waiting(job, dispatched: false, BackendReasons.SubsetUnsupported, "the kubernetes backend dispatches whole runs only", TimeSpan.Zero) with { Degraded = degraded };
+            return run.Rerun > 0
+                ? await AdvanceRerunAsync(run, job, checkpoint, cancellation).ConfigureAwait(false) with { Degraded = degraded }
+                : Waiting(job, dispatched: false, BackendReasons.SubsetUnsupported, "the kubernetes backend dispatches a subset only as a rerun", TimeSpan.Zero) with { Degraded = degraded };
         }
 
         var jobName = BatchJobResource.JobName(name);
@@ -116,9 +118,106 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         return progress;
     }
 
+    /// <summary>
+    /// A rerun of a finished run: a Job of its own (<see cref="JobManifests.RerunJobName"/>) with one completion per
+    /// chosen index, mapped through <c>BATCHRUNNER_INDEXES</c>. What the run came to before (the host's record when the
+    /// rerun was taken, less the chosen indexes) is kept in the backend's state, so the whole run's counts are derived
+    /// from it and the rerun's Job, even after the first Job's TTL removed it.
+    /// </summary>
+    private async Task<BackendProgress> AdvanceRerunAsync(BackendRun run, BatchJob job, BackendCheckpoint checkpoint, CancellationToken cancellation)
+    {
+        var chosen = IndexRanges.Parse(run.Indexes.Ranges);
+        var state = RerunState.FromJson(run.State);
+        if (state?.Number != run.Rerun)
+        {
+            // 1. Taken once: what stays of the earlier outcome (the host's record, the chosen indexes already taken out)
+            //    is recorded before anything is created.
+            var recorded = run.Recorded ?? new BackendTally(0, 0, null);
+            var stays = IndexRanges.Parse(recorded.FailedIndexes).Except(chosen).ToList();
+            state = new RerunState
+            {
+                Number = run.Rerun,
+                Indexes = run.Indexes.Ranges!,
+                SucceededBefore = recorded.Succeeded,
+                FailedBefore = stays.Count == 0 ? null : IndexRanges.Format(stays),
+            };
+            await checkpoint(state.ToJson(), cancellation).ConfigureAwait(false);
+        }
+
+        var jobName = JobManifests.RerunJobName(run.Name, state.Number);
+        var existing = cluster.GetJob(run.Namespace, jobName);
+        var events = new List<BackendEvent>();
+        var parallelism = run.ParallelismNow(job);
+
+        // 2. Its Job, once its queue lets an index start (the plan ConfigMap of the run serves it too).
+        if (existing is null)
+        {
+            if (!run.AllowSubmit || parallelism == 0)
+            {
+                return Waiting(job, dispatched: false, run.AllowSubmit ? BackendReasons.Queued : Conditions.Reasons.ImmutableFieldChanged,
+                    run.AllowSubmit ? "waiting in its queue for room: no rerun Job until an index may start" : "nothing is dispatched for a run whose spec changed", WhileRunning)
+                    with { State = state.ToJson() };
+            }
+
+            if (state.Indexes.Length > MaxRerunIndexesText)
+            {
+                return Waiting(job, dispatched: false, Conditions.Reasons.DispatchFailed,
+                    $"the rerun's indexes take {state.Indexes.Length:N0} characters as ranges, more than a pod's environment should carry ({MaxRerunIndexesText:N0}); rerun them in parts", TimeSpan.Zero)
+                    with { Phase = RunPhase.Failed, State = state.ToJson(), RefusedForInput = true };
+            }
+
+            if (await DispatchAsync(run, WithParallelism(job, parallelism), cancellation, (state.Number, state.Indexes)).ConfigureAwait(false) is { } refusal)
+            {
+                return refusal with { State = state.ToJson() };
+            }
+
+            events.Add(new BackendEvent("Normal", "Dispatched", $"Created Job {jobName} to rerun {chosen.Count} indexes ({state.Indexes}), parallelism {parallelism}"));
+        }
+        else if (!IsOwnedBy(existing, run.Uid))
+        {
+            return Waiting(job, dispatched: false, Conditions.Reasons.DispatchFailed,
+                $"a Job named {jobName} exists and belongs to something else; BatchRunner will not take it over", WhileRunning) with { State = state.ToJson() };
+        }
+
+        // 3. The whole run: the earlier outcome of the indexes not chosen, and the rerun Job's of those chosen.
+        var failedPositions = await FailedIndexesFromPodsAsync(existing, job, cancellation, jobName).ConfigureAwait(false);
+        var derived = StatusDerivation.FromJob(new BatchJobStatus(), existing, chosen.Count, failedPositions);
+        var failedBefore = IndexRanges.Parse(state.FailedBefore);
+        var failed = failedBefore.Concat(IndexRanges.Parse(derived.FailedIndexes).Where(p => p < chosen.Count).Select(p => chosen[p])).ToList();
+        // Without per-index failures (before 1.29, no pods to read) the Job's own count is what is known.
+        var failedCount = derived.FailedIndexes is null ? failedBefore.Count + (derived.Failed ?? 0) : failed.Count;
+        var phase = derived.Phase switch
+        {
+            RunPhase.Succeeded or RunPhase.Failed => failedCount > 0 || derived.Phase == RunPhase.Failed ? RunPhase.Failed : RunPhase.Succeeded,
+            _ => RunPhase.Running,
+        };
+        var failure = phase != RunPhase.Failed ? ((string Reason, string Message)?)null
+            : StatusDerivation.FailureOf(existing) ?? ("IndexesFailed", $"{failedCount} of {job.Spec.Completions} indexes failed");
+        var progress = new BackendProgress(
+            phase, job.Spec.Completions, state.SucceededBefore + (derived.Succeeded ?? 0), failedCount, derived.Active ?? 0,
+            failed.Count == 0 ? null : IndexRanges.Format(failed), derived.StartTime, phase is RunPhase.Succeeded or RunPhase.Failed ? derived.CompletionTime : null,
+            Dispatched: true, Conditions.Reasons.JobCreated, $"Job {jobName} reruns {chosen.Count} indexes ({state.Indexes}), {parallelism} at a time",
+            failure?.Reason, failure?.Message, state.ToJson(), WhileRunning)
+        {
+            JobName = jobName,
+            Events = events,
+            Reruns = state.Number,
+        };
+        _usage.Observe(run, progress);
+        return progress;
+    }
+
+    /// <summary>The longest range text of a rerun's indexes a pod's environment carries.</summary>
+    public const int MaxRerunIndexesText = 256 * 1024;
+
     public async Task<BackendProgress> CancelAsync(BackendRun run, string reason, CancellationToken cancellation)
     {
         var (ns, name) = (run.Namespace, run.Name);
+        if (run.Rerun > 0 && cluster.GetJob(ns, JobManifests.RerunJobName(name, run.Rerun)) is { } rerunJob && IsOwnedBy(rerunJob, run.Uid))
+        {
+            await cluster.DeleteJobAsync(ns, rerunJob.Metadata.Name, cancellation).ConfigureAwait(false);
+        }
+
         var existing = cluster.GetJob(ns, BatchJobResource.JobName(name));
         if (existing is not null && IsOwnedBy(existing, run.Uid) && existing.Status?.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") != true)
         {
@@ -148,6 +247,12 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             await cluster.DeleteJobAsync(ns, jobName, cancellation).ConfigureAwait(false);
         }
 
+        // Reruns' Jobs go with the BatchJob's owner reference; the one that may still run is stopped now.
+        if (RerunState.FromJson(run.State) is { } rerun && cluster.GetJob(ns, JobManifests.RerunJobName(name, rerun.Number)) is { } rerunJob && IsOwnedBy(rerunJob, run.Uid))
+        {
+            await cluster.DeleteJobAsync(ns, rerunJob.Metadata.Name, cancellation).ConfigureAwait(false);
+        }
+
         await cluster.DeleteConfigMapAsync(ns, BatchJobResource.PlanConfigMapName(name), cancellation).ConfigureAwait(false);
         if (await cluster.JobExistsAsync(ns, jobName, cancellation).ConfigureAwait(false) && cluster.GetJob(ns, jobName) is { } left && IsOwnedBy(left, run.Uid))
         {
@@ -159,7 +264,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
     }
 
     /// <summary>Creates the plan ConfigMap, then the Job. Returns progress only when dispatch cannot go on (yet).</summary>
-    private async Task<BackendProgress?> DispatchAsync(BackendRun run, BatchJob job, CancellationToken cancellation)
+    private async Task<BackendProgress?> DispatchAsync(BackendRun run, BatchJob job, CancellationToken cancellation, (int Number, string Indexes)? rerun = null)
     {
         var (ns, name) = (run.Namespace, run.Name);
         var plan = PodEntrypoint.PlanFiles(job);
@@ -191,15 +296,15 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             }
         }
 
-        var created = await cluster.CreateJobAsync(JobManifests.IndexedJob(job, run.Uid, cluster.Capabilities, settings, run.ExternalQueue), cancellation).ConfigureAwait(false);
-        if (created)
+        var manifest = JobManifests.IndexedJob(job, run.Uid, cluster.Capabilities, settings, run.ExternalQueue, rerun);
+        if (await cluster.CreateJobAsync(manifest, cancellation).ConfigureAwait(false))
         {
             log.LogInformation("Created Job {Job} for {BatchJob} run {RunId}: {Completions} indexes, parallelism {Parallelism}",
-                BatchJobResource.JobName(name), name, run.RunId, job.Spec.Completions, job.Spec.Parallelism);
+                manifest.Metadata.Name, name, run.RunId, manifest.Spec.Completions, job.Spec.Parallelism);
         }
         else
         {
-            log.LogInformation("Job {Job} of {BatchJob} run {RunId} already exists", BatchJobResource.JobName(name), name, run.RunId);
+            log.LogInformation("Job {Job} of {BatchJob} run {RunId} already exists", manifest.Metadata.Name, name, run.RunId);
         }
         return null;
     }
@@ -295,14 +400,16 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         return Core.Scheduling.RuntimeSummary.Of(runtimes);
     }
 
-    private async Task<IReadOnlyCollection<int>?> FailedIndexesFromPodsAsync(V1Job? existing, BatchJob job, CancellationToken cancellation)
+    /// <param name="jobName">A rerun's Job: only its pods are read (their completion indexes are positions in its list).</param>
+    private async Task<IReadOnlyCollection<int>?> FailedIndexesFromPodsAsync(V1Job? existing, BatchJob job, CancellationToken cancellation, string? jobName = null)
     {
         if (existing?.Status is not { Failed: > 0 } || existing.Status.FailedIndexes is not null || !cluster.Capabilities.IndexedJobs)
         {
             return null;
         }
 
-        var pods = await cluster.ListPodsAsync(job.Metadata.Namespace, $"{BatchJobResource.BatchJobLabel}={job.Metadata.Name}", cancellation).ConfigureAwait(false);
+        var selector = jobName is null ? $"{BatchJobResource.BatchJobLabel}={job.Metadata.Name},!{JobManifests.RerunLabel}" : $"job-name={jobName}";
+        var pods = await cluster.ListPodsAsync(job.Metadata.Namespace, selector, cancellation).ConfigureAwait(false);
         var jobFailed = existing.Status.Conditions?.Any(c => c.Type == "Failed" && c.Status == "True") == true;
         return pods
             .Select(p => (Index: Value(p.Metadata.Annotations, "batch.kubernetes.io/job-completion-index"), Phase: p.Status?.Phase))

@@ -94,6 +94,20 @@ public static class PodEntrypoint
             fi
             . "$plan/{{PlanKey}}"
             i=$JOB_COMPLETION_INDEX
+            if [ -n "${BATCHRUNNER_INDEXES:-}" ]; then
+              # A rerun's Job: completion i runs the i-th of the chosen indexes (ranges such as 3,7-9).
+              left=$i rest="$BATCHRUNNER_INDEXES," i=""
+              while [ -n "$rest" ]; do
+                part=${rest%%,*} rest=${rest#*,}
+                first=${part%-*} last=${part#*-}
+                if [ "$left" -le $(( last - first )) ]; then i=$(( first + left )); break; fi
+                left=$(( left - (last - first + 1) ))
+              done
+              if [ -z "$i" ]; then
+                echo "batchrunner: completion index $JOB_COMPLETION_INDEX is beyond BATCHRUNNER_INDEXES ($BATCHRUNNER_INDEXES)" >&2
+                exit 70
+              fi
+            fi
             point=$(( i / BR_REPEATS ))
             repeat=$(( i % BR_REPEATS ))
             m={{mask}}

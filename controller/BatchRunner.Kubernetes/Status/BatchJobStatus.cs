@@ -47,6 +47,9 @@ public sealed record BatchJobStatus
     /// <summary>Where the BatchJob stands in its queue, when the controller schedules: what it may run, why the rest waits, when.</summary>
     public QueueStatus? Queue { get; init; }
 
+    /// <summary>The latest rerun asked through the <c>batchrunner.io/rerun</c> annotation, and what came of it.</summary>
+    public RerunStatus? Rerun { get; init; }
+
     public bool IsTerminal => Phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled;
 
     public Condition? Find(string type) => Conditions.FirstOrDefault(c => c.Type == type);
@@ -59,6 +62,22 @@ public sealed record BatchJobStatus
 /// <c>status.queue</c>. What no longer applies is written as null, which a merge patch removes (a BatchJob admitted
 /// in full has no position, no reason and no start estimate left).
 /// </summary>
+/// <summary>A rerun of chosen indexes of a finished run: the request as written, its number, the indexes it chose.</summary>
+public sealed record RerunStatus
+{
+    /// <summary>The annotation's value this status answers (a new value is a new request).</summary>
+    public string Request { get; init; } = "";
+
+    /// <summary>Reruns taken so far (each gave its indexes new attempts); unchanged by a refused request.</summary>
+    public int Number { get; init; }
+
+    /// <summary>The indexes of the latest rerun taken, in range notation.</summary>
+    public string? Indexes { get; init; }
+
+    /// <summary>Why the request was refused, when it was (the Rerun condition says it too).</summary>
+    public string? Refused { get; init; }
+}
+
 public sealed record QueueStatus
 {
     /// <summary>Its queue's name.</summary>
@@ -138,6 +157,9 @@ public static class Conditions
     /// <summary>Its queue admitted every index it wants running (False: some wait, and the reason says why).</summary>
     public const string Admitted = "Admitted";
 
+    /// <summary>The latest rerun asked through the annotation: taken (True) or refused (False), with why.</summary>
+    public const string Rerun = "Rerun";
+
     public static class Reasons
     {
         public const string SpecValid = "SpecValid";
@@ -156,6 +178,8 @@ public static class Conditions
         public const string CompactionFailed = "CompactionFailed";
         public const string NothingToCompact = "NothingToCompact";
         public const string Admitted = "Admitted";
+        public const string RerunTaken = "RerunTaken";
+        public const string RerunRefused = "RerunRefused";
     }
 
     /// <summary>
