@@ -222,6 +222,86 @@ public sealed class BatchJobReconcilerTests
     }
 
     [Fact]
+    public async Task A_rerun_of_the_failed_indexes_runs_them_in_a_job_of_their_own_and_the_status_counts_the_whole_run()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        await ReconcileAsync();
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Succeeded = 5, Failed = 6, FailedIndexes = "1,4-5", Conditions = [Condition("Failed", "FailedIndexes", "Job has failed indexes")] });
+        await ReconcileAsync();
+        Assert.Equal(RunPhase.Failed, Status.Phase);
+
+        Annotate("failed");
+        await ReconcileAsync();
+
+        // Taken: the chosen indexes leave the outcome and run again in a Job of their own.
+        Assert.Equal((RunPhase.Running, 5, 0, (string?)null), (Status.Phase, Status.Succeeded, Status.Failed, Status.FailedIndexes));
+        Assert.Equal(new RerunStatus { Request = "failed", Number = 1, Indexes = "1,4-5" }, Status.Rerun);
+        AssertCondition(Conditions.Rerun, "True", Conditions.Reasons.RerunTaken);
+        Assert.Null(Status.Find(Conditions.Failed));
+        var rerun = _cluster.Job("sweep-rerun-1") ?? throw new InvalidOperationException("no rerun Job");
+        Assert.Equal((3, "1,4-5"), (rerun.Spec.Completions, rerun.Spec.Template.Spec.Containers[0].Env.Single(e => e.Name == WorkloadEnvironment.RerunIndexes).Value));
+        Assert.Contains(_cluster.Events, e => e is ("Normal", "RerunTaken", _));
+
+        // Its position 2 (index 5) fails again: the run fails with exactly that index.
+        _cluster.SetJobStatus("sweep-rerun-1", new V1JobStatus { Succeeded = 2, Failed = 1, FailedIndexes = "2", Conditions = [Condition("Failed", "FailedIndexes", "Job has failed indexes")] });
+        await ReconcileAsync();
+        Assert.Equal((RunPhase.Failed, 7, 1, "5"), (Status.Phase, Status.Succeeded, Status.Failed, Status.FailedIndexes));
+
+        // The same request is not taken twice; a new one (another tag) is, and the run succeeds.
+        await ReconcileAsync();
+        Assert.Null(_cluster.Job("sweep-rerun-2"));
+        Annotate("failed@2");
+        await ReconcileAsync();
+        var second = _cluster.Job("sweep-rerun-2") ?? throw new InvalidOperationException("no second rerun Job");
+        Assert.Equal((1, "5"), (second.Spec.Completions, second.Spec.Template.Spec.Containers[0].Env.Single(e => e.Name == WorkloadEnvironment.RerunIndexes).Value));
+        _cluster.SetJobStatus("sweep-rerun-2", new V1JobStatus { Succeeded = 1, Conditions = [Condition("Complete")] });
+        await ReconcileAsync();
+        Assert.Equal((RunPhase.Succeeded, 8, 0, 2), (Status.Phase, Status.Succeeded, Status.Failed, Status.Rerun!.Number));
+        AssertCondition(Conditions.Complete, "True", Conditions.Reasons.AllIndexesSucceeded);
+    }
+
+    [Theory]
+    [InlineData("failed", "rerun \"failed\" refused: the run has no failed indexes")]
+    [InlineData("8", "rerun \"8\" refused: index 8 is outside the run: it has 8 indexes (0 to 7)")]
+    [InlineData("all", "rerun \"all\" refused: \"all\" is neither failed nor indexes such as 3,7-9")]
+    public async Task A_rerun_that_chooses_nothing_is_refused_with_why_and_changes_nothing(string request, string message)
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        await ReconcileAsync();
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Succeeded = 8, Conditions = [Condition("Complete")] });
+        await ReconcileAsync();
+
+        Annotate(request);
+        await ReconcileAsync();
+
+        Assert.Equal((RunPhase.Succeeded, 8, 0), (Status.Phase, Status.Succeeded, Status.Rerun!.Number));
+        Assert.Equal(message, AssertCondition(Conditions.Rerun, "False", Conditions.Reasons.RerunRefused).Message);
+        Assert.Single(_cluster.Jobs);
+        Assert.Contains(_cluster.Events, e => e.Type == "Warning" && e.Reason == "RerunRefused" && e.Message == message);
+    }
+
+    [Fact]
+    public async Task A_rerun_asked_while_the_run_goes_waits_for_its_end()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        await ReconcileAsync();
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Active = 2, Succeeded = 3 });
+        Annotate("0-1");
+        await ReconcileAsync();
+        Assert.Null(Status.Rerun);
+
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Succeeded = 8, Conditions = [Condition("Complete")] });
+        await ReconcileAsync();
+        await ReconcileAsync();
+
+        Assert.Equal((RunPhase.Running, 6, 1), (Status.Phase, Status.Succeeded, Status.Rerun?.Number));
+        Assert.Equal(2, _cluster.Job("sweep-rerun-1")?.Spec.Completions);
+    }
+
+    private void Annotate(string request) =>
+        _cluster.Update(Key, b => b.Metadata.Annotations = new Dictionary<string, string> { [BatchJobResource.RerunAnnotation] = request });
+
+    [Fact]
     public async Task A_failed_job_fails_the_batchjob_with_its_reason_and_failed_indexes()
     {
         _cluster.Apply(Specs.Object(Sweep));

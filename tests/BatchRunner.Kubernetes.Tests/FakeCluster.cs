@@ -204,9 +204,12 @@ internal sealed class FakeCluster(ClusterCapabilities? capabilities = null) : IC
 
     public Task<IReadOnlyList<V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken cancellation)
     {
-        var (label, value) = labelSelector.Split('=', 2) is [var l, var v] ? (l, v) : throw new ArgumentException(labelSelector);
+        // The selector forms the controller uses: label=value and !label, joined by commas.
+        var requirements = labelSelector.Split(',').Select(r => r.StartsWith('!') ? (Label: r[1..], Value: (string?)null)
+            : r.Split('=', 2) is [var l, var v] ? (Label: l, Value: (string?)v) : throw new ArgumentException(labelSelector)).ToList();
         IReadOnlyList<V1Pod> pods = Pods
-            .Where(p => p.Metadata.NamespaceProperty == ns && p.Metadata.Labels is { } labels && labels.TryGetValue(label, out var actual) && actual == value)
+            .Where(p => p.Metadata.NamespaceProperty == ns && requirements.All(r =>
+                r.Value is null ? p.Metadata.Labels?.ContainsKey(r.Label) != true : p.Metadata.Labels?.TryGetValue(r.Label, out var actual) == true && actual == r.Value))
             .ToList();
         return Task.FromResult(pods);
     }
