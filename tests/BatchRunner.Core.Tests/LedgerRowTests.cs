@@ -10,8 +10,14 @@ public class LedgerRowTests
     [
         "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "params", "status", "exit_code", "reason",
         "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes",
-        "output_rows", "output_malformed", "output_note",
+        "output_rows", "output_malformed", "output_note", "point_key", "reused_from",
     ];
+
+    [Fact]
+    public void The_declared_columns_are_the_rows_fields_in_order()
+    {
+        Assert.Equal(Columns, LedgerColumns.Keys.Select(c => c.Name).Append(LedgerColumns.Params).Concat(LedgerColumns.Outcome.Select(c => c.Name)));
+    }
 
     private static LedgerRow Row(int? exitCode = 3, string? reason = "exit code 3") => new()
     {

@@ -19,6 +19,7 @@ public class RunIdentityTests
           backend: local
           queue: research
           priority: 5
+          reuse: false
           results: {uri: "file:///tmp/results", format: jsonl}
         """);
 

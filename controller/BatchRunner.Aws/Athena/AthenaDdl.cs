@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
+using BatchRunner.Core.Store;
 
 namespace BatchRunner.Aws.Athena;
 
@@ -34,20 +35,18 @@ public static partial class AthenaDdl
     private const string RunPlaceholder = "${run}";
 
     /// <summary>The ledger's columns before the parameters, as the DuckDB view orders them.</summary>
-    private static readonly (string Name, AthenaType Type)[] LedgerKeys =
-    [
-        ("batchjob", AthenaType.String), ("namespace", AthenaType.String), ("run", AthenaType.String),
-        ("index", AthenaType.Bigint), ("attempt", AthenaType.Bigint), ("repeat", AthenaType.Bigint), ("seed", AthenaType.Bigint),
-    ];
+    private static readonly (string Name, AthenaType Type)[] LedgerKeys = [.. LedgerColumns.Keys.Select(c => (c.Name, TypeOf(c.Type)))];
 
     /// <summary>The ledger's columns after the parameters.</summary>
-    private static readonly (string Name, AthenaType Type)[] LedgerOutcome =
-    [
-        ("status", AthenaType.String), ("exit_code", AthenaType.Bigint), ("reason", AthenaType.String),
-        ("started_at", AthenaType.Timestamp), ("finished_at", AthenaType.Timestamp), ("duration_seconds", AthenaType.Double),
-        ("backend", AthenaType.String), ("output_files", AthenaType.Bigint), ("output_bytes", AthenaType.Bigint),
-        ("output_rows", AthenaType.Bigint), ("output_malformed", AthenaType.Bigint), ("output_note", AthenaType.String),
-    ];
+    private static readonly (string Name, AthenaType Type)[] LedgerOutcome = [.. LedgerColumns.Outcome.Select(c => (c.Name, TypeOf(c.Type)))];
+
+    private static AthenaType TypeOf(LedgerType type) => type switch
+    {
+        LedgerType.Integer => AthenaType.Bigint,
+        LedgerType.Real => AthenaType.Double,
+        LedgerType.Timestamp => AthenaType.Timestamp,
+        _ => AthenaType.String,
+    };
 
     /// <summary>The key columns of every results row, before the parameters.</summary>
     private static readonly (string Name, AthenaType Type)[] ResultKeys =

@@ -14,11 +14,7 @@ namespace BatchRunner.Cli.Athena;
 public static class CompactedRunSchemas
 {
     /// <summary>Columns of a compacted ledger that are not parameters.</summary>
-    private static readonly HashSet<string> LedgerColumns = new(StringComparer.OrdinalIgnoreCase)
-    {
-        "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "status", "exit_code", "reason", "started_at",
-        "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note",
-    };
+    private static readonly IReadOnlySet<string> LedgerColumns = Core.Store.LedgerColumns.Names;
 
     private static readonly HashSet<string> ResultKeys = new(StringComparer.OrdinalIgnoreCase)
     {

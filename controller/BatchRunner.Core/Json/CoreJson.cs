@@ -28,6 +28,7 @@ internal sealed partial class StoredSpecJson : JsonSerializerContext;
 [JsonSerializable(typeof(LedgerRow))]
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(double))]
+[JsonSerializable(typeof(IReadOnlyList<string>))]
 internal sealed partial class PlainJson : JsonSerializerContext;
 
 /// <summary>Text as a JSON string, escaped as the serializer's defaults escape it (names and values in parameter JSON).</summary>

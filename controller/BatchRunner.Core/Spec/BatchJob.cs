@@ -75,6 +75,17 @@ public sealed record BatchJobSpec
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? PriorityClass { get; init; }
 
+    /// <summary>
+    /// Whether an index takes the result of an earlier identical point (same <see cref="Runs.PointKey"/>, same namespace)
+    /// instead of running. Left out of JSON when true (the default), so existing documents stay byte-identical.
+    /// </summary>
+    /// <remarks>Null for the default (true), so documents that do not turn it off are written as before.</remarks>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Reuse { get; init; }
+
+    [JsonIgnore]
+    public bool ReusesResults => Reuse != false;
+
     public ResultsSpec Results { get; init; } = ResultsSpec.Default;
 }
 

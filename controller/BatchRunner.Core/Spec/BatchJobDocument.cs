@@ -104,6 +104,11 @@ public static class BatchJobDocument
             writer.WriteNumber("priority", spec.Priority);
         }
 
+        if (!spec.ReusesResults)
+        {
+            writer.WriteBoolean("reuse", false);
+        }
+
         writer.WriteStartObject("results");
         if (spec.Results.Uri is not null)
         {

@@ -14,12 +14,7 @@ namespace BatchRunner.Core.Spec;
 public static partial class BatchJobParser
 {
     /// <summary>Column names of the ledger; a sweep parameter may not take one of them.</summary>
-    public static readonly IReadOnlySet<string> ReservedParameterNames = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
-    {
-        "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "params", "status",
-        "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes",
-        "output_rows", "output_malformed", "output_note",
-    };
+    public static readonly IReadOnlySet<string> ReservedParameterNames = Store.LedgerColumns.Names;
 
     private static readonly HashSet<string> TopLevelFields = ["apiVersion", "kind", "metadata", "spec", "status"];
     private static readonly HashSet<string> MetadataFields = ["name", "namespace", "labels", "annotations"];
@@ -34,7 +29,7 @@ public static partial class BatchJobParser
     private static readonly HashSet<string> SpecFields =
     [
         "image", "command", "args", "env", "resources", "completions", "parallelism", "sweep", "retry",
-        "timeoutSeconds", "deadlineSeconds", "backend", "queue", "priority", "results",
+        "timeoutSeconds", "deadlineSeconds", "backend", "queue", "priority", "reuse", "results",
     ];
 
     /// <summary>Parses one document given as UTF-8 bytes: the size limit and the encoding are checked first.</summary>
@@ -245,6 +240,7 @@ public static partial class BatchJobParser
             var deadline = ReadPositiveSeconds(node, "deadlineSeconds", "spec.deadlineSeconds");
             var queue = ReadQueue(node);
             var (priority, priorityClass) = ReadPriority(node);
+            var reuse = ReadReuse(node);
             var results = ReadResults(node);
 
             if (Errors.Count > errorsBefore)
@@ -269,6 +265,7 @@ public static partial class BatchJobParser
                 Queue = queue,
                 Priority = priority,
                 PriorityClass = priorityClass,
+                Reuse = reuse,
                 Results = results,
             };
         }
@@ -591,6 +588,25 @@ public static partial class BatchJobParser
         {
             Error("spec.results.format", $"must be one of jsonl, csv; got \"{text}\"");
             return ResultsFormat.Jsonl;
+        }
+
+        /// <summary>Whether an index may take an earlier identical point's result: true unless written false.</summary>
+        private bool? ReadReuse(JsonObject node)
+        {
+            var value = node["reuse"];
+            if (value is null)
+            {
+                return null;
+            }
+
+            if (value is JsonValue scalar && scalar.GetValueKind() is JsonValueKind.True or JsonValueKind.False)
+            {
+                // Written true is the default: the same document as leaving it out.
+                return scalar.GetValue<bool>() ? null : false;
+            }
+
+            Error("spec.reuse", $"expected true or false, got {Describe(value)}");
+            return null;
         }
 
         /// <summary>A queue's name, a DNS label; null (the default queue) when left out.</summary>

@@ -36,6 +36,15 @@ public sealed record LedgerRow
     /// <summary>What happened to the output, when something did: no rows, the first malformed line, a failed upload.</summary>
     [JsonPropertyName("output_note")] public string? OutputNote { get; init; }
 
+    /// <summary>The hash of everything that decides this index's result (<see cref="PointKey"/>); null in rows written before it.</summary>
+    [JsonPropertyName("point_key")] public string? PointKey { get; init; }
+
+    /// <summary>
+    /// Where this succeeded row's result was taken from instead of running it: the earlier attempt of the same point,
+    /// as its store path (<c>batchjob=N/run=R/index=I/attempt=A</c>); null for an attempt that ran.
+    /// </summary>
+    [JsonPropertyName("reused_from")] public string? ReusedFrom { get; init; }
+
     /// <summary>
     /// The row of one attempt of an index, as every backend writes it; the outcome's details (exit code, reason,
     /// output counts) are added with <c>with</c>.

@@ -39,14 +39,15 @@ public sealed record ViewScope(string? BatchJob = null, string? RunId = null, bo
 public sealed partial class ResultsQueryEngine : IDisposable
 {
     /// <summary>The ledger's columns after the parameters, with the type each has when no ledger row carries it.</summary>
-    private static readonly (string Name, string Type)[] LedgerTail =
-    [
-        ("status", "VARCHAR"), ("exit_code", "BIGINT"), ("reason", "VARCHAR"), ("started_at", "TIMESTAMP"), ("finished_at", "TIMESTAMP"),
-        ("duration_seconds", "DOUBLE"), ("backend", "VARCHAR"), ("output_files", "BIGINT"), ("output_bytes", "BIGINT"),
-        ("output_rows", "BIGINT"), ("output_malformed", "BIGINT"), ("output_note", "VARCHAR"),
-    ];
+    private static readonly (string Name, string Type)[] LedgerTail = [.. LedgerColumns.Outcome.Select(c => (c.Name, c.Type switch
+    {
+        LedgerType.Integer => "BIGINT",
+        LedgerType.Real => "DOUBLE",
+        LedgerType.Timestamp => "TIMESTAMP",
+        _ => "VARCHAR",
+    }))];
 
-    private static readonly string[] KeyColumns = ["batchjob", "namespace", "run", "index", "attempt", "repeat", "seed"];
+    private static readonly string[] KeyColumns = [.. LedgerColumns.Keys.Select(c => c.Name)];
     private static readonly string[] ResultKeyColumns = ["batchjob", "namespace", "run", "index", "repeat", "seed"];
 
     private readonly DuckDBConnection _connection;
