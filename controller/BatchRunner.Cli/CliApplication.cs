@@ -39,6 +39,7 @@ public static class CliApplication
         };
         root.Add(RunCommand.Create(stdout, stderr, backends));
         root.Add(RerunCommand.Create(stdout, stderr, backends));
+        root.Add(ExplainCommand.Create(stdout, stderr));
         root.Add(StatusCommand.Create(stdout));
         root.Add(QueryCommand.Create(stdout, stderr));
         root.Add(CancelCommand.Create(stdout, stderr));

@@ -25,13 +25,19 @@ internal static class RunCommand
     {
         var spec = new Argument<string>("spec") { Description = "BatchJob file (YAML or JSON), or - for standard input" };
         var noCompact = new Option<bool>("--no-compact") { Description = "Leave the results as raw files (they are compacted to Parquet when the run finishes)" };
-        var command = new Command("run", "Run a BatchJob on this machine (or on AWS Batch with backend aws-batch) and wait; running the same spec again resumes it") { spec, noCompact };
+        var noReuse = new Option<bool>("--no-reuse") { Description = "Run every index, even one whose identical point an earlier run computed (as spec.reuse: false)" };
+        var command = new Command("run", "Run a BatchJob on this machine (or on AWS Batch with backend aws-batch) and wait; running the same spec again resumes it") { spec, noCompact, noReuse };
         command.SetAction(async (parsed, cancellation) =>
         {
             var job = await SpecFile.LoadAsync(parsed.GetRequiredValue(spec), stderr, cancellation).ConfigureAwait(false);
             if (job is null)
             {
                 return ExitCodes.InvalidInput;
+            }
+
+            if (parsed.GetValue(noReuse))
+            {
+                job = job with { Spec = job.Spec with { Reuse = false } };
             }
 
             var store = StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));

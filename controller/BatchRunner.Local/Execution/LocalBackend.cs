@@ -151,7 +151,8 @@ public sealed class LocalBackend(LocalExecutor executor, string storeRoot, TimeP
         {
             JobName = $"{job.Metadata.Name}-{report.RunId}",
             Failures = report.FailedIndexes.Select(f => new FailedIndex(f.Index, f.Attempts, f.LastReason)).ToList(),
-            Summary = string.Create(CultureInfo.InvariantCulture, $"{report.AttemptsStarted} attempts in {DurationText.Format(report.Duration)}"),
+            Summary = string.Create(CultureInfo.InvariantCulture, $"{report.AttemptsStarted} attempts in {DurationText.Format(report.Duration)}")
+                + (report.Reused > 0 ? string.Create(CultureInfo.InvariantCulture, $", {report.Reused} indexes reused from earlier runs") : ""),
         };
     }
 

@@ -53,6 +53,9 @@ public sealed record RunReport(
 {
     /// <summary>The runner itself failed (it could not write its state or its store: a full disk, say), not the job's indexes.</summary>
     public bool RunnerFailed { get; init; }
+
+    /// <summary>Indexes that took an earlier identical point's result instead of running.</summary>
+    public int Reused { get; init; }
 }
 
 /// <summary>Another process is running the same run right now.</summary>
@@ -177,6 +180,11 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
         private ICommandLauncher _command = null!;
         private AttemptIsolation? _isolation;
         private GroupCommitWriter _writer = null!;
+        private string _program = "";
+        private int _reused;
+
+        // Indexes that had an earlier result which could not be taken (deleted or changed): their ledger rows say so.
+        private readonly Dictionary<int, string> _reuseRefused = [];
 
         private TimeProvider Time => owner.TimeSource;
 
@@ -240,6 +248,13 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             {
                 state.Record(adopted);
                 log.LogInformation("Adopted {Count} succeeded attempts from their ledger rows; the state had not recorded them", adopted.Count);
+            }
+
+            // 3b. Indexes an earlier run of the namespace computed already take that result instead of running.
+            _program = PointReuse.ProgramOf(job, owner.Options.WorkingDirectory);
+            if (chosen is null && job.Spec.ReusesResults)
+            {
+                todo = ReuseEarlierPoints(todo, startedAt);
             }
 
             var failedBefore = chosen is null ? 0 : indexes.Values.Count(i => i.Phase == IndexPhase.Failed && !chosen.Contains(i.Index));
@@ -311,7 +326,50 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 runId, _name, phase.ToString(), succeeded, failed, _plan.Count, (finishedAt - startedAt).TotalSeconds, reason is null ? "" : $" ({reason})");
             return new RunReport(
                 runId, phase, reason, _plan.Count, succeeded, failed, _attemptsStarted,
-                state.FailedIndexes(runId, FailedIndexesReported), finishedAt - startedAt) { RunnerFailed = _fault is not null };
+                state.FailedIndexes(runId, FailedIndexesReported), finishedAt - startedAt) { RunnerFailed = _fault is not null, Reused = _reused };
+        }
+
+        /// <summary>Takes earlier results for the indexes of <paramref name="todo"/> that never ran here; what is left to run.</summary>
+        private List<int> ReuseEarlierPoints(List<int> todo, DateTimeOffset now)
+        {
+            var left = new List<int>(todo.Count);
+            var taken = new List<StateTransition>();
+            foreach (var index in todo)
+            {
+                var assignment = _plan.For(index);
+                var key = PointKey.For(job, assignment, _program);
+                var candidates = _attemptsUsed[index] == 0 ? state.FindPoints(job.Metadata.Namespace, key.Hash, runId) : [];
+                if (candidates.Count == 0)
+                {
+                    left.Add(index);
+                    continue;
+                }
+
+                var target = LedgerRow.For(job, runId, assignment, 1, AttemptOutcome.Succeeded, now, now, BackendName) with { PointKey = key.Hash };
+                var (row, refused) = PointReuse.TryReuse(owner._store, candidates, target, now);
+                if (row is null)
+                {
+                    _reuseRefused[index] = refused!;
+                    left.Add(index);
+                    continue;
+                }
+
+                _attemptsUsed[index] = 1;
+                var source = candidates.First(c => PointReuse.SourceOf(c) == row.ReusedFrom);
+                taken.Add(StateTransition.Finished(runId, index, 1, AttemptOutcome.Succeeded, IndexPhase.Succeeded, null, now, now) with
+                {
+                    Point = new PointRecord(job.Metadata.Namespace, key.Hash, key.FieldsText, source.Digest, _name, runId, index, 1),
+                });
+            }
+
+            if (taken.Count > 0)
+            {
+                state.Record(taken);
+                _reused = taken.Count;
+                log.LogInformation("Reused {Count} of {Todo} indexes of {BatchJob} run {RunId} from earlier runs of the same points", taken.Count, todo.Count, _name, runId);
+            }
+
+            return left;
         }
 
         private (RunPhase Phase, string? Reason) Outcome(bool cancelled, bool deadlineExceeded, int succeeded, int failed)
@@ -547,13 +605,24 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             // What the output holds (rows, malformed lines, a note), as the results wrapper records it on the clusters:
             // the indexes table says why an index has no rows. Read line by line, once per attempt.
             var summary = LocalResultsStore.InspectOutput(outputFolder, job.Spec.Results.Format);
+            if (_reuseRefused.TryGetValue(index, out var notReused))
+            {
+                reason = reason is null ? notReused : $"{reason}; {notReused}";
+            }
+
+            var key = PointKey.For(job, assignment, _program);
             var row = summary.ApplyTo(LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, BackendName) with
             {
                 ExitCode = result.ExitCode,
                 Reason = reason,
+                PointKey = key.Hash,
             });
             AttemptFiles.WriteAtomically(Path.Combine(attemptFolder, StoreLayout.LedgerFile), row.ToJsonUtf8());
-            _writer.Record(StateTransition.Finished(runId, index, attempt, outcome, phase, reason, startedAt, finishedAt));
+            // A succeeded attempt is a point later runs may reuse, with the digest of what it left.
+            var point = outcome == AttemptOutcome.Succeeded && PointReuse.DigestOfOutputs(outputFolder) is { } digest
+                ? new PointRecord(job.Metadata.Namespace, key.Hash, key.FieldsText, digest, _name, runId, index, attempt)
+                : null;
+            _writer.Record(StateTransition.Finished(runId, index, attempt, outcome, phase, reason, startedAt, finishedAt) with { Point = point });
 
             if (outcome == AttemptOutcome.Succeeded)
             {

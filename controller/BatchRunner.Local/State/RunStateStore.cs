@@ -33,7 +33,8 @@ public sealed record StateTransition(
     AttemptOutcome? Outcome = null,
     IndexPhase IndexPhase = IndexPhase.Running,
     string? Reason = null,
-    DateTimeOffset? FinishedAt = null)
+    DateTimeOffset? FinishedAt = null,
+    PointRecord? Point = null)
 {
     public static StateTransition Started(string runId, int index, int attempt, int? pid, long? pidStartTicks, DateTimeOffset startedAt) =>
         new(runId, index, attempt, startedAt, pid, pidStartTicks);
@@ -42,6 +43,12 @@ public sealed record StateTransition(
         string runId, int index, int attempt, AttemptOutcome outcome, IndexPhase indexPhase, string? reason, DateTimeOffset startedAt, DateTimeOffset finishedAt) =>
         new(runId, index, attempt, startedAt, Outcome: outcome, IndexPhase: indexPhase, Reason: reason, FinishedAt: finishedAt);
 }
+
+/// <summary>
+/// A succeeded attempt as a point others may reuse: its key and fields (<see cref="Core.Runs.PointKey"/>) and the digest
+/// of its output files when it finished, which a reuse checks first.
+/// </summary>
+public sealed record PointRecord(string Namespace, string Key, string Fields, string Digest, string BatchJob, string RunId, int Index, int Attempt);
 
 /// <summary>An attempt that was recorded as started and never as finished: its runner died under it.</summary>
 public sealed record UnfinishedAttempt(int Index, int Attempt, int? Pid, long? PidStartTicks, DateTimeOffset StartedAt);
@@ -109,6 +116,16 @@ public sealed class RunStateStore : IDisposable
                 attempts INTEGER NOT NULL,
                 last_reason TEXT,
                 PRIMARY KEY (run_id, idx)) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS points (
+                namespace TEXT NOT NULL,
+                point_key TEXT NOT NULL,
+                fields TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                batchjob TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                idx INTEGER NOT NULL,
+                attempt INTEGER NOT NULL,
+                PRIMARY KEY (namespace, point_key, run_id, idx, attempt));
             CREATE TABLE IF NOT EXISTS attempts (
                 run_id TEXT NOT NULL,
                 idx INTEGER NOT NULL,
@@ -248,6 +265,52 @@ public sealed class RunStateStore : IDisposable
             ("$run", t.RunId), ("$idx", t.Index), ("$attempt", t.Attempt), ("$started", Format(t.StartedAt)),
             ("$finished", Format(t.FinishedAt!.Value)), ("$outcome", outcome.ToLedger()));
         UpsertIndex(t.RunId, t.Index, t.IndexPhase, t.Attempt, t.Reason);
+        if (t.Point is { } point)
+        {
+            Execute("""
+                INSERT OR REPLACE INTO points (namespace, point_key, fields, digest, batchjob, run_id, idx, attempt)
+                VALUES ($ns, $key, $fields, $digest, $job, $run, $idx, $attempt)
+                """,
+                ("$ns", point.Namespace), ("$key", point.Key), ("$fields", point.Fields), ("$digest", point.Digest), ("$job", point.BatchJob),
+                ("$run", point.RunId), ("$idx", point.Index), ("$attempt", point.Attempt));
+        }
+    }
+
+    /// <summary>
+    /// Succeeded attempts of <paramref name="key"/> in <paramref name="ns"/> outside <paramref name="exceptRun"/>, the
+    /// latest first (a reuse takes the first whose outputs are still as they were).
+    /// </summary>
+    public IReadOnlyList<PointRecord> FindPoints(string ns, string key, string exceptRun)
+    {
+        lock (_gate)
+        {
+            using var command = Command(
+                "SELECT namespace, point_key, fields, digest, batchjob, run_id, idx, attempt FROM points WHERE namespace = $ns AND point_key = $key AND run_id <> $run ORDER BY rowid DESC LIMIT 8",
+                ("$ns", ns), ("$key", key), ("$run", exceptRun));
+            return ReadPoints(command);
+        }
+    }
+
+    /// <summary>Every point of a namespace (for <c>explain</c>: the nearest earlier point to a miss).</summary>
+    public IReadOnlyList<PointRecord> PointsOf(string ns)
+    {
+        lock (_gate)
+        {
+            using var command = Command("SELECT namespace, point_key, fields, digest, batchjob, run_id, idx, attempt FROM points WHERE namespace = $ns ORDER BY rowid", ("$ns", ns));
+            return ReadPoints(command);
+        }
+    }
+
+    private static List<PointRecord> ReadPoints(SqliteCommand command)
+    {
+        using var reader = command.ExecuteReader();
+        var result = new List<PointRecord>();
+        while (reader.Read())
+        {
+            result.Add(new PointRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), reader.GetInt32(6), reader.GetInt32(7)));
+        }
+
+        return result;
     }
 
     public void FinishRun(string runId, RunPhase phase, string? reason, DateTimeOffset finishedAt)
