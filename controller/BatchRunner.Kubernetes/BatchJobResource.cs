@@ -18,7 +18,7 @@ public static class BatchJobResource
     public const string CancelAnnotation = "batchrunner.io/cancel";
 
     /// <summary>Asks for a rerun of a finished run: <c>failed</c> or index ranges, optionally <c>@</c> and a tag (<see cref="Core.Runs.RerunRequest"/>).</summary>
-    public const string RerunAnnotation = "batchrunner.io/rerun";
+    public const string RerunAnnotation = Core.Runs.RerunRequest.Annotation;
 
     public const string ManagedByLabel = "app.kubernetes.io/managed-by";
     public const string ManagedByValue = "batchrunner";

@@ -57,8 +57,9 @@ public sealed class LocalSubmissionRunnerTests : IDisposable
         var small = IntakeRequestReader.Read(Specs.Yaml("small", ns: "team-b", script: "sleep 0.4", extraSpec: "completions: 2\n  parallelism: 2"), null, null).Request!;
         await store.RecordAsync(new Submission("team-b", "small", small.ContentHash, small.Document, "test"));
         await Eventually.WaitAsync(() => runner.Admissions.Find("team-a/large") is { Allowance: 1, Reason: WaitReasons.TenantOverShare }, "the large sweep is brought back to its share");
-        var snapshot = QueueSnapshot.Read(Options.ResolveStoreRoot())!;
-        Assert.Contains("team-b", snapshot.ToJsonString(), StringComparison.Ordinal);
+        // The snapshot beside the store is written after the decision is published.
+        await Eventually.WaitAsync(() => QueueSnapshot.Read(Options.ResolveStoreRoot())?.ToJsonString().Contains("team-b", StringComparison.Ordinal) == true,
+            "the queue's snapshot shows team-b's sweep");
 
         await Eventually.WaitAsync(() => store.Find("team-a", "large")!.IsFinished && store.Find("team-b", "small")!.IsFinished, "both finished");
         await runner.StopAsync(default);

@@ -95,7 +95,7 @@ public class CrdTests
 
         // Nested objects: the parser binds each to a model record; every field of the record that a document
         // gives (all but values derived from another field) is a field of the schema, and no other.
-        Assert.Equal(Sorted(ModelFields<BatchJobSpec>(nameof(BatchJobSpec.PriorityClass))), Sorted(PropertyNames(spec)));
+        Assert.Equal(Sorted(ModelFields<BatchJobSpec>(nameof(BatchJobSpec.PriorityClass), nameof(BatchJobSpec.ReusesResults))), Sorted(PropertyNames(spec)));
         Assert.Equal(Sorted(ModelFields<ResourceRequests>(nameof(ResourceRequests.MilliCpu), nameof(ResourceRequests.MemoryBytes))),
             Sorted(PropertyNames(spec["properties"]!["resources"]!)));
         Assert.Equal(Sorted(ModelFields<SweepSpec>()), Sorted(PropertyNames(spec["properties"]!["sweep"]!)));
@@ -115,7 +115,7 @@ public class CrdTests
               "completions": 6, "parallelism": 2,
               "sweep": {"grid": {"servers": [1, 2, 4], "discipline": ["fifo", "lifo"]}, "repeats": 1, "seed": 7},
               "retry": {"attempts": 3, "backoffSeconds": 1.5, "maxBackoffSeconds": 60},
-              "timeoutSeconds": 120, "deadlineSeconds": 1800.5, "backend": "kubernetes", "queue": "research", "priority": 100,
+              "timeoutSeconds": 120, "deadlineSeconds": 1800.5, "backend": "kubernetes", "queue": "research", "priority": 100, "reuse": false,
               "results": {"uri": "s3://bucket/prefix", "format": "csv"}
             }
             """)!.AsObject());

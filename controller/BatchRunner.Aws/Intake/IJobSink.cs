@@ -24,6 +24,14 @@ public interface IJobSink
     /// full disk): the message is then left for redelivery, never dead-lettered.
     /// </summary>
     Task<SinkResult> RecordAsync(JobRequest request, CancellationToken cancellation);
+
+    /// <summary>
+    /// A request to rerun indexes of a job recorded earlier (the same document, carrying the
+    /// <see cref="Core.Runs.RerunRequest.Annotation"/> annotation): handed to the job, idempotently.
+    /// </summary>
+    Task<SinkResult> RequestRerunAsync(JobRequest request, string rerun, CancellationToken cancellation) =>
+        Task.FromResult(SinkResult.Refused(
+            $"a rerun of {request.Namespace}/{request.Name} through the queue is taken by a controller on a cluster; beside this one, run `batchrunner rerun {request.Name}` on its store"));
 }
 
 /// <summary>One request to record: the job, its canonical document and content hash, and the message it came in.</summary>
@@ -47,6 +55,9 @@ public enum SinkOutcome
 
     /// <summary>The sink refused the job for good (its API said it is invalid, or its command cannot run here).</summary>
     Refused,
+
+    /// <summary>A rerun of a recorded job was asked of it (or had been, by an earlier delivery).</summary>
+    RerunRequested,
 }
 
 /// <summary>What a sink did with a request; <see cref="Reason"/> says why for a collision or a refusal.</summary>
@@ -58,4 +69,6 @@ public sealed record SinkResult(SinkOutcome Outcome, string? Reason = null)
     public static SinkResult Collision(string reason) => new(SinkOutcome.Collision, reason);
 
     public static SinkResult Refused(string reason) => new(SinkOutcome.Refused, reason);
+
+    public static readonly SinkResult RerunRequested = new(SinkOutcome.RerunRequested);
 }

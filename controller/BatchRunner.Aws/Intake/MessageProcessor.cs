@@ -1,3 +1,4 @@
+using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
 
 namespace BatchRunner.Aws.Intake;
@@ -54,10 +55,14 @@ internal sealed class MessageProcessor(IJobSink sink, TenantGuard guard, int max
         }
 
         // 6. Record it; the sink says whether it is new, the same as before, or someone else's name.
-        var result = await sink.RecordAsync(new JobRequest(job, request.Document, request.ContentHash, lease.MessageId), cancellation).ConfigureAwait(false);
+        //    A rerun request (the document with the rerun annotation) goes to the job recorded before.
+        var jobRequest = new JobRequest(job, request.Document, request.ContentHash, lease.MessageId);
+        var result = job.Metadata.Annotations.TryGetValue(RerunRequest.Annotation, out var rerun)
+            ? await sink.RequestRerunAsync(jobRequest, RerunRequest.Tagged(rerun, lease.MessageId), cancellation).ConfigureAwait(false)
+            : await sink.RecordAsync(jobRequest, cancellation).ConfigureAwait(false);
         return result.Outcome switch
         {
-            SinkOutcome.Created => new Decision.Recorded(request, Duplicate: false),
+            SinkOutcome.Created or SinkOutcome.RerunRequested => new Decision.Recorded(request, Duplicate: false),
             SinkOutcome.AlreadyRecorded => new Decision.Recorded(request, Duplicate: true),
             SinkOutcome.Collision => new Decision.Refused(new Rejection(RejectCode.NameCollision,
                 result.Reason ?? $"BatchJob {request.Key} already exists with different content"), request),

@@ -70,6 +70,44 @@ public sealed class KubernetesJobSink(IKubernetes client, Func<Backend, SpecErro
         throw new InvalidOperationException($"BatchJob {request.Namespace}/{request.Name} exists and vanishes again; will retry");
     }
 
+    /// <summary>
+    /// Hands a rerun request to the BatchJob recorded earlier from the same document: its rerun annotation is set (the
+    /// operator takes it once the run finished). Only the same document may ask, so a queue's tenant reruns only what
+    /// it sent; setting the same value again (a redelivery) changes nothing.
+    /// </summary>
+    public async Task<SinkResult> RequestRerunAsync(JobRequest request, string rerun, CancellationToken cancellation)
+    {
+        var existing = await GetAsync(request, cancellation).ConfigureAwait(false);
+        if (existing is null)
+        {
+            return SinkResult.Refused($"a rerun of BatchJob {request.Namespace}/{request.Name} was asked, and no such BatchJob exists");
+        }
+
+        var job = request.Job;
+        var without = new Dictionary<string, string>(job.Metadata.Annotations, StringComparer.Ordinal);
+        without.Remove(Core.Runs.RerunRequest.Annotation);
+        var sent = BatchJobDocument.Write(job with { Metadata = job.Metadata with { Annotations = without } }).ContentHash;
+        var recorded = existing.Metadata.Annotations?.TryGetValue(ContentHashAnnotation, out var value) == true ? value : null;
+        if (recorded != sent)
+        {
+            return SinkResult.Collision($"a rerun of BatchJob {request.Namespace}/{request.Name} must carry the document it was created from ({recorded ?? "it was not created by this queue"}); this one is {sent}");
+        }
+
+        if (existing.Metadata.Annotations?.TryGetValue(Core.Runs.RerunRequest.Annotation, out var asked) == true && asked == rerun)
+        {
+            return SinkResult.AlreadyRecorded;
+        }
+
+        var patch = new System.Text.Json.Nodes.JsonObject
+        {
+            ["metadata"] = new System.Text.Json.Nodes.JsonObject { ["annotations"] = new System.Text.Json.Nodes.JsonObject { [Core.Runs.RerunRequest.Annotation] = rerun } },
+        };
+        await client.CustomObjects.PatchNamespacedCustomObjectAsync(
+            new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), BatchJobResource.Group, BatchJobResource.Version, request.Namespace, BatchJobResource.Plural,
+            request.Name, fieldManager: FieldManager, cancellationToken: cancellation).ConfigureAwait(false);
+        return SinkResult.RerunRequested;
+    }
+
     /// <summary>The custom resource: the canonical document, with the content hash and message id annotated.</summary>
     public static BatchJobObject ToObject(JobRequest request)
     {

@@ -11,6 +11,15 @@ public static class RerunRequest
 {
     public const string Failed = "failed";
 
+    /// <summary>The annotation a BatchJob carries a rerun request in, through kubectl and through the queue.</summary>
+    public const string Annotation = "batchrunner.io/rerun";
+
+    /// <summary>
+    /// The request a message carries, made its own: a value without a tag gets the message's id, so each message is one
+    /// request and its redeliveries are the same one.
+    /// </summary>
+    public static string Tagged(string request, string messageId) => request.Contains('@', StringComparison.Ordinal) ? request : $"{request}@{messageId}";
+
     /// <summary>The indexes the request chooses in a run of <paramref name="total"/> whose failed indexes are <paramref name="failedIndexes"/>, or why none.</summary>
     public static IReadOnlyList<int>? Resolve(string request, int total, string? failedIndexes, out string? error)
     {

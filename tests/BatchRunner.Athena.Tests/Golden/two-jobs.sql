@@ -24,7 +24,9 @@ CREATE EXTERNAL TABLE `indexes_mmc_sweep_e8ffa6` (
   `output_bytes` bigint,
   `output_rows` bigint,
   `output_malformed` bigint,
-  `output_note` string
+  `output_note` string,
+  `point_key` string,
+  `reused_from` string
 )
 PARTITIONED BY (`run` string)
 STORED AS PARQUET
@@ -82,7 +84,9 @@ CREATE EXTERNAL TABLE `indexes_mmc_sweep_bffbbe` (
   `output_bytes` bigint,
   `output_rows` bigint,
   `output_malformed` bigint,
-  `output_note` string
+  `output_note` string,
+  `point_key` string,
+  `reused_from` string
 )
 PARTITIONED BY (`run` string)
 STORED AS PARQUET
@@ -138,7 +142,9 @@ CREATE EXTERNAL TABLE `indexes_pi_estimate` (
   `output_bytes` bigint,
   `output_rows` bigint,
   `output_malformed` bigint,
-  `output_note` string
+  `output_note` string,
+  `point_key` string,
+  `reused_from` string
 )
 PARTITIONED BY (`run` string)
 STORED AS PARQUET
@@ -193,7 +199,9 @@ CREATE EXTERNAL TABLE `indexes_pi_grid` (
   `output_bytes` bigint,
   `output_rows` bigint,
   `output_malformed` bigint,
-  `output_note` string
+  `output_note` string,
+  `point_key` string,
+  `reused_from` string
 )
 PARTITIONED BY (`run` string)
 STORED AS PARQUET
@@ -227,19 +235,19 @@ TBLPROPERTIES (
 
 -- view indexes
 CREATE OR REPLACE VIEW "indexes" AS
-SELECT 'mmc-sweep' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "arrival_rate", CAST("servers" AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note"
+SELECT 'mmc-sweep' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "arrival_rate", CAST("servers" AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note", "point_key", "reused_from"
 FROM "indexes_mmc_sweep_e8ffa6"
 WHERE "run" IN ('r0123456789a')
 UNION ALL
-SELECT 'mmc-sweep' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "arrival_rate", CAST("servers" AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note"
+SELECT 'mmc-sweep' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "arrival_rate", CAST("servers" AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note", "point_key", "reused_from"
 FROM "indexes_mmc_sweep_bffbbe"
 WHERE "run" IN ('r0123456789b')
 UNION ALL
-SELECT 'pi-estimate' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", CAST(NULL AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note"
+SELECT 'pi-estimate' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", CAST(NULL AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note", "point_key", "reused_from"
 FROM "indexes_pi_estimate"
 WHERE "run" IN ('rfedcba98765')
 UNION ALL
-SELECT 'pi-grid' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note"
+SELECT 'pi-grid' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note", "point_key", "reused_from"
 FROM "indexes_pi_grid"
 WHERE "run" IN ('r00000000001');
 

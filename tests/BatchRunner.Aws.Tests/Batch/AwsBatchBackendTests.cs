@@ -72,7 +72,8 @@ public sealed class AwsBatchBackendTests
         var state = new AwsBatchRunState
         {
             RunId = "r1", JobQueue = "q", JobDefinition = "arn", SpecLocation = "s3://b/k", WindowSize = 2, NextIndex = 4,
-            Arrays = [new ArrayRecord { JobId = "j", JobName = "n", Start = 2, Size = 2, SubmittedAt = DateTimeOffset.UnixEpoch, Status = "RUNNING", Succeeded = 1, Failed = 0, Running = 1 }],
+            Reruns = 1, RerunIndexes = "1,3", RerunNext = 2,
+            Arrays = [new ArrayRecord { JobId = "j", JobName = "n", Start = 2, Size = 2, Indexes = "1,3", SubmittedAt = DateTimeOffset.UnixEpoch, Status = "RUNNING", Succeeded = 1, Failed = 0, Running = 1 }],
             DoneSucceeded = 1, DoneFailed = 1, FailedIndexes = "1", Failures = [new IndexFailure(1, "boom", 3)],
             StartTime = DateTimeOffset.UnixEpoch, CompletionTime = DateTimeOffset.UnixEpoch, Outcome = "Cancelled",
         };

@@ -101,6 +101,44 @@ using (var limiter = new SubmitRateLimiter(rate))
         $"ratio: {peerCalls / arrays.Calls:N0}x fewer API calls, {peerTime.TotalSeconds / Math.Max(arrays.Elapsed.TotalSeconds, 0.001):N0}x sooner fully submitted"));
 }
 
+// 3. A rerun: 37 failed indexes of a finished 10,000-index sweep go again as one array over them, against submitting
+// the whole sweep again; API calls and time until the new attempts are submitted, and children (attempts) made.
+Console.WriteLine();
+server.AdvanceOnDescribe = true;
+server.SubmitsPerSecond = 0;
+using (var limiter = new SubmitRateLimiter(rate))
+{
+    var dispatcher = new AwsBatchDispatcher(api, options, new BatchRunner.Aws.S3.StoreRunSpecPublisher(new BatchRunner.Aws.S3.ResultsOptions(), path => new BatchRunner.Store.LocalResultsStore(path)), limiter, TimeProvider.System, NullLogger<AwsBatchDispatcher>.Instance);
+    var rerunJob = job with { Metadata = job.Metadata with { Name = "bench-rerun" } };
+    server.ExitCode = (index, _) => index % 271 == 7 ? 1 : 0;
+    var finished = await BatchRig.RunToEndAsync(dispatcher, rerunJob);
+    var failed = IndexRanges.Parse(finished.FailedIndexes);
+    server.ExitCode = (_, _) => 0;
+
+    var before3 = (Calls: server.Calls.Count, Submits: server.CallCount("SubmitJob"), Children: server.Jobs.Sum(j => j.Size));
+    var clock = Stopwatch.StartNew();
+    var rerun = await dispatcher.AdvanceAsync(rerunJob, RunIdentity.For(rerunJob), finished.State, null, allowSubmit: true, allowance: null, default, (1, failed));
+    var rerunElapsed = clock.Elapsed;
+    var rerunCalls = server.Calls.Count - before3.Calls;
+    var rerunChildren = server.Jobs.Sum(j => j.Size) - before3.Children;
+    if (rerun.State.RerunNext != failed.Count)
+    {
+        throw new InvalidOperationException($"rerun not fully submitted: {rerun.State.RerunNext} of {failed.Count}");
+    }
+
+    var again = rerunJob with { Metadata = rerunJob.Metadata with { Name = "bench-again" } };
+    var before4 = (Calls: server.Calls.Count, Children: server.Jobs.Sum(j => j.Size));
+    clock.Restart();
+    await dispatcher.AdvanceAsync(again, RunIdentity.For(again), null, null, allowSubmit: true, allowance: null, default);
+    var wholeElapsed = clock.Elapsed;
+    var wholeCalls = server.Calls.Count - before4.Calls;
+    var wholeChildren = server.Jobs.Sum(j => j.Size) - before4.Children;
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"rerun of {failed.Count} failed indexes of {indexes:N0}:"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"batchrunner rerun --failed",-34} {rerunCalls,7:N0} API calls   {rerunChildren,6:N0} attempts submitted   in {rerunElapsed.TotalSeconds,8:N3} s"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"the whole sweep again",-34} {wholeCalls,7:N0} API calls   {wholeChildren,6:N0} attempts submitted   in {wholeElapsed.TotalSeconds,8:N3} s"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio: {(double)wholeChildren / Math.Max(1, rerunChildren):N0}x fewer attempts, {(double)wholeCalls / Math.Max(1, rerunCalls):N1}x the API calls"));
+}
+
 Directory.Delete(store, recursive: true);
 return 0;
 
