@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using System.Threading.Channels;
@@ -184,7 +185,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
         private int _reused;
 
         // Indexes that had an earlier result which could not be taken (deleted or changed): their ledger rows say so.
-        private readonly Dictionary<int, string> _reuseRefused = [];
+        private readonly ConcurrentDictionary<int, string> _reuseRefused = new();
 
         private TimeProvider Time => owner.TimeSource;
 
@@ -250,11 +251,13 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 log.LogInformation("Adopted {Count} succeeded attempts from their ledger rows; the state had not recorded them", adopted.Count);
             }
 
-            // 3b. Indexes an earlier run of the namespace computed already take that result instead of running.
+            // 3b. Indexes an earlier run of the namespace computed already may take that result instead of running: found
+            //     now, taken beside the schedule (so the first attempt does not wait for the copies).
             _program = PointReuse.ProgramOf(job, owner.Options.WorkingDirectory);
+            var reusable = new List<(int Index, PointKey Key, IReadOnlyList<PointRecord> Candidates)>();
             if (chosen is null && job.Spec.ReusesResults)
             {
-                todo = ReuseEarlierPoints(todo, startedAt);
+                (todo, reusable) = FindReusable(todo);
             }
 
             var failedBefore = chosen is null ? 0 : indexes.Values.Count(i => i.Phase == IndexPhase.Failed && !chosen.Contains(i.Index));
@@ -282,7 +285,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             {
                 try
                 {
-                    await RunScheduleAsync(todo, stop).ConfigureAwait(false);
+                    await RunScheduleAsync(todo, reusable, stop).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -329,47 +332,73 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 state.FailedIndexes(runId, FailedIndexesReported), finishedAt - startedAt) { RunnerFailed = _fault is not null, Reused = _reused };
         }
 
-        /// <summary>Takes earlier results for the indexes of <paramref name="todo"/> that never ran here; what is left to run.</summary>
-        private List<int> ReuseEarlierPoints(List<int> todo, DateTimeOffset now)
+        /// <summary>The indexes of <paramref name="todo"/> that never ran here and whose point an earlier run recorded; the rest run.</summary>
+        private (List<int> Run, List<(int Index, PointKey Key, IReadOnlyList<PointRecord> Candidates)> Reusable) FindReusable(List<int> todo)
         {
-            var left = new List<int>(todo.Count);
-            var taken = new List<StateTransition>();
+            var run = new List<int>(todo.Count);
+            var reusable = new List<(int, PointKey, IReadOnlyList<PointRecord>)>();
             foreach (var index in todo)
             {
-                var assignment = _plan.For(index);
-                var key = PointKey.For(job, assignment, _program);
+                var key = PointKey.For(job, _plan.For(index), _program);
                 var candidates = _attemptsUsed[index] == 0 ? state.FindPoints(job.Metadata.Namespace, key.Hash, runId) : [];
                 if (candidates.Count == 0)
                 {
-                    left.Add(index);
-                    continue;
+                    run.Add(index);
+                }
+                else
+                {
+                    reusable.Add((index, key, candidates));
+                }
+            }
+
+            return (run, reusable);
+        }
+
+        /// <summary>
+        /// Takes the earlier results, beside the schedule: each index whose source is as it was succeeds with a copy of
+        /// it; one whose source was deleted or changed goes to the schedule to run, its ledger row saying why.
+        /// </summary>
+        private void ReuseAll(List<(int Index, PointKey Key, IReadOnlyList<PointRecord> Candidates)> reusable, CancellationTokenSource stop)
+        {
+            foreach (var (index, key, candidates) in reusable)
+            {
+                if (stop.IsCancellationRequested)
+                {
+                    // Stopping: what is not taken stays pending, found again by the next invocation.
+                    return;
                 }
 
-                var target = LedgerRow.For(job, runId, assignment, 1, AttemptOutcome.Succeeded, now, now, BackendName) with { PointKey = key.Hash };
-                var (row, refused) = PointReuse.TryReuse(owner._store, candidates, target, now);
+                var now = Time.GetUtcNow();
+                var target = LedgerRow.For(job, runId, _plan.For(index), 1, AttemptOutcome.Succeeded, now, now, BackendName) with { PointKey = key.Hash };
+                LedgerRow? row;
+                string? refused;
+                try
+                {
+                    (row, refused) = PointReuse.TryReuse(owner._store, candidates, target, now);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+                {
+                    // The earlier result could not be read or copied: the index runs instead, saying why.
+                    (row, refused) = (null, $"the earlier result of this point could not be taken ({e.Message}), so the index ran");
+                }
+
                 if (row is null)
                 {
                     _reuseRefused[index] = refused!;
-                    left.Add(index);
+                    _ready.Writer.TryWrite(index);
                     continue;
                 }
 
                 _attemptsUsed[index] = 1;
                 var source = candidates.First(c => PointReuse.SourceOf(c) == row.ReusedFrom);
-                taken.Add(StateTransition.Finished(runId, index, 1, AttemptOutcome.Succeeded, IndexPhase.Succeeded, null, now, now) with
+                _writer.Record(StateTransition.Finished(runId, index, 1, AttemptOutcome.Succeeded, IndexPhase.Succeeded, null, now, now) with
                 {
                     Point = new PointRecord(job.Metadata.Namespace, key.Hash, key.FieldsText, source.Digest, _name, runId, index, 1),
                 });
+                Interlocked.Increment(ref _reused);
+                _progress.IndexSucceeded();
+                IndexDone();
             }
-
-            if (taken.Count > 0)
-            {
-                state.Record(taken);
-                _reused = taken.Count;
-                log.LogInformation("Reused {Count} of {Todo} indexes of {BatchJob} run {RunId} from earlier runs of the same points", taken.Count, todo.Count, _name, runId);
-            }
-
-            return left;
         }
 
         private (RunPhase Phase, string? Reason) Outcome(bool cancelled, bool deadlineExceeded, int succeeded, int failed)
@@ -394,10 +423,10 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 : (RunPhase.Succeeded, null);
         }
 
-        private async Task RunScheduleAsync(List<int> todo, CancellationTokenSource stop)
+        private async Task RunScheduleAsync(List<int> todo, List<(int Index, PointKey Key, IReadOnlyList<PointRecord> Candidates)> reusable, CancellationTokenSource stop)
         {
-            _outstanding = todo.Count;
-            if (todo.Count == 0)
+            _outstanding = todo.Count + reusable.Count;
+            if (_outstanding == 0)
             {
                 return;
             }
@@ -407,10 +436,30 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 _ready.Writer.TryWrite(index);
             }
 
-            var workers = Enumerable.Range(0, Math.Min(job.Spec.Parallelism, todo.Count))
+            var reuse = reusable.Count == 0 ? Task.CompletedTask : Task.Run(() =>
+            {
+                try
+                {
+                    ReuseAll(reusable, stop);
+                }
+                catch (Exception e)
+                {
+                    // The runner itself broke (its state could not be written): stop the run rather than lose track of it.
+                    log.LogError(e, "Runner error in {BatchJob} run {RunId} while reusing earlier results; stopping the run", _name, runId);
+                    Interlocked.CompareExchange(ref _fault, e, null);
+                    stop.Cancel();
+                }
+            }, CancellationToken.None);
+            var workers = Enumerable.Range(0, Math.Min(job.Spec.Parallelism, _outstanding))
                 .Select(_ => Task.Run(() => WorkerAsync(stop)))
                 .ToArray();
             await Task.WhenAll(workers).ConfigureAwait(false);
+            await reuse.ConfigureAwait(false);
+            if (_reused > 0)
+            {
+                log.LogInformation("Reused {Count} indexes of {BatchJob} run {RunId} from earlier runs of the same points", _reused, _name, runId);
+            }
+
             Task[] timers;
             lock (_retryTimers)
             {

@@ -93,9 +93,12 @@ public static class PointReuse
             AttemptFiles.CreateOutputFolder(output);
             foreach (var file in OutputFolder.Scan(sourceOutput).Files)
             {
+                // Read as the digest was: a regular file, never through a link.
                 var destination = Path.Combine(output, file.Name);
                 Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
-                File.Copy(file.Path, destination, overwrite: true);
+                using var from = OutputFolder.OpenRegular(file.Path);
+                using var to = new FileStream(destination, FileMode.Create, FileAccess.Write, FileShare.None);
+                from.CopyTo(to);
             }
 
             var logs = Path.Combine(source, StoreLayout.LogsFolder);

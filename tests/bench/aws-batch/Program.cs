@@ -111,7 +111,12 @@ using (var limiter = new SubmitRateLimiter(rate))
     var dispatcher = new AwsBatchDispatcher(api, options, new BatchRunner.Aws.S3.StoreRunSpecPublisher(new BatchRunner.Aws.S3.ResultsOptions(), path => new BatchRunner.Store.LocalResultsStore(path)), limiter, TimeProvider.System, NullLogger<AwsBatchDispatcher>.Instance);
     var rerunJob = job with { Metadata = job.Metadata with { Name = "bench-rerun" } };
     server.ExitCode = (index, _) => index % 271 == 7 ? 1 : 0;
-    var finished = await BatchRig.RunToEndAsync(dispatcher, rerunJob);
+    var finished = await dispatcher.AdvanceAsync(rerunJob, RunIdentity.For(rerunJob), null, null, allowSubmit: true, allowance: null, default);
+    while (!finished.IsTerminal)
+    {
+        finished = await dispatcher.AdvanceAsync(rerunJob, RunIdentity.For(rerunJob), finished.State, null, allowSubmit: true, allowance: null, default);
+    }
+
     var failed = IndexRanges.Parse(finished.FailedIndexes);
     server.ExitCode = (_, _) => 0;
 
