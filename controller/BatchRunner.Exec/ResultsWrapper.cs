@@ -144,8 +144,13 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
             log.Information(
                 "batchrunner-exec: {BatchJob} run {RunId} index {Index} attempt {Attempt} → {Store}", name, runId, assignment.Index, attempt, store.Location);
 
+            // An earlier identical point's result, when the store has one as it was: fetched instead of running.
+            var key = PointKey.For(job, assignment, program: null);
+            var (reusedFrom, notReused) = await FetchEarlierAsync(store, job, runId, key, attempt, outputDir, logPath, cancellation).ConfigureAwait(false);
             var startedAt = time.GetUtcNow();
-            var child = await ChildProcess.RunAsync(arguments.Command, WorkloadEnvironment.For(job, runId, assignment, outputDir), logPath).ConfigureAwait(false);
+            var child = reusedFrom is null
+                ? await ChildProcess.RunAsync(arguments.Command, WorkloadEnvironment.For(job, runId, assignment, outputDir), logPath).ConfigureAwait(false)
+                : new ChildResult(0, null, false, "");
             var finishedAt = time.GetUtcNow();
             var (outcome, reason) = child switch
             {
@@ -156,10 +161,13 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
             };
 
             var summary = LocalResultsStore.InspectOutput(outputDir, job.Spec.Results.Format);
+            var digest = outcome == AttemptOutcome.Succeeded && reusedFrom is null ? OutputFolder.Digest(outputDir) : null;
             var row = summary.ApplyTo(LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, job.Spec.Backend.Name) with
             {
                 ExitCode = child.ExitCode,
-                Reason = reason,
+                Reason = notReused is null ? reason : reason is null ? notReused : $"{reason}; {notReused}",
+                PointKey = key.Hash,
+                ReusedFrom = reusedFrom,
             });
 
             var uploadError = await UploadAsync(store, name, runId, assignment.Index, attempt, outputDir, logPath, cancellation).ConfigureAwait(false);
@@ -174,6 +182,12 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
             }
 
             await store.PutBytesAsync(StoreLayout.LedgerKey(name, runId, assignment.Index, attempt), row.ToJsonUtf8(), cancellation).ConfigureAwait(false);
+            if (uploadError is null && digest is not null)
+            {
+                // Last: a point others may reuse is one whose files and ledger row are all there.
+                await store.PutBytesAsync(StoreLayout.PointKey(job.Metadata.Namespace, key.Hash),
+                    new StoredPoint(StoreLayout.AttemptPrefix(name, runId, assignment.Index, attempt), digest).ToJsonUtf8(), cancellation).ConfigureAwait(false);
+            }
             log.Information(
                 "batchrunner-exec: index {Index} attempt {Attempt} {Status}: {Files} files, {Bytes} bytes, {Rows} rows{Note}",
                 assignment.Index, attempt, row.Status, summary.Files, summary.Bytes, summary.Rows, row.OutputNote is null ? "" : $" ({row.OutputNote})");
@@ -193,6 +207,55 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
                 // A scratch folder left in a container that is about to end costs nothing.
             }
         }
+    }
+
+    /// <summary>
+    /// The earlier result of the same point in this store (its namespace's), fetched into the attempt's output folder
+    /// and log when its files are as they were recorded: where it came from, or null with why not (null, null: none
+    /// to take). Not for a retry or a rerun (the index is being run again on purpose), nor within one run.
+    /// </summary>
+    private async Task<(string? Source, string? Refused)> FetchEarlierAsync(
+        IResultsStore store, BatchJob job, string runId, PointKey key, int attempt, string outputDir, string logPath, CancellationToken cancellation)
+    {
+        if (!job.Spec.ReusesResults || attempt > 1 || environment(WorkloadEnvironment.RerunIndexes) is { Length: > 0 }
+            || await store.GetBytesAsync(StoreLayout.PointKey(job.Metadata.Namespace, key.Hash), cancellation).ConfigureAwait(false) is not { } bytes
+            || StoredPoint.FromJson(bytes) is not { } point
+            || point.Source.StartsWith(StoreLayout.RunPrefix(job.Metadata.Name, runId) + "/", StringComparison.Ordinal))
+        {
+            return (null, null);
+        }
+
+        var refused = $"the earlier result of this point at {point.Source} was deleted or changed since it was recorded, so the index ran";
+        var prefix = $"{point.Source}/{StoreLayout.OutputFolder}/";
+        var root = Path.GetFullPath(outputDir) + Path.DirectorySeparatorChar;
+        await foreach (var item in store.ListAsync(prefix, cancellation).ConfigureAwait(false))
+        {
+            // A key is the store's; a name that would leave the output folder is no output of it.
+            var target = Path.GetFullPath(Path.Combine(outputDir, item.Key[prefix.Length..]));
+            if (!target.StartsWith(root, StringComparison.Ordinal))
+            {
+                return (null, refused);
+            }
+
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            await store.DownloadAsync(item.Key, target, cancellation).ConfigureAwait(false);
+        }
+
+        if (OutputFolder.Digest(outputDir) != point.Digest || await store.GetBytesAsync($"{point.Source}/{StoreLayout.LedgerFile}", cancellation).ConfigureAwait(false) is null)
+        {
+            // Not as it was: nothing of it stays for the command to find.
+            Directory.Delete(outputDir, recursive: true);
+            Directory.CreateDirectory(outputDir);
+            return (null, refused);
+        }
+
+        if (await store.GetBytesAsync($"{point.Source}/{StoreLayout.LogsFolder}/stdout.txt", cancellation).ConfigureAwait(false) is { } earlierLog)
+        {
+            await File.WriteAllBytesAsync(logPath, earlierLog, cancellation).ConfigureAwait(false);
+        }
+
+        log.Information("batchrunner-exec: {BatchJob} index took the result of {Source} (the same point); the command did not run", job.Metadata.Name, point.Source);
+        return (point.Source, null);
     }
 
     /// <summary>Uploads every output file and the log; returns the first failure (the others still go up), or null.</summary>

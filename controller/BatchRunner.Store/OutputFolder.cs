@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
 using BatchRunner.Store.Native;
 using Microsoft.Win32.SafeHandles;
 
@@ -27,6 +29,33 @@ public sealed record OutputScan(IReadOnlyList<OutputEntry> Files, IReadOnlyList<
 public static class OutputFolder
 {
     public const int MaxDepth = 32;
+
+    /// <summary>
+    /// The digest of an output folder: every regular file's name, size and content, in name order (links and special
+    /// files are not read); null when the folder is gone. What a reuse checks an earlier result against.
+    /// </summary>
+    public static string? Digest(string outputFolder)
+    {
+        if (!Directory.Exists(outputFolder))
+        {
+            return null;
+        }
+
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var file in Scan(outputFolder).Files)
+        {
+            hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{file.Name}\0{file.Size}\0")));
+            using var stream = OpenRegular(file.Path);
+            var buffer = new byte[81920];
+            int read;
+            while ((read = stream.Read(buffer)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+            }
+        }
+
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
 
     public static OutputScan Scan(string folder)
     {

@@ -26,6 +26,7 @@ internal sealed partial class StoredSpecJson : JsonSerializerContext;
 
 /// <summary>Ledger rows and JSON scalars, with the serializer's default options.</summary>
 [JsonSerializable(typeof(LedgerRow))]
+[JsonSerializable(typeof(StoredPoint))]
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(double))]
 [JsonSerializable(typeof(IReadOnlyList<string>))]

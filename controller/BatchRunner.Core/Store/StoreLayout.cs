@@ -43,6 +43,12 @@ public static class StoreLayout
 
     public static string SpecKey(string batchJob, string runId) => $"{RunPrefix(batchJob, runId)}/{SpecFile}";
 
+    /// <summary>
+    /// Where a store that is not the local backend's (S3, a folder the results wrapper writes) keeps the latest succeeded
+    /// attempt of a point (<see cref="StoredPoint"/>), per namespace: no run of another tenant finds it.
+    /// </summary>
+    public static string PointKey(string ns, string pointKey) => $"points/namespace={ns}/{pointKey}.json";
+
     public static string IndexPrefix(string batchJob, string runId, int index) =>
         string.Create(CultureInfo.InvariantCulture, $"{RunPrefix(batchJob, runId)}/index={index}");
 

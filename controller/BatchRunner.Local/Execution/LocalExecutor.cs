@@ -668,7 +668,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             });
             AttemptFiles.WriteAtomically(Path.Combine(attemptFolder, StoreLayout.LedgerFile), row.ToJsonUtf8());
             // A succeeded attempt is a point later runs may reuse, with the digest of what it left.
-            var point = outcome == AttemptOutcome.Succeeded && PointReuse.DigestOfOutputs(outputFolder) is { } digest
+            var point = outcome == AttemptOutcome.Succeeded && OutputFolder.Digest(outputFolder) is { } digest
                 ? new PointRecord(job.Metadata.Namespace, key.Hash, key.FieldsText, digest, _name, runId, index, attempt)
                 : null;
             _writer.Record(StateTransition.Finished(runId, index, attempt, outcome, phase, reason, startedAt, finishedAt) with { Point = point });

@@ -42,30 +42,6 @@ public static class PointReuse
         return string.Join('\n', named);
     }
 
-    /// <summary>The digest of an output folder: every regular file's name, size and content, in name order; null when the folder is gone.</summary>
-    public static string? DigestOfOutputs(string outputFolder)
-    {
-        if (!Directory.Exists(outputFolder))
-        {
-            return null;
-        }
-
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var file in OutputFolder.Scan(outputFolder).Files)
-        {
-            hash.AppendData(Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{file.Name}\0{file.Size}\0")));
-            using var stream = OutputFolder.OpenRegular(file.Path);
-            var buffer = new byte[81920];
-            int read;
-            while ((read = stream.Read(buffer)) > 0)
-            {
-                hash.AppendData(buffer, 0, read);
-            }
-        }
-
-        return Convert.ToHexStringLower(hash.GetHashAndReset());
-    }
-
     /// <summary>The store path of an attempt, as <c>reused_from</c> names it.</summary>
     public static string SourceOf(PointRecord point) => StoreLayout.AttemptPrefix(point.BatchJob, point.RunId, point.Index, point.Attempt);
 
@@ -82,7 +58,7 @@ public static class PointReuse
             var source = store.AttemptFolder(point.BatchJob, point.RunId, point.Index, point.Attempt);
             var sourceOutput = Path.Combine(source, StoreLayout.OutputFolder);
             var row = store.ReadLedgerRow(point.BatchJob, point.RunId, point.Index, point.Attempt);
-            if (row?.Status != "succeeded" || DigestOfOutputs(sourceOutput) != point.Digest)
+            if (row?.Status != "succeeded" || OutputFolder.Digest(sourceOutput) != point.Digest)
             {
                 refused = $"the earlier result of this point at {SourceOf(point)} was deleted or changed since it was recorded, so the index ran";
                 continue;
