@@ -72,6 +72,44 @@ public sealed class LocalSubmissionRunnerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_rerun_asked_through_the_queue_reruns_only_the_failed_indexes_of_a_finished_submission_once()
+    {
+        await using var store = SubmissionStore.Open(Options.ResolveStoreRoot());
+        var (marker, ran) = (Path.Combine(_root, "broken"), Path.Combine(_root, "ran"));
+        File.WriteAllText(marker, "");
+        var yaml = Specs.Yaml("sweep", script: $"echo $BATCHRUNNER_INDEX >> {ran}; if [ $BATCHRUNNER_INDEX = 1 ] && [ -e {marker} ]; then exit 3; fi", extraSpec: "completions: 3");
+        var recorded = IntakeRequestReader.Read(yaml, null, null).Request!;
+        await store.RecordAsync(new Submission("default", "sweep", recorded.ContentHash, recorded.Document, "test"));
+        var runner = Runner(store);
+        await runner.StartAsync(default);
+        await Eventually.WaitAsync(() => store.Find("default", "sweep") is { State: SubmissionState.Failed }, "the sweep fails at index 1");
+        File.Delete(marker);
+        File.Delete(ran);
+
+        // The same document with the rerun annotation, delivered twice; another document; a BatchJob that is not there.
+        var sink = new LocalJobSink(store, _root);
+        JobRequest Request(string text) => IntakeRequestReader.Read(text, null, null).Request! is var read ? new JobRequest(read.Job, read.Document, read.ContentHash, "m-1") : null!;
+        var rerun = Request(yaml.Replace("namespace: default}", "namespace: default, annotations: {batchrunner.io/rerun: failed}}", StringComparison.Ordinal));
+        Assert.Equal(SinkOutcome.RerunRequested, (await sink.RequestRerunAsync(rerun, Core.Runs.RerunRequest.Tagged("failed", "m-1"), default)).Outcome);
+        Assert.Equal(SinkOutcome.AlreadyRecorded, (await sink.RequestRerunAsync(rerun, Core.Runs.RerunRequest.Tagged("failed", "m-1"), default)).Outcome);
+        var other = Request(yaml.Replace("completions: 3", "completions: 4", StringComparison.Ordinal).Replace("namespace: default}", "namespace: default, annotations: {batchrunner.io/rerun: failed}}", StringComparison.Ordinal));
+        Assert.Equal(SinkOutcome.Collision, (await sink.RequestRerunAsync(other, "failed@m-2", default)).Outcome);
+        var absent = Request(yaml.Replace("name: sweep", "name: absent", StringComparison.Ordinal));
+        Assert.Equal(SinkOutcome.Refused, (await sink.RequestRerunAsync(absent, "failed@m-3", default)).Outcome);
+
+        await Eventually.WaitAsync(() => store.Find("default", "sweep") is { State: SubmissionState.Succeeded, Reruns: 1, RerunPending: false }, "the rerun is taken and succeeds");
+        Assert.Equal(["1"], File.ReadAllLines(ran));
+
+        // Nothing failed any more: a new request is answered with a refusal, and the outcome stays.
+        store.RequestRerun("default", "sweep", "failed@m-4");
+        await Eventually.WaitAsync(() => store.Find("default", "sweep") is { RerunPending: false, Reason: not null } found && found.Reason.Contains("no failed indexes", StringComparison.Ordinal),
+            "the request that chooses nothing is refused");
+        await runner.StopAsync(default);
+        Assert.Equal((SubmissionState.Succeeded, 1), (store.Find("default", "sweep")!.State, store.Find("default", "sweep")!.Reruns));
+        Assert.Equal(["1"], File.ReadAllLines(ran));
+    }
+
+    [Fact]
     public async Task A_submission_naming_a_queue_that_is_refused_waits_saying_why_and_others_run()
     {
         await using var store = SubmissionStore.Open(Options.ResolveStoreRoot());

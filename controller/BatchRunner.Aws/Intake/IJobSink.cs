@@ -30,8 +30,7 @@ public interface IJobSink
     /// <see cref="Core.Runs.RerunRequest.Annotation"/> annotation): handed to the job, idempotently.
     /// </summary>
     Task<SinkResult> RequestRerunAsync(JobRequest request, string rerun, CancellationToken cancellation) =>
-        Task.FromResult(SinkResult.Refused(
-            $"a rerun of {request.Namespace}/{request.Name} through the queue is taken by a controller on a cluster; beside this one, run `batchrunner rerun {request.Name}` on its store"));
+        Task.FromResult(SinkResult.Refused($"this controller takes no rerun requests for {request.Namespace}/{request.Name}"));
 }
 
 /// <summary>One request to record: the job, its canonical document and content hash, and the message it came in.</summary>
@@ -40,6 +39,20 @@ public sealed record JobRequest(BatchJob Job, string Document, string ContentHas
     public string Namespace => Job.Metadata.Namespace;
 
     public string Name => Job.Metadata.Name;
+
+    /// <summary>
+    /// The content hash of the document without its rerun annotation: a rerun request carries the document its job was
+    /// created from, so this is the recorded job's hash exactly when it asks for that job.
+    /// </summary>
+    public string ContentHashWithoutRerun
+    {
+        get
+        {
+            var annotations = new Dictionary<string, string>(Job.Metadata.Annotations, StringComparer.Ordinal);
+            annotations.Remove(Core.Runs.RerunRequest.Annotation);
+            return BatchJobDocument.Write(Job with { Metadata = Job.Metadata with { Annotations = annotations } }).ContentHash;
+        }
+    }
 }
 
 public enum SinkOutcome

@@ -83,10 +83,7 @@ public sealed class KubernetesJobSink(IKubernetes client, Func<Backend, SpecErro
             return SinkResult.Refused($"a rerun of BatchJob {request.Namespace}/{request.Name} was asked, and no such BatchJob exists");
         }
 
-        var job = request.Job;
-        var without = new Dictionary<string, string>(job.Metadata.Annotations, StringComparer.Ordinal);
-        without.Remove(Core.Runs.RerunRequest.Annotation);
-        var sent = BatchJobDocument.Write(job with { Metadata = job.Metadata with { Annotations = without } }).ContentHash;
+        var sent = request.ContentHashWithoutRerun;
         var recorded = existing.Metadata.Annotations?.TryGetValue(ContentHashAnnotation, out var value) == true ? value : null;
         if (recorded != sent)
         {

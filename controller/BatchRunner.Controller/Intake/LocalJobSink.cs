@@ -17,6 +17,27 @@ public sealed class LocalJobSink(SubmissionStore store, string workingDirectory,
 
     public Backend DefaultBackend => Backend.Local;
 
+    /// <summary>
+    /// A rerun of a submission recorded from the same document: kept with it, answered by the runner once its run has
+    /// finished (the same request again, a redelivery, changes nothing).
+    /// </summary>
+    public Task<SinkResult> RequestRerunAsync(JobRequest request, string rerun, CancellationToken cancellation)
+    {
+        if (store.Find(request.Namespace, request.Name) is not { } existing)
+        {
+            return Task.FromResult(SinkResult.Refused($"a rerun of BatchJob {request.Namespace}/{request.Name} was asked, and no such BatchJob exists"));
+        }
+
+        var sent = request.ContentHashWithoutRerun;
+        if (existing.ContentHash != sent)
+        {
+            return Task.FromResult(SinkResult.Collision(
+                $"a rerun of BatchJob {request.Namespace}/{request.Name} must carry the document it was created from ({existing.ContentHash}); this one is {sent}"));
+        }
+
+        return Task.FromResult(store.RequestRerun(request.Namespace, request.Name, rerun) ? SinkResult.RerunRequested : SinkResult.AlreadyRecorded);
+    }
+
     public async Task<SinkResult> RecordAsync(JobRequest request, CancellationToken cancellation)
     {
         try

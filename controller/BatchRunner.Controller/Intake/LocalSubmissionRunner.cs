@@ -202,6 +202,44 @@ public sealed class LocalSubmissionRunner(
         }
     }
 
+    /// <summary>
+    /// What this start of a submission runs: the whole run (rerun 0), the rerun it was following (a restart), or a rerun
+    /// asked through the queue of its finished run, taken now (its indexes resolved against where the run stands on its
+    /// backend) or refused with why (null: nothing runs).
+    /// </summary>
+    private async Task<(IndexSelection? Indexes, int Rerun)> RerunOfAsync(
+        SubmissionStore store, IBatchBackend backend, string storeRoot, SubmissionRecord submission, BatchJob job, string runId, CancellationToken stopping)
+    {
+        if (submission.State == SubmissionState.Running && submission.RerunIndexes is { } following)
+        {
+            return (IndexSelection.Of(IndexRanges.Parse(following)), submission.Reruns);
+        }
+
+        if (!submission.IsFinished || !submission.RerunPending)
+        {
+            return (IndexSelection.All, 0);
+        }
+
+        var request = submission.RerunRequest!;
+        var look = new BackendRun(job, job.Metadata.Namespace, job.Metadata.Name, runId, 0, runId, IndexSelection.All, null, AllowSubmit: false);
+        var state = await BackendStateFile.For(storeRoot, look, backend.Backend.Name).LoadAsync(_log, stopping).ConfigureAwait(false);
+        var standing = await backend.AdvanceAsync(look with { State = state }, (_, _) => Task.CompletedTask, stopping).ConfigureAwait(false);
+        string? error = null;
+        var chosen = submission.State == SubmissionState.Cancelled ? null : RerunRequest.Resolve(request, job.Spec.Completions, standing.FailedIndexes, out error);
+        if (chosen is null)
+        {
+            error ??= "a cancelled run is not rerun; submit it again to resume it";
+            store.RefuseRerun(submission.Namespace, submission.Name, request, error);
+            _log.LogWarning("BatchJob {Namespace}/{Name}: rerun {Request} refused: {Error}", submission.Namespace, submission.Name, request, error);
+            return (null, 0);
+        }
+
+        var number = Math.Max(submission.Reruns, standing.Reruns) + 1;
+        var indexes = IndexSelection.Of(chosen);
+        store.TakeRerun(submission.Namespace, submission.Name, request, number, indexes.Ranges!);
+        return (indexes, number);
+    }
+
     private async Task RunAsync(SubmissionStore store, BackendRegistry registry, string storeRoot, SubmissionRecord submission, LocalIntakeOptions settings, CancellationToken stopping)
     {
         using var scope = _log.BeginScope(new Dictionary<string, object> { ["BatchJob"] = submission.Key });
@@ -229,12 +267,23 @@ public sealed class LocalSubmissionRunner(
         }
 
         var runId = RunIdentity.For(job);
-        store.MarkStarted(submission.Namespace, submission.Name, runId);
+        var (indexes, rerun) = await RerunOfAsync(store, backend, storeRoot, submission, job, runId, stopping).ConfigureAwait(false);
+        if (indexes is null)
+        {
+            return;
+        }
+
+        if (rerun == 0)
+        {
+            store.MarkStarted(submission.Namespace, submission.Name, runId);
+        }
+
         _log.LogInformation("{Action} BatchJob {Namespace}/{Name} run {RunId} on {Backend}",
-            submission.State == SubmissionState.Running ? "Resuming" : "Starting", submission.Namespace, submission.Name, runId, backend.Backend.Name);
+            rerun > 0 ? $"Rerunning indexes {indexes.Ranges} of" : submission.State == SubmissionState.Running ? "Resuming" : "Starting",
+            submission.Namespace, submission.Name, runId, backend.Backend.Name);
         try
         {
-            var run = new BackendRun(job, job.Metadata.Namespace, job.Metadata.Name, runId, 0, runId, IndexSelection.All, null, AllowSubmit: true);
+            var run = new BackendRun(job, job.Metadata.Namespace, job.Metadata.Name, runId, 0, runId, indexes, null, AllowSubmit: true) { Rerun = rerun };
             var followed = _followed.GetOrAdd(submission.Key, _ => new Followed(job, submission.Sequence) { Applied = job.Spec.Parallelism });
             var outcome = await BackendDriver.FollowAsync(
                 backend, run, BackendStateFile.For(storeRoot, run, backend.Backend.Name), progress => followed.Progress = progress, time, logs.CreateLogger(nameof(BackendDriver)), stopping,

@@ -38,6 +38,21 @@ public sealed record SubmissionRecord(
     int Starts,
     DateTimeOffset? NotBefore)
 {
+    /// <summary>The latest rerun asked of it (the request as the queue carried it), or null.</summary>
+    public string? RerunRequest { get; init; }
+
+    /// <summary>The latest rerun request it answered (taken or refused): one that differs is still to answer.</summary>
+    public string? RerunAnswered { get; init; }
+
+    /// <summary>Reruns taken so far.</summary>
+    public int Reruns { get; init; }
+
+    /// <summary>While a rerun runs: its indexes (range notation), so a restarted runner follows the same rerun.</summary>
+    public string? RerunIndexes { get; init; }
+
+    /// <summary>A rerun request that has not been answered yet.</summary>
+    public bool RerunPending => RerunRequest is not null && RerunRequest != RerunAnswered;
+
     public string Key => $"{Namespace}/{Name}";
 
     public bool IsFinished => State is SubmissionState.Succeeded or SubmissionState.Failed or SubmissionState.Cancelled;
@@ -115,6 +130,17 @@ public sealed class SubmissionStore : IAsyncDisposable, IDisposable
                 UNIQUE (namespace, name));
             CREATE INDEX IF NOT EXISTS submissions_unfinished ON submissions (state, seq);
             """);
+        // Columns added after the first release: a store written before gains them, empty.
+        foreach (var column in new[] { "rerun_request TEXT", "rerun_answered TEXT", "reruns INTEGER NOT NULL DEFAULT 0", "rerun_indexes TEXT" })
+        {
+            using var probe = writer.CreateCommand();
+            probe.CommandText = $"SELECT count(*) FROM pragma_table_info('submissions') WHERE name = '{column.Split(' ')[0]}'";
+            if ((long)probe.ExecuteScalar()! == 0)
+            {
+                Execute(writer, $"ALTER TABLE submissions ADD COLUMN {column}");
+            }
+        }
+
         return new SubmissionStore(writer, Connect(path), time ?? TimeProvider.System);
     }
 
@@ -148,7 +174,7 @@ public sealed class SubmissionStore : IAsyncDisposable, IDisposable
     {
         var now = Format(_time.GetUtcNow());
         return Query(
-                "WHERE state IN ('Pending', 'Running') AND (not_before IS NULL OR not_before <= $now) ORDER BY seq LIMIT $limit",
+                "WHERE (state IN ('Pending', 'Running') OR rerun_request IS NOT rerun_answered) AND (not_before IS NULL OR not_before <= $now) ORDER BY seq LIMIT $limit",
                 ("$now", now), ("$limit", limit + excludeKeys.Count))
             .Where(r => !excludeKeys.Contains(r.Key))
             .Take(limit)
@@ -166,9 +192,33 @@ public sealed class SubmissionStore : IAsyncDisposable, IDisposable
             throw new ArgumentException($"{state} is not a finished state", nameof(state));
         }
 
-        Update("state = $state, reason = $reason, finished_at = $now", ns, name,
+        Update("state = $state, reason = $reason, finished_at = $now, rerun_indexes = NULL", ns, name,
             ("$state", state.ToString()), ("$reason", reason), ("$now", Format(_time.GetUtcNow())));
     }
+
+    /// <summary>
+    /// Records a rerun request for the submission (durably, before the queue message is deleted): false when it is the
+    /// request recorded already (a redelivery). The runner answers it once the submission's run has finished.
+    /// </summary>
+    public bool RequestRerun(string ns, string name, string request)
+    {
+        if (Find(ns, name)?.RerunRequest == request)
+        {
+            return false;
+        }
+
+        Update("rerun_request = $request", ns, name, ("$request", request));
+        return true;
+    }
+
+    /// <summary>The pending request is taken: its indexes run as rerun <paramref name="number"/> (the state goes to Running).</summary>
+    public void TakeRerun(string ns, string name, string request, int number, string indexes) => Update(
+        "state = 'Running', rerun_answered = $request, reruns = $number, rerun_indexes = $indexes, starts = 1, not_before = NULL, reason = NULL, finished_at = NULL",
+        ns, name, ("$request", request), ("$number", number), ("$indexes", indexes));
+
+    /// <summary>The pending request is refused, saying why; the submission keeps its outcome.</summary>
+    public void RefuseRerun(string ns, string name, string request, string why) => Update(
+        "rerun_answered = $request, reason = $why", ns, name, ("$request", request), ("$why", $"rerun {request} refused: {why}"));
 
     /// <summary>Back to pending, not to start before <paramref name="notBefore"/> (say, the run is busy in another process).</summary>
     public void Defer(string ns, string name, DateTimeOffset notBefore, string reason) => Update(
@@ -282,7 +332,7 @@ public sealed class SubmissionStore : IAsyncDisposable, IDisposable
             using var command = _reader.CreateCommand();
             command.CommandText = $"""
                 SELECT seq, namespace, name, content_hash, document, source, state, run_id, reason, received_at, started_at,
-                       finished_at, starts, not_before
+                       finished_at, starts, not_before, rerun_request, rerun_answered, reruns, rerun_indexes
                 FROM submissions {where}{(where.Contains("ORDER BY", StringComparison.Ordinal) ? "" : " ORDER BY seq")}
                 """;
             foreach (var (parameter, value) in parameters)
@@ -299,7 +349,13 @@ public sealed class SubmissionStore : IAsyncDisposable, IDisposable
                     row.IsDBNull(5) ? null : row.GetString(5), Enum.Parse<SubmissionState>(row.GetString(6)),
                     row.IsDBNull(7) ? null : row.GetString(7), row.IsDBNull(8) ? null : row.GetString(8), Parse(row.GetString(9))!.Value,
                     Parse(row.IsDBNull(10) ? null : row.GetString(10)), Parse(row.IsDBNull(11) ? null : row.GetString(11)),
-                    row.GetInt32(12), Parse(row.IsDBNull(13) ? null : row.GetString(13))));
+                    row.GetInt32(12), Parse(row.IsDBNull(13) ? null : row.GetString(13)))
+                {
+                    RerunRequest = row.IsDBNull(14) ? null : row.GetString(14),
+                    RerunAnswered = row.IsDBNull(15) ? null : row.GetString(15),
+                    Reruns = row.GetInt32(16),
+                    RerunIndexes = row.IsDBNull(17) ? null : row.GetString(17),
+                });
             }
 
             return records;
