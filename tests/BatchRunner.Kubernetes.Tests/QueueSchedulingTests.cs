@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchRunner.Backends.Scheduling;
+using BatchRunner.Core.Runs;
 using BatchRunner.Core.Scheduling;
 using BatchRunner.Core.Spec;
 using BatchRunner.Kubernetes.Client;
@@ -95,6 +96,32 @@ public sealed class QueueSchedulingTests
         Assert.Equal(8, _cluster.Job(Specs.Name)!.Spec.Parallelism);
         Assert.Equal(("True", Conditions.Reasons.Admitted), (Status.Find(Conditions.Admitted)!.Status, Status.Find(Conditions.Admitted)!.Reason));
         Assert.Null(Status.Queue!.Position);
+    }
+
+    [Fact]
+    public async Task A_rerun_waits_for_its_queue_and_its_job_follows_a_raised_allowance()
+    {
+        _cluster.Apply(Specs.Object("""{"completions": 8, "parallelism": 4, "queue": "research"}"""));
+        _board.Publish(new Dictionary<string, Standing> { [Key] = Admit(4, wanted: 4) }, Now);
+        await ReconcileAsync();
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Succeeded = 8, Conditions = [StatusDerivationTests.Condition("Complete")] });
+        await ReconcileAsync();
+
+        // The rerun is taken; its three indexes wait for room, then run at what is admitted, then at more.
+        _cluster.Update(Key, b => b.Metadata.Annotations = new Dictionary<string, string> { [BatchJobResource.RerunAnnotation] = "1-3" });
+        _board.Publish(new Dictionary<string, Standing> { [Key] = Admit(0, wanted: 3, reason: WaitReasons.QuotaExhausted, position: 1, message: "full") }, Now);
+        await ReconcileAsync();
+        Assert.Equal((RunPhase.Running, 5), (Status.Phase, Status.Succeeded));
+        Assert.Null(_cluster.Job("sweep-rerun-1"));
+
+        _board.Publish(new Dictionary<string, Standing> { [Key] = Admit(1, wanted: 3, reason: WaitReasons.QuotaExhausted, position: 1, message: "full") }, Now);
+        await ReconcileAsync();
+        Assert.Equal(1, _cluster.Job("sweep-rerun-1")!.Spec.Parallelism);
+
+        // Admitted in full, it runs at the spec's parallelism, as a first dispatch does.
+        _board.Publish(new Dictionary<string, Standing> { [Key] = Admit(3, wanted: 3) }, Now);
+        await ReconcileAsync();
+        Assert.Equal(4, _cluster.Job("sweep-rerun-1")!.Spec.Parallelism);
     }
 
     [Fact]

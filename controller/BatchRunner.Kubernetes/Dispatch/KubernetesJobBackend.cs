@@ -154,9 +154,11 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         {
             if (!run.AllowSubmit || parallelism == 0)
             {
+                // The run stands where the rerun left it: what stayed of it, and the chosen indexes waiting.
+                var stayed = IndexRanges.Parse(state.FailedBefore);
                 return Waiting(job, dispatched: false, run.AllowSubmit ? BackendReasons.Queued : Conditions.Reasons.ImmutableFieldChanged,
                     run.AllowSubmit ? "waiting in its queue for room: no rerun Job until an index may start" : "nothing is dispatched for a run whose spec changed", WhileRunning)
-                    with { State = state.ToJson() };
+                    with { Phase = RunPhase.Running, Succeeded = state.SucceededBefore, Failed = stayed.Count, FailedIndexes = state.FailedBefore, State = state.ToJson(), Reruns = state.Number };
             }
 
             if (state.Indexes.Length > MaxRerunIndexesText)
@@ -177,6 +179,11 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         {
             return Waiting(job, dispatched: false, Conditions.Reasons.DispatchFailed,
                 $"a Job named {jobName} exists and belongs to something else; BatchRunner will not take it over", WhileRunning) with { State = state.ToJson() };
+        }
+        else if (parallelism > (existing.Spec.Parallelism ?? 0) && existing.Status?.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") != true)
+        {
+            // Its queue admitted more since the Job was created (a lower allowance only holds back what has not started).
+            await cluster.PatchJobAsync(run.Namespace, jobName, parallelism, existing.Spec.ActiveDeadlineSeconds, cancellation).ConfigureAwait(false);
         }
 
         // 3. The whole run: the earlier outcome of the indexes not chosen, and the rerun Job's of those chosen.
