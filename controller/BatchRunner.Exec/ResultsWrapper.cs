@@ -186,7 +186,7 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
             {
                 // Last: a point others may reuse is one whose files and ledger row are all there.
                 await store.PutBytesAsync(StoreLayout.PointKey(job.Metadata.Namespace, key.Hash),
-                    new StoredPoint(StoreLayout.AttemptPrefix(name, runId, assignment.Index, attempt), digest).ToJsonUtf8(), cancellation).ConfigureAwait(false);
+                    new StoredPoint(StoreLayout.AttemptPrefix(name, runId, assignment.Index, attempt), digest, key.FieldsText).ToJsonUtf8(), cancellation).ConfigureAwait(false);
             }
             log.Information(
                 "batchrunner-exec: index {Index} attempt {Attempt} {Status}: {Files} files, {Bytes} bytes, {Rows} rows{Note}",

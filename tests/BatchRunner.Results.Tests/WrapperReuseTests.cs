@@ -90,6 +90,45 @@ public sealed class WrapperReuseTests : IDisposable
     }
 
     [Fact]
+    public async Task Explain_over_the_store_says_where_a_reused_index_came_from_and_which_field_kept_another_from_it()
+    {
+        var store = _temp.Sub("store");
+        var first = Sweep("first");
+        await RunAsync(first, store, 1);
+        await RunAsync(Sweep("copy"), store, 1);
+        await RunAsync(Sweep("reseeded", "args: [other]"), store, 1);
+
+        // The wrapper was handed its spec as a file (as a pod reads the plan ConfigMap): explain is given it too.
+        var reused = await ExplainAsync("copy", store, Sweep("copy"));
+        var reseeded = await ExplainAsync("reseeded", store, Sweep("reseeded", "args: [other]"));
+
+        Assert.Equal(0, reused.Code);
+        Assert.StartsWith($"copy index 1 (run {RunIdentity.For(Sweep("copy"))}): reused the result of {StoreLayout.AttemptPrefix("first", RunIdentity.For(first), 1, 1)}", reused.Stdout, StringComparison.Ordinal);
+        Assert.Contains("reseeded index 1 (run r", reseeded.Stdout, StringComparison.Ordinal);
+        Assert.Contains("ran (1 attempt(s), last succeeded)", reseeded.Stdout, StringComparison.Ordinal);
+        Assert.Contains("  differs in: args\n", reseeded.Stdout, StringComparison.Ordinal);
+        var withoutSpec = await ExplainAsync("copy", store, null);
+        Assert.Equal(2, withoutSpec.Code);
+        Assert.Contains("keeps no spec in", withoutSpec.Stderr, StringComparison.Ordinal);
+        Assert.Contains("give the BatchJob file with --spec", withoutSpec.Stderr, StringComparison.Ordinal);
+    }
+
+    private async Task<(int Code, string Stdout, string Stderr)> ExplainAsync(string name, string store, BatchJob? job)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var spec = Path.Combine(_temp.Path, $"explain-{Guid.NewGuid():N}.json");
+        if (job is not null)
+        {
+            await File.WriteAllTextAsync(spec, RunIdentity.SpecJson(job));
+        }
+
+        string[] args = job is null ? ["explain", name, "--index", "1", "--results", store] : ["explain", name, "--index", "1", "--results", store, "--spec", spec];
+        var code = await BatchRunner.Cli.CliApplication.RunAsync(args, stdout, stderr);
+        return (code, stdout.ToString().Replace("\r\n", "\n", StringComparison.Ordinal), stderr.ToString());
+    }
+
+    [Fact]
     public async Task Reuse_off_another_namespace_a_retry_and_a_rerun_each_run_the_command()
     {
         var store = _temp.Sub("store");

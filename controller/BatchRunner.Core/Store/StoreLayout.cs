@@ -47,7 +47,10 @@ public static class StoreLayout
     /// Where a store that is not the local backend's (S3, a folder the results wrapper writes) keeps the latest succeeded
     /// attempt of a point (<see cref="StoredPoint"/>), per namespace: no run of another tenant finds it.
     /// </summary>
-    public static string PointKey(string ns, string pointKey) => $"points/namespace={ns}/{pointKey}.json";
+    public static string PointKey(string ns, string pointKey) => $"{PointsPrefix(ns)}{pointKey}.json";
+
+    /// <summary>Every point of a namespace (<see cref="PointKey"/>) lies under this prefix.</summary>
+    public static string PointsPrefix(string ns) => $"points/namespace={ns}/";
 
     public static string IndexPrefix(string batchJob, string runId, int index) =>
         string.Create(CultureInfo.InvariantCulture, $"{RunPrefix(batchJob, runId)}/index={index}");

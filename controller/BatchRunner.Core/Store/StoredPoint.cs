@@ -3,10 +3,14 @@ using System.Text.Json.Serialization;
 
 namespace BatchRunner.Core.Store;
 
-/// <summary>The latest succeeded attempt of a point in a store (<see cref="StoreLayout.PointKey"/>): where it is, and the digest of its outputs.</summary>
+/// <summary>
+/// The latest succeeded attempt of a point in a store (<see cref="StoreLayout.PointKey"/>): where it is, the digest of
+/// its outputs, and the hashes of its key's fields (<c>field=hash</c> per line, for <c>explain</c>).
+/// </summary>
 public sealed record StoredPoint(
     [property: JsonPropertyName("source")] string Source,
-    [property: JsonPropertyName("digest")] string Digest)
+    [property: JsonPropertyName("digest")] string Digest,
+    [property: JsonPropertyName("fields")] string? Fields = null)
 {
     public byte[] ToJsonUtf8() => JsonSerializer.SerializeToUtf8Bytes(this, Json.PlainJson.Default.StoredPoint);
 

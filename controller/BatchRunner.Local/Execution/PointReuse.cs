@@ -58,7 +58,7 @@ public static class PointReuse
             var source = store.AttemptFolder(point.BatchJob, point.RunId, point.Index, point.Attempt);
             var sourceOutput = Path.Combine(source, StoreLayout.OutputFolder);
             var row = store.ReadLedgerRow(point.BatchJob, point.RunId, point.Index, point.Attempt);
-            if (row?.Status != "succeeded" || OutputFolder.Digest(sourceOutput) != point.Digest)
+            if (row?.Status != AttemptOutcome.Succeeded.ToLedger() || OutputFolder.Digest(sourceOutput) != point.Digest)
             {
                 refused = $"the earlier result of this point at {SourceOf(point)} was deleted or changed since it was recorded, so the index ran";
                 continue;
