@@ -99,6 +99,13 @@ public sealed class RerunTests(OperatorFixture fixture, ITestOutputHelper output
         Assert.Equal(("Succeeded", 1), (Phase(batchJob), Status(batchJob, "rerun")!.Value.GetProperty("number").GetInt32()));
         Assert.Equal(2, (await JobsAsync(fixture.Admin, _ns, "sweep")).Count);
         Assert.Contains(await EventsAsync(fixture.Admin, _ns, "sweep"), e => e.Reason == "RerunRefused" && e.Type == "Warning");
+
+        // A condition over the run's ledger, read in its store: the CLI turns it into the indexes it chose.
+        Assert.Contains("(3@", await fixture.CliAsync("rerun", "sweep", "-n", _ns, "--cluster", "--where", "n = 4", "--results", _store), StringComparison.Ordinal);
+        await Eventually.TrueAsync(async () => Status(await BatchJobAsync(fixture.Admin, _ns, "sweep"), "rerun")?.GetProperty("number").GetInt32() == 2
+            && Phase(await BatchJobAsync(fixture.Admin, _ns, "sweep")) == "Succeeded", Converge, "the second rerun is taken and succeeds");
+        Assert.Equal("3", Status(await BatchJobAsync(fixture.Admin, _ns, "sweep"), "rerun")!.Value.GetProperty("indexes").GetString());
+        Assert.Contains("sweep-rerun-2", (await JobsAsync(fixture.Admin, _ns, "sweep")).Select(j => j.Metadata.Name));
     }
 
     private static bool Compacted(System.Text.Json.JsonElement? batchJob) =>

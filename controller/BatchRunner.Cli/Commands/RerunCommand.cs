@@ -29,7 +29,8 @@ internal static class RerunCommand
         var where = new Option<string?>("--where") { Description = "Rerun the indexes with an attempt matching this SQL condition over the indexes table, e.g. \"status = 'timed_out'\" or \"servers = 4\"" };
         var noCompact = new Option<bool>("--no-compact") { Description = "Leave the results as raw files" };
         var cluster = new Option<bool>("--cluster") { Description = "Ask the controller of the cluster kubectl points at to rerun the BatchJob (the batchrunner.io/rerun annotation)" };
-        var command = new Command("rerun", "Run chosen indexes of a finished run again, in the same run") { name, ns, runOption, failed, index, where, noCompact, cluster };
+        var results = new Option<string?>("--results") { Description = "With --cluster --where: the store the run's ledger is in (s3://bucket/prefix or a folder)" };
+        var command = new Command("rerun", "Run chosen indexes of a finished run again, in the same run") { name, ns, runOption, failed, index, where, noCompact, cluster, results };
         command.SetAction(async (parsed, cancellation) =>
         {
             var chosenKinds = (parsed.GetValue(failed) ? 1 : 0) + (parsed.GetValue(index) is null ? 0 : 1) + (parsed.GetValue(where) is null ? 0 : 1);
@@ -41,8 +42,8 @@ internal static class RerunCommand
 
             if (parsed.GetValue(cluster))
             {
-                return await AskClusterAsync(parsed.GetRequiredValue(ns), parsed.GetRequiredValue(name), parsed.GetValue(failed), parsed.GetValue(index), parsed.GetValue(where) is not null,
-                    stdout, stderr, cancellation).ConfigureAwait(false);
+                return await AskClusterAsync(parsed.GetRequiredValue(ns), parsed.GetRequiredValue(name), new RerunChoice(parsed.GetValue(failed), parsed.GetValue(index), parsed.GetValue(where)),
+                    parsed.GetValue(results), stdout, stderr, cancellation).ConfigureAwait(false);
             }
 
             var store = StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));
@@ -59,21 +60,48 @@ internal static class RerunCommand
     /// the time so that asking the same again is a new request; the controller takes it once the run has finished and
     /// says what came of it in the BatchJob's Rerun condition.
     /// </summary>
-    private static async Task<int> AskClusterAsync(string ns, string name, bool failed, string? index, bool where, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    private static async Task<int> AskClusterAsync(string ns, string name, RerunChoice choice, string? results, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
     {
-        if (where)
-        {
-            await stderr.WriteLineAsync("rerun: --where reads the run's ledger in a store; with --cluster, name the indexes with --index (batchrunner query --store s3://… finds them) or use --failed").ConfigureAwait(false);
-            return ExitCodes.InvalidInput;
-        }
-
-        if (index is not null && IndexRanges.ParseWithin(index, int.MaxValue, out var error) is null)
+        var what = choice.Failed ? RerunRequest.Failed : choice.Index?.Replace(" ", "", StringComparison.Ordinal);
+        if (choice.Index is not null && IndexRanges.ParseWithin(choice.Index, int.MaxValue, out var error) is null)
         {
             await stderr.WriteLineAsync($"rerun: --index: {error}").ConfigureAwait(false);
             return ExitCodes.InvalidInput;
         }
 
-        var request = $"{(failed ? RerunRequest.Failed : index!.Replace(" ", "", StringComparison.Ordinal))}@{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ}";
+        if (choice.Where is { } condition)
+        {
+            // The condition is read where the run's ledger is, for the run the BatchJob's status names; the annotation
+            // then carries the indexes it chose.
+            if (results is null)
+            {
+                await stderr.WriteLineAsync("rerun: --where with --cluster reads the run's ledger: give its store with --results s3://bucket/prefix (or the folder)").ConfigureAwait(false);
+                return ExitCodes.InvalidInput;
+            }
+
+            var batchJob = await QueueCommand.KubectlJsonAsync(["get", "batchjobs.batchrunner.io", name, "-n", ns, "-o", "json"], stderr, cancellation).ConfigureAwait(false);
+            if (batchJob is null)
+            {
+                return ExitCodes.InvalidInput;
+            }
+
+            if (batchJob["status"]?["runId"]?.GetValue<string>() is not { } runId)
+            {
+                await stderr.WriteLineAsync($"rerun: {ns}/{name} has not dispatched a run yet").ConfigureAwait(false);
+                return ExitCodes.InvalidInput;
+            }
+
+            var (chosen, whereError) = await MatchingAsync(results, results, name, runId, condition, cancellation).ConfigureAwait(false);
+            if (whereError is not null)
+            {
+                await stderr.WriteLineAsync($"rerun: {whereError}").ConfigureAwait(false);
+                return ExitCodes.InvalidInput;
+            }
+
+            what = IndexRanges.Format(chosen!);
+        }
+
+        var request = $"{what}@{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ}";
         var answer = await QueueCommand.KubectlJsonAsync(
             ["annotate", "batchjobs.batchrunner.io", name, "-n", ns, $"batchrunner.io/rerun={request}", "--overwrite", "-o", "json"], stderr, cancellation).ConfigureAwait(false);
         if (answer is null)
