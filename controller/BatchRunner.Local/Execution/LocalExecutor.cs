@@ -254,11 +254,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             // 3b. Indexes an earlier run of the namespace computed already may take that result instead of running: found
             //     now, taken beside the schedule (so the first attempt does not wait for the copies).
             _program = PointReuse.ProgramOf(job, owner.Options.WorkingDirectory);
-            var reusable = new List<(int Index, PointKey Key, IReadOnlyList<PointRecord> Candidates)>();
-            if (chosen is null && job.Spec.ReusesResults)
-            {
-                (todo, reusable) = FindReusable(todo);
-            }
+            var lookForPoints = chosen is null && job.Spec.ReusesResults && todo.Count > 0 && state.HasPoints(job.Metadata.Namespace);
 
             var failedBefore = chosen is null ? 0 : indexes.Values.Count(i => i.Phase == IndexPhase.Failed && !chosen.Contains(i.Index));
             var succeededBefore = chosen is null
@@ -285,7 +281,7 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             {
                 try
                 {
-                    await RunScheduleAsync(todo, reusable, stop).ConfigureAwait(false);
+                    await RunScheduleAsync(todo, lookForPoints, stop).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -332,44 +328,32 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 state.FailedIndexes(runId, FailedIndexesReported), finishedAt - startedAt) { RunnerFailed = _fault is not null, Reused = _reused };
         }
 
-        /// <summary>The indexes of <paramref name="todo"/> that never ran here and whose point an earlier run recorded; the rest run.</summary>
-        private (List<int> Run, List<(int Index, PointKey Key, IReadOnlyList<PointRecord> Candidates)> Reusable) FindReusable(List<int> todo)
-        {
-            var run = new List<int>(todo.Count);
-            var reusable = new List<(int, PointKey, IReadOnlyList<PointRecord>)>();
-            foreach (var index in todo)
-            {
-                var key = PointKey.For(job, _plan.For(index), _program);
-                var candidates = _attemptsUsed[index] == 0 ? state.FindPoints(job.Metadata.Namespace, key.Hash, runId) : [];
-                if (candidates.Count == 0)
-                {
-                    run.Add(index);
-                }
-                else
-                {
-                    reusable.Add((index, key, candidates));
-                }
-            }
-
-            return (run, reusable);
-        }
-
         /// <summary>
-        /// Takes the earlier results, beside the schedule: each index whose source is as it was succeeds with a copy of
-        /// it; one whose source was deleted or changed goes to the schedule to run, its ledger row saying why.
+        /// Feeds the schedule, looking for earlier results on the way: an index that never ran here and whose point an
+        /// earlier run of the namespace recorded takes a copy of that result (when it is as it was) and is done; every
+        /// other index goes to the workers, which start at once rather than after the lookups.
         /// </summary>
-        private void ReuseAll(List<(int Index, PointKey Key, IReadOnlyList<PointRecord> Candidates)> reusable, CancellationTokenSource stop)
+        private void FeedLookingForPoints(List<int> todo, CancellationTokenSource stop)
         {
-            foreach (var (index, key, candidates) in reusable)
+            foreach (var index in todo)
             {
                 if (stop.IsCancellationRequested)
                 {
-                    // Stopping: what is not taken stays pending, found again by the next invocation.
+                    // Stopping: what is not fed stays pending, found again by the next invocation.
                     return;
                 }
 
+                var assignment = _plan.For(index);
+                var key = PointKey.For(job, assignment, _program);
+                var candidates = _attemptsUsed[index] == 0 ? state.FindPoints(job.Metadata.Namespace, key.Hash, runId) : [];
+                if (candidates.Count == 0)
+                {
+                    _ready.Writer.TryWrite(index);
+                    continue;
+                }
+
                 var now = Time.GetUtcNow();
-                var target = LedgerRow.For(job, runId, _plan.For(index), 1, AttemptOutcome.Succeeded, now, now, BackendName) with { PointKey = key.Hash };
+                var target = LedgerRow.For(job, runId, assignment, 1, AttemptOutcome.Succeeded, now, now, BackendName) with { PointKey = key.Hash };
                 LedgerRow? row;
                 string? refused;
                 try
@@ -423,38 +407,45 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 : (RunPhase.Succeeded, null);
         }
 
-        private async Task RunScheduleAsync(List<int> todo, List<(int Index, PointKey Key, IReadOnlyList<PointRecord> Candidates)> reusable, CancellationTokenSource stop)
+        private async Task RunScheduleAsync(List<int> todo, bool lookForPoints, CancellationTokenSource stop)
         {
-            _outstanding = todo.Count + reusable.Count;
+            _outstanding = todo.Count;
             if (_outstanding == 0)
             {
                 return;
             }
 
-            foreach (var index in todo)
+            var feeder = Task.CompletedTask;
+            if (!lookForPoints)
             {
-                _ready.Writer.TryWrite(index);
+                foreach (var index in todo)
+                {
+                    _ready.Writer.TryWrite(index);
+                }
+            }
+            else
+            {
+                feeder = Task.Run(() =>
+                {
+                    try
+                    {
+                        FeedLookingForPoints(todo, stop);
+                    }
+                    catch (Exception e)
+                    {
+                        // The runner itself broke (its state could not be written): stop the run rather than lose track of it.
+                        log.LogError(e, "Runner error in {BatchJob} run {RunId} while looking for earlier results; stopping the run", _name, runId);
+                        Interlocked.CompareExchange(ref _fault, e, null);
+                        stop.Cancel();
+                    }
+                }, CancellationToken.None);
             }
 
-            var reuse = reusable.Count == 0 ? Task.CompletedTask : Task.Run(() =>
-            {
-                try
-                {
-                    ReuseAll(reusable, stop);
-                }
-                catch (Exception e)
-                {
-                    // The runner itself broke (its state could not be written): stop the run rather than lose track of it.
-                    log.LogError(e, "Runner error in {BatchJob} run {RunId} while reusing earlier results; stopping the run", _name, runId);
-                    Interlocked.CompareExchange(ref _fault, e, null);
-                    stop.Cancel();
-                }
-            }, CancellationToken.None);
             var workers = Enumerable.Range(0, Math.Min(job.Spec.Parallelism, _outstanding))
                 .Select(_ => Task.Run(() => WorkerAsync(stop)))
                 .ToArray();
             await Task.WhenAll(workers).ConfigureAwait(false);
-            await reuse.ConfigureAwait(false);
+            await feeder.ConfigureAwait(false);
             if (_reused > 0)
             {
                 log.LogInformation("Reused {Count} indexes of {BatchJob} run {RunId} from earlier runs of the same points", _reused, _name, runId);

@@ -284,10 +284,25 @@ public sealed class RunStateStore : IDisposable
     {
         lock (_gate)
         {
-            using var command = Command(
+            // Asked once per index of a run: prepared once.
+            _findPoints ??= Prepare(
                 "SELECT namespace, point_key, fields, digest, batchjob, run_id, idx, attempt FROM points WHERE namespace = $ns AND point_key = $key AND run_id <> $run ORDER BY rowid DESC LIMIT 8",
-                ("$ns", ns), ("$key", key), ("$run", exceptRun));
-            return ReadPoints(command);
+                "$ns", "$key", "$run");
+            _findPoints.Parameters["$ns"].Value = ns;
+            _findPoints.Parameters["$key"].Value = key;
+            _findPoints.Parameters["$run"].Value = exceptRun;
+            _findPoints.Transaction = _transaction;
+            return ReadPoints(_findPoints);
+        }
+    }
+
+    /// <summary>Whether any run of the namespace recorded a point (a store without any has nothing to look up).</summary>
+    public bool HasPoints(string ns)
+    {
+        lock (_gate)
+        {
+            using var command = Command("SELECT EXISTS (SELECT 1 FROM points WHERE namespace = $ns)", ("$ns", ns));
+            return command.ExecuteScalar() is 1L;
         }
     }
 
@@ -299,6 +314,21 @@ public sealed class RunStateStore : IDisposable
             using var command = Command("SELECT namespace, point_key, fields, digest, batchjob, run_id, idx, attempt FROM points WHERE namespace = $ns ORDER BY rowid", ("$ns", ns));
             return ReadPoints(command);
         }
+    }
+
+    private SqliteCommand? _findPoints;
+
+    private SqliteCommand Prepare(string sql, params string[] parameters)
+    {
+        var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var name in parameters)
+        {
+            command.Parameters.Add(new SqliteParameter(name, DBNull.Value));
+        }
+
+        command.Prepare();
+        return command;
     }
 
     private static List<PointRecord> ReadPoints(SqliteCommand command)
@@ -345,6 +375,7 @@ public sealed class RunStateStore : IDisposable
 
     public void Dispose()
     {
+        _findPoints?.Dispose();
         foreach (var command in _prepared.Values)
         {
             command.Dispose();
