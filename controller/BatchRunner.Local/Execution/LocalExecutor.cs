@@ -330,30 +330,54 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
 
         /// <summary>
         /// Feeds the schedule, looking for earlier results on the way: an index that never ran here and whose point an
-        /// earlier run of the namespace recorded takes a copy of that result (when it is as it was) and is done; every
-        /// other index goes to the workers, which start at once rather than after the lookups.
+        /// earlier run of the namespace recorded goes to <paramref name="found"/> to take a copy of that result; every
+        /// other index goes to the workers at once, so they start after one lookup, not after all of them or the copies.
         /// </summary>
-        private void FeedLookingForPoints(List<int> todo, CancellationTokenSource stop)
+        private void FeedLookingForPoints(List<int> todo, ChannelWriter<(int Index, PointKey Key, IReadOnlyList<PointRecord> Candidates)> found, CancellationTokenSource stop)
         {
-            foreach (var index in todo)
+            try
+            {
+                foreach (var index in todo)
+                {
+                    if (stop.IsCancellationRequested)
+                    {
+                        // Stopping: what is not fed stays pending, found again by the next invocation.
+                        return;
+                    }
+
+                    var key = PointKey.For(job, _plan.For(index), _program);
+                    var candidates = _attemptsUsed[index] == 0 ? state.FindPoints(job.Metadata.Namespace, key.Hash, runId) : [];
+                    if (candidates.Count == 0)
+                    {
+                        _ready.Writer.TryWrite(index);
+                    }
+                    else
+                    {
+                        found.TryWrite((index, key, candidates));
+                    }
+                }
+            }
+            finally
+            {
+                found.TryComplete();
+            }
+        }
+
+        /// <summary>
+        /// Takes the earlier results found, beside the workers: an index whose source is as it was succeeds with a copy
+        /// of it; one whose source was deleted or changed goes to the workers to run, its ledger row saying why.
+        /// </summary>
+        private async Task ReuseFoundAsync(ChannelReader<(int Index, PointKey Key, IReadOnlyList<PointRecord> Candidates)> found, CancellationTokenSource stop)
+        {
+            await foreach (var (index, key, candidates) in found.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
             {
                 if (stop.IsCancellationRequested)
                 {
-                    // Stopping: what is not fed stays pending, found again by the next invocation.
-                    return;
-                }
-
-                var assignment = _plan.For(index);
-                var key = PointKey.For(job, assignment, _program);
-                var candidates = _attemptsUsed[index] == 0 ? state.FindPoints(job.Metadata.Namespace, key.Hash, runId) : [];
-                if (candidates.Count == 0)
-                {
-                    _ready.Writer.TryWrite(index);
                     continue;
                 }
 
                 var now = Time.GetUtcNow();
-                var target = LedgerRow.For(job, runId, assignment, 1, AttemptOutcome.Succeeded, now, now, BackendName) with { PointKey = key.Hash };
+                var target = LedgerRow.For(job, runId, _plan.For(index), 1, AttemptOutcome.Succeeded, now, now, BackendName) with { PointKey = key.Hash };
                 LedgerRow? row;
                 string? refused;
                 try
@@ -382,6 +406,21 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 Interlocked.Increment(ref _reused);
                 _progress.IndexSucceeded();
                 IndexDone();
+            }
+        }
+
+        /// <summary>Runs a part of the schedule beside the workers; if the runner itself breaks there, the run stops rather than lose track.</summary>
+        private async Task Guarded(Func<Task> part, CancellationTokenSource stop)
+        {
+            try
+            {
+                await part().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                log.LogError(e, "Runner error in {BatchJob} run {RunId} while taking earlier results; stopping the run", _name, runId);
+                Interlocked.CompareExchange(ref _fault, e, null);
+                await stop.CancelAsync().ConfigureAwait(false);
             }
         }
 
@@ -425,20 +464,10 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
             }
             else
             {
-                feeder = Task.Run(() =>
-                {
-                    try
-                    {
-                        FeedLookingForPoints(todo, stop);
-                    }
-                    catch (Exception e)
-                    {
-                        // The runner itself broke (its state could not be written): stop the run rather than lose track of it.
-                        log.LogError(e, "Runner error in {BatchJob} run {RunId} while looking for earlier results; stopping the run", _name, runId);
-                        Interlocked.CompareExchange(ref _fault, e, null);
-                        stop.Cancel();
-                    }
-                }, CancellationToken.None);
+                var found = Channel.CreateUnbounded<(int, PointKey, IReadOnlyList<PointRecord>)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+                feeder = Task.WhenAll(
+                    Task.Run(() => Guarded(() => { FeedLookingForPoints(todo, found.Writer, stop); return Task.CompletedTask; }, stop), CancellationToken.None),
+                    Task.Run(() => Guarded(() => ReuseFoundAsync(found.Reader, stop), stop), CancellationToken.None));
             }
 
             var workers = Enumerable.Range(0, Math.Min(job.Spec.Parallelism, _outstanding))
