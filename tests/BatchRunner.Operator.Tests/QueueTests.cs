@@ -92,9 +92,10 @@ public sealed class QueueTests(OperatorFixture fixture, ITestOutputHelper output
         Assert.True(Status(small, "completionTime")!.Value.GetDateTimeOffset() < Status(large, "completionTime")!.Value.GetDateTimeOffset(), "the small sweep finished first");
         Assert.Equal("True", Condition(large, "Admitted")?.GetProperty("status").GetString());
 
-        // The queue says what it holds; kubectl shows it.
-        var table = await fixture.KubectlAsync("get", "queues", Queue);
-        Assert.Matches($@"{Queue}\s+kubernetes\s+0\s+0\s+0\s+", table);
+        // The queue says what it holds (its status is written by the scheduler's next cycle); kubectl shows it.
+        var table = "";
+        await Eventually.TrueAsync(async () => System.Text.RegularExpressions.Regex.IsMatch(table = await fixture.KubectlAsync("get", "queues", Queue), $@"{Queue}\s+kubernetes\s+0\s+0\s+0\s+"),
+            TimeSpan.FromSeconds(15), "the queue shows nothing pending, admitted or waiting");
         Assert.Contains("True", table, StringComparison.Ordinal);
         var metrics = (await _controller.GetAsync("/metrics")).Body;
         Assert.Contains($"batchrunner_scheduler_cycle_duration_seconds_count", metrics, StringComparison.Ordinal);

@@ -251,8 +251,8 @@ public sealed class LocalExecutor(LocalRunOptions options, TimeProvider time, IL
                 log.LogInformation("Adopted {Count} succeeded attempts from their ledger rows; the state had not recorded them", adopted.Count);
             }
 
-            // 3b. Indexes an earlier run of the namespace computed already may take that result instead of running: found
-            //     now, taken beside the schedule (so the first attempt does not wait for the copies).
+            // 3b. Indexes an earlier run of the namespace computed already may take that result instead of running:
+            //     looked up and taken beside the workers (so the first attempt waits for neither).
             _program = PointReuse.ProgramOf(job, owner.Options.WorkingDirectory);
             var lookForPoints = chosen is null && job.Spec.ReusesResults && todo.Count > 0 && state.HasPoints(job.Metadata.Namespace);
 
