@@ -22,31 +22,6 @@ internal static class AttemptFiles
         }
     }
 
-    /// <summary>
-    /// Makes <paramref name="destination"/> a hard link to <paramref name="source"/> (no copy: an attempt's finished
-    /// output never changes, and the one linked to never runs a workload); false where the file system will not (another
-    /// device, no hard links), and the caller copies.
-    /// </summary>
-    public static unsafe bool TryLink(string source, string destination)
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            return false;
-        }
-
-        var from = LibC.Utf8(source);
-        var to = LibC.Utf8(destination);
-        try
-        {
-            return LibC.Link(from, to) == 0;
-        }
-        finally
-        {
-            NativeMemory.Free(from);
-            NativeMemory.Free(to);
-        }
-    }
-
     /// <summary>Writes a file whole under a temporary name and renames it into place, so no reader sees half of it.</summary>
     public static unsafe void WriteAtomically(string path, ReadOnlySpan<byte> content)
     {

@@ -13,10 +13,9 @@ namespace BatchRunner.Local.Execution;
 /// <summary>
 /// Taking an earlier identical point's result instead of running an index (<c>spec.reuse</c>, on by default): the
 /// state keeps every succeeded attempt's point key and the digest of its output files; an index whose key an earlier
-/// run of the namespace computed gets that attempt's outputs (hard-linked where the file system allows) and logs in an
-/// attempt of its own, and a ledger row saying where they came from (<c>reused_from</c>), so queries answer as if it
-/// had run. A source whose files were deleted or changed since is not reused: the index runs, and its ledger row says
-/// why.
+/// run of the namespace computed gets that attempt's outputs and logs copied into an attempt of its own, and a ledger
+/// row saying where they came from (<c>reused_from</c>), so queries answer as if it had run. A source whose files were
+/// deleted or changed since is not reused: the index runs, and its ledger row says why.
 /// </summary>
 public static class PointReuse
 {
@@ -70,15 +69,12 @@ public static class PointReuse
             AttemptFiles.CreateOutputFolder(output);
             foreach (var file in OutputFolder.Scan(sourceOutput).Files)
             {
-                // Linked where the file system allows, else copied, read as the digest was (a regular file, never through a link).
+                // Read as the digest was: a regular file, never through a link.
                 var destination = Path.Combine(output, file.Name);
                 Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
-                if (!AttemptFiles.TryLink(file.Path, destination))
-                {
-                    using var from = OutputFolder.OpenRegular(file.Path);
-                    using var to = new FileStream(destination, FileMode.Create, FileAccess.Write, FileShare.None);
-                    from.CopyTo(to);
-                }
+                using var from = OutputFolder.OpenRegular(file.Path);
+                using var to = new FileStream(destination, FileMode.Create, FileAccess.Write, FileShare.None);
+                from.CopyTo(to);
             }
 
             var logs = Path.Combine(source, StoreLayout.LogsFolder);

@@ -131,9 +131,6 @@ internal static unsafe partial class LibC
     [LibraryImport(Lib, EntryPoint = "rename", SetLastError = true)]
     public static partial int Rename(byte* oldPath, byte* newPath);
 
-    [LibraryImport(Lib, EntryPoint = "link", SetLastError = true)]
-    public static partial int Link(byte* existingPath, byte* newPath);
-
     [LibraryImport(Lib, EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
 
