@@ -19,6 +19,17 @@ public static class BackendDriver
     /// <summary>How long to wait after a transient failure the backend's own client already retried.</summary>
     public static readonly TimeSpan TransientPause = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// Where a run of <paramref name="job"/> stands on its backend, without submitting anything: the backend is handed its
+    /// state kept beside <paramref name="store"/> and asked once (a rerun is decided against this).
+    /// </summary>
+    public static async Task<BackendProgress> LookAsync(IBatchBackend backend, Core.Spec.BatchJob job, string runId, string store, ILogger log, CancellationToken cancellation)
+    {
+        var look = new BackendRun(job, job.Metadata.Namespace, job.Metadata.Name, runId, 0, runId, IndexSelection.All, null, AllowSubmit: false);
+        var state = await BackendStateFile.For(store, look, backend.Backend.Name).LoadAsync(log, cancellation).ConfigureAwait(false);
+        return await backend.AdvanceAsync(look with { State = state }, (_, _) => Task.CompletedTask, cancellation).ConfigureAwait(false);
+    }
+
     /// <param name="allowance">Asked before each call: what the run's queue admits now (null: no scheduler, its parallelism).</param>
     public static async Task<FollowOutcome> FollowAsync(
         IBatchBackend backend, BackendRun run, BackendStateFile? stateFile, Action<BackendProgress>? observe, TimeProvider time, ILogger log, CancellationToken cancellation,

@@ -260,6 +260,24 @@ public sealed class BatchJobReconcilerTests
         AssertCondition(Conditions.Complete, "True", Conditions.Reasons.AllIndexesSucceeded);
     }
 
+    [Fact]
+    public async Task Cancelling_during_a_rerun_stops_the_rerun_job()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        await ReconcileAsync();
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Succeeded = 8, Conditions = [Condition("Complete")] });
+        await ReconcileAsync();
+        Annotate("0-1");
+        await ReconcileAsync();
+        Assert.NotNull(_cluster.Job("sweep-rerun-1"));
+
+        _cluster.Update(Key, b => b.Metadata.Annotations![BatchJobResource.CancelAnnotation] = "true");
+        await ReconcileAsync();
+
+        Assert.Equal(RunPhase.Cancelled, Status.Phase);
+        Assert.Contains("delete-job sweep-rerun-1", _cluster.Writes);
+    }
+
     [Theory]
     [InlineData("failed", "rerun \"failed\" refused: the run has no failed indexes")]
     [InlineData("8", "rerun \"8\" refused: index 8 is outside the run: it has 8 indexes (0 to 7)")]

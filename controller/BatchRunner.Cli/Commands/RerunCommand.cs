@@ -136,10 +136,7 @@ internal static class RerunCommand
         }
 
         // Where the run stands on its backend: a run still going is not rerun (its indexes may yet succeed).
-        var look = new BackendRun(job, job.Metadata.Namespace, jobName, runId, 0, runId, IndexSelection.All, null, AllowSubmit: false);
-        var stateFile = BackendStateFile.For(store, look, backend.Backend.Name);
-        var standing = await backend.AdvanceAsync(look with { State = await stateFile.LoadAsync(CliApplication.Logs.CreateLogger(nameof(RerunCommand)), cancellation).ConfigureAwait(false) },
-            (_, _) => Task.CompletedTask, cancellation).ConfigureAwait(false);
+        var standing = await BackendDriver.LookAsync(backend, job, runId, store, CliApplication.Logs.CreateLogger(nameof(RerunCommand)), cancellation).ConfigureAwait(false);
         if (!standing.IsTerminal || LocalExecutor.HasLiveRunner(store, runId))
         {
             await stderr.WriteLineAsync($"rerun: {jobName} run {runId} is still {standing.Phase.ToString().ToLowerInvariant()}; wait for it to finish, or `batchrunner cancel {jobName}` first").ConfigureAwait(false);

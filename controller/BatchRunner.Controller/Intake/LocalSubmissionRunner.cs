@@ -221,9 +221,7 @@ public sealed class LocalSubmissionRunner(
         }
 
         var request = submission.RerunRequest!;
-        var look = new BackendRun(job, job.Metadata.Namespace, job.Metadata.Name, runId, 0, runId, IndexSelection.All, null, AllowSubmit: false);
-        var state = await BackendStateFile.For(storeRoot, look, backend.Backend.Name).LoadAsync(_log, stopping).ConfigureAwait(false);
-        var standing = await backend.AdvanceAsync(look with { State = state }, (_, _) => Task.CompletedTask, stopping).ConfigureAwait(false);
+        var standing = await BackendDriver.LookAsync(backend, job, runId, storeRoot, _log, stopping).ConfigureAwait(false);
         string? error = null;
         var chosen = submission.State == SubmissionState.Cancelled ? null : RerunRequest.Resolve(request, job.Spec.Completions, standing.FailedIndexes, out error);
         if (chosen is null)

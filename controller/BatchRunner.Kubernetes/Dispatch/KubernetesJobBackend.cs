@@ -214,13 +214,21 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         return progress;
     }
 
+    /// <summary>
+    /// The Job of the run's latest rerun, when it has one of this BatchJob's: found from the backend's state, which the
+    /// host hands back on every call (a cancel or a delete comes before the host looks at the rerun request).
+    /// </summary>
+    private V1Job? RerunJobOf(BackendRun run) =>
+        RerunState.FromJson(run.State) is { } rerun && cluster.GetJob(run.Namespace, JobManifests.RerunJobName(run.Name, rerun.Number)) is { } job && IsOwnedBy(job, run.Uid)
+            ? job : null;
+
     /// <summary>The longest range text of a rerun's indexes a pod's environment carries.</summary>
     public const int MaxRerunIndexesText = 256 * 1024;
 
     public async Task<BackendProgress> CancelAsync(BackendRun run, string reason, CancellationToken cancellation)
     {
         var (ns, name) = (run.Namespace, run.Name);
-        if (run.Rerun > 0 && cluster.GetJob(ns, JobManifests.RerunJobName(name, run.Rerun)) is { } rerunJob && IsOwnedBy(rerunJob, run.Uid))
+        if (RerunJobOf(run) is { } rerunJob && rerunJob.Status?.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") != true)
         {
             await cluster.DeleteJobAsync(ns, rerunJob.Metadata.Name, cancellation).ConfigureAwait(false);
         }
@@ -255,7 +263,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         }
 
         // Reruns' Jobs go with the BatchJob's owner reference; the one that may still run is stopped now.
-        if (RerunState.FromJson(run.State) is { } rerun && cluster.GetJob(ns, JobManifests.RerunJobName(name, rerun.Number)) is { } rerunJob && IsOwnedBy(rerunJob, run.Uid))
+        if (RerunJobOf(run) is { } rerunJob)
         {
             await cluster.DeleteJobAsync(ns, rerunJob.Metadata.Name, cancellation).ConfigureAwait(false);
         }
