@@ -162,7 +162,7 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
 
             var summary = LocalResultsStore.InspectOutput(outputDir, job.Spec.Results.Format);
             var digest = outcome == AttemptOutcome.Succeeded && reusedFrom is null ? OutputFolder.Digest(outputDir) : null;
-            var row = summary.ApplyTo(LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, job.Spec.Backend.Name) with
+            var row = summary.ApplyTo(LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, BackendOf(job)) with
             {
                 ExitCode = child.ExitCode,
                 Reason = notReused is null ? reason : reason is null ? notReused : $"{reason}; {notReused}",
@@ -290,5 +290,12 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
 
         return firstError;
     }
+
+    /// <summary>
+    /// The backend the attempt runs on, as its backend says in the environment (a run split across backends by its
+    /// queue names one in its spec), else the spec's; a name that is no backend is not trusted.
+    /// </summary>
+    private string BackendOf(BatchJob job) =>
+        environment(WorkloadEnvironment.Backend) is { Length: > 0 } named && Backend.TryParse(named, out var backend) ? backend.Name : job.Spec.Backend.Name;
 
     }

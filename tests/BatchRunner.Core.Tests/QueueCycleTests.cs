@@ -85,4 +85,66 @@ public sealed class QueueCycleTests
         Assert.Equal(once.Standings.OrderBy(s => s.Key).Select(s => s.Value), again.Standings.OrderBy(s => s.Key).Select(s => s.Value));
         Assert.Equal(once.Usage, again.Usage);
     }
+
+    private static QueueDefinition Bursting(double afterSeconds, int kubernetesIndexes = 2, int awsIndexes = 100) => new("burst", [Backend.Kubernetes, Backend.AwsBatch],
+        new Dictionary<Backend, Quota> { [Backend.Kubernetes] = new(kubernetesIndexes, long.MaxValue, long.MaxValue), [Backend.AwsBatch] = new(awsIndexes, long.MaxValue, long.MaxValue) },
+        new Dictionary<string, double>(), 1, TimeSpan.FromMinutes(10)) { Overflow = new OverflowRule(TimeSpan.FromSeconds(afterSeconds)) };
+
+    private static QueuedWorkload Sweep(string key, int parallelism, int remaining, long sequence, RuntimeSummary? runtimes = null, bool undispatched = true, int running = 0) =>
+        new(new Workload(key, key.Split('/')[0], "burst", Backend.Kubernetes, 0, sequence, parallelism, remaining, running, 0, 0), runtimes, undispatched);
+
+    [Fact]
+    public void A_sweep_held_back_by_a_full_quota_overflows_at_once_with_a_rule_of_zero_keeping_the_indexes_it_runs_in_proportion()
+    {
+        // Two of its four at once fit the quota: half its indexes stay, the other half go to AWS Batch two at a time.
+        var standing = QueueCycle.Run([Bursting(0)], [Sweep("a/sweep", 4, 8, 1)], [], Start).Standings["a/sweep"];
+
+        Assert.Equal(new OverflowPlan(Backend.AwsBatch, 4, 2, 2, 2, "queue burst admits 2 of 4 indexes on kubernetes (QuotaExhausted), and overflows at once"), standing.Overflow);
+    }
+
+    [Fact]
+    public void A_sweep_admitted_nothing_overflows_whole_once_its_start_estimate_passes_the_rule()
+    {
+        // a holds both slots with 60 s indexes: b's first index would start in 30 s (one slot of two frees per runtime).
+        var running = Sweep("a/holder", 2, 100, 1, new RuntimeSummary(10, 60, 60), undispatched: false, running: 2);
+        var soon = QueueCycle.Run([Bursting(45)], [running, Sweep("b/sweep", 4, 10, 2)], [], Start).Standings["b/sweep"];
+        var late = QueueCycle.Run([Bursting(20)], [running, Sweep("b/sweep", 4, 10, 2)], [], Start).Standings["b/sweep"];
+
+        Assert.Null(soon.Overflow);
+        Assert.Equal((Backend.AwsBatch, 0, 0, 4, 4), (late.Overflow!.To, late.Overflow.Keep, late.Overflow.KeptParallelism, late.Overflow.OverflowParallelism, late.Overflow.Allowance));
+        Assert.StartsWith("its next index would wait ~", late.Overflow.Why, StringComparison.Ordinal);
+        Assert.Contains("more than queue burst's overflow.afterSeconds (20)", late.Overflow.Why, StringComparison.Ordinal);
+        // The part sent away competes in AWS Batch's pool under a key of its own.
+        Assert.Equal(4, QueueCycle.Run([Bursting(20)], [running, Sweep("b/sweep", 4, 10, 2)], [], Start).Standings[OverflowPlan.KeyOf("b/sweep", Backend.AwsBatch)].Allowance);
+    }
+
+    public static TheoryData<string, QueueDefinition, QueuedWorkload> NoOverflow => new()
+    {
+        { "admitted in full", Bursting(0, kubernetesIndexes: 10), Sweep("a/sweep", 4, 8, 1) },
+        { "already dispatched", Bursting(0), Sweep("a/sweep", 4, 8, 1, undispatched: false) },
+        { "no runtime to estimate a wait by", Bursting(60), Sweep("a/sweep", 4, 8, 1) },
+        { "its runtime is within the rule", Bursting(60), Sweep("a/sweep", 4, 8, 1, new RuntimeSummary(5, 30, 50)) },
+        { "the next backend has no room", Bursting(0, awsIndexes: 0), Sweep("a/sweep", 4, 8, 1) },
+        { "no backend after its own", Bursting(0) with { Backends = [Backend.AwsBatch, Backend.Kubernetes] }, Sweep("a/sweep", 4, 8, 1) with { Workload = Sweep("a/sweep", 4, 8, 1).Workload with { Backend = Backend.Kubernetes } } },
+        { "the queue has no rule", Bursting(0) with { Overflow = null }, Sweep("a/sweep", 4, 8, 1) },
+    };
+
+    [Theory]
+    [MemberData(nameof(NoOverflow))]
+    public void A_sweep_stays_whole_on_its_backend_when_the_rule_does_not_apply(string why, QueueDefinition queue, QueuedWorkload sweep)
+    {
+        var result = QueueCycle.Run([queue], [sweep], [], Start);
+
+        Assert.True(result.Standings["a/sweep"].Overflow is null, why);
+        Assert.Single(result.Standings);
+    }
+
+    [Fact]
+    public void A_sweep_past_its_rule_overflows_when_its_runtime_passes_it_and_the_parts_keep_its_parallelism()
+    {
+        var standing = QueueCycle.Run([Bursting(60)], [Sweep("a/sweep", 10, 100, 1, new RuntimeSummary(5, 120, 150))], [], Start).Standings["a/sweep"];
+
+        Assert.Equal((20, 2, 8), (standing.Overflow!.Keep, standing.Overflow.KeptParallelism, standing.Overflow.OverflowParallelism));
+        Assert.Equal(10, standing.Overflow.KeptParallelism + standing.Overflow.OverflowParallelism);
+    }
 }

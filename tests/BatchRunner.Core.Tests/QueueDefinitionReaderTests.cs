@@ -47,6 +47,12 @@ public sealed class QueueDefinitionReaderTests
         { """{"backends": ["kubernetes"], "usageHalfLifeSeconds": 0}""", "queues.research.usageHalfLifeSeconds: must be a number of seconds above 0 and at most 2592000, got 0" },
         { """{"backends": ["kubernetes"], "priority": 1}""", "queues.research.priority: unknown field" },
         { "[]", "queues.research: expected an object with backends and quotas" },
+        { """{"backends": ["kubernetes"], "overflow": {"afterSeconds": 60}}""", "queues.research.overflow: overflow needs a second backend to go to; backends lists kubernetes" },
+        { """{"backends": ["kubernetes", "aws-batch"], "overflow": {}}""", "queues.research.overflow.afterSeconds: required: how long the next index may wait on a backend before waiting indexes go to the next one (0: as soon as its quota is full)" },
+        { """{"backends": ["kubernetes", "aws-batch"], "overflow": {"afterSeconds": -1}}""", "queues.research.overflow.afterSeconds: must be a number of seconds from 0 to 2592000, got -1" },
+        { """{"backends": ["kubernetes", "aws-batch"], "overflow": {"afterSeconds": "5m"}}""", "queues.research.overflow.afterSeconds: must be a number of seconds from 0 to 2592000, got \"5m\"" },
+        { """{"backends": ["kubernetes", "aws-batch"], "overflow": {"afterSeconds": 1, "to": "aws-batch"}}""", "queues.research.overflow.to: unknown field" },
+        { """{"backends": ["kubernetes", "aws-batch"], "overflow": true}""", "queues.research.overflow: expected {afterSeconds: N}" },
     };
 
     [Theory]
@@ -70,6 +76,17 @@ public sealed class QueueDefinitionReaderTests
         Assert.False(queue.Admits("team-b"));
         Assert.True(Read("""{"backends": ["local"]}""").Queue!.Admits("anyone"));
         Assert.Equal("research", Read("""{"backends": ["kubernetes"], "kueueLocalQueue": "research"}""").Queue!.KueueLocalQueue);
+    }
+
+    [Fact]
+    public void An_overflow_rule_sends_waiting_indexes_to_the_next_backend_in_the_queues_order()
+    {
+        var (queue, errors) = Read("""{"backends": ["local", "kubernetes", "aws-batch"], "overflow": {"afterSeconds": 300}}""");
+
+        Assert.Empty(errors);
+        Assert.Equal(TimeSpan.FromMinutes(5), queue!.Overflow!.After);
+        Assert.Equal((Backend.Kubernetes, Backend.AwsBatch, (Backend?)null), (queue.OverflowAfter(Backend.Local), queue.OverflowAfter(Backend.Kubernetes), queue.OverflowAfter(Backend.AwsBatch)));
+        Assert.Null(Read("""{"backends": ["local", "kubernetes"]}""").Queue!.OverflowAfter(Backend.Local));
     }
 
     [Fact]

@@ -154,13 +154,25 @@ public sealed class JobManifestsTests
     }
 
     [Fact]
-    public void The_container_env_is_the_spec_env_then_the_job_run_and_output_variables()
+    public void The_container_env_is_the_spec_env_then_the_job_run_output_and_backend_variables()
     {
         var env = Build(Sweep).Spec.Template.Spec.Containers[0].Env.Select(e => (e.Name, e.Value));
 
         Assert.Equal(
-            [("LOG_LEVEL", "debug"), ("BATCHRUNNER_JOB", Specs.Name), ("BATCHRUNNER_RUN_ID", RunIdentity.For(Sweep)), ("BATCHRUNNER_OUTPUT_DIR", "/batchrunner/output")],
+            [("LOG_LEVEL", "debug"), ("BATCHRUNNER_JOB", Specs.Name), ("BATCHRUNNER_RUN_ID", RunIdentity.For(Sweep)), ("BATCHRUNNER_OUTPUT_DIR", "/batchrunner/output"),
+                ("BATCHRUNNER_BACKEND", "kubernetes")],
             env);
+    }
+
+    [Fact]
+    public void A_part_of_a_split_run_is_the_runs_own_job_with_a_completion_per_index_of_the_part()
+    {
+        var job = JobManifests.IndexedJob(Sweep, Specs.Uid, ClusterCapabilities.Current, DispatchSettings.Default, rerun: (0, "0-2"));
+
+        Assert.Equal(BatchJobResource.JobName(Specs.Name), job.Metadata.Name);
+        Assert.False(job.Metadata.Labels.ContainsKey(JobManifests.RerunLabel));
+        Assert.Equal(3, job.Spec.Completions);
+        Assert.Contains(("BATCHRUNNER_INDEXES", "0-2"), job.Spec.Template.Spec.Containers[0].Env.Select(e => (e.Name, e.Value)));
     }
 
     [Fact]

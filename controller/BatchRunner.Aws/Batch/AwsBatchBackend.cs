@@ -43,8 +43,22 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
         }
 
         var rerun = run.Rerun > 0 && !run.Indexes.IsAll ? (run.Rerun, IndexRanges.Parse(run.Indexes.Ranges)) : ((int, IReadOnlyList<int>)?)null;
+        (int, int)? part = null;
+        if (run.Rerun == 0 && !run.Indexes.IsAll)
+        {
+            // A part of a split run: windows go from its first index to its last, so it must be one range.
+            var indexes = IndexRanges.Parse(run.Indexes.Ranges);
+            if (indexes.Count == 0 || indexes[^1] - indexes[0] + 1 != indexes.Count)
+            {
+                return new BackendProgress(RunPhase.Pending, indexes.Count, 0, 0, 0, null, null, null, Dispatched: false, BackendReasons.SubsetUnsupported,
+                    $"AWS Batch runs a part of a run only as one range of indexes, got {run.Indexes.Ranges}", null, null, run.State, TimeSpan.FromSeconds(60)) { RefusedForInput = true };
+            }
+
+            part = (indexes[0], indexes[^1] + 1);
+        }
+
         var progress = await dispatcher.AdvanceAsync(
-            job, run.RunId, AwsBatchRunState.FromJson(run.State), (state, token) => checkpoint(state.ToJson(), token), run.AllowSubmit, run.Allowance, cancellation, rerun).ConfigureAwait(false);
+            job, run.RunId, AwsBatchRunState.FromJson(run.State), (state, token) => checkpoint(state.ToJson(), token), run.AllowSubmit, run.Allowance, cancellation, rerun, part).ConfigureAwait(false);
         var external = ToExternal(progress) with { JobName = progress.Problem is null || progress.State.NextIndex > 0 ? JobNamePrefix(run) : null };
         _usage.Observe(run, external);
         if (external.IsTerminal)

@@ -80,6 +80,7 @@ public sealed class AwsBatchDispatcher(
     /// <param name="allowSubmit">False when the spec changed after dispatch: what runs is followed, nothing new goes.</param>
     /// <param name="allowance">Indexes its queue lets run at once now (null: its parallelism); windows are cut to fit it.</param>
     /// <param name="rerun">A rerun the host asks for: its number and the indexes that get new attempts (taken once, when its number is new).</param>
+    /// <param name="part">The run's indexes from First to End (exclusive) only, when its queue split the run across backends.</param>
     public async Task<AwsBatchProgress> AdvanceAsync(
         BatchJob job,
         string runId,
@@ -88,11 +89,24 @@ public sealed class AwsBatchDispatcher(
         bool allowSubmit,
         int? allowance,
         CancellationToken cancellation,
-        (int Number, IReadOnlyList<int> Indexes)? rerun = null)
+        (int Number, IReadOnlyList<int> Indexes)? rerun = null,
+        (int First, int End)? part = null)
     {
         var run = state?.RunId == runId ? state.Clone() : new AwsBatchRunState { RunId = runId };
+        if (part is { } given && run.PartEnd is null && run.Arrays.Count == 0 && run.WindowSize == 0)
+        {
+            // Recorded with the first state: the part a run was given stays its part.
+            (run.PartStart, run.PartEnd, run.NextIndex) = (given.First, given.End, given.First);
+        }
+
         if (rerun is { } asked && asked.Number > run.Reruns && allowSubmit)
         {
+            if (run.PartEnd is not null)
+            {
+                return Progress(job, run, new AwsBatchProblem(AwsBatchReasons.RerunRefused,
+                    $"run {runId} was split across backends by its queue's overflow; AWS Batch reruns only a run it ran whole", Fatal: false));
+            }
+
             if (!IsFinished(job, run) || run.Outcome is not null)
             {
                 return Progress(job, run, new AwsBatchProblem(AwsBatchReasons.RerunRefused,
@@ -148,7 +162,7 @@ public sealed class AwsBatchDispatcher(
             }
 
             // 4. Submit the windows that are due (a rerun's after the run's own).
-            if (allowSubmit && (run.NextIndex < job.Spec.Completions || RerunLeft(run) > 0))
+            if (allowSubmit && (run.NextIndex < EndOf(job, run) || RerunLeft(run) > 0))
             {
                 var limit = Math.Min(job.Spec.Parallelism, Math.Max(0, allowance ?? int.MaxValue));
                 await SubmitDueAsync(job, runId, run, queue, size, store, limit, checkpoint, cancellation).ConfigureAwait(false);
@@ -223,10 +237,10 @@ public sealed class AwsBatchDispatcher(
         BatchJob job, string runId, AwsBatchRunState run, string queue, FargateSize size, string store, int limit,
         Func<AwsBatchRunState, CancellationToken, Task>? checkpoint, CancellationToken cancellation)
     {
-        var total = job.Spec.Completions;
+        var total = EndOf(job, run);
         if (run.WindowSize == 0)
         {
-            run.WindowSize = WindowSize(total, job.Spec.Parallelism);
+            run.WindowSize = WindowSize(CountOf(job, run), job.Spec.Parallelism);
         }
 
         if (NextWindow(job, run, limit, Math.Max(total - run.NextIndex, RerunLeft(run))) == 0)
@@ -319,7 +333,13 @@ public sealed class AwsBatchDispatcher(
     private static int RerunLeft(AwsBatchRunState run) => run.RerunIndexes is null ? 0 : IndexRanges.Count(run.RerunIndexes) - run.RerunNext;
 
     private static bool IsFinished(BatchJob job, AwsBatchRunState run) =>
-        run.NextIndex >= job.Spec.Completions && run.Arrays.Count == 0 && run.WindowSize > 0 && RerunLeft(run) == 0;
+        run.NextIndex >= EndOf(job, run) && run.Arrays.Count == 0 && run.WindowSize > 0 && RerunLeft(run) == 0;
+
+    /// <summary>One past the last index this backend runs of the run: its part's end, else the run's.</summary>
+    private static int EndOf(BatchJob job, AwsBatchRunState run) => run.PartEnd ?? job.Spec.Completions;
+
+    /// <summary>The indexes this backend runs of the run.</summary>
+    private static int CountOf(BatchJob job, AwsBatchRunState run) => EndOf(job, run) - (run.PartStart ?? 0);
 
     /// <summary>
     /// Takes a rerun: the chosen indexes leave the counts of the finished run (each had succeeded or failed) and wait
@@ -381,8 +401,8 @@ public sealed class AwsBatchDispatcher(
                 Command = command,
                 // A rerun's attempts are numbered after those the store holds (AWS Batch counts from 1 again).
                 Environment = indexes is null
-                    ? [new NameValue("BATCHRUNNER_INDEX_OFFSET", start.ToString(CultureInfo.InvariantCulture))]
-                    : [new NameValue("BATCHRUNNER_INDEXES", indexes), new NameValue("BATCHRUNNER_ATTEMPT_NUMBERING", "store")],
+                    ? [new NameValue("BATCHRUNNER_INDEX_OFFSET", start.ToString(CultureInfo.InvariantCulture)), new NameValue(WorkloadEnvironment.Backend, Backend.AwsBatch.Name)]
+                    : [new NameValue(WorkloadEnvironment.RerunIndexes, indexes), new NameValue("BATCHRUNNER_ATTEMPT_NUMBERING", "store"), new NameValue(WorkloadEnvironment.Backend, Backend.AwsBatch.Name)],
             },
             RetryStrategy = RetryStrategyFor(spec.Retry),
             Timeout = spec.TimeoutSeconds is { } timeout ? new JobTimeout(Math.Max(60, (int)Math.Ceiling(Math.Min(timeout, int.MaxValue)))) : null,
@@ -581,7 +601,7 @@ public sealed class AwsBatchDispatcher(
 
     private AwsBatchProgress Progress(BatchJob job, AwsBatchRunState run, AwsBatchProblem? problem)
     {
-        var total = job.Spec.Completions;
+        var total = CountOf(job, run);
         var succeeded = run.DoneSucceeded + run.Arrays.Sum(a => a.Succeeded);
         var failed = run.DoneFailed + run.Arrays.Sum(a => a.Failed);
         var running = run.Arrays.Sum(a => a.Running);
@@ -618,7 +638,7 @@ public sealed class AwsBatchDispatcher(
         var summary = run.WindowSize == 0
             ? $"{total} indexes, not submitted yet"
             : string.Create(CultureInfo.InvariantCulture,
-                $"{total} indexes in {arrays} AWS Batch job(s) of up to {run.WindowSize} on {run.JobQueue}, {job.Spec.Parallelism} at a time; {run.NextIndex} submitted")
+                $"{total} indexes in {arrays} AWS Batch job(s) of up to {run.WindowSize} on {run.JobQueue}, {job.Spec.Parallelism} at a time; {run.NextIndex - (run.PartStart ?? 0)} submitted")
                 + (run.RerunIndexes is null ? "" : string.Create(CultureInfo.InvariantCulture, $"; rerun {run.Reruns}: {run.RerunNext} of {IndexRanges.Count(run.RerunIndexes)} indexes submitted"));
         return new AwsBatchProgress(run, phase, total, succeeded, failed, running, problem, summary, poll);
     }

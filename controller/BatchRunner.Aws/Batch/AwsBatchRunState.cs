@@ -63,6 +63,15 @@ public sealed class AwsBatchRunState
     /// <summary>How many of <see cref="RerunIndexes"/> (in order) are submitted.</summary>
     public int RerunNext { get; set; }
 
+    /// <summary>
+    /// The first index of the run's part this backend runs, when its queue split the run across backends (the part
+    /// runs to <see cref="PartEnd"/>); null: the whole run.
+    /// </summary>
+    public int? PartStart { get; set; }
+
+    /// <summary>One past the last index of the run's part; null: the whole run.</summary>
+    public int? PartEnd { get; set; }
+
     /// <summary>Set once the run ended for a reason of its own (Cancelled, DeadlineExceeded): nothing more is submitted.</summary>
     public string? Outcome { get; set; }
 

@@ -23,6 +23,12 @@ public static class WorkloadEnvironment
     /// Set on a rerun's Job or array (not seen by the workload as such): the indexes it runs, in range notation;
     /// completion or child <c>i</c> runs the <c>i</c>-th.
     /// </summary>
+    /// <summary>
+    /// The backend running the attempt, for its ledger row: a run split by its queue's overflow runs on two, while
+    /// the spec names one.
+    /// </summary>
+    public const string Backend = "BATCHRUNNER_BACKEND";
+
     public const string RerunIndexes = "BATCHRUNNER_INDEXES";
 
     /// <summary>The spec's own variables first, then the contract's, which the spec cannot override.</summary>

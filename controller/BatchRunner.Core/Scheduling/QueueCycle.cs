@@ -5,7 +5,27 @@ namespace BatchRunner.Core.Scheduling;
 
 /// <summary>A BatchJob waiting in or running through a queue, with what is known of its indexes' runtimes.</summary>
 /// <param name="Runtimes">Runtimes of its indexes seen so far (this run's and its earlier runs'); null before any finished.</param>
-public sealed record QueuedWorkload(Workload Workload, RuntimeSummary? Runtimes);
+/// <param name="MayOverflow">
+/// Nothing of its run went to a backend yet, so its queue's overflow rule may still send some of its indexes to the
+/// next backend (once dispatched, an index never moves).
+/// </param>
+public sealed record QueuedWorkload(Workload Workload, RuntimeSummary? Runtimes, bool MayOverflow = false);
+
+/// <summary>
+/// Its queue's overflow rule applies: the lowest <paramref name="Keep"/> of its indexes stay on its backend, run at
+/// most <paramref name="KeptParallelism"/> at once (what that backend admitted), and the rest go to
+/// <paramref name="To"/> at most <paramref name="OverflowParallelism"/> at once, so the run as a whole keeps its
+/// parallelism and both parts finish about together. <paramref name="Allowance"/> is what <paramref name="To"/>
+/// admits of them now (always some: a backend with no room takes no overflow).
+/// </summary>
+public sealed record OverflowPlan(Backend To, int Keep, int KeptParallelism, int OverflowParallelism, int Allowance, string Why)
+{
+    /// <summary>The key the scheduler knows the part of a BatchJob on another backend by.</summary>
+    public static string KeyOf(string key, Backend backend) => $"{key}#{backend.Name}";
+
+    /// <summary>The BatchJob a key belongs to: itself, or the owner of a part on another backend.</summary>
+    public static string OwnerOf(string key) => key.IndexOf('#', StringComparison.Ordinal) is var at and >= 0 ? key[..at] : key;
+}
 
 /// <summary>
 /// Where one BatchJob stands after a cycle: how many indexes it may run at once, and, when some wait, why, its place
@@ -26,6 +46,9 @@ public sealed record Standing(
 {
     /// <summary>The Kueue LocalQueue that admits it instead of BatchRunner, when its queue delegates.</summary>
     public string? DelegatedTo { get; init; }
+
+    /// <summary>Send its waiting indexes to another backend (decided only for a run not dispatched yet).</summary>
+    public OverflowPlan? Overflow { get; init; }
 
     public bool IsWaiting => Reason is not null;
 }
@@ -65,9 +88,57 @@ public static class QueueCycle
         var workloads = queued.Select(q => q.Workload).ToList();
         var advanced = AdvanceUsage(byName, workloads, usage, now);
         var admissions = FairShareScheduler.Schedule(queues, workloads, advanced);
-        var decided = admissions.ToDictionary(a => a.Key, StringComparer.Ordinal);
-        var ahead = EtaEstimator.IndexesAhead(admissions, workloads);
+        var standings = Standings(byName, queued, admissions, now, refused);
 
+        // Overflow: a run not dispatched yet whose next index waits too long sends its waiting indexes to the next
+        // backend. Its part there competes in that backend's pool like any workload, so the queue decides again with it.
+        var plans = Overflows(byName, queued, standings, now);
+        var given = queued;
+        while (plans.Count > 0)
+        {
+            var parts = plans.Select(p => new QueuedWorkload(p.Part, given.First(q => q.Workload.Key == p.Key).Runtimes)).ToList();
+            queued = [.. given, .. parts];
+            workloads = [.. queued.Select(q => q.Workload)];
+            advanced = AdvanceUsage(byName, workloads, usage, now);
+            admissions = FairShareScheduler.Schedule(queues, workloads, advanced);
+            standings = Standings(byName, queued, admissions, now, refused);
+
+            // A backend with no room for any of them takes no overflow: that run waits where it is, and the queue
+            // decides once more without it (a part admitted nothing took no room, so the others only gain).
+            var roomless = plans.Where(p => standings[p.Part.Key].Allowance == 0).ToList();
+            if (roomless.Count == 0)
+            {
+                foreach (var (key, part, to, keep, kept, why) in plans)
+                {
+                    standings[key] = standings[key] with { Overflow = new OverflowPlan(to, keep, kept, part.Parallelism, standings[part.Key].Allowance, why) };
+                }
+
+                break;
+            }
+
+            plans = [.. plans.Except(roomless)];
+            if (plans.Count == 0)
+            {
+                queued = given;
+                workloads = [.. given.Select(q => q.Workload)];
+                advanced = AdvanceUsage(byName, workloads, usage, now);
+                admissions = FairShareScheduler.Schedule(queues, workloads, advanced);
+                standings = Standings(byName, queued, admissions, now, refused);
+            }
+        }
+
+        var decided = admissions.ToDictionary(a => a.Key, StringComparer.Ordinal);
+        var summaries = queues.OrderBy(q => q.Name, StringComparer.Ordinal).Select(q => Summarize(q, workloads, decided, advanced)).ToList();
+        return new CycleResult(standings, summaries, advanced);
+    }
+
+    /// <summary>Every workload's standing: its admission, with estimates from its own runtimes or its pool's.</summary>
+    private static Dictionary<string, Standing> Standings(
+        Dictionary<string, QueueDefinition> byName, IReadOnlyList<QueuedWorkload> queued, IReadOnlyList<Admission> admissions, DateTimeOffset now,
+        IReadOnlyDictionary<string, string>? refused)
+    {
+        var decided = admissions.ToDictionary(a => a.Key, StringComparer.Ordinal);
+        var ahead = EtaEstimator.IndexesAhead(admissions, [.. queued.Select(q => q.Workload)]);
         var standings = new Dictionary<string, Standing>(StringComparer.Ordinal);
         foreach (var pool in queued.GroupBy(q => (q.Workload.Queue, q.Workload.Backend)))
         {
@@ -96,8 +167,60 @@ public static class QueueCycle
             }
         }
 
-        var summaries = queues.OrderBy(q => q.Name, StringComparer.Ordinal).Select(q => Summarize(q, workloads, decided, advanced)).ToList();
-        return new CycleResult(standings, summaries, advanced);
+        return standings;
+    }
+
+    /// <summary>
+    /// The runs its queue's overflow rule moves in part: not dispatched yet, held back by the queue (not by their own
+    /// spec), with a next backend, and a wait for their next index past the rule's (at once with a rule of 0). The
+    /// wait is the start estimate for a run admitted nothing, else a typical runtime (its next index waits for one of
+    /// its own to finish); without runtimes to go by, only a rule of 0 moves anything.
+    /// </summary>
+    private static List<(string Key, Workload Part, Backend To, int Keep, int Kept, string Why)> Overflows(
+        Dictionary<string, QueueDefinition> byName, IReadOnlyList<QueuedWorkload> queued, Dictionary<string, Standing> standings, DateTimeOffset now)
+    {
+        var plans = new List<(string, Workload, Backend, int, int, string)>();
+        foreach (var member in queued.Where(q => q.MayOverflow))
+        {
+            var workload = member.Workload;
+            var standing = standings[workload.Key];
+            if (byName.GetValueOrDefault(workload.Queue) is not { Overflow: { } rule } queue || queue.OverflowAfter(workload.Backend) is not { } to
+                || standing.Reason is not (WaitReasons.QuotaExhausted or WaitReasons.TenantOverShare or WaitReasons.BehindHigherPriority)
+                || standing.Allowance >= workload.Wanted || workload.Remaining <= 0)
+            {
+                continue;
+            }
+
+            TimeSpan? wait = standing.Allowance == 0
+                ? standing.StartP50 is { } start ? start - now : null
+                : member.Runtimes is { } runtimes ? TimeSpan.FromSeconds(runtimes.P50Seconds) : null;
+            if (rule.After > TimeSpan.Zero && (wait is null || wait <= rule.After))
+            {
+                continue;
+            }
+
+            var kept = standing.Allowance;
+            var keep = (int)Math.Ceiling((double)workload.Remaining * kept / workload.Wanted);
+            var why = rule.After == TimeSpan.Zero
+                ? $"queue {workload.Queue} admits {kept} of {workload.Wanted} indexes on {workload.Backend.Name} ({standing.Reason}), and overflows at once"
+                : $"its next index would wait ~{DurationText(wait!.Value)} on {workload.Backend.Name} ({standing.Reason}), more than queue {workload.Queue}'s overflow.afterSeconds ({rule.After.TotalSeconds.ToString(CultureInfo.InvariantCulture)})";
+            var part = workload with
+            {
+                Key = OverflowPlan.KeyOf(workload.Key, to),
+                Backend = to,
+                Parallelism = workload.Wanted - kept,
+                Remaining = workload.Remaining - keep,
+                Running = 0,
+                AppliedAllowance = 0,
+            };
+            plans.Add((workload.Key, part, to, keep, kept, why));
+        }
+
+        return plans;
+
+        static string DurationText(TimeSpan span) => span.TotalSeconds < 90
+            ? string.Create(CultureInfo.InvariantCulture, $"{span.TotalSeconds:0}s")
+            : string.Create(CultureInfo.InvariantCulture, $"{span.TotalMinutes:0}m");
     }
 
     /// <summary>Each tenant's usage of each queue as of <paramref name="now"/>; tenants long idle are forgotten.</summary>

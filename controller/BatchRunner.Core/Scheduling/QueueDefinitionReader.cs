@@ -17,11 +17,12 @@ namespace BatchRunner.Core.Scheduling;
 /// priorityClasses: {urgent: 1000}     # besides low (-100), normal (0) and high (100)
 /// namespaces: [team-a, team-b]         # who may use it; left out, every namespace
 /// kueueLocalQueue: research            # Kueue admits its Kubernetes work instead (clusters running Kueue)
+/// overflow: {afterSeconds: 300}        # waiting indexes go to the next backend when the wait passes this
 /// </code>
 /// </summary>
 public static class QueueDefinitionReader
 {
-    private static readonly HashSet<string> Fields = ["backends", "quotas", "tenants", "defaultWeight", "usageHalfLifeSeconds", "priorityClasses", "namespaces", "kueueLocalQueue"];
+    private static readonly HashSet<string> Fields = ["backends", "quotas", "tenants", "defaultWeight", "usageHalfLifeSeconds", "priorityClasses", "namespaces", "kueueLocalQueue", "overflow"];
     private static readonly HashSet<string> QuotaFields = ["indexes", "cpu", "memory"];
 
     /// <summary>Longest queue name: a DNS label, as a cluster-scoped object's name.</summary>
@@ -232,9 +233,55 @@ public static class QueueDefinitionReader
             }
         }
 
+        var overflow = node["overflow"] is { } rule ? ReadOverflow(rule, $"{path}.overflow", backends, errors) : null;
+
         return errors.Count > 0
             ? (null, errors)
-            : (new QueueDefinition(name, backends, quotas, weights, defaultWeight, halfLife) { PriorityClasses = classes, Namespaces = namespaces, KueueLocalQueue = kueue }, errors);
+            : (new QueueDefinition(name, backends, quotas, weights, defaultWeight, halfLife)
+            {
+                PriorityClasses = classes, Namespaces = namespaces, KueueLocalQueue = kueue, Overflow = overflow,
+            }, errors);
+    }
+
+    /// <summary><c>overflow: {afterSeconds: N}</c>: needs a backend to overflow to, and a wait of 0 or more seconds.</summary>
+    private static OverflowRule? ReadOverflow(JsonNode rule, string path, List<Backend> backends, List<SpecError> errors)
+    {
+        if (rule is not JsonObject fields)
+        {
+            errors.Add(new SpecError(path, "expected {afterSeconds: N}"));
+            return null;
+        }
+
+        var before = errors.Count;
+        foreach (var (key, _) in fields)
+        {
+            if (key != "afterSeconds")
+            {
+                errors.Add(new SpecError($"{path}.{key}", "unknown field"));
+            }
+        }
+
+        if (backends.Count < 2)
+        {
+            errors.Add(new SpecError(path, $"overflow needs a second backend to go to; backends lists {(backends.Count == 0 ? "none" : backends[0].Name)}"));
+        }
+
+        var after = TimeSpan.Zero;
+        if (fields["afterSeconds"] is not { } seconds)
+        {
+            errors.Add(new SpecError($"{path}.afterSeconds", "required: how long the next index may wait on a backend before waiting indexes go to the next one (0: as soon as its quota is full)"));
+        }
+        else if (seconds is JsonValue value && value.GetValueKind() == JsonValueKind.Number && value.GetValue<double>() is var number
+            && number >= 0 && number <= SpecLimits.MaxSeconds)
+        {
+            after = TimeSpan.FromSeconds(number);
+        }
+        else
+        {
+            errors.Add(new SpecError($"{path}.afterSeconds", string.Create(CultureInfo.InvariantCulture, $"must be a number of seconds from 0 to {SpecLimits.MaxSeconds}, got {seconds.ToJsonString()}")));
+        }
+
+        return errors.Count > before ? null : new OverflowRule(after);
     }
 
     private static Quota? ReadQuota(JsonNode? node, string path, List<SpecError> errors)

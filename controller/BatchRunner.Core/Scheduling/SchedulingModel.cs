@@ -43,10 +43,34 @@ public sealed record QueueDefinition(
     /// </summary>
     public string? KueueLocalQueue { get; init; }
 
+    /// <summary>
+    /// When a BatchJob's indexes wait on one of the queue's backends, whether and when they go to the next backend in
+    /// <see cref="Backends"/>; null: they wait.
+    /// </summary>
+    public OverflowRule? Overflow { get; init; }
+
+    /// <summary>The backend after <paramref name="backend"/> in the queue's order, when the queue overflows and there is one.</summary>
+    public Backend? OverflowAfter(Backend backend)
+    {
+        if (Overflow is null)
+        {
+            return null;
+        }
+
+        var at = Backends.ToList().IndexOf(backend);
+        return at >= 0 && at + 1 < Backends.Count ? Backends[at + 1] : null;
+    }
+
     public double WeightOf(string tenant) => TenantWeights.TryGetValue(tenant, out var weight) ? weight : DefaultWeight;
 
     public Quota QuotaOf(Backend backend) => Quotas.TryGetValue(backend, out var quota) ? quota : Quota.Unlimited;
 }
+
+/// <summary>
+/// A queue's rule for overflow: a BatchJob whose next index would wait longer than <paramref name="After"/> on its
+/// backend (zero: as soon as the queue holds any of its indexes back) sends its waiting indexes to the next backend.
+/// </summary>
+public sealed record OverflowRule(TimeSpan After);
 
 /// <summary>
 /// One BatchJob as the scheduler sees it: who it belongs to, how it ranks, what it may still run and what runs now.

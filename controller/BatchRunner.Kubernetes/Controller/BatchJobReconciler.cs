@@ -31,7 +31,7 @@ public readonly record struct ReconcileResult(TimeSpan? RequeueAfter)
 /// With an <see cref="AdmissionBoard"/> (the host schedules queues), the backend runs no more indexes at once than
 /// the scheduler admitted, and the status says where the BatchJob stands in its queue.
 /// </summary>
-public sealed class BatchJobReconciler(
+public sealed partial class BatchJobReconciler(
     IClusterApi cluster, BackendRegistry backends, string? resultsStore, TimeProvider time, ILogger<BatchJobReconciler> log, CompactionWorker? compaction = null,
     AdmissionBoard? admissions = null)
 {
@@ -120,7 +120,7 @@ public sealed class BatchJobReconciler(
         // 6. A cancelled BatchJob keeps its outcome; what it submitted is stopped once.
         if (IsCancelRequested(batchJob) || previous.Phase == RunPhase.Cancelled)
         {
-            return await CancelAsync(batchJob, backend!, run, previous, status, cancellation).ConfigureAwait(false);
+            return await CancelAsync(batchJob, backend!, run, previous, status, key, cancellation).ConfigureAwait(false);
         }
 
         // 7. A rerun asked through the annotation is taken once the run finished by itself; the backend then gives the
@@ -172,27 +172,55 @@ public sealed class BatchJobReconciler(
             run = standing.DelegatedTo is { } kueue ? run with { ExternalQueue = kueue } : run with { Allowance = standing.IsWaiting ? standing.Allowance : null };
         }
 
-        // 10. The backend observes, submits what is due, and says where the run stands; its state is checkpointed in
-        //     the status after each submission, so a controller that dies right after one finds it recorded.
-        var checkpointed = status;
-        var progress = await backend!.AdvanceAsync(run, async (state, token) =>
+        // 10. Overflow: its queue sends the waiting indexes of a run not dispatched yet to the next backend. The split
+        //     is recorded before anything goes, so it is decided once; an index then stays on the backend it went to.
+        if (standing?.Overflow is { } plan && status.Backends is null && status.JobName is null && status.BackendState is null && run.Rerun == 0 && run.AllowSubmit)
         {
-            checkpointed = checkpointed with { RunId = runId, JobName = checkpointed.JobName ?? $"{job.Metadata.Name}-{runId}", BackendState = state, LegacyAwsBatch = null };
-            await cluster.PatchStatusAsync(batchJob, checkpointed, token).ConfigureAwait(false);
-        }, cancellation).ConfigureAwait(false);
+            status = await SplitAsync(batchJob, job, backend!, plan, standing.Queue, previous, status, cancellation).ConfigureAwait(false);
+            previous = status;
+        }
 
-        // 11. Status and conditions from the progress and the queue, and what the backend asked to be recorded.
+        // 11. The backend observes, submits what is due, and says where the run stands (each backend its part, for a
+        //     split run); its state is checkpointed in the status after each submission, so a controller that dies
+        //     right after one finds it recorded.
+        var checkpointed = status;
+        BackendCheckpoint CheckpointOf(int part) => async (state, token) =>
+        {
+            checkpointed = checkpointed with { RunId = runId, JobName = checkpointed.JobName ?? $"{job.Metadata.Name}-{runId}", LegacyAwsBatch = null };
+            checkpointed = part == 0
+                ? checkpointed with { BackendState = state }
+                : checkpointed with { Backends = [.. checkpointed.Backends!.Select((share, i) => i == part ? share with { State = state } : share)] };
+            await cluster.PatchStatusAsync(batchJob, checkpointed, token).ConfigureAwait(false);
+        };
+
+        BackendProgress progress;
+        IReadOnlyList<BackendShare>? shares = null;
+        if (status.Backends is { } split && run.Rerun == 0)
+        {
+            (progress, shares) = await AdvancePartsAsync(key, job, backend!, run, split, CheckpointOf, cancellation).ConfigureAwait(false);
+        }
+        else
+        {
+            progress = await backend!.AdvanceAsync(run, CheckpointOf(0), cancellation).ConfigureAwait(false);
+        }
+
+        // 12. Status and conditions from the progress and the queue, and what the backend asked to be recorded.
         now = time.GetUtcNow();
         var next = WithProgress(status, progress, job.Metadata.Name, runId, generation, now, AllowSubmitMessage(run));
         if (standing is not null)
         {
-            next = WithStanding(next, standing, progress, generation, now, backend.Backend.Name);
+            next = WithStanding(next, standing, progress, generation, now, backend!.Backend.Name);
+        }
+
+        if (shares is not null)
+        {
+            next = await WithPartsAsync(batchJob, next, shares, generation, now, cancellation).ConfigureAwait(false);
         }
 
         await RecordChangesAsync(batchJob, job, previous, next, progress, cancellation).ConfigureAwait(false);
 
-        // 12. A finished run's results are compacted (off this path); a condition says how far that got.
-        next = await WithCompactionAsync(batchJob, key, backend, job, next, cancellation).ConfigureAwait(false);
+        // 13. A finished run's results are compacted (off this path); a condition says how far that got.
+        next = await WithCompactionAsync(batchJob, key, backend!, job, next, cancellation).ConfigureAwait(false);
         await PublishAsync(batchJob, previous, next, cancellation).ConfigureAwait(false);
         return progress.IsTerminal ? ReconcileResult.Done : ReconcileResult.After(progress.PollAfter);
     }
@@ -375,14 +403,26 @@ public sealed class BatchJobReconciler(
         : $"the spec changed after dispatch in fields that decide results; run {run.RunId} follows what it already submitted and submits nothing more. Delete and re-create the BatchJob to run the new spec";
 
     private async Task<ReconcileResult> CancelAsync(
-        BatchJobObject batchJob, IBatchBackend backend, BackendRun run, BatchJobStatus previous, BatchJobStatus status, CancellationToken cancellation)
+        BatchJobObject batchJob, IBatchBackend backend, BackendRun run, BatchJobStatus previous, BatchJobStatus status, string key, CancellationToken cancellation)
     {
         if (previous.IsTerminal)
         {
             return ReconcileResult.Done;
         }
 
-        var stopped = await backend.CancelAsync(run, $"cancelled with the annotation {BatchJobResource.CancelAnnotation}", cancellation).ConfigureAwait(false);
+        var reason = $"cancelled with the annotation {BatchJobResource.CancelAnnotation}";
+        BackendProgress stopped;
+        if (status.Backends is { } split && status.Rerun is not { Number: > 0 })
+        {
+            // Every backend the run touched stops its part.
+            (stopped, var shares) = await CancelPartsAsync(key, backend, run, split, reason, cancellation).ConfigureAwait(false);
+            status = status with { Backends = shares };
+        }
+        else
+        {
+            stopped = await backend.CancelAsync(run, reason, cancellation).ConfigureAwait(false);
+        }
+
         if (!stopped.Dispatched)
         {
             await RecordAsync(batchJob, "Warning", stopped.Reason, $"could not stop its {backend.Backend.Name} work: {stopped.Message}", cancellation).ConfigureAwait(false);
@@ -421,8 +461,10 @@ public sealed class BatchJobReconciler(
         if (named is { } which && backends.TryResolve(which, out var backend, out _))
         {
             var runId = status.RunId ?? (parsed.Job is { } job ? RunIdentity.For(job) : "");
-            var released = await backend.ReleaseAsync(RunOf(batchJob, parsed.Job, batchJob.Metadata.Generation ?? 0, runId, status.BackendState ?? status.LegacyAwsBatch, status.Phase), reason, cancellation)
-                .ConfigureAwait(false);
+            var run = RunOf(batchJob, parsed.Job, batchJob.Metadata.Generation ?? 0, runId, status.BackendState ?? status.LegacyAwsBatch, status.Phase);
+            var released = status.Backends is { } split
+                ? await ReleasePartsAsync(backend, run, split, reason, cancellation).ConfigureAwait(false)
+                : await backend.ReleaseAsync(run, reason, cancellation).ConfigureAwait(false);
             if (released.Problem is { } problem)
             {
                 // The backend refused for good (say, a permission): the deletion goes on, and says what may still run.

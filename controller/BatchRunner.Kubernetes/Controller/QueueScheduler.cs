@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchRunner.Backends.Scheduling;
+using BatchRunner.Core.Runs;
 using BatchRunner.Core.Scheduling;
 using BatchRunner.Core.Spec;
 using BatchRunner.Kubernetes.Client;
@@ -103,7 +104,7 @@ public sealed class QueueScheduler(
         var standings = result.Standings;
         _usage = result.Usage;
 
-        foreach (var key in board.Publish(standings, now))
+        foreach (var key in board.Publish(standings, now).Select(OverflowPlan.OwnerOf).Distinct(StringComparer.Ordinal))
         {
             reconcile(key);
         }
@@ -155,13 +156,40 @@ public sealed class QueueScheduler(
             var queue = spec.Queue ?? QueueDefinition.DefaultName;
             // A Job dispatched before its BatchJob had a queue runs at its parallelism: that is what it holds.
             var applied = status.Queue is { } shown ? shown.Allowance : status.JobName is not null ? spec.Parallelism : 0;
-            var remaining = Math.Max(0, spec.Completions - (status.Succeeded ?? 0) - (status.Failed ?? 0));
             var creation = batchJob.Metadata.CreationTimestamp is { } at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : time.GetUtcNow();
             created[batchJob.Key] = creation;
-            queued.Add(new QueuedWorkload(
-                new Workload(batchJob.Key, batchJob.Metadata.NamespaceProperty, queue, spec.Backend, spec.Priority, creation.UtcTicks, spec.Parallelism, remaining,
-                    Math.Min(remaining, status.Active ?? 0), spec.Resources.MilliCpu, spec.Resources.MemoryBytes, spec.PriorityClass, applied),
-                status.Queue?.Runtimes));
+            var workload = new Workload(batchJob.Key, batchJob.Metadata.NamespaceProperty, queue, spec.Backend, spec.Priority, creation.UtcTicks, spec.Parallelism, 0, 0,
+                spec.Resources.MilliCpu, spec.Resources.MemoryBytes, spec.PriorityClass, applied);
+            if (status.Backends is { Count: > 0 } shares && status.Rerun is not { Number: > 0 })
+            {
+                // A run its queue split: each backend's part competes in that backend's pool, within its own parallelism.
+                foreach (var (share, i) in shares.Select((share, i) => (share, i)))
+                {
+                    // Its own key stays with spec.backend's part, whatever is left of it (its standing is looked up by that key).
+                    if (i > 0 && share.IsTerminal || !Backend.TryParse(share.Name, out var on))
+                    {
+                        continue;
+                    }
+
+                    var left = share.IsTerminal ? 0 : Math.Max(0, IndexRanges.Count(share.Indexes) - share.Succeeded - share.Failed);
+                    queued.Add(new QueuedWorkload(workload with
+                    {
+                        Key = i == 0 ? batchJob.Key : OverflowPlan.KeyOf(batchJob.Key, on),
+                        Backend = on,
+                        Parallelism = share.Parallelism,
+                        Remaining = left,
+                        Running = Math.Min(left, share.Active),
+                        AppliedAllowance = i == 0 ? Math.Min(applied, share.Parallelism) : 0,
+                    }, status.Queue?.Runtimes));
+                }
+
+                continue;
+            }
+
+            var remaining = Math.Max(0, spec.Completions - (status.Succeeded ?? 0) - (status.Failed ?? 0));
+            // Nothing went anywhere yet: its queue may still send some of its indexes to another backend.
+            var undispatched = status.JobName is null && status.BackendState is null && status.Rerun is null;
+            queued.Add(new QueuedWorkload(workload with { Remaining = remaining, Running = Math.Min(remaining, status.Active ?? 0) }, status.Queue?.Runtimes, undispatched));
         }
 
         // Forget parses of objects gone or changed.

@@ -97,8 +97,9 @@ public static class JobManifests
 
     /// <param name="kueueLocalQueue">A Kueue LocalQueue to admit the Job: it is created suspended, labelled for it, as Kueue documents.</param>
     /// <param name="rerun">
-    /// A rerun's Job: named after its number, with a completion per chosen index; completion <c>i</c> runs the
-    /// <c>i</c>-th of <c>BATCHRUNNER_INDEXES</c> (the entrypoint and the wrapper both map it).
+    /// A subset of the run's indexes, with a completion per chosen index; completion <c>i</c> runs the <c>i</c>-th of
+    /// <c>BATCHRUNNER_INDEXES</c> (the entrypoint and the wrapper both map it). Number 0 is the run's own Job over its
+    /// part of a split run; a rerun's Job is named after its number.
     /// </param>
     public static V1Job IndexedJob(BatchJob job, string uid, ClusterCapabilities cluster, DispatchSettings settings, string? kueueLocalQueue = null, (int Number, string Indexes)? rerun = null)
     {
@@ -107,7 +108,7 @@ public static class JobManifests
         var retries = spec.Retry.Attempts - 1;
         var completions = rerun is { } subset ? IndexRanges.Count(subset.Indexes) : spec.Completions;
         var labels = Labels(job, runId);
-        if (rerun is { } numbered)
+        if (rerun is { Number: > 0 } numbered)
         {
             labels[RerunLabel] = numbered.Number.ToString(CultureInfo.InvariantCulture);
         }
@@ -122,6 +123,7 @@ public static class JobManifests
             .Append(new V1EnvVar { Name = WorkloadEnvironment.Job, Value = job.Metadata.Name })
             .Append(new V1EnvVar { Name = WorkloadEnvironment.RunId, Value = runId })
             .Append(new V1EnvVar { Name = WorkloadEnvironment.OutputDir, Value = PodEntrypoint.OutputPath })
+            .Append(new V1EnvVar { Name = WorkloadEnvironment.Backend, Value = Backend.Kubernetes.Name })
             .ToList();
         if (rerun is { } chosen)
         {
@@ -188,7 +190,7 @@ public static class JobManifests
             Kind = "Job",
             Metadata = new V1ObjectMeta
             {
-                Name = rerun is { } named ? RerunJobName(job.Metadata.Name, named.Number) : BatchJobResource.JobName(job.Metadata.Name),
+                Name = rerun is { Number: > 0 } named ? RerunJobName(job.Metadata.Name, named.Number) : BatchJobResource.JobName(job.Metadata.Name),
                 NamespaceProperty = job.Metadata.Namespace,
                 Labels = jobLabels,
                 OwnerReferences = [OwnerOf(job.Metadata.Name, uid)],

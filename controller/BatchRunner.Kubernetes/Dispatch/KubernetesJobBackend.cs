@@ -41,12 +41,15 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         var (ns, name) = (run.Namespace, run.Name);
         var degraded = cluster.Capabilities.IndexedJobs ? null : new BackendCondition(true, Conditions.Reasons.IndexedJobsUnsupported,
             $"Kubernetes {cluster.Capabilities.Version} has no Indexed Jobs (1.21+): pods get no completion index, so each one stops with exit 70 before running the workload");
-        if (!run.Indexes.IsAll)
+        if (!run.Indexes.IsAll && run.Rerun > 0)
         {
-            return run.Rerun > 0
-                ? await AdvanceRerunAsync(run, job, checkpoint, cancellation).ConfigureAwait(false) with { Degraded = degraded }
-                : Waiting(job, dispatched: false, BackendReasons.SubsetUnsupported, "the kubernetes backend dispatches a subset only as a rerun", TimeSpan.Zero) with { Degraded = degraded };
+            return await AdvanceRerunAsync(run, job, checkpoint, cancellation).ConfigureAwait(false) with { Degraded = degraded };
         }
+
+        // A part of a split run: the run's Job holds only its indexes (completion i runs the i-th of them), and the
+        // counts are the part's.
+        var part = run.Indexes.IsAll ? null : IndexRanges.Parse(run.Indexes.Ranges);
+        var total = part?.Count ?? job.Spec.Completions;
 
         var jobName = BatchJobResource.JobName(name);
         var existing = cluster.GetJob(ns, jobName);
@@ -71,13 +74,15 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
 
             job = WithParallelism(job, parallelism);
 
-            var refusal = await DispatchAsync(run, job, cancellation).ConfigureAwait(false);
+            var refusal = await DispatchAsync(run, job, cancellation, part is null ? null : (0, run.Indexes.Ranges!)).ConfigureAwait(false);
             if (refusal is not null)
             {
                 return refusal with { Degraded = degraded };
             }
 
-            events.Add(new BackendEvent("Normal", "Dispatched", $"Created Job {jobName} with {job.Spec.Completions} indexes, parallelism {job.Spec.Parallelism}"));
+            events.Add(new BackendEvent("Normal", "Dispatched", part is null
+                ? $"Created Job {jobName} with {total} indexes, parallelism {job.Spec.Parallelism}"
+                : $"Created Job {jobName} with {total} of the run's indexes ({run.Indexes.Ranges}), parallelism {job.Spec.Parallelism}"));
         }
         else if (!IsOwnedBy(existing, run.Uid))
         {
@@ -98,10 +103,15 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
 
         // 3. Where it stands, derived from the Job (and its pods when the Job does not name failed indexes).
         var failedIndexes = await FailedIndexesFromPodsAsync(existing, job, cancellation).ConfigureAwait(false);
-        var derived = StatusDerivation.FromJob(new BatchJobStatus(), existing, job.Spec.Completions, failedIndexes);
+        var derived = StatusDerivation.FromJob(new BatchJobStatus(), existing, total, failedIndexes);
+        if (part is not null && derived.FailedIndexes is { } positions)
+        {
+            derived = derived with { FailedIndexes = IndexRanges.Format(IndexRanges.Parse(positions).Where(p => p < part.Count).Select(p => part[p])) };
+        }
+
         var failure = derived.Phase == RunPhase.Failed ? StatusDerivation.FailureOf(existing) : null;
         var runtimes = await RuntimesAsync(run, existing, cancellation).ConfigureAwait(false);
-        var completions = existing?.Spec.Completions ?? job.Spec.Completions;
+        var completions = existing?.Spec.Completions ?? total;
         var (reason, message) = existing?.Spec.Suspend == true && existing.Metadata.Labels?.TryGetValue(JobManifests.KueueQueueLabel, out var localQueue) == true
             ? ("WaitingForKueue", $"Job {jobName} is suspended until Kueue LocalQueue {localQueue} admits it")
             : (Conditions.Reasons.JobCreated, $"Job {jobName} runs {completions} indexes, {job.Spec.Parallelism} at a time");
@@ -341,7 +351,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         }
 
         var retries = job.Spec.Retry.Attempts - 1;
-        var dispatchedRetries = existing.Spec.BackoffLimitPerIndex ?? (job.Spec.Completions == 0 ? 0 : (existing.Spec.BackoffLimit ?? 0) / Math.Max(1, job.Spec.Completions));
+        var dispatchedRetries = existing.Spec.BackoffLimitPerIndex ?? ((existing.Spec.Completions ?? 0) == 0 ? 0 : (existing.Spec.BackoffLimit ?? 0) / Math.Max(1, existing.Spec.Completions ?? 1));
         if (dispatchedRetries != retries)
         {
             refused.Add("spec.retry.attempts");

@@ -50,6 +50,12 @@ public sealed record BatchJobStatus
     /// <summary>The latest rerun asked through the <c>batchrunner.io/rerun</c> annotation, and what came of it.</summary>
     public RerunStatus? Rerun { get; init; }
 
+    /// <summary>
+    /// When its queue's overflow rule split the run: each backend's part, spec.backend's (the lowest indexes) first.
+    /// Decided once, before anything was dispatched; null for a run on one backend.
+    /// </summary>
+    public IReadOnlyList<BackendShare>? Backends { get; init; }
+
     public bool IsTerminal => Phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled;
 
     public Condition? Find(string type) => Conditions.FirstOrDefault(c => c.Type == type);
@@ -76,6 +82,35 @@ public sealed record RerunStatus
 
     /// <summary>Why the request was refused, when it was (the Rerun condition says it too).</summary>
     public string? Refused { get; init; }
+}
+
+/// <summary>One backend's part of a run split by its queue's overflow rule: its indexes and where they stand.</summary>
+public sealed record BackendShare
+{
+    /// <summary>The backend's name.</summary>
+    public string Name { get; init; } = "";
+
+    /// <summary>Its indexes, in range notation (empty: none stayed on it).</summary>
+    public string Indexes { get; init; } = "";
+
+    /// <summary>Indexes it runs at once at most: the parts together keep the spec's parallelism.</summary>
+    public int Parallelism { get; init; }
+
+    public RunPhase? Phase { get; init; }
+    public int Succeeded { get; init; }
+    public int Failed { get; init; }
+    public int Active { get; init; }
+    public string? FailedIndexes { get; init; }
+    public string? JobName { get; init; }
+
+    /// <summary>The backend's own state for this part; the first part's is <see cref="BatchJobStatus.BackendState"/>.</summary>
+    public JsonElement? State { get; init; }
+
+    /// <summary>Why its backend does not take the part now, as it said on its last call (for the Overflow condition; not kept).</summary>
+    [JsonIgnore]
+    public string? Refusal { get; init; }
+
+    public bool IsTerminal => Phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled;
 }
 
 public sealed record QueueStatus
@@ -160,6 +195,9 @@ public static class Conditions
     /// <summary>The latest rerun asked through the annotation: taken (True) or refused (False), with why.</summary>
     public const string Rerun = "Rerun";
 
+    /// <summary>Its queue's overflow rule sent part of the run to another backend (True), or could not (False), with why.</summary>
+    public const string Overflow = "Overflow";
+
     public static class Reasons
     {
         public const string SpecValid = "SpecValid";
@@ -180,6 +218,9 @@ public static class Conditions
         public const string Admitted = "Admitted";
         public const string RerunTaken = "RerunTaken";
         public const string RerunRefused = "RerunRefused";
+        public const string OverflowDispatched = "OverflowDispatched";
+        public const string OverflowUnavailable = "OverflowUnavailable";
+        public const string OverflowRefused = "OverflowRefused";
     }
 
     /// <summary>
