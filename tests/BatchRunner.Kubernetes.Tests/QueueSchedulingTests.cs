@@ -244,6 +244,37 @@ public sealed class QueueSchedulingTests
     }
 
     [Fact]
+    public async Task An_undispatched_sweep_overflows_and_a_split_one_competes_in_both_pools_within_its_parts()
+    {
+        var state = new State();
+        state.Queue("burst", """{"backends": ["kubernetes", "aws-batch"], "quotas": {"kubernetes": {"indexes": 2}, "aws-batch": {"indexes": 3}}, "overflow": {"afterSeconds": 0}}""");
+        state.BatchJob("team-a", "fresh", """{"completions": 8, "parallelism": 4, "queue": "burst"}""", minute: 0);
+        var reconciled = new List<string>();
+        using var scheduler = Scheduler(state, reconciled.Add);
+
+        var result = await scheduler.CycleAsync(default);
+
+        Assert.Equal(new OverflowPlan(Backend.AwsBatch, 4, 2, 2, 2, "queue burst admits 2 of 4 indexes on kubernetes (QuotaExhausted), and overflows at once"),
+            result.Standings["team-a/fresh"].Overflow);
+        // The part's standing reconciles its BatchJob, never a key no object has.
+        Assert.Equal(["team-a/fresh"], reconciled);
+
+        // Split: each part is a workload of its own backend's pool, with what is left of it.
+        state.SetStatus("team-a/fresh", """
+            {"jobName": "fresh", "queue": {"name": "burst", "allowance": 2, "wanted": 4},
+             "backends": [{"name": "kubernetes", "indexes": "0-3", "parallelism": 2, "succeeded": 1, "active": 2},
+                          {"name": "aws-batch", "indexes": "4-7", "parallelism": 2, "succeeded": 3, "active": 1}]}
+            """);
+        result = await scheduler.CycleAsync(default);
+        var own = result.Standings["team-a/fresh"];
+        var part = result.Standings[OverflowPlan.KeyOf("team-a/fresh", Backend.AwsBatch)];
+        Assert.Equal((2, 2, null), (own.Allowance, own.Wanted, own.Overflow));
+        Assert.Equal((1, 1), (part.Allowance, part.Wanted));
+        var status = Assert.Single(state.Written.Where(w => w.Name == "burst").TakeLast(1)).Status;
+        Assert.Equal(3, (int)status["admittedIndexes"]!);
+    }
+
+    [Fact]
     public async Task A_refused_queue_says_why_in_its_status_and_to_its_batchjobs_and_other_queues_go_on()
     {
         var state = new State();

@@ -3,6 +3,7 @@ using BatchRunner.Core.Runs;
 using BatchRunner.Core.Store;
 using BatchRunner.Core.Sweeps;
 using BatchRunner.Exec;
+using BatchRunner.Local.Query;
 using BatchRunner.Store;
 using BatchRunner.Results.Tests.Support;
 
@@ -122,6 +123,39 @@ public sealed class WrapperTests : IDisposable
         var beyond = await Wrapper.RunAsync(Wrapper.Arguments(spec, store, job), new Dictionary<string, string> { ["BATCHRUNNER_INDEXES"] = "2,7-8", [position] = "3" });
         Assert.Equal(ResultsWrapper.WrapperError, beyond.ExitCode);
         Assert.Contains("index 3 of BATCHRUNNER_INDEXES is out of range: it lists 3 indexes", beyond.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_run_split_across_backends_names_each_attempts_backend_and_its_tables_hold_each_index_once()
+    {
+        var job = Wrapper.Job("echo \"{\\\"value\\\": $BATCHRUNNER_INDEX}\" > \"$BATCHRUNNER_OUTPUT_DIR/r.jsonl\"", "completions: 6");
+        var spec = WriteSpec(job);
+        var store = _temp.Sub("store");
+
+        // Indexes 0-2 as a Kubernetes Job over its part (completion i runs the i-th), 3-5 as an AWS Batch array from 3.
+        for (var position = 0; position < 3; position++)
+        {
+            var kubernetes = await Wrapper.RunAsync(Wrapper.Arguments(spec, store, job), new Dictionary<string, string>
+            {
+                ["BATCHRUNNER_INDEXES"] = "0-2", ["JOB_COMPLETION_INDEX"] = $"{position}", ["BATCHRUNNER_BACKEND"] = "kubernetes",
+            });
+            var aws = await Wrapper.RunAsync(Wrapper.Arguments(spec, store, job), new Dictionary<string, string>
+            {
+                ["AWS_BATCH_JOB_ARRAY_INDEX"] = $"{position}", ["BATCHRUNNER_INDEX_OFFSET"] = "3", ["BATCHRUNNER_BACKEND"] = "aws-batch",
+            });
+            Assert.True(kubernetes.ExitCode == 0 && aws.ExitCode == 0, kubernetes.Stderr + aws.Stderr);
+        }
+
+        // A late second success of index 4 is recorded, and the tables still hold index 4 once; a backend name that is
+        // no backend is not written into the ledger.
+        var late = await Wrapper.RunAsync(Wrapper.Arguments(spec, store, job), new Dictionary<string, string> { ["BATCHRUNNER_INDEX"] = "4", ["BATCHRUNNER_BACKEND"] = "../../etc" });
+        Assert.True(late.ExitCode == 0, late.Stderr);
+
+        using var engine = ResultsQueryEngine.Open(store);
+        Assert.Equal(
+            [(0L, 1L, "kubernetes"), (1L, 1L, "kubernetes"), (2L, 1L, "kubernetes"), (3L, 1L, "aws-batch"), (4L, 1L, "aws-batch"), (4L, 2L, job.Spec.Backend.Name), (5L, 1L, "aws-batch")],
+            engine.Execute("SELECT \"index\", attempt, backend FROM indexes ORDER BY \"index\", attempt").Rows.Select(r => ((long)r[0]!, (long)r[1]!, (string)r[2]!)));
+        Assert.Equal([0L, 1L, 2L, 3L, 4L, 5L], engine.Execute("SELECT value FROM results ORDER BY \"index\"").Rows.Select(r => (long)r[0]!));
     }
 
     [Fact]

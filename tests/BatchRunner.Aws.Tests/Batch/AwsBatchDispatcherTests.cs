@@ -24,12 +24,41 @@ public sealed class AwsBatchDispatcherTests
         Assert.Equal(
             ["/opt/batchrunner/batchrunner-exec", "--spec", specPath, "--store", rig.Store, "--", "dotnet", "mmc-queue.dll", "--fast"],
             request["containerOverrides"]!["command"]!.AsArray().Select(c => (string)c!));
-        Assert.Equal("""[{"name":"BATCHRUNNER_INDEX_OFFSET","value":"0"}]""", request["containerOverrides"]!["environment"]!.ToJsonString());
+        Assert.Equal("""[{"name":"BATCHRUNNER_INDEX_OFFSET","value":"0"},{"name":"BATCHRUNNER_BACKEND","value":"aws-batch"}]""", request["containerOverrides"]!["environment"]!.ToJsonString());
         Assert.Equal(3, (int)request["retryStrategy"]!["attempts"]!);
         Assert.Equal(60, (int)request["timeout"]!["attemptDurationSeconds"]!);
         Assert.Equal("""{"batchrunner.io/batchjob":"sweep","batchrunner.io/namespace":"team-a","batchrunner.io/run":"__RUN__"}""".Replace("__RUN__", runId, StringComparison.Ordinal),
             request["tags"]!.ToJsonString());
         Assert.Equal(RunIdentity.SpecJson(job), await File.ReadAllTextAsync(specPath));
+    }
+
+    [Fact]
+    public async Task A_part_of_a_split_run_submits_only_its_indexes_and_counts_only_them()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        rig.Server.ExitCode = (index, _) => index == 9 ? 3 : 0;
+        var job = BatchRig.Job(extra: "  completions: 12\n  parallelism: 4");
+        var runId = RunIdentity.For(job);
+        var dispatcher = rig.Dispatcher();
+
+        AwsBatchProgress progress = null!;
+        AwsBatchRunState? state = null;
+        for (var round = 0; round < 200 && progress?.IsTerminal != true; round++)
+        {
+            progress = await dispatcher.AdvanceAsync(job, runId, state, null, allowSubmit: true, allowance: null, default, part: (8, 12));
+            state = progress.State;
+        }
+
+        // Indexes 8-11 only, in windows from 8; the part's counts, its failed index by its number in the run.
+        Assert.Equal((RunPhase.Failed, 4, 3, 1, "9"), (progress.Phase, progress.Total, progress.Succeeded, progress.Failed, progress.FailedIndexes));
+        Assert.Equal(Enumerable.Range(8, 4), rig.Server.Jobs.SelectMany(j => Enumerable.Range(0, j.Size).Select(j.IndexOf)).Order());
+        Assert.All(rig.Server.Jobs, j => Assert.StartsWith($"sweep-{runId}-", j.Name, StringComparison.Ordinal));
+        Assert.Equal((8, 12), (state!.PartStart, state.PartEnd));
+
+        // A part is never rerun here: AWS Batch knows only its part of the run's outcome.
+        var rerun = await dispatcher.AdvanceAsync(job, runId, state, null, allowSubmit: true, allowance: null, default, rerun: (1, [9]), part: (8, 12));
+        Assert.Equal(AwsBatchReasons.RerunRefused, rerun.Problem!.Reason);
+        Assert.Contains("split across backends", rerun.Problem.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -138,6 +138,72 @@ public sealed class OperatorAwsBatchTests(OperatorAwsBatchFixture fixture) : ICl
     }
 
     [Fact]
+    public async Task A_queue_full_on_kubernetes_overflows_the_waiting_indexes_to_aws_batch_and_each_index_runs_on_one_of_them()
+    {
+        await fixture.ControlPlane.CreateNamespaceAsync("burst");
+        await using var pods = PodSimulator.Start(Admin, new PodSimulatorOptions { Namespace = "burst", PendingFor = TimeSpan.FromMilliseconds(300), RunningFor = TimeSpan.FromSeconds(1) });
+        await ApplyQueueAsync("burst", """{kubernetes: {indexes: 2}}""");
+
+        await ApplyAsync("burst", "sweep", "completions: 8\n  parallelism: 4\n  queue: burst", backend: "kubernetes");
+        var status = await WaitForAsync("burst", "sweep", s => s.IsTerminal);
+
+        // Two of its four at once fit the Kubernetes quota: indexes 0-3 stay there two at a time, 4-7 go to AWS Batch.
+        Assert.Equal((Core.Runs.RunPhase.Succeeded, 8, 8, 0), (status.Phase, status.Total, status.Succeeded, status.Failed));
+        Assert.Equal([("kubernetes", "0-3", 2, 4), ("aws-batch", "4-7", 2, 4)], status.Backends!.Select(b => (b.Name, b.Indexes, b.Parallelism, b.Succeeded)));
+        Assert.Equal(("True", "OverflowDispatched"), (status.Find(Conditions.Overflow)!.Status, status.Find(Conditions.Overflow)!.Reason));
+        var job = await Admin.BatchV1.ReadNamespacedJobAsync(BatchJobResource.JobName("sweep"), "burst");
+        Assert.Equal((4, 2), (job.Spec.Completions, job.Spec.Parallelism));
+        Assert.Contains(job.Spec.Template.Spec.Containers[0].Env, e => e.Name == "BATCHRUNNER_INDEXES" && e.Value == "0-3");
+        // No index on both: AWS Batch ran exactly the indexes Kubernetes did not, never more than two at once.
+        // (Runs other tests left in the shared cluster carry on with this test's controller: only this run's jobs count.)
+        var arrays = _rig.Server.Jobs.Where(j => j.Name.StartsWith($"sweep-{status.RunId}-", StringComparison.Ordinal)).ToList();
+        Assert.Equal([4, 5, 6, 7], arrays.SelectMany(j => Enumerable.Range(0, j.Size).Select(j.IndexOf)).Order());
+        Assert.All(arrays, j => Assert.True(j.Size <= 2, $"{j.Name} holds {j.Size}"));
+        Assert.Contains("OverflowDispatched", await fixture.KubectlAsync("get", "events", "-n", "burst", "--field-selector", "involvedObject.name=sweep", "-o", "jsonpath={.items[*].reason}"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_run_split_across_kubernetes_and_aws_batch_stops_both()
+    {
+        await fixture.ControlPlane.CreateNamespaceAsync("burst-cancel");
+        _rig.Server.AdvanceOnDescribe = false;
+        await using var pods = PodSimulator.Start(Admin, new PodSimulatorOptions { Namespace = "burst-cancel", RunningFor = TimeSpan.FromMinutes(5) });
+        await ApplyQueueAsync("burst-cancel", """{kubernetes: {indexes: 1}}""");
+
+        await ApplyAsync("burst-cancel", "doomed", "completions: 6\n  parallelism: 3\n  queue: burst-cancel", backend: "kubernetes");
+        // Kubernetes runs its index; AWS Batch holds its part submitted (the stub does not move it on here).
+        await WaitForAsync("burst-cancel", "doomed", s => s.Backends is [{ Active: > 0 }, _] && Doomed().Count > 0);
+        await fixture.KubectlAsync("annotate", "batchjob", "doomed", "-n", "burst-cancel", "batchrunner.io/cancel=true");
+        var status = await WaitForAsync("burst-cancel", "doomed", s => s.Phase == Core.Runs.RunPhase.Cancelled);
+
+        Assert.Equal([Core.Runs.RunPhase.Cancelled, Core.Runs.RunPhase.Cancelled], status.Backends!.Select(b => b.Phase));
+        // One Kubernetes slot: 0-1 stay there one at a time, 2-5 went to AWS Batch two at a time (the first window is out).
+        Assert.Equal([("kubernetes", "0-1"), ("aws-batch", "2-5")], status.Backends!.Select(b => (b.Name, b.Indexes)));
+        Assert.Subset(new HashSet<int> { 2, 3, 4, 5 }, Doomed().SelectMany(j => Enumerable.Range(0, j.Size).Select(j.IndexOf)).ToHashSet());
+        Assert.All(Doomed(), j => Assert.Contains("TerminateJob", j.StoppedBy));
+        await Support.Eventually.WaitAsync(async () => (await Admin.BatchV1.ListNamespacedJobAsync("burst-cancel")).Items.All(j => j.Metadata.DeletionTimestamp is not null),
+            "the Kubernetes part's Job is deleted");
+
+        List<StubJob> Doomed() => [.. _rig.Server.Jobs.Where(j => j.Name.StartsWith("doomed-", StringComparison.Ordinal))];
+    }
+
+    /// <summary>A Queue named after the namespace: the given quotas, Kubernetes then AWS Batch, overflowing at once.</summary>
+    private async Task ApplyQueueAsync(string name, string quotas)
+    {
+        var file = Path.Combine(fixture.ControlPlane.Directory, $"queue-{name}.yaml");
+        await File.WriteAllTextAsync(file, $$"""
+            apiVersion: batchrunner.io/v1alpha1
+            kind: Queue
+            metadata: {name: {{name}}}
+            spec:
+              backends: [kubernetes, aws-batch]
+              quotas: {{quotas}}
+              overflow: {afterSeconds: 0}
+            """);
+        await fixture.KubectlAsync("apply", "-f", file);
+    }
+
+    [Fact]
     public async Task A_backend_registered_with_the_controller_runs_an_applied_batchjob_through_the_same_reconcile()
     {
         await fixture.ControlPlane.CreateNamespaceAsync("teleport");

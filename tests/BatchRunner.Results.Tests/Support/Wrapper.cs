@@ -23,7 +23,7 @@ public static class Wrapper
         }
 
         // Nothing of the test process's own index variables leaks in.
-        foreach (var name in new[] { "BATCHRUNNER_INDEX", "JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX", "BATCHRUNNER_INDEX_OFFSET", "AWS_BATCH_JOB_ATTEMPT", "BATCHRUNNER_OUTPUT_DIR", "BATCHRUNNER_INDEXES", "BATCHRUNNER_ATTEMPT_NUMBERING" })
+        foreach (var name in new[] { "BATCHRUNNER_INDEX", "JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX", "BATCHRUNNER_INDEX_OFFSET", "AWS_BATCH_JOB_ATTEMPT", "BATCHRUNNER_OUTPUT_DIR", "BATCHRUNNER_INDEXES", "BATCHRUNNER_ATTEMPT_NUMBERING", "BATCHRUNNER_BACKEND" })
         {
             info.Environment.Remove(name);
         }
