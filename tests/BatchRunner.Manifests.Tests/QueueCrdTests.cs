@@ -48,5 +48,6 @@ public class QueueCrdTests
         Assert.Empty(errors);
         Assert.Empty(CrdSchema.Validate(example, Schema));
         Assert.True(queue!.QuotaOf(Core.Spec.Backend.Kubernetes).Indexes < int.MaxValue);
+        Assert.Equal(Core.Spec.Backend.AwsBatch, queue.OverflowAfter(Core.Spec.Backend.Kubernetes));
     }
 }

@@ -71,6 +71,12 @@ public sealed class LocalSubmissionRunner(
             _log.LogWarning("Queue {Queue} is refused: {Errors}; its BatchJobs wait until it is fixed", name, errors);
         }
 
+        foreach (var queue in queues.Where(q => q.Overflow is not null))
+        {
+            // Splitting a run across backends is the cluster reconciler's (status.backends); here a run stays on spec.backend.
+            _log.LogWarning("Queue {Queue}: overflow is not used in local mode (each BatchJob runs on its spec.backend); it applies in the controller on a cluster", queue.Name);
+        }
+
         _usage = QueueSnapshot.UsageOf(QueueSnapshot.Read(storeRoot));
         _log.LogInformation("Running submissions from {Store}, {MaxJobs} BatchJob(s) at once, on backends {Backends}, in queues {Queues}",
             store.Path, settings.MaxConcurrentJobs, string.Join(", ", registry.Names.Select(b => b.Name)), string.Join(", ", queues.Select(q => q.Name)));
