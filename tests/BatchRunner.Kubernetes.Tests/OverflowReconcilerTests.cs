@@ -45,6 +45,15 @@ public sealed class OverflowReconcilerTests
         [Part] = new Standing(Part, "burst", 2, 2, null, null, null, null, null, null, null),
     }, Now);
 
+    /// <summary>The sweep applied, the queue's split decided, and the first reconcile with AWS Batch answering so.</summary>
+    private async Task SplitAsync(Func<BackendRun, BackendProgress> aws)
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        Decide();
+        _aws.Next = aws;
+        await ReconcileAsync();
+    }
+
     private void FinishJob(int succeeded, int failed = 0) => _cluster.SetJobStatus(BatchJobResource.JobName(Specs.Name), new V1JobStatus
     {
         Succeeded = succeeded,
@@ -88,10 +97,7 @@ public sealed class OverflowReconcilerTests
     [Fact]
     public async Task A_split_is_decided_once_and_the_run_ends_when_every_part_has()
     {
-        _cluster.Apply(Specs.Object(Sweep));
-        Decide();
-        _aws.Next = run => Progress(RunPhase.Running, succeeded: 1, active: 2, state: """{"partStart":4,"partEnd":8}""");
-        await ReconcileAsync();
+        await SplitAsync(run => Progress(RunPhase.Running, succeeded: 1, active: 2, state: """{"partStart":4,"partEnd":8}"""));
 
         // A later cycle deciding otherwise changes nothing: the indexes stay where they went.
         Decide(new OverflowPlan(Backend.AwsBatch, 0, 0, 4, 4, "all of it"));
@@ -112,13 +118,10 @@ public sealed class OverflowReconcilerTests
     [Fact]
     public async Task A_part_that_fails_fails_the_run_with_the_failed_indexes_of_every_part()
     {
-        _cluster.Apply(Specs.Object(Sweep));
-        Decide();
-        _aws.Next = run => Progress(RunPhase.Failed, succeeded: 3, active: 0, state: "{}") with
+        await SplitAsync(run => Progress(RunPhase.Failed, succeeded: 3, active: 0, state: "{}") with
         {
             Failed = 1, FailedIndexes = "6", FailureReason = "IndexesFailed", FailureMessage = "1 of 4 indexes failed",
-        };
-        await ReconcileAsync();
+        });
         FinishJob(4);
 
         await ReconcileAsync();
@@ -130,10 +133,7 @@ public sealed class OverflowReconcilerTests
     [Fact]
     public async Task Cancelling_a_split_run_stops_every_part()
     {
-        _cluster.Apply(Specs.Object(Sweep));
-        Decide();
-        _aws.Next = run => Progress(RunPhase.Running, succeeded: 0, active: 2, state: """{"arrays":[{"jobId":"j-1"}]}""");
-        await ReconcileAsync();
+        await SplitAsync(run => Progress(RunPhase.Running, succeeded: 0, active: 2, state: """{"arrays":[{"jobId":"j-1"}]}"""));
 
         _cluster.Update(Key, b => b.Metadata.Annotations = new Dictionary<string, string> { [BatchJobResource.CancelAnnotation] = "true" });
         await ReconcileAsync();
@@ -148,10 +148,7 @@ public sealed class OverflowReconcilerTests
     [Fact]
     public async Task Deleting_a_split_run_releases_every_part()
     {
-        _cluster.Apply(Specs.Object(Sweep));
-        Decide();
-        _aws.Next = run => Progress(RunPhase.Running, succeeded: 0, active: 2, state: """{"arrays":[{"jobId":"j-1"}]}""");
-        await ReconcileAsync();
+        await SplitAsync(run => Progress(RunPhase.Running, succeeded: 0, active: 2, state: """{"arrays":[{"jobId":"j-1"}]}"""));
 
         _cluster.Delete(Key);
         await ReconcileAsync();

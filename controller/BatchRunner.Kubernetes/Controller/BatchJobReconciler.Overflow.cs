@@ -230,6 +230,7 @@ public sealed partial class BatchJobReconciler
             FailureMessage = phase == RunPhase.Failed ? failing?.FailureMessage ?? string.Create(CultureInfo.InvariantCulture, $"{going.Sum(p => p.Failed)} of {total} indexes failed") : null,
             PollAfter = going.Where(p => !p.IsTerminal).Select(p => p.PollAfter).DefaultIfEmpty(lead.PollAfter).Min(),
             Events = [.. going.SelectMany(p => p.Events)],
+            Failures = [.. going.SelectMany(p => p.Failures).OrderBy(f => f.Index)],
             Runtimes = going.Aggregate((RuntimeSummary?)null, (sum, p) => RuntimeSummary.Merge(sum, p.Runtimes)),
             State = parts[0].Progress?.State,
         };
