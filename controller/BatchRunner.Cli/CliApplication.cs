@@ -48,6 +48,7 @@ public static class CliApplication
         root.Add(AthenaCommand.Create(stdout, stderr));
         root.Add(CompactCommand.Create(stdout, stderr));
         root.Add(QueueCommand.Create(stdout, stderr));
+        root.Add(LogsCommand.Create(stdout, stderr));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

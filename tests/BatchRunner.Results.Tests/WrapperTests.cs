@@ -159,6 +159,39 @@ public sealed class WrapperTests : IDisposable
     }
 
     [Fact]
+    public async Task Logs_of_an_s3_store_print_what_the_wrapper_uploaded_and_say_what_is_not_there()
+    {
+        var (store, uri) = await S3Server.Shared.NewStoreAsync("logs");
+        var job = Wrapper.Job("[ $BATCHRUNNER_INDEX = 1 ] && exit 0; echo \"out $BATCHRUNNER_INDEX\"; echo \"err $BATCHRUNNER_INDEX\" >&2", "completions: 3\nbackend: aws-batch\nimage: img");
+        var runId = RunIdentity.For(job);
+        await store.PutBytesAsync(StoreLayout.SpecKey("job", runId), System.Text.Encoding.UTF8.GetBytes(RunIdentity.SpecJson(job)), CancellationToken.None);
+        var environment = S3Server.Shared.Environment();
+        foreach (var index in new[] { 0, 1 })
+        {
+            environment["BATCHRUNNER_INDEX"] = $"{index}";
+            var ran = await Wrapper.RunAsync(Wrapper.Arguments($"{uri}/{StoreLayout.SpecKey("job", runId)}", uri, job), environment);
+            Assert.True(ran.ExitCode == 0, ran.Stderr);
+        }
+
+        environment.Remove("BATCHRUNNER_INDEX");
+        async Task<CliProcess.Result> LogsAsync(params string[] args) => await CliProcess.RunAsync(["logs", "job", "--results", uri, .. args], environment);
+
+        var both = await LogsAsync("--index", "0");
+        var stderr = await LogsAsync("--index", "0", "--stderr");
+        var quiet = await LogsAsync("--index", "1");
+        var never = await LogsAsync("--index", "2");
+
+        // The wrapper keeps the child's standard output and error together, in the order written.
+        Assert.True(both.ExitCode == 0, both.ToString());
+        Assert.Equal("out 0\nerr 0\n", both.Stdout);
+        Assert.Equal(0, stderr.ExitCode);
+        Assert.Contains("wrote nothing to standard error (an empty log is not kept); the results wrapper keeps standard error with standard output (leave out --stderr)", stderr.Stderr, StringComparison.Ordinal);
+        Assert.Contains($"job run {runId} index 1 attempt 1 wrote nothing to standard output", quiet.Stderr, StringComparison.Ordinal);
+        Assert.Equal(2, never.ExitCode);
+        Assert.Contains($"job run {runId} index 2 has not run: no attempt of it in {uri}", never.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Against_s3_without_a_given_attempt_the_next_free_attempt_is_used()
     {
         var (store, uri) = await S3Server.Shared.NewStoreAsync();
