@@ -49,6 +49,8 @@ public static class CliApplication
         root.Add(CompactCommand.Create(stdout, stderr));
         root.Add(QueueCommand.Create(stdout, stderr));
         root.Add(LogsCommand.Create(stdout, stderr));
+        root.Add(ListCommand.Create(stdout));
+        root.Add(DeleteCommand.Create(stdout, stderr));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

@@ -179,9 +179,55 @@ internal static class RunCommand
             await stdout.WriteLineAsync($"  … and {progress.Failed - 10} more: failed indexes {progress.FailedIndexes} (batchrunner status {job.Metadata.Name})").ConfigureAwait(false);
         }
 
+        if (resultsStore == store && progress.Succeeded > 0)
+        {
+            foreach (var warning in OutputWarnings(store, job.Metadata.Name, runId))
+            {
+                await stdout.WriteLineAsync($"  warning: {warning}").ConfigureAwait(false);
+            }
+        }
+
         await stdout.WriteLineAsync(resultsStore == store
             ? $"  results: batchrunner query \"SELECT * FROM results WHERE batchjob = '{job.Metadata.Name}' AND run = '{runId}'\"{StoreHint(store)}"
             : $"  results: {resultsStore}/batchjob={job.Metadata.Name}/run={runId}/ (state kept in {store})").ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// What the run's succeeded attempts say of their outputs: indexes that wrote nothing, and lines of results that
+    /// were not records (left out of the results table). A store that cannot be read says nothing here: the run's own
+    /// outcome is already printed.
+    /// </summary>
+    internal static IEnumerable<string> OutputWarnings(string store, string name, string runId)
+    {
+        long empty, malformed, malformedIndexes, succeeded;
+        try
+        {
+            using var engine = ResultsQueryEngine.Open(store, new ViewScope(name, runId));
+            var row = engine.Execute("""
+                SELECT count(*), count(*) FILTER (WHERE coalesce(output_files, 0) = 0), CAST(coalesce(sum(output_malformed), 0) AS BIGINT), count(*) FILTER (WHERE output_malformed > 0)
+                FROM indexes WHERE status = 'succeeded'
+                """).Rows[0];
+            (succeeded, empty, malformed, malformedIndexes) = (Convert.ToInt64(row[0], CultureInfo.InvariantCulture), Convert.ToInt64(row[1], CultureInfo.InvariantCulture),
+                Convert.ToInt64(row[2], CultureInfo.InvariantCulture), Convert.ToInt64(row[3], CultureInfo.InvariantCulture));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Log.Debug("No output warnings for {BatchJob} run {RunId}: {Error}", name, runId, e.Message);
+            yield break;
+        }
+
+        var where = $"batchjob = '{name}' AND run = '{runId}' AND status = 'succeeded'";
+        if (empty > 0)
+        {
+            yield return string.Create(CultureInfo.InvariantCulture,
+                $"{empty} of {succeeded} succeeded attempts wrote no output (batchrunner query \"SELECT \\\"index\\\" FROM indexes WHERE {where} AND output_files = 0\")");
+        }
+
+        if (malformed > 0)
+        {
+            yield return string.Create(CultureInfo.InvariantCulture,
+                $"{malformed} output line(s) in {malformedIndexes} index(es) were not records and are not in the results table (batchrunner query \"SELECT \\\"index\\\", output_note FROM indexes WHERE {where} AND output_malformed > 0\")");
+        }
     }
 
     private const string SpecExtension = ".spec.json";

@@ -13,7 +13,8 @@ internal static class StatusCommand
     public static Command Create(TextWriter stdout)
     {
         var name = new Argument<string?>("name") { Description = "BatchJob name (all runs when left out)", Arity = ArgumentArity.ZeroOrOne };
-        var command = new Command("status", "Show runs and their progress") { name };
+        var json = new Option<bool>("--json") { Description = "One JSON document (as batchrunner list --json), with each run's failed indexes" };
+        var command = new Command("status", "Show runs and their progress") { name, json };
         command.SetAction(async (parsed, cancellation) =>
         {
             var store = StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));
@@ -22,11 +23,24 @@ internal static class StatusCommand
             var standing = jobName is null ? [] : QueueCommand.StandingLines(store, jobName);
             if (!File.Exists(Path.Combine(store, RunStateStore.FileName)))
             {
+                if (parsed.GetValue(json))
+                {
+                    await stdout.WriteLineAsync(ListCommand.Json(store, [])).ConfigureAwait(false);
+                    return jobName is null ? ExitCodes.Succeeded : ExitCodes.JobFailed;
+                }
+
                 return await NoRunsAsync(stdout, store, jobName, standing).ConfigureAwait(false);
             }
 
             using var state = RunStateStore.Open(store);
             var runs = state.ListRuns(jobName);
+            if (parsed.GetValue(json))
+            {
+                var grouped = runs.GroupBy(r => (r.Namespace, r.Name)).Select(g => (g.Key.Namespace, g.Key.Name, (IReadOnlyList<RunRecord>)[.. g.OrderBy(r => r.CreatedAt)]));
+                await stdout.WriteLineAsync(ListCommand.Json(store, grouped, r => state.FailedIndexes(r.RunId, 1000))).ConfigureAwait(false);
+                return runs.Count == 0 && jobName is not null ? ExitCodes.JobFailed : ExitCodes.Succeeded;
+            }
+
             if (runs.Count == 0)
             {
                 return await NoRunsAsync(stdout, store, jobName, standing).ConfigureAwait(false);
@@ -36,7 +50,7 @@ internal static class StatusCommand
                 ["NAME", "NAMESPACE", "RUN", "PHASE", "SUCCEEDED", "FAILED", "TOTAL", "STARTED", "DURATION"],
                 runs.Select(r => new object?[]
                 {
-                    r.Name, r.Namespace, r.RunId, Phase(store, r), r.Succeeded, r.Failed, r.Completions,
+                    r.Name, r.Namespace, r.RunId, ListCommand.PhaseOf(store, r), r.Succeeded, r.Failed, r.Completions,
                     r.StartedAt?.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture),
                     r.StartedAt is { } start ? ProgressDisplay.FormatDuration((r.FinishedAt ?? DateTimeOffset.UtcNow) - start) : null,
                 }).ToList());
@@ -86,8 +100,4 @@ internal static class StatusCommand
         await stdout.WriteLineAsync(jobName is null ? $"No runs yet in {store}" : $"No runs of {jobName} in {store}").ConfigureAwait(false);
         return jobName is null ? ExitCodes.Succeeded : ExitCodes.JobFailed;
     }
-
-    /// <summary>The recorded phase, except a Running run without a live runner, which has stopped: Interrupted.</summary>
-    private static string Phase(string store, RunRecord run) =>
-        run.Phase == RunPhase.Running && !LocalExecutor.HasLiveRunner(store, run.RunId) ? "Interrupted" : run.Phase.ToString();
 }

@@ -353,6 +353,21 @@ public sealed class RunStateStore : IDisposable
         }
     }
 
+    /// <summary>Forgets a run: its record, its indexes and attempts, and the points it offered for reuse, together.</summary>
+    public void DeleteRun(string runId)
+    {
+        lock (_gate)
+        {
+            using var scope = Begin();
+            foreach (var table in new[] { "attempts", "indexes", "points", "runs" })
+            {
+                Execute($"DELETE FROM {table} WHERE run_id = $run", ("$run", runId));
+            }
+
+            scope.Commit();
+        }
+    }
+
     /// <summary>Asks the runner of every unfinished run of that name to stop; returns how many were asked.</summary>
     public int RequestCancel(string name, string? ns)
     {
