@@ -1,4 +1,5 @@
 using System.Globalization;
+using BatchRunner.Aws.Batch;
 using BatchRunner.Aws.S3;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
@@ -162,7 +163,7 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
 
             var summary = LocalResultsStore.InspectOutput(outputDir, job.Spec.Results.Format);
             var digest = outcome == AttemptOutcome.Succeeded && reusedFrom is null ? OutputFolder.Digest(outputDir) : null;
-            var row = summary.ApplyTo(LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, BackendOf(job)) with
+            var row = summary.ApplyTo(WithBilling(job, LedgerRow.For(job, runId, assignment, attempt, outcome, startedAt, finishedAt, BackendOf(job))) with
             {
                 ExitCode = child.ExitCode,
                 Reason = notReused is null ? reason : reason is null ? notReused : $"{reason}; {notReused}",
@@ -290,6 +291,17 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
 
         return firstError;
     }
+
+    /// <summary>On AWS Batch (Fargate), what the attempt is billed: its task size per second, a minute at least, on-demand or Spot.</summary>
+    private static LedgerRow WithBilling(BatchJob job, LedgerRow row) =>
+        row.Backend == Backend.AwsBatch.Name && FargateBilling.Billed(job.Spec.Resources.MilliCpu, job.Spec.Resources.MemoryBytes, row.DurationSeconds) is { } billed
+            ? row with
+            {
+                BilledVcpuSeconds = Math.Round(billed.VcpuSeconds, 3),
+                BilledGibSeconds = Math.Round(billed.GibSeconds, 3),
+                Capacity = FargateBilling.CapacityOf(AwsBatchDispatcher.AsksForSpot(job)),
+            }
+            : row;
 
     /// <summary>
     /// The backend the attempt runs on, as its backend says in the environment (a run split across backends by its

@@ -131,7 +131,8 @@ public sealed class DdlRunsTests
             var indexes = athena.Execute("SELECT * FROM indexes", "batchrunner");
             Assert.Equal(
                 "batchjob namespace run index attempt repeat seed arrival_rate servers status exit_code reason started_at finished_at " +
-                "duration_seconds backend output_files output_bytes output_rows output_malformed output_note point_key reused_from",
+                "duration_seconds backend output_files output_bytes output_rows output_malformed output_note point_key reused_from " +
+                "vcpu_seconds gib_seconds billed_vcpu_seconds billed_gib_seconds capacity",
                 string.Join(" ", indexes.Columns.Select(c => c.Name)));
         }
         finally

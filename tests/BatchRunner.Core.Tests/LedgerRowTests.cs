@@ -11,6 +11,7 @@ public class LedgerRowTests
         "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "params", "status", "exit_code", "reason",
         "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes",
         "output_rows", "output_malformed", "output_note", "point_key", "reused_from",
+        "vcpu_seconds", "gib_seconds", "billed_vcpu_seconds", "billed_gib_seconds", "capacity",
     ];
 
     [Fact]

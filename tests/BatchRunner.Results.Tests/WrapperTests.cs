@@ -88,6 +88,9 @@ public sealed class WrapperTests : IDisposable
         Assert.True(result.ExitCode == 0, result.Stderr);
         var row = LedgerRow.FromJson((await store.GetBytesAsync(StoreLayout.LedgerKey("job", runId, 23, 2), CancellationToken.None))!);
         Assert.Equal(("succeeded", "aws-batch", 12L, 1), (row.Status, row.Backend, row.OutputRows!.Value, row.OutputFiles));
+        // Billed as Fargate bills it: the task size of the default requests (1 vCPU, 2 GiB), a minute at least, on-demand.
+        Assert.Equal((60.0, 120.0, "on-demand"), (row.BilledVcpuSeconds, row.BilledGibSeconds, row.Capacity));
+        Assert.True(row.VcpuSeconds < row.BilledVcpuSeconds);
         var uploaded = await store.GetBytesAsync($"{StoreLayout.OutputPrefix("job", runId, 23, 2)}/big.jsonl", CancellationToken.None);
         Assert.Equal(row.OutputBytes, uploaded!.LongLength);
         Assert.Equal(12 * 1_048_012L, uploaded.LongLength);

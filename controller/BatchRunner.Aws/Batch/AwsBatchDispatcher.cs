@@ -221,13 +221,13 @@ public sealed class AwsBatchDispatcher(
     public AwsBatchProgress Snapshot(BatchJob job, string runId, AwsBatchRunState? state) =>
         Progress(job, state?.RunId == runId ? state.Clone() : new AwsBatchRunState { RunId = runId }, null);
 
-    private string? QueueFor(BatchJob job)
-    {
-        var meta = job.Metadata;
-        var spot = (meta.Annotations.TryGetValue(CapacityKey, out var a) ? a : meta.Labels.TryGetValue(CapacityKey, out var l) ? l : null) is { } capacity
-            && capacity.Equals("spot", StringComparison.OrdinalIgnoreCase);
-        return spot ? (string.IsNullOrWhiteSpace(options.SpotJobQueue) ? null : options.SpotJobQueue) : options.JobQueue;
-    }
+    private string? QueueFor(BatchJob job) =>
+        AsksForSpot(job) ? (string.IsNullOrWhiteSpace(options.SpotJobQueue) ? null : options.SpotJobQueue) : options.JobQueue;
+
+    /// <summary>Whether the BatchJob asks for Fargate Spot (<c>batchrunner.io/capacity: spot</c>, an annotation or a label).</summary>
+    public static bool AsksForSpot(BatchJob job) =>
+        (job.Metadata.Annotations.TryGetValue(CapacityKey, out var a) ? a : job.Metadata.Labels.TryGetValue(CapacityKey, out var l) ? l : null) is { } capacity
+        && capacity.Equals("spot", StringComparison.OrdinalIgnoreCase);
 
     private bool DeadlinePassed(BatchJob job, AwsBatchRunState run) =>
         job.Spec.DeadlineSeconds is { } deadline && run.StartTime is { } start && run.Arrays.Count > 0

@@ -29,6 +29,8 @@ public static class LedgerColumns
         ("backend", LedgerType.Text), ("output_files", LedgerType.Integer), ("output_bytes", LedgerType.Integer),
         ("output_rows", LedgerType.Integer), ("output_malformed", LedgerType.Integer), ("output_note", LedgerType.Text),
         ("point_key", LedgerType.Text), ("reused_from", LedgerType.Text),
+        ("vcpu_seconds", LedgerType.Real), ("gib_seconds", LedgerType.Real),
+        ("billed_vcpu_seconds", LedgerType.Real), ("billed_gib_seconds", LedgerType.Real), ("capacity", LedgerType.Text),
     ];
 
     /// <summary>The raw row's parameter object (the tables spread it into a column per parameter).</summary>

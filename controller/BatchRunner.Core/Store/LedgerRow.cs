@@ -45,6 +45,20 @@ public sealed record LedgerRow
     /// </summary>
     [JsonPropertyName("reused_from")] public string? ReusedFrom { get; init; }
 
+    /// <summary>The vCPUs the spec requests times the attempt's duration: what it used in billable terms on any backend.</summary>
+    [JsonPropertyName("vcpu_seconds")] public double? VcpuSeconds { get; init; }
+
+    /// <summary>The memory the spec requests, in GiB, times the attempt's duration.</summary>
+    [JsonPropertyName("gib_seconds")] public double? GibSeconds { get; init; }
+
+    /// <summary>What a backend that bills by task size bills for it (Fargate: the task size it ran on, per second, a minute at least); null elsewhere.</summary>
+    [JsonPropertyName("billed_vcpu_seconds")] public double? BilledVcpuSeconds { get; init; }
+
+    [JsonPropertyName("billed_gib_seconds")] public double? BilledGibSeconds { get; init; }
+
+    /// <summary>Which price applies where a backend has more than one (Fargate: <c>on-demand</c> or <c>spot</c>); null elsewhere.</summary>
+    [JsonPropertyName("capacity")] public string? Capacity { get; init; }
+
     /// <summary>
     /// The row of one attempt of an index, as every backend writes it; the outcome's details (exit code, reason,
     /// output counts) are added with <c>with</c>.
@@ -66,6 +80,8 @@ public sealed record LedgerRow
             FinishedAt = finishedAt,
             DurationSeconds = (finishedAt - startedAt).TotalSeconds,
             Backend = backend,
+            VcpuSeconds = Math.Round(job.Spec.Resources.MilliCpu / 1000.0 * Math.Max(0, (finishedAt - startedAt).TotalSeconds), 3),
+            GibSeconds = Math.Round(job.Spec.Resources.MemoryBytes / (double)(1L << 30) * Math.Max(0, (finishedAt - startedAt).TotalSeconds), 3),
         };
 
     public byte[] ToJsonUtf8() => JsonSerializer.SerializeToUtf8Bytes(this, BatchRunner.Core.Json.PlainJson.Default.LedgerRow);

@@ -26,7 +26,12 @@ CREATE EXTERNAL TABLE `indexes_mmc_sweep_e8ffa6` (
   `output_malformed` bigint,
   `output_note` string,
   `point_key` string,
-  `reused_from` string
+  `reused_from` string,
+  `vcpu_seconds` double,
+  `gib_seconds` double,
+  `billed_vcpu_seconds` double,
+  `billed_gib_seconds` double,
+  `capacity` string
 )
 PARTITIONED BY (`run` string)
 STORED AS PARQUET
@@ -86,7 +91,12 @@ CREATE EXTERNAL TABLE `indexes_mmc_sweep_bffbbe` (
   `output_malformed` bigint,
   `output_note` string,
   `point_key` string,
-  `reused_from` string
+  `reused_from` string,
+  `vcpu_seconds` double,
+  `gib_seconds` double,
+  `billed_vcpu_seconds` double,
+  `billed_gib_seconds` double,
+  `capacity` string
 )
 PARTITIONED BY (`run` string)
 STORED AS PARQUET
@@ -144,7 +154,12 @@ CREATE EXTERNAL TABLE `indexes_pi_estimate` (
   `output_malformed` bigint,
   `output_note` string,
   `point_key` string,
-  `reused_from` string
+  `reused_from` string,
+  `vcpu_seconds` double,
+  `gib_seconds` double,
+  `billed_vcpu_seconds` double,
+  `billed_gib_seconds` double,
+  `capacity` string
 )
 PARTITIONED BY (`run` string)
 STORED AS PARQUET
@@ -201,7 +216,12 @@ CREATE EXTERNAL TABLE `indexes_pi_grid` (
   `output_malformed` bigint,
   `output_note` string,
   `point_key` string,
-  `reused_from` string
+  `reused_from` string,
+  `vcpu_seconds` double,
+  `gib_seconds` double,
+  `billed_vcpu_seconds` double,
+  `billed_gib_seconds` double,
+  `capacity` string
 )
 PARTITIONED BY (`run` string)
 STORED AS PARQUET
@@ -235,19 +255,19 @@ TBLPROPERTIES (
 
 -- view indexes
 CREATE OR REPLACE VIEW "indexes" AS
-SELECT 'mmc-sweep' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "arrival_rate", CAST("servers" AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note", "point_key", "reused_from"
+SELECT 'mmc-sweep' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "arrival_rate", CAST("servers" AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note", "point_key", "reused_from", "vcpu_seconds", "gib_seconds", "billed_vcpu_seconds", "billed_gib_seconds", "capacity"
 FROM "indexes_mmc_sweep_e8ffa6"
 WHERE "run" IN ('r0123456789a')
 UNION ALL
-SELECT 'mmc-sweep' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "arrival_rate", CAST("servers" AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note", "point_key", "reused_from"
+SELECT 'mmc-sweep' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", "arrival_rate", CAST("servers" AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note", "point_key", "reused_from", "vcpu_seconds", "gib_seconds", "billed_vcpu_seconds", "billed_gib_seconds", "capacity"
 FROM "indexes_mmc_sweep_bffbbe"
 WHERE "run" IN ('r0123456789b')
 UNION ALL
-SELECT 'pi-estimate' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", CAST(NULL AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note", "point_key", "reused_from"
+SELECT 'pi-estimate' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", CAST(NULL AS varchar) AS "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note", "point_key", "reused_from", "vcpu_seconds", "gib_seconds", "billed_vcpu_seconds", "billed_gib_seconds", "capacity"
 FROM "indexes_pi_estimate"
 WHERE "run" IN ('rfedcba98765')
 UNION ALL
-SELECT 'pi-grid' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note", "point_key", "reused_from"
+SELECT 'pi-grid' AS "batchjob", "namespace", "run", "index", "attempt", "repeat", "seed", CAST(NULL AS double) AS "arrival_rate", "servers", "status", "exit_code", "reason", "started_at", "finished_at", "duration_seconds", "backend", "output_files", "output_bytes", "output_rows", "output_malformed", "output_note", "point_key", "reused_from", "vcpu_seconds", "gib_seconds", "billed_vcpu_seconds", "billed_gib_seconds", "capacity"
 FROM "indexes_pi_grid"
 WHERE "run" IN ('r00000000001');
 

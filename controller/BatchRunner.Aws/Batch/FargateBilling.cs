@@ -1,0 +1,24 @@
+namespace BatchRunner.Aws.Batch;
+
+/// <summary>
+/// What Fargate bills for an attempt: the task size it runs on (the spec's requests rounded up to a size Fargate
+/// offers), per second, with a one-minute minimum. Measured from the attempt's own start and end, so it is a floor:
+/// Fargate also bills the image pull and the task's start.
+/// </summary>
+public static class FargateBilling
+{
+    /// <summary>Spot, as the BatchJob asks for it (<c>batchrunner.io/capacity: spot</c>), else on-demand.</summary>
+    public static string CapacityOf(bool spot) => spot ? "spot" : "on-demand";
+
+    /// <returns>Billed vCPU-seconds and GiB-seconds; null when no task size holds the requests (nothing ran).</returns>
+    public static (double VcpuSeconds, double GibSeconds)? Billed(long milliCpu, long memoryBytes, double durationSeconds)
+    {
+        if (!FargateResources.TryMap(milliCpu, memoryBytes, out var size, out _))
+        {
+            return null;
+        }
+
+        var seconds = Math.Max(60, Math.Ceiling(Math.Max(0, durationSeconds)));
+        return (size.Cores * seconds, size.MemoryMiB / 1024.0 * seconds);
+    }
+}
