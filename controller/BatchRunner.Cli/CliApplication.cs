@@ -51,6 +51,7 @@ public static class CliApplication
         root.Add(LogsCommand.Create(stdout, stderr));
         root.Add(ListCommand.Create(stdout));
         root.Add(DeleteCommand.Create(stdout, stderr));
+        root.Add(CostCommand.Create(stdout, stderr));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

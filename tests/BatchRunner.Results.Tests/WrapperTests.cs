@@ -195,6 +195,46 @@ public sealed class WrapperTests : IDisposable
     }
 
     [Fact]
+    public async Task The_cost_of_fargate_attempts_is_their_billed_task_size_at_the_spot_or_on_demand_price()
+    {
+        var store = _temp.Sub("store");
+        foreach (var (name, metadata) in new[] { ("ondemand", ""), ("spotty", "annotations: {batchrunner.io/capacity: spot}") })
+        {
+            var job = BatchRunner.Core.Spec.BatchJobParser.Parse($$"""
+                apiVersion: batchrunner.io/v1alpha1
+                kind: BatchJob
+                metadata:
+                  name: {{name}}
+                  {{metadata}}
+                spec:
+                  command: ["/bin/true"]
+                  completions: 2
+                  backend: aws-batch
+                  image: img
+                  resources: {cpu: 300m, memory: 700Mi}
+                """).GetJobOrThrow();
+            var spec = WriteSpec(job);
+            foreach (var index in new[] { "0", "1" })
+            {
+                var ran = await Wrapper.RunAsync(Wrapper.Arguments(spec, store, job), new Dictionary<string, string> { ["BATCHRUNNER_INDEX"] = index, ["BATCHRUNNER_BACKEND"] = "aws-batch" });
+                Assert.True(ran.ExitCode == 0, ran.Stderr);
+            }
+        }
+
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var onDemand = await BatchRunner.Cli.CliApplication.RunAsync(["cost", "ondemand", "--results", store, "--by", "backend"], stdout, stderr);
+        var spot = await BatchRunner.Cli.CliApplication.RunAsync(["cost", "spotty", "--results", store, "--by", "backend"], stdout, stderr);
+
+        // Each attempt: 0.5 vCPU and 1 GiB (the size holding 300m and 700Mi) for a minute, the least Fargate bills.
+        var perAttempt = (0.5 * 60 * 0.04048 + 1.0 * 60 * 0.004445) / 3600;
+        Assert.Equal((0, 0), (onDemand, spot));
+        var text = stdout.ToString();
+        Assert.Matches(@"(?m)^aws-batch\s+on-demand\s+2\s+0\.016667\s+0\.033333\s+" + (2 * perAttempt).ToString("0.######", System.Globalization.CultureInfo.InvariantCulture).Replace(".", "\\.", StringComparison.Ordinal), text);
+        Assert.Matches(@"(?m)^aws-batch\s+spot\s+2\s+0\.016667\s+0\.033333\s+" + (2 * perAttempt * 0.3).ToString("0.######", System.Globalization.CultureInfo.InvariantCulture).Replace(".", "\\.", StringComparison.Ordinal), text);
+    }
+
+    [Fact]
     public async Task Against_s3_without_a_given_attempt_the_next_free_attempt_is_used()
     {
         var (store, uri) = await S3Server.Shared.NewStoreAsync();

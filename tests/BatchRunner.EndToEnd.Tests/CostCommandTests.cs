@@ -1,0 +1,68 @@
+using System.Globalization;
+using Xunit;
+
+namespace BatchRunner.EndToEnd.Tests;
+
+/// <summary><c>batchrunner cost</c> through <c>./batchrunner</c> over the local store: usage from the ledger, a price file, refusals.</summary>
+public sealed class CostCommandTests : IDisposable
+{
+    private readonly Cli _cli = new();
+
+    public void Dispose() => _cli.Dispose();
+
+    private async Task<string> RunAsync()
+    {
+        var spec = _cli.WriteSpec("costly.yaml", """
+            apiVersion: batchrunner.io/v1alpha1
+            kind: BatchJob
+            metadata: {name: costly}
+            spec:
+              command: ["/bin/sh", "-c", "sleep 0.1"]
+              completions: 3
+              parallelism: 3
+              resources: {cpu: "2", memory: 512Mi}
+            """);
+        Assert.Equal(0, (await _cli.RunAsync("run", spec)).ExitCode);
+        return (await _cli.RunAsync("query", "SELECT sum(duration_seconds) AS s FROM indexes", "--format", "csv")).Stdout.Split('\n')[1];
+    }
+
+    [Fact]
+    public async Task Usage_is_the_requested_vcpus_and_memory_over_each_attempts_time_at_the_prices_given()
+    {
+        var seconds = double.Parse(await RunAsync(), CultureInfo.InvariantCulture);
+        var prices = _cli.WriteSpec("prices.json", """{"local": {"vcpuHour": 0.36, "gibHour": 0.72}}""");
+
+        var cost = await _cli.RunAsync("cost", "costly", "--prices", prices);
+        var byPoint = await _cli.RunAsync("cost", "costly", "--prices", prices, "--by", "point");
+
+        Assert.True(cost.ExitCode == 0, cost.ToString());
+        // 2 vCPU and 0.5 GiB over every attempt's seconds: $0.36 × 2 + $0.72 × 0.5 an hour = $0.0003 a second.
+        var expected = seconds * 0.0003;
+        var total = System.Text.RegularExpressions.Regex.Match(cost.Stdout, @"total: ([\d.]+) vCPU-hours, \$([\d.]+)");
+        Assert.True(total.Success, cost.Stdout);
+        Assert.Equal(seconds * 2 / 3600, double.Parse(total.Groups[1].Value, CultureInfo.InvariantCulture), precision: 5);
+        Assert.Equal(expected, double.Parse(total.Groups[2].Value, CultureInfo.InvariantCulture), precision: 5);
+        Assert.Equal(1 + 3, byPoint.Stdout.Split('\n').Count(l => l.StartsWith("r", StringComparison.Ordinal) || l.StartsWith("RUN", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task A_backend_without_a_price_shows_its_usage_and_no_cost_and_bad_input_is_refused_by_name()
+    {
+        await RunAsync();
+        var bad = _cli.WriteSpec("bad.json", """{"local": {"vcpuHour": "cheap", "gibHour": 0}}""");
+
+        var unpriced = await _cli.RunAsync("cost", "costly");
+        var refused = await _cli.RunAsync("cost", "costly", "--prices", bad);
+        var unknown = await _cli.RunAsync("cost", "nobody");
+        var grouping = await _cli.RunAsync("cost", "costly", "--by", "tenant");
+
+        Assert.Equal(0, unpriced.ExitCode);
+        Assert.Matches(@"(?m)^r\w+\s+local\s+3\s+[\d.]+\s+[\d.]+\s+-$", unpriced.Stdout);
+        Assert.Contains("no cost where a backend has no price (give one with --prices FILE)", unpriced.Stdout, StringComparison.Ordinal);
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("bad.json: local.vcpuHour: a price in dollars per hour, 0 or more, got \"cheap\"", refused.Stderr, StringComparison.Ordinal);
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("cost: no attempt of nobody in namespace default", unknown.Stderr, StringComparison.Ordinal);
+        Assert.Equal(2, grouping.ExitCode);
+    }
+}
