@@ -62,3 +62,28 @@ public sealed class PriceTableTests
         Assert.Null(row.BilledVcpuSeconds);
     }
 }
+
+/// <summary>Projections from a BatchJob's history, worked by hand.</summary>
+public sealed class CostProjectionTests
+{
+    [Fact]
+    public void A_run_is_projected_from_the_attempts_per_index_and_seconds_an_attempt_took()
+    {
+        // Earlier: 100 indexes took 120 attempts of 30 s (Fargate billed them 60 s each). Now 50 indexes, 10 at once.
+        var history = new RunHistory(2, 100, 120, 30, 60);
+
+        var local = CostProjection.Project(history, 50, 10, vcpus: 2, gib: 4, billsMinimum: false, price: null)!;
+        var fargate = CostProjection.Project(history, 50, 10, vcpus: 2, gib: 4, billsMinimum: true, new Price(0.04, 0.004))!;
+
+        Assert.Equal(1.2, local.AttemptsPerIndex);
+        Assert.Equal(TimeSpan.FromSeconds(6 * 30), local.Wall);
+        Assert.Equal((60 * 30 * 2 / 3600.0, 60 * 30 * 4 / 3600.0), (local.VcpuHours, local.GibHours));
+        Assert.Null(local.Cost);
+        Assert.Equal(60 * 60 * 2 / 3600.0, fargate.VcpuHours, precision: 9);
+        Assert.Equal(2 * 0.04 + 4 * 0.004, fargate.Cost!.Value, precision: 9);
+    }
+
+    [Fact]
+    public void Without_history_there_is_nothing_to_project() =>
+        Assert.Null(CostProjection.Project(new RunHistory(0, 0, 0, 0, 0), 10, 2, 1, 1, false, null));
+}

@@ -65,4 +65,29 @@ public sealed class CostCommandTests : IDisposable
         Assert.Contains("cost: no attempt of nobody in namespace default", unknown.Stderr, StringComparison.Ordinal);
         Assert.Equal(2, grouping.ExitCode);
     }
+
+    [Fact]
+    public async Task Validate_estimate_projects_time_and_cost_from_earlier_runs_or_says_it_has_nothing_to_go_on()
+    {
+        var spec = _cli.WriteSpec("fresh.yaml", """
+            apiVersion: batchrunner.io/v1alpha1
+            kind: BatchJob
+            metadata: {name: costly}
+            spec:
+              command: ["/bin/sh", "-c", "sleep 0.1"]
+              completions: 30
+              parallelism: 3
+              resources: {cpu: "2", memory: 512Mi}
+            """);
+        var before = await _cli.RunAsync("validate", spec, "--estimate");
+        await RunAsync();
+        var prices = _cli.WriteSpec("prices.json", """{"local": {"vcpuHour": 0.36, "gibHour": 0.72}}""");
+
+        var after = await _cli.RunAsync("validate", spec, "--estimate", "--prices", prices);
+
+        Assert.Equal(0, before.ExitCode);
+        Assert.Contains("estimate: nothing to go on: no earlier attempt of costly in namespace default", before.Stdout, StringComparison.Ordinal);
+        Assert.True(after.ExitCode == 0, after.ToString());
+        Assert.Matches(@"estimate from 3 attempt\(s\) over 3 index\(es\) in 1 earlier run\(s\): 1 attempt\(s\) per index, [\d.]+ s each; this run: 30 indexes at parallelism 3, about [\d:]+, [\d.]+ vCPU-hours, [\d.]+ GiB-hours, \$[\d.]+ \(local\)", after.Stdout);
+    }
 }

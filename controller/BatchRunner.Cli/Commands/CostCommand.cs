@@ -26,32 +26,9 @@ internal static class CostCommand
         var command = new Command("cost", "What a BatchJob's attempts used and cost, by run, point or backend") { name, ns, runOption, by, prices, results };
         command.SetAction(async (parsed, cancellation) =>
         {
-            var table = PriceTable.Defaults;
-            if (parsed.GetValue(prices) is { } file)
+            if (await LoadPricesAsync(parsed.GetValue(prices), stderr, cancellation).ConfigureAwait(false) is not { } table)
             {
-                string text;
-                try
-                {
-                    text = await File.ReadAllTextAsync(file, cancellation).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    await stderr.WriteLineAsync($"cost: --prices: {e.Message}").ConfigureAwait(false);
-                    return ExitCodes.InvalidInput;
-                }
-
-                (var read, var errors) = PriceTable.Read(text, file);
-                if (read is null)
-                {
-                    foreach (var error in errors)
-                    {
-                        await stderr.WriteLineAsync($"cost: {error}").ConfigureAwait(false);
-                    }
-
-                    return ExitCodes.InvalidInput;
-                }
-
-                table = read;
+                return ExitCodes.InvalidInput;
             }
 
             var (jobName, space, runId, grouping) = (parsed.GetRequiredValue(name), parsed.GetRequiredValue(ns), parsed.GetValue(runOption), parsed.GetRequiredValue(by));
@@ -74,6 +51,34 @@ internal static class CostCommand
             return ExitCodes.Succeeded;
         });
         return command;
+    }
+
+    /// <summary>The defaults, with a price file over them when one is given; null (and why, on standard error) when it does not read.</summary>
+    internal static async Task<PriceTable?> LoadPricesAsync(string? file, TextWriter stderr, CancellationToken cancellation)
+    {
+        if (file is null)
+        {
+            return PriceTable.Defaults;
+        }
+
+        string text;
+        try
+        {
+            text = await File.ReadAllTextAsync(file, cancellation).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            await stderr.WriteLineAsync($"--prices: {e.Message}").ConfigureAwait(false);
+            return null;
+        }
+
+        var (table, errors) = PriceTable.Read(text, file);
+        foreach (var error in errors)
+        {
+            await stderr.WriteLineAsync($"--prices: {error}").ConfigureAwait(false);
+        }
+
+        return table;
     }
 
     /// <summary>Hours and dollars to six places, never in exponent form; no price shows as a dash.</summary>
