@@ -252,5 +252,10 @@ public sealed class ExternalBackendReconcilerTests
         }
 
         public BackendCapacity Capacity => BackendCapacity.Unknown;
+
+        /// <summary>Which failures pass by themselves (none, unless a test says so).</summary>
+        public Func<Exception, bool> Transient { get; set; } = _ => false;
+
+        public bool IsTransient(Exception error) => Transient(error);
     }
 }

@@ -225,4 +225,25 @@ public sealed class OverflowReconcilerTests
         Assert.Equal(["", "0-7"], Status.Backends!.Select(s => s.Indexes));
         Assert.Equal((RunPhase.Running, 4), (Status.Phase, Status.Active));
     }
+
+    [Fact]
+    public async Task An_overflow_backend_that_does_not_answer_holds_up_nothing_of_the_other_part()
+    {
+        await SplitAsync(run => Progress(RunPhase.Running, succeeded: 1, active: 2, state: """{"partStart":4,"partEnd":8}"""));
+        _aws.Transient = e => e is HttpRequestException;
+        _aws.Next = run => throw new HttpRequestException("AWS had a bad minute");
+        FinishJob(4);
+
+        var result = await ReconcileAsync();
+
+        // Kubernetes' part is recorded as it finished; AWS Batch's stands as last seen, and is looked at again soon.
+        Assert.Equal([(RunPhase.Succeeded, 4, 0), (RunPhase.Running, 1, 2)], Status.Backends!.Select(s => (s.Phase!.Value, s.Succeeded, s.Active)));
+        Assert.Equal((RunPhase.Running, 5), (Status.Phase, Status.Succeeded));
+        Assert.Equal("""{"partStart":4,"partEnd":8}""", Status.Backends![1].State!.Value.GetRawText());
+        Assert.True(result.RequeueAfter <= TimeSpan.FromSeconds(5), $"{result.RequeueAfter}");
+
+        // A failure that does not pass by itself is the reconcile's, retried with backoff as ever.
+        _aws.Transient = _ => false;
+        await Assert.ThrowsAsync<HttpRequestException>(() => ReconcileAsync());
+    }
 }

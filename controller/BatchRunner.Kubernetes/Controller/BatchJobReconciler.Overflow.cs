@@ -17,6 +17,9 @@ namespace BatchRunner.Kubernetes.Controller;
 /// </summary>
 public sealed partial class BatchJobReconciler
 {
+    /// <summary>How soon a part whose backend did not answer is looked at again.</summary>
+    private static readonly TimeSpan UnansweredPart = TimeSpan.FromSeconds(5);
+
     /// <summary>
     /// Records the split its queue decided (the lowest indexes stay on spec.backend, the rest go to the next backend),
     /// with an Overflow condition and an event, before anything is dispatched. An overflow backend this controller
@@ -93,7 +96,19 @@ public sealed partial class BatchJobReconciler
                 ExternalQueue = i == 0 ? run.ExternalQueue : null,
                 LastPhase = share.Phase,
             };
-            parts.Add((share, await on.AdvanceAsync(part, checkpointOf(i), cancellation).ConfigureAwait(false)));
+            try
+            {
+                parts.Add((share, await on.AdvanceAsync(part, checkpointOf(i), cancellation).ConfigureAwait(false)));
+            }
+            catch (Exception e) when (i > 0 && e is not OperationCanceledException && on.IsTransient(e))
+            {
+                // The other backend's bad minute does not hold up spec.backend's part: its part stands as last seen, and is looked at again soon.
+                log.LogWarning("{BatchJob}: {Backend} did not answer for its part ({Error}); looking again shortly", key, on.Backend.Name, e.Message);
+                parts.Add((share, Unavailable(share, job.Spec.Completions) with
+                {
+                    Active = share.Active, Dispatched = share.JobName is not null, Reason = "", Message = $"{on.Backend.Name} did not answer: {e.Message}", PollAfter = UnansweredPart,
+                }));
+            }
         }
 
         return (Combine(parts, job.Spec.Completions), Shares(parts));
