@@ -61,6 +61,17 @@ public sealed class Cli : IDisposable
         return new CommandResult(process.ExitCode, await stdout, await stderr);
     }
 
+    /// <summary>Waits until <paramref name="condition"/> holds (say, a run in the background started its index): two minutes at most, as ./batchrunner may be building itself first.</summary>
+    public static async Task WaitForAsync(Func<bool> condition, string what)
+    {
+        for (var i = 0; i < 2400 && !condition(); i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Xunit.Assert.True(condition(), what);
+    }
+
     /// <summary>Writes a spec into the scratch folder and returns its path.</summary>
     public string WriteSpec(string name, string yaml)
     {

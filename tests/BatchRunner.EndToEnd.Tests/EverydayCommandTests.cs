@@ -96,10 +96,7 @@ public sealed class EverydayCommandTests : IDisposable
             """);
         using (var running = _cli.Start("run", slow))
         {
-            for (var i = 0; i < 2400 && !File.Exists(Path.Combine(_cli.Scratch, "started")); i++)
-            {
-                await Task.Delay(50);
-            }
+            await Cli.WaitForAsync(() => File.Exists(Path.Combine(_cli.Scratch, "started")), "the slow run did not start");
 
             var refused = await _cli.RunAsync("delete", "slow");
             Assert.Equal(2, refused.ExitCode);

@@ -65,7 +65,7 @@ public sealed class LogsCommandTests : IDisposable
             """);
         using var run = _cli.Start("run", spec);
         var log = Path.Combine(_cli.Store, "batchjob=slow");
-        await WaitForAsync(() => Directory.Exists(log) && Directory.EnumerateFiles(log, "stdout.txt", SearchOption.AllDirectories).Any());
+        await Cli.WaitForAsync(() => Directory.Exists(log) && Directory.EnumerateFiles(log, "stdout.txt", SearchOption.AllDirectories).Any(), "the run did not start its index");
 
         var followed = await _cli.RunAsync("logs", "slow", "--index", "0", "--follow");
         await run.WaitForExitAsync();
@@ -73,15 +73,5 @@ public sealed class LogsCommandTests : IDisposable
         Assert.True(followed.ExitCode == 0, followed.ToString());
         Assert.Equal("tick 1\ntick 2\ntick 3\ntick 4\ntick 5\ntick 6\n", followed.Stdout);
         Assert.Equal(0, run.ExitCode);
-    }
-
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 2400 && !condition(); i++)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.True(condition(), "the run did not start its index");
     }
 }
