@@ -48,7 +48,8 @@ public sealed class LocalSubmissionRunnerTests : IDisposable
             ["BatchRunner:Queues:default:quotas:local:indexes"] = "2",
         });
         await runner.StartAsync(default);
-        var large = IntakeRequestReader.Read(Specs.Yaml("large", ns: "team-a", script: "sleep 0.4", extraSpec: "completions: 10\n  parallelism: 2"), null, null).Request!;
+        // Enough of it left when the small one arrives that a slow machine still shows the overtaking.
+        var large = IntakeRequestReader.Read(Specs.Yaml("large", ns: "team-a", script: "sleep 0.4", extraSpec: "completions: 20\n  parallelism: 2"), null, null).Request!;
         await store.RecordAsync(new Submission("team-a", "large", large.ContentHash, large.Document, "test"));
         await Eventually.WaitAsync(() => runner.Admissions.Find("team-a/large") is { Allowance: 2 }, "the large sweep is admitted at the quota");
         // Once indexes finished, their runtimes give it an estimate.

@@ -140,4 +140,20 @@ public sealed class EverydayCommandTests : IDisposable
         Assert.Contains("  warning: 1 output line(s) in 1 index(es) were not records and are not in the results table", run.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("warning:", clean.Stdout, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("logs", "--index", "0", "--results")]
+    [InlineData("cost", "--results")]
+    [InlineData("delete", "--store")]
+    [InlineData("explain", "--index", "0", "--results")]
+    public async Task A_name_that_could_not_be_a_batchjobs_never_reaches_a_store_path(string command, params string[] rest)
+    {
+        // A folder beside the store that a path built from the name would reach.
+        Directory.CreateDirectory(Path.Combine(_cli.Store, "outside", "run=r1", "index=0", "attempt=1", "logs"));
+
+        var refused = await _cli.RunAsync([command, "../outside", .. rest, Path.Combine(_cli.Store, "inner")]);
+
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains($"{command}: \"../outside\" is not a BatchJob name (lowercase letters, digits and '-'", refused.Stderr, StringComparison.Ordinal);
+    }
 }

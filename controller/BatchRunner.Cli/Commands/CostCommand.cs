@@ -32,6 +32,11 @@ internal static class CostCommand
             }
 
             var (jobName, space, runId, grouping) = (parsed.GetRequiredValue(name), parsed.GetRequiredValue(ns), parsed.GetValue(runOption), parsed.GetRequiredValue(by));
+            if (!await BatchJobName.CheckAsync("cost", jobName, stderr).ConfigureAwait(false))
+            {
+                return ExitCodes.InvalidInput;
+            }
+
             var store = parsed.GetValue(results) ?? StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));
             var answer = await QueryCommand.SelectAsync(store, Sql(table, jobName, space, runId, grouping), stderr, cancellation).ConfigureAwait(false);
             if (answer.Rows.Count == 0)

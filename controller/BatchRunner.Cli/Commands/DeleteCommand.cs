@@ -22,6 +22,11 @@ internal static class DeleteCommand
         {
             var store = StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));
             var (jobName, space, runId) = (parsed.GetRequiredValue(name), parsed.GetRequiredValue(ns), parsed.GetValue(runOption));
+            if (!await BatchJobName.CheckAsync("delete", jobName, stderr).ConfigureAwait(false))
+            {
+                return ExitCodes.InvalidInput;
+            }
+
             if (!File.Exists(Path.Combine(store, RunStateStore.FileName)))
             {
                 await stderr.WriteLineAsync($"delete: no runs in the store {store}").ConfigureAwait(false);

@@ -38,6 +38,11 @@ internal static class ExplainCommand
         command.SetAction(async (parsed, cancellation) =>
         {
             var (jobName, which, space) = (parsed.GetRequiredValue(name), parsed.GetValue(index), parsed.GetRequiredValue(ns));
+            if (!await BatchJobName.CheckAsync("explain", jobName, stderr).ConfigureAwait(false))
+            {
+                return ExitCodes.InvalidInput;
+            }
+
             Facts? facts;
             string? error;
             try

@@ -35,6 +35,11 @@ internal static class LogsCommand
         {
             var request = new Request(parsed.GetRequiredValue(name), parsed.GetRequiredValue(ns), parsed.GetValue(runOption), parsed.GetValue(index), parsed.GetValue(attempt),
                 parsed.GetValue(errors));
+            if (!await BatchJobName.CheckAsync("logs", request.Name, stderr).ConfigureAwait(false))
+            {
+                return ExitCodes.InvalidInput;
+            }
+
             if (request.Index < 0 || request.Attempt is < 1)
             {
                 await stderr.WriteLineAsync(request.Index < 0 ? "logs: --index: an index is 0 or more" : "logs: --attempt: attempts are numbered from 1").ConfigureAwait(false);

@@ -126,6 +126,9 @@ public static partial class BatchJobParser
     [GeneratedRegex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
     internal static partial Regex DnsLabel();
 
+    /// <summary>Whether <paramref name="name"/> could be a BatchJob's <c>metadata.name</c> (a DNS label): what commands that take a name check first.</summary>
+    public static bool IsBatchJobName(string name) => name.Length is > 0 and <= SpecLimits.MaxNameLength && DnsLabel().IsMatch(name);
+
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
     internal static partial Regex Identifier();
 
