@@ -60,7 +60,7 @@ public static class IndexSource
     /// whose attempts are numbered after those the store holds (<c>BATCHRUNNER_ATTEMPT_NUMBERING=store</c>).
     /// </summary>
     public static int? BatchAttempt(Func<string, string?> environment) =>
-        environment("BATCHRUNNER_ATTEMPT_NUMBERING") == "store" ? null
+        environment(WorkloadEnvironment.AttemptNumbering) == "store" ? null
         : environment("AWS_BATCH_JOB_ATTEMPT") is { Length: > 0 } text ? Number("AWS_BATCH_JOB_ATTEMPT", text) is var a and > 0 ? a
             : throw new FormatException($"AWS_BATCH_JOB_ATTEMPT: expected a number from 1, got \"{text}\"") : null;
 

@@ -218,7 +218,7 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
     private async Task<(string? Source, string? Refused)> FetchEarlierAsync(
         IResultsStore store, BatchJob job, string runId, PointKey key, int attempt, string outputDir, string logPath, CancellationToken cancellation)
     {
-        if (!job.Spec.ReusesResults || attempt > 1 || environment(WorkloadEnvironment.RerunIndexes) is { Length: > 0 }
+        if (!job.Spec.ReusesResults || attempt > 1 || environment(WorkloadEnvironment.AttemptNumbering) == "store"
             || await store.GetBytesAsync(StoreLayout.PointKey(job.Metadata.Namespace, key.Hash), cancellation).ConfigureAwait(false) is not { } bytes
             || StoredPoint.FromJson(bytes) is not { } point
             || point.Source.StartsWith(StoreLayout.RunPrefix(job.Metadata.Name, runId) + "/", StringComparison.Ordinal))

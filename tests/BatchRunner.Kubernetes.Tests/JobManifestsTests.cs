@@ -173,6 +173,9 @@ public sealed class JobManifestsTests
         Assert.False(job.Metadata.Labels.ContainsKey(JobManifests.RerunLabel));
         Assert.Equal(3, job.Spec.Completions);
         Assert.Contains(("BATCHRUNNER_INDEXES", "0-2"), job.Spec.Template.Spec.Containers[0].Env.Select(e => (e.Name, e.Value)));
+        Assert.DoesNotContain(job.Spec.Template.Spec.Containers[0].Env, e => e.Name == "BATCHRUNNER_ATTEMPT_NUMBERING");
+        var rerun = JobManifests.IndexedJob(Sweep, Specs.Uid, ClusterCapabilities.Current, DispatchSettings.Default, rerun: (1, "2"));
+        Assert.Contains(("BATCHRUNNER_ATTEMPT_NUMBERING", "store"), rerun.Spec.Template.Spec.Containers[0].Env.Select(e => (e.Name, e.Value)));
     }
 
     [Fact]

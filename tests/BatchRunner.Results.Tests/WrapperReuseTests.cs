@@ -137,8 +137,11 @@ public sealed class WrapperReuseTests : IDisposable
         await RunAsync(Sweep("off", "reuse: false"), store, 2);
         await RunAsync(Sweep("tenant", ns: "team-b"), store, 2);
         await RunAsync(Sweep("retried"), store, 2, new Dictionary<string, string> { ["AWS_BATCH_JOB_ATTEMPT"] = "2" });
-        await RunAsync(Sweep("rerun"), store, 2, new Dictionary<string, string> { [WorkloadEnvironment.RerunIndexes] = "2" });
+        await RunAsync(Sweep("rerun"), store, 2, new Dictionary<string, string> { [WorkloadEnvironment.RerunIndexes] = "2", [WorkloadEnvironment.AttemptNumbering] = "store" });
+        Assert.Equal(5, Runs);
 
+        // A part of a split run lists its indexes as a rerun does, and is no rerun: it takes the earlier point.
+        await RunAsync(Sweep("part"), store, 2, new Dictionary<string, string> { [WorkloadEnvironment.RerunIndexes] = "2" });
         Assert.Equal(5, Runs);
         await RunAsync(Sweep("taken"), store, 2);
         Assert.Equal(5, Runs);

@@ -402,7 +402,7 @@ public sealed class AwsBatchDispatcher(
                 // A rerun's attempts are numbered after those the store holds (AWS Batch counts from 1 again).
                 Environment = indexes is null
                     ? [new NameValue("BATCHRUNNER_INDEX_OFFSET", start.ToString(CultureInfo.InvariantCulture)), new NameValue(WorkloadEnvironment.Backend, Backend.AwsBatch.Name)]
-                    : [new NameValue(WorkloadEnvironment.RerunIndexes, indexes), new NameValue("BATCHRUNNER_ATTEMPT_NUMBERING", "store"), new NameValue(WorkloadEnvironment.Backend, Backend.AwsBatch.Name)],
+                    : [new NameValue(WorkloadEnvironment.RerunIndexes, indexes), new NameValue(WorkloadEnvironment.AttemptNumbering, "store"), new NameValue(WorkloadEnvironment.Backend, Backend.AwsBatch.Name)],
             },
             RetryStrategy = RetryStrategyFor(spec.Retry),
             Timeout = spec.TimeoutSeconds is { } timeout ? new JobTimeout(Math.Max(60, (int)Math.Ceiling(Math.Min(timeout, int.MaxValue)))) : null,

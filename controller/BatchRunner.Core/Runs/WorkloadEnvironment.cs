@@ -31,6 +31,12 @@ public static class WorkloadEnvironment
 
     public const string RerunIndexes = "BATCHRUNNER_INDEXES";
 
+    /// <summary>
+    /// <c>store</c> on a rerun's attempts: numbered after those the store holds (AWS Batch would count from 1 again), and
+    /// run on purpose, never taken from an earlier point. A part of a split run lists its indexes too, and is no rerun.
+    /// </summary>
+    public const string AttemptNumbering = "BATCHRUNNER_ATTEMPT_NUMBERING";
+
     /// <summary>The spec's own variables first, then the contract's, which the spec cannot override.</summary>
     public static IReadOnlyList<KeyValuePair<string, string>> For(BatchJob job, string runId, IndexAssignment assignment, string outputDir)
     {

@@ -128,6 +128,11 @@ public static class JobManifests
         if (rerun is { } chosen)
         {
             environment.Add(new V1EnvVar { Name = WorkloadEnvironment.RerunIndexes, Value = chosen.Indexes });
+            if (chosen.Number > 0)
+            {
+                // A rerun runs its indexes on purpose: the results wrapper takes no earlier point for them.
+                environment.Add(new V1EnvVar { Name = WorkloadEnvironment.AttemptNumbering, Value = "store" });
+            }
         }
 
         var collection = settings.Results;
