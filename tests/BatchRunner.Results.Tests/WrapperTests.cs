@@ -183,6 +183,7 @@ public sealed class WrapperTests : IDisposable
         var stderr = await LogsAsync("--index", "0", "--stderr");
         var quiet = await LogsAsync("--index", "1");
         var never = await LogsAsync("--index", "2");
+        var followed = await LogsAsync("--index", "0", "--follow");
 
         // The wrapper keeps the child's standard output and error together, in the order written.
         Assert.True(both.ExitCode == 0, both.ToString());
@@ -192,6 +193,8 @@ public sealed class WrapperTests : IDisposable
         Assert.Contains($"job run {runId} index 1 attempt 1 wrote nothing to standard output", quiet.Stderr, StringComparison.Ordinal);
         Assert.Equal(2, never.ExitCode);
         Assert.Contains($"job run {runId} index 2 has not run: no attempt of it in {uri}", never.Stderr, StringComparison.Ordinal);
+        Assert.Equal((0, "out 0\nerr 0\n"), (followed.ExitCode, followed.Stdout));
+        Assert.Contains("--follow follows attempts of the local store", followed.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

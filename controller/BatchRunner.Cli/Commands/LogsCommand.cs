@@ -67,9 +67,16 @@ internal static class LogsCommand
                 return ExitCodes.InvalidInput;
             }
 
+            var followHere = parsed.GetValue(follow) && store.LocalRoot == local;
+            if (parsed.GetValue(follow) && !followHere)
+            {
+                // The results wrapper uploads an attempt's log when the attempt ends: there is nothing to follow before.
+                await stderr.WriteLineAsync("logs: --follow follows attempts of the local store; a store the cluster backends wrote gets a log when its attempt ends, so what is there is printed").ConfigureAwait(false);
+            }
+
             try
             {
-                return await PrintAsync(store, request, runId, parsed.GetValue(follow) && store.LocalRoot == local ? local : null, stdout, stderr, cancellation).ConfigureAwait(false);
+                return await PrintAsync(store, request, runId, followHere ? local : null, stdout, stderr, cancellation).ConfigureAwait(false);
             }
             finally
             {
