@@ -14,4 +14,18 @@ public static class StoreLocation
             ? throw new IOException($"the store {path} is a file, not a folder (--store or ${EnvironmentVariable}); give a folder")
             : path;
     }
+
+    /// <summary>
+    /// A store the cluster backends wrote, as <c>--results</c> names it (s3://bucket/prefix or a folder), with S3's
+    /// settings from <c>BatchRunner__Results__*</c>; a location that is neither throws <see cref="FormatException"/>.
+    /// </summary>
+    public static BatchRunner.Core.Store.IResultsStore OpenResults(string location)
+    {
+        var fromEnvironment = BatchRunner.Aws.S3.ResultsOptions.FromEnvironment(Environment.GetEnvironmentVariable);
+        var options = new BatchRunner.Aws.S3.ResultsOptions
+        {
+            Uri = location, Region = fromEnvironment.Region, EndpointUrl = fromEnvironment.EndpointUrl, ForcePathStyle = fromEnvironment.ForcePathStyle,
+        };
+        return BatchRunner.Aws.S3.ResultsStores.Open(location, options, path => new BatchRunner.Store.LocalResultsStore(path));
+    }
 }

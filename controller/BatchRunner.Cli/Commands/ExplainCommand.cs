@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using BatchRunner.Aws.S3;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
 using BatchRunner.Core.Store;
@@ -142,9 +141,7 @@ internal static class ExplainCommand
     {
         var given = specFile is null ? null : StoredSpec.Parse(await File.ReadAllTextAsync(specFile, cancellation).ConfigureAwait(false));
         runOption ??= given is null ? null : RunIdentity.For(given);
-        var fromEnvironment = ResultsOptions.FromEnvironment(Environment.GetEnvironmentVariable);
-        var options = new ResultsOptions { Uri = location, Region = fromEnvironment.Region, EndpointUrl = fromEnvironment.EndpointUrl, ForcePathStyle = fromEnvironment.ForcePathStyle };
-        var store = ResultsStores.Open(location, options, path => new LocalResultsStore(path));
+        var store = StoreLocation.OpenResults(location);
         try
         {
             var runs = (await ResultsCompactor.FindRunsAsync(store, name, cancellation).ConfigureAwait(false)).Select(r => r.RunId).Where(r => runOption is null || r == runOption).ToList();

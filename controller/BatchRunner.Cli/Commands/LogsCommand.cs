@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
-using BatchRunner.Aws.S3;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Store;
 using BatchRunner.Local.Execution;
@@ -104,9 +103,7 @@ internal static class LogsCommand
     /// <summary>A store the results wrapper wrote: the run named, or the BatchJob's only one there.</summary>
     private static async Task<(IResultsStore, string?, string?)> InStoreAsync(string location, Request request, CancellationToken cancellation)
     {
-        var fromEnvironment = ResultsOptions.FromEnvironment(Environment.GetEnvironmentVariable);
-        var options = new ResultsOptions { Uri = location, Region = fromEnvironment.Region, EndpointUrl = fromEnvironment.EndpointUrl, ForcePathStyle = fromEnvironment.ForcePathStyle };
-        var store = ResultsStores.Open(location, options, path => new LocalResultsStore(path));
+        var store = StoreLocation.OpenResults(location);
         var runs = (await ResultsCompactor.FindRunsAsync(store, request.Name, cancellation).ConfigureAwait(false)).Select(r => r.RunId).Where(r => request.Run is null || r == request.Run).ToList();
         return runs.Count == 1 ? (store, runs[0], null)
             : (store, null, runs.Count == 0 ? $"no run of {request.Name}{(request.Run is null ? "" : $" {request.Run}")} in {store.Location}"

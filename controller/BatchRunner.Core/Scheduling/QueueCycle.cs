@@ -85,51 +85,43 @@ public static class QueueCycle
         IReadOnlyDictionary<string, string>? refused = null)
     {
         var byName = queues.ToDictionary(q => q.Name, StringComparer.Ordinal);
-        var workloads = queued.Select(q => q.Workload).ToList();
-        var advanced = AdvanceUsage(byName, workloads, usage, now);
-        var admissions = FairShareScheduler.Schedule(queues, workloads, advanced);
-        var standings = Standings(byName, queued, admissions, now, refused);
+        var decision = Decide(queued);
 
         // Overflow: a run not dispatched yet whose next index waits too long sends its waiting indexes to the next
-        // backend. Its part there competes in that backend's pool like any workload, so the queue decides again with it.
-        var plans = Overflows(byName, queued, standings, now);
-        var given = queued;
+        // backend. Its part there competes in that backend's pool like any workload, so the queue decides again with
+        // it; a backend with no room for a part takes no overflow (that run waits where it is), and the queue decides
+        // once more without those (a part admitted nothing took no room, so the others only gain).
+        var plans = Overflows(byName, queued, decision.Standings, now);
         while (plans.Count > 0)
         {
-            var parts = plans.Select(p => new QueuedWorkload(p.Part, given.First(q => q.Workload.Key == p.Key).Runtimes)).ToList();
-            queued = [.. given, .. parts];
-            workloads = [.. queued.Select(q => q.Workload)];
-            advanced = AdvanceUsage(byName, workloads, usage, now);
-            admissions = FairShareScheduler.Schedule(queues, workloads, advanced);
-            standings = Standings(byName, queued, admissions, now, refused);
-
-            // A backend with no room for any of them takes no overflow: that run waits where it is, and the queue
-            // decides once more without it (a part admitted nothing took no room, so the others only gain).
-            var roomless = plans.Where(p => standings[p.Part.Key].Allowance == 0).ToList();
+            var split = Decide([.. queued, .. plans.Select(p => new QueuedWorkload(p.Part, queued.First(q => q.Workload.Key == p.Key).Runtimes))]);
+            var roomless = plans.Where(p => split.Standings[p.Part.Key].Allowance == 0).ToList();
             if (roomless.Count == 0)
             {
                 foreach (var (key, part, to, keep, kept, why) in plans)
                 {
-                    standings[key] = standings[key] with { Overflow = new OverflowPlan(to, keep, kept, part.Parallelism, standings[part.Key].Allowance, why) };
+                    split.Standings[key] = split.Standings[key] with { Overflow = new OverflowPlan(to, keep, kept, part.Parallelism, split.Standings[part.Key].Allowance, why) };
                 }
 
+                decision = split;
                 break;
             }
 
             plans = [.. plans.Except(roomless)];
-            if (plans.Count == 0)
-            {
-                queued = given;
-                workloads = [.. given.Select(q => q.Workload)];
-                advanced = AdvanceUsage(byName, workloads, usage, now);
-                admissions = FairShareScheduler.Schedule(queues, workloads, advanced);
-                standings = Standings(byName, queued, admissions, now, refused);
-            }
         }
 
+        var (workloads, advanced, admissions, standings) = decision;
         var decided = admissions.ToDictionary(a => a.Key, StringComparer.Ordinal);
         var summaries = queues.OrderBy(q => q.Name, StringComparer.Ordinal).Select(q => Summarize(q, workloads, decided, advanced)).ToList();
         return new CycleResult(standings, summaries, advanced);
+
+        (List<Workload> Workloads, List<TenantUsage> Advanced, IReadOnlyList<Admission> Admissions, Dictionary<string, Standing> Standings) Decide(IReadOnlyList<QueuedWorkload> members)
+        {
+            var all = members.Select(q => q.Workload).ToList();
+            var brought = AdvanceUsage(byName, all, usage, now);
+            var admitted = FairShareScheduler.Schedule(queues, all, brought);
+            return (all, brought, admitted, Standings(byName, members, admitted, now, refused));
+        }
     }
 
     /// <summary>Every workload's standing: its admission, with estimates from its own runtimes or its pool's.</summary>

@@ -174,7 +174,7 @@ public sealed partial class BatchJobReconciler(
 
         // 10. Overflow: its queue sends the waiting indexes of a run not dispatched yet to the next backend. The split
         //     is recorded before anything goes, so it is decided once; an index then stays on the backend it went to.
-        if (standing?.Overflow is { } plan && status.Backends is null && status.JobName is null && status.BackendState is null && run.Rerun == 0 && run.AllowSubmit)
+        if (standing?.Overflow is { } plan && status.NothingDispatched && run.AllowSubmit)
         {
             status = await SplitAsync(batchJob, job, backend!, plan, standing.Queue, previous, status, cancellation).ConfigureAwait(false);
             previous = status;

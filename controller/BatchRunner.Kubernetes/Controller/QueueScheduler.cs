@@ -187,9 +187,7 @@ public sealed class QueueScheduler(
             }
 
             var remaining = Math.Max(0, spec.Completions - (status.Succeeded ?? 0) - (status.Failed ?? 0));
-            // Nothing went anywhere yet: its queue may still send some of its indexes to another backend.
-            var undispatched = status.JobName is null && status.BackendState is null && status.Rerun is null;
-            queued.Add(new QueuedWorkload(workload with { Remaining = remaining, Running = Math.Min(remaining, status.Active ?? 0) }, status.Queue?.Runtimes, undispatched));
+            queued.Add(new QueuedWorkload(workload with { Remaining = remaining, Running = Math.Min(remaining, status.Active ?? 0) }, status.Queue?.Runtimes, status.NothingDispatched));
         }
 
         // Forget parses of objects gone or changed.

@@ -58,6 +58,9 @@ public sealed record BatchJobStatus
 
     public bool IsTerminal => Phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled;
 
+    /// <summary>Nothing of the run went to a backend yet (no work named, no backend state, no split, no rerun): its queue may still split it.</summary>
+    public bool NothingDispatched => JobName is null && BackendState is null && Backends is null && Rerun is null;
+
     public Condition? Find(string type) => Conditions.FirstOrDefault(c => c.Type == type);
 
     public static BatchJobStatus FromJson(JsonElement? element) =>
