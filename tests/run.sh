@@ -21,6 +21,8 @@ tests/helm/build.sh >/dev/null
 tests/botocore/install.sh
 # The CLI is tested as it is run: Native AOT, linked with Debian's gcc and zlib.
 tests/aot/install.sh
+# The report (and the dashboard) are tested in a real browser: Debian's chromium, driven by Playwright.
+tests/browser/install.sh
 export BATCHRUNNER_CLI=native
 # End-to-end tests drive ./batchrunner: build the solution, then the native CLI and the workloads, once, up front.
 dotnet build BatchRunner.sln -c Release --nologo -v quiet

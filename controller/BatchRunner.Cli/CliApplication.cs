@@ -52,6 +52,7 @@ public static class CliApplication
         root.Add(ListCommand.Create(stdout));
         root.Add(DeleteCommand.Create(stdout, stderr));
         root.Add(CostCommand.Create(stdout, stderr));
+        root.Add(ReportCommand.Create(stdout, stderr));
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)

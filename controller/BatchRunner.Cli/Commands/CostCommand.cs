@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using BatchRunner.Cli.Output;
 using BatchRunner.Core.Costs;
-using BatchRunner.Local.Query;
+using BatchRunner.Reports;
 
 namespace BatchRunner.Cli.Commands;
 
@@ -94,18 +94,9 @@ internal static class CostCommand
         _ => value,
     };
 
-    /// <summary>
-    /// One query over the <c>indexes</c> table: each attempt's billed usage (else its requested usage) at its backend's
-    /// price (its capacity's where it has one), summed by the grouping; a group with any attempt without a price has no cost.
-    /// </summary>
+    /// <summary>One query over the <c>indexes</c> table (<see cref="CostQuery"/>): the attempts' usage and cost summed by the grouping.</summary>
     internal static string Sql(PriceTable table, string name, string ns, string? runId, string grouping)
     {
-        var prices = string.Join(", ", table.Prices.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p =>
-        {
-            var (backend, capacity) = p.Key.IndexOf('/', StringComparison.Ordinal) is var at and >= 0 ? (p.Key[..at], p.Key[(at + 1)..]) : (p.Key, null);
-            return string.Create(CultureInfo.InvariantCulture,
-                $"({ResultsQueryEngine.Literal(backend)}, {(capacity is null ? "NULL" : ResultsQueryEngine.Literal(capacity))}, {p.Value.VcpuHour:R}::DOUBLE, {p.Value.GibHour:R}::DOUBLE)");
-        }));
         var groups = grouping switch
         {
             "point" => "run, \"index\", point_key",
@@ -119,18 +110,8 @@ internal static class CostCommand
             _ => "run, backend",
         };
         return $"""
-            WITH prices(backend, capacity, vcpu_hour, gib_hour) AS (VALUES {(prices.Length == 0 ? "(NULL, NULL, NULL::DOUBLE, NULL::DOUBLE)" : prices)}),
-            attempts AS (
-                SELECT i.run, i."index", i.point_key, i.backend, i.capacity,
-                    coalesce(i.billed_vcpu_seconds, i.vcpu_seconds, 0) AS vcpu_seconds, coalesce(i.billed_gib_seconds, i.gib_seconds, 0) AS gib_seconds,
-                    coalesce(own.vcpu_hour, base.vcpu_hour) AS vcpu_hour, coalesce(own.gib_hour, base.gib_hour) AS gib_hour
-                FROM indexes i
-                LEFT JOIN prices own ON own.backend = i.backend AND own.capacity = i.capacity AND i.capacity <> 'on-demand'
-                LEFT JOIN prices base ON base.backend = i.backend AND base.capacity IS NULL
-                WHERE i.batchjob = {ResultsQueryEngine.Literal(name)} AND i.namespace = {ResultsQueryEngine.Literal(ns)}{(runId is null ? "" : $" AND i.run = {ResultsQueryEngine.Literal(runId)}")})
-            SELECT {groups}, count(*) AS attempts,
-                sum(vcpu_seconds) / 3600 AS vcpu_hours, sum(gib_seconds) / 3600 AS gib_hours,
-                CASE WHEN bool_or(vcpu_hour IS NULL) THEN NULL ELSE sum(vcpu_seconds * vcpu_hour + gib_seconds * gib_hour) / 3600 END AS cost_usd
+            {CostQuery.Attempts(table, name, ns, runId)}
+            SELECT {groups}, {CostQuery.Sums}
             FROM attempts GROUP BY ALL ORDER BY {order}
             """;
     }

@@ -100,14 +100,20 @@ internal static class LogsCommand
         return (new LocalResultsStore(root), runId, error);
     }
 
-    /// <summary>A store the results wrapper wrote: the run named, or the BatchJob's only one there.</summary>
     private static async Task<(IResultsStore, string?, string?)> InStoreAsync(string location, Request request, CancellationToken cancellation)
     {
         var store = StoreLocation.OpenResults(location);
-        var runs = (await ResultsCompactor.FindRunsAsync(store, request.Name, cancellation).ConfigureAwait(false)).Select(r => r.RunId).Where(r => request.Run is null || r == request.Run).ToList();
-        return runs.Count == 1 ? (store, runs[0], null)
-            : (store, null, runs.Count == 0 ? $"no run of {request.Name}{(request.Run is null ? "" : $" {request.Run}")} in {store.Location}"
-                : $"{request.Name} has {runs.Count} runs in {store.Location} ({string.Join(", ", runs)}): name one with --run");
+        var (runId, error) = await FindRunAsync(store, request.Name, request.Run, cancellation).ConfigureAwait(false);
+        return (store, runId, error);
+    }
+
+    /// <summary>In a store the results wrapper wrote: the run named, or the BatchJob's only one there (else why not).</summary>
+    internal static async Task<(string? RunId, string? Error)> FindRunAsync(IResultsStore store, string name, string? run, CancellationToken cancellation)
+    {
+        var runs = (await ResultsCompactor.FindRunsAsync(store, name, cancellation).ConfigureAwait(false)).Select(r => r.RunId).Where(r => run is null || r == run).ToList();
+        return runs.Count == 1 ? (runs[0], null)
+            : (null, runs.Count == 0 ? $"no run of {name}{(run is null ? "" : $" {run}")} in {store.Location}"
+                : $"{name} has {runs.Count} runs in {store.Location} ({string.Join(", ", runs)}): name one with --run");
     }
 
     private static async Task<int> PrintAsync(IResultsStore store, Request request, string runId, string? followIn, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)

@@ -326,5 +326,6 @@ public sealed partial class ResultsQueryEngine : IDisposable
             ? "(" + string.Join(" || chr(0) || ", text.Split('\0').Select(Literal)) + ")"
             : "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
 
-    internal static string Ident(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+    /// <summary>A quoted SQL identifier: any name, however hostile, as one column.</summary>
+    public static string Ident(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }

@@ -11,10 +11,14 @@ namespace BatchRunner.Local.Query;
 public static class StoreSnapshot
 {
     /// <summary>Copies what the tables are made of under <paramref name="localRoot"/>; returns the number of files copied.</summary>
-    public static async Task<int> DownloadAsync(IResultsStore store, string localRoot, CancellationToken cancellation)
+    public static Task<int> DownloadAsync(IResultsStore store, string localRoot, CancellationToken cancellation) =>
+        DownloadAsync(store, localRoot, "batchjob=", cancellation);
+
+    /// <summary>The same for the runs under <paramref name="prefix"/> only (one run's: <see cref="StoreLayout.RunPrefix"/> and a slash).</summary>
+    public static async Task<int> DownloadAsync(IResultsStore store, string localRoot, string prefix, CancellationToken cancellation)
     {
         var byRun = new Dictionary<string, List<StoredObject>>(StringComparer.Ordinal);
-        await foreach (var item in store.ListAsync("batchjob=", cancellation).ConfigureAwait(false))
+        await foreach (var item in store.ListAsync(prefix, cancellation).ConfigureAwait(false))
         {
             var parts = item.Key.Split('/', 3);
             if (parts.Length == 3 && parts[1].StartsWith("run=", StringComparison.Ordinal))
