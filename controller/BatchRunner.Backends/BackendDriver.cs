@@ -31,12 +31,16 @@ public static class BackendDriver
     }
 
     /// <param name="allowance">Asked before each call: what the run's queue admits now (null: no scheduler, its parallelism).</param>
+    /// <param name="prices">For a BatchJob with <c>spec.budget</c>: the prices its cost is projected at (see <see cref="RunBudget"/>).</param>
     public static async Task<FollowOutcome> FollowAsync(
         IBatchBackend backend, BackendRun run, BackendStateFile? stateFile, Action<BackendProgress>? observe, TimeProvider time, ILogger log, CancellationToken cancellation,
-        Func<int?>? allowance = null)
+        Func<int?>? allowance = null, Core.Costs.PriceTable? prices = null)
     {
         var state = run.State ?? (stateFile is null ? null : await stateFile.LoadAsync(log, cancellation).ConfigureAwait(false));
         BackendCheckpoint checkpoint = stateFile is null ? (_, _) => Task.CompletedTask : (kept, token) => stateFile.SaveAsync(kept, token);
+        BackendProgress? last = null;
+        Core.Scheduling.RuntimeSummary? runtimes = null;
+        Core.Costs.BudgetStanding? budget = null;
         while (true)
         {
             BackendProgress progress;
@@ -45,6 +49,31 @@ public static class BackendDriver
                 if (allowance is not null)
                 {
                     run = run with { Allowance = allowance() };
+                }
+
+                if (prices is not null && run.Job is { } job)
+                {
+                    var standing = RunBudget.Standing(backend, job, prices, last?.Succeeded ?? 0, last?.Failed ?? 0, last?.Active ?? 0, runtimes);
+                    if (standing is not null && standing.Reason != budget?.Reason)
+                    {
+                        log.Log(standing.Reason == Core.Costs.BudgetStanding.BudgetReached ? LogLevel.Warning : LogLevel.Information, "{BatchJob}: budget: {Message}", run.Name, standing.Message);
+                    }
+
+                    budget = standing;
+                    if (last is null && standing is { Reason: Core.Costs.BudgetStanding.NoPrice })
+                    {
+                        // A budget nothing can be measured against is refused before anything runs, not waited on.
+                        return new FollowOutcome(new BackendProgress(Core.Runs.RunPhase.Pending, job.Spec.Completions, 0, 0, 0, null, null, null, Dispatched: false,
+                            standing.Reason, standing.Message, null, null, null, TimeSpan.Zero) { RefusedForInput = true }, Refused: true, StoppedFollowing: false);
+                    }
+
+                    if (last is not null && RunBudget.Ends(budget, last))
+                    {
+                        var stopped = await backend.CancelAsync(run with { State = state }, Core.Costs.BudgetStanding.BudgetReached, cancellation).ConfigureAwait(false);
+                        return new FollowOutcome(RunBudget.Ended(stopped, budget!), Refused: false, StoppedFollowing: false);
+                    }
+
+                    run = RunBudget.Capped(run, budget);
                 }
 
                 progress = await backend.AdvanceAsync(run with { State = state }, checkpoint, cancellation).ConfigureAwait(false);
@@ -71,6 +100,7 @@ public static class BackendDriver
             }
 
             state = progress.State ?? state;
+            (last, runtimes) = (progress, progress.Runtimes ?? runtimes);
 
             observe?.Invoke(progress);
             if (progress.IsTerminal)

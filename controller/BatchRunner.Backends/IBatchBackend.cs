@@ -46,6 +46,16 @@ public interface IBatchBackend
 
     /// <summary>Whether a failure thrown by a call passes by itself (the service had a bad minute): hosts try again.</summary>
     bool IsTransient(Exception error) => false;
+
+    /// <summary>
+    /// What one index of the BatchJob costs a second here at <paramref name="prices"/> (for <c>spec.budget</c>): its
+    /// requested vCPUs and memory at this backend's price; a backend that bills otherwise (rounded task sizes) says so.
+    /// Null when the table has no price for this backend.
+    /// </summary>
+    double? CostPerIndexSecond(BatchJob job, Core.Costs.PriceTable prices) =>
+        prices.For(Backend.Name, null) is { } price
+            ? (job.Spec.Resources.MilliCpu / 1000.0 * price.VcpuHour + job.Spec.Resources.MemoryBytes / (double)(1L << 30) * price.GibHour) / 3600
+            : null;
 }
 
 /// <summary>Stores a backend's state for the run at once (it is handed back on the next call).</summary>

@@ -20,6 +20,7 @@ public class RunIdentityTests
           queue: research
           priority: 5
           reuse: false
+          budget: {usd: 12.5}
           results: {uri: "file:///tmp/results", format: jsonl}
         """);
 

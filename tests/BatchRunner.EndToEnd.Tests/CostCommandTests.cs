@@ -66,6 +66,47 @@ public sealed class CostCommandTests : IDisposable
         Assert.Equal(2, grouping.ExitCode);
     }
 
+    private string Budgeted(double usd) => _cli.WriteSpec($"budgeted-{usd}.yaml", $$"""
+        apiVersion: batchrunner.io/v1alpha1
+        kind: BatchJob
+        metadata: {name: budgeted}
+        spec:
+          command: ["/bin/sh", "-c", "sleep 0.2"]
+          completions: 20
+          parallelism: 2
+          resources: {cpu: "1", memory: 1Gi}
+          budget: {usd: {{usd}}}
+        """);
+
+    [Fact]
+    public async Task A_budget_stops_starting_indexes_once_the_projected_cost_would_pass_it_and_a_larger_one_resumes_the_rest()
+    {
+        // A dollar a vCPU-second: an index of ~0.2 s costs ~$0.20, so $2 covers about ten of twenty.
+        var prices = _cli.WriteSpec("prices.json", """{"local": {"vcpuHour": 3600, "gibHour": 0}}""");
+
+        var capped = await _cli.RunAsync("run", Budgeted(2), "--prices", prices);
+        var resumed = await _cli.RunAsync("run", Budgeted(100), "--prices", prices);
+
+        Assert.True(capped.ExitCode == 1, capped.ToString());
+        var counts = System.Text.RegularExpressions.Regex.Match(capped.Stdout, @"budgeted run r\w+: Failed, (\d+) of 20 indexes succeeded, 0 failed");
+        Assert.True(counts.Success, capped.ToString());
+        // The first two run before any cost is known; the cap then follows each second's look (see README).
+        Assert.InRange(int.Parse(counts.Groups[1].Value, CultureInfo.InvariantCulture), 6, 14);
+        Assert.Matches(@"reason: projected \$[\d.]+ for 20 indexes at \$[\d.]+ an index \([\d.]+ s typical at \$3600\.00 an hour\) would pass the budget of \$2\.00: it covers \d+", capped.Stdout);
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        Assert.Contains("20 of 20 indexes succeeded", resumed.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_budget_on_a_backend_without_a_price_is_refused_before_anything_runs()
+    {
+        var refused = await _cli.RunAsync("run", Budgeted(2));
+
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("budgeted: spec.budget: the backend local has no price", refused.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("budgeted", (await _cli.RunAsync("list")).Stdout, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Validate_estimate_projects_time_and_cost_from_earlier_runs_or_says_it_has_nothing_to_go_on()
     {

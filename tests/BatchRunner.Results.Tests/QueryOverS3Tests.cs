@@ -75,6 +75,54 @@ public sealed class QueryOverS3Tests : IDisposable
     }
 
     [Fact]
+    public async Task A_report_over_a_store_in_s3_shows_what_the_same_report_over_the_local_store_shows()
+    {
+        var local = _temp.Sub("store");
+        var job = Job("reported");
+        await LocalRuns.RunAsync(local, job);
+        var (s3, uri) = await S3Server.Shared.NewStoreAsync();
+        using (s3)
+        {
+            foreach (var file in Directory.EnumerateFiles(local, "*", SearchOption.AllDirectories))
+            {
+                await s3.PutFileAsync(Path.GetRelativePath(local, file).Replace('\\', '/'), file, CancellationToken.None);
+            }
+        }
+
+        var tmp = _temp.Sub("tmp");
+        var (fromLocal, fromS3) = (Path.Combine(_temp.Path, "local.html"), Path.Combine(_temp.Path, "s3.html"));
+        var overLocal = await CliProcess.RunAsync(["report", "reported", "--results", local, "-o", fromLocal], Environment(tmp));
+        var overS3 = await CliProcess.RunAsync(["report", "reported", "--results", uri, "-o", fromS3], Environment(tmp));
+
+        Assert.True(overLocal.ExitCode == 0, overLocal.ToString());
+        Assert.True(overS3.ExitCode == 0, overS3.ToString());
+        Assert.Contains("8 indexes, 0 failed, 14 result rows", overS3.Stdout, StringComparison.Ordinal);
+        var (a, b) = (ReportData(fromLocal), ReportData(fromS3));
+        Assert.Equal(uri, (string?)b["store"]);
+        foreach (var data in new[] { a, b })
+        {
+            data.Remove("store");
+            data.Remove("generatedAt");
+            foreach (var row in data["failed"]!["rows"]!.AsArray())
+            {
+                row!.AsObject().Remove("logs");
+            }
+        }
+
+        Assert.Equal(a.ToJsonString(), b.ToJsonString());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(tmp));
+    }
+
+    /// <summary>The data a report file carries (the JSON its page draws).</summary>
+    private static System.Text.Json.Nodes.JsonObject ReportData(string file)
+    {
+        var html = File.ReadAllText(file);
+        var match = System.Text.RegularExpressions.Regex.Match(html, "<script type=\"application/json\" id=\"report-data\">(.*?)</script>", System.Text.RegularExpressions.RegexOptions.Singleline);
+        Assert.True(match.Success, "the report carries no data");
+        return System.Text.Json.Nodes.JsonNode.Parse(match.Groups[1].Value)!.AsObject();
+    }
+
+    [Fact]
     public async Task A_bad_query_over_s3_exits_2_and_leaves_no_copy_behind()
     {
         var (s3, uri) = await S3Server.Shared.NewStoreAsync();

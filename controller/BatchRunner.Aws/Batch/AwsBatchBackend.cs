@@ -30,6 +30,9 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
 
     public Backend Backend => Backend.AwsBatch;
 
+    /// <summary>Fargate's price of an index-second: its billed task size, on Spot when asked (see <see cref="FargateBilling.PerIndexSecond"/>).</summary>
+    public double? CostPerIndexSecond(BatchJob job, Core.Costs.PriceTable prices) => FargateBilling.PerIndexSecond(job, prices);
+
     public BackendCapacity Capacity => _usage.Capacity;
 
     public async Task<BackendProgress> AdvanceAsync(BackendRun run, BackendCheckpoint checkpoint, CancellationToken cancellation)

@@ -21,4 +21,22 @@ public static class FargateBilling
         var seconds = Math.Max(60, Math.Ceiling(Math.Max(0, durationSeconds)));
         return (size.Cores * seconds, size.MemoryMiB / 1024.0 * seconds);
     }
+
+    /// <summary>
+    /// What a second of one index costs at <paramref name="prices"/>: the task size the requests round up to, at the Spot
+    /// price when the BatchJob asks for Spot; null without a price. The one-minute minimum is left to the runtime this is
+    /// multiplied by. Requests no size holds (refused at dispatch) are priced as requested.
+    /// </summary>
+    public static double? PerIndexSecond(BatchRunner.Core.Spec.BatchJob job, BatchRunner.Core.Costs.PriceTable prices)
+    {
+        if (prices.For(BatchRunner.Core.Spec.Backend.AwsBatch.Name, CapacityOf(AwsBatchDispatcher.AsksForSpot(job))) is not { } price)
+        {
+            return null;
+        }
+
+        var (vcpu, gib) = Billed(job.Spec.Resources.MilliCpu, job.Spec.Resources.MemoryBytes, 60) is { } minute
+            ? (minute.VcpuSeconds / 60, minute.GibSeconds / 60)
+            : (job.Spec.Resources.MilliCpu / 1000.0, job.Spec.Resources.MemoryBytes / (double)(1L << 30));
+        return (vcpu * price.VcpuHour + gib * price.GibHour) / 3600;
+    }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using BatchRunner.Backends;
 using BatchRunner.Cli.Output;
+using BatchRunner.Core.Costs;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
 using BatchRunner.Local.Execution;
@@ -26,7 +27,8 @@ internal static class RunCommand
         var spec = new Argument<string>("spec") { Description = "BatchJob file (YAML or JSON), or - for standard input" };
         var noCompact = new Option<bool>("--no-compact") { Description = "Leave the results as raw files (they are compacted to Parquet when the run finishes)" };
         var noReuse = new Option<bool>("--no-reuse") { Description = "Run every index, even one whose identical point an earlier run computed (as spec.reuse: false)" };
-        var command = new Command("run", "Run a BatchJob on this machine (or on AWS Batch with backend aws-batch) and wait; running the same spec again resumes it") { spec, noCompact, noReuse };
+        var prices = new Option<string?>("--prices") { Description = "A JSON file of prices over the defaults, for spec.budget (as for batchrunner cost)" };
+        var command = new Command("run", "Run a BatchJob on this machine (or on AWS Batch with backend aws-batch) and wait; running the same spec again resumes it") { spec, noCompact, noReuse, prices };
         command.SetAction(async (parsed, cancellation) =>
         {
             var job = await SpecFile.LoadAsync(parsed.GetRequiredValue(spec), stderr, cancellation).ConfigureAwait(false);
@@ -40,23 +42,30 @@ internal static class RunCommand
                 job = job with { Spec = job.Spec with { Reuse = false } };
             }
 
+            if (await CostCommand.LoadPricesAsync(parsed.GetValue(prices), stderr, cancellation).ConfigureAwait(false) is not { } table)
+            {
+                return ExitCodes.InvalidInput;
+            }
+
             var store = StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));
             var backends = CliBackends.Create(store, Environment.GetEnvironmentVariable, cancellation, extra);
-            return await RunAsync(job, backends, store, !parsed.GetValue(noCompact), stdout, stderr, cancellation).ConfigureAwait(false);
+            return await RunAsync(job, backends, store, !parsed.GetValue(noCompact), stdout, stderr, cancellation, prices: table).ConfigureAwait(false);
         });
         return command;
     }
 
     /// <param name="indexes">All of the run, or the indexes a rerun gives new attempts (<paramref name="rerun"/>: which rerun it is).</param>
+    /// <param name="prices">The prices a <c>spec.budget</c> projects the run's cost at (default: the price table's defaults).</param>
     public static async Task<int> RunAsync(
         BatchJob job, BackendRegistry backends, string store, bool compact, TextWriter stdout, TextWriter stderr, CancellationToken cancellation,
-        IndexSelection? indexes = null, int rerun = 0)
+        IndexSelection? indexes = null, int rerun = 0, PriceTable? prices = null)
     {
         if (!backends.TryResolve(job.Spec.Backend, out var backend, out var unavailable))
         {
             await SpecFile.ReportAsync(job.Metadata.Name, [unavailable], stderr).ConfigureAwait(false);
             return ExitCodes.InvalidInput;
         }
+
 
         var resultsStore = backend.ResultsStoreOf(job, store);
         if (resultsStore == store && job.Spec.Results.Uri is { } uri && !uri.StartsWith("file://", StringComparison.Ordinal))
@@ -93,7 +102,7 @@ internal static class RunCommand
                             ? elapsed / (finished - finishedAtStart) * (progress.Total - finished)
                             : progress.Total == finished ? TimeSpan.Zero : null;
                         Volatile.Write(ref snapshot, new ProgressSnapshot(progress.Total, progress.Succeeded, progress.Failed, progress.Active, 0, remaining));
-                    }, TimeProvider.System, CliApplication.Logs.CreateLogger(nameof(BackendDriver)), cancellation).ConfigureAwait(false);
+                    }, TimeProvider.System, CliApplication.Logs.CreateLogger(nameof(BackendDriver)), cancellation, prices: prices ?? PriceTable.Defaults).ConfigureAwait(false);
             }
             catch (InvalidSpecException e)
             {
@@ -163,7 +172,7 @@ internal static class RunCommand
             CultureInfo.InvariantCulture,
             $"{job.Metadata.Name} run {runId}: {progress.Phase}, {progress.Succeeded} of {progress.Total} indexes succeeded, {progress.Failed} failed{summary}"))
             .ConfigureAwait(false);
-        if (progress.FailureMessage is { } reason && (progress.Failures.Count == 0 || progress.Phase != RunPhase.Failed))
+        if (progress.FailureMessage is { } reason && (progress.Failures.Count == 0 || progress.Phase != RunPhase.Failed || progress.FailureReason == BudgetStanding.BudgetReached))
         {
             await stdout.WriteLineAsync($"  reason: {TerminalText.Safe(reason)}").ConfigureAwait(false);
         }

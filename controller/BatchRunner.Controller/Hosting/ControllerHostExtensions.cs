@@ -32,6 +32,9 @@ public static class ControllerHostExtensions
         builder.Services.AddOptions<KubernetesOptions>().BindConfiguration(KubernetesOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<LeaderElectionOptions>().BindConfiguration(LeaderElectionOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<BatchRunner.Aws.S3.ResultsOptions>().BindConfiguration(BatchRunner.Aws.S3.ResultsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<PricesOptions>().BindConfiguration(PricesOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<PricesOptions>, PricesOptions.Validator>();
+        builder.Services.AddSingleton(services => services.GetRequiredService<IOptions<PricesOptions>>().Value.Load());
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(new ControllerMetrics(new CollectorRegistry()));
         builder.Services.AddSingleton<IKubernetes>(services => CreateClient(services.GetRequiredService<IOptions<KubernetesOptions>>().Value));

@@ -19,6 +19,7 @@ public sealed class KubernetesOperatorService(
     IHostApplicationLifetime lifetime,
     ControllerBackends backends,
     IRunCompactor compactor,
+    BatchRunner.Core.Costs.PriceTable prices,
     ILoggerFactory logs) : BackgroundService
 {
     private readonly ILogger<KubernetesOperatorService> _log = logs.CreateLogger<KubernetesOperatorService>();
@@ -39,7 +40,8 @@ public sealed class KubernetesOperatorService(
         var settings = new OperatorSettings(
             kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished, collection), Backends: others,
             Compactor: store.CompactFinishedRuns ? compactor : null,
-            Disabled: backends.Disabled);
+            Disabled: backends.Disabled,
+            Prices: prices);
         foreach (var backend in others)
         {
             _log.LogInformation("The operator also dispatches backend {Backend}", backend.Backend.Name);

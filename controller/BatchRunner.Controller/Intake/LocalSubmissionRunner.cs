@@ -291,7 +291,8 @@ public sealed class LocalSubmissionRunner(
             var followed = _followed.GetOrAdd(submission.Key, _ => new Followed(job, submission.Sequence) { Applied = job.Spec.Parallelism });
             var outcome = await BackendDriver.FollowAsync(
                 backend, run, BackendStateFile.For(storeRoot, run, backend.Backend.Name), progress => followed.Progress = progress, time, logs.CreateLogger(nameof(BackendDriver)), stopping,
-                allowance: () => followed.Follow(_board.Find(submission.Key))).ConfigureAwait(false);
+                allowance: () => followed.Follow(_board.Find(submission.Key)),
+                prices: services.GetService<BatchRunner.Core.Costs.PriceTable>() ?? BatchRunner.Core.Costs.PriceTable.Defaults).ConfigureAwait(false);
             var last = outcome.Progress;
             if (outcome.StoppedFollowing || last.Phase == RunPhase.Cancelled && stopping.IsCancellationRequested)
             {

@@ -8,7 +8,7 @@ namespace BatchRunner.Core.Runs;
 
 /// <summary>
 /// A run's id is derived from what decides its results: the namespace, the name and the resolved spec less its
-/// execution settings (parallelism, retry, timeoutSeconds, deadlineSeconds, backend, queue, priority, reuse). Running the same spec again
+/// execution settings (parallelism, retry, timeoutSeconds, deadlineSeconds, backend, queue, priority, reuse, budget). Running the same spec again
 /// finds (and resumes) the same run, also with more parallelism or a longer deadline; changing what it computes
 /// (command, image, env, resources, sweep, completions, results) starts a new one.
 /// </summary>
@@ -20,7 +20,7 @@ public static class RunIdentity
     /// (a test holds the two together).
     /// </summary>
     public static IReadOnlySet<string> ExecutionOnlyFields { get; } =
-        new HashSet<string>(["parallelism", "retry", "timeoutSeconds", "deadlineSeconds", "backend", "queue", "priority", "reuse"], StringComparer.Ordinal);
+        new HashSet<string>(["parallelism", "retry", "timeoutSeconds", "deadlineSeconds", "backend", "queue", "priority", "reuse", "budget"], StringComparer.Ordinal);
 
     /// <summary>The spec with its execution-only fields at fixed values: what decides the run's results.</summary>
     public static BatchJobSpec ResultsDefining(BatchJobSpec spec) => spec with
@@ -34,6 +34,7 @@ public static class RunIdentity
         Priority = 0,
         PriorityClass = null,
         Reuse = null,
+        Budget = null,
     };
 
     public static string For(BatchJob job)

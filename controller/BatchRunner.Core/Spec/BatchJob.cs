@@ -83,6 +83,14 @@ public sealed record BatchJobSpec
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public bool? Reuse { get; init; }
 
+    /// <summary>
+    /// The most the run may cost in US dollars (<c>spec.budget.usd</c>): no new index starts once the projected cost
+    /// would pass it (<see cref="Costs.BudgetGuard"/>); null: no budget. An execution setting, outside the run id (left
+    /// out of the canonical spec when none, so the run ids of earlier versions stand).
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? Budget { get; init; }
+
     [JsonIgnore]
     public bool ReusesResults => Reuse != false;
 

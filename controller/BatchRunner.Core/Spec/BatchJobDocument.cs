@@ -109,6 +109,13 @@ public static class BatchJobDocument
             writer.WriteBoolean("reuse", false);
         }
 
+        if (spec.Budget is { } budget)
+        {
+            writer.WriteStartObject("budget");
+            writer.WriteNumber("usd", budget);
+            writer.WriteEndObject();
+        }
+
         writer.WriteStartObject("results");
         if (spec.Results.Uri is not null)
         {

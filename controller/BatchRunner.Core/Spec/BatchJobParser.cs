@@ -29,7 +29,7 @@ public static partial class BatchJobParser
     private static readonly HashSet<string> SpecFields =
     [
         "image", "command", "args", "env", "resources", "completions", "parallelism", "sweep", "retry",
-        "timeoutSeconds", "deadlineSeconds", "backend", "queue", "priority", "reuse", "results",
+        "timeoutSeconds", "deadlineSeconds", "backend", "queue", "priority", "reuse", "budget", "results",
     ];
 
     /// <summary>Parses one document given as UTF-8 bytes: the size limit and the encoding are checked first.</summary>
@@ -244,6 +244,7 @@ public static partial class BatchJobParser
             var queue = ReadQueue(node);
             var (priority, priorityClass) = ReadPriority(node);
             var reuse = ReadReuse(node);
+            var budget = ReadBudget(node);
             var results = ReadResults(node);
 
             if (Errors.Count > errorsBefore)
@@ -269,6 +270,7 @@ public static partial class BatchJobParser
                 Priority = priority,
                 PriorityClass = priorityClass,
                 Reuse = reuse,
+                Budget = budget,
                 Results = results,
             };
         }
@@ -612,6 +614,24 @@ public static partial class BatchJobParser
             return null;
         }
 
+        /// <summary>A budget in US dollars: <c>{usd: 25}</c>, more than 0; null when left out.</summary>
+        private double? ReadBudget(JsonObject node)
+        {
+            if (OptionalObject(node, "budget", "spec.budget") is not { } budget)
+            {
+                return null;
+            }
+
+            RejectUnknown(budget, "spec.budget", ["usd"]);
+            if (budget["usd"] is null)
+            {
+                Error("spec.budget.usd", "required: the most the run may cost, in US dollars (such as 25 or 2.50)");
+                return null;
+            }
+
+            return ReadNumber(budget, "usd", "spec.budget.usd", double.Epsilon, SpecLimits.MaxBudgetUsd);
+        }
+
         /// <summary>A queue's name, a DNS label; null (the default queue) when left out.</summary>
         private string? ReadQueue(JsonObject node)
         {
@@ -815,7 +835,7 @@ public static partial class BatchJobParser
 
             if (number > max)
             {
-                Error(path, string.Create(CultureInfo.InvariantCulture, $"must be <= {max:0.##} (30 days), got {number}"));
+                Error(path, string.Create(CultureInfo.InvariantCulture, $"must be <= {max:0.##}{(max == SpecLimits.MaxSeconds ? " (30 days)" : "")}, got {number}"));
                 return null;
             }
 

@@ -33,6 +33,9 @@ public static class SpecLimits
     /// </summary>
     public const double MaxSeconds = 30 * 24 * 3600;
 
+    /// <summary>Largest budget: a million dollars, far past any sweep, so a typo of many zeros is caught.</summary>
+    public const double MaxBudgetUsd = 1_000_000;
+
     /// <summary>Most distinct sweep parameters (they become table columns).</summary>
     public const int MaxParameters = 100;
 }

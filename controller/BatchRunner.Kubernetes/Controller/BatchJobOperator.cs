@@ -23,7 +23,8 @@ public sealed record OperatorSettings(
     IReadOnlyList<IBatchBackend>? Backends = null,
     IRunCompactor? Compactor = null,
     CompactionSettings? Compaction = null,
-    IReadOnlyList<DisabledBackend>? Disabled = null);
+    IReadOnlyList<DisabledBackend>? Disabled = null,
+    BatchRunner.Core.Costs.PriceTable? Prices = null);
 
 /// <summary>
 /// The operator while it leads: informers for BatchJobs and their Jobs feed a de-duplicating, rate-limited
@@ -70,7 +71,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         using var scheduler = new QueueScheduler(new ClusterQueueState(client, batchJobs, queues), board, backends.Names, queue.Add, metrics, time, logs.CreateLogger<QueueScheduler>());
         batchJobs.Changed += (_, _) => scheduler.Poke();
         queues.Changed += (_, _) => scheduler.Poke();
-        var reconciler = new BatchJobReconciler(api, backends, settings.Dispatch.Results?.Uri, time, logs.CreateLogger<BatchJobReconciler>(), compaction, board);
+        var reconciler = new BatchJobReconciler(api, backends, settings.Dispatch.Results?.Uri, time, logs.CreateLogger<BatchJobReconciler>(), compaction, board, settings.Prices);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var informers = new[] { batchJobs.RunAsync(stop.Token), jobs.RunAsync(stop.Token), queues.RunAsync(stop.Token) };
         var scheduling = Task.CompletedTask;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using BatchRunner.Backends;
 using BatchRunner.Backends.Scheduling;
+using BatchRunner.Core.Costs;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Scheduling;
 using BatchRunner.Core.Spec;
@@ -33,7 +34,7 @@ public readonly record struct ReconcileResult(TimeSpan? RequeueAfter)
 /// </summary>
 public sealed partial class BatchJobReconciler(
     IClusterApi cluster, BackendRegistry backends, string? resultsStore, TimeProvider time, ILogger<BatchJobReconciler> log, CompactionWorker? compaction = null,
-    AdmissionBoard? admissions = null)
+    AdmissionBoard? admissions = null, PriceTable? prices = null)
 {
     private static readonly TimeSpan WhileDeleting = TimeSpan.FromSeconds(1);
 
@@ -172,6 +173,16 @@ public sealed partial class BatchJobReconciler(
             run = standing.DelegatedTo is { } kueue ? run with { ExternalQueue = kueue } : run with { Allowance = standing.IsWaiting ? standing.Allowance : null };
         }
 
+        // 9b. Its budget (spec.budget): nothing starts that the projected cost would not cover; once nothing may start
+        //     and nothing runs, the run ends Failed (BudgetReached) and what it submitted is stopped.
+        var budget = RunBudget.Standing(backend!, job, prices ?? PriceTable.Defaults, status.Succeeded ?? 0, status.Failed ?? 0, status.Active ?? 0, status.Queue?.Runtimes);
+        if (budget is { Reached: true } && (status.Active ?? 0) == 0 && status.JobName is not null)
+        {
+            return await EndForBudgetAsync(batchJob, job, backend!, run, budget, previous, status, generation, cancellation).ConfigureAwait(false);
+        }
+
+        run = RunBudget.Capped(run, budget);
+
         // 10. Overflow: its queue sends the waiting indexes of a run not dispatched yet to the next backend. The split
         //     is recorded before anything goes, so it is decided once; an index then stays on the backend it went to.
         if (standing?.Overflow is { } plan && status.NothingDispatched && run.AllowSubmit)
@@ -217,12 +228,38 @@ public sealed partial class BatchJobReconciler(
             next = await WithPartsAsync(batchJob, next, shares, generation, now, cancellation).ConfigureAwait(false);
         }
 
+        next = WithBudget(next, budget, generation, now);
         await RecordChangesAsync(batchJob, job, previous, next, progress, cancellation).ConfigureAwait(false);
 
         // 13. A finished run's results are compacted (off this path); a condition says how far that got.
         next = await WithCompactionAsync(batchJob, key, backend!, job, next, cancellation).ConfigureAwait(false);
         await PublishAsync(batchJob, previous, next, cancellation).ConfigureAwait(false);
         return progress.IsTerminal ? ReconcileResult.Done : ReconcileResult.After(progress.PollAfter);
+    }
+
+    /// <summary>The Budget condition of a BatchJob with spec.budget: True while within it, False once reached or unpriced.</summary>
+    public static BatchJobStatus WithBudget(BatchJobStatus status, BudgetStanding? budget, long generation, DateTimeOffset now) =>
+        budget is null ? status : status with
+        {
+            Conditions = Conditions.With(status.Conditions, Conditions.Budget, budget.Reason is not (BudgetStanding.BudgetReached or BudgetStanding.NoPrice),
+                budget.Reason, budget.Message, generation, now),
+        };
+
+    /// <summary>
+    /// The budget is reached and nothing runs: what the run submitted is stopped (no index left to start ever will), and
+    /// it ends Failed with reason BudgetReached; what it did is kept.
+    /// </summary>
+    private async Task<ReconcileResult> EndForBudgetAsync(
+        BatchJobObject batchJob, BatchJob job, IBatchBackend backend, BackendRun run, BudgetStanding budget, BatchJobStatus previous, BatchJobStatus status, long generation,
+        CancellationToken cancellation)
+    {
+        var stopped = await backend.CancelAsync(run, BudgetStanding.BudgetReached, cancellation).ConfigureAwait(false);
+        var now = time.GetUtcNow();
+        var next = WithBudget(WithProgress(status, RunBudget.Ended(stopped, budget), job.Metadata.Name, run.RunId, generation, now), budget, generation, now);
+        log.LogWarning("{BatchJob}: budget reached, the run ends: {Message}", job.Metadata.Name, budget.Message);
+        await RecordAsync(batchJob, "Warning", BudgetStanding.BudgetReached, budget.Message, cancellation).ConfigureAwait(false);
+        await PublishAsync(batchJob, previous, next, cancellation).ConfigureAwait(false);
+        return ReconcileResult.Done;
     }
 
     /// <summary>The status a backend's progress makes: counts and times, the Dispatched, SpecApplied, Degraded and outcome conditions.</summary>

@@ -201,6 +201,9 @@ public static class Conditions
     /// <summary>Its queue's overflow rule sent part of the run to another backend (True), or could not (False), with why.</summary>
     public const string Overflow = "Overflow";
 
+    /// <summary>A BatchJob with spec.budget: True while what it may start fits the budget; False once nothing more may start, or no price is known.</summary>
+    public const string Budget = "Budget";
+
     public static class Reasons
     {
         public const string SpecValid = "SpecValid";

@@ -35,4 +35,20 @@ public sealed class FargateBillingTests
         Assert.Equal("spot", FargateBilling.CapacityOf(AwsBatchDispatcher.AsksForSpot(BatchRig.Job(metadata: ", labels: {batchrunner.io/capacity: spot}"))));
         Assert.Equal("on-demand", FargateBilling.CapacityOf(AwsBatchDispatcher.AsksForSpot(BatchRig.Job())));
     }
+
+    [Fact]
+    public void A_budget_prices_an_index_second_at_its_billed_task_size_and_on_spot_when_asked()
+    {
+        var prices = BatchRunner.Core.Costs.PriceTable.Defaults;
+        var onDemand = prices.For("aws-batch", "on-demand")!;
+        var spot = prices.For("aws-batch", "spot")!;
+        // 300m and 700Mi run on 0.5 vCPU with 1 GiB.
+        var small = BatchRig.Job(extra: "  resources: {cpu: 300m, memory: 700Mi}");
+        var spotted = BatchRig.Job(extra: "  resources: {cpu: 300m, memory: 700Mi}", metadata: ", annotations: {batchrunner.io/capacity: spot}");
+
+        Assert.Equal((0.5 * onDemand.VcpuHour + 1 * onDemand.GibHour) / 3600, FargateBilling.PerIndexSecond(small, prices)!.Value, 12);
+        Assert.Equal((0.5 * spot.VcpuHour + 1 * spot.GibHour) / 3600, FargateBilling.PerIndexSecond(spotted, prices)!.Value, 12);
+        Assert.True(spot.VcpuHour < onDemand.VcpuHour);
+        Assert.Null(FargateBilling.PerIndexSecond(small, new BatchRunner.Core.Costs.PriceTable(new Dictionary<string, BatchRunner.Core.Costs.Price>())));
+    }
 }
