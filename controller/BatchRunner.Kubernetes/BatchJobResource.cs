@@ -22,7 +22,7 @@ public static class BatchJobResource
 
     public const string ManagedByLabel = "app.kubernetes.io/managed-by";
     public const string ManagedByValue = "batchrunner";
-    public const string BatchJobLabel = "batchrunner.io/batchjob";
+    public const string BatchJobLabel = Core.Runs.WorkloadLabels.BatchJob;
     public const string RunLabel = "batchrunner.io/run";
 
     /// <summary>The Job of a BatchJob: its own name, so one BatchJob can never own two.</summary>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Net;
+using System.Text;
 using System.Text.RegularExpressions;
 using k8s;
 using k8s.Autorest;
@@ -55,6 +56,18 @@ public sealed class PodSimulatorOptions
 
     /// <summary>The working directory of commands run by <see cref="PodOutcome.RunCommand"/>; default the current one.</summary>
     public string? WorkingDirectory { get; init; }
+
+    /// <summary>
+    /// A kubelet stand-in to bind each Pod to before it runs: what its command writes (standard output and error, as
+    /// they come) is then its container's log through the API server. Null: Pods stay unbound and have no log.
+    /// </summary>
+    public StandInKubelet? Kubelet { get; init; }
+
+    /// <summary>
+    /// Gives each Pod of a Job the completion-index annotation an Indexed Job's pods have from Kubernetes 1.21 (the
+    /// 1.20 control plane gives none), numbered per Job in the order the Pods are seen.
+    /// </summary>
+    public bool NumberCompletionIndexes { get; init; }
 }
 
 /// <summary>
@@ -161,11 +174,29 @@ public sealed partial class PodSimulator : IAsyncDisposable
         }
     }
 
+    private readonly ConcurrentDictionary<string, int> positions = new(StringComparer.Ordinal);
+
     private async Task SimulateAsync(V1Pod pod, CancellationToken token)
     {
+        StandInKubelet.PodLog? log = null;
         try
         {
             await Task.Delay(options.PendingFor, token);
+            if (options.NumberCompletionIndexes && pod.Metadata.Labels?.TryGetValue("job-name", out var jobName) == true
+                && pod.Metadata.Annotations?.ContainsKey(CompletionIndexAnnotation) != true)
+            {
+                var position = positions.AddOrUpdate($"{pod.Namespace()}/{jobName}", 0, (_, p) => p + 1);
+                var annotations = new Dictionary<string, string> { [CompletionIndexAnnotation] = position.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+                pod = await client.CoreV1.PatchNamespacedPodAsync(
+                    new V1Patch(new { metadata = new { annotations } }, V1Patch.PatchType.MergePatch), pod.Name(), pod.Namespace(), cancellationToken: token);
+            }
+
+            if (options.Kubelet is { } kubelet)
+            {
+                await kubelet.BindAsync(pod, token);
+                log = kubelet.LogOf(pod.Namespace(), pod.Name(), pod.Spec.Containers[0].Name);
+            }
+
             var started = DateTime.UtcNow;
             await PatchStatusAsync(pod, "Running", started, _ => new V1ContainerState
             {
@@ -176,7 +207,7 @@ public sealed partial class PodSimulator : IAsyncDisposable
             var (exitCode, message) = (outcome.ExitCode, (string?)null);
             if (outcome.RunsCommand)
             {
-                (exitCode, message) = await RunCommandAsync(pod, token);
+                (exitCode, message) = await RunCommandAsync(pod, log, token);
             }
             else
             {
@@ -208,6 +239,10 @@ public sealed partial class PodSimulator : IAsyncDisposable
         {
             errors.Enqueue(new InvalidOperationException($"simulating pod {pod.Namespace()}/{pod.Name()}: {e.Message}", e));
         }
+        finally
+        {
+            log?.Complete();
+        }
     }
 
     private Task PatchStatusAsync(
@@ -235,7 +270,7 @@ public sealed partial class PodSimulator : IAsyncDisposable
             new V1Patch(new { status }, V1Patch.PatchType.MergePatch), pod.Name(), pod.Namespace(), cancellationToken: token);
     }
 
-    private async Task<(int ExitCode, string? Message)> RunCommandAsync(V1Pod pod, CancellationToken token)
+    private async Task<(int ExitCode, string? Message)> RunCommandAsync(V1Pod pod, StandInKubelet.PodLog? log, CancellationToken token)
     {
         var container = pod.Spec.Containers[0];
         var environment = new Dictionary<string, string>();
@@ -283,8 +318,11 @@ public sealed partial class PodSimulator : IAsyncDisposable
 
         using (process)
         {
-            var output = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-            var error = process.StandardError.ReadToEndAsync(CancellationToken.None);
+            // Lines go to the pod's log as they come (a kubelet keeps both streams in one log); standard error is kept too,
+            // for the termination message.
+            var output = CopyLinesAsync(process.StandardOutput, log, null);
+            var errorText = new StringBuilder();
+            var error = CopyLinesAsync(process.StandardError, log, errorText).ContinueWith(_ => errorText.ToString(), TaskScheduler.Default);
             try
             {
                 await process.WaitForExitAsync(token);
@@ -296,8 +334,18 @@ public sealed partial class PodSimulator : IAsyncDisposable
             }
 
             await output;
-            var log = await error;
-            return (process.ExitCode, process.ExitCode == 0 || log.Length == 0 ? null : log[Math.Max(0, log.Length - MessageLimit)..]);
+            var tail = await error;
+            return (process.ExitCode, process.ExitCode == 0 || tail.Length == 0 ? null : tail[Math.Max(0, tail.Length - MessageLimit)..]);
+        }
+    }
+
+    /// <summary>Each line of a stream into the pod's log (when it has one) and into <paramref name="kept"/> (when given).</summary>
+    private static async Task CopyLinesAsync(StreamReader reader, StandInKubelet.PodLog? log, StringBuilder? kept)
+    {
+        while (await reader.ReadLineAsync(CancellationToken.None) is { } line)
+        {
+            log?.Append(line + "\n");
+            kept?.Append(line).Append('\n');
         }
     }
 

@@ -116,7 +116,7 @@ public class CrdTests
               "sweep": {"grid": {"servers": [1, 2, 4], "discipline": ["fifo", "lifo"]}, "repeats": 1, "seed": 7},
               "retry": {"attempts": 3, "backoffSeconds": 1.5, "maxBackoffSeconds": 60},
               "timeoutSeconds": 120, "deadlineSeconds": 1800.5, "backend": "kubernetes", "queue": "research", "priority": 100, "reuse": false,
-              "results": {"uri": "s3://bucket/prefix", "format": "csv"}
+              "budget": {"usd": 12.5}, "results": {"uri": "s3://bucket/prefix", "format": "csv"}
             }
             """)!.AsObject());
         var withList = Documents.Job(JsonNode.Parse("""
@@ -147,7 +147,7 @@ public class CrdTests
     public void An_unknown_field_is_rejected_by_the_parser_and_pruned_by_the_crd(string objectPath)
     {
         var document = Documents.Job(JsonNode.Parse("""
-            {"env": [{"name": "A", "value": "1"}], "resources": {}, "sweep": {"grid": {"x": [1]}}, "retry": {}, "results": {}}
+            {"env": [{"name": "A", "value": "1"}], "resources": {}, "sweep": {"grid": {"x": [1]}}, "retry": {}, "results": {}, "budget": {"usd": 1}}
             """)!.AsObject());
         var target = objectPath switch
         {

@@ -60,6 +60,14 @@ generate_pki() {
     >"$pki/apiserver.ext"
   openssl x509 -req -days 3650 -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
     -CAcreateserial -extfile "$pki/apiserver.ext" -out "$pki/apiserver.crt" 2>/dev/null
+  # A kubelet's serving certificate for 127.0.0.1: the API server checks it (--kubelet-certificate-authority) when it
+  # proxies pod logs to a test's stand-in kubelet (StandInKubelet), as it checks a real kubelet's.
+  openssl req -new -nodes -newkey rsa:2048 -subj "/CN=batchrunner-stand-in-kubelet" \
+    -keyout "$pki/kubelet.key" -out "$pki/kubelet.csr" 2>/dev/null
+  printf '%s\n' 'basicConstraints=CA:FALSE' 'keyUsage=digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth' \
+    'subjectAltName=IP:127.0.0.1' >"$pki/kubelet.ext"
+  openssl x509 -req -days 3650 -in "$pki/kubelet.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+    -CAcreateserial -extfile "$pki/kubelet.ext" -out "$pki/kubelet.crt" 2>/dev/null
   # The key pair that signs and verifies service-account tokens.
   openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
   openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
@@ -133,6 +141,7 @@ start() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none \
     --feature-gates=TTLAfterFinished=true --profiling=false \
+    --kubelet-certificate-authority="$pki/ca.crt" --kubelet-preferred-address-types=InternalIP \
     </dev/null >"$dir/kube-apiserver.log" 2>&1 &
   local apiserver_pid=$!
   write_env "$dir" "$server" "$admin_token" "$etcd_port" "$api_port" "$etcd_pid" "$apiserver_pid" "" ""

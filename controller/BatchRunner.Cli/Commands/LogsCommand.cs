@@ -29,7 +29,8 @@ internal static class LogsCommand
         var ns = new Option<string>("--namespace", "-n") { Description = "The BatchJob's namespace", DefaultValueFactory = _ => "default" };
         var runOption = new Option<string?>("--run") { Description = "The run (default: the BatchJob's latest in the store)" };
         var results = new Option<string?>("--results") { Description = "A store the cluster backends wrote: s3://bucket/prefix or a folder (S3 settings from BatchRunner__Results__*)" };
-        var command = new Command("logs", "Print what an index's attempt wrote to standard output or error") { name, index, attempt, errors, follow, ns, runOption, results };
+        var cluster = new Option<bool>("--cluster") { Description = "From the pod that runs (or ran) the index, in the cluster kubectl points at, while it is there; --follow streams it" };
+        var command = new Command("logs", "Print what an index's attempt wrote to standard output or error") { name, index, attempt, errors, follow, ns, runOption, results, cluster };
         command.SetAction(async (parsed, cancellation) =>
         {
             var request = new Request(parsed.GetRequiredValue(name), parsed.GetRequiredValue(ns), parsed.GetValue(runOption), parsed.GetValue(index), parsed.GetValue(attempt),
@@ -43,6 +44,11 @@ internal static class LogsCommand
             {
                 await stderr.WriteLineAsync(request.Index < 0 ? "logs: --index: an index is 0 or more" : "logs: --attempt: attempts are numbered from 1").ConfigureAwait(false);
                 return ExitCodes.InvalidInput;
+            }
+
+            if (parsed.GetValue(cluster))
+            {
+                return await FromClusterAsync(request, parsed.GetValue(follow), stdout, stderr, cancellation).ConfigureAwait(false);
             }
 
             var local = StoreLocation.Resolve(parsed.GetValue(CliApplication.StoreOption));
@@ -86,6 +92,46 @@ internal static class LogsCommand
     }
 
     private sealed record Request(string Name, string Namespace, string? Run, int Index, int? Attempt, bool Stderr);
+
+    /// <summary>
+    /// The log of the pod that runs (or ran) the index, through the API server (kubectl logs; --follow streams it while
+    /// the pod runs). Its attempts are the index's pods still in the cluster, oldest first; once its Job is removed
+    /// (after its TTL) the log is what the results wrapper uploaded (--results).
+    /// </summary>
+    private static async Task<int> FromClusterAsync(Request request, bool follow, TextWriter stdout, TextWriter stderr, CancellationToken cancellation)
+    {
+        var listed = await Kubectl.JsonAsync(
+            ["get", "pods", "-n", request.Namespace, "-l", $"{WorkloadLabels.BatchJob}={request.Name}", "-o", "json"], stderr, cancellation).ConfigureAwait(false);
+        if (listed is null)
+        {
+            return ExitCodes.InvalidInput;
+        }
+
+        var pods = ClusterPods.OfIndex(listed, request.Index);
+        var what = string.Create(CultureInfo.InvariantCulture, $"{request.Name} index {request.Index} in namespace {request.Namespace}");
+        if (pods.Count == 0)
+        {
+            await stderr.WriteLineAsync($"logs: no pod of {what} in the cluster: it has not started, or its Job was removed after it finished (what the results wrapper uploaded: --results s3://bucket/prefix)").ConfigureAwait(false);
+            return ExitCodes.InvalidInput;
+        }
+
+        if (request.Attempt is { } wanted && wanted > pods.Count)
+        {
+            await stderr.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"logs: --attempt {wanted}: {what} has {pods.Count} pod(s) in the cluster, its attempts 1 to {pods.Count} here")).ConfigureAwait(false);
+            return ExitCodes.InvalidInput;
+        }
+
+        var pod = pods[(request.Attempt ?? pods.Count) - 1];
+        if (request.Stderr)
+        {
+            await stderr.WriteLineAsync("logs: a pod's log holds its standard output and error together; printing it whole").ConfigureAwait(false);
+        }
+
+        var output = new LogOutput(stdout);
+        var ran = await Kubectl.StreamAsync(["logs", "-n", request.Namespace, pod.Name, "-c", pod.Container, .. follow ? new[] { "--follow" } : []],
+            async bytes => { await output.WriteAsync(bytes).ConfigureAwait(false); await output.FlushAsync().ConfigureAwait(false); }, stderr, cancellation).ConfigureAwait(false);
+        return ran ? ExitCodes.Succeeded : ExitCodes.InvalidInput;
+    }
 
     /// <summary>The local store: the run from its state (the latest of the BatchJob unless named).</summary>
     private static (IResultsStore, string?, string?) InLocalStore(string root, Request request)

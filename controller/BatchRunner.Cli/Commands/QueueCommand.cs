@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using BatchRunner.Backends.Scheduling;
@@ -15,9 +14,6 @@ namespace BatchRunner.Cli.Commands;
 /// </summary>
 internal static class QueueCommand
 {
-    /// <summary>The kubectl to run for <c>--cluster</c>; <c>$BATCHRUNNER_KUBECTL</c> overrides.</summary>
-    private static string Kubectl => Environment.GetEnvironmentVariable("BATCHRUNNER_KUBECTL") is { Length: > 0 } path ? path : "kubectl";
-
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var cluster = new Option<bool>("--cluster") { Description = "Read the queues of the cluster kubectl points at, not the local controller's", Recursive = true };
@@ -113,8 +109,8 @@ internal static class QueueCommand
             return QueueSnapshot.Read(store) ?? new JsonObject { ["queues"] = new JsonArray(), ["batchJobs"] = new JsonArray() };
         }
 
-        var queues = await KubectlJsonAsync(["get", "queues.batchrunner.io", "-o", "json"], stderr, cancellation).ConfigureAwait(false);
-        var batchJobs = queues is null ? null : await KubectlJsonAsync(["get", "batchjobs.batchrunner.io", "--all-namespaces", "-o", "json"], stderr, cancellation).ConfigureAwait(false);
+        var queues = await Kubectl.JsonAsync(["get", "queues.batchrunner.io", "-o", "json"], stderr, cancellation).ConfigureAwait(false);
+        var batchJobs = queues is null ? null : await Kubectl.JsonAsync(["get", "batchjobs.batchrunner.io", "--all-namespaces", "-o", "json"], stderr, cancellation).ConfigureAwait(false);
         return queues is null || batchJobs is null ? null : FromCluster(queues, batchJobs);
     }
 
@@ -163,48 +159,6 @@ internal static class QueueCommand
         }
 
         return new JsonObject { ["queues"] = queueRows, ["batchJobs"] = standings };
-    }
-
-    internal static async Task<JsonObject?> KubectlJsonAsync(string[] args, TextWriter stderr, CancellationToken cancellation)
-    {
-        var start = new ProcessStartInfo(Kubectl) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        Process process;
-        try
-        {
-            process = Process.Start(start)!;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            await stderr.WriteLineAsync($"batchrunner: --cluster runs {Kubectl}, which could not start ({e.Message}); install kubectl or set BATCHRUNNER_KUBECTL").ConfigureAwait(false);
-            return null;
-        }
-
-        using (process)
-        {
-            var output = process.StandardOutput.ReadToEndAsync(cancellation);
-            var error = process.StandardError.ReadToEndAsync(cancellation);
-            await process.WaitForExitAsync(cancellation).ConfigureAwait(false);
-            if (process.ExitCode != 0)
-            {
-                await stderr.WriteLineAsync($"batchrunner: kubectl {string.Join(' ', args)} failed: {TerminalText.Safe((await error.ConfigureAwait(false)).Trim())}").ConfigureAwait(false);
-                return null;
-            }
-
-            try
-            {
-                return JsonNode.Parse(await output.ConfigureAwait(false)) as JsonObject;
-            }
-            catch (System.Text.Json.JsonException e)
-            {
-                await stderr.WriteLineAsync($"batchrunner: kubectl {string.Join(' ', args)} did not print JSON: {e.Message}").ConfigureAwait(false);
-                return null;
-            }
-        }
     }
 
     private static string? Text(JsonNode? node) => node is JsonValue value && value.TryGetValue<string>(out var text) ? text : null;

@@ -79,7 +79,7 @@ internal static class RerunCommand
                 return ExitCodes.InvalidInput;
             }
 
-            var batchJob = await QueueCommand.KubectlJsonAsync(["get", "batchjobs.batchrunner.io", name, "-n", ns, "-o", "json"], stderr, cancellation).ConfigureAwait(false);
+            var batchJob = await Kubectl.JsonAsync(["get", "batchjobs.batchrunner.io", name, "-n", ns, "-o", "json"], stderr, cancellation).ConfigureAwait(false);
             if (batchJob is null)
             {
                 return ExitCodes.InvalidInput;
@@ -102,7 +102,7 @@ internal static class RerunCommand
         }
 
         var request = $"{what}@{DateTimeOffset.UtcNow:yyyy-MM-ddTHH:mm:ss.fffZ}";
-        var answer = await QueueCommand.KubectlJsonAsync(
+        var answer = await Kubectl.JsonAsync(
             ["annotate", "batchjobs.batchrunner.io", name, "-n", ns, $"batchrunner.io/rerun={request}", "--overwrite", "-o", "json"], stderr, cancellation).ConfigureAwait(false);
         if (answer is null)
         {

@@ -437,7 +437,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         var pods = await cluster.ListPodsAsync(job.Metadata.Namespace, selector, cancellation).ConfigureAwait(false);
         var jobFailed = existing.Status.Conditions?.Any(c => c.Type == "Failed" && c.Status == "True") == true;
         return pods
-            .Select(p => (Index: Value(p.Metadata.Annotations, "batch.kubernetes.io/job-completion-index"), Phase: p.Status?.Phase))
+            .Select(p => (Index: Value(p.Metadata.Annotations, Core.Runs.WorkloadLabels.CompletionIndexAnnotation), Phase: p.Status?.Phase))
             .Where(p => p.Index is not null)
             .GroupBy(p => int.Parse(p.Index!, CultureInfo.InvariantCulture))
             .Where(g => g.All(p => p.Phase != "Succeeded") && (jobFailed || g.Count(p => p.Phase == "Failed") >= job.Spec.Retry.Attempts))
