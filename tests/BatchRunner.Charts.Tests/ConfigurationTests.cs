@@ -30,6 +30,8 @@ public class ConfigurationTests
         // Results on a cluster whose pods have no AWS identity, with keys in a Secret of the user's own.
         { "", "results.enabled=true,results.bucket=sweeps,results.credentialsSecret=s3-keys,results.partSizeBytes=67108864,kubernetes.execImage=registry.example/batchrunner/controller:1.2" },
         { "values-eks.yaml", "awsBatch.platformVersion=1.4.0,awsBatch.assignPublicIp=true,awsBatch.pollSeconds=2,awsBatch.maxPollSeconds=120,awsBatch.execPath=/usr/local/bin/batchrunner-exec" },
+        // --set makes whole numbers numbers (and leaves decimals text: a values file gives those, as the next test does).
+        { "", "prices.kubernetes.vcpuHour=1,prices.kubernetes.gibHour=0" },
     };
 
     [Theory]
@@ -127,6 +129,30 @@ public class ConfigurationTests
         var two = Helm.Render([.. Helm.ValuesArgs("values-minikube.yaml"), "--set", "s3Store.jobNamespaces={sweeps,team-a}"]).Objects();
         Assert.Equal(["sweeps", "team-a"], two.Where(o => Helm.Str(o["kind"]) == "Secret" && Helm.Str(o["metadata"]!["name"]) == "batchrunner-s3-credentials").Select(o => Helm.Str(o["metadata"]!["namespace"])).Order(StringComparer.Ordinal));
         Assert.Null(Bind<ResultsOptions>("values-eks.yaml", "", ResultsOptions.Section).CredentialsSecret);
+    }
+
+    [Fact]
+    public void Prices_in_the_values_reach_the_controller_as_the_file_it_reads_on_start_and_none_by_default()
+    {
+        var values = Path.Combine(Path.GetTempPath(), $"prices-{Guid.NewGuid():N}.yaml");
+        File.WriteAllText(values, "prices:\n  kubernetes: {vcpuHour: 0.04, gibHour: 0.004}\n");
+        var objects = Helm.Render("-f", values).Objects();
+        File.Delete(values);
+
+        var map = Helm.Single(objects, "ConfigMap", "batchrunner-prices");
+        var (table, errors) = BatchRunner.Core.Costs.PriceTable.Read(Helm.Str(map["data"]!["prices.json"])!, "prices.json");
+        Assert.Empty(errors);
+        Assert.Equal(new BatchRunner.Core.Costs.Price(0.04, 0.004), table!.For("kubernetes", null));
+        Assert.NotNull(table.For("aws-batch", null));
+        var file = Bind<PricesOptions>("", "prices.kubernetes.vcpuHour=1,prices.kubernetes.gibHour=0", PricesOptions.Section).File!;
+        var pod = Helm.Single(objects, "Deployment", "batchrunner-controller")["spec"]!["template"]!;
+        var mount = pod["spec"]!["containers"]![0]!["volumeMounts"]!.AsArray().Single(m => Helm.Str(m!["name"]) == "prices")!;
+        Assert.Equal(Path.GetDirectoryName(file), Helm.Str(mount["mountPath"]));
+        Assert.Equal("batchrunner-prices", Helm.Str(pod["spec"]!["volumes"]!.AsArray().Single(v => Helm.Str(v!["name"]) == "prices")!["configMap"]!["name"]));
+        Assert.NotNull(pod["metadata"]!["annotations"]!["checksum/prices"]);
+
+        Assert.DoesNotContain(Helm.Render(Helm.ValuesArgs("")).Objects(), o => Helm.Str(o["kind"]) == "ConfigMap" && Helm.Str(o["metadata"]!["name"]) == "batchrunner-prices");
+        Assert.Null(Bind<PricesOptions>("", "", PricesOptions.Section).File);
     }
 
     private static T Bind<T>(string valuesFile, string set, string section)

@@ -158,6 +158,9 @@ message naming it. values.schema.json checks each value's type and form; these a
 {{- include "batchrunner.envvar" (list "BatchRunner__Athena__Region" $v.athena.region) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__Athena__EndpointUrl" $v.athena.endpointUrl) }}
 {{- end }}
+{{- if $v.prices }}
+{{- include "batchrunner.envvar" (list "BatchRunner__Prices__File" "/etc/batchrunner/prices/prices.json") }}
+{{- end }}
 {{- if $v.s3Store.enabled }}
 # The in-cluster store's credentials (s3Store), from its Secret.
 - name: AWS_ACCESS_KEY_ID
