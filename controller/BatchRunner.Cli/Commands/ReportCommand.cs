@@ -112,7 +112,7 @@ internal static class ReportCommand
 
     private static SweepReport? Build(string root, ReportRequest request)
     {
-        using var engine = ResultsQueryEngine.Open(root, new ViewScope(request.BatchJob, request.Run));
+        using var engine = ResultsQueryEngine.Open(root, new ViewScope(request.BatchJob, request.Run, ReadOnce: true));
         return SweepReportBuilder.Build(engine, request);
     }
 

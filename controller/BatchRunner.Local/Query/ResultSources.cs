@@ -98,7 +98,8 @@ public sealed partial class ResultsQueryEngine
         }
 
         // Every line as JSON text; a line that is not JSON comes back NULL and is left out, as is one that is not an object.
-        Run($"CREATE VIEW output_objects AS {ObjectsOf(runs)}");
+        // Read by each statement that uses it, or once into a table (ViewScope.ReadOnce).
+        Run($"CREATE {(_readOnce ? "TEMP TABLE" : "VIEW")} output_objects AS {ObjectsOf(runs)}");
         // The keys' order: that of the run's objects (the least key list of its rows, so the same however rows are read),
         // keys that list lacks after it in ordinal order.
         var structures = Execute($"SELECT o.batchjob, o.run, json_group_structure(o.json), to_json(min(json_keys(o.json))) FROM output_objects o {SucceededJoin} GROUP BY ALL").Rows
@@ -123,7 +124,7 @@ public sealed partial class ResultsQueryEngine
             var groupRuns = group.Select(p => p.Run).ToList();
             if (columns.Count == 0)
             {
-                selects.Add(new Source(groupRuns, $"SELECT {string.Join(", ", leading)} FROM ({ObjectsOf(groupRuns)}) o {SucceededJoin}"));
+                selects.Add(new Source(groupRuns, $"SELECT {string.Join(", ", leading)} FROM ({ObjectsRead(groupRuns)}) o {SucceededJoin}"));
                 continue;
             }
 
@@ -133,7 +134,7 @@ public sealed partial class ResultsQueryEngine
             var outputs = columns.Select((c, i) => $"struct_extract_at(o.__row, {i + 1}) AS {Ident(c.Name)}");
             selects.Add(new Source(groupRuns, $"""
                 SELECT {string.Join(", ", leading.Concat(outputs))}
-                FROM (SELECT json_transform(json, {typed}) AS __row, batchjob, run, "index", attempt FROM ({ObjectsOf(groupRuns)})) o
+                FROM (SELECT json_transform(json, {typed}) AS __row, batchjob, run, "index", attempt FROM ({ObjectsRead(groupRuns)})) o
                 {SucceededJoin}
                 """));
         }
@@ -322,6 +323,12 @@ public sealed partial class ResultsQueryEngine
             ? "CREATE VIEW result_columns AS SELECT NULL::VARCHAR AS batchjob, NULL::VARCHAR AS run, NULL::VARCHAR AS \"key\", NULL::VARCHAR AS column_name WHERE false"
             : $"CREATE VIEW result_columns AS SELECT * FROM (VALUES {string.Join(", ", rows)}) t(batchjob, run, \"key\", column_name)");
     }
+
+    /// <summary>The runs' JSON objects: from the table read once (<see cref="ViewScope.ReadOnce"/>), else from their files.</summary>
+    private string ObjectsRead(List<RunRef> runs) =>
+        _readOnce
+            ? $"SELECT * FROM output_objects WHERE {string.Join(" OR ", runs.Select(r => $"(batchjob = {Literal(r.BatchJob)} AND run = {Literal(r.Run)})"))}"
+            : ObjectsOf(runs);
 
     private string ObjectsOf(List<RunRef> runs)
     {

@@ -50,10 +50,9 @@ public sealed class ResultsCompactor(ILogger<ResultsCompactor> log, TimeProvider
             JsonObject compaction;
             List<(string Local, string Table, int Part)> files;
             long indexRows, resultRows, rawBytes;
-            using (var engine = ResultsQueryEngine.Open(root, new ViewScope(batchJob, runId, RawOnly: true)))
+            // The raw files are read once (the ledger rows, then the result lines) and all else works on what was read.
+            using (var engine = ResultsQueryEngine.Open(root, new ViewScope(batchJob, runId, RawOnly: true, ReadOnce: true, TempDirectory: Path.Combine(scratch.FullName, "duckdb"))))
             {
-                // The raw views re-read every file (and re-infer its schema) each time a statement uses them: read them once.
-                engine.Run($"SET temp_directory = {ResultsQueryEngine.Literal(Path.Combine(scratch.FullName, "duckdb"))}");
                 engine.Run("CREATE TEMP TABLE compact_indexes AS SELECT * FROM indexes");
                 engine.Run("CREATE TEMP TABLE compact_results AS SELECT * FROM results");
                 indexRows = (long)engine.Execute("SELECT count(*) FROM compact_indexes").Rows[0][0]!;
@@ -192,7 +191,10 @@ public sealed class ResultsCompactor(ILogger<ResultsCompactor> log, TimeProvider
     private static JsonArray MixedTypeColumns(ResultsQueryEngine engine)
     {
         var mixed = new JsonArray();
-        if (engine.Execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'output_objects'").Rows[0][0] is not 1L)
+        // A view over the files, or the table they were read into (ViewScope.ReadOnce); neither when no run wrote JSON lines.
+        if (Convert.ToInt64(engine.Execute("""
+                SELECT (SELECT count(*) FROM duckdb_views() WHERE view_name = 'output_objects') + (SELECT count(*) FROM duckdb_tables() WHERE table_name = 'output_objects')
+                """).Rows[0][0], CultureInfo.InvariantCulture) != 1)
         {
             return mixed;
         }

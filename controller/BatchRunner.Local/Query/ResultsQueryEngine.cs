@@ -23,7 +23,13 @@ public readonly record struct JsonText(string Json)
 /// <summary>Which runs the views show, and whether compacted runs are read from Parquet (the default) or from their raw files.</summary>
 /// <param name="BatchJob">With <paramref name="RunId"/>: only that run.</param>
 /// <param name="RawOnly">Read every run from its raw files, as compaction itself does.</param>
-public sealed record ViewScope(string? BatchJob = null, string? RunId = null, bool RawOnly = false)
+/// <param name="ReadOnce">
+/// Read the raw result files once, into a table of the engine, rather than in each statement (and once more to learn
+/// their structure): for work of several statements over the same files (compaction, a report), at the cost of holding
+/// their lines in the engine (beyond its memory, in <paramref name="TempDirectory"/> when given).
+/// </param>
+/// <param name="TempDirectory">Where DuckDB may put what does not fit in memory (set before the views are defined).</param>
+public sealed record ViewScope(string? BatchJob = null, string? RunId = null, bool RawOnly = false, bool ReadOnce = false, string? TempDirectory = null)
 {
     public static readonly ViewScope All = new();
 }
@@ -51,6 +57,7 @@ public sealed partial class ResultsQueryEngine : IDisposable
     private static readonly string[] ResultKeyColumns = ["batchjob", "namespace", "run", "index", "repeat", "seed"];
 
     private readonly DuckDBConnection _connection;
+    private bool _readOnce;
 
     private ResultsQueryEngine(DuckDBConnection connection) => _connection = connection;
 
@@ -162,6 +169,12 @@ public sealed partial class ResultsQueryEngine : IDisposable
 
     private void DefineViews(string root, ViewScope scope)
     {
+        _readOnce = scope.ReadOnce;
+        if (scope.TempDirectory is { } spill)
+        {
+            Run($"SET temp_directory = {Literal(spill)}");
+        }
+
         // 1. Which runs are read from Parquet, which from raw files (by folder, so the other's files are never opened).
         var compacted = scope.RawOnly
             ? new Dictionary<string, (string RunFolder, CompactionState State)>()

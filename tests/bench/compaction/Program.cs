@@ -58,11 +58,32 @@ try
     ];
     var raw = queries.Select(q => Measure(root, q, new ViewScope(RawOnly: true))).ToList();
 
+    // The peer: DuckDB's own COPY of the same files to Parquet (ledger rows and results, each one read_json), with none of
+    // compaction's work (parameters as columns, per-run typing, succeeded attempts only, the manifest): its floor.
+    var peer = Stopwatch.StartNew();
+    var peerFolder = Directory.CreateTempSubdirectory("batchrunner-compaction-peer-").FullName;
+    using (var duck = new DuckDB.NET.Data.DuckDBConnection("DataSource=:memory:"))
+    {
+        duck.Open();
+        using var copy = duck.CreateCommand();
+        var run = Path.Combine(root, StoreLayout.RunPrefix("bench", runId));
+        copy.CommandText = $"""
+            COPY (SELECT * FROM read_json('{run}/index=*/attempt=*/ledger.json')) TO '{peerFolder}/indexes.parquet' (FORMAT parquet, COMPRESSION zstd);
+            COPY (SELECT * FROM read_json('{run}/index=*/attempt=*/output/*.jsonl')) TO '{peerFolder}/results.parquet' (FORMAT parquet, COMPRESSION zstd);
+            """;
+        copy.ExecuteNonQuery();
+    }
+
+    peer.Stop();
+    Directory.Delete(peerFolder, recursive: true);
+
     var compaction = Stopwatch.StartNew();
     var report = await new ResultsCompactor(NullLogger<ResultsCompactor>.Instance, TimeProvider.System).CompactAsync(store, "bench", runId, force: true, CancellationToken.None);
     compaction.Stop();
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"compaction: {compaction.Elapsed.TotalSeconds:F2}s for {plan.Count:N0} index outputs ({plan.Count / compaction.Elapsed.TotalSeconds:N0} indexes/s) → {report.ResultFiles + 1} Parquet files, {report.ParquetBytes:N0} bytes ({(double)rawBytes / report.ParquetBytes:F1}× smaller than the raw files)"));
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"peer: DuckDB's COPY (SELECT * FROM read_json(…)) TO … (FORMAT parquet) of the same ledger rows and results: {peer.Elapsed.TotalSeconds:F2}s; compaction / peer {compaction.Elapsed.TotalSeconds / peer.Elapsed.TotalSeconds:F2}× (target ≤ 1.5×)"));
 
     var compacted = queries.Select(q => Measure(root, q, ViewScope.All)).ToList();
     Console.WriteLine();
