@@ -5,6 +5,7 @@ using BatchRunner.Cli.Output;
 using BatchRunner.Core.Costs;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Spec;
+using BatchRunner.Core.Store;
 using BatchRunner.Local.Execution;
 using BatchRunner.Local.Query;
 using BatchRunner.Store;
@@ -203,26 +204,36 @@ internal static class RunCommand
 
     /// <summary>
     /// What the run's succeeded attempts say of their outputs: indexes that wrote nothing, and lines of results that
-    /// were not records (left out of the results table). A store that cannot be read says nothing here: the run's own
-    /// outcome is already printed.
+    /// were not records (left out of the results table). Read from the ledger rows themselves (small files, one per
+    /// attempt), not through the query engine: opening DuckDB's views over a run cost about 1.4 s and 600 MB for 2,000
+    /// indexes, more than the run. A row that cannot be read counts for nothing here; the run's own outcome is printed.
     /// </summary>
     internal static IEnumerable<string> OutputWarnings(string store, string name, string runId)
     {
-        long empty, malformed, malformedIndexes, succeeded;
-        try
+        long empty = 0, malformed = 0, malformedIndexes = 0, succeeded = 0;
+        var run = Path.Combine(store, StoreLayout.RunPrefix(name, runId));
+        var ledgers = Directory.Exists(run)
+            ? Directory.EnumerateDirectories(run, "index=*").SelectMany(i => Directory.EnumerateDirectories(i, "attempt=*")).Select(a => Path.Combine(a, StoreLayout.LedgerFile))
+            : [];
+        foreach (var ledger in ledgers)
         {
-            using var engine = ResultsQueryEngine.Open(store, new ViewScope(name, runId));
-            var row = engine.Execute("""
-                SELECT count(*), count(*) FILTER (WHERE coalesce(output_files, 0) = 0), CAST(coalesce(sum(output_malformed), 0) AS BIGINT), count(*) FILTER (WHERE output_malformed > 0)
-                FROM indexes WHERE status = 'succeeded'
-                """).Rows[0];
-            (succeeded, empty, malformed, malformedIndexes) = (Convert.ToInt64(row[0], CultureInfo.InvariantCulture), Convert.ToInt64(row[1], CultureInfo.InvariantCulture),
-                Convert.ToInt64(row[2], CultureInfo.InvariantCulture), Convert.ToInt64(row[3], CultureInfo.InvariantCulture));
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            Log.Debug("No output warnings for {BatchJob} run {RunId}: {Error}", name, runId, e.Message);
-            yield break;
+            LedgerRow row;
+            try
+            {
+                row = LedgerRow.FromJson(File.ReadAllBytes(ledger));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+            {
+                continue;
+            }
+
+            if (row.Status == "succeeded")
+            {
+                succeeded++;
+                empty += row.OutputFiles == 0 ? 1 : 0;
+                malformed += row.OutputMalformed ?? 0;
+                malformedIndexes += row.OutputMalformed > 0 ? 1 : 0;
+            }
         }
 
         var where = $"batchjob = '{name}' AND run = '{runId}' AND status = 'succeeded'";
