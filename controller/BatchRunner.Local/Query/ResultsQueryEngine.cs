@@ -169,6 +169,10 @@ public sealed partial class ResultsQueryEngine : IDisposable
 
     private void DefineViews(string root, ViewScope scope)
     {
+        // Rows in the order DuckDB reads them, not the order of the files: keeping that order over thousands of small
+        // files held a 32 MiB buffer per file in flight (600 MB and 1.1 s for 2,000 ledger rows, against 84 MB and
+        // 0.3 s without). Every statement here that needs an order says ORDER BY; a person's query does too, as SQL has it.
+        Run("SET preserve_insertion_order = false");
         _readOnce = scope.ReadOnce;
         if (scope.TempDirectory is { } spill)
         {
