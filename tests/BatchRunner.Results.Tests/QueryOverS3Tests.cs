@@ -109,9 +109,18 @@ public sealed class QueryOverS3Tests : IDisposable
             }
         }
 
-        Assert.Equal(a.ToJsonString(), b.ToJsonString());
+        // Sums of reals may differ in their last digits with the order DuckDB read the rows in: compared to 12 digits.
+        Assert.Equal(Rounded(a)!.ToJsonString(), Rounded(b)!.ToJsonString());
         Assert.Empty(Directory.EnumerateFileSystemEntries(tmp));
     }
+
+    private static System.Text.Json.Nodes.JsonNode? Rounded(System.Text.Json.Nodes.JsonNode? node) => node switch
+    {
+        System.Text.Json.Nodes.JsonObject o => new System.Text.Json.Nodes.JsonObject(o.Select(p => KeyValuePair.Create(p.Key, Rounded(p.Value)))),
+        System.Text.Json.Nodes.JsonArray a => new System.Text.Json.Nodes.JsonArray(a.Select(Rounded).ToArray()),
+        System.Text.Json.Nodes.JsonValue v when v.TryGetValue<double>(out var number) => System.Text.Json.Nodes.JsonValue.Create(double.Parse(number.ToString("G12", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture)),
+        _ => node?.DeepClone(),
+    };
 
     /// <summary>The data a report file carries (the JSON its page draws).</summary>
     private static System.Text.Json.Nodes.JsonObject ReportData(string file)

@@ -27,6 +27,19 @@ public sealed partial class ResultsQueryEngine
     /// <summary>What the views leave out because it cannot be read (a run's files), each naming the run and why.</summary>
     public IReadOnlyList<string> Problems => _problems;
 
+    private readonly Dictionary<(string BatchJob, string Run), string?> _structures = [];
+
+    /// <summary>
+    /// The keys of a raw run's JSON lines (of its succeeded attempts) whose values are of more than one kind: those whose
+    /// merged structure is JSON (numbers of both kinds merge to DOUBLE, nulls to the other kind). Null when not known.
+    /// </summary>
+    public IReadOnlyList<string>? MixedKeysOf(string batchJob, string runId) =>
+        _structures.TryGetValue((batchJob, runId), out var structure)
+            ? structure is not null && JsonNode.Parse(structure) is JsonObject shape
+                ? shape.Where(p => p.Value is JsonValue v && v.TryGetValue<string>(out var type) && type == "JSON").Select(p => p.Key).ToList()
+                : []
+            : null;
+
     /// <summary>The output columns of one run in view: the key its workload wrote, the name the table gives it.</summary>
     public IReadOnlyList<ResultColumn> ColumnsOf(string batchJob, string runId) =>
         _columnMap.Where(c => c.BatchJob == batchJob && c.Run == runId).Select(c => new ResultColumn(c.Key, c.Column)).ToList();
@@ -104,6 +117,11 @@ public sealed partial class ResultsQueryEngine
         // keys that list lacks after it in ordinal order.
         var structures = Execute($"SELECT o.batchjob, o.run, json_group_structure(o.json), to_json(min(json_keys(o.json))) FROM output_objects o {SucceededJoin} GROUP BY ALL").Rows
             .ToDictionary(r => ((string)r[0]!, (string)r[1]!), r => (Structure: r[2] as string, Order: r[3] is string order ? JsonNode.Parse(order)!.AsArray().Select(k => (string)k!).ToList() : []));
+        foreach (var (run, found) in structures)
+        {
+            _structures[run] = found.Structure;
+        }
+
         var planned = new List<(RunRef Run, List<(string Key, string Name, JsonNode Type)> Columns)>();
         foreach (var run in runs)
         {

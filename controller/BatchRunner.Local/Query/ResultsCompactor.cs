@@ -96,7 +96,7 @@ public sealed class ResultsCompactor(ILogger<ResultsCompactor> log, TimeProvider
                         ["output_bytes"] = rawBytes,
                         ["malformed_lines"] = Convert.ToInt64(raw[2] ?? 0L, CultureInfo.InvariantCulture),
                     },
-                    ["mixed_type_columns"] = MixedTypeColumns(engine),
+                    ["mixed_type_columns"] = MixedTypeColumns(engine, batchJob, runId),
                 };
             }
 
@@ -188,7 +188,7 @@ public sealed class ResultsCompactor(ILogger<ResultsCompactor> log, TimeProvider
     }
 
     /// <summary>Output columns whose values have different JSON types in different indexes (kept as text), with the indexes of each type.</summary>
-    private static JsonArray MixedTypeColumns(ResultsQueryEngine engine)
+    private static JsonArray MixedTypeColumns(ResultsQueryEngine engine, string batchJob, string runId)
     {
         var mixed = new JsonArray();
         // A view over the files, or the table they were read into (ViewScope.ReadOnce); neither when no run wrote JSON lines.
@@ -199,13 +199,23 @@ public sealed class ResultsCompactor(ILogger<ResultsCompactor> log, TimeProvider
             return mixed;
         }
 
-        var rows = engine.Execute("""
+        // Only a key the structure says holds values of more than one kind is looked at row by row (json_each over every
+        // object of a large run costs more than the rest of compaction).
+        var keys = engine.MixedKeysOf(batchJob, runId);
+        if (keys is { Count: 0 })
+        {
+            return mixed;
+        }
+
+        var only = keys is null ? "" : $"WHERE e.key IN ({string.Join(", ", keys.Select(ResultsQueryEngine.Literal))})";
+        var rows = engine.Execute($$"""
             WITH typed AS (
                 -- Members by json_each, not by JSON path: any key is a member, none is a path to get wrong ("", "*").
                 SELECT e.key AS column_name, CAST(o."index" AS BIGINT) AS idx,
                     -- Whole and fractional numbers are one kind: a number column with 0 and 0.5 is DOUBLE, not mixed.
                     CASE e.type WHEN 'UBIGINT' THEN 'NUMBER' WHEN 'BIGINT' THEN 'NUMBER' WHEN 'DOUBLE' THEN 'NUMBER' ELSE e.type END AS type
                 FROM output_objects o, json_each(o.json) e
+                {{only}}
             ),
             kinds AS (SELECT column_name, type, list(DISTINCT idx ORDER BY idx)[1:20] AS indexes FROM typed WHERE type <> 'NULL' GROUP BY ALL)
             SELECT column_name, type, indexes FROM kinds
