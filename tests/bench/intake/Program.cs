@@ -5,7 +5,7 @@
 //            fsync'd) by SqsIntakeConsumer, each message deleted after its job is on disk
 //
 // Both use the same SDK client settings, the same server and as many concurrent receive loops. The figure of
-// merit is intake / ceiling (target >= 0.7). Options: --requests N (10000) --receivers N and --concurrency N (the intake's defaults)
+// merit is intake / ceiling (target >= 0.95 for JSON bodies, 0.7 for YAML). Options: --requests N (10000) --receivers N and --concurrency N (the intake's defaults)
 // --rounds N (1) --format json|yaml (both, JSON first: what SDK producers send; YAML: what `batchrunner submit` of a .yaml sends).
 using System.Diagnostics;
 using System.Globalization;
@@ -32,19 +32,34 @@ try
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"SQS intake benchmark: {requests:N0} requests waiting in fauxqs ({server.Url}), AWSSDK.SQS; {receivers} receive loop(s); intake {concurrency} messages at once; {Environment.ProcessorCount} cores"));
     var ratios = new List<double>();
+    var byFormat = new List<(string Format, double Ratio)>();
     for (var round = 1; round <= rounds; round++)
     foreach (var format in formats)
     {
-        var cpu = Cpu.Start(server.ProcessId);
-        var ceiling = await CeilingAsync(round, format);
-        var ceilingCpu = cpu.Stop();
-        var (recorded, drained, intakeCpu) = await IntakeAsync(round, format);
+        // The two sides take turns going first, so neither always meets a server the other warmed up.
+        TimeSpan ceiling = default, recorded = default, drained = default;
+        (double Self, double Server) ceilingCpu = default, intakeCpu = default;
+        for (var side = 0; side < 2; side++)
+        {
+            if ((side + round) % 2 == 1)
+            {
+                var cpu = Cpu.Start(server.ProcessId);
+                ceiling = await CeilingAsync(round, format);
+                ceilingCpu = cpu.Stop();
+            }
+            else
+            {
+                (recorded, drained, intakeCpu) = await IntakeAsync(round, format);
+            }
+        }
+
         var ratio = ceiling.TotalSeconds / recorded.TotalSeconds;
         ratios.Add(ratio);
+        byFormat.Add((format, ratio));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"round {round}, {format} bodies"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ceiling  receive + delete drain loop      {ceiling.TotalSeconds,7:F2} s  {requests / ceiling.TotalSeconds,8:F0} requests/s"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  intake   recorded as jobs (local sink)   {recorded.TotalSeconds,7:F2} s  {requests / recorded.TotalSeconds,8:F0} requests/s  (queue empty at {drained.TotalSeconds:F2} s)"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ratio    intake / ceiling                {ratio,7:F2}    (target >= 0.70)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ratio    intake / ceiling                {ratio,7:F2}    (target >= {Target(format):F2})"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  cpu per request (this process + fauxqs): ceiling {ceilingCpu.Self * 1e6 / requests:F0} + {ceilingCpu.Server * 1e6 / requests:F0} µs, intake {intakeCpu.Self * 1e6 / requests:F0} + {intakeCpu.Server * 1e6 / requests:F0} µs"));
     }
@@ -52,6 +67,12 @@ try
     if (ratios.Count > 1)
     {
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"median ratio over {ratios.Count} runs: {ratios.Order().ElementAt(ratios.Count / 2):F2}"));
+        foreach (var group in byFormat.GroupBy(r => r.Format))
+        {
+            var ordered = group.Select(r => r.Ratio).Order().ToList();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"median ratio, {group.Key} bodies: {ordered[ordered.Count / 2]:F2} (min {ordered[0]:F2}, max {ordered[^1]:F2}; target >= {Target(group.Key):F2})"));
+        }
     }
 }
 finally
@@ -164,6 +185,9 @@ async Task SeedAsync(string queue, string format)
 }
 
 // A realistic request: a small sweep, one per name.
+// JSON bodies, the common door, at 0.95 of the bare loop (issue 18); YAML bodies pay for YAML parsing: 0.7.
+static double Target(string format) => format == "json" ? 0.95 : 0.70;
+
 static string Body(int i) => string.Create(CultureInfo.InvariantCulture, $$"""
     apiVersion: batchrunner.io/v1alpha1
     kind: BatchJob

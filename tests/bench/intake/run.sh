@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark of the SQS intake: 10,000 requests waiting in fauxqs (on 127.0.0.1) -> seconds until all are recorded
 # as local jobs, against a bare receive-and-delete drain loop with the same SDK and server (the ceiling). Prints
-# requests per second and the ratio (target >= 0.7). Not a test: no pass/fail threshold. From the repository root:
+# requests per second and the ratio (target >= 0.95 for JSON bodies, 0.7 for YAML). Not a test: no pass/fail threshold. From the repository root:
 #   ./tests/bench/intake/run.sh [--requests N] [--receivers N] [--concurrency N] [--rounds N]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
