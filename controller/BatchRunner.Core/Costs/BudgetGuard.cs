@@ -61,7 +61,7 @@ public static class BudgetGuard
         var reached = remaining > 0 && cap <= running;
         var notStarting = Math.Max(0, total - Math.Max(affordable, finished + running));
         return new BudgetStanding(cap, reached, projected, reached ? BudgetStanding.BudgetReached : BudgetStanding.WithinBudget,
-            Text($"projected {Usd(projected)} for {total} indexes at {basis} would pass the budget of {Usd(budgetUsd)}: it covers {affordable}, so {notStarting} will not start{(reached ? "" : " (the rest run)")}"));
+            Text($"projected {Usd(projected)} for {total} indexes at {basis} would pass the budget of {Usd(budgetUsd)}: it covers {affordable}, so {notStarting} will not start{(reached ? "" : "; indexes start until then")}"));
     }
 
     private static string Usd(double usd) => usd.ToString(usd < 1 ? "$0.######" : "$0.00", CultureInfo.InvariantCulture);
