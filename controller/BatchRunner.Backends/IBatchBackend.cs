@@ -56,6 +56,9 @@ public interface IBatchBackend
         prices.For(Backend.Name, null) is { } price
             ? (job.Spec.Resources.MilliCpu / 1000.0 * price.VcpuHour + job.Spec.Resources.MemoryBytes / (double)(1L << 30) * price.GibHour) / 3600
             : null;
+
+    /// <summary>The seconds this backend bills for an index that ran <paramref name="seconds"/> (a minimum, rounding), for <c>spec.budget</c>.</summary>
+    double BilledSeconds(double seconds) => seconds;
 }
 
 /// <summary>Stores a backend's state for the run at once (it is handed back on the next call).</summary>
@@ -89,6 +92,14 @@ public sealed record BackendRun(
     /// lower one: it stops starting new ones until the run is back within it.
     /// </summary>
     public int? Allowance { get; init; }
+
+    /// <summary>
+    /// At most this many of the run's indexes ever start, counting from its first (what <c>spec.budget</c> covers);
+    /// null: no limit. The allowance it comes with already says it in indexes at once; a backend that starts indexes
+    /// in order and knows how many it started (AWS Batch windows) also stops exactly here, whatever finished since
+    /// the host last counted.
+    /// </summary>
+    public int? StartLimit { get; init; }
 
     /// <summary>
     /// An admission queue outside BatchRunner that admits the run's work instead of an allowance (a Kueue LocalQueue):

@@ -11,16 +11,17 @@ namespace BatchRunner.Backends;
 /// </summary>
 public static class RunBudget
 {
-    /// <summary>Null when the BatchJob has no budget.</summary>
+    /// <summary>Null when the BatchJob has no budget. Runtimes count as the backend bills them (Fargate: a minute at least).</summary>
     public static BudgetStanding? Standing(IBatchBackend backend, BatchJob job, PriceTable prices, int succeeded, int failed, int running, RuntimeSummary? runtimes) =>
         job.Spec.Budget is { } budget
             ? BudgetGuard.Decide(budget, backend.Backend.Name, backend.CostPerIndexSecond(job, prices), job.Spec.Completions, succeeded + failed, running,
-                runtimes?.P50Seconds, job.Spec.TimeoutSeconds)
+                runtimes?.P50Seconds is { } typical ? backend.BilledSeconds(typical) : null,
+                job.Spec.TimeoutSeconds is { } timeout ? backend.BilledSeconds(timeout) : null)
             : null;
 
     /// <summary>The run with the budget's cap within its allowance.</summary>
     public static BackendRun Capped(BackendRun run, BudgetStanding? standing) =>
-        standing?.Cap is { } cap ? run with { Allowance = Math.Min(run.Allowance ?? int.MaxValue, cap) } : run;
+        standing?.Cap is { } cap ? run with { Allowance = Math.Min(run.Allowance ?? int.MaxValue, cap), StartLimit = standing.Covers } : run;
 
     /// <summary>Nothing runs and nothing more may start: the run ends here, failed for its budget.</summary>
     public static bool Ends(BudgetStanding? standing, BackendProgress progress) =>

@@ -39,6 +39,7 @@ public sealed class BudgetGuardTests
         var standing = BudgetGuard.Decide(1.0, "aws-batch", Rate, total: 100, finished: 8, running: 2, typicalSeconds: 10, timeoutSeconds: null);
 
         Assert.Equal(10.0, standing.ProjectedUsd!.Value, 9);
+        Assert.Equal(10, standing.Covers);
         Assert.Equal("projected $10.00 for 100 indexes at $0.1 an index (10 s typical at $36.00 an hour) would pass the budget of $1.00: it covers 10, so 90 will not start", standing.Message);
     }
 

@@ -15,7 +15,7 @@ namespace BatchRunner.Aws.Batch;
 /// </summary>
 public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider time) : IBatchBackend
 {
-    private readonly ConcurrentDictionary<string, (DateTimeOffset Due, long Generation, int? Allowance, int Rerun, BackendProgress Progress)> _last = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (DateTimeOffset Due, long Generation, int? Allowance, int? StartLimit, int Rerun, BackendProgress Progress)> _last = new(StringComparer.Ordinal);
 
     private readonly UsageTally _usage = new();
 
@@ -33,6 +33,9 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
     /// <summary>Fargate's price of an index-second: its billed task size, on Spot when asked (see <see cref="FargateBilling.PerIndexSecond"/>).</summary>
     public double? CostPerIndexSecond(BatchJob job, Core.Costs.PriceTable prices) => FargateBilling.PerIndexSecond(job, prices);
 
+    /// <summary>Fargate bills whole seconds and one minute at least: a 5-second index costs a minute.</summary>
+    public double BilledSeconds(double seconds) => FargateBilling.BilledSeconds(seconds);
+
     public BackendCapacity Capacity => _usage.Capacity;
 
     public async Task<BackendProgress> AdvanceAsync(BackendRun run, BackendCheckpoint checkpoint, CancellationToken cancellation)
@@ -40,7 +43,7 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
         var job = run.Job ?? throw new ArgumentException("a run to advance needs its BatchJob", nameof(run));
         var key = Key(run);
         var now = time.GetUtcNow();
-        if (_last.TryGetValue(key, out var last) && last.Generation == run.Generation && last.Allowance == run.Allowance && last.Rerun == run.Rerun && now < last.Due && run.State is not null)
+        if (_last.TryGetValue(key, out var last) && last.Generation == run.Generation && last.Allowance == run.Allowance && last.StartLimit == run.StartLimit && last.Rerun == run.Rerun && now < last.Due && run.State is not null)
         {
             return last.Progress with { PollAfter = last.Due - now };
         }
@@ -61,7 +64,7 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
         }
 
         var progress = await dispatcher.AdvanceAsync(
-            job, run.RunId, AwsBatchRunState.FromJson(run.State), (state, token) => checkpoint(state.ToJson(), token), run.AllowSubmit, run.Allowance, cancellation, rerun, part).ConfigureAwait(false);
+            job, run.RunId, AwsBatchRunState.FromJson(run.State), (state, token) => checkpoint(state.ToJson(), token), run.AllowSubmit, run.Allowance, cancellation, rerun, part, run.StartLimit).ConfigureAwait(false);
         var external = ToExternal(progress) with { JobName = progress.Problem is null || progress.State.NextIndex > 0 ? JobNamePrefix(run) : null };
         _usage.Observe(run, external);
         if (external.IsTerminal)
@@ -70,7 +73,7 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
         }
         else
         {
-            _last[key] = (time.GetUtcNow() + progress.PollAfter, run.Generation, run.Allowance, run.Rerun, external);
+            _last[key] = (time.GetUtcNow() + progress.PollAfter, run.Generation, run.Allowance, run.StartLimit, run.Rerun, external);
         }
 
         return external;

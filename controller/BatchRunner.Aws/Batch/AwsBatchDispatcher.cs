@@ -81,6 +81,7 @@ public sealed class AwsBatchDispatcher(
     /// <param name="allowance">Indexes its queue lets run at once now (null: its parallelism); windows are cut to fit it.</param>
     /// <param name="rerun">A rerun the host asks for: its number and the indexes that get new attempts (taken once, when its number is new).</param>
     /// <param name="part">The run's indexes from First to End (exclusive) only, when its queue split the run across backends.</param>
+    /// <param name="startLimit">At most this many of the run's indexes are ever submitted (what its budget covers); null: all.</param>
     public async Task<AwsBatchProgress> AdvanceAsync(
         BatchJob job,
         string runId,
@@ -90,7 +91,8 @@ public sealed class AwsBatchDispatcher(
         int? allowance,
         CancellationToken cancellation,
         (int Number, IReadOnlyList<int> Indexes)? rerun = null,
-        (int First, int End)? part = null)
+        (int First, int End)? part = null,
+        int? startLimit = null)
     {
         var run = state?.RunId == runId ? state.Clone() : new AwsBatchRunState { RunId = runId };
         if (part is { } given && run.PartEnd is null && run.Arrays.Count == 0 && run.WindowSize == 0)
@@ -165,7 +167,7 @@ public sealed class AwsBatchDispatcher(
             if (allowSubmit && (run.NextIndex < EndOf(job, run) || RerunLeft(run) > 0))
             {
                 var limit = Math.Min(job.Spec.Parallelism, Math.Max(0, allowance ?? int.MaxValue));
-                await SubmitDueAsync(job, runId, run, queue, size, store, limit, checkpoint, cancellation).ConfigureAwait(false);
+                await SubmitDueAsync(job, runId, run, queue, size, store, limit, startLimit, checkpoint, cancellation).ConfigureAwait(false);
             }
         }
         catch (AwsServiceException e) when (!e.IsRetryable)
@@ -234,10 +236,12 @@ public sealed class AwsBatchDispatcher(
         && time.GetUtcNow() - start > TimeSpan.FromSeconds(deadline);
 
     private async Task SubmitDueAsync(
-        BatchJob job, string runId, AwsBatchRunState run, string queue, FargateSize size, string store, int limit,
+        BatchJob job, string runId, AwsBatchRunState run, string queue, FargateSize size, string store, int limit, int? startLimit,
         Func<AwsBatchRunState, CancellationToken, Task>? checkpoint, CancellationToken cancellation)
     {
-        var total = EndOf(job, run);
+        // A budget's limit counts the run's indexes from its first, so it bounds where windows stop (a part of a split
+        // run keeps its own range).
+        var total = startLimit is { } covered && run.PartEnd is null ? Math.Min(EndOf(job, run), Math.Max(0, covered)) : EndOf(job, run);
         if (run.WindowSize == 0)
         {
             run.WindowSize = WindowSize(CountOf(job, run), job.Spec.Parallelism);

@@ -18,14 +18,17 @@ public static class FargateBilling
             return null;
         }
 
-        var seconds = Math.Max(60, Math.Ceiling(Math.Max(0, durationSeconds)));
+        var seconds = BilledSeconds(durationSeconds);
         return (size.Cores * seconds, size.MemoryMiB / 1024.0 * seconds);
     }
 
+    /// <summary>The seconds Fargate bills for an attempt that took <paramref name="durationSeconds"/>: whole seconds, one minute at least.</summary>
+    public static double BilledSeconds(double durationSeconds) => Math.Max(60, Math.Ceiling(Math.Max(0, durationSeconds)));
+
     /// <summary>
     /// What a second of one index costs at <paramref name="prices"/>: the task size the requests round up to, at the Spot
-    /// price when the BatchJob asks for Spot; null without a price. The one-minute minimum is left to the runtime this is
-    /// multiplied by. Requests no size holds (refused at dispatch) are priced as requested.
+    /// price when the BatchJob asks for Spot; null without a price. The one-minute minimum is the runtime's
+    /// (<see cref="BilledSeconds"/>). Requests no size holds (refused at dispatch) are priced as requested.
     /// </summary>
     public static double? PerIndexSecond(BatchRunner.Core.Spec.BatchJob job, BatchRunner.Core.Costs.PriceTable prices)
     {

@@ -6,7 +6,8 @@ namespace BatchRunner.Core.Costs;
 /// <param name="Cap">Indexes the run may have going at once (finished ones deducted from what the budget buys); null: no cap.</param>
 /// <param name="Reached">No index that has not started will start: the budget would not cover it.</param>
 /// <param name="Reason">The Budget condition's reason: WithinBudget, CostNotKnownYet, BudgetReached or NoPrice.</param>
-public sealed record BudgetStanding(int? Cap, bool Reached, double? ProjectedUsd, string Reason, string Message)
+/// <param name="Covers">How many of the run's indexes the budget buys in all; null: all of them, or not known yet.</param>
+public sealed record BudgetStanding(int? Cap, bool Reached, double? ProjectedUsd, string Reason, string Message, int? Covers = null)
 {
     public const string WithinBudget = "WithinBudget";
     public const string CostNotKnownYet = "CostNotKnownYet";
@@ -61,7 +62,8 @@ public static class BudgetGuard
         var reached = remaining > 0 && cap <= running;
         var notStarting = Math.Max(0, total - Math.Max(affordable, finished + running));
         return new BudgetStanding(cap, reached, projected, reached ? BudgetStanding.BudgetReached : BudgetStanding.WithinBudget,
-            Text($"projected {Usd(projected)} for {total} indexes at {basis} would pass the budget of {Usd(budgetUsd)}: it covers {affordable}, so {notStarting} will not start{(reached ? "" : "; indexes start until then")}"));
+            Text($"projected {Usd(projected)} for {total} indexes at {basis} would pass the budget of {Usd(budgetUsd)}: it covers {affordable}, so {notStarting} will not start{(reached ? "" : "; indexes start until then")}"),
+            affordable);
     }
 
     private static string Usd(double usd) => usd.ToString(usd < 1 ? "$0.######" : "$0.00", CultureInfo.InvariantCulture);

@@ -104,6 +104,27 @@ public sealed class CliAwsBatchRunTests
     }
 
     [Fact]
+    public async Task A_budget_stops_submitting_at_what_it_covers_counting_fargates_minute_and_the_run_ends_failed()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        // 1 vCPU at $36 an hour is a cent a second. The indexes take no time on the stub, but Fargate bills a minute
+        // each: $0.60 an index, so $1.90 covers 3 of 6 (priced by the seconds they took, all 6 would have gone).
+        var job = BatchRig.Job(extra: "  completions: 6\n  parallelism: 6\n  timeoutSeconds: 10\n  resources: {cpu: '1', memory: 2Gi}\n  budget: {usd: 1.9}");
+        var prices = new BatchRunner.Core.Costs.PriceTable(new Dictionary<string, BatchRunner.Core.Costs.Price>(StringComparer.Ordinal) { ["aws-batch"] = new(36, 0) });
+        var localStore = Path.Combine(rig.Store, "..", "local");
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+
+        var code = await RunCommand.RunAsync(
+            job, CliBackends.Create(localStore, Environment(rig), default, api: rig.Api, timings: Fast), localStore, compact: false, stdout, stderr, default, prices: prices);
+
+        Assert.True(code == ExitCodes.JobFailed, stderr.ToString() + stdout);
+        Assert.True(3 == rig.Server.Jobs.Sum(j => j.Size), stdout.ToString() + stderr + string.Join("; ", rig.Server.Jobs.Select(j => $"{j.Name} {j.Size}")));
+        Assert.Contains("3 of 6 indexes succeeded", stdout.ToString(), StringComparison.Ordinal);
+        Assert.Contains("would pass the budget of $1.90: it covers 3, so 3 will not start", stdout.ToString() + stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Missing_settings_are_named_as_environment_variables()
     {
         await using var rig = await BatchRig.StartAsync();
