@@ -37,7 +37,7 @@ public static class ControllerHostExtensions
         builder.Services.AddSingleton(services => services.GetRequiredService<IOptions<PricesOptions>>().Value.Load());
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(new ControllerMetrics(new CollectorRegistry()));
-        builder.Services.AddSingleton<IKubernetes>(services => CreateClient(services.GetRequiredService<IOptions<KubernetesOptions>>().Value));
+        builder.Services.AddSingleton<IKubernetes>(services => CreateClient(services.GetRequiredService<IOptions<KubernetesOptions>>().Value, services.GetRequiredService<ControllerMetrics>()));
         builder.Services.AddSingleton<ControllerState>();
         builder.Services.AddControllerHealthChecks();
         builder.Services.AddHostedService<KubernetesOperatorService>();
@@ -50,13 +50,17 @@ public static class ControllerHostExtensions
         return builder;
     }
 
-    /// <summary>The client, from a kubeconfig file, the in-cluster service account, or the default kubeconfig, with client-side QPS.</summary>
-    public static IKubernetes CreateClient(KubernetesOptions options)
+    /// <summary>
+    /// The client, from a kubeconfig file, the in-cluster service account, or the default kubeconfig, with client-side
+    /// QPS; every call it makes is counted in <paramref name="metrics"/>.
+    /// </summary>
+    public static IKubernetes CreateClient(KubernetesOptions options, ControllerMetrics metrics)
     {
         var configuration = options.Kubeconfig is { Length: > 0 } path ? KubernetesClientConfiguration.BuildConfigFromConfigFile(path)
             : KubernetesClientConfiguration.IsInCluster() ? KubernetesClientConfiguration.InClusterConfig()
             : KubernetesClientConfiguration.BuildDefaultConfig();
-        return new k8s.Kubernetes(configuration, new RateLimitingHandler(options.Qps, options.Burst));
+        return new k8s.Kubernetes(configuration, new RateLimitingHandler(options.Qps, options.Burst),
+            new ApiRequestMetricsHandler((verb, resource) => metrics.ApiRequests.WithLabels(verb, resource).Inc()));
     }
 
     public static WebApplication MapControllerEndpoints(this WebApplication app)

@@ -14,6 +14,7 @@ public sealed class ControllerMetrics
         ReconcileDuration = factory.CreateHistogram(
             "batchrunner_reconcile_duration_seconds", "Time one reconcile took.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 16) });
+        ApiRequests = factory.CreateCounter("batchrunner_api_requests_total", "Calls to the Kubernetes API server (watches excepted), by verb and resource.", "verb", "resource");
         QueueDepth = factory.CreateGauge("batchrunner_workqueue_depth", "BatchJobs waiting in the work queue.");
         BatchJobsByPhase = factory.CreateGauge("batchrunner_batchjobs", "BatchJobs the controller sees, by phase.", "phase");
         Leader = factory.CreateGauge("batchrunner_leader", "1 while this replica leads: it holds the leader Lease, or runs without leader election.");
@@ -32,6 +33,7 @@ public sealed class ControllerMetrics
     public Counter Reconciles { get; }
     public Counter ReconcileErrors { get; }
     public Histogram ReconcileDuration { get; }
+    public Counter ApiRequests { get; }
     public Gauge QueueDepth { get; }
     public Gauge BatchJobsByPhase { get; }
     public Gauge Leader { get; }

@@ -31,11 +31,15 @@ var batchJobs = Manifests(count, i => $"""
     metadata: {"{"}name: bj-{i}, namespace: bench-operator{"}"}
     spec: {"{"}image: busybox:1.36, command: [/bin/true], completions: 1{"}"}
     """);
+var callsBefore = await ApiCallsAsync();
 var operatorWatch = Stopwatch.StartNew();
 await Kubectl("apply", "-f", batchJobs);
 var operatorApplied = operatorWatch.Elapsed;
 await WaitForJobs("bench-operator", count, operatorWatch);
 var operatorTotal = operatorWatch.Elapsed;
+var callsAtJobs = Difference(await ApiCallsAsync(), callsBefore);
+// Then until the controller is quiet: what following the Jobs to Running costs on top.
+var callsSettled = await SettledCallsAsync(callsBefore);
 
 // B: the equivalent Jobs straight from kubectl.
 var jobs = Manifests(count, i => $"""
@@ -64,9 +68,42 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
       batchrunner            {operatorTotal.TotalSeconds:F2} s   (kubectl apply of the BatchJobs: {operatorApplied.TotalSeconds:F2} s; {reconciles:F0} reconciles)
       kubectl apply of Jobs  {kubectlTotal.TotalSeconds:F2} s
       ratio                  {operatorTotal / kubectlTotal:F2}×
+      API calls per BatchJob {PerBatchJob(callsAtJobs)} until the Jobs exist; {PerBatchJob(callsSettled)} once the controller is quiet
+        by call, settled     {string.Join(", ", callsSettled.Where(c => c.Value > 0).OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value / count:F2}"))}
     """));
 controller.Kill(entireProcessTree: true);
 return 0;
+
+// The controller's calls by "verb resource" (its leader Lease renewals left out: they do not grow with BatchJobs).
+async Task<Dictionary<string, double>> ApiCallsAsync()
+{
+    var text = await new HttpClient().GetStringAsync(controller.Url + "/metrics");
+    return text.Split('\n')
+        .Where(l => l.StartsWith("batchrunner_api_requests_total{", StringComparison.Ordinal))
+        .Select(l => (Labels: l[(l.IndexOf('{') + 1)..l.IndexOf('}')], Value: double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture)))
+        .Select(m => (Key: string.Join(' ', m.Labels.Split(',').Select(p => p.Split('=', 2)[1].Trim('"'))), m.Value))
+        .Where(m => !m.Key.EndsWith(" leases", StringComparison.Ordinal))
+        .ToDictionary(m => m.Key, m => m.Value);
+}
+
+async Task<Dictionary<string, double>> SettledCallsAsync(Dictionary<string, double> before)
+{
+    var last = Difference(await ApiCallsAsync(), before);
+    for (var quiet = 0; quiet < 3 && operatorWatch.Elapsed < TimeSpan.FromMinutes(10);)
+    {
+        await Task.Delay(1000);
+        var now = Difference(await ApiCallsAsync(), before);
+        quiet = now.Values.Sum() == last.Values.Sum() ? quiet + 1 : 0;
+        last = now;
+    }
+
+    return last;
+}
+
+static Dictionary<string, double> Difference(Dictionary<string, double> after, Dictionary<string, double> before) =>
+    after.ToDictionary(a => a.Key, a => a.Value - before.GetValueOrDefault(a.Key));
+
+string PerBatchJob(Dictionary<string, double> calls) => (calls.Values.Sum() / count).ToString("F2", CultureInfo.InvariantCulture);
 
 async Task WaitForJobs(string ns, int expected, Stopwatch watch)
 {
