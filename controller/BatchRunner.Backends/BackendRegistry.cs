@@ -69,6 +69,15 @@ public sealed class BackendRegistry
             : new SpecError("spec.backend", $"{backend.Name} is not a backend of {Host} (backends here: {has})");
     }
 
+    /// <summary>A BatchJob is gone: every backend made so far forgets what it kept in memory of it.</summary>
+    public void Forget(string ns, string name)
+    {
+        foreach (var backend in _enabled.Values.Where(b => b.IsValueCreated))
+        {
+            backend.Value.Forget(ns, name);
+        }
+    }
+
     /// <summary>The backend, or an <see cref="InvalidSpecException"/> naming <c>spec.backend</c> and the backends here.</summary>
     public IBatchBackend Resolve(Backend backend) =>
         TryResolve(backend, out var found, out var error) ? found : throw new InvalidSpecException([error]);

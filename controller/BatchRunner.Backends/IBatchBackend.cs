@@ -39,6 +39,18 @@ public interface IBatchBackend
     BackendCapacity Capacity { get; }
 
     /// <summary>
+    /// Whether what a run submits goes by itself with its BatchJob: objects in the cluster it owns, which the garbage
+    /// collector removes through their owner references. Such a BatchJob needs no finalizer (one call less to create,
+    /// none to delete); the backend is then told to <see cref="Forget"/> it instead of being asked to release it.
+    /// </summary>
+    bool CollectedWithOwner => false;
+
+    /// <summary>The BatchJob is gone without a release (nothing held it back): drops what the backend keeps in memory of it.</summary>
+    void Forget(string ns, string name)
+    {
+    }
+
+    /// <summary>
     /// Where a run's results go: the spec's store, else the host's (<paramref name="hostStore"/>); null when this
     /// backend collects none for the run (nothing to compact).
     /// </summary>
@@ -177,6 +189,18 @@ public sealed record BackendProgress(
 
     /// <summary>The name the run's work has on the backend (a Job, an array-job prefix), once something went.</summary>
     public string? JobName { get; init; }
+
+    /// <summary>
+    /// The run the work the backend found belongs to (a Job's run label), for a host whose record does not name one
+    /// yet: work submitted before the host wrote it down is followed as the run it is, not as the current spec's.
+    /// </summary>
+    public string? RunId { get; init; }
+
+    /// <summary>
+    /// What this call submitted reports back on its own at once (a Job's watch event brings the BatchJob back): the
+    /// host may leave its record for that look, writing the dispatch and the first progress in one status write.
+    /// </summary>
+    public bool ReportsBack { get; init; }
 
     /// <summary>Whether what runs follows the current spec (null: the backend does not say; the host decides from the run id).</summary>
     public BackendCondition? SpecApplied { get; init; }

@@ -25,6 +25,16 @@ public sealed class UsageTally(int? maxIndexes = null)
 
     public void Forget(BackendRun run) => _runs.TryRemove($"{run.Namespace}/{run.Name}/{run.RunId}", out _);
 
+    /// <summary>Every run of one BatchJob (it is gone).</summary>
+    public void Forget(string ns, string name)
+    {
+        var prefix = $"{ns}/{name}/";
+        foreach (var key in _runs.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)))
+        {
+            _runs.TryRemove(key, out _);
+        }
+    }
+
     public BackendCapacity Capacity
     {
         get

@@ -18,6 +18,10 @@ public sealed class BatchJobReconcilerTests
     private const string Key = Specs.Namespace + "/" + Specs.Name;
     private const string Sweep = """{"parallelism": 2, "sweep": {"grid": {"servers": [1, 2], "rate": [0.5, 0.9]}, "repeats": 2}}""";
 
+    /// <summary>A listed sweep whose plan is larger than travels in a Job (<see cref="PodEntrypoint.MaxInlinePlanBytes"/>).</summary>
+    private static readonly string LongList =
+        """{"parallelism": 2, "sweep": {"list": [""" + string.Join(", ", Enumerable.Range(0, 1000).Select(i => $$"""{"label": "point-{{i:D5}}", "rate": {{i}}}""")) + "]}}";
+
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero));
     private FakeCluster _cluster = new();
 
@@ -26,7 +30,7 @@ public sealed class BatchJobReconcilerTests
     private V1Job Job => _cluster.Job(Specs.Name) ?? throw new InvalidOperationException("no Job");
 
     [Fact]
-    public async Task Reconciling_twice_creates_exactly_one_job_and_one_plan()
+    public async Task Reconciling_twice_creates_exactly_one_job_carrying_its_plan()
     {
         _cluster.Apply(Specs.Object(Sweep));
 
@@ -34,13 +38,67 @@ public sealed class BatchJobReconcilerTests
         await ReconcileAsync();
 
         Assert.Single(_cluster.Jobs);
-        Assert.Single(_cluster.ConfigMaps);
+        Assert.Empty(_cluster.ConfigMaps);
         Assert.Single(_cluster.Writes, w => w == "create-job sweep");
-        Assert.Single(_cluster.Writes, w => w == "create-configmap sweep-plan");
+        Assert.Equal(PodEntrypoint.PlanFiles(Specs.Job(Sweep)), JobManifests.InlinePlanOf(Job));
         Assert.Equal(RunIdentity.For(Specs.Job(Sweep)), Status.RunId);
         Assert.Equal((Specs.Name, 8), (Status.JobName, Status.Total));
         AssertCondition(Conditions.Dispatched, "True", Conditions.Reasons.JobCreated);
         Assert.Single(_cluster.Events, e => e.Reason == "Dispatched");
+    }
+
+    [Fact]
+    public async Task A_kubernetes_dispatch_costs_three_calls_the_job_one_event_and_one_status_write_with_the_first_progress()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, NullLoggerFactory.Instance);
+
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+
+        // No finalizer (the Job goes with its owner), no ConfigMap (the plan travels in the Job); the status waits for
+        // the Job's own watch event.
+        Assert.Equal(["create-job sweep"], _cluster.Writes);
+        Assert.Equal(["Dispatched"], _cluster.Events.Select(e => e.Reason));
+        Assert.Null(_cluster.Find(Key)!.Metadata.Finalizers);
+
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Active = 2 });
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+
+        Assert.Equal(["create-job sweep", "status"], _cluster.Writes);
+        Assert.Equal((RunPhase.Running, Specs.Name, 2), (Status.Phase, Status.JobName, Status.Active));
+        AssertCondition(Conditions.Dispatched, "True", Conditions.Reasons.JobCreated);
+        AssertCondition(Conditions.SpecApplied, "True", Conditions.Reasons.UpToDate);
+        Assert.Equal(["Dispatched"], _cluster.Events.Select(e => e.Reason));
+    }
+
+    [Fact]
+    public async Task A_job_found_before_the_status_named_its_run_is_followed_as_its_own_run_when_the_spec_changed_since()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, NullLoggerFactory.Instance);
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+
+        EditSpec(Sweep.Replace("\"repeats\": 2", "\"repeats\": 3", StringComparison.Ordinal));
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+
+        Assert.Single(_cluster.Jobs);
+        var dispatched = RunIdentity.For(Specs.Job(Sweep));
+        Assert.Equal(dispatched, Status.RunId);
+        var refused = AssertCondition(Conditions.SpecApplied, "False", Conditions.Reasons.ImmutableFieldChanged);
+        Assert.Contains($"run {dispatched} goes on", refused.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_plan_too_large_to_travel_with_its_job_goes_in_a_configmap_first()
+    {
+        _cluster.Apply(Specs.Object(LongList));
+
+        await ReconcileAsync();
+
+        Assert.Equal(["create-configmap sweep-plan", "create-job sweep", "status"], _cluster.Writes);
+        Assert.Equal(PodEntrypoint.PlanFiles(Specs.Job(LongList)), _cluster.ConfigMap("sweep-plan")!.Data);
+        Assert.Null(JobManifests.InlinePlanOf(Job));
+        Assert.Equal("sweep-plan", Job.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan").ConfigMap.Name);
     }
 
     [Fact]
@@ -77,52 +135,28 @@ public sealed class BatchJobReconcilerTests
     [Fact]
     public async Task A_plan_left_by_a_controller_that_died_before_creating_the_job_is_reused()
     {
-        var job = Specs.Job(Sweep);
-        _cluster.Apply(Specs.Object(Sweep));
+        var job = Specs.Job(LongList);
+        _cluster.Apply(Specs.Object(LongList));
         await _cluster.CreateConfigMapAsync(JobManifests.PlanConfigMap(job, Specs.Uid, PodEntrypoint.PlanFiles(job)), CancellationToken.None);
         _cluster.Writes.Clear();
 
         await ReconcileAsync();
 
-        Assert.Equal(["finalizers", "create-job sweep", "status"], _cluster.Writes);
+        Assert.Equal(["create-job sweep", "status"], _cluster.Writes);
     }
 
     [Fact]
     public async Task A_plan_from_an_earlier_spec_is_replaced_before_the_job_is_created()
     {
-        var earlier = Specs.Job("""{"completions": 3}""");
-        _cluster.Apply(Specs.Object(Sweep));
+        var earlier = Specs.Job(LongList.Replace("point-", "earlier-", StringComparison.Ordinal));
+        _cluster.Apply(Specs.Object(LongList));
         await _cluster.CreateConfigMapAsync(JobManifests.PlanConfigMap(earlier, Specs.Uid, PodEntrypoint.PlanFiles(earlier)), CancellationToken.None);
 
         await ReconcileAsync();
 
         var plan = _cluster.ConfigMap("sweep-plan")!;
-        Assert.Equal(RunIdentity.For(Specs.Job(Sweep)), plan.Metadata.Labels[BatchRunner.Kubernetes.BatchJobResource.RunLabel]);
-        Assert.Equal(PodEntrypoint.PlanFiles(Specs.Job(Sweep)), plan.Data);
-    }
-
-    [Fact]
-    public async Task The_finalizer_is_added_before_anything_is_dispatched()
-    {
-        _cluster.Apply(Specs.Object(Sweep));
-
-        await ReconcileAsync();
-
-        Assert.Equal(["finalizers", "create-configmap sweep-plan", "create-job sweep", "status"], _cluster.Writes);
-        Assert.Contains("batchrunner.io/cleanup", _cluster.Find(Key)!.Metadata.Finalizers);
-    }
-
-    [Fact]
-    public async Task The_finalizer_is_added_once_and_others_are_kept()
-    {
-        _cluster.Apply(Specs.Object(Sweep));
-        _cluster.Update(Key, b => b.Metadata.Finalizers = ["example.com/other"]);
-
-        await ReconcileAsync();
-        await ReconcileAsync();
-
-        Assert.Equal(["example.com/other", "batchrunner.io/cleanup"], _cluster.Find(Key)!.Metadata.Finalizers);
-        Assert.Single(_cluster.Writes, w => w == "finalizers");
+        Assert.Equal(RunIdentity.For(Specs.Job(LongList)), plan.Metadata.Labels[BatchRunner.Kubernetes.BatchJobResource.RunLabel]);
+        Assert.Equal(PodEntrypoint.PlanFiles(Specs.Job(LongList)), plan.Data);
     }
 
     [Fact]
@@ -209,7 +243,7 @@ public sealed class BatchJobReconcilerTests
         _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Active = 2, Succeeded = 3, StartTime = new DateTime(2026, 3, 1, 12, 0, 5, DateTimeKind.Utc) });
         await ReconcileAsync();
         Assert.Equal((RunPhase.Running, 8, 3, 2, 0), (Status.Phase, Status.Total, Status.Succeeded, Status.Active, Status.Failed));
-        Assert.Contains(_cluster.Events, e => e is ("Normal", "Running", _));
+        Assert.DoesNotContain(_cluster.Events, e => e.Reason is "Running" or "Pending");
 
         var finished = new DateTime(2026, 3, 1, 12, 10, 0, DateTimeKind.Utc);
         _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Succeeded = 8, CompletionTime = finished, Conditions = [Condition("Complete")] });
@@ -443,10 +477,26 @@ public sealed class BatchJobReconcilerTests
     }
 
     [Fact]
-    public async Task Deleting_deletes_the_job_and_plan_then_removes_the_finalizer()
+    public async Task Deleting_leaves_the_job_to_the_garbage_collector_and_writes_nothing()
     {
         _cluster.Apply(Specs.Object(Sweep));
         await ReconcileAsync();
+        var writes = _cluster.Writes.Count;
+        _cluster.Delete(Key);
+
+        var result = await ReconcileAsync();
+
+        Assert.Null(result.RequeueAfter);
+        Assert.Null(_cluster.Find(Key));
+        Assert.Equal(writes, _cluster.Writes.Count);
+    }
+
+    [Fact]
+    public async Task A_batchjob_holding_the_finalizer_of_an_earlier_version_is_released_job_and_plan_first()
+    {
+        _cluster.Apply(Specs.Object(LongList));
+        await ReconcileAsync();
+        _cluster.Update(Key, b => b.Metadata.Finalizers = ["batchrunner.io/cleanup"]);
         _cluster.Delete(Key);
 
         var first = await ReconcileAsync();
@@ -470,6 +520,7 @@ public sealed class BatchJobReconcilerTests
         _cluster.AddJob(ForeignJob());
         _cluster.Apply(Specs.Object(Sweep));
         await ReconcileAsync();
+        _cluster.Update(Key, b => b.Metadata.Finalizers = ["batchrunner.io/cleanup"]);
         _cluster.Delete(Key);
 
         var result = await ReconcileAsync();
@@ -581,19 +632,6 @@ public sealed class BatchJobReconcilerTests
     }
 
     [Fact]
-    public async Task A_conflict_on_the_finalizer_patch_surfaces_as_an_exception_for_retry()
-    {
-        _cluster.Apply(Specs.Object(Sweep));
-        _cluster.ChangeOnServerOnly(Key);
-
-        var conflict = await Assert.ThrowsAsync<HttpOperationException>(() => ReconcileAsync());
-
-        Assert.Equal(HttpStatusCode.Conflict, conflict.Response.StatusCode);
-        Assert.Empty(_cluster.Writes);
-        Assert.Empty(_cluster.Jobs);
-    }
-
-    [Fact]
     public async Task A_batchjob_that_is_gone_is_done()
     {
         var result = await ReconcileAsync("team-a/nothing");
@@ -606,7 +644,7 @@ public sealed class BatchJobReconcilerTests
     {
         _time.Advance(TimeSpan.FromSeconds(1));
         var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, NullLoggerFactory.Instance);
-        return await reconciler.ReconcileAsync(key, CancellationToken.None);
+        return await _cluster.ReconcileAsync(reconciler, key);
     }
 
     /// <summary>Replaces the spec as kubectl apply does: a new generation.</summary>

@@ -26,6 +26,50 @@ public sealed class ExternalBackendReconcilerTests
     private BatchJobStatus Status => _cluster.StatusOf(Key);
 
     [Fact]
+    public async Task Work_outside_the_cluster_is_held_by_a_finalizer_added_before_anything_is_submitted()
+    {
+        _cluster.Apply(Specs.Object(AwsBatch));
+        _backend.Next = run =>
+        {
+            // The backend submits with the finalizer already on the BatchJob.
+            Assert.Contains("batchrunner.io/cleanup", _cluster.Find(Key)!.Metadata.Finalizers);
+            return Progress(RunPhase.Running, succeeded: 0, active: 6, state: """{"nextIndex":6}""");
+        };
+
+        await ReconcileAsync();
+
+        Assert.Equal("finalizers", _cluster.Writes[0]);
+        Assert.Single(_backend.Advanced);
+    }
+
+    [Fact]
+    public async Task The_finalizer_is_added_once_and_others_are_kept()
+    {
+        _cluster.Apply(Specs.Object(AwsBatch));
+        _cluster.Update(Key, b => b.Metadata.Finalizers = ["example.com/other"]);
+        _backend.Next = run => Progress(RunPhase.Running, succeeded: 0, active: 6, state: """{"nextIndex":6}""");
+
+        await ReconcileAsync();
+        await ReconcileAsync();
+
+        Assert.Equal(["example.com/other", "batchrunner.io/cleanup"], _cluster.Find(Key)!.Metadata.Finalizers);
+        Assert.Single(_cluster.Writes, w => w == "finalizers");
+    }
+
+    [Fact]
+    public async Task A_conflict_on_the_finalizer_patch_surfaces_as_an_exception_for_retry_and_nothing_is_submitted()
+    {
+        _cluster.Apply(Specs.Object(AwsBatch));
+        _cluster.ChangeOnServerOnly(Key);
+
+        var conflict = await Assert.ThrowsAsync<k8s.Autorest.HttpOperationException>(() => ReconcileAsync());
+
+        Assert.Equal(System.Net.HttpStatusCode.Conflict, conflict.Response.StatusCode);
+        Assert.Empty(_cluster.Writes);
+        Assert.Empty(_backend.Advanced);
+    }
+
+    [Fact]
     public async Task An_aws_batch_job_goes_to_its_backend_and_its_progress_becomes_the_status()
     {
         _cluster.Apply(Specs.Object(AwsBatch));

@@ -70,7 +70,21 @@ internal sealed class FakeCluster(ClusterCapabilities? capabilities = null) : IC
     /// <summary>Another writer changes the BatchJob on the server; this client's cache does not see it yet.</summary>
     public void ChangeOnServerOnly(string key) => _serverVersions[key] = long.Parse(NextVersion(), CultureInfo.InvariantCulture);
 
-    public void Delete(string key) => Update(key, b => b.Metadata.DeletionTimestamp = new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc));
+    /// <summary>
+    /// Deletes a BatchJob as the API server does: one holding finalizers is marked and stays until they are removed;
+    /// one holding none goes at once (what it owns is the garbage collector's, which this cluster does not run).
+    /// </summary>
+    public void Delete(string key)
+    {
+        if (_batchJobs[key].Metadata.Finalizers is not { Count: > 0 })
+        {
+            _batchJobs.Remove(key);
+            _serverVersions.Remove(key);
+            return;
+        }
+
+        Update(key, b => b.Metadata.DeletionTimestamp = new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc));
+    }
 
     public BatchJobObject? Find(string key) => _batchJobs.TryGetValue(key, out var value) ? Copy(value) : null;
 
@@ -92,6 +106,17 @@ internal sealed class FakeCluster(ClusterCapabilities? capabilities = null) : IC
         {
             _jobs.Remove(key);
         }
+    }
+
+    /// <summary>
+    /// Reconciles as the operator does: a Job the reconcile created comes back through the Job informer at once, and
+    /// that look (which writes the dispatch into the status) follows.
+    /// </summary>
+    public async Task<ReconcileResult> ReconcileAsync(BatchJobReconciler reconciler, string key)
+    {
+        var created = Writes.Count(w => w.StartsWith("create-job ", StringComparison.Ordinal));
+        var result = await reconciler.ReconcileAsync(key, CancellationToken.None);
+        return Writes.Count(w => w.StartsWith("create-job ", StringComparison.Ordinal)) > created ? await reconciler.ReconcileAsync(key, CancellationToken.None) : result;
     }
 
     public BatchJobObject? GetBatchJob(string key) => Find(key);

@@ -56,7 +56,34 @@ public sealed class JobManifestsTests
             Assert.True(owner.Controller);
             Assert.True(owner.BlockOwnerDeletion);
         });
-        Assert.Equal(plan.Metadata.Name, job.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan").ConfigMap.Name);
+        Assert.Equal(PodEntrypoint.PlanFiles(Sweep), JobManifests.InlinePlanOf(job));
+    }
+
+    [Fact]
+    public void A_small_plan_travels_in_the_pod_template_and_the_downward_api_writes_each_file()
+    {
+        var job = Build(Sweep);
+        var files = PodEntrypoint.PlanFiles(Sweep);
+
+        var volume = job.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan");
+        Assert.Null(volume.ConfigMap);
+        Assert.Equal(files.Keys.Order(StringComparer.Ordinal), volume.DownwardAPI.Items.Select(i => i.Path));
+        Assert.All(volume.DownwardAPI.Items, item =>
+            Assert.Equal(files[item.Path], job.Spec.Template.Metadata.Annotations[item.FieldRef.FieldPath["metadata.annotations['".Length..^2]]));
+        Assert.True(files.Sum(f => f.Value.Length) <= PodEntrypoint.MaxInlinePlanBytes);
+    }
+
+    [Fact]
+    public void A_plan_larger_than_travels_in_a_job_is_mounted_from_the_configmap()
+    {
+        var list = Specs.Job("""{"sweep": {"list": [""" + string.Join(", ", Enumerable.Range(0, 1000).Select(i => $$"""{"label": "point-{{i:D5}}"}""")) + "]}}");
+
+        var job = Build(list);
+
+        Assert.False(PodEntrypoint.TravelsWithJob(PodEntrypoint.PlanFiles(list)));
+        Assert.Equal(Specs.Name + "-plan", job.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan").ConfigMap.Name);
+        Assert.Null(job.Spec.Template.Metadata.Annotations);
+        Assert.Null(JobManifests.InlinePlanOf(job));
     }
 
     [Fact]

@@ -31,8 +31,8 @@ public sealed class QueueSchedulingTests
     private BatchJobStatus Status => _cluster.StatusOf(Key);
 
     private Task<ReconcileResult> ReconcileAsync() =>
-        new BatchJobReconciler(_cluster, BatchJobReconciler.Registry(_cluster, DispatchSettings.Default, NullLoggerFactory.Instance, [], []), null, _time,
-            NullLogger<BatchJobReconciler>.Instance, admissions: _board).ReconcileAsync(Key, default);
+        _cluster.ReconcileAsync(new BatchJobReconciler(_cluster, BatchJobReconciler.Registry(_cluster, DispatchSettings.Default, NullLoggerFactory.Instance, [], []), null, _time,
+            NullLogger<BatchJobReconciler>.Instance, admissions: _board), Key);
 
     private static Standing Admit(int allowance, int wanted = 8, string? reason = null, int? position = null, string? message = null) =>
         new(Key, "research", allowance, wanted, reason, message, position, null, null, null, null);

@@ -53,6 +53,36 @@ public sealed class RateLimitingHandlerTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => held);
     }
 
+    [Fact]
+    public async Task An_event_waits_until_no_other_call_waits_for_a_token()
+    {
+        var sent = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var client = new HttpMessageInvoker(new RateLimitingHandler(qps: 5, burst: 1) { InnerHandler = new Answering(sent) });
+        using (var first = Get("/apis/batch/v1/namespaces/a/jobs"))
+        {
+            (await client.SendAsync(first, CancellationToken.None)).Dispose();
+        }
+
+        // The Event asks first; three Job creations come after it and still go before it.
+        var requests = new List<HttpRequestMessage> { new(HttpMethod.Post, "https://api.example:6443/api/v1/namespaces/a/events") };
+        var calls = new List<Task<HttpResponseMessage>> { client.SendAsync(requests[0], CancellationToken.None) };
+        await Task.Delay(20);
+        for (var i = 0; i < 3; i++)
+        {
+            requests.Add(new HttpRequestMessage(HttpMethod.Post, $"https://api.example:6443/apis/batch/v1/namespaces/a/jobs?n={i}"));
+            calls.Add(client.SendAsync(requests[^1], CancellationToken.None));
+        }
+
+        foreach (var response in await Task.WhenAll(calls).WaitAsync(TimeSpan.FromSeconds(20)))
+        {
+            response.Dispose();
+        }
+
+        requests.ForEach(r => r.Dispose());
+        Assert.Equal("/api/v1/namespaces/a/events", sent.Last());
+        Assert.Equal(5, sent.Count);
+    }
+
     [Theory]
     [InlineData(0, 1)]
     [InlineData(-1, 1)]
@@ -62,9 +92,13 @@ public sealed class RateLimitingHandlerTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new RateLimitingHandler(qps, burst).Dispose());
     }
 
-    private sealed class Answering : HttpMessageHandler
+    /// <summary>Answers OK to everything, noting each path in the order requests got through.</summary>
+    private sealed class Answering(System.Collections.Concurrent.ConcurrentQueue<string>? sent = null) : HttpMessageHandler
     {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
-            Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { RequestMessage = request });
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            sent?.Enqueue(request.RequestUri!.AbsolutePath);
+            return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { RequestMessage = request });
+        }
     }
 }

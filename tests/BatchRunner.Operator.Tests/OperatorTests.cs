@@ -63,11 +63,18 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
         Assert.Equal((6, 2), (job.Spec.Completions, job.Spec.Parallelism));
         var owner = Assert.Single(job.Metadata.OwnerReferences);
         Assert.Equal(("BatchJob", true, batchJob.Value.GetProperty("metadata").GetProperty("uid").GetString()), (owner.Kind, owner.Controller == true, owner.Uid));
-        var plan = await fixture.Admin.CoreV1.ReadNamespacedConfigMapAsync("sweep-plan", _ns);
-        Assert.Contains("entrypoint.sh", plan.Data.Keys);
+        // The plan travels in the Job (its pods' annotations, written as files by the downward API): no ConfigMap, no finalizer.
+        Assert.StartsWith("#!/bin/sh", job.Spec.Template.Metadata.Annotations["plan.batchrunner.io/entrypoint.sh"], StringComparison.Ordinal);
+        Assert.Contains(job.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan").DownwardAPI.Items, i => i.Path == "spec.json");
+        Assert.Empty((await fixture.Admin.CoreV1.ListNamespacedConfigMapAsync(_ns, labelSelector: "batchrunner.io/batchjob=sweep")).Items);
+        Assert.False(batchJob.Value.GetProperty("metadata").TryGetProperty("finalizers", out _));
 
         await HasEventAsync("sweep", "Dispatched");
         await HasEventAsync("sweep", "Succeeded");
+
+        // Its own status writes do not wake the controller; anyone else's does: a wiped status is derived again.
+        await fixture.KubectlAsync("patch", "bj", "sweep", "-n", _ns, "--type=merge", "--subresource=status", "-p", "{\"status\":null}");
+        await Eventually.TrueAsync(async () => Phase(await BatchJobAsync(fixture.Admin, _ns, "sweep")) == "Succeeded", Converge, "the wiped status is derived again");
 
         var table = await fixture.KubectlAsync("get", "bj", "-n", _ns);
         Assert.Matches(@"sweep\s+Succeeded\s+6\s+0\s+6\s+kubernetes", table);
@@ -189,8 +196,8 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
 
         await fixture.KubectlAsync("delete", "bj", "doomed", "-n", _ns, "--wait=false");
 
-        await Eventually.TrueAsync(async () => await BatchJobAsync(fixture.Admin, _ns, "doomed") is null, Converge, "the BatchJob is gone (its finalizer released)");
-        await Eventually.TrueAsync(async () => (await JobsAsync(fixture.Admin, _ns, "doomed")).Count == 0, Converge, "its Job is gone");
+        await Eventually.TrueAsync(async () => await BatchJobAsync(fixture.Admin, _ns, "doomed") is null, Converge, "the BatchJob is gone");
+        await Eventually.TrueAsync(async () => (await JobsAsync(fixture.Admin, _ns, "doomed")).Count == 0, Converge, "its Job is gone (the garbage collector follows its owner reference)");
         await Eventually.TrueAsync(async () => (await PodsAsync(fixture.Admin, _ns, "doomed")).Count == 0, Converge, "its pods are gone");
         var configMaps = await fixture.Admin.CoreV1.ListNamespacedConfigMapAsync(_ns, labelSelector: "batchrunner.io/batchjob=doomed");
         Assert.Empty(configMaps.Items);

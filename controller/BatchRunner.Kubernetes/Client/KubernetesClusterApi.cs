@@ -1,10 +1,12 @@
 using System.Net;
+using System.Threading.Channels;
 using BatchRunner.Kubernetes.Controller;
 using BatchRunner.Kubernetes.Dispatch;
 using BatchRunner.Kubernetes.Status;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
+using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Kubernetes.Client;
 
@@ -15,8 +17,18 @@ public sealed class KubernetesClusterApi(
     Informer<V1Job> jobs,
     ClusterCapabilities capabilities,
     string component,
-    TimeProvider time) : IClusterApi
+    TimeProvider time,
+    ILogger? log = null) : IClusterApi
 {
+    /// <summary>Events waiting to be written; past this many, the oldest goes (and says so), as client-go's recorder drops under load.</summary>
+    private const int EventBacklog = 4096;
+
+    private readonly Channel<Corev1Event> _events = Channel.CreateBounded<Corev1Event>(
+        new BoundedChannelOptions(EventBacklog) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true },
+        dropped => log?.LogWarning("Dropped event {Reason} on {BatchJob}: more than {Backlog} events wait to be written", dropped.Reason, dropped.InvolvedObject.Name, EventBacklog));
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _statusWrites = new(StringComparer.Ordinal);
+
     public ClusterCapabilities Capabilities { get; } = capabilities;
 
     public BatchJobObject? GetBatchJob(string key) => batchJobs.TryGet(key, out var value) ? value : null;
@@ -35,10 +47,26 @@ public sealed class KubernetesClusterApi(
 
     public async Task PatchStatusAsync(BatchJobObject batchJob, BatchJobStatus status, CancellationToken cancellation)
     {
-        await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
+        var updated = await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync<BatchJobObject>(
             new V1Patch(MergePatches.Status(status), V1Patch.PatchType.MergePatch), BatchJobResource.Group, BatchJobResource.Version,
             batchJob.Metadata.NamespaceProperty, BatchJobResource.Plural, batchJob.Metadata.Name, cancellationToken: cancellation).ConfigureAwait(false);
+        if (updated?.Metadata?.ResourceVersion is { } written)
+        {
+            _statusWrites[ObjectKey.Of(batchJob)] = written;
+        }
     }
+
+    /// <summary>
+    /// Whether this version of the BatchJob is the one this controller's last status write made: nothing in it asks
+    /// for a reconcile (the reconcile that wrote it went on from it), so the watch event that brings it back is
+    /// skipped, as controller-runtime's generation predicate skips status-only updates. A status written by anyone
+    /// else still wakes the BatchJob up.
+    /// </summary>
+    public bool IsOwnStatusWrite(BatchJobObject batchJob) =>
+        _statusWrites.TryGetValue(ObjectKey.Of(batchJob), out var written) && written == batchJob.Metadata.ResourceVersion;
+
+    /// <summary>The BatchJob is gone: its last write is not remembered any longer.</summary>
+    public void Forget(string key) => _statusWrites.TryRemove(key, out _);
 
     public async Task<V1ConfigMap?> GetConfigMapAsync(string ns, string name, CancellationToken cancellation)
     {
@@ -126,11 +154,44 @@ public sealed class KubernetesClusterApi(
         return pods.Items.ToList();
     }
 
-    public async Task RecordEventAsync(BatchJobObject batchJob, string type, string reason, string message, CancellationToken cancellation)
+    /// <summary>
+    /// Queues the Event and returns: <see cref="SendEventsAsync"/> writes it apart from the reconcile, as client-go's
+    /// recorder does, so a reconcile never waits on an Event (and Events wait for the work, see <see cref="RateLimitingHandler"/>).
+    /// </summary>
+    public Task RecordEventAsync(BatchJobObject batchJob, string type, string reason, string message, CancellationToken cancellation)
+    {
+        _events.Writer.TryWrite(EventOf(batchJob, type, reason, message));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Writes the queued Events until cancelled; one that cannot be written is logged and dropped, never retried forever.</summary>
+    public async Task SendEventsAsync(CancellationToken cancellation)
+    {
+        try
+        {
+            await foreach (var item in _events.Reader.ReadAllAsync(cancellation).ConfigureAwait(false))
+            {
+                try
+                {
+                    await client.CoreV1.CreateNamespacedEventAsync(item, item.Metadata.NamespaceProperty, cancellationToken: cancellation).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    log?.LogWarning(e, "Could not record event {Reason} on {BatchJob}", item.Reason, item.InvolvedObject.Name);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // Leadership lost or shutting down: Events not written yet go with it.
+        }
+    }
+
+    private Corev1Event EventOf(BatchJobObject batchJob, string type, string reason, string message)
     {
         var now = time.GetUtcNow().UtcDateTime;
         var ns = batchJob.Metadata.NamespaceProperty;
-        await client.CoreV1.CreateNamespacedEventAsync(
+        return
             new Corev1Event
             {
                 Metadata = new V1ObjectMeta { GenerateName = batchJob.Metadata.Name + ".", NamespaceProperty = ns },
@@ -151,8 +212,6 @@ public sealed class KubernetesClusterApi(
                 FirstTimestamp = now,
                 LastTimestamp = now,
                 Count = 1,
-            },
-            ns,
-            cancellationToken: cancellation).ConfigureAwait(false);
+            };
     }
 }

@@ -58,13 +58,13 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         var batchJobs = new Informer<BatchJobObject>("batchjobs", new CustomObjectListWatch<BatchJobObject, BatchJobObjectList>(client, BatchJobResource.Plural), logs.CreateLogger<Informer<BatchJobObject>>(), time);
         var jobs = new Informer<V1Job>("jobs", new ManagedJobListWatch(client), logs.CreateLogger<Informer<V1Job>>(), time);
         var queues = new Informer<QueueObject>("queues", new CustomObjectListWatch<QueueObject, QueueObjectList>(client, QueueResource.Plural), logs.CreateLogger<Informer<QueueObject>>(), time);
-        batchJobs.Changed += (key, _) => queue.Add(key);
+        var api = new KubernetesClusterApi(client, batchJobs, jobs, capabilities, settings.Component, time, logs.CreateLogger<KubernetesClusterApi>());
+        batchJobs.Changed += (key, batchJob) => EnqueueBatchJob(queue, api, key, batchJob);
         jobs.Changed += (key, job) => EnqueueOwner(queue, key, job);
         _batchJobs = batchJobs;
         _jobs = jobs;
         using var phaseGauge = new PhaseGauge(metrics, batchJobs);
 
-        var api = new KubernetesClusterApi(client, batchJobs, jobs, capabilities, settings.Component, time);
         var compaction = settings.Compactor is { } compactor ? new CompactionWorker(compactor, settings.Compaction ?? CompactionSettings.Default, time, logs.CreateLogger<CompactionWorker>()) : null;
         var backends = BatchJobReconciler.Registry(api, settings.Dispatch, logs, settings.Backends ?? [], settings.Disabled ?? []);
         var board = new AdmissionBoard();
@@ -73,7 +73,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         queues.Changed += (_, _) => scheduler.Poke();
         var reconciler = new BatchJobReconciler(api, backends, settings.Dispatch.Results?.Uri, time, logs.CreateLogger<BatchJobReconciler>(), compaction, board, settings.Prices);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        var informers = new[] { batchJobs.RunAsync(stop.Token), jobs.RunAsync(stop.Token), queues.RunAsync(stop.Token) };
+        var informers = new[] { batchJobs.RunAsync(stop.Token), jobs.RunAsync(stop.Token), queues.RunAsync(stop.Token), api.SendEventsAsync(stop.Token) };
         var scheduling = Task.CompletedTask;
         // A compaction that settled wakes its BatchJob up, so its condition says so.
         var compacting = compaction?.RunAsync(queue.Add, stop.Token) ?? Task.CompletedTask;
@@ -113,6 +113,21 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
             _log.LogWarning("Queues could not be listed in {Timeout} (is the CRD queues.batchrunner.io installed?): scheduling with the default queue until they can",
                 QueueSyncTimeout);
         }
+    }
+
+    /// <summary>Every change but the controller's own status writes (the scheduler still hears of those).</summary>
+    private static void EnqueueBatchJob(WorkQueue<string> queue, KubernetesClusterApi api, string key, BatchJobObject? batchJob)
+    {
+        if (batchJob is null)
+        {
+            api.Forget(key);
+        }
+        else if (api.IsOwnStatusWrite(batchJob))
+        {
+            return;
+        }
+
+        queue.Add(key);
     }
 
     private void EnqueueOwner(WorkQueue<string> queue, string key, V1Job? job)

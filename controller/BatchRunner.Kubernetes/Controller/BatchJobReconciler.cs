@@ -27,7 +27,9 @@ public readonly record struct ReconcileResult(TimeSpan? RequeueAfter)
 /// <c>spec.backend</c> names (<see cref="IBatchBackend"/>, looked up in the <see cref="BackendRegistry"/>): every call
 /// reads what exists and asks the backend only for what is missing, so running it twice, or after the controller
 /// died at any point, never dispatches twice. Its status is derived from what the backend reports each time, and a
-/// backend's own state is kept in <c>status.backendState</c>. An exception means "retry with backoff".
+/// backend's own state is kept in <c>status.backendState</c>. An exception means "retry with backoff". A finalizer
+/// is held only by a BatchJob whose backend work would outlive it (the Kubernetes backend's Jobs are owned by it and
+/// go with it).
 /// A finished run with a results store is handed to the <see cref="CompactionWorker"/>, when the host has one.
 /// With an <see cref="AdmissionBoard"/> (the host schedules queues), the backend runs no more indexes at once than
 /// the scheduler admitted, and the status says where the BatchJob stands in its queue.
@@ -58,10 +60,13 @@ public sealed partial class BatchJobReconciler(
 
     public async Task<ReconcileResult> ReconcileAsync(string key, CancellationToken cancellation)
     {
-        // 1. Get the BatchJob; gone means there is nothing left to do.
+        // 1. Get the BatchJob; gone means there is nothing left to do (what it owned goes with it).
         var batchJob = cluster.GetBatchJob(key);
         if (batchJob is null)
         {
+            var (ns, name) = ObjectKey.Split(key);
+            backends.Forget(ns, name);
+            compaction?.Forget(key);
             return ReconcileResult.Done;
         }
 
@@ -71,12 +76,6 @@ public sealed partial class BatchJobReconciler(
         if (batchJob.Metadata.DeletionTimestamp is not null)
         {
             return await FinalizeAsync(batchJob, cancellation).ConfigureAwait(false);
-        }
-
-        // 3. Hold a finalizer while backend work may exist.
-        if (batchJob.Metadata.Finalizers?.Contains(BatchJobResource.Finalizer) != true)
-        {
-            batchJob = await cluster.SetFinalizersAsync(batchJob, [.. batchJob.Metadata.Finalizers ?? [], BatchJobResource.Finalizer], cancellation).ConfigureAwait(false);
         }
 
         var generation = batchJob.Metadata.Generation ?? 0;
@@ -100,6 +99,14 @@ public sealed partial class BatchJobReconciler(
             };
             await PublishAsync(batchJob, previous, invalid, cancellation).ConfigureAwait(false);
             return ReconcileResult.Done;
+        }
+
+        // 4b. Hold a finalizer, before anything is written, when work may go where it does not go with the BatchJob by
+        //     itself: its backend's, a part's of a split run, or the backend its queue overflows to. Work in the cluster
+        //     it owns (the Kubernetes backend's Jobs) is collected through owner references and needs none.
+        if (!HoldsFinalizer(batchJob) && NeedsFinalizer(backend!, previous.Backends, admissions?.Find(key)?.Overflow?.To))
+        {
+            batchJob = await cluster.SetFinalizersAsync(batchJob, [.. batchJob.Metadata.Finalizers ?? [], BatchJobResource.Finalizer], cancellation).ConfigureAwait(false);
         }
 
         var job = parsed.Job!;
@@ -215,7 +222,21 @@ public sealed partial class BatchJobReconciler(
             progress = await backend!.AdvanceAsync(run, CheckpointOf(0), cancellation).ConfigureAwait(false);
         }
 
-        // 12. Status and conditions from the progress and the queue, and what the backend asked to be recorded.
+        // 12. Status and conditions from the progress and the queue, and what the backend asked to be recorded. Work
+        //     found before the status named its run is that run's, whatever the spec says now.
+        if (progress.RunId is { } found && status.JobName is null && found != runId)
+        {
+            runId = found;
+        }
+
+        if (progress.ReportsBack && status.Backends is null && standing?.Overflow is null)
+        {
+            // Its watch brings the BatchJob back at once: that look writes the dispatch and the first progress as one
+            // status write, and the events of what changed then. Only the backend's own events are this call's to say.
+            await RecordEventsAsync(batchJob, progress, cancellation).ConfigureAwait(false);
+            return ReconcileResult.After(progress.PollAfter);
+        }
+
         now = time.GetUtcNow();
         var next = WithProgress(status, progress, job.Metadata.Name, runId, generation, now, AllowSubmitMessage(run));
         if (standing is not null)
@@ -400,13 +421,18 @@ public sealed partial class BatchJobReconciler(
         };
     }
 
-    /// <summary>Events for what changed: the backend's own, a new refusal to dispatch, a new refusal of a spec change.</summary>
-    private async Task RecordChangesAsync(BatchJobObject batchJob, BatchJob job, BatchJobStatus previous, BatchJobStatus next, BackendProgress progress, CancellationToken cancellation)
+    private async Task RecordEventsAsync(BatchJobObject batchJob, BackendProgress progress, CancellationToken cancellation)
     {
         foreach (var recorded in progress.Events)
         {
             await RecordAsync(batchJob, recorded.Type, recorded.Reason, recorded.Message, cancellation).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Events for what changed: the backend's own, a new refusal to dispatch, a new refusal of a spec change.</summary>
+    private async Task RecordChangesAsync(BatchJobObject batchJob, BatchJob job, BatchJobStatus previous, BatchJobStatus next, BackendProgress progress, CancellationToken cancellation)
+    {
+        await RecordEventsAsync(batchJob, progress, cancellation).ConfigureAwait(false);
 
         var dispatched = next.Find(Conditions.Dispatched);
         if (!progress.Dispatched && progress.Reason != BackendReasons.Queued && dispatched is not null && previous.Find(Conditions.Dispatched)?.Message != dispatched.Message)
@@ -482,9 +508,20 @@ public sealed partial class BatchJobReconciler(
         return ReconcileResult.Done;
     }
 
+    private static bool HoldsFinalizer(BatchJobObject batchJob) => batchJob.Metadata.Finalizers?.Contains(BatchJobResource.Finalizer) == true;
+
+    /// <summary>Whether the run's backend, one a part of it went to, or its overflow leaves work behind that deletion must stop.</summary>
+    private bool NeedsFinalizer(IBatchBackend backend, IReadOnlyList<BackendShare>? parts, Backend? overflow)
+    {
+        bool Collected(Backend named) => backends.TryResolve(named, out var other, out _) && other.CollectedWithOwner;
+        return !backend.CollectedWithOwner
+            || overflow is { } to && !Collected(to)
+            || parts?.Skip(1).Any(p => !Backend.TryParse(p.Name, out var named) || !Collected(named)) == true;
+    }
+
     private async Task<ReconcileResult> FinalizeAsync(BatchJobObject batchJob, CancellationToken cancellation)
     {
-        if (batchJob.Metadata.Finalizers?.Contains(BatchJobResource.Finalizer) != true)
+        if (!HoldsFinalizer(batchJob))
         {
             return ReconcileResult.Done;
         }
@@ -590,7 +627,13 @@ public sealed partial class BatchJobReconciler(
                 _ => $"phase {phase}",
             };
             log.LogInformation("{BatchJob} is {Phase}: {Message}", batchJob.Metadata.Name, phase.ToString(), message);
-            await RecordAsync(batchJob, phase is RunPhase.Failed ? "Warning" : "Normal", phase.ToString(), message, cancellation).ConfigureAwait(false);
+
+            // An outcome is an Event; Pending and Running are states the status shows, and what made them (Dispatched,
+            // Admitted, RerunTaken) has its own Event: one call fewer per BatchJob on the API server.
+            if (phase is not (RunPhase.Pending or RunPhase.Running))
+            {
+                await RecordAsync(batchJob, phase is RunPhase.Failed ? "Warning" : "Normal", phase.ToString(), message, cancellation).ConfigureAwait(false);
+            }
         }
     }
 

@@ -41,8 +41,9 @@ public sealed record ResultsCollection(
 }
 
 /// <summary>
-/// Builds the objects a BatchJob dispatches to: one Indexed Job and its plan ConfigMap, both owned by the
-/// BatchJob (so deleting it collects them), with deterministic names and labels. Pure: no API calls.
+/// Builds the objects a BatchJob dispatches to: one Indexed Job, and its plan ConfigMap when the plan is too large to
+/// travel in the Job, all owned by the BatchJob (so deleting it collects them), with deterministic names and labels.
+/// Pure: no API calls.
 /// </summary>
 public static class JobManifests
 {
@@ -86,6 +87,24 @@ public static class JobManifests
         Data = planFiles,
     };
 
+    /// <summary>
+    /// The prefix of the pod template's annotations that carry a plan small enough to travel with its Job
+    /// (<see cref="PodEntrypoint.TravelsWithJob"/>); the downward API writes each into the plan folder as a file.
+    /// </summary>
+    public const string PlanAnnotationPrefix = "plan.batchrunner.io/";
+
+    /// <summary>The plan files a Job carries in its pod template, by file name; null when its plan is in the ConfigMap.</summary>
+    public static Dictionary<string, string>? InlinePlanOf(V1Job job) =>
+        job.Spec?.Template?.Metadata?.Annotations is { } annotations && annotations.Keys.Any(k => k.StartsWith(PlanAnnotationPrefix, StringComparison.Ordinal))
+            ? annotations.Where(a => a.Key.StartsWith(PlanAnnotationPrefix, StringComparison.Ordinal)).ToDictionary(a => a.Key[PlanAnnotationPrefix.Length..], a => a.Value, StringComparer.Ordinal)
+            : null;
+
+    private static V1DownwardAPIVolumeFile PlanFileFromAnnotation(string file) => new()
+    {
+        Path = file,
+        FieldRef = new V1ObjectFieldSelector { FieldPath = $"metadata.annotations['{PlanAnnotationPrefix}{file}']" },
+    };
+
     /// <summary>Kueue's label naming the LocalQueue a Job is admitted through.</summary>
     public const string KueueQueueLabel = "kueue.x-k8s.io/queue-name";
 
@@ -101,8 +120,13 @@ public static class JobManifests
     /// <c>BATCHRUNNER_INDEXES</c> (the entrypoint and the wrapper both map it). Number 0 is the run's own Job over its
     /// part of a split run; a rerun's Job is named after its number.
     /// </param>
-    public static V1Job IndexedJob(BatchJob job, string uid, ClusterCapabilities cluster, DispatchSettings settings, string? kueueLocalQueue = null, (int Number, string Indexes)? rerun = null)
+    /// <param name="plan">The job's plan files (<see cref="PodEntrypoint.PlanFiles"/>, made here when not given).</param>
+    public static V1Job IndexedJob(
+        BatchJob job, string uid, ClusterCapabilities cluster, DispatchSettings settings, string? kueueLocalQueue = null, (int Number, string Indexes)? rerun = null,
+        Dictionary<string, string>? plan = null)
     {
+        plan ??= PodEntrypoint.PlanFiles(job);
+        var inlinePlan = PodEntrypoint.TravelsWithJob(plan);
         var spec = job.Spec;
         var runId = RunIdentity.For(job);
         var retries = spec.Retry.Attempts - 1;
@@ -144,7 +168,9 @@ public static class JobManifests
         };
         var volumes = new List<V1Volume>
         {
-            new() { Name = "plan", ConfigMap = new V1ConfigMapVolumeSource { Name = BatchJobResource.PlanConfigMapName(job.Metadata.Name) } },
+            inlinePlan
+                ? new() { Name = "plan", DownwardAPI = new V1DownwardAPIVolumeSource { Items = [.. plan.Keys.Order(StringComparer.Ordinal).Select(PlanFileFromAnnotation)] } }
+                : new() { Name = "plan", ConfigMap = new V1ConfigMapVolumeSource { Name = BatchJobResource.PlanConfigMapName(job.Metadata.Name) } },
             new() { Name = "output", EmptyDir = new V1EmptyDirVolumeSource() },
         };
         List<V1Container>? initContainers = null;
@@ -213,7 +239,11 @@ public static class JobManifests
                 TtlSecondsAfterFinished = settings.TtlSecondsAfterFinished,
                 Template = new V1PodTemplateSpec
                 {
-                    Metadata = new V1ObjectMeta { Labels = labels },
+                    Metadata = new V1ObjectMeta
+                    {
+                        Labels = labels,
+                        Annotations = inlinePlan ? plan.ToDictionary(f => PlanAnnotationPrefix + f.Key, f => f.Value, StringComparer.Ordinal) : null,
+                    },
                     Spec = new V1PodSpec
                     {
                         RestartPolicy = "Never",

@@ -11,8 +11,8 @@ using Microsoft.Extensions.Logging;
 namespace BatchRunner.Kubernetes.Dispatch;
 
 /// <summary>
-/// Kubernetes as a backend: a BatchJob's run is one Indexed Job (and the plan ConfigMap its pods read), named after
-/// the BatchJob and owned by it. Nothing is remembered between reconciles: where the run stands is derived from
+/// Kubernetes as a backend: a BatchJob's run is one Indexed Job (with the plan its pods read, or beside it in a
+/// ConfigMap when large), named after the BatchJob and owned by it. Nothing is remembered between reconciles: where the run stands is derived from
 /// the Job (and its pods when the Job does not name its failed indexes) every time, so this backend keeps no state.
 /// </summary>
 public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings settings, ILogger<KubernetesJobBackend> log) : IBatchBackend
@@ -30,6 +30,20 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
     public Backend Backend => Backend.Kubernetes;
 
     public BackendCapacity Capacity => _usage.Capacity;
+
+    /// <summary>Its Jobs (and plan ConfigMap) are owned by the BatchJob: the garbage collector removes them with it.</summary>
+    public bool CollectedWithOwner => true;
+
+    public void Forget(string ns, string name)
+    {
+        _usage.Forget(ns, name);
+        foreach (var key in _sampled.Keys.Where(k => k.StartsWith($"{ns}/{name}/", StringComparison.Ordinal)))
+        {
+            _sampled.TryRemove(key, out _);
+        }
+    }
+
+    private static string SampleKey(BackendRun run) => $"{run.Namespace}/{run.Name}/{run.Uid}";
 
     /// <summary>Pods upload results only when the controller collects them (else they run the sh entrypoint).</summary>
     public string? ResultsStoreOf(BatchJob job, string? hostStore) =>
@@ -99,7 +113,10 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         }
 
         // 2. The running Job follows what may change (parallelism, deadline); anything else that changed is refused visibly.
-        var applied = existing is null ? null : await ApplySpecChangesAsync(job, existing, run.RunId, cancellation).ConfigureAwait(false);
+        //    A Job this call created runs the current spec by construction: saying so now spares a status write later.
+        var applied = existing is null
+            ? new BackendCondition(true, Conditions.Reasons.UpToDate, $"Job {jobName} runs the current spec")
+            : await ApplySpecChangesAsync(job, existing, run.RunId, cancellation).ConfigureAwait(false);
 
         // 3. Where it stands, derived from the Job (and its pods when the Job does not name failed indexes).
         var failedIndexes = await FailedIndexesFromPodsAsync(existing, job, cancellation).ConfigureAwait(false);
@@ -119,6 +136,9 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             failure?.Reason, failure?.Message) with
         {
             JobName = jobName,
+            RunId = Value(existing?.Metadata.Labels, BatchJobResource.RunLabel),
+            // The Job created now comes back through the Job informer within moments, with its first pods counted.
+            ReportsBack = existing is null,
             SpecApplied = applied,
             Degraded = degraded,
             Events = events,
@@ -159,7 +179,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         var events = new List<BackendEvent>();
         var parallelism = run.ParallelismNow(job);
 
-        // 2. Its Job, once its queue lets an index start (the plan ConfigMap of the run serves it too).
+        // 2. Its Job, once its queue lets an index start (with the run's plan, as the run's own Job has it).
         if (existing is null)
         {
             if (!run.AllowSubmit || parallelism == 0)
@@ -265,7 +285,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
     {
         var (ns, name) = (run.Namespace, run.Name);
         _usage.Forget(run);
-        _sampled.TryRemove(run.Uid, out _);
+        _sampled.TryRemove(SampleKey(run), out _);
         var jobName = BatchJobResource.JobName(name);
         if (cluster.GetJob(ns, jobName) is { } job && IsOwnedBy(job, run.Uid))
         {
@@ -288,7 +308,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         return BackendRelease.Done;
     }
 
-    /// <summary>Creates the plan ConfigMap, then the Job. Returns progress only when dispatch cannot go on (yet).</summary>
+    /// <summary>Creates the plan ConfigMap (a large plan), then the Job. Returns progress only when dispatch cannot go on (yet).</summary>
     private async Task<BackendProgress?> DispatchAsync(BackendRun run, BatchJob job, CancellationToken cancellation, (int Number, string Indexes)? rerun = null)
     {
         var (ns, name) = (run.Namespace, run.Name);
@@ -304,9 +324,10 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             };
         }
 
-        // Create first and look only on a conflict: the common path costs one call, not two.
+        // A small plan travels in the Job; a large one goes in a ConfigMap first. Create first and look only on a
+        // conflict: the common path costs one call, not two.
         var planMap = JobManifests.PlanConfigMap(job, run.Uid, plan);
-        if (!await cluster.CreateConfigMapAsync(planMap, cancellation).ConfigureAwait(false))
+        if (!PodEntrypoint.TravelsWithJob(plan) && !await cluster.CreateConfigMapAsync(planMap, cancellation).ConfigureAwait(false))
         {
             var existingPlan = await cluster.GetConfigMapAsync(ns, planMap.Metadata.Name, cancellation).ConfigureAwait(false);
             if (existingPlan is not null && (Value(existingPlan.Metadata.Labels, BatchJobResource.RunLabel) != run.RunId
@@ -321,7 +342,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             }
         }
 
-        var manifest = JobManifests.IndexedJob(job, run.Uid, cluster.Capabilities, settings, run.ExternalQueue, rerun);
+        var manifest = JobManifests.IndexedJob(job, run.Uid, cluster.Capabilities, settings, run.ExternalQueue, rerun, plan);
         if (await cluster.CreateJobAsync(manifest, cancellation).ConfigureAwait(false))
         {
             log.LogInformation("Created Job {Job} for {BatchJob} run {RunId}: {Completions} indexes, parallelism {Parallelism}",
@@ -340,7 +361,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         var dispatchedRun = Value(existing.Metadata.Labels, BatchJobResource.RunLabel);
         if (dispatchedRun is not null && dispatchedRun != RunIdentity.For(job))
         {
-            refused.Add(await ChangedResultFieldsAsync(job, cancellation).ConfigureAwait(false));
+            refused.Add(await ChangedResultFieldsAsync(job, existing, cancellation).ConfigureAwait(false));
         }
 
         var template = existing.Spec.Template.Spec;
@@ -368,14 +389,15 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         return refused.Count == 0
             ? new BackendCondition(true, Conditions.Reasons.UpToDate, $"Job {existing.Metadata.Name} runs the current spec")
             : new BackendCondition(false, Conditions.Reasons.ImmutableFieldChanged,
-                $"{string.Join(", ", refused)} changed after dispatch and cannot change on a running Job; run {runId} goes on with the spec it started with. Delete and re-create the BatchJob to run the new spec");
+                $"{string.Join(", ", refused)} changed after dispatch and cannot change on a running Job; run {dispatchedRun ?? runId} goes on with the spec it started with. Delete and re-create the BatchJob to run the new spec");
     }
 
-    /// <summary>Names the results-defining fields that differ from the dispatched spec kept in the plan ConfigMap.</summary>
-    private async Task<string> ChangedResultFieldsAsync(BatchJob job, CancellationToken cancellation)
+    /// <summary>Names the results-defining fields that differ from the dispatched spec kept in the plan (the Job's, else the ConfigMap's).</summary>
+    private async Task<string> ChangedResultFieldsAsync(BatchJob job, V1Job existing, CancellationToken cancellation)
     {
-        var plan = await cluster.GetConfigMapAsync(job.Metadata.Namespace, BatchJobResource.PlanConfigMapName(job.Metadata.Name), cancellation).ConfigureAwait(false);
-        if (Value(plan?.Data, PodEntrypoint.SpecKey) is not { } dispatchedJson)
+        var plan = JobManifests.InlinePlanOf(existing)
+            ?? (await cluster.GetConfigMapAsync(job.Metadata.Namespace, BatchJobResource.PlanConfigMapName(job.Metadata.Name), cancellation).ConfigureAwait(false))?.Data;
+        if (Value(plan, PodEntrypoint.SpecKey) is not { } dispatchedJson)
         {
             return "the spec";
         }
@@ -409,12 +431,12 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
     {
         var succeeded = existing?.Status?.Succeeded ?? 0;
         var now = Environment.TickCount64;
-        if (succeeded == 0 || _sampled.TryGetValue(run.Uid, out var last) && (last.Succeeded >= succeeded || now - last.At < RuntimeSampleInterval.TotalMilliseconds))
+        if (succeeded == 0 || _sampled.TryGetValue(SampleKey(run), out var last) && (last.Succeeded >= succeeded || now - last.At < RuntimeSampleInterval.TotalMilliseconds))
         {
             return null;
         }
 
-        _sampled[run.Uid] = (succeeded, now);
+        _sampled[SampleKey(run)] = (succeeded, now);
         var pods = await cluster.ListPodsAsync(run.Namespace, $"{BatchJobResource.BatchJobLabel}={run.Name}", cancellation).ConfigureAwait(false);
         var runtimes = pods
             .Where(p => p.Status?.Phase == "Succeeded")

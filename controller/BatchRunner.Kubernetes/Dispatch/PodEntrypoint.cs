@@ -8,8 +8,8 @@ using BatchRunner.Core.Sweeps;
 namespace BatchRunner.Kubernetes.Dispatch;
 
 /// <summary>
-/// How an index's parameters reach its pod without the image knowing BatchRunner: the plan ConfigMap holds a
-/// compact description of the sweep (grid axes or listed points, repeats, the seed key) and a POSIX sh
+/// How an index's parameters reach its pod without the image knowing BatchRunner: the plan (in the Job's pod template
+/// when small, else in a ConfigMap; mounted as files either way) holds a compact description of the sweep (grid axes or listed points, repeats, the seed key) and a POSIX sh
 /// entrypoint that turns <c>JOB_COMPLETION_INDEX</c> into the <c>BATCHRUNNER_*</c> variables exactly as
 /// <see cref="SweepPlan"/> does, then execs the workload. Its size grows with the grid's values, not with the
 /// number of indexes, so a 100,000-index grid fits in a ConfigMap. The image needs /bin/sh and sed.
@@ -73,6 +73,16 @@ public static class PodEntrypoint
         files[PlanKey] = env.ToString();
         return files;
     }
+
+    /// <summary>
+    /// A plan up to this size travels in its Job's pod template: one object fewer to create (and one call) per
+    /// BatchJob, at the price of every pod carrying it. Larger plans (long lists of points) go in a ConfigMap the pods
+    /// share. Far below the 256 KiB the API server allows a pod's annotations.
+    /// </summary>
+    public const int MaxInlinePlanBytes = 16 * 1024;
+
+    /// <summary>Whether the plan travels with its Job (in its pod template) rather than in a ConfigMap.</summary>
+    public static bool TravelsWithJob(Dictionary<string, string> files) => SizeOf(files) <= MaxInlinePlanBytes;
 
     public static int SizeOf(Dictionary<string, string> files) => files.Sum(f => Encoding.UTF8.GetByteCount(f.Key) + Encoding.UTF8.GetByteCount(f.Value));
 

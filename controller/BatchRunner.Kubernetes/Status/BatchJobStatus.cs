@@ -56,9 +56,12 @@ public sealed record BatchJobStatus
     /// </summary>
     public IReadOnlyList<BackendShare>? Backends { get; init; }
 
+    /// <summary>Derived, not written: the API server would prune it from every status patch anyway.</summary>
+    [JsonIgnore]
     public bool IsTerminal => Phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled;
 
     /// <summary>Nothing of the run went to a backend yet (no work named, no backend state, no split, no rerun): its queue may still split it.</summary>
+    [JsonIgnore]
     public bool NothingDispatched => JobName is null && BackendState is null && Backends is null && Rerun is null;
 
     public Condition? Find(string type) => Conditions.FirstOrDefault(c => c.Type == type);
@@ -113,6 +116,7 @@ public sealed record BackendShare
     [JsonIgnore]
     public string? Refusal { get; init; }
 
+    [JsonIgnore]
     public bool IsTerminal => Phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled;
 }
 
