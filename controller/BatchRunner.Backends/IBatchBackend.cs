@@ -197,8 +197,9 @@ public sealed record BackendProgress(
     public string? RunId { get; init; }
 
     /// <summary>
-    /// What this call submitted reports back on its own at once (a Job's watch event brings the BatchJob back): the
-    /// host may leave its record for that look, writing the dispatch and the first progress in one status write.
+    /// The run's work reports back on its own in a moment (a Job just created, or not counted by its controller yet:
+    /// its watch event brings the BatchJob back, within <see cref="PollAfter"/> at the latest): the host may leave its
+    /// record for that look, writing the dispatch and the first progress in one status write.
     /// </summary>
     public bool ReportsBack { get; init; }
 

@@ -72,6 +72,43 @@ public sealed class BatchJobReconcilerTests
     }
 
     [Fact]
+    public async Task A_job_its_controller_has_not_counted_yet_is_waited_for_so_one_status_write_says_it_runs()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, NullLoggerFactory.Instance);
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Job.Metadata.CreationTimestamp = _time.GetUtcNow().UtcDateTime;
+
+        // The Job's own watch event, before the Job controller counted its pods: nothing to write yet, another look soon.
+        _time.Advance(TimeSpan.FromSeconds(1));
+        var waiting = await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Assert.Equal(["create-job sweep"], _cluster.Writes);
+        Assert.Equal(TimeSpan.FromSeconds(4), waiting.RequeueAfter);
+
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Active = 2, StartTime = _time.GetUtcNow().UtcDateTime });
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+
+        Assert.Equal(["create-job sweep", "status"], _cluster.Writes);
+        Assert.Equal(RunPhase.Running, Status.Phase);
+    }
+
+    [Fact]
+    public async Task A_job_not_counted_within_seconds_has_its_pending_status_written_all_the_same()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, NullLoggerFactory.Instance);
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Job.Metadata.CreationTimestamp = _time.GetUtcNow().UtcDateTime;
+
+        _time.Advance(TimeSpan.FromSeconds(6));
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+
+        Assert.Equal(["create-job sweep", "status"], _cluster.Writes);
+        Assert.Equal((RunPhase.Pending, Specs.Name), (Status.Phase, Status.JobName));
+        AssertCondition(Conditions.Dispatched, "True", Conditions.Reasons.JobCreated);
+    }
+
+    [Fact]
     public async Task A_job_found_before_the_status_named_its_run_is_followed_as_its_own_run_when_the_spec_changed_since()
     {
         _cluster.Apply(Specs.Object(Sweep));

@@ -66,7 +66,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         using var phaseGauge = new PhaseGauge(metrics, batchJobs);
 
         var compaction = settings.Compactor is { } compactor ? new CompactionWorker(compactor, settings.Compaction ?? CompactionSettings.Default, time, logs.CreateLogger<CompactionWorker>()) : null;
-        var backends = BatchJobReconciler.Registry(api, settings.Dispatch, logs, settings.Backends ?? [], settings.Disabled ?? []);
+        var backends = BatchJobReconciler.Registry(api, settings.Dispatch, logs, settings.Backends ?? [], settings.Disabled ?? [], time);
         var board = new AdmissionBoard();
         using var scheduler = new QueueScheduler(new ClusterQueueState(client, batchJobs, queues), board, backends.Names, queue.Add, metrics, time, logs.CreateLogger<QueueScheduler>());
         batchJobs.Changed += (_, _) => scheduler.Poke();

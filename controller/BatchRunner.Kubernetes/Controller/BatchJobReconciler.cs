@@ -46,7 +46,7 @@ public sealed partial class BatchJobReconciler(
     /// <summary>A reconciler with the Kubernetes backend on <paramref name="cluster"/> and the host's other backends.</summary>
     public BatchJobReconciler(
         IClusterApi cluster, DispatchSettings settings, TimeProvider time, ILoggerFactory logs, IEnumerable<IBatchBackend>? others = null, CompactionWorker? compaction = null)
-        : this(cluster, Registry(cluster, settings, logs, others ?? [], []), settings.Results?.Uri, time, logs.CreateLogger<BatchJobReconciler>(), compaction)
+        : this(cluster, Registry(cluster, settings, logs, others ?? [], [], time), settings.Results?.Uri, time, logs.CreateLogger<BatchJobReconciler>(), compaction)
     {
     }
 
@@ -55,8 +55,9 @@ public sealed partial class BatchJobReconciler(
         new(Backend.Local, "local BatchJobs run with `batchrunner run`, or in a controller with BatchRunner:Kubernetes:Enabled=false");
 
     /// <summary>The backends of a controller on a cluster: Kubernetes first, then the others it was given.</summary>
-    public static BackendRegistry Registry(IClusterApi cluster, DispatchSettings settings, ILoggerFactory logs, IEnumerable<IBatchBackend> others, IEnumerable<DisabledBackend> disabled) =>
-        new("this controller", [new KubernetesJobBackend(cluster, settings, logs.CreateLogger<KubernetesJobBackend>()), .. others], [.. disabled, LocalBesideOperator]);
+    public static BackendRegistry Registry(
+        IClusterApi cluster, DispatchSettings settings, ILoggerFactory logs, IEnumerable<IBatchBackend> others, IEnumerable<DisabledBackend> disabled, TimeProvider? time = null) =>
+        new("this controller", [new KubernetesJobBackend(cluster, settings, logs.CreateLogger<KubernetesJobBackend>(), time), .. others], [.. disabled, LocalBesideOperator]);
 
     public async Task<ReconcileResult> ReconcileAsync(string key, CancellationToken cancellation)
     {

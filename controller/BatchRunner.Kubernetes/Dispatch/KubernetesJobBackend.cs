@@ -15,8 +15,16 @@ namespace BatchRunner.Kubernetes.Dispatch;
 /// ConfigMap when large), named after the BatchJob and owned by it. Nothing is remembered between reconciles: where the run stands is derived from
 /// the Job (and its pods when the Job does not name its failed indexes) every time, so this backend keeps no state.
 /// </summary>
-public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings settings, ILogger<KubernetesJobBackend> log) : IBatchBackend
+public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings settings, ILogger<KubernetesJobBackend> log, TimeProvider? time = null) : IBatchBackend
 {
+    /// <summary>
+    /// How long a new Job the Job controller has not counted yet (no start time) is left to report back by itself: its
+    /// first count comes through the Job informer, and one status write then says both dispatched and running.
+    /// </summary>
+    private static readonly TimeSpan FirstCountWindow = TimeSpan.FromSeconds(5);
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     /// <summary>Job events wake the BatchJob up; this look is a safety net while work runs.</summary>
     private static readonly TimeSpan WhileRunning = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan WhilePlanGoes = TimeSpan.FromSeconds(1);
@@ -132,13 +140,16 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         var (reason, message) = existing?.Spec.Suspend == true && existing.Metadata.Labels?.TryGetValue(JobManifests.KueueQueueLabel, out var localQueue) == true
             ? ("WaitingForKueue", $"Job {jobName} is suspended until Kueue LocalQueue {localQueue} admits it")
             : (Conditions.Reasons.JobCreated, $"Job {jobName} runs {completions} indexes, {job.Spec.Parallelism} at a time");
+        // 4. A Job created now, or one so new the Job controller has not counted it, comes back through the Job
+        //    informer in a moment with its first count; till then (a few seconds at most) nothing needs writing.
+        var uncounted = UntilCounted(existing);
         var progress = FromDerived(derived, job, Dispatched: true, reason, message,
             failure?.Reason, failure?.Message) with
         {
             JobName = jobName,
             RunId = Value(existing?.Metadata.Labels, BatchJobResource.RunLabel),
-            // The Job created now comes back through the Job informer within moments, with its first pods counted.
-            ReportsBack = existing is null,
+            ReportsBack = uncounted is not null,
+            PollAfter = uncounted ?? WhileRunning,
             SpecApplied = applied,
             Degraded = degraded,
             Events = events,
@@ -146,6 +157,23 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         };
         _usage.Observe(run, progress);
         return progress;
+    }
+
+    /// <summary>What is left of <see cref="FirstCountWindow"/> for a Job not counted yet; null once it was counted, or waited for long enough.</summary>
+    private TimeSpan? UntilCounted(V1Job? existing)
+    {
+        if (existing is null)
+        {
+            return FirstCountWindow;
+        }
+
+        if (existing.Status?.StartTime is not null || existing.Spec.Suspend == true || existing.Metadata.CreationTimestamp is not { } created)
+        {
+            return null;
+        }
+
+        var left = FirstCountWindow - (_time.GetUtcNow().UtcDateTime - DateTime.SpecifyKind(created, DateTimeKind.Utc));
+        return left > TimeSpan.Zero ? left : null;
     }
 
     /// <summary>
