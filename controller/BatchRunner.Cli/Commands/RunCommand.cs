@@ -67,7 +67,6 @@ internal static class RunCommand
             return ExitCodes.InvalidInput;
         }
 
-
         var resultsStore = backend.ResultsStoreOf(job, store);
         if (resultsStore == store && job.Spec.Results.Uri is { } uri && !uri.StartsWith("file://", StringComparison.Ordinal))
         {
