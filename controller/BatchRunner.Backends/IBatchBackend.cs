@@ -187,6 +187,9 @@ public sealed record BackendProgress(
 {
     public bool IsTerminal => Phase is RunPhase.Succeeded or RunPhase.Failed or RunPhase.Cancelled;
 
+    /// <summary>True when <see cref="FailedIndexes"/> names only the first failed indexes (the backend keeps a bounded list; <see cref="Failed"/> counts them all).</summary>
+    public bool FailedIndexesTruncated { get; init; }
+
     /// <summary>The name the run's work has on the backend (a Job, an array-job prefix), once something went.</summary>
     public string? JobName { get; init; }
 

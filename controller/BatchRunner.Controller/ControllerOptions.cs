@@ -28,6 +28,10 @@ public sealed class KubernetesOptions
     [Range(0, 31_536_000)]
     public int TtlSecondsAfterFinished { get; init; } = 3600;
 
+    /// <summary>Most completions of one Job: a larger BatchJob (up to a million indexes) is split into several Jobs.</summary>
+    [Range(1, BatchRunner.Kubernetes.Dispatch.JobParts.MaxCompletions)]
+    public int MaxCompletionsPerJob { get; init; } = BatchRunner.Kubernetes.Dispatch.JobParts.MaxCompletions;
+
     /// <summary>
     /// The image whose <c>/app/batchrunner-exec</c> an init container copies into pods when a results store is set
     /// (<c>BatchRunner:Results:Uri</c>); the controller's own image holds it.

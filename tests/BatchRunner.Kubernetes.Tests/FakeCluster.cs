@@ -37,6 +37,9 @@ internal sealed class FakeCluster(ClusterCapabilities? capabilities = null) : IC
 
     public List<V1Pod> Pods { get; } = [];
 
+    /// <summary>What the API server answers a Job it refuses (a quota, say); null creates it.</summary>
+    public Func<V1Job, string?>? RefuseJob { get; set; }
+
     public IReadOnlyCollection<V1Job> Jobs => _jobs.Values;
 
     public IReadOnlyCollection<V1ConfigMap> ConfigMaps => _configMaps.Values;
@@ -196,6 +199,12 @@ internal sealed class FakeCluster(ClusterCapabilities? capabilities = null) : IC
         if (_jobs.ContainsKey(key))
         {
             return Task.FromResult(false);
+        }
+
+        if (RefuseJob?.Invoke(job) is { } refusal)
+        {
+            Writes.Add("refused-job " + job.Metadata.Name);
+            throw new ObjectRefusedException("Job", job.Metadata.Name, 403, refusal);
         }
 
         Writes.Add("create-job " + job.Metadata.Name);

@@ -208,7 +208,7 @@ public class CrdTests
         }
 
         Range("completions", 1, SpecLimits.MaxIndexes);
-        Range("parallelism", 1, SpecLimits.MaxIndexes);
+        Range("parallelism", 1, SpecLimits.MaxParallelism);
         Range("sweep.repeats", 1, SpecLimits.MaxRepeats);
         Range("retry.attempts", 1, SpecLimits.MaxAttempts);
         Assert.Equal(SpecLimits.MaxParameters, Bound("sweep.grid", "maxProperties"));
@@ -243,7 +243,7 @@ public class CrdTests
             { "resources", """{"memory": ["1Gi"]}""", false },
             { "completions", "0", false }, { "completions", "1", true }, { "completions", $"{SpecLimits.MaxIndexes}", true },
             { "completions", $"{SpecLimits.MaxIndexes + 1}", false }, { "completions", "2.5", false }, { "completions", "\"3\"", false },
-            { "parallelism", "0", false }, { "parallelism", "1", true }, { "parallelism", $"{SpecLimits.MaxIndexes + 1}", false },
+            { "parallelism", "0", false }, { "parallelism", "1", true }, { "parallelism", $"{SpecLimits.MaxParallelism + 1}", false },
             { "sweep", """{"grid": {"x": [1]}, "repeats": 0}""", false }, { "sweep", """{"grid": {"x": [1]}, "repeats": 1}""", true },
             { "sweep", $$"""{"grid": {"x": [1]}, "repeats": {{SpecLimits.MaxRepeats}}}""", true },
             { "sweep", $$"""{"grid": {"x": [1]}, "repeats": {{SpecLimits.MaxRepeats + 1}}}""", false },

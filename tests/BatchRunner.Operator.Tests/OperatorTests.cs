@@ -151,6 +151,48 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
     }
 
     [Fact]
+    public async Task A_sweep_larger_than_a_job_holds_runs_as_several_jobs_and_one_the_quota_refuses_waits_visibly_until_it_has_room()
+    {
+        Simulate(new PodSimulatorOptions { Namespace = _ns });
+        // Room for two Jobs: the third part is refused by the API server's quota admission.
+        await fixture.KubectlAsync("create", "quota", "two-jobs", "-n", _ns, "--hard=count/jobs.batch=2");
+        await Eventually.TrueAsync(
+            async () => (await fixture.Admin.CoreV1.ReadNamespacedResourceQuotaAsync("two-jobs", _ns)).Status?.Hard is { Count: > 0 },
+            Converge, "the quota controller computed the quota");
+        StartController("replica-a", "--BatchRunner:Kubernetes:MaxCompletionsPerJob=2");
+
+        await fixture.ApplyAsync(BatchJobYaml(_ns, "split"));
+        await Eventually.TrueAsync(
+            async () => Condition(await BatchJobAsync(fixture.Admin, _ns, "split"), "Dispatched")?.GetProperty("reason").GetString() == "JobRefused",
+            Converge, "the refused part is on the status");
+        var refused = Condition(await BatchJobAsync(fixture.Admin, _ns, "split"), "Dispatched")!.Value;
+        Assert.Equal("False", refused.GetProperty("status").GetString());
+        Assert.Contains("Job split-part-2 (part 3 of 3)", refused.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains("exceeded quota", refused.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(2, (await JobsAsync(fixture.Admin, _ns, "split")).Count);
+
+        await fixture.KubectlAsync("delete", "quota", "two-jobs", "-n", _ns);
+        await Eventually.TrueAsync(async () => Phase(await BatchJobAsync(fixture.Admin, _ns, "split")) == "Succeeded", Converge, "the BatchJob succeeds");
+
+        var batchJob = await BatchJobAsync(fixture.Admin, _ns, "split");
+        Assert.Equal((6, 0, 6), (Status(batchJob, "succeeded")!.Value.GetInt32(), Status(batchJob, "failed")!.Value.GetInt32(), Status(batchJob, "total")!.Value.GetInt32()));
+        Assert.Equal("True", Condition(batchJob, "Dispatched")?.GetProperty("status").GetString());
+        var jobs = (await JobsAsync(fixture.Admin, _ns, "split")).OrderBy(j => j.Metadata.Name, StringComparer.Ordinal).ToList();
+        Assert.Equal(
+            [("split", 2, "0-1"), ("split-part-1", 2, "2-3"), ("split-part-2", 2, "4-5")],
+            jobs.Select(j => (j.Metadata.Name, j.Spec.Completions ?? 0, j.Spec.Template.Spec.Containers[0].Env.Single(e => e.Name == "BATCHRUNNER_INDEXES").Value)));
+        Assert.All(jobs, j => Assert.Equal(batchJob!.Value.GetProperty("metadata").GetProperty("uid").GetString(), Assert.Single(j.Metadata.OwnerReferences).Uid));
+        // The run's parallelism spanned its Jobs: never more than 2 pods of it at once (the simulator's pods finish at once,
+        // so each Job's own count shows what it was given), and the later parts got their share as the first drained.
+        Assert.All(jobs, j => Assert.InRange(j.Spec.Parallelism ?? 0, 0, 2));
+        Assert.Contains(jobs.Skip(1), j => j.Spec.Parallelism > 0);
+
+        // Deleting the BatchJob collects every part through its owner reference.
+        await fixture.KubectlAsync("delete", "bj", "split", "-n", _ns, "--wait=false");
+        await Eventually.TrueAsync(async () => (await JobsAsync(fixture.Admin, _ns, "split")).Count == 0, Converge, "every part is gone with the BatchJob");
+    }
+
+    [Fact]
     public async Task Indexes_failing_beyond_their_retries_fail_the_batchjob_with_the_jobs_reason()
     {
         Simulate(new PodSimulatorOptions { Namespace = _ns, Outcome = _ => PodOutcome.Fail(3) });

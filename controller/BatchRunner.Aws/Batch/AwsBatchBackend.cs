@@ -144,6 +144,7 @@ public sealed class AwsBatchBackend(AwsBatchDispatcher dispatcher, TimeProvider 
                 : $"AWS Batch queue {progress.State.JobQueue}",
             RefusedForInput = progress.Problem is { } refusal && refusal.Reason != AwsBatchReasons.Rejected,
             Reruns = progress.State.Reruns,
+            FailedIndexesTruncated = progress.State.FailedIndexesTruncated,
         };
     }
 }

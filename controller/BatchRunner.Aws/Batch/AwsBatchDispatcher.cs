@@ -568,7 +568,9 @@ public sealed class AwsBatchDispatcher(
 
         if (failedIndexes.Count > 0)
         {
-            run.FailedIndexes = IndexRanges.Format(IndexRanges.Parse(run.FailedIndexes).Concat(failedIndexes));
+            run.FailedIndexes = IndexRanges.Truncate(
+                IndexRanges.Format(IndexRanges.Parse(run.FailedIndexes).Concat(failedIndexes)), AwsBatchRunState.MaxFailedIndexesText, out var cut);
+            run.FailedIndexesTruncated |= cut;
             run.Failures.AddRange(failures.OrderBy(f => f.Index).Take(Math.Max(0, FailuresKept - run.Failures.Count)));
             _log.LogInformation("{JobName}: {Failed} of {Size} indexes failed, e.g. index {Index}: {Reason}",
                 array.JobName, failed, array.Size, failures[0].Index, failures[0].Reason);

@@ -44,8 +44,17 @@ public sealed class AwsBatchRunState
     /// <summary>Indexes that failed (no attempt left) in finished arrays.</summary>
     public int DoneFailed { get; set; }
 
-    /// <summary>Those failed indexes in range notation (<c>1,3-5</c>).</summary>
+    /// <summary>
+    /// Those failed indexes in range notation (<c>1,3-5</c>): the first <see cref="MaxFailedIndexesText"/> characters
+    /// of them, so the state stays small whatever the run's size (<see cref="DoneFailed"/> counts them all).
+    /// </summary>
     public string? FailedIndexes { get; set; }
+
+    /// <summary>True once <see cref="FailedIndexes"/> lists only the first failed indexes.</summary>
+    public bool FailedIndexesTruncated { get; set; }
+
+    /// <summary>The longest list of failed indexes the state keeps (it travels in a BatchJob's status).</summary>
+    public const int MaxFailedIndexesText = 32 * 1024;
 
     /// <summary>The first few failures with AWS Batch's reason and the container's exit code.</summary>
     public List<IndexFailure> Failures { get; set; } = [];

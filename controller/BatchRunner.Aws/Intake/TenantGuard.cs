@@ -34,11 +34,12 @@ public sealed class TenantGuardOptions : IValidatableObject
     [Range(1, SpecLimits.MaxIndexes)]
     public int MaxCompletions { get; init; } = 10_000;
 
-    [Range(1, SpecLimits.MaxIndexes)]
+    [Range(1, SpecLimits.MaxParallelism)]
     public int MaxParallelism { get; init; } = 100;
 
-    /// <summary>The range of <see cref="MaxCompletions"/> and <see cref="MaxParallelism"/>, as their attributes state it.</summary>
+    /// <summary>The ranges of <see cref="MaxCompletions"/> and <see cref="MaxParallelism"/>, as their attributes state them.</summary>
     private static readonly RangeAttribute IndexLimit = new(1, SpecLimits.MaxIndexes);
+    private static readonly RangeAttribute ParallelismLimit = new(1, SpecLimits.MaxParallelism);
 
     public IReadOnlyList<string> EffectiveNamespaces => AllowedNamespaces ?? [ObjectMeta.DefaultNamespace];
 
@@ -54,11 +55,11 @@ public sealed class TenantGuardOptions : IValidatableObject
     internal IEnumerable<ValidationResult> ValidateSection()
     {
         var ranges = new List<ValidationResult>();
-        foreach (var (name, value) in new[] { (nameof(MaxCompletions), MaxCompletions), (nameof(MaxParallelism), MaxParallelism) })
+        foreach (var (name, value, limit) in new[] { (nameof(MaxCompletions), MaxCompletions, IndexLimit), (nameof(MaxParallelism), MaxParallelism, ParallelismLimit) })
         {
-            if (!IndexLimit.IsValid(value))
+            if (!limit.IsValid(value))
             {
-                ranges.Add(new ValidationResult(IndexLimit.FormatErrorMessage(name), [name]));
+                ranges.Add(new ValidationResult(limit.FormatErrorMessage(name), [name]));
             }
         }
 

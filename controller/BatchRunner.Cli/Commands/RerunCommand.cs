@@ -189,7 +189,9 @@ internal static class RerunCommand
     }
 
     private static (IReadOnlyList<int>?, string?) Failed(BackendProgress standing, string name, string runId) =>
-        IndexRanges.Parse(standing.FailedIndexes) is { Count: > 0 } failed
+        standing.FailedIndexesTruncated
+            ? (null, $"{name} run {runId} has {standing.Failed} failed indexes, more than its backend's record lists; choose them with --where over the ledger (batchrunner query lists them)")
+        : IndexRanges.Parse(standing.FailedIndexes) is { Count: > 0 } failed
             ? (failed, null)
             : (null, $"{name} run {runId} has no failed indexes ({standing.Phase}, {standing.Succeeded} of {standing.Total} succeeded)");
 

@@ -38,7 +38,7 @@ public sealed class KubernetesOperatorService(
             : null;
         var others = backends.Others;
         var settings = new OperatorSettings(
-            kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished, collection), Backends: others,
+            kubernetes.Value.Workers, new DispatchSettings(kubernetes.Value.TtlSecondsAfterFinished, collection) { MaxCompletionsPerJob = kubernetes.Value.MaxCompletionsPerJob }, Backends: others,
             Compactor: store.CompactFinishedRuns ? compactor : null,
             Disabled: backends.Disabled,
             Prices: prices);

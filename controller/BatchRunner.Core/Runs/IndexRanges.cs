@@ -50,7 +50,37 @@ public static class IndexRanges
         return result;
     }
 
-    public static int Count(string? ranges) => Parse(ranges).Count;
+    /// <summary>How many indexes the ranges name, without listing them (a million-index range is two numbers).</summary>
+    public static int Count(string? ranges)
+    {
+        var count = 0L;
+        foreach (var part in (ranges ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var bounds = part.Split('-', 2);
+            var first = int.Parse(bounds[0], CultureInfo.InvariantCulture);
+            var last = bounds.Length == 2 ? int.Parse(bounds[1], CultureInfo.InvariantCulture) : first;
+            count += Math.Max(0, last - first + 1);
+        }
+
+        return (int)Math.Min(count, int.MaxValue);
+    }
+
+    /// <summary>
+    /// The first ranges of <paramref name="ranges"/> that fit in <paramref name="maxChars"/> characters, cut between
+    /// two ranges (never inside one), and whether any were left out: a list of failed indexes kept in an object of
+    /// bounded size (a BatchJob's status) keeps its beginning, and its count says how many there are in all.
+    /// </summary>
+    public static string? Truncate(string? ranges, int maxChars, out bool truncated)
+    {
+        truncated = ranges is not null && ranges.Length > maxChars;
+        if (!truncated)
+        {
+            return ranges;
+        }
+
+        var cut = ranges!.LastIndexOf(',', Math.Min(maxChars, ranges.Length - 1));
+        return cut <= 0 ? null : ranges[..cut];
+    }
 
     /// <summary>
     /// Indexes a person wrote (<c>3,7-9</c>) checked against a run of <paramref name="total"/> indexes: null with

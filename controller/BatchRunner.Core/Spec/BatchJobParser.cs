@@ -232,7 +232,7 @@ public static partial class BatchJobParser
             }
 
             var resolvedCompletions = (int)Math.Min(sweepSize ?? completions ?? 1, SpecLimits.MaxIndexes);
-            var parallelism = ReadInt(node, "parallelism", "spec.parallelism", 1, SpecLimits.MaxIndexes);
+            var parallelism = ReadInt(node, "parallelism", "spec.parallelism", 1, SpecLimits.MaxParallelism);
             if (sweepValid && completionsValid && parallelism > resolvedCompletions)
             {
                 Error("spec.parallelism", $"must be <= spec.completions ({resolvedCompletions}), got {parallelism}");

@@ -9,8 +9,14 @@ public static class SpecLimits
     /// <summary>Largest document accepted, in bytes (a Kubernetes object must stay well under etcd's 1.5 MiB).</summary>
     public const int MaxDocumentBytes = 1024 * 1024;
 
-    /// <summary>Most indexes one BatchJob may have (after sweep expansion and repeats).</summary>
-    public const int MaxIndexes = 100_000;
+    /// <summary>
+    /// Most indexes one BatchJob may have (after sweep expansion and repeats). Past what one Indexed Job (100,000
+    /// completions) or one AWS Batch array (10,000 children) holds: backends split a run into several.
+    /// </summary>
+    public const int MaxIndexes = 1_000_000;
+
+    /// <summary>Most indexes running at once for one BatchJob: an Indexed Job's own bound on parallelism.</summary>
+    public const int MaxParallelism = 100_000;
 
     /// <summary>Most attempts per index (AWS Batch's retryStrategy allows 1 to 10).</summary>
     public const int MaxAttempts = 10;

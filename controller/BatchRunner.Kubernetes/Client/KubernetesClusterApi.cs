@@ -1,4 +1,6 @@
 using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using BatchRunner.Kubernetes.Controller;
 using BatchRunner.Kubernetes.Dispatch;
@@ -91,6 +93,10 @@ public sealed class KubernetesClusterApi(
         {
             return false;
         }
+        catch (HttpOperationException e) when (IsRefusal(e))
+        {
+            throw new ObjectRefusedException("ConfigMap", configMap.Metadata.Name, (int)e.Response.StatusCode, StatusMessageOf(e), e);
+        }
     }
 
     public async Task DeleteConfigMapAsync(string ns, string name, CancellationToken cancellation)
@@ -116,6 +122,31 @@ public sealed class KubernetesClusterApi(
         {
             return false;
         }
+        catch (HttpOperationException e) when (IsRefusal(e))
+        {
+            throw new ObjectRefusedException("Job", job.Metadata.Name, (int)e.Response.StatusCode, StatusMessageOf(e), e);
+        }
+    }
+
+    private static bool IsRefusal(HttpOperationException e) =>
+        e.Response.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.UnprocessableEntity or HttpStatusCode.RequestEntityTooLarge;
+
+    /// <summary>The message of the Status object the API server answered with, else its reason phrase.</summary>
+    private static string StatusMessageOf(HttpOperationException e)
+    {
+        try
+        {
+            if (e.Response.Content is { Length: > 0 } content && JsonNode.Parse(content)?["message"]?.GetValue<string>() is { Length: > 0 } message)
+            {
+                return message;
+            }
+        }
+        catch (JsonException)
+        {
+            // Not a Status object: the reason phrase says what there is.
+        }
+
+        return e.Response.ReasonPhrase ?? e.Message;
     }
 
     public async Task DeleteJobAsync(string ns, string name, CancellationToken cancellation)

@@ -208,7 +208,7 @@ public sealed partial class BatchJobReconciler
             Succeeded = progress.Succeeded,
             Failed = progress.Failed,
             Active = progress.Active,
-            FailedIndexes = progress.FailedIndexes,
+            FailedIndexes = IndexRanges.Truncate(progress.FailedIndexes, BatchJobStatus.MaxFailedIndexesText, out _),
             JobName = progress.JobName ?? p.Share.JobName,
             State = i == 0 ? null : progress.State ?? p.Share.State,
             Refusal = !progress.Dispatched && progress.Reason is { Length: > 0 } reason && reason != BackendReasons.Queued ? $"{reason}: {progress.Message}" : null,

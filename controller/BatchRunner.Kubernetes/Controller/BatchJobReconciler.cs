@@ -287,6 +287,7 @@ public sealed partial class BatchJobReconciler(
     /// <summary>The status a backend's progress makes: counts and times, the Dispatched, SpecApplied, Degraded and outcome conditions.</summary>
     public static BatchJobStatus WithProgress(BatchJobStatus status, BackendProgress progress, string name, string runId, long generation, DateTimeOffset now, string? refusedChange = null)
     {
+        var failedIndexes = IndexRanges.Truncate(progress.FailedIndexes, BatchJobStatus.MaxFailedIndexesText, out var cut);
         var next = status with
         {
             Phase = progress.Phase,
@@ -298,7 +299,8 @@ public sealed partial class BatchJobReconciler(
             Succeeded = progress.Succeeded,
             Failed = progress.Failed,
             Active = progress.Active,
-            FailedIndexes = progress.FailedIndexes,
+            FailedIndexes = failedIndexes,
+            FailedIndexesTruncated = cut || progress.FailedIndexesTruncated ? true : null,
             StartTime = progress.StartTime ?? status.StartTime,
             CompletionTime = progress.CompletionTime,
             BackendState = progress.State ?? status.BackendState ?? status.LegacyAwsBatch,
@@ -325,11 +327,19 @@ public sealed partial class BatchJobReconciler(
             RunPhase.Succeeded => Conditions.With(conditions, Conditions.Complete, true, Conditions.Reasons.AllIndexesSucceeded, $"all {next.Total} indexes succeeded", generation, now),
             RunPhase.Failed when progress.FailureReason is { } reason => Conditions.With(conditions, Conditions.Failed, true, reason,
                 next.FailedIndexes is { } failed && progress.FailureMessage?.Contains("failed indexes:", StringComparison.Ordinal) != true
-                    ? $"{progress.FailureMessage}; failed indexes: {failed}" : progress.FailureMessage ?? "failed", generation, now),
+                    ? $"{progress.FailureMessage}; failed indexes: {FirstOf(failed, next)}" : progress.FailureMessage ?? "failed", generation, now),
             _ => conditions,
         };
         return next with { Conditions = conditions };
     }
+
+    /// <summary>The longest list of failed indexes a condition's message carries; the status's field has more.</summary>
+    private const int MaxFailedIndexesInMessage = 1024;
+
+    private static string FirstOf(string failed, BatchJobStatus status) =>
+        IndexRanges.Truncate(failed, MaxFailedIndexesInMessage, out var cut) is { } shown && (cut || status.FailedIndexesTruncated == true)
+            ? string.Create(CultureInfo.InvariantCulture, $"{shown}, … ({status.Failed} in all)")
+            : failed;
 
     /// <summary>
     /// A rerun request (the annotation's value) against the status: a new one is taken when the run finished by itself
@@ -345,7 +355,11 @@ public sealed partial class BatchJobReconciler(
         }
 
         var number = status.Rerun?.Number ?? 0;
-        var chosen = RerunRequest.Resolve(request, status.Total ?? 0, status.FailedIndexes, out var error);
+        // What a rerun keeps of the earlier outcome is reckoned from the list: a partial one would lose failures.
+        string? error = string.Create(CultureInfo.InvariantCulture,
+            $"the run has {status.Failed} failed indexes, more than its status lists; resubmit the points to run again as a new BatchJob (the ledger lists every failed index)");
+        var chosen = status.FailedIndexesTruncated == true ? null : RerunRequest.Resolve(request, status.Total ?? 0, status.FailedIndexes, out error);
+
         if (chosen is null)
         {
             var refused = $"rerun \"{request}\" refused: {error}";

@@ -33,6 +33,7 @@ public interface IClusterApi
     Task DeleteConfigMapAsync(string ns, string name, CancellationToken cancellation);
 
     /// <summary>Creates the Job; false when one of that name already exists.</summary>
+    /// <exception cref="ObjectRefusedException">The API server refused it for good (a quota, an admission webhook, its size).</exception>
     Task<bool> CreateJobAsync(V1Job job, CancellationToken cancellation);
 
     /// <summary>Deletes the Job in the foreground: it stays until its pods are gone. No error if it is gone.</summary>
@@ -47,4 +48,17 @@ public interface IClusterApi
 
     /// <summary>A Kubernetes Event on the BatchJob (type Normal or Warning); failing to record one never fails a reconcile.</summary>
     Task RecordEventAsync(BatchJobObject batchJob, string type, string reason, string message, CancellationToken cancellation);
+}
+
+/// <summary>
+/// The API server refused to create an object for a reason retrying at once does not fix (403: a quota or an admission
+/// webhook; 422: invalid; 413: too large): the BatchJob's status says so rather than the controller's log alone.
+/// </summary>
+public sealed class ObjectRefusedException(string kind, string name, int statusCode, string message, Exception? inner = null)
+    : Exception($"{kind} {name} refused ({statusCode}): {message}", inner)
+{
+    public int StatusCode { get; } = statusCode;
+
+    /// <summary>What the API server said, without the object's kind and name.</summary>
+    public string Reason { get; } = message;
 }

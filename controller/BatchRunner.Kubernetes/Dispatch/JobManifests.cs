@@ -10,6 +10,9 @@ namespace BatchRunner.Kubernetes.Dispatch;
 public sealed record DispatchSettings(int TtlSecondsAfterFinished, ResultsCollection? Results = null)
 {
     public static readonly DispatchSettings Default = new(TtlSecondsAfterFinished: 3600);
+
+    /// <summary>Most completions of one Job: a larger run is split into several (<see cref="JobParts"/>).</summary>
+    public int MaxCompletionsPerJob { get; init; } = JobParts.MaxCompletions;
 }
 
 /// <summary>
@@ -121,9 +124,10 @@ public static class JobManifests
     /// part of a split run; a rerun's Job is named after its number.
     /// </param>
     /// <param name="plan">The job's plan files (<see cref="PodEntrypoint.PlanFiles"/>, made here when not given).</param>
+    /// <param name="name">The Job's name when it is one part of a split run (<see cref="JobParts.NameOf"/>).</param>
     public static V1Job IndexedJob(
         BatchJob job, string uid, ClusterCapabilities cluster, DispatchSettings settings, string? kueueLocalQueue = null, (int Number, string Indexes)? rerun = null,
-        Dictionary<string, string>? plan = null)
+        Dictionary<string, string>? plan = null, string? name = null)
     {
         plan ??= PodEntrypoint.PlanFiles(job);
         var inlinePlan = PodEntrypoint.TravelsWithJob(plan);
@@ -221,7 +225,7 @@ public static class JobManifests
             Kind = "Job",
             Metadata = new V1ObjectMeta
             {
-                Name = rerun is { Number: > 0 } named ? RerunJobName(job.Metadata.Name, named.Number) : BatchJobResource.JobName(job.Metadata.Name),
+                Name = name ?? (rerun is { Number: > 0 } named ? RerunJobName(job.Metadata.Name, named.Number) : BatchJobResource.JobName(job.Metadata.Name)),
                 NamespaceProperty = job.Metadata.Namespace,
                 Labels = jobLabels,
                 OwnerReferences = [OwnerOf(job.Metadata.Name, uid)],

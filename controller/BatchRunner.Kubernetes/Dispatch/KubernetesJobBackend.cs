@@ -68,88 +68,112 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             return await AdvanceRerunAsync(run, job, checkpoint, cancellation).ConfigureAwait(false) with { Degraded = degraded };
         }
 
-        // A part of a split run: the run's Job holds only its indexes (completion i runs the i-th of them), and the
-        // counts are the part's.
-        var part = run.Indexes.IsAll ? null : IndexRanges.Parse(run.Indexes.Ranges);
-        var total = part?.Count ?? job.Spec.Completions;
-
-        var jobName = BatchJobResource.JobName(name);
-        var existing = cluster.GetJob(ns, jobName);
-        var events = new List<BackendEvent>();
-
-        // 1. Create the plan, then the Job, under their deterministic names, once its queue lets an index start. The
-        //    Job runs at most the allowance at once. A Job whose parallelism drops below its active pods deletes the
-        //    surplus, those not running first: a lower allowance is applied down to the pods already running, so
-        //    only pods that have not started yet go (their indexes wait), and no running index is killed for it.
-        var parallelism = run.ParallelismNow(job);
-        if (existing is null)
+        // The run's Jobs: one, or several parts of a run larger than a Job holds. A part of a run its queue split
+        // across backends holds only its indexes (completion i runs the i-th of them), and the counts are the part's.
+        var indexes = run.Indexes.IsAll ? null : IndexRanges.Parse(run.Indexes.Ranges);
+        var total = indexes?.Count ?? job.Spec.Completions;
+        var parts = JobParts.Of(name, total, indexes, settings.MaxCompletionsPerJob);
+        var jobs = parts.Select(p => cluster.GetJob(ns, p.Name)).ToArray();
+        var jobName = parts[0].Name;
+        if (parts.Zip(jobs).FirstOrDefault(p => p.Second is { } found && !IsOwnedBy(found, run.Uid)).First is { } taken)
         {
-            if (!run.AllowSubmit)
+            return Waiting(job, dispatched: false, Conditions.Reasons.DispatchFailed,
+                $"a Job named {taken.Name} exists and belongs to something else; BatchRunner will not take it over", WhileRunning) with { Degraded = degraded };
+        }
+
+        // 1. The run's parallelism, within its allowance, shared out over its Jobs in part order. A lower allowance is
+        //    applied down to the pods already running: a Job whose parallelism drops below its active pods deletes the
+        //    surplus, those not running first, so only pods that have not started go (their indexes wait), and no
+        //    running index is killed for it.
+        var parallelism = run.ParallelismNow(job);
+        var remaining = parts.Select((p, i) => RemainingOf(p, jobs[i])).ToArray();
+        var floors = parallelism < job.Spec.Parallelism && jobs.Any(j => j is not null && parallelism < (j.Spec.Parallelism ?? 0) && (j.Status?.Active ?? 0) > 0)
+            && jobs.Sum(j => j?.Status?.Active ?? 0) > parallelism
+            ? await RunningPodsAsync(run, parts, cancellation).ConfigureAwait(false)
+            : new int[parts.Count];
+        var shares = JobParts.Shares(Math.Min(job.Spec.Parallelism, Math.Max(parallelism, floors.Sum())), remaining, floors);
+
+        // 2. Create what is missing under deterministic names (the plan first when it does not travel in the Job), once
+        //    its queue lets an index start; a refusal (a quota, the object's size) is said on the status and tried again.
+        var events = new List<BackendEvent>();
+        string? refused = null;
+        IReadOnlyList<JobPart> created = [];
+        if (jobs.Any(j => j is null))
+        {
+            if (jobs.All(j => j is null) && !run.AllowSubmit)
             {
                 return Waiting(job, dispatched: false, Conditions.Reasons.ImmutableFieldChanged, "nothing is dispatched for a run whose spec changed", WhileRunning) with { Degraded = degraded };
             }
 
-            if (parallelism == 0)
+            if (jobs.All(j => j is null) && parallelism == 0)
             {
                 return Waiting(job, dispatched: false, BackendReasons.Queued, "waiting in its queue for room: no Job until an index may start", WhileRunning) with { Degraded = degraded };
             }
 
-            job = WithParallelism(job, parallelism);
-
-            var refusal = await DispatchAsync(run, job, cancellation, part is null ? null : (0, run.Indexes.Ranges!)).ConfigureAwait(false);
-            if (refusal is not null)
+            if (run.AllowSubmit)
             {
-                return refusal with { Degraded = degraded };
+                (var stop, created, refused) = await DispatchAsync(run, job, parts, jobs, shares, cancellation).ConfigureAwait(false);
+                if (stop is not null)
+                {
+                    return stop with { Degraded = degraded };
+                }
+
+                if (created.Count > 0)
+                {
+                    events.Add(new BackendEvent("Normal", "Dispatched", CreatedMessage(run, job, parts, created, total, shares)));
+                }
+                else if (jobs.All(j => j is null))
+                {
+                    return Waiting(job, dispatched: false, Conditions.Reasons.JobRefused, refused ?? "", RefusedRetry) with { Degraded = degraded };
+                }
+            }
+        }
+
+        // 3. Running Jobs follow what may change (their share of the parallelism, the deadline); anything else that
+        //    changed is refused visibly. Jobs this call created run the current spec by construction: saying so now
+        //    spares a status write later.
+        var applied = jobs.All(j => j is null)
+            ? new BackendCondition(true, Conditions.Reasons.UpToDate, $"{JobsText(parts)} the current spec")
+            : await ApplySpecChangesAsync(job, parts, jobs, shares, remaining, run.RunId, cancellation).ConfigureAwait(false);
+
+        // 4. Where it stands, derived from the Jobs (and their pods when a Job does not name its failed indexes).
+        var derivedParts = new List<BatchJobStatus>(parts.Count);
+        foreach (var (part, existing) in parts.Zip(jobs))
+        {
+            var failedPositions = await FailedIndexesFromPodsAsync(existing, job, cancellation, parts.Count > 1 ? part.Name : null).ConfigureAwait(false);
+            var partStatus = StatusDerivation.FromJob(new BatchJobStatus(), existing, part.Count, failedPositions);
+            if (part.Ranges is { } partIndexes && partStatus.FailedIndexes is { } positions)
+            {
+                var mapped = IndexRanges.Parse(partIndexes);
+                partStatus = partStatus with { FailedIndexes = IndexRanges.Format(IndexRanges.Parse(positions).Where(p => p < mapped.Count).Select(p => mapped[p])) };
             }
 
-            events.Add(new BackendEvent("Normal", "Dispatched", part is null
-                ? $"Created Job {jobName} with {total} indexes, parallelism {job.Spec.Parallelism}"
-                : $"Created Job {jobName} with {total} of the run's indexes ({run.Indexes.Ranges}), parallelism {job.Spec.Parallelism}"));
-        }
-        else if (!IsOwnedBy(existing, run.Uid))
-        {
-            return Waiting(job, dispatched: false, Conditions.Reasons.DispatchFailed,
-                $"a Job named {jobName} exists and belongs to something else; BatchRunner will not take it over", WhileRunning) with { Degraded = degraded };
+            derivedParts.Add(partStatus);
         }
 
-        else if (parallelism < job.Spec.Parallelism)
-        {
-            var floor = parallelism < (existing.Spec.Parallelism ?? 0) && (existing.Status?.Active ?? 0) > parallelism
-                ? await RunningPodsAsync(run, cancellation).ConfigureAwait(false)
-                : 0;
-            job = WithParallelism(job, Math.Min(job.Spec.Parallelism, Math.Max(parallelism, floor)));
-        }
-
-        // 2. The running Job follows what may change (parallelism, deadline); anything else that changed is refused visibly.
-        //    A Job this call created runs the current spec by construction: saying so now spares a status write later.
-        var applied = existing is null
-            ? new BackendCondition(true, Conditions.Reasons.UpToDate, $"Job {jobName} runs the current spec")
-            : await ApplySpecChangesAsync(job, existing, run.RunId, cancellation).ConfigureAwait(false);
-
-        // 3. Where it stands, derived from the Job (and its pods when the Job does not name failed indexes).
-        var failedIndexes = await FailedIndexesFromPodsAsync(existing, job, cancellation).ConfigureAwait(false);
-        var derived = StatusDerivation.FromJob(new BatchJobStatus(), existing, total, failedIndexes);
-        if (part is not null && derived.FailedIndexes is { } positions)
-        {
-            derived = derived with { FailedIndexes = IndexRanges.Format(IndexRanges.Parse(positions).Where(p => p < part.Count).Select(p => part[p])) };
-        }
-
-        var failure = derived.Phase == RunPhase.Failed ? StatusDerivation.FailureOf(existing) : null;
-        var runtimes = await RuntimesAsync(run, existing, cancellation).ConfigureAwait(false);
-        var completions = existing?.Spec.Completions ?? total;
-        var (reason, message) = existing?.Spec.Suspend == true && existing.Metadata.Labels?.TryGetValue(JobManifests.KueueQueueLabel, out var localQueue) == true
+        var derived = StatusDerivation.FromParts(derivedParts, total);
+        var failedPart = derivedParts.FindIndex(p => p.Phase == RunPhase.Failed);
+        var failure = derived.Phase == RunPhase.Failed && failedPart >= 0 && StatusDerivation.FailureOf(jobs[failedPart]) is { } why
+            ? parts.Count > 1 ? (why.Reason, $"Job {parts[failedPart].Name}: {why.Message}") : why
+            : ((string Reason, string Message)?)null;
+        var runtimes = await RuntimesAsync(run, derived.Succeeded ?? 0, cancellation).ConfigureAwait(false);
+        var (reason, message) = jobs[0]?.Spec.Suspend == true && jobs[0]!.Metadata.Labels?.TryGetValue(JobManifests.KueueQueueLabel, out var localQueue) == true
             ? ("WaitingForKueue", $"Job {jobName} is suspended until Kueue LocalQueue {localQueue} admits it")
-            : (Conditions.Reasons.JobCreated, $"Job {jobName} runs {completions} indexes, {job.Spec.Parallelism} at a time");
-        // 4. A Job created now, or one so new the Job controller has not counted it, comes back through the Job
+            : refused is not null ? (Conditions.Reasons.JobRefused, refused)
+            : (Conditions.Reasons.JobCreated, parts.Count == 1
+                ? $"Job {jobName} runs {jobs[0]?.Spec.Completions ?? total} indexes, {shares[0]} at a time"
+                : $"{parts.Count} Jobs ({jobName} to {parts[^1].Name}) run {total} indexes, {settings.MaxCompletionsPerJob} each at most, {shares.Sum()} at a time");
+
+        // 5. A Job created now, or one so new the Job controller has not counted it, comes back through the Job
         //    informer in a moment with its first count; till then (a few seconds at most) nothing needs writing.
-        var uncounted = UntilCounted(existing);
-        var progress = FromDerived(derived, job, Dispatched: true, reason, message,
+        var uncounted = parts.Select((part, i) => jobs[i] is null ? created.Contains(part) ? FirstCountWindow : (TimeSpan?)null : UntilCounted(jobs[i])).Max();
+        var progress = FromDerived(derived, job, Dispatched: refused is null, reason, message,
             failure?.Reason, failure?.Message) with
         {
             JobName = jobName,
-            RunId = Value(existing?.Metadata.Labels, BatchJobResource.RunLabel),
-            ReportsBack = uncounted is not null,
-            PollAfter = uncounted ?? WhileRunning,
+            RunId = Value(jobs.FirstOrDefault(j => j is not null)?.Metadata.Labels, BatchJobResource.RunLabel),
+            ReportsBack = uncounted is not null && refused is null,
+            PollAfter = refused is not null ? RefusedRetry : uncounted ?? WhileRunning,
             SpecApplied = applied,
             Degraded = degraded,
             Events = events,
@@ -159,12 +183,49 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         return progress;
     }
 
+    /// <summary>How soon a Job the API server refused is asked for again (a quota may have room by then).</summary>
+    private static readonly TimeSpan RefusedRetry = TimeSpan.FromSeconds(30);
+
+    /// <summary>"Job x runs" or "Jobs x to x-part-n run", for messages.</summary>
+    private static string JobsText(IReadOnlyList<JobPart> parts) =>
+        parts.Count == 1 ? $"Job {parts[0].Name} runs" : $"Jobs {parts[0].Name} to {parts[^1].Name} run";
+
+    private static string CreatedMessage(BackendRun run, BatchJob job, IReadOnlyList<JobPart> parts, IReadOnlyList<JobPart> created, int total, int[] shares)
+    {
+        if (parts.Count == 1)
+        {
+            return run.Indexes.IsAll
+                ? $"Created Job {parts[0].Name} with {total} indexes, parallelism {shares[0]}"
+                : $"Created Job {parts[0].Name} with {total} of the run's indexes ({run.Indexes.Ranges}), parallelism {shares[0]}";
+        }
+
+        var names = created.Count == 1 ? created[0].Name : $"{created[0].Name} to {created[^1].Name}";
+        return $"Created {created.Count} of {parts.Count} Jobs ({names}) for {total} indexes, at most {parts.Max(p => p.Count)} each, parallelism {Math.Min(job.Spec.Parallelism, shares.Sum())} across them";
+    }
+
+    /// <summary>Indexes of a part not finished yet: all of them before its Job exists, none once it finished.</summary>
+    private static int RemainingOf(JobPart part, V1Job? job)
+    {
+        if (job?.Status is not { } status)
+        {
+            return part.Count;
+        }
+
+        if (status.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") == true)
+        {
+            return 0;
+        }
+
+        var failed = status.FailedIndexes is { Length: > 0 } text ? IndexRanges.Count(text) : 0;
+        return Math.Max(0, part.Count - (status.Succeeded ?? 0) - failed);
+    }
+
     /// <summary>What is left of <see cref="FirstCountWindow"/> for a Job not counted yet; null once it was counted, or waited for long enough.</summary>
     private TimeSpan? UntilCounted(V1Job? existing)
     {
         if (existing is null)
         {
-            return FirstCountWindow;
+            return null;
         }
 
         if (existing.Status?.StartTime is not null || existing.Spec.Suspend == true || existing.Metadata.CreationTimestamp is not { } created)
@@ -226,9 +287,18 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
                     with { Phase = RunPhase.Failed, State = state.ToJson(), RefusedForInput = true };
             }
 
-            if (await DispatchAsync(run, WithParallelism(job, parallelism), cancellation, (state.Number, state.Indexes)).ConfigureAwait(false) is { } refusal)
+            if (chosen.Count > settings.MaxCompletionsPerJob)
             {
-                return refusal with { State = state.ToJson() };
+                return Waiting(job, dispatched: false, Conditions.Reasons.DispatchFailed,
+                    $"the rerun chooses {chosen.Count:N0} indexes, more than one Job runs ({settings.MaxCompletionsPerJob:N0}); rerun them in parts", TimeSpan.Zero)
+                    with { Phase = RunPhase.Failed, State = state.ToJson(), RefusedForInput = true };
+            }
+
+            var (stop, _, refused) = await DispatchAsync(run, job, [new JobPart(0, jobName, 0, chosen.Count, state.Indexes) { RerunNumber = state.Number }], [null], [parallelism], cancellation)
+                .ConfigureAwait(false);
+            if (stop is not null || refused is not null)
+            {
+                return (stop ?? Waiting(job, dispatched: false, Conditions.Reasons.JobRefused, refused!, RefusedRetry)) with { State = state.ToJson() };
             }
 
             events.Add(new BackendEvent("Normal", "Dispatched", $"Created Job {jobName} to rerun {chosen.Count} indexes ({state.Indexes}), parallelism {parallelism}"));
@@ -285,39 +355,39 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
 
     public async Task<BackendProgress> CancelAsync(BackendRun run, string reason, CancellationToken cancellation)
     {
-        var (ns, name) = (run.Namespace, run.Name);
-        if (RerunJobOf(run) is { } rerunJob && rerunJob.Status?.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") != true)
+        var ns = run.Namespace;
+        if (RerunJobOf(run) is { } rerunJob && !IsFinished(rerunJob))
         {
             await cluster.DeleteJobAsync(ns, rerunJob.Metadata.Name, cancellation).ConfigureAwait(false);
         }
 
-        var existing = cluster.GetJob(ns, BatchJobResource.JobName(name));
-        if (existing is not null && IsOwnedBy(existing, run.Uid) && existing.Status?.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") != true)
+        var jobs = OwnJobsOf(run);
+        foreach (var existing in jobs.Where(j => !IsFinished(j)))
         {
             await cluster.DeleteJobAsync(ns, existing.Metadata.Name, cancellation).ConfigureAwait(false);
         }
 
         _usage.Forget(run);
-        var total = run.Job?.Spec.Completions ?? existing?.Spec.Completions ?? 0;
-        var derived = StatusDerivation.FromJob(new BatchJobStatus(), existing, total, null);
-        log.LogInformation("Cancelled {BatchJob}", name);
+        var total = run.Job?.Spec.Completions ?? jobs.Sum(j => j.Spec.Completions ?? 0);
+        var derived = StatusDerivation.FromParts([.. jobs.Select(j => StatusDerivation.FromJob(new BatchJobStatus(), j, j.Spec.Completions ?? 0, null))], total);
+        log.LogInformation("Cancelled {BatchJob}", run.Name);
         return FromDerived(derived, run.Job, Dispatched: true, "", "", null, null) with
         {
             Phase = RunPhase.Cancelled,
-            JobName = existing is null ? null : existing.Metadata.Name,
+            JobName = jobs.Count == 0 ? null : jobs[0].Metadata.Name,
             CompletionTime = null,
         };
     }
 
     public async Task<BackendRelease> ReleaseAsync(BackendRun run, string reason, CancellationToken cancellation)
     {
-        var (ns, name) = (run.Namespace, run.Name);
+        var ns = run.Namespace;
         _usage.Forget(run);
         _sampled.TryRemove(SampleKey(run), out _);
-        var jobName = BatchJobResource.JobName(name);
-        if (cluster.GetJob(ns, jobName) is { } job && IsOwnedBy(job, run.Uid))
+        var jobs = OwnJobsOf(run);
+        foreach (var job in jobs)
         {
-            await cluster.DeleteJobAsync(ns, jobName, cancellation).ConfigureAwait(false);
+            await cluster.DeleteJobAsync(ns, job.Metadata.Name, cancellation).ConfigureAwait(false);
         }
 
         // Reruns' Jobs go with the BatchJob's owner reference; the one that may still run is stopped now.
@@ -326,21 +396,85 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             await cluster.DeleteJobAsync(ns, rerunJob.Metadata.Name, cancellation).ConfigureAwait(false);
         }
 
-        await cluster.DeleteConfigMapAsync(ns, BatchJobResource.PlanConfigMapName(name), cancellation).ConfigureAwait(false);
-        if (await cluster.JobExistsAsync(ns, jobName, cancellation).ConfigureAwait(false) && cluster.GetJob(ns, jobName) is { } left && IsOwnedBy(left, run.Uid))
+        await cluster.DeleteConfigMapAsync(ns, BatchJobResource.PlanConfigMapName(run.Name), cancellation).ConfigureAwait(false);
+        foreach (var job in jobs)
         {
-            log.LogDebug("Waiting for Job {Job} and its pods to go before releasing {BatchJob}", jobName, name);
-            return BackendRelease.NotYet;
+            if (await cluster.JobExistsAsync(ns, job.Metadata.Name, cancellation).ConfigureAwait(false) && cluster.GetJob(ns, job.Metadata.Name) is { } left && IsOwnedBy(left, run.Uid))
+            {
+                log.LogDebug("Waiting for Job {Job} and its pods to go before releasing {BatchJob}", job.Metadata.Name, run.Name);
+                return BackendRelease.NotYet;
+            }
         }
 
         return BackendRelease.Done;
     }
 
-    /// <summary>Creates the plan ConfigMap (a large plan), then the Job. Returns progress only when dispatch cannot go on (yet).</summary>
-    private async Task<BackendProgress?> DispatchAsync(BackendRun run, BatchJob job, CancellationToken cancellation, (int Number, string Indexes)? rerun = null)
+    /// <summary>
+    /// The run's own Jobs (not its reruns') that exist and are this BatchJob's: as many parts as its spec makes, or,
+    /// when the spec no longer parses, as many as the largest run makes (cache reads, no calls).
+    /// </summary>
+    private List<V1Job> OwnJobsOf(BackendRun run)
     {
-        var (ns, name) = (run.Namespace, run.Name);
+        var parts = JobParts.CountOf(run.Job?.Spec.Completions ?? SpecLimits.MaxIndexes, settings.MaxCompletionsPerJob);
+        return Enumerable.Range(0, parts)
+            .Select(part => cluster.GetJob(run.Namespace, JobParts.NameOf(run.Name, part)))
+            .OfType<V1Job>()
+            .Where(job => IsOwnedBy(job, run.Uid))
+            .ToList();
+    }
+
+    private static bool IsFinished(V1Job job) => job.Status?.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") == true;
+
+    /// <summary>
+    /// Creates the plan ConfigMap (a large plan), then the missing Jobs of the run in part order. Returns progress only
+    /// when dispatch cannot go on (a plan too large, one left from an earlier spec still going); else the parts created
+    /// and, when the API server refused one, why (the parts after it wait for the next look).
+    /// </summary>
+    private async Task<(BackendProgress? Stop, IReadOnlyList<JobPart> Created, string? Refused)> DispatchAsync(
+        BackendRun run, BatchJob job, IReadOnlyList<JobPart> parts, V1Job?[] jobs, int[] shares, CancellationToken cancellation)
+    {
         var plan = PodEntrypoint.PlanFiles(job);
+        if (await EnsurePlanAsync(run, job, plan, cancellation).ConfigureAwait(false) is { } stop)
+        {
+            return (stop, [], null);
+        }
+
+        var created = new List<JobPart>();
+        foreach (var part in parts.Where((_, i) => jobs[i] is null))
+        {
+            var manifest = JobManifests.IndexedJob(WithParallelism(job, shares[part.Number]), run.Uid, cluster.Capabilities, settings, run.ExternalQueue,
+                part.Ranges is null ? null : (part.RerunNumber, part.Ranges), plan, part.Name);
+            try
+            {
+                if (await cluster.CreateJobAsync(manifest, cancellation).ConfigureAwait(false))
+                {
+                    log.LogInformation("Created Job {Job} for {BatchJob} run {RunId}: {Completions} indexes, parallelism {Parallelism}",
+                        manifest.Metadata.Name, run.Name, run.RunId, manifest.Spec.Completions, manifest.Spec.Parallelism);
+                }
+                else
+                {
+                    log.LogInformation("Job {Job} of {BatchJob} run {RunId} already exists", manifest.Metadata.Name, run.Name, run.RunId);
+                }
+            }
+            catch (ObjectRefusedException e)
+            {
+                log.LogWarning("The API server refused Job {Job} of {BatchJob} ({Status}): {Reason}", part.Name, run.Name, e.StatusCode, e.Reason);
+                var which = parts.Count == 1 ? "" : $" (part {part.Number + 1} of {parts.Count})";
+                return (null, created, $"the API server refused Job {part.Name}{which}: {e.Reason}");
+            }
+
+            created.Add(part);
+        }
+
+        return (null, created, null);
+    }
+
+    /// <summary>
+    /// A small plan travels in the Job; a large one goes in a ConfigMap first. Create first and look only on a
+    /// conflict: the common path costs one call, not two. Progress when dispatch cannot go on (yet).
+    /// </summary>
+    private async Task<BackendProgress?> EnsurePlanAsync(BackendRun run, BatchJob job, Dictionary<string, string> plan, CancellationToken cancellation)
+    {
         var planBytes = PodEntrypoint.SizeOf(plan);
         if (planBytes > PodEntrypoint.MaxPlanBytes)
         {
@@ -352,47 +486,56 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             };
         }
 
-        // A small plan travels in the Job; a large one goes in a ConfigMap first. Create first and look only on a
-        // conflict: the common path costs one call, not two.
-        var planMap = JobManifests.PlanConfigMap(job, run.Uid, plan);
-        if (!PodEntrypoint.TravelsWithJob(plan) && !await cluster.CreateConfigMapAsync(planMap, cancellation).ConfigureAwait(false))
+        if (PodEntrypoint.TravelsWithJob(plan))
         {
-            var existingPlan = await cluster.GetConfigMapAsync(ns, planMap.Metadata.Name, cancellation).ConfigureAwait(false);
+            return null;
+        }
+
+        var planMap = JobManifests.PlanConfigMap(job, run.Uid, plan);
+        try
+        {
+            if (await cluster.CreateConfigMapAsync(planMap, cancellation).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            var existingPlan = await cluster.GetConfigMapAsync(run.Namespace, planMap.Metadata.Name, cancellation).ConfigureAwait(false);
             if (existingPlan is not null && (Value(existingPlan.Metadata.Labels, BatchJobResource.RunLabel) != run.RunId
                 || existingPlan.Metadata.OwnerReferences?.Any(o => o.Uid == run.Uid) != true))
             {
                 // A plan left from an earlier spec (changed before its Job was created) or an earlier object of this name.
-                await cluster.DeleteConfigMapAsync(ns, planMap.Metadata.Name, cancellation).ConfigureAwait(false);
+                await cluster.DeleteConfigMapAsync(run.Namespace, planMap.Metadata.Name, cancellation).ConfigureAwait(false);
                 if (!await cluster.CreateConfigMapAsync(planMap, cancellation).ConfigureAwait(false))
                 {
                     return Waiting(job, dispatched: false, "", "", WhilePlanGoes);
                 }
             }
-        }
 
-        var manifest = JobManifests.IndexedJob(job, run.Uid, cluster.Capabilities, settings, run.ExternalQueue, rerun, plan);
-        if (await cluster.CreateJobAsync(manifest, cancellation).ConfigureAwait(false))
-        {
-            log.LogInformation("Created Job {Job} for {BatchJob} run {RunId}: {Completions} indexes, parallelism {Parallelism}",
-                manifest.Metadata.Name, name, run.RunId, manifest.Spec.Completions, job.Spec.Parallelism);
+            return null;
         }
-        else
+        catch (ObjectRefusedException e)
         {
-            log.LogInformation("Job {Job} of {BatchJob} run {RunId} already exists", manifest.Metadata.Name, name, run.RunId);
+            log.LogWarning("The API server refused the plan of {BatchJob} ({Status}): {Reason}", run.Name, e.StatusCode, e.Reason);
+            return Waiting(job, dispatched: false, Conditions.Reasons.JobRefused, $"the API server refused the plan ConfigMap {planMap.Metadata.Name}: {e.Reason}", RefusedRetry);
         }
-        return null;
     }
 
-    private async Task<BackendCondition> ApplySpecChangesAsync(BatchJob job, V1Job existing, string runId, CancellationToken cancellation)
+    /// <summary>
+    /// Running Jobs of the run take their new share of the parallelism and the deadline; fields a running Job cannot
+    /// change are refused (as the first Job shows them: every part runs the same spec).
+    /// </summary>
+    private async Task<BackendCondition> ApplySpecChangesAsync(
+        BatchJob job, IReadOnlyList<JobPart> parts, V1Job?[] jobs, int[] shares, int[] remaining, string runId, CancellationToken cancellation)
     {
+        var reference = jobs.First(j => j is not null)!;
         var refused = new List<string>();
-        var dispatchedRun = Value(existing.Metadata.Labels, BatchJobResource.RunLabel);
+        var dispatchedRun = Value(reference.Metadata.Labels, BatchJobResource.RunLabel);
         if (dispatchedRun is not null && dispatchedRun != RunIdentity.For(job))
         {
-            refused.Add(await ChangedResultFieldsAsync(job, existing, cancellation).ConfigureAwait(false));
+            refused.Add(await ChangedResultFieldsAsync(job, reference, cancellation).ConfigureAwait(false));
         }
 
-        var template = existing.Spec.Template.Spec;
+        var template = reference.Spec.Template.Spec;
         var timeout = job.Spec.TimeoutSeconds is { } t ? (long?)Math.Ceiling(t) : null;
         if (template.ActiveDeadlineSeconds != timeout)
         {
@@ -400,22 +543,30 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         }
 
         var retries = job.Spec.Retry.Attempts - 1;
-        var dispatchedRetries = existing.Spec.BackoffLimitPerIndex ?? ((existing.Spec.Completions ?? 0) == 0 ? 0 : (existing.Spec.BackoffLimit ?? 0) / Math.Max(1, existing.Spec.Completions ?? 1));
+        var dispatchedRetries = reference.Spec.BackoffLimitPerIndex ?? ((reference.Spec.Completions ?? 0) == 0 ? 0 : (reference.Spec.BackoffLimit ?? 0) / Math.Max(1, reference.Spec.Completions ?? 1));
         if (dispatchedRetries != retries)
         {
             refused.Add("spec.retry.attempts");
         }
 
-        var finished = existing.Status?.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") == true;
         var deadline = job.Spec.DeadlineSeconds is { } d ? (long?)Math.Ceiling(d) : null;
-        if (refused.Count == 0 && !finished && (existing.Spec.Parallelism != job.Spec.Parallelism || existing.Spec.ActiveDeadlineSeconds != deadline))
+        for (var i = 0; i < parts.Count && refused.Count == 0; i++)
         {
-            await cluster.PatchJobAsync(job.Metadata.Namespace, existing.Metadata.Name, job.Spec.Parallelism, deadline, cancellation).ConfigureAwait(false);
-            log.LogInformation("Applied parallelism {Parallelism} and deadline {Deadline} to running Job {Job}", job.Spec.Parallelism, deadline, existing.Metadata.Name);
+            if (jobs[i] is not { } existing || existing.Status?.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") == true)
+            {
+                continue;
+            }
+
+            var current = existing.Spec.Parallelism ?? 0;
+            if (JobParts.NeedsPatch(current, shares[i], remaining[i], last: i == parts.Count - 1) || existing.Spec.ActiveDeadlineSeconds != deadline)
+            {
+                await cluster.PatchJobAsync(job.Metadata.Namespace, existing.Metadata.Name, shares[i], deadline, cancellation).ConfigureAwait(false);
+                log.LogInformation("Applied parallelism {Parallelism} and deadline {Deadline} to running Job {Job}", shares[i], deadline, existing.Metadata.Name);
+            }
         }
 
         return refused.Count == 0
-            ? new BackendCondition(true, Conditions.Reasons.UpToDate, $"Job {existing.Metadata.Name} runs the current spec")
+            ? new BackendCondition(true, Conditions.Reasons.UpToDate, $"{JobsText(parts)} the current spec")
             : new BackendCondition(false, Conditions.Reasons.ImmutableFieldChanged,
                 $"{string.Join(", ", refused)} changed after dispatch and cannot change on a running Job; run {dispatchedRun ?? runId} goes on with the spec it started with. Delete and re-create the BatchJob to run the new spec");
     }
@@ -443,11 +594,17 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         return changed.Count == 0 ? "the spec" : string.Join(", ", changed);
     }
 
-    /// <summary>The run's pods that have started (Running and not being deleted): what a lower allowance must keep.</summary>
-    private async Task<int> RunningPodsAsync(BackendRun run, CancellationToken cancellation)
+    /// <summary>The run's pods that have started (Running and not being deleted), per Job: what a lower allowance must keep.</summary>
+    private async Task<int[]> RunningPodsAsync(BackendRun run, IReadOnlyList<JobPart> parts, CancellationToken cancellation)
     {
         var pods = await cluster.ListPodsAsync(run.Namespace, $"{BatchJobResource.BatchJobLabel}={run.Name}", cancellation).ConfigureAwait(false);
-        return pods.Count(p => p.Status?.Phase == "Running" && p.Metadata.DeletionTimestamp is null);
+        var running = pods.Where(p => p.Status?.Phase == "Running" && p.Metadata.DeletionTimestamp is null).ToList();
+        if (parts.Count == 1)
+        {
+            return [running.Count];
+        }
+
+        return [.. parts.Select(part => running.Count(p => Value(p.Metadata.Labels, "job-name") == part.Name))];
     }
 
     /// <summary>
@@ -455,9 +612,8 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
     /// indexes succeeded since the last read, at most every <see cref="RuntimeSampleInterval"/>, so a large run costs a
     /// pod list now and then, not one per reconcile.
     /// </summary>
-    private async Task<Core.Scheduling.RuntimeSummary?> RuntimesAsync(BackendRun run, V1Job? existing, CancellationToken cancellation)
+    private async Task<Core.Scheduling.RuntimeSummary?> RuntimesAsync(BackendRun run, int succeeded, CancellationToken cancellation)
     {
-        var succeeded = existing?.Status?.Succeeded ?? 0;
         var now = Environment.TickCount64;
         if (succeeded == 0 || _sampled.TryGetValue(SampleKey(run), out var last) && (last.Succeeded >= succeeded || now - last.At < RuntimeSampleInterval.TotalMilliseconds))
         {

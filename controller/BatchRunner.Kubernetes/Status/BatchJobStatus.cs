@@ -25,8 +25,18 @@ public sealed record BatchJobStatus
     public int? Failed { get; init; }
     public int? Active { get; init; }
 
-    /// <summary>Failed indexes in Kubernetes range notation, e.g. <c>1,3-5</c>.</summary>
+    /// <summary>
+    /// Failed indexes in Kubernetes range notation, e.g. <c>1,3-5</c>: the first <see cref="MaxFailedIndexesText"/>
+    /// characters of them, so the status stays bounded whatever the run's size (<see cref="Failed"/> counts them all,
+    /// the ledger lists them all).
+    /// </summary>
     public string? FailedIndexes { get; init; }
+
+    /// <summary>True when <see cref="FailedIndexes"/> lists only the first of them.</summary>
+    public bool? FailedIndexesTruncated { get; init; }
+
+    /// <summary>The longest list of failed indexes a status carries: thousands of scattered indexes, any number of ranges.</summary>
+    public const int MaxFailedIndexesText = 32 * 1024;
 
     public DateTimeOffset? StartTime { get; init; }
     public DateTimeOffset? CompletionTime { get; init; }
@@ -216,6 +226,9 @@ public static class Conditions
         public const string BackendUnavailable = "BackendUnavailable";
         public const string PlanTooLarge = "PlanTooLarge";
         public const string DispatchFailed = "DispatchFailed";
+
+        /// <summary>The API server refused to create one of the run's objects (a quota, an admission webhook, its size).</summary>
+        public const string JobRefused = "JobRefused";
         public const string UpToDate = "UpToDate";
         public const string ImmutableFieldChanged = "ImmutableFieldChanged";
         public const string IndexedJobsUnsupported = "IndexedJobsUnsupported";

@@ -44,6 +44,37 @@ public static class StatusDerivation
         };
     }
 
+    /// <summary>
+    /// A run of several Jobs (<see cref="Dispatch.JobParts"/>) as one: counts add up, failed indexes join (each part's
+    /// already in the run's numbering), it started with its first part and finished with its last; it succeeded once
+    /// every part did and failed once every part finished and one failed. One part is that part's status.
+    /// </summary>
+    public static BatchJobStatus FromParts(IReadOnlyList<BatchJobStatus> parts, int total)
+    {
+        if (parts.Count == 1)
+        {
+            return parts[0] with { Total = total };
+        }
+
+        var finished = parts.Count > 0 && parts.All(p => p.Phase is RunPhase.Succeeded or RunPhase.Failed);
+        var phase = finished ? parts.Any(p => p.Phase == RunPhase.Failed) ? RunPhase.Failed : RunPhase.Succeeded
+            : parts.Any(p => p.Phase is RunPhase.Running or RunPhase.Succeeded or RunPhase.Failed) ? RunPhase.Running
+            : RunPhase.Pending;
+        var failed = parts.Where(p => p.FailedIndexes is not null).SelectMany(p => IndexRanges.Parse(p.FailedIndexes)).ToList();
+        return new BatchJobStatus
+        {
+            Phase = phase,
+            JobName = parts.Count > 0 ? parts[0].JobName : null,
+            Total = total,
+            Succeeded = parts.Sum(p => p.Succeeded ?? 0),
+            Failed = parts.Sum(p => p.Failed ?? 0),
+            Active = parts.Sum(p => p.Active ?? 0),
+            FailedIndexes = failed.Count == 0 ? null : IndexRanges.Format(failed),
+            StartTime = parts.Select(p => p.StartTime).Where(t => t is not null).Min(),
+            CompletionTime = finished ? parts.Select(p => p.CompletionTime).Max() : null,
+        };
+    }
+
     /// <summary>Why the Job failed, as the Job says it (BackoffLimitExceeded, DeadlineExceeded, FailedIndexes…).</summary>
     public static (string Reason, string Message)? FailureOf(V1Job? job)
     {

@@ -91,6 +91,26 @@ public sealed class AwsBatchDispatcherTests
     }
 
     [Fact]
+    public async Task A_million_indexes_go_in_arrays_of_ten_thousand_and_the_state_stays_small_with_half_of_them_failed()
+    {
+        await using var rig = await BatchRig.StartAsync();
+        rig.Server.ExitCode = (index, _) => index % 2;
+        var job = BatchRig.Job(extra: "  completions: 1000000\n  parallelism: 100000");
+
+        var progress = await BatchRig.RunToEndAsync(rig.Dispatcher(), job, rounds: 2000);
+
+        Assert.Equal((RunPhase.Failed, 1_000_000, 500_000, 500_000), (progress.Phase, progress.Total, progress.Succeeded, progress.Failed));
+        Assert.Equal(100, rig.Server.Jobs.Count);
+        Assert.All(rig.Server.Jobs, j => Assert.Equal(10_000, j.Size));
+        Assert.Equal(Enumerable.Range(0, 100).Select(i => i * 10_000), rig.Server.Jobs.Select(j => j.Offset).Order());
+        // The state travels in the BatchJob's status: its list of failed indexes keeps its beginning, the count all.
+        Assert.True(progress.State.FailedIndexesTruncated);
+        Assert.StartsWith("1,3,5,", progress.FailedIndexes, StringComparison.Ordinal);
+        var size = progress.State.ToJson().GetRawText().Length;
+        Assert.True(size < 40 * 1024, $"the state is {size} bytes");
+    }
+
+    [Fact]
     public async Task Failed_children_are_named_with_their_reason_and_exit_code_after_their_retries()
     {
         await using var rig = await BatchRig.StartAsync();
