@@ -9,6 +9,26 @@ public class ValidSpecTests
 {
     private static BatchJob QueueSweep(string file) => Specs.Valid(Specs.CorpusText("valid/" + file));
 
+    [Theory]
+    [InlineData("completions: 1000000\n  parallelism: 100000", 1_000_000, null)]
+    [InlineData("completions: 1000001", 0, "spec.completions")]
+    [InlineData("completions: 1000000\n  parallelism: 100001", 0, "spec.parallelism")]
+    [InlineData("sweep: {grid: {a: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], b: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}, repeats: 10000}", 1_000_000, null)]
+    public void A_batchjob_may_have_a_million_indexes_and_a_hundred_thousand_at_once(string spec, int completions, string? refused)
+    {
+        var parsed = BatchJobParser.Parse($"apiVersion: batchrunner.io/v1alpha1\nkind: BatchJob\nmetadata: {{name: big}}\nspec:\n  command: [/bin/true]\n  {spec}\n");
+
+        if (refused is null)
+        {
+            Assert.Empty(parsed.Errors);
+            Assert.Equal(completions, parsed.Job!.Spec.Completions);
+        }
+        else
+        {
+            Assert.Contains(parsed.Errors, e => e.Path == refused);
+        }
+    }
+
     [Fact]
     public void Yaml_and_the_equivalent_json_give_equal_jobs()
     {

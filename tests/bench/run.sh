@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Benchmark of the local backend: builds the benchmark and the CLI (Release), then prints the figures of
-#   dispatch  2,000 no-op indexes at parallelism 2: `batchrunner run` vs `xargs -P2`   (target ratio ≤ 1.5×)
+#   dispatch  2,000 no-op indexes at parallelism 2: `batchrunner run` (default settings) vs `xargs -P2`   (target ratio ≤ 1.1×)
 #             (the native CLI that ./batchrunner builds, with the JIT build beside it for reference)
 #   memory    planning + ledger bookkeeping of a 100,000-index sweep, in a child process (target < 300 MB)
+#   first     time to the first index of a sweep of --indexes N (1,000,000: target < 1 s) vs xargs -P2, and the CLI's peak RSS
+#             (not part of the default run: `./tests/bench/run.sh first --indexes 1000000 --pairs 3`)
 # Not a test: no pass/fail threshold; exits non-zero only when a run was invalid. From the repository root:
-#   ./tests/bench/run.sh [dispatch|memory] [--pairs N] [--count N] [--indexes N]
+#   ./tests/bench/run.sh [dispatch|memory|first] [--pairs N] [--count N] [--indexes N]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"

@@ -18,7 +18,7 @@ internal sealed record BenchOptions(string Mode, string RepoRoot, string Cli, st
             {
                 switch (args[i])
                 {
-                    case "all" or "dispatch" or "memory" when i == 0:
+                    case "all" or "dispatch" or "memory" or "first" when i == 0:
                         mode = args[i];
                         break;
                     case "--repo":

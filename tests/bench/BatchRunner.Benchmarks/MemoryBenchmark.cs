@@ -44,23 +44,7 @@ internal static class MemoryBenchmark
     {
         // 4 parameters of 10 values (10,000 points) × repeats: 100,000 indexes by default.
         var repeats = Math.Max(1, (int)Math.Ceiling(indexes / 10_000.0));
-        var yaml = $"""
-            apiVersion: batchrunner.io/v1alpha1
-            kind: BatchJob
-            metadata:
-              name: {JobName}
-            spec:
-              command: ["/bin/true"]
-              parallelism: 2
-              sweep:
-                grid:
-                  alpha: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-                  beta: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
-                  gamma: ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
-                  delta: [true, false, 10, 20, 30, 40, 50, 60, 70, 80]
-                repeats: {repeats}
-                seed: 42
-            """;
+        var yaml = BenchSpecs.GridSweep(JobName, """["/bin/true"]""", repeats);
 
         var root = Directory.CreateTempSubdirectory("batchrunner-bench-memory-").FullName;
         try
