@@ -128,7 +128,49 @@ public sealed class LeaderElectionTests
         Assert.Equal("replica-a", leaseLock.LastHolder);
     }
 
-    private static async Task<bool> LeadsWithinAsync(ILock leaseLock, TimeSpan within)
+    [Fact]
+    public async Task A_refused_connection_while_acquiring_is_tried_again_though_the_library_alone_gives_up()
+    {
+        // The library's elector ends with the exception: the controller stopped for good on one refused connection.
+        var bare = new InMemoryLease(null) { UnansweredCalls = 3 };
+        await Assert.ThrowsAsync<HttpRequestException>(() => LeadsWithinAsync(bare.For("replica-a"), TimeSpan.FromSeconds(5), rethrow: true));
+
+        var store = new InMemoryLease(null) { UnansweredCalls = 3 };
+        var leaseLock = new ReleasedLeaseLock(store.For("replica-a"), LeaseDuration, TimeProvider.System);
+
+        Assert.True(await LeadsWithinAsync(leaseLock, TimeSpan.FromSeconds(5)), "the elector leads once the API server answers");
+        Assert.Equal("replica-a", store.Stored!.HolderIdentity);
+        Assert.Null(leaseLock.LastUnanswered);
+    }
+
+    [Fact]
+    public async Task A_renewal_that_gets_no_answer_is_tried_again_within_the_renew_deadline_and_the_lease_is_kept()
+    {
+        var store = new InMemoryLease(null);
+        var leaseLock = new ReleasedLeaseLock(store.For("replica-a"), LeaseDuration, TimeProvider.System);
+        using var elector = new LeaderElector(new LeaderElectionConfig(leaseLock)
+        {
+            LeaseDuration = TimeSpan.FromSeconds(4),
+            RenewDeadline = TimeSpan.FromSeconds(3),
+            RetryPeriod = TimeSpan.FromMilliseconds(50),
+        });
+        var leading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        elector.OnStartedLeading += () => leading.TrySetResult();
+        using var stop = new CancellationTokenSource();
+        var running = elector.RunUntilLeadershipLostAsync(stop.Token);
+        await leading.Task.WaitAsync(TimeSpan.FromSeconds(5));
+
+        // Five calls reset (a quarter of a second at this retry period), well within the renew deadline.
+        store.UnansweredCalls = 5;
+        await Task.Delay(TimeSpan.FromSeconds(1));
+
+        Assert.False(running.IsCompleted, "the lease was lost on calls that got no answer");
+        Assert.Equal(0, store.UnansweredCalls);
+        await stop.CancelAsync();
+        await running.ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    private static async Task<bool> LeadsWithinAsync(ILock leaseLock, TimeSpan within, bool rethrow = false)
     {
         using var elector = new LeaderElector(new LeaderElectionConfig(leaseLock)
         {
@@ -140,7 +182,12 @@ public sealed class LeaderElectionTests
         elector.OnStartedLeading += () => leading.TrySetResult();
         using var stop = new CancellationTokenSource();
         var running = elector.RunUntilLeadershipLostAsync(stop.Token);
-        var led = await Task.WhenAny(leading.Task, Task.Delay(within)) == leading.Task;
+        var led = await Task.WhenAny(leading.Task, Task.Delay(within), running) == leading.Task;
+        if (rethrow && running.IsFaulted)
+        {
+            await running;
+        }
+
         await stop.CancelAsync();
         await running.ContinueWith(_ => { }, TaskScheduler.Default);
         return led;
@@ -159,17 +206,33 @@ public sealed class LeaderElectionTests
     {
         public LeaderElectionRecord? Stored { get; set; } = stored;
 
+        /// <summary>The next calls this many get no answer (a refused connection), as an API server that went away.</summary>
+        public int UnansweredCalls { get; set; }
+
         public ILock For(string identity) => new Lock(this, identity);
+
+        private void Answer()
+        {
+            if (UnansweredCalls > 0)
+            {
+                UnansweredCalls--;
+                throw new HttpRequestException("Connection refused (127.0.0.1:6443)");
+            }
+        }
 
         private sealed class Lock(InMemoryLease lease, string identity) : ILock
         {
             public string Identity => identity;
 
-            public Task<LeaderElectionRecord> GetAsync(CancellationToken cancellationToken = default) =>
-                lease.Stored is { } record ? Task.FromResult(Copy(record)) : throw NotFound();
+            public Task<LeaderElectionRecord> GetAsync(CancellationToken cancellationToken = default)
+            {
+                lease.Answer();
+                return lease.Stored is { } record ? Task.FromResult(Copy(record)) : throw NotFound();
+            }
 
             public Task<bool> CreateAsync(LeaderElectionRecord record, CancellationToken cancellationToken = default)
             {
+                lease.Answer();
                 if (lease.Stored is not null)
                 {
                     return Task.FromResult(false);
@@ -181,6 +244,7 @@ public sealed class LeaderElectionTests
 
             public Task<bool> UpdateAsync(LeaderElectionRecord record, CancellationToken cancellationToken = default)
             {
+                lease.Answer();
                 lease.Stored = Copy(record);
                 return Task.FromResult(true);
             }

@@ -101,7 +101,7 @@ public sealed class Leadership(IKubernetes client, LeadershipSettings settings, 
         {
             while (!_leading && await timer.WaitForNextTickAsync(cancellation).ConfigureAwait(false))
             {
-                if (!_leading && watch.Check(_time.GetUtcNow(), leaseLock.LastChangedAt, leaseLock.LastHolder, _lastError) is { } warning)
+                if (!_leading && watch.Check(_time.GetUtcNow(), leaseLock.LastChangedAt, leaseLock.LastHolder, leaseLock.LastUnanswered ?? _lastError) is { } warning)
                 {
                     log.LogWarning("{Identity} {Warning} ({Lease} in {Namespace})", settings.Identity, warning, settings.LeaseName, settings.Namespace);
                 }

@@ -1,3 +1,5 @@
+using System.Net;
+using k8s.Autorest;
 using k8s.LeaderElection;
 
 namespace BatchRunner.Kubernetes.Controller;
@@ -10,6 +12,11 @@ namespace BatchRunner.Kubernetes.Controller;
 /// reads as an existing Lease with an empty holder (free to take at once) or with fixed times (expires after one lease
 /// duration), so the elector updates it instead. The duration of a held Lease is taken from this replica's settings,
 /// shared by every replica of a Deployment, so a hand-written duration cannot strand the controllers either.
+/// <para>
+/// A call that never got an answer (a connection refused or reset, a timeout) is a failed attempt the elector tries
+/// again, as client-go's is: the library's elector catches only HTTP answers, so one refused connection while
+/// acquiring ended the election for good, and one while renewing lost the lease at once (found by the fault tier).
+/// </para>
 /// </summary>
 public sealed class ReleasedLeaseLock(ILock inner, TimeSpan leaseDuration, TimeProvider time) : ILock
 {
@@ -26,9 +33,28 @@ public sealed class ReleasedLeaseLock(ILock inner, TimeSpan leaseDuration, TimeP
     /// <summary>The holder of the Lease as last read; empty when nobody holds it.</summary>
     public string? LastHolder => _lastSeen?.HolderIdentity;
 
+    /// <summary>The last call that got no answer, and why (for a warning while waiting); null once one was answered.</summary>
+    public string? LastUnanswered { get; private set; }
+
     public async Task<LeaderElectionRecord> GetAsync(CancellationToken cancellationToken = default)
     {
-        var record = Normalize(await inner.GetAsync(cancellationToken).ConfigureAwait(false), leaseDuration);
+        LeaderElectionRecord read;
+        try
+        {
+            read = await inner.GetAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (IsUnanswered(e, cancellationToken))
+        {
+            // An answer the elector takes as "not now": it tries again after its retry period.
+            LastUnanswered = e.Message;
+            throw new HttpOperationException($"no answer from the API server: {e.Message}", e)
+            {
+                Response = new HttpResponseMessageWrapper(new HttpResponseMessage(HttpStatusCode.ServiceUnavailable), ""),
+            };
+        }
+
+        LastUnanswered = null;
+        var record = Normalize(read, leaseDuration);
         if (!Equals(record, _lastSeen))
         {
             _lastSeen = record;
@@ -38,9 +64,32 @@ public sealed class ReleasedLeaseLock(ILock inner, TimeSpan leaseDuration, TimeP
         return record;
     }
 
-    public Task<bool> CreateAsync(LeaderElectionRecord record, CancellationToken cancellationToken = default) => inner.CreateAsync(record, cancellationToken);
+    public Task<bool> CreateAsync(LeaderElectionRecord record, CancellationToken cancellationToken = default) =>
+        AnsweredAsync(() => inner.CreateAsync(record, cancellationToken), cancellationToken);
 
-    public Task<bool> UpdateAsync(LeaderElectionRecord record, CancellationToken cancellationToken = default) => inner.UpdateAsync(record, cancellationToken);
+    public Task<bool> UpdateAsync(LeaderElectionRecord record, CancellationToken cancellationToken = default) =>
+        AnsweredAsync(() => inner.UpdateAsync(record, cancellationToken), cancellationToken);
+
+    /// <summary>A write that got no answer did not take: false, and the elector tries again.</summary>
+    private async Task<bool> AnsweredAsync(Func<Task<bool>> write, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var done = await write().ConfigureAwait(false);
+            LastUnanswered = null;
+            return done;
+        }
+        catch (Exception e) when (IsUnanswered(e, cancellationToken))
+        {
+            LastUnanswered = e.Message;
+            return false;
+        }
+    }
+
+    /// <summary>The call got no answer: refused, reset, cut, or timed out (not cancelled by the caller).</summary>
+    private static bool IsUnanswered(Exception e, CancellationToken cancellationToken) =>
+        e is HttpRequestException or IOException or System.Net.Sockets.SocketException
+        || e is OperationCanceledException && !cancellationToken.IsCancellationRequested;
 
     public string Describe() => inner.Describe();
 

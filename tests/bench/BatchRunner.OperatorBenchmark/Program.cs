@@ -21,6 +21,20 @@ var kubeconfig = await controlPlane.CreateServiceAccountKubeconfigAsync("batchru
 await controlPlane.CreateNamespaceAsync("bench-operator");
 await controlPlane.CreateNamespaceAsync("bench-kubectl");
 
+// The floor any controller stands on: the API server taking the BatchJobs themselves, with nothing else running
+// (they are removed again before the controller starts, so it never sees them).
+var floorBatchJobs = Manifests(count, i => $"""
+    apiVersion: batchrunner.io/v1alpha1
+    kind: BatchJob
+    metadata: {"{"}name: bj-{i}, namespace: bench-floor{"}"}
+    spec: {"{"}image: busybox:1.36, command: [/bin/true], completions: 1{"}"}
+    """);
+await controlPlane.CreateNamespaceAsync("bench-floor");
+var floorWatch = Stopwatch.StartNew();
+await Kubectl("apply", "-f", floorBatchJobs);
+var floorApplied = floorWatch.Elapsed;
+await Kubectl("delete", "namespace", "bench-floor", "--wait=true", "--timeout=300s");
+
 using var controller = StartController(kubeconfig);
 await Eventually.TrueAsync(async () => (await admin.CoordinationV1.ReadNamespacedLeaseAsync("batchrunner-controller", "batchrunner-system")).Spec.HolderIdentity == "bench", TimeSpan.FromSeconds(60), "the controller leads");
 
@@ -68,6 +82,7 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
       batchrunner            {operatorTotal.TotalSeconds:F2} s   (kubectl apply of the BatchJobs: {operatorApplied.TotalSeconds:F2} s; {reconciles:F0} reconciles)
       kubectl apply of Jobs  {kubectlTotal.TotalSeconds:F2} s
       ratio                  {operatorTotal / kubectlTotal:F2}×
+      floor                  {floorApplied / kubectlTotal:F2}×   (kubectl apply of the {count} BatchJobs alone, no controller running: {floorApplied.TotalSeconds:F2} s)
       API calls per BatchJob {PerBatchJob(callsAtJobs)} until the Jobs exist; {PerBatchJob(callsSettled)} once the controller is quiet
         by call, settled     {string.Join(", ", callsSettled.Where(c => c.Value > 0).OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value / count:F2}"))}
     """));

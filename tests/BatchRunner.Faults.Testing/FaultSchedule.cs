@@ -1,0 +1,35 @@
+namespace BatchRunner.Faults.Testing;
+
+/// <summary>Faults at random moments from a seed (the same seed, the same faults in the same order), for a bounded time.</summary>
+public static class FaultSchedule
+{
+    /// <summary>
+    /// Until <paramref name="duration"/> has passed: a fault of a kind drawn at random (latency of 0.1–0.8 s for 1–3 s,
+    /// every connection reset, connections refused for 1–3 s, the next 1–3 responses cut), then a pause of 0.3–1.5 s.
+    /// </summary>
+    public static async Task RunAsync(FaultProxy proxy, TimeSpan duration, int seed, CancellationToken cancellation = default)
+    {
+        var random = new Random(seed);
+        var until = DateTime.UtcNow + duration;
+        while (DateTime.UtcNow < until && !cancellation.IsCancellationRequested)
+        {
+            switch ((FaultKind)random.Next(4))
+            {
+                case FaultKind.Latency:
+                    await proxy.SlowForAsync(TimeSpan.FromMilliseconds(random.Next(100, 800)), TimeSpan.FromSeconds(random.Next(1, 4)), cancellation).ConfigureAwait(false);
+                    break;
+                case FaultKind.Reset:
+                    proxy.ResetAll();
+                    break;
+                case FaultKind.Refused:
+                    await proxy.RefuseForAsync(TimeSpan.FromSeconds(random.Next(1, 4)), cancellation).ConfigureAwait(false);
+                    break;
+                case FaultKind.Truncated:
+                    proxy.TruncateNext(random.Next(1, 4));
+                    break;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(300, 1500)), cancellation).ConfigureAwait(false);
+        }
+    }
+}

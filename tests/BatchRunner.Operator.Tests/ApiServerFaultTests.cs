@@ -1,0 +1,101 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using BatchRunner.Faults.Testing;
+using BatchRunner.Kubernetes.Testing;
+using k8s;
+using Xunit;
+using Xunit.Abstractions;
+using static BatchRunner.Operator.Tests.Cluster;
+
+namespace BatchRunner.Operator.Tests;
+
+/// <summary>
+/// The fault tier for the Kubernetes door: the controller talks to the API server through a <see cref="FaultProxy"/>
+/// that stalls, resets, refuses and cuts its connections while BatchJobs arrive (kubectl and the pod simulator reach
+/// the API server directly); once the faults stop, every promise is checked.
+/// </summary>
+[Collection(ControlPlaneCollection.Name)]
+public sealed class ApiServerFaultTests(OperatorFixture fixture, ITestOutputHelper output) : IAsyncLifetime
+{
+    /// <summary>How long after the last fault every BatchJob must have finished.</summary>
+    private static readonly TimeSpan Recovery = TimeSpan.FromSeconds(90);
+
+    private readonly List<IAsyncDisposable> _owned = [];
+    private string _ns = "";
+
+    public async Task InitializeAsync()
+    {
+        _ns = "f-" + Guid.NewGuid().ToString("N")[..10];
+        await fixture.ControlPlane.CreateNamespaceAsync(_ns);
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var owned in Enumerable.Reverse(_owned))
+        {
+            await owned.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Under_stalls_resets_refusals_and_cut_responses_every_batchjob_gets_one_job_and_finishes()
+    {
+        var proxy = FaultProxy.Start(new IPEndPoint(IPAddress.Loopback, fixture.ControlPlane.Server.Port));
+        _owned.Add(proxy);
+        var kubeconfigText = await File.ReadAllTextAsync(fixture.ControllerKubeconfig);
+        var kubeconfig = Path.Combine(fixture.ControlPlane.Directory, $"faults-{_ns}.kubeconfig");
+        await File.WriteAllTextAsync(kubeconfig, kubeconfigText.Replace(
+            fixture.ControlPlane.Server.GetLeftPart(UriPartial.Authority), $"https://127.0.0.1:{proxy.Port}", StringComparison.Ordinal));
+        _owned.Add(PodSimulator.Start(fixture.Admin, new PodSimulatorOptions { Namespace = _ns, RunningFor = TimeSpan.FromSeconds(1) }));
+        var controller = ControllerProcess.Start(kubeconfig, "replica-faults");
+        _owned.Add(new Logged(controller, output));
+
+        // 45 s of faults drawn from a seed while twelve BatchJobs arrive.
+        var faults = FaultSchedule.RunAsync(proxy, TimeSpan.FromSeconds(45), seed: 20261206);
+        var names = Enumerable.Range(0, 12).Select(i => $"under-faults-{i}").ToList();
+        foreach (var name in names)
+        {
+            await fixture.ApplyAsync(BatchJobYaml(_ns, name));
+            await Task.Delay(TimeSpan.FromSeconds(3));
+        }
+
+        await faults;
+        output.WriteLine($"faults injected: {string.Join(", ", proxy.Injected.OrderBy(f => f.Key).Select(f => $"{f.Key} {f.Value}"))}; {proxy.Connections} connections");
+
+        // Every BatchJob finishes within the recovery time.
+        await Eventually.TrueAsync(
+            async () => (await Task.WhenAll(names.Select(n => BatchJobAsync(fixture.Admin, _ns, n)))).All(b => Phase(b) is "Succeeded" or "Failed"),
+            Recovery, "every BatchJob reaches a final phase once the faults stop");
+
+        foreach (var name in names)
+        {
+            var batchJob = await BatchJobAsync(fixture.Admin, _ns, name);
+            Assert.Equal("Succeeded", Phase(batchJob));
+            Assert.Equal((6, 0, 6), (Status(batchJob, "succeeded")!.Value.GetInt32(), Status(batchJob, "failed")!.Value.GetInt32(), Status(batchJob, "total")!.Value.GetInt32()));
+
+            // One Job per BatchJob, and no index succeeded twice: the Job counts each completion once.
+            var job = Assert.Single(await JobsAsync(fixture.Admin, _ns, name));
+            Assert.Equal(6, job.Status.Succeeded);
+            Assert.Equal(6, (await PodsAsync(fixture.Admin, _ns, name)).Count(p => p.Status?.Phase == "Succeeded"));
+        }
+
+        Assert.False(controller.HasExited, $"the controller exited with {(controller.HasExited ? controller.ExitCode : 0)}");
+        Assert.True(proxy.Injected.Values.Sum() >= 10, "the schedule injected faults");
+        Assert.All(new[] { FaultKind.Latency, FaultKind.Reset, FaultKind.Refused }, kind => Assert.True(proxy.Injected.GetValueOrDefault(kind) > 0, $"no {kind} fault"));
+
+        // Secrets never reach logs: the controller's token is in its kubeconfig, not in a line it wrote.
+        var token = Regex.Match(kubeconfigText, @"token:\s*(\S+)").Groups[1].Value;
+        Assert.True(token.Length > 20, "the kubeconfig carries a token");
+        Assert.DoesNotContain(token, controller.Log, StringComparison.Ordinal);
+    }
+
+    /// <summary>Stops the controller and writes its log to the test's output.</summary>
+    private sealed class Logged(ControllerProcess controller, ITestOutputHelper output) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            output.WriteLine($"--- controller {controller.Identity} log ---\n{controller.Log}");
+            await controller.DisposeAsync();
+        }
+    }
+}
