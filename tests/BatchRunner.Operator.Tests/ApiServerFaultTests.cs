@@ -1,5 +1,3 @@
-using System.Net;
-using System.Text.RegularExpressions;
 using BatchRunner.Faults.Testing;
 using BatchRunner.Kubernetes.Testing;
 using k8s;
@@ -40,15 +38,12 @@ public sealed class ApiServerFaultTests(OperatorFixture fixture, ITestOutputHelp
     [Fact]
     public async Task Under_stalls_resets_refusals_and_cut_responses_every_batchjob_gets_one_job_and_finishes()
     {
-        var proxy = FaultProxy.Start(new IPEndPoint(IPAddress.Loopback, fixture.ControlPlane.Server.Port));
+        var proxy = FaultRig.ApiServerProxy(fixture);
         _owned.Add(proxy);
-        var kubeconfigText = await File.ReadAllTextAsync(fixture.ControllerKubeconfig);
-        var kubeconfig = Path.Combine(fixture.ControlPlane.Directory, $"faults-{_ns}.kubeconfig");
-        await File.WriteAllTextAsync(kubeconfig, kubeconfigText.Replace(
-            fixture.ControlPlane.Server.GetLeftPart(UriPartial.Authority), $"https://127.0.0.1:{proxy.Port}", StringComparison.Ordinal));
+        var kubeconfig = await FaultRig.KubeconfigThroughAsync(fixture, proxy, _ns);
         _owned.Add(PodSimulator.Start(fixture.Admin, new PodSimulatorOptions { Namespace = _ns, RunningFor = TimeSpan.FromSeconds(1) }));
         var controller = ControllerProcess.Start(kubeconfig, "replica-faults");
-        _owned.Add(new Logged(controller, output));
+        _owned.Add(new FaultRig.Logged(controller, output));
 
         // 45 s of faults drawn from a seed while twelve BatchJobs arrive.
         var faults = FaultSchedule.RunAsync(proxy, TimeSpan.FromSeconds(45), seed: 20261206);
@@ -60,7 +55,7 @@ public sealed class ApiServerFaultTests(OperatorFixture fixture, ITestOutputHelp
         }
 
         await faults;
-        output.WriteLine($"faults injected: {string.Join(", ", proxy.Injected.OrderBy(f => f.Key).Select(f => $"{f.Key} {f.Value}"))}; {proxy.Connections} connections");
+        output.WriteLine("faults injected: " + FaultRig.Report("API server", proxy));
 
         // Every BatchJob finishes within the recovery time.
         await Eventually.TrueAsync(
@@ -84,18 +79,8 @@ public sealed class ApiServerFaultTests(OperatorFixture fixture, ITestOutputHelp
         Assert.All(new[] { FaultKind.Latency, FaultKind.Reset, FaultKind.Refused }, kind => Assert.True(proxy.Injected.GetValueOrDefault(kind) > 0, $"no {kind} fault"));
 
         // Secrets never reach logs: the controller's token is in its kubeconfig, not in a line it wrote.
-        var token = Regex.Match(kubeconfigText, @"token:\s*(\S+)").Groups[1].Value;
+        var token = await FaultRig.ControllerTokenAsync(fixture);
         Assert.True(token.Length > 20, "the kubeconfig carries a token");
         Assert.DoesNotContain(token, controller.Log, StringComparison.Ordinal);
-    }
-
-    /// <summary>Stops the controller and writes its log to the test's output.</summary>
-    private sealed class Logged(ControllerProcess controller, ITestOutputHelper output) : IAsyncDisposable
-    {
-        public async ValueTask DisposeAsync()
-        {
-            output.WriteLine($"--- controller {controller.Identity} log ---\n{controller.Log}");
-            await controller.DisposeAsync();
-        }
     }
 }

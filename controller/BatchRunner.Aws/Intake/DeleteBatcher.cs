@@ -89,6 +89,19 @@ internal sealed class DeleteBatcher(
                     Interlocked.Exchange(ref _nudge, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
                 }
 
+                // A wait that finished for a message this batch already took says nothing of the next one: ask again.
+                // (Kept, a nudge that won the race left it standing, and the next batch went out empty, a call
+                // SQS refuses: found under the fault tier's resets.)
+                if (waiting is { IsCompleted: true })
+                {
+                    waiting = null;
+                }
+
+                if (batch.Count == 0)
+                {
+                    continue;
+                }
+
                 await _calls.WaitAsync(abort).ConfigureAwait(false);
                 calls.RemoveAll(t => t.IsCompleted);
                 calls.Add(SendAsync(batch, abort));

@@ -70,8 +70,19 @@ public sealed class ScriptedSqsClient : ISqsClient
             Successful = [.. request.Entries.Select(e => new ChangeMessageVisibilityBatchResultEntry { Id = e.Id })],
         });
 
+    /// <summary>DeleteMessageBatch calls without entries, which SQS refuses (EmptyBatchRequest).</summary>
+    public int EmptyDeleteBatches => Volatile.Read(ref _emptyDeleteBatches);
+
+    private int _emptyDeleteBatches;
+
     public Task<DeleteMessageBatchResponse> DeleteMessageBatchAsync(DeleteMessageBatchRequest request, CancellationToken cancellation)
     {
+        if (request.Entries is not { Count: > 0 })
+        {
+            Interlocked.Increment(ref _emptyDeleteBatches);
+            throw new Amazon.SQS.Model.EmptyBatchRequestException("The batch request doesn't contain any entries.");
+        }
+
         foreach (var entry in request.Entries)
         {
             Deleted.Enqueue(entry.ReceiptHandle);
