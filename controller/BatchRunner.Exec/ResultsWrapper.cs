@@ -19,6 +19,8 @@ namespace BatchRunner.Exec;
 /// </summary>
 public sealed class ResultsWrapper(Func<string, string?> environment, ILogger log, TimeProvider time)
 {
+    private readonly StoreCalls _store = new(time);
+
     /// <summary>The wrapper itself could not run the command (bad arguments, spec or store), as <c>env</c> and <c>docker run</c> say it.</summary>
     public const int WrapperError = 125;
 
@@ -43,14 +45,15 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
             arguments = ExecArguments.Parse(args, environment);
             var options = Options(arguments);
             store = ResultsStores.Open(arguments.Store, options, path => new LocalResultsStore(path));
-            job = await LoadSpecAsync(arguments.Spec, options, cancellation).ConfigureAwait(false);
+            job = await _store.RunAsync(token => new ValueTask<BatchJob>(LoadSpecAsync(arguments.Spec, options, token)), cancellation).ConfigureAwait(false);
             var plan = new SweepPlan(job.Spec);
             index = IndexSource.Resolve(environment, plan.Count);
             var runId = RunIdentity.For(job);
-            attempt = IndexSource.BatchAttempt(environment) ?? await NextAttemptAsync(store, job.Metadata.Name, runId, index, cancellation).ConfigureAwait(false);
+            attempt = IndexSource.BatchAttempt(environment)
+                ?? await _store.RunAsync(token => new ValueTask<int>(NextAttemptAsync(store, job.Metadata.Name, runId, index, token)), cancellation).ConfigureAwait(false);
             return await RunAttemptAsync(arguments, job, runId, plan.For(index), attempt, store, cancellation).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is FormatException or InvalidSpecException or IOException or UnauthorizedAccessException or Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException)
+        catch (Exception e) when (e is FormatException or InvalidSpecException || StoreCalls.IsStoreFailure(e))
         {
             log.Error("batchrunner-exec: {Error}", e.Message);
             if (e is FormatException)
@@ -147,7 +150,8 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
 
             // An earlier identical point's result, when the store has one as it was: fetched instead of running.
             var key = PointKey.For(job, assignment, program: null);
-            var (reusedFrom, notReused) = await FetchEarlierAsync(store, job, runId, key, attempt, outputDir, logPath, cancellation).ConfigureAwait(false);
+            var (reusedFrom, notReused) = await _store.RunAsync(
+                token => new ValueTask<(string?, string?)>(FetchEarlierAsync(store, job, runId, key, attempt, outputDir, logPath, token)), cancellation).ConfigureAwait(false);
             var startedAt = time.GetUtcNow();
             var child = reusedFrom is null
                 ? await ChildProcess.RunAsync(arguments.Command, WorkloadEnvironment.For(job, runId, assignment, outputDir), logPath).ConfigureAwait(false)
@@ -182,13 +186,24 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
                 };
             }
 
-            await store.PutBytesAsync(StoreLayout.LedgerKey(name, runId, assignment.Index, attempt), row.ToJsonUtf8(), cancellation).ConfigureAwait(false);
-            if (uploadError is null && digest is not null)
+            try
             {
-                // Last: a point others may reuse is one whose files and ledger row are all there.
-                await store.PutBytesAsync(StoreLayout.PointKey(job.Metadata.Namespace, key.Hash),
-                    new StoredPoint(StoreLayout.AttemptPrefix(name, runId, assignment.Index, attempt), digest, key.FieldsText).ToJsonUtf8(), cancellation).ConfigureAwait(false);
+                await _store.RunAsync(token => new ValueTask(store.PutBytesAsync(StoreLayout.LedgerKey(name, runId, assignment.Index, attempt), row.ToJsonUtf8(), token)), cancellation)
+                    .ConfigureAwait(false);
+                if (uploadError is null && digest is not null)
+                {
+                    // Last: a point others may reuse is one whose files and ledger row are all there.
+                    await _store.RunAsync(token => new ValueTask(store.PutBytesAsync(StoreLayout.PointKey(job.Metadata.Namespace, key.Hash),
+                        new StoredPoint(StoreLayout.AttemptPrefix(name, runId, assignment.Index, attempt), digest, key.FieldsText).ToJsonUtf8(), token)), cancellation).ConfigureAwait(false);
+                }
             }
+            catch (Exception e) when (StoreCalls.IsStoreFailure(e))
+            {
+                // The attempt's row could not be kept: not a success the backend may count; it tries the index again.
+                log.Error("batchrunner-exec: recording index {Index} attempt {Attempt} failed: {Error}", assignment.Index, attempt, e.Message);
+                return UploadFailed;
+            }
+
             log.Information(
                 "batchrunner-exec: index {Index} attempt {Attempt} {Status}: {Files} files, {Bytes} bytes, {Rows} rows{Note}",
                 assignment.Index, attempt, row.Status, summary.Files, summary.Bytes, summary.Rows, row.OutputNote is null ? "" : $" ({row.OutputNote})");
@@ -280,9 +295,9 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
         {
             try
             {
-                await store.PutFileAsync(key, path, cancellation).ConfigureAwait(false);
+                await _store.RunAsync(token => new ValueTask(store.PutFileAsync(key, path, token)), cancellation).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or Amazon.Runtime.AmazonServiceException or Amazon.Runtime.AmazonClientException)
+            catch (Exception e) when (StoreCalls.IsStoreFailure(e))
             {
                 log.Error("batchrunner-exec: uploading {Key} failed: {Error}", key, e.Message);
                 firstError ??= string.Create(CultureInfo.InvariantCulture, $"{key}: {e.Message}");

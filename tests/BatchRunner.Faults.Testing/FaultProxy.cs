@@ -105,13 +105,31 @@ public sealed class FaultProxy : IAsyncDisposable
         }
         finally
         {
-            lock (_gate)
+            await ListenAgainAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Back on the same port; while it was closed another socket may have taken it for a moment (an ephemeral port), so a few tries.</summary>
+    private async Task ListenAgainAsync()
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
             {
-                if (!_stop.IsCancellationRequested)
+                lock (_gate)
                 {
-                    _listener = Listen(Port);
-                    _accepting = AcceptAsync(_listener);
+                    if (!_stop.IsCancellationRequested)
+                    {
+                        _listener = Listen(Port);
+                        _accepting = AcceptAsync(_listener);
+                    }
                 }
+
+                return;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt < 50)
+            {
+                await Task.Delay(100).ConfigureAwait(false);
             }
         }
     }
