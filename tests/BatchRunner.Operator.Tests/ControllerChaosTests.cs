@@ -110,12 +110,10 @@ public sealed class ControllerChaosTests(OperatorFixture fixture, ITestOutputHel
         await Eventually.TrueAsync(
             async () => (await Task.WhenAll(names.Select(n => BatchJobAsync(fixture.Admin, _ns, n)))).All(b =>
                 Phase(b) is "Succeeded" or "Failed" && Condition(b, "ResultsCompacted")?.GetProperty("status").GetString() == "True")
-                && await InFlightAsync(queue) == 0,
+                && await FaultRig.InFlightAsync(_queues, queue) == 0,
             Recovery, "every BatchJob finishes and is compacted, and the queue is empty, once the leader is left alone");
 
-        var listed = await k8s.CustomObjectsOperationsExtensions.ListNamespacedCustomObjectAsync(fixture.Admin.CustomObjects, "batchrunner.io", "v1alpha1", _ns, "batchjobs");
-        var items = (listed is System.Text.Json.JsonElement element ? element : System.Text.Json.JsonSerializer.SerializeToElement(listed)).GetProperty("items");
-        Assert.Equal(names.Count, items.GetArrayLength());
+        Assert.Equal(names.Count, await FaultRig.BatchJobCountAsync(fixture, _ns));
         foreach (var name in names)
         {
             var batchJob = await BatchJobAsync(fixture.Admin, _ns, name);
@@ -169,11 +167,5 @@ public sealed class ControllerChaosTests(OperatorFixture fixture, ITestOutputHel
         {
             return false;
         }
-    }
-
-    private async Task<int> InFlightAsync(string queue)
-    {
-        var left = await _queues.Client.GetQueueAttributesAsync(new GetQueueAttributesRequest(queue, ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]));
-        return left.ApproximateNumberOfMessages + left.ApproximateNumberOfMessagesNotVisible;
     }
 }

@@ -28,6 +28,20 @@ internal static class FaultRig
     public static async Task<string> ControllerTokenAsync(OperatorFixture fixture) =>
         System.Text.RegularExpressions.Regex.Match(await File.ReadAllTextAsync(fixture.ControllerKubeconfig), @"token:\s*(\S+)").Groups[1].Value;
 
+    /// <summary>Messages still in a queue, visible or in flight.</summary>
+    public static async Task<int> InFlightAsync(QueueEmulator queues, string queue)
+    {
+        var left = await queues.Client.GetQueueAttributesAsync(new Amazon.SQS.Model.GetQueueAttributesRequest(queue, ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]));
+        return left.ApproximateNumberOfMessages + left.ApproximateNumberOfMessagesNotVisible;
+    }
+
+    /// <summary>How many BatchJobs a namespace holds.</summary>
+    public static async Task<int> BatchJobCountAsync(OperatorFixture fixture, string ns)
+    {
+        var listed = await k8s.CustomObjectsOperationsExtensions.ListNamespacedCustomObjectAsync(fixture.Admin.CustomObjects, "batchrunner.io", "v1alpha1", ns, "batchjobs");
+        return (listed is System.Text.Json.JsonElement element ? element : System.Text.Json.JsonSerializer.SerializeToElement(listed)).GetProperty("items").GetArrayLength();
+    }
+
     public static string Report(string server, FaultProxy proxy) =>
         $"{server}: {string.Join(", ", proxy.Injected.OrderBy(f => f.Key).Select(f => $"{f.Key} {f.Value}"))}; {proxy.Connections} connections";
 

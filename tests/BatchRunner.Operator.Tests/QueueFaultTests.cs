@@ -76,13 +76,11 @@ public sealed class QueueFaultTests(OperatorFixture fixture, ITestOutputHelper o
 
         await Eventually.TrueAsync(
             async () => (await Task.WhenAll(names.Select(n => BatchJobAsync(fixture.Admin, _ns, n)))).All(b => Phase(b) is "Succeeded" or "Failed")
-                && await InFlightAsync(queue) == 0,
+                && await FaultRig.InFlightAsync(_queues, queue) == 0,
             Recovery, "every request is a finished BatchJob and the queue is empty once the faults stop");
 
         // One BatchJob per request (none from a redelivery), one Job each, every index counted once.
-        var listed = await k8s.CustomObjectsOperationsExtensions.ListNamespacedCustomObjectAsync(fixture.Admin.CustomObjects, "batchrunner.io", "v1alpha1", _ns, "batchjobs");
-        var batchJobs = listed is System.Text.Json.JsonElement element ? element : System.Text.Json.JsonSerializer.SerializeToElement(listed);
-        Assert.Equal(names.Count, batchJobs.GetProperty("items").GetArrayLength());
+        Assert.Equal(names.Count, await FaultRig.BatchJobCountAsync(fixture, _ns));
         foreach (var name in names)
         {
             var batchJob = await BatchJobAsync(fixture.Admin, _ns, name);
@@ -96,12 +94,5 @@ public sealed class QueueFaultTests(OperatorFixture fixture, ITestOutputHelper o
         Assert.True(sqs.Injected.Values.Sum() + api.Injected.Values.Sum() >= 20, "the schedules injected faults");
         Assert.DoesNotContain(QueueEmulator.AwsEnvironment["AWS_SECRET_ACCESS_KEY"], controller.Log, StringComparison.Ordinal);
         Assert.DoesNotContain(await FaultRig.ControllerTokenAsync(fixture), controller.Log, StringComparison.Ordinal);
-    }
-
-    /// <summary>Messages still in the queue, visible or in flight.</summary>
-    private async Task<int> InFlightAsync(string queue)
-    {
-        var left = await _queues.Client.GetQueueAttributesAsync(new GetQueueAttributesRequest(queue, ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]));
-        return left.ApproximateNumberOfMessages + left.ApproximateNumberOfMessagesNotVisible;
     }
 }
