@@ -36,11 +36,8 @@ public static class IndexRanges
     public static IReadOnlyList<int> Parse(string? ranges)
     {
         var result = new List<int>();
-        foreach (var part in (ranges ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (var (first, last) in Bounds(ranges))
         {
-            var bounds = part.Split('-', 2);
-            var first = int.Parse(bounds[0], CultureInfo.InvariantCulture);
-            var last = bounds.Length == 2 ? int.Parse(bounds[1], CultureInfo.InvariantCulture) : first;
             for (var index = first; index <= last; index++)
             {
                 result.Add(index);
@@ -50,20 +47,20 @@ public static class IndexRanges
         return result;
     }
 
-    /// <summary>How many indexes the ranges name, without listing them (a million-index range is two numbers).</summary>
-    public static int Count(string? ranges)
+    /// <summary>Each range's first and last index, as written.</summary>
+    private static IEnumerable<(int First, int Last)> Bounds(string? ranges)
     {
-        var count = 0L;
         foreach (var part in (ranges ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             var bounds = part.Split('-', 2);
             var first = int.Parse(bounds[0], CultureInfo.InvariantCulture);
-            var last = bounds.Length == 2 ? int.Parse(bounds[1], CultureInfo.InvariantCulture) : first;
-            count += Math.Max(0, last - first + 1);
+            yield return (first, bounds.Length == 2 ? int.Parse(bounds[1], CultureInfo.InvariantCulture) : first);
         }
-
-        return (int)Math.Min(count, int.MaxValue);
     }
+
+    /// <summary>How many indexes the ranges name, without listing them (a million-index range is two numbers).</summary>
+    public static int Count(string? ranges) =>
+        (int)Math.Min(Bounds(ranges).Sum(range => Math.Max(0L, (long)range.Last - range.First + 1)), int.MaxValue);
 
     /// <summary>
     /// The first ranges of <paramref name="ranges"/> that fit in <paramref name="maxChars"/> characters, cut between

@@ -355,10 +355,19 @@ public sealed partial class BatchJobReconciler(
         }
 
         var number = status.Rerun?.Number ?? 0;
-        // What a rerun keeps of the earlier outcome is reckoned from the list: a partial one would lose failures.
-        string? error = string.Create(CultureInfo.InvariantCulture,
-            $"the run has {status.Failed} failed indexes, more than its status lists; resubmit the points to run again as a new BatchJob (the ledger lists every failed index)");
-        var chosen = status.FailedIndexesTruncated == true ? null : RerunRequest.Resolve(request, status.Total ?? 0, status.FailedIndexes, out error);
+        IReadOnlyList<int>? chosen;
+        string? error;
+        if (status.FailedIndexesTruncated == true)
+        {
+            // What a rerun keeps of the earlier outcome is reckoned from the list: a partial one would lose failures.
+            chosen = null;
+            error = string.Create(CultureInfo.InvariantCulture,
+                $"the run has {status.Failed} failed indexes, more than its status lists; resubmit the points to run again as a new BatchJob (the ledger lists every failed index)");
+        }
+        else
+        {
+            chosen = RerunRequest.Resolve(request, status.Total ?? 0, status.FailedIndexes, out error);
+        }
 
         if (chosen is null)
         {

@@ -12,8 +12,9 @@ namespace BatchRunner.Kubernetes.Dispatch;
 
 /// <summary>
 /// Kubernetes as a backend: a BatchJob's run is one Indexed Job (with the plan its pods read, or beside it in a
-/// ConfigMap when large), named after the BatchJob and owned by it. Nothing is remembered between reconciles: where the run stands is derived from
-/// the Job (and its pods when the Job does not name its failed indexes) every time, so this backend keeps no state.
+/// ConfigMap when large), or several for a run larger than a Job holds (<see cref="JobParts"/>), named after the
+/// BatchJob and owned by it. Nothing is remembered between reconciles: where the run stands is derived from the Jobs
+/// (and their pods when a Job does not name its failed indexes) every time, so this backend keeps no state.
 /// </summary>
 public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings settings, ILogger<KubernetesJobBackend> log, TimeProvider? time = null) : IBatchBackend
 {
@@ -211,7 +212,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             return part.Count;
         }
 
-        if (status.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") == true)
+        if (IsFinished(job))
         {
             return 0;
         }
@@ -308,7 +309,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             return Waiting(job, dispatched: false, Conditions.Reasons.DispatchFailed,
                 $"a Job named {jobName} exists and belongs to something else; BatchRunner will not take it over", WhileRunning) with { State = state.ToJson() };
         }
-        else if (parallelism > (existing.Spec.Parallelism ?? 0) && existing.Status?.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") != true)
+        else if (parallelism > (existing.Spec.Parallelism ?? 0) && !IsFinished(existing))
         {
             // Its queue admitted more since the Job was created (a lower allowance only holds back what has not started).
             await cluster.PatchJobAsync(run.Namespace, jobName, parallelism, existing.Spec.ActiveDeadlineSeconds, cancellation).ConfigureAwait(false);
@@ -552,7 +553,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         var deadline = job.Spec.DeadlineSeconds is { } d ? (long?)Math.Ceiling(d) : null;
         for (var i = 0; i < parts.Count && refused.Count == 0; i++)
         {
-            if (jobs[i] is not { } existing || existing.Status?.Conditions?.Any(c => c.Status == "True" && c.Type is "Complete" or "Failed") == true)
+            if (jobs[i] is not { } existing || IsFinished(existing))
             {
                 continue;
             }
