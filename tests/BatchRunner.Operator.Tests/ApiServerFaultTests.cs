@@ -83,4 +83,27 @@ public sealed class ApiServerFaultTests(OperatorFixture fixture, ITestOutputHelp
         Assert.True(token.Length > 20, "the kubeconfig carries a token");
         Assert.DoesNotContain(token, controller.Log, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_controller_started_while_the_api_server_refuses_connections_waits_for_it_and_then_dispatches()
+    {
+        var proxy = FaultRig.ApiServerProxy(fixture);
+        _owned.Add(proxy);
+        var kubeconfig = await FaultRig.KubeconfigThroughAsync(fixture, proxy, _ns);
+        _owned.Add(PodSimulator.Start(fixture.Admin, new PodSimulatorOptions { Namespace = _ns, RunningFor = TimeSpan.FromSeconds(1) }));
+
+        // Without an election the operator's first call is the API server's version: it meets a refused port.
+        var refusing = proxy.RefuseForAsync(TimeSpan.FromSeconds(6));
+        var controller = ControllerProcess.Start(kubeconfig, "replica-refused", "--BatchRunner:LeaderElection:Enabled=false");
+        _owned.Add(new FaultRig.Logged(controller, output));
+        await fixture.ApplyAsync(BatchJobYaml(_ns, "after-refusals"));
+        await refusing;
+
+        await Eventually.TrueAsync(
+            async () => Phase(await BatchJobAsync(fixture.Admin, _ns, "after-refusals")) == "Succeeded",
+            TimeSpan.FromSeconds(60), "the BatchJob succeeds once the API server answers");
+        Assert.False(controller.HasExited, $"the controller exited with {(controller.HasExited ? controller.ExitCode : 0)}");
+        Assert.True(proxy.Injected.GetValueOrDefault(FaultKind.Refused) > 0, "connections were refused");
+        Assert.Contains("version could not be read", controller.Log, StringComparison.Ordinal);
+    }
 }

@@ -45,7 +45,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
     /// <summary>Runs until cancelled (leadership lost, or shutdown).</summary>
     public async Task RunAsync(CancellationToken cancellation)
     {
-        var version = await client.Version.GetCodeAsync(cancellation).ConfigureAwait(false);
+        var version = await ReadVersionAsync(cancellation).ConfigureAwait(false);
         var capabilities = ClusterCapabilities.FromVersion(version.Major, version.Minor);
         _log.LogInformation("Operating on Kubernetes {Version}; Indexed Jobs {Indexed}, backoffLimitPerIndex {PerIndex}",
             version.GitVersion, capabilities.IndexedJobs, capabilities.BackoffLimitPerIndex);
@@ -92,6 +92,27 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
             await stop.CancelAsync().ConfigureAwait(false);
             queue.ShutDown();
             await Task.WhenAll([.. informers, compacting, scheduling]).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The API server's version, asked until it answers: an API server restarting, or a connection refused just
+    /// as this replica starts to lead, is waited out as the informers wait out a failed list, not a reason to exit.
+    /// </summary>
+    private async Task<VersionInfo> ReadVersionAsync(CancellationToken cancellation)
+    {
+        for (var failures = 1; ; failures++)
+        {
+            try
+            {
+                return await client.Version.GetCodeAsync(cancellation).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
+            {
+                var delay = TimeSpan.FromMilliseconds(Math.Min(200 * Math.Pow(2, failures), 30_000));
+                _log.LogWarning("The API server's version could not be read ({Message}; {Failures} in a row); asking again in {Delay}", e.Message, failures, delay);
+                await Task.Delay(delay, time, cancellation).ConfigureAwait(false);
+            }
         }
     }
 
