@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using BatchRunner.Backends.Scheduling;
@@ -351,7 +352,13 @@ public sealed class QueueSchedulingTests
             _batchJobs[$"{ns}/{name}"] = batchJob;
         }
 
-        public void SetStatus(string key, string status) => _batchJobs[key].Status = JsonDocument.Parse(status).RootElement.Clone();
+        /// <summary>A status write, as the API server makes it: the object gets a new resourceVersion.</summary>
+        public void SetStatus(string key, string status)
+        {
+            var batchJob = _batchJobs[key];
+            batchJob.Status = JsonDocument.Parse(status).RootElement.Clone();
+            batchJob.Metadata.ResourceVersion = (long.Parse(batchJob.Metadata.ResourceVersion ?? "0", CultureInfo.InvariantCulture) + 1).ToString(CultureInfo.InvariantCulture);
+        }
 
         /// <summary>The informer sees what was written.</summary>
         public void ShowWritten()

@@ -136,6 +136,42 @@ public sealed class WorkQueueTests : IDisposable
     }
 
     [Fact]
+    public async Task Requeues_after_several_delays_wait_once_for_the_earliest_and_hand_the_item_out_once()
+    {
+        _queue.AddAfter("a", TimeSpan.FromSeconds(60));
+        _queue.AddAfter("a", TimeSpan.FromSeconds(5));
+        _queue.AddAfter("a", TimeSpan.FromSeconds(60));
+        Assert.Equal(1, _queue.Waiting);
+
+        _time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal("a", await _queue.GetAsync(_test.Token).WaitAsync(Patience));
+        _queue.Done("a");
+        Assert.Equal(0, _queue.Waiting);
+
+        // The 60-second timers that were outdone add nothing when they come due.
+        _time.Advance(TimeSpan.FromSeconds(60));
+        await Task.Delay(Moment);
+        Assert.Equal(0, _queue.Depth);
+    }
+
+    [Fact]
+    public async Task A_later_requeue_asked_after_the_earlier_one_came_due_waits_for_its_own_time()
+    {
+        _queue.AddAfter("a", TimeSpan.FromSeconds(5));
+        _queue.AddAfter("a", TimeSpan.FromSeconds(10));
+        _time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal("a", await _queue.GetAsync(_test.Token).WaitAsync(Patience));
+        _queue.Done("a");
+
+        _queue.AddAfter("a", TimeSpan.FromSeconds(30));
+        _time.Advance(TimeSpan.FromSeconds(10));
+        await Task.Delay(Moment);
+        Assert.Equal(0, _queue.Depth);
+        _time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Equal("a", await _queue.GetAsync(_test.Token).WaitAsync(Patience));
+    }
+
+    [Fact]
     public void A_delay_of_zero_adds_at_once()
     {
         _queue.AddAfter("a", TimeSpan.Zero);

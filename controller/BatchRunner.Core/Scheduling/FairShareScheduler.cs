@@ -186,9 +186,24 @@ public static class FairShareScheduler
             }
         }
 
-        /// <summary>The tenant's best-ranked workload that wants more, unless the tenant is blocked.</summary>
-        private Workload? NextOf(Tenant tenant) =>
-            tenant.Blocked ? null : tenant.Workloads.FirstOrDefault(w => _allowance[w.Key] < w.Wanted);
+        /// <summary>
+        /// The tenant's best-ranked workload that wants more, unless the tenant is blocked. Allowances only grow while the pool fills, so the ones
+        /// passed stay served: a cursor, not a scan from the start at every grant (that was quadratic in workloads).
+        /// </summary>
+        private Workload? NextOf(Tenant tenant)
+        {
+            if (tenant.Blocked)
+            {
+                return null;
+            }
+
+            while (tenant.Served < tenant.Workloads.Count && _allowance[tenant.Workloads[tenant.Served].Key] >= tenant.Workloads[tenant.Served].Wanted)
+            {
+                tenant.Served++;
+            }
+
+            return tenant.Served < tenant.Workloads.Count ? tenant.Workloads[tenant.Served] : null;
+        }
 
         /// <summary>How many more indexes of the workload fit the pool's quota.</summary>
         private long Fits(Workload workload)
@@ -279,6 +294,9 @@ public static class FairShareScheduler
         public long MilliCpu { get; private set; }
         public long Memory { get; private set; }
         public bool Blocked { get; set; }
+
+        /// <summary>How many of <see cref="Workloads"/>, in order, have all they want.</summary>
+        public int Served { get; set; }
 
         public void Add(Workload workload, int indexes) =>
             (Indexes, MilliCpu, Memory) = (Indexes + indexes, MilliCpu + indexes * workload.MilliCpuPerIndex, Memory + indexes * workload.MemoryBytesPerIndex);

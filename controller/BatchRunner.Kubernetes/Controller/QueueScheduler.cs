@@ -41,10 +41,16 @@ public sealed class QueueScheduler(
     private static readonly TimeSpan UsageWriteInterval = TimeSpan.FromSeconds(30);
 
     private readonly SemaphoreSlim _poked = new(0, 1);
-    private readonly Dictionary<(string Uid, long Generation), BatchJob?> _parsed = [];
+    private readonly Dictionary<string, Reading> _read = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Written, DateTimeOffset At)> _queueStatuses = new(StringComparer.Ordinal);
     private readonly HashSet<string> _admitted = new(StringComparer.Ordinal);
     private IReadOnlyList<TenantUsage>? _usage;
+    private TimeSpan _lastCycle;
+
+    /// <summary>A BatchJob as last read: its status by resourceVersion, its spec by generation (read again only when they change).</summary>
+    private sealed record Reading(string? ResourceVersion, long Generation, BatchJobStatus Status, Lazy<BatchJob?> Job);
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     public void Dispose() => _poked.Dispose();
 
@@ -81,7 +87,9 @@ public sealed class QueueScheduler(
 
             try
             {
-                await Task.Delay(MinInterval, time, cancellation).ConfigureAwait(false);
+                // A cycle reads every BatchJob: while many change at once, cycles are spaced by twice their own
+                // length, so scheduling never takes more than a third of a core from the API server it waits on.
+                await Task.Delay(Max(MinInterval, 2 * _lastCycle), time, cancellation).ConfigureAwait(false);
                 await _poked.WaitAsync(Tick, cancellation).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
@@ -110,7 +118,8 @@ public sealed class QueueScheduler(
         }
 
         ObserveAdmissions(standings, created, now);
-        metrics.SchedulerCycleDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        _lastCycle = Stopwatch.GetElapsedTime(started);
+        metrics.SchedulerCycleDuration.Observe(_lastCycle.TotalSeconds);
         await WriteQueueStatusesAsync(queueObjects, result, refused, now, cancellation).ConfigureAwait(false);
         return result;
     }
@@ -129,25 +138,15 @@ public sealed class QueueScheduler(
     {
         var queued = new List<QueuedWorkload>();
         var created = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
-        var seen = new HashSet<(string, long)>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var batchJob in cluster.BatchJobs)
         {
-            var status = BatchJobStatus.FromJson(batchJob.Status);
+            var reading = Read(batchJob);
+            seen.Add(batchJob.Metadata.Uid ?? batchJob.Key);
+            var status = reading.Status;
             if (batchJob.Metadata.DeletionTimestamp is not null || status.IsTerminal
-                || batchJob.Metadata.Annotations?.TryGetValue(BatchJobResource.CancelAnnotation, out var cancel) == true && cancel == "true")
-            {
-                continue;
-            }
-
-            var parseKey = (batchJob.Metadata.Uid ?? batchJob.Key, batchJob.Metadata.Generation ?? 0);
-            seen.Add(parseKey);
-            if (!_parsed.TryGetValue(parseKey, out var job))
-            {
-                var parsed = BatchJobParser.FromNode(batchJob.ToDocument());
-                _parsed[parseKey] = job = parsed.Job;
-            }
-
-            if (job is null)
+                || batchJob.Metadata.Annotations?.TryGetValue(BatchJobResource.CancelAnnotation, out var cancel) == true && cancel == "true"
+                || reading.Job.Value is not { } job)
             {
                 continue;
             }
@@ -190,13 +189,28 @@ public sealed class QueueScheduler(
             queued.Add(new QueuedWorkload(workload with { Remaining = remaining, Running = Math.Min(remaining, status.Active ?? 0) }, status.Queue?.Runtimes, status.NothingDispatched));
         }
 
-        // Forget parses of objects gone or changed.
-        foreach (var stale in _parsed.Keys.Where(k => !seen.Contains(k)).ToList())
+        // Forget readings of objects gone.
+        foreach (var gone in _read.Keys.Where(k => !seen.Contains(k)).ToList())
         {
-            _parsed.Remove(stale);
+            _read.Remove(gone);
         }
 
         return (queued, created);
+    }
+
+    private Reading Read(BatchJobObject batchJob)
+    {
+        var key = batchJob.Metadata.Uid ?? batchJob.Key;
+        var (version, generation) = (batchJob.Metadata.ResourceVersion, batchJob.Metadata.Generation ?? 0);
+        _read.TryGetValue(key, out var last);
+        if (last is not null && version is not null && last.ResourceVersion == version)
+        {
+            return last;
+        }
+
+        // The spec is parsed when first needed (a finished BatchJob's never is), and again only for a new generation.
+        var job = last is not null && last.Generation == generation ? last.Job : new Lazy<BatchJob?>(() => BatchJobParser.FromNode(batchJob.ToDocument()).Job, LazyThreadSafetyMode.None);
+        return _read[key] = new Reading(version, generation, BatchJobStatus.FromJson(batchJob.Status), job);
     }
 
     private void ObserveAdmissions(IReadOnlyDictionary<string, Standing> standings, Dictionary<string, DateTimeOffset> created, DateTimeOffset now)

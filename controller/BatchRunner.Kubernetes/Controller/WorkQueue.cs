@@ -3,7 +3,9 @@ namespace BatchRunner.Kubernetes.Controller;
 /// <summary>
 /// A de-duplicating work queue with client-go's semantics: an item queued many times is processed once; an item
 /// added while it is being processed is processed again after <see cref="Done"/>, never by two workers at once;
-/// failures back off exponentially per item (<see cref="AddRateLimited"/>) until <see cref="Forget"/>.
+/// failures back off exponentially per item (<see cref="AddRateLimited"/>) until <see cref="Forget"/>; an item
+/// waiting to be added later waits once, for the earliest time asked (a reconcile's requeue-after does not pile up
+/// timers, each of which would be a reconcile of its own).
 /// </summary>
 public sealed class WorkQueue<T> : IDisposable
     where T : notnull
@@ -13,6 +15,7 @@ public sealed class WorkQueue<T> : IDisposable
     private readonly HashSet<T> _dirty = [];
     private readonly HashSet<T> _processing = [];
     private readonly Dictionary<T, int> _failures = [];
+    private readonly Dictionary<T, DateTimeOffset> _waiting = [];
     private readonly SemaphoreSlim _available = new(0);
     private readonly TimeProvider _time;
     private readonly TimeSpan _baseDelay;
@@ -53,7 +56,19 @@ public sealed class WorkQueue<T> : IDisposable
         _available.Release();
     }
 
-    /// <summary>Adds the item after a delay (a requeue-after, or a backoff).</summary>
+    /// <summary>Items waiting to be added after a delay.</summary>
+    public int Waiting
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _waiting.Count;
+            }
+        }
+    }
+
+    /// <summary>Adds the item after a delay (a requeue-after, or a backoff); if it already waits for an earlier time, that stands.</summary>
     public void AddAfter(T item, TimeSpan delay)
     {
         if (delay <= TimeSpan.Zero)
@@ -62,7 +77,18 @@ public sealed class WorkQueue<T> : IDisposable
             return;
         }
 
-        _ = DelayThenAddAsync(item, delay);
+        var due = _time.GetUtcNow() + delay;
+        lock (_gate)
+        {
+            if (_shutdown.IsCancellationRequested || _waiting.TryGetValue(item, out var earlier) && earlier <= due)
+            {
+                return;
+            }
+
+            _waiting[item] = due;
+        }
+
+        _ = DelayThenAddAsync(item, due, delay);
     }
 
     /// <summary>Adds the item after its next backoff: 5 ms, 10 ms, 20 ms … up to the maximum.</summary>
@@ -144,11 +170,22 @@ public sealed class WorkQueue<T> : IDisposable
         _available.Dispose();
     }
 
-    private async Task DelayThenAddAsync(T item, TimeSpan delay)
+    private async Task DelayThenAddAsync(T item, DateTimeOffset due, TimeSpan delay)
     {
         try
         {
             await Task.Delay(delay, _time, _shutdown.Token).ConfigureAwait(false);
+            lock (_gate)
+            {
+                // An earlier time asked since took this one's place (and was added then).
+                if (!_waiting.TryGetValue(item, out var current) || current != due)
+                {
+                    return;
+                }
+
+                _waiting.Remove(item);
+            }
+
             Add(item);
         }
         catch (OperationCanceledException)
