@@ -93,6 +93,45 @@ public sealed class BatchJobReconcilerTests
     }
 
     [Fact]
+    public async Task While_new_batchjobs_keep_arriving_an_uncounted_jobs_first_status_write_waits_longer_and_says_so()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, NullLoggerFactory.Instance);
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Job.Metadata.CreationTimestamp = _time.GetUtcNow().UtcDateTime;
+
+        // Six seconds on, a quiet controller would write Pending; a busy one leaves it for the arrivals to pause.
+        _cluster.Busy = true;
+        _time.Advance(TimeSpan.FromSeconds(6));
+        var waiting = await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Assert.Equal(["create-job sweep"], _cluster.Writes);
+        Assert.True(waiting.AwaitsReport);
+        Assert.Equal(TimeSpan.FromSeconds(24), waiting.RequeueAfter);
+
+        // Arrivals paused: the look the operator hands back writes it.
+        _cluster.Busy = false;
+        var written = await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Assert.False(written.AwaitsReport);
+        Assert.Equal(["create-job sweep", "status"], _cluster.Writes);
+        Assert.Equal((RunPhase.Pending, Specs.Name), (Status.Phase, Status.JobName));
+    }
+
+    [Fact]
+    public async Task A_busy_controller_writes_the_first_status_all_the_same_once_the_job_waited_half_a_minute()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, NullLoggerFactory.Instance);
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Job.Metadata.CreationTimestamp = _time.GetUtcNow().UtcDateTime;
+        _cluster.Busy = true;
+
+        _time.Advance(TimeSpan.FromSeconds(31));
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+
+        Assert.Equal(["create-job sweep", "status"], _cluster.Writes);
+    }
+
+    [Fact]
     public async Task A_job_not_counted_within_seconds_has_its_pending_status_written_all_the_same()
     {
         _cluster.Apply(Specs.Object(Sweep));

@@ -26,6 +26,9 @@ internal sealed class FakeCluster(ClusterCapabilities? capabilities = null) : IC
 
     public ClusterCapabilities Capabilities { get; } = capabilities ?? ClusterCapabilities.Current;
 
+    /// <summary>Whether new BatchJobs are arriving one on another, as the test says.</summary>
+    public bool Busy { get; set; }
+
     /// <summary>Every write, in order: "finalizers", "status", "create-configmap NAME", "create-job NAME", "patch-job NAME", …</summary>
     public List<string> Writes { get; } = [];
 

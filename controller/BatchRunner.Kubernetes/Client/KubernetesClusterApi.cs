@@ -31,7 +31,15 @@ public sealed class KubernetesClusterApi(
 
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _statusWrites = new(StringComparer.Ordinal);
 
+    /// <summary>An Event waits at most this long for new BatchJobs' arrivals to pause before it is written anyway.</summary>
+    private static readonly TimeSpan MostEventWait = TimeSpan.FromSeconds(30);
+
     public ClusterCapabilities Capabilities { get; } = capabilities;
+
+    /// <summary>The operator's measure of arrivals; without one the controller is never busy.</summary>
+    public DispatchPressure? Pressure { get; set; }
+
+    public bool Busy => Pressure?.Busy == true;
 
     public BatchJobObject? GetBatchJob(string key) => batchJobs.TryGet(key, out var value) ? value : null;
 
@@ -202,6 +210,12 @@ public sealed class KubernetesClusterApi(
         {
             await foreach (var item in _events.Reader.ReadAllAsync(cancellation).ConfigureAwait(false))
             {
+                // While new BatchJobs keep arriving their Jobs go first; the Event keeps the time it happened.
+                while (Busy && time.GetUtcNow().UtcDateTime - item.FirstTimestamp < MostEventWait)
+                {
+                    await Task.Delay(DispatchPressure.Quiet / 4, time, cancellation).ConfigureAwait(false);
+                }
+
                 try
                 {
                     await client.CoreV1.CreateNamespacedEventAsync(item, item.Metadata.NamespaceProperty, cancellationToken: cancellation).ConfigureAwait(false);

@@ -58,8 +58,9 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         var batchJobs = new Informer<BatchJobObject>("batchjobs", new CustomObjectListWatch<BatchJobObject, BatchJobObjectList>(client, BatchJobResource.Plural), logs.CreateLogger<Informer<BatchJobObject>>(), time);
         var jobs = new Informer<V1Job>("jobs", new ManagedJobListWatch(client), logs.CreateLogger<Informer<V1Job>>(), time);
         var queues = new Informer<QueueObject>("queues", new CustomObjectListWatch<QueueObject, QueueObjectList>(client, QueueResource.Plural), logs.CreateLogger<Informer<QueueObject>>(), time);
-        var api = new KubernetesClusterApi(client, batchJobs, jobs, capabilities, settings.Component, time, logs.CreateLogger<KubernetesClusterApi>());
-        batchJobs.Changed += (key, batchJob) => EnqueueBatchJob(queue, api, key, batchJob);
+        var pressure = new DispatchPressure(time);
+        var api = new KubernetesClusterApi(client, batchJobs, jobs, capabilities, settings.Component, time, logs.CreateLogger<KubernetesClusterApi>()) { Pressure = pressure };
+        batchJobs.Changed += (key, batchJob) => EnqueueBatchJob(queue, api, pressure, key, batchJob);
         jobs.Changed += (key, job) => EnqueueOwner(queue, key, job);
         _batchJobs = batchJobs;
         _jobs = jobs;
@@ -73,7 +74,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         queues.Changed += (_, _) => scheduler.Poke();
         var reconciler = new BatchJobReconciler(api, backends, settings.Dispatch.Results?.Uri, time, logs.CreateLogger<BatchJobReconciler>(), compaction, board, settings.Prices);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        var informers = new[] { batchJobs.RunAsync(stop.Token), jobs.RunAsync(stop.Token), queues.RunAsync(stop.Token), api.SendEventsAsync(stop.Token) };
+        var informers = new[] { batchJobs.RunAsync(stop.Token), jobs.RunAsync(stop.Token), queues.RunAsync(stop.Token), api.SendEventsAsync(stop.Token), pressure.RunAsync(queue.Add, stop.Token) };
         var scheduling = Task.CompletedTask;
         // A compaction that settled wakes its BatchJob up, so its condition says so.
         var compacting = compaction?.RunAsync(queue.Add, stop.Token) ?? Task.CompletedTask;
@@ -84,7 +85,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
             _log.LogInformation("Caches synced: {BatchJobs} BatchJobs, {Jobs} Jobs, {Queues} Queues; starting the scheduler and {Workers} workers",
                 batchJobs.Items.Count, jobs.Items.Count, queues.Items.Count, settings.Workers);
             scheduling = scheduler.RunAsync(stop.Token);
-            var workers = Enumerable.Range(0, settings.Workers).Select(_ => WorkAsync(queue, reconciler, stop.Token)).ToArray();
+            var workers = Enumerable.Range(0, settings.Workers).Select(_ => WorkAsync(queue, reconciler, pressure, stop.Token)).ToArray();
             await Task.WhenAll(workers).ConfigureAwait(false);
         }
         finally
@@ -137,8 +138,14 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
     }
 
     /// <summary>Every change but the controller's own status writes (the scheduler still hears of those).</summary>
-    private static void EnqueueBatchJob(WorkQueue<string> queue, KubernetesClusterApi api, string key, BatchJobObject? batchJob)
+    private static void EnqueueBatchJob(WorkQueue<string> queue, KubernetesClusterApi api, DispatchPressure pressure, string key, BatchJobObject? batchJob)
     {
+        if (batchJob is { Status: null })
+        {
+            // New: nothing was written of it yet.
+            pressure.Arrived();
+        }
+
         if (batchJob is null)
         {
             api.Forget(key);
@@ -159,7 +166,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         queue.Add($"{ns}/{owner}");
     }
 
-    private async Task WorkAsync(WorkQueue<string> queue, BatchJobReconciler reconciler, CancellationToken cancellation)
+    private async Task WorkAsync(WorkQueue<string> queue, BatchJobReconciler reconciler, DispatchPressure pressure, CancellationToken cancellation)
     {
         while (!cancellation.IsCancellationRequested)
         {
@@ -182,6 +189,11 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
                 if (result.RequeueAfter is { } delay)
                 {
                     queue.AddAfter(key, delay);
+                }
+
+                if (result.AwaitsReport && pressure.Busy)
+                {
+                    pressure.Defer(key);
                 }
 
                 metrics.Reconciles.WithLabels("success").Inc();

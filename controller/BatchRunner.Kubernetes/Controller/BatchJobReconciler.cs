@@ -17,6 +17,9 @@ namespace BatchRunner.Kubernetes.Controller;
 /// <summary>What a reconcile asks of the queue: nothing, or another look after a while.</summary>
 public readonly record struct ReconcileResult(TimeSpan? RequeueAfter)
 {
+    /// <summary>The status write was left for the run's first report (or for arrivals to pause, when the controller is busy).</summary>
+    public bool AwaitsReport { get; init; }
+
     public static readonly ReconcileResult Done = new(null);
 
     public static ReconcileResult After(TimeSpan delay) => new(delay);
@@ -235,7 +238,7 @@ public sealed partial class BatchJobReconciler(
             // Its watch brings the BatchJob back at once: that look writes the dispatch and the first progress as one
             // status write, and the events of what changed then. Only the backend's own events are this call's to say.
             await RecordEventsAsync(batchJob, progress, cancellation).ConfigureAwait(false);
-            return ReconcileResult.After(progress.PollAfter);
+            return ReconcileResult.After(progress.PollAfter) with { AwaitsReport = true };
         }
 
         now = time.GetUtcNow();

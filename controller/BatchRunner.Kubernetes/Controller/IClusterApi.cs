@@ -14,6 +14,12 @@ public interface IClusterApi
 {
     ClusterCapabilities Capabilities { get; }
 
+    /// <summary>
+    /// New BatchJobs are arriving one on another (<see cref="DispatchPressure"/>): a run just dispatched may leave its
+    /// first status write for when they pause, so the API server's time goes to the Jobs first.
+    /// </summary>
+    bool Busy { get; }
+
     /// <summary>From the BatchJob informer's cache.</summary>
     BatchJobObject? GetBatchJob(string key);
 

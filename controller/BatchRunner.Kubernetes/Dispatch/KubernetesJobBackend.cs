@@ -24,6 +24,11 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
     /// </summary>
     private static readonly TimeSpan FirstCountWindow = TimeSpan.FromSeconds(5);
 
+    /// <summary>The same while new BatchJobs keep arriving (<see cref="IClusterApi.Busy"/>): their Jobs go first; the host reconciles the waiting ones once arrivals pause.</summary>
+    private static readonly TimeSpan BusyCountWindow = TimeSpan.FromSeconds(30);
+
+    private TimeSpan CountWindow => cluster.Busy ? BusyCountWindow : FirstCountWindow;
+
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     /// <summary>Job events wake the BatchJob up; this look is a safety net while work runs.</summary>
@@ -167,7 +172,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
 
         // 5. A Job created now, or one so new the Job controller has not counted it, comes back through the Job
         //    informer in a moment with its first count; till then (a few seconds at most) nothing needs writing.
-        var uncounted = parts.Select((part, i) => jobs[i] is null ? created.Contains(part) ? FirstCountWindow : (TimeSpan?)null : UntilCounted(jobs[i])).Max();
+        var uncounted = parts.Select((part, i) => jobs[i] is null ? created.Contains(part) ? CountWindow : (TimeSpan?)null : UntilCounted(jobs[i])).Max();
         var progress = FromDerived(derived, job, Dispatched: refused is null, reason, message,
             failure?.Reason, failure?.Message) with
         {
@@ -221,7 +226,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         return Math.Max(0, part.Count - (status.Succeeded ?? 0) - failed);
     }
 
-    /// <summary>What is left of <see cref="FirstCountWindow"/> for a Job not counted yet; null once it was counted, or waited for long enough.</summary>
+    /// <summary>What is left of <see cref="CountWindow"/> for a Job not counted yet; null once it was counted, or waited for long enough.</summary>
     private TimeSpan? UntilCounted(V1Job? existing)
     {
         if (existing is null)
@@ -234,7 +239,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             return null;
         }
 
-        var left = FirstCountWindow - (_time.GetUtcNow().UtcDateTime - DateTime.SpecifyKind(created, DateTimeKind.Utc));
+        var left = CountWindow - (_time.GetUtcNow().UtcDateTime - DateTime.SpecifyKind(created, DateTimeKind.Utc));
         return left > TimeSpan.Zero ? left : null;
     }
 
