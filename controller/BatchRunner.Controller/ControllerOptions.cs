@@ -16,9 +16,16 @@ public sealed class KubernetesOptions
     [Range(1, 64)]
     public int Workers { get; init; } = 4;
 
-    /// <summary>API requests per second, steady state (watches are not counted).</summary>
+    /// <summary>
+    /// API requests per second, steady state (watches are not counted). Unset: <see cref="AutoQps"/> until the API
+    /// server's first answer shows API Priority and Fairness, then no client-side limit (the server shares its own
+    /// capacity and answers 429, which the client waits out). Set, it always holds.
+    /// </summary>
     [Range(0.1, 10_000)]
-    public double Qps { get; init; } = 50;
+    public double? Qps { get; init; }
+
+    /// <summary>The rate while <see cref="Qps"/> is unset and the API server has not shown API Priority and Fairness.</summary>
+    public const double AutoQps = 50;
 
     /// <summary>API requests allowed in a burst above the steady rate.</summary>
     [Range(1, 10_000)]

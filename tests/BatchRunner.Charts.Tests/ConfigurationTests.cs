@@ -110,6 +110,14 @@ public class ConfigurationTests
     }
 
     [Fact]
+    public void The_chart_leaves_the_client_rate_to_the_controller_unless_a_value_sets_one()
+    {
+        // Unset, the controller limits itself until the API server shows API Priority and Fairness, then not at all.
+        Assert.Null(Bind<KubernetesOptions>("values.yaml", "", KubernetesOptions.Section).Qps);
+        Assert.Equal(20, Bind<KubernetesOptions>("values.yaml", "kubernetes.qps=20", KubernetesOptions.Section).Qps);
+    }
+
+    [Fact]
     public void On_minikube_job_pods_get_the_in_cluster_stores_credentials_from_a_secret_in_their_namespace()
     {
         var objects = Helm.Render(Helm.ValuesArgs("values-minikube.yaml")).Objects();

@@ -84,6 +84,54 @@ public sealed class RateLimitingHandlerTests
     }
 
     [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Auto_lifts_the_limit_once_the_api_server_shows_priority_and_fairness_and_not_before(bool serverHasIt)
+    {
+        const int calls = 10;
+        var lifted = 0;
+        var handler = RateLimitingHandler.Auto(qps: 1, burst: 1, () => lifted++);
+        handler.InnerHandler = new Answering(flowSchema: serverHasIt);
+        using var client = new HttpMessageInvoker(handler);
+        var clock = Stopwatch.StartNew();
+        var sent = 0;
+        while (sent < calls && clock.Elapsed < TimeSpan.FromSeconds(1.5))
+        {
+            using var request = Get("/apis/batch/v1/namespaces/a/jobs");
+            (await client.SendAsync(request, CancellationToken.None)).Dispose();
+            sent++;
+        }
+
+        // At 1 QPS with a burst of 1, a limited client gets two or three calls through in 1.5 s; a lifted one all of them.
+        if (serverHasIt)
+        {
+            Assert.Equal(calls, sent);
+        }
+        else
+        {
+            Assert.InRange(sent, 2, 3);
+        }
+
+        Assert.Equal(serverHasIt ? 1 : 0, lifted);
+    }
+
+    [Fact]
+    public async Task A_rate_set_by_hand_holds_even_when_the_server_shows_priority_and_fairness()
+    {
+        using var client = new HttpMessageInvoker(new RateLimitingHandler(qps: 1, burst: 1) { InnerHandler = new Answering(flowSchema: true) });
+        var clock = Stopwatch.StartNew();
+        var sent = 0;
+        while (clock.Elapsed < TimeSpan.FromSeconds(1.5))
+        {
+            using var request = Get("/apis/batch/v1/namespaces/a/jobs");
+            (await client.SendAsync(request, CancellationToken.None)).Dispose();
+            sent++;
+        }
+
+        Assert.InRange(sent, 2, 3);
+    }
+
+    [Theory]
     [InlineData(0, 1)]
     [InlineData(-1, 1)]
     [InlineData(5, 0)]
@@ -93,12 +141,18 @@ public sealed class RateLimitingHandlerTests
     }
 
     /// <summary>Answers OK to everything, noting each path in the order requests got through.</summary>
-    private sealed class Answering(System.Collections.Concurrent.ConcurrentQueue<string>? sent = null) : HttpMessageHandler
+    private sealed class Answering(System.Collections.Concurrent.ConcurrentQueue<string>? sent = null, bool flowSchema = false) : HttpMessageHandler
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             sent?.Enqueue(request.RequestUri!.AbsolutePath);
-            return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { RequestMessage = request });
+            var response = new HttpResponseMessage(HttpStatusCode.OK) { RequestMessage = request };
+            if (flowSchema)
+            {
+                response.Headers.Add(RateLimitingHandler.FlowSchemaHeader, "2b2ffd0e-3a85-4a4c-9e29-7c6b8e0b3f4d");
+            }
+
+            return Task.FromResult(response);
         }
     }
 }

@@ -37,7 +37,8 @@ public static class ControllerHostExtensions
         builder.Services.AddSingleton(services => services.GetRequiredService<IOptions<PricesOptions>>().Value.Load());
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(new ControllerMetrics(new CollectorRegistry()));
-        builder.Services.AddSingleton<IKubernetes>(services => CreateClient(services.GetRequiredService<IOptions<KubernetesOptions>>().Value, services.GetRequiredService<ControllerMetrics>()));
+        builder.Services.AddSingleton<IKubernetes>(services => CreateClient(
+            services.GetRequiredService<IOptions<KubernetesOptions>>().Value, services.GetRequiredService<ControllerMetrics>(), services.GetRequiredService<ILogger<KubernetesOptions>>()));
         builder.Services.AddSingleton<ControllerState>();
         builder.Services.AddControllerHealthChecks();
         builder.Services.AddHostedService<KubernetesOperatorService>();
@@ -52,14 +53,19 @@ public static class ControllerHostExtensions
 
     /// <summary>
     /// The client, from a kubeconfig file, the in-cluster service account, or the default kubeconfig, with client-side
-    /// QPS; every call it makes is counted in <paramref name="metrics"/>.
+    /// QPS (<see cref="KubernetesOptions.Qps"/>) and client-go's waits on 429; every call it sends (each try) is counted
+    /// in <paramref name="metrics"/>.
     /// </summary>
-    public static IKubernetes CreateClient(KubernetesOptions options, ControllerMetrics metrics)
+    public static IKubernetes CreateClient(KubernetesOptions options, ControllerMetrics metrics, Microsoft.Extensions.Logging.ILogger? log = null)
     {
         var configuration = options.Kubeconfig is { Length: > 0 } path ? KubernetesClientConfiguration.BuildConfigFromConfigFile(path)
             : KubernetesClientConfiguration.IsInCluster() ? KubernetesClientConfiguration.InClusterConfig()
             : KubernetesClientConfiguration.BuildDefaultConfig();
-        return new k8s.Kubernetes(configuration, new RateLimitingHandler(options.Qps, options.Burst),
+        var limit = options.Qps is { } qps
+            ? new RateLimitingHandler(qps, options.Burst)
+            : RateLimitingHandler.Auto(KubernetesOptions.AutoQps, options.Burst, () => log?.LogInformation(
+                "The API server shares its capacity with API Priority and Fairness: no client-side QPS limit (BatchRunner:Kubernetes:Qps sets one)"));
+        return new k8s.Kubernetes(configuration, new RetryAfterHandler(), limit,
             new ApiRequestMetricsHandler((verb, resource) => metrics.ApiRequests.WithLabels(verb, resource).Inc()));
     }
 

@@ -8,7 +8,9 @@ using k8s;
 // equivalent Job manifests to the same API server in the same run. Prints figures; no pass/fail.
 //   BatchRunner.OperatorBenchmark [--count N] [--qps Q] [--burst B] [--workers W]
 var count = Option("--count", 500);
-var qps = Option("--qps", 50);
+var clientLimitLifted = false;
+// Unset: the controller's default (limited until the API server shows API Priority and Fairness, then not).
+var qps = Array.IndexOf(args, "--qps") is var q and >= 0 && q + 1 < args.Length ? args[q + 1] : null;
 var burst = Option("--burst", 100);
 var workers = Option("--workers", 4);
 var root = FindRepoRoot();
@@ -83,7 +85,7 @@ var reconciles = Reconciles(metrics);
 double Sample(string name) => metrics.Split('\n').Where(l => l.StartsWith(name + " ", StringComparison.Ordinal)).Sum(l => double.Parse(l.Split(' ')[1], CultureInfo.InvariantCulture));
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
     operator: {count} BatchJobs applied at once until {count} Jobs exist (Kubernetes 1.20 control plane on 127.0.0.1)
-      controller client      qps {qps}, burst {burst}, workers {workers}
+      controller client      qps {qps ?? "default (auto)"}, burst {burst}, workers {workers}{(clientLimitLifted ? "; limit lifted (the API server has API Priority and Fairness)" : "")}
       batchrunner            {operatorTotal.TotalSeconds:F2} s   (kubectl apply of the BatchJobs: {operatorApplied.TotalSeconds:F2} s; {reconcilesAtJobs:F0} reconciles, {reconciles:F0} by the end; controller CPU {controllerCpu.TotalSeconds:F2} s)
       kubectl apply of Jobs  {kubectlTotal.TotalSeconds:F2} s
       ratio                  {operatorTotal / kubectlTotal:F2}×
@@ -184,21 +186,25 @@ async Task Kubectl(params string[] args)
 ControllerHandle StartController(string path)
 {
     var port = 18000 + Random.Shared.Next(1000);
-    var dll = new[] { "Release", "Debug" }
-        .Select(c => Path.Combine(root, "controller", "BatchRunner.Controller", "bin", c, "net10.0", "batchrunner-controller.dll"))
-        .Where(File.Exists).OrderByDescending(File.GetLastWriteTimeUtc).First();
+    var dll = Path.Combine(root, "controller", "BatchRunner.Controller", "bin", "Release", "net10.0", "batchrunner-controller.dll");
     var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
     foreach (var arg in new[]
     {
         dll, "--urls", $"http://127.0.0.1:{port}", $"--BatchRunner:Kubernetes:Kubeconfig={path}", "--BatchRunner:LeaderElection:Identity=bench",
-        $"--BatchRunner:Kubernetes:Qps={qps}", $"--BatchRunner:Kubernetes:Burst={burst}", $"--BatchRunner:Kubernetes:Workers={workers}",
-    })
+        $"--BatchRunner:Kubernetes:Burst={burst}", $"--BatchRunner:Kubernetes:Workers={workers}",
+    }.Concat(qps is null ? [] : [$"--BatchRunner:Kubernetes:Qps={qps}"]))
     {
         start.ArgumentList.Add(arg);
     }
 
     var process = Process.Start(start)!;
-    process.OutputDataReceived += (_, _) => { };
+    process.OutputDataReceived += (_, line) =>
+    {
+        if (line.Data?.Contains("no client-side QPS limit", StringComparison.Ordinal) == true)
+        {
+            clientLimitLifted = true;
+        }
+    };
     process.ErrorDataReceived += (_, _) => { };
     process.BeginOutputReadLine();
     process.BeginErrorReadLine();
