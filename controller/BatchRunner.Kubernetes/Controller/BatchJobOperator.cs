@@ -69,10 +69,11 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         var compaction = settings.Compactor is { } compactor ? new CompactionWorker(compactor, settings.Compaction ?? CompactionSettings.Default, time, logs.CreateLogger<CompactionWorker>()) : null;
         var backends = BatchJobReconciler.Registry(api, settings.Dispatch, logs, settings.Backends ?? [], settings.Disabled ?? [], time);
         var board = new AdmissionBoard();
-        using var scheduler = new QueueScheduler(new ClusterQueueState(client, batchJobs, queues), board, backends.Names, queue.Add, metrics, time, logs.CreateLogger<QueueScheduler>());
+        var specs = new ParsedSpecs();
+        using var scheduler = new QueueScheduler(new ClusterQueueState(client, batchJobs, queues), board, backends.Names, queue.Add, metrics, time, logs.CreateLogger<QueueScheduler>(), specs);
         batchJobs.Changed += (_, _) => scheduler.Poke();
         queues.Changed += (_, _) => scheduler.Poke();
-        var reconciler = new BatchJobReconciler(api, backends, settings.Dispatch.Results?.Uri, time, logs.CreateLogger<BatchJobReconciler>(), compaction, board, settings.Prices);
+        var reconciler = new BatchJobReconciler(api, backends, settings.Dispatch.Results?.Uri, time, logs.CreateLogger<BatchJobReconciler>(), compaction, board, settings.Prices, specs);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var informers = new[] { batchJobs.RunAsync(stop.Token), jobs.RunAsync(stop.Token), queues.RunAsync(stop.Token), api.SendEventsAsync(stop.Token), pressure.RunAsync(queue.Add, stop.Token) };
         var scheduling = Task.CompletedTask;

@@ -39,8 +39,10 @@ public readonly record struct ReconcileResult(TimeSpan? RequeueAfter)
 /// </summary>
 public sealed partial class BatchJobReconciler(
     IClusterApi cluster, BackendRegistry backends, string? resultsStore, TimeProvider time, ILogger<BatchJobReconciler> log, CompactionWorker? compaction = null,
-    AdmissionBoard? admissions = null, PriceTable? prices = null)
+    AdmissionBoard? admissions = null, PriceTable? prices = null, ParsedSpecs? specs = null)
 {
+    private readonly ParsedSpecs _specs = specs ?? new();
+
     private static readonly TimeSpan WhileDeleting = TimeSpan.FromSeconds(1);
 
     /// <summary>How soon to look again when the scheduler has not decided for a BatchJob yet (a new one, a new leader).</summary>
@@ -71,6 +73,7 @@ public sealed partial class BatchJobReconciler(
             var (ns, name) = ObjectKey.Split(key);
             backends.Forget(ns, name);
             compaction?.Forget(key);
+            _specs.Forget(key);
             return ReconcileResult.Done;
         }
 
@@ -88,7 +91,7 @@ public sealed partial class BatchJobReconciler(
 
         // 4. Validate with the same parser as every other door, and find the backend among this controller's; an
         //    invalid spec is a condition, not an error to retry.
-        var parsed = BatchJobParser.FromNode(batchJob.ToDocument());
+        var parsed = _specs.Of(batchJob);
         IBatchBackend? backend = null;
         SpecError? unavailable = null;
         if (!parsed.IsValid || !backends.TryResolve(parsed.Job!.Spec.Backend, out backend, out unavailable))
@@ -556,7 +559,7 @@ public sealed partial class BatchJobReconciler(
         var (ns, name) = (batchJob.Metadata.NamespaceProperty, batchJob.Metadata.Name);
         compaction?.Forget(ObjectKey.Of(batchJob));
         var status = BatchJobStatus.FromJson(batchJob.Status);
-        var parsed = BatchJobParser.FromNode(batchJob.ToDocument());
+        var parsed = _specs.Of(batchJob);
         var named = parsed.Job?.Spec.Backend ?? (status.LegacyAwsBatch is not null ? Backend.AwsBatch : (Backend?)null);
         var reason = $"BatchJob {ns}/{name} was deleted";
         if (named is { } which && backends.TryResolve(which, out var backend, out _))

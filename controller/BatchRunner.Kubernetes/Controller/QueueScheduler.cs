@@ -31,9 +31,12 @@ public interface IQueueState
 /// each cycle, and tenants' usage is kept in the Queues' statuses, so a new leader decides as the last one did.
 /// </summary>
 public sealed class QueueScheduler(
-    IQueueState cluster, AdmissionBoard board, IReadOnlyList<Backend> backends, Action<string> reconcile, ControllerMetrics metrics, TimeProvider time, ILogger<QueueScheduler> log)
+    IQueueState cluster, AdmissionBoard board, IReadOnlyList<Backend> backends, Action<string> reconcile, ControllerMetrics metrics, TimeProvider time, ILogger<QueueScheduler> log,
+    ParsedSpecs? specs = null)
     : IDisposable
 {
+    private readonly ParsedSpecs _specs = specs ?? new();
+
     public static readonly TimeSpan MinInterval = TimeSpan.FromMilliseconds(100);
     public static readonly TimeSpan Tick = TimeSpan.FromSeconds(5);
 
@@ -47,8 +50,8 @@ public sealed class QueueScheduler(
     private IReadOnlyList<TenantUsage>? _usage;
     private TimeSpan _lastCycle;
 
-    /// <summary>A BatchJob as last read: its status by resourceVersion, its spec by generation (read again only when they change).</summary>
-    private sealed record Reading(string? ResourceVersion, long Generation, BatchJobStatus Status, Lazy<BatchJob?> Job);
+    /// <summary>A BatchJob's status as last read, by resourceVersion (read again only when it changes).</summary>
+    private sealed record Reading(string? ResourceVersion, BatchJobStatus Status);
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
@@ -146,7 +149,7 @@ public sealed class QueueScheduler(
             var status = reading.Status;
             if (batchJob.Metadata.DeletionTimestamp is not null || status.IsTerminal
                 || batchJob.Metadata.Annotations?.TryGetValue(BatchJobResource.CancelAnnotation, out var cancel) == true && cancel == "true"
-                || reading.Job.Value is not { } job)
+                || _specs.Of(batchJob).Job is not { } job)
             {
                 continue;
             }
@@ -201,16 +204,13 @@ public sealed class QueueScheduler(
     private Reading Read(BatchJobObject batchJob)
     {
         var key = batchJob.Metadata.Uid ?? batchJob.Key;
-        var (version, generation) = (batchJob.Metadata.ResourceVersion, batchJob.Metadata.Generation ?? 0);
-        _read.TryGetValue(key, out var last);
-        if (last is not null && version is not null && last.ResourceVersion == version)
+        var version = batchJob.Metadata.ResourceVersion;
+        if (_read.TryGetValue(key, out var last) && version is not null && last.ResourceVersion == version)
         {
             return last;
         }
 
-        // The spec is parsed when first needed (a finished BatchJob's never is), and again only for a new generation.
-        var job = last is not null && last.Generation == generation ? last.Job : new Lazy<BatchJob?>(() => BatchJobParser.FromNode(batchJob.ToDocument()).Job, LazyThreadSafetyMode.None);
-        return _read[key] = new Reading(version, generation, BatchJobStatus.FromJson(batchJob.Status), job);
+        return _read[key] = new Reading(version, BatchJobStatus.FromJson(batchJob.Status));
     }
 
     private void ObserveAdmissions(IReadOnlyDictionary<string, Standing> standings, Dictionary<string, DateTimeOffset> created, DateTimeOffset now)
