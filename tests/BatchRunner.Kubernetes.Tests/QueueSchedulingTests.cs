@@ -46,7 +46,7 @@ public sealed class QueueSchedulingTests
         var result = await ReconcileAsync();
 
         Assert.Empty(_cluster.Jobs);
-        Assert.Equal(TimeSpan.FromMilliseconds(250), result.RequeueAfter);
+        Assert.Equal(TimeSpan.FromSeconds(2), result.RequeueAfter);
     }
 
     [Fact]

@@ -172,6 +172,23 @@ public sealed class WorkQueueTests : IDisposable
     }
 
     [Fact]
+    public async Task A_reschedule_replaces_the_looks_asked_before_it_even_a_sooner_one()
+    {
+        _queue.AddAfter("a", TimeSpan.FromSeconds(2));
+        _queue.AddAfter("b", TimeSpan.FromSeconds(2));
+
+        _queue.Reschedule("a", TimeSpan.FromSeconds(60));
+        _queue.Reschedule("b", null);
+        _time.Advance(TimeSpan.FromSeconds(2));
+        await Task.Delay(Moment);
+        Assert.Equal(0, _queue.Depth);
+        Assert.Equal(1, _queue.Waiting);
+
+        _time.Advance(TimeSpan.FromSeconds(58));
+        Assert.Equal("a", await _queue.GetAsync(_test.Token).WaitAsync(Patience));
+    }
+
+    [Fact]
     public void A_delay_of_zero_adds_at_once()
     {
         _queue.AddAfter("a", TimeSpan.Zero);

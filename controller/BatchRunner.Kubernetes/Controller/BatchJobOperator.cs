@@ -187,10 +187,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
             {
                 var result = await reconciler.ReconcileAsync(key, cancellation).ConfigureAwait(false);
                 queue.Forget(key);
-                if (result.RequeueAfter is { } delay)
-                {
-                    queue.AddAfter(key, delay);
-                }
+                queue.Reschedule(key, result.RequeueAfter);
 
                 if (result.AwaitsReport && pressure.Busy)
                 {

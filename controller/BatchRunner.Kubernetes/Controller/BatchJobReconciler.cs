@@ -45,8 +45,12 @@ public sealed partial class BatchJobReconciler(
 
     private static readonly TimeSpan WhileDeleting = TimeSpan.FromSeconds(1);
 
-    /// <summary>How soon to look again when the scheduler has not decided for a BatchJob yet (a new one, a new leader).</summary>
-    private static readonly TimeSpan AwaitingDecision = TimeSpan.FromMilliseconds(250);
+    /// <summary>
+    /// How soon to look again when the scheduler has not decided for a BatchJob yet (a new one, a new leader). Its
+    /// next cycle reconciles the BatchJob anyway; this look is the fallback, and sooner would only double the
+    /// reconciles of every BatchJob in a burst.
+    /// </summary>
+    private static readonly TimeSpan AwaitingDecision = TimeSpan.FromSeconds(2);
 
     /// <summary>A reconciler with the Kubernetes backend on <paramref name="cluster"/> and the host's other backends.</summary>
     public BatchJobReconciler(

@@ -91,6 +91,23 @@ public sealed class WorkQueue<T> : IDisposable
         _ = DelayThenAddAsync(item, due, delay);
     }
 
+    /// <summary>
+    /// The next look the latest reconcile asked for (or none): it saw the latest state, so a look an earlier reconcile
+    /// or a backoff asked for is dropped rather than made as a reconcile of its own.
+    /// </summary>
+    public void Reschedule(T item, TimeSpan? delay)
+    {
+        lock (_gate)
+        {
+            _waiting.Remove(item);
+        }
+
+        if (delay is { } after)
+        {
+            AddAfter(item, after);
+        }
+    }
+
     /// <summary>Adds the item after its next backoff: 5 ms, 10 ms, 20 ms … up to the maximum.</summary>
     public TimeSpan AddRateLimited(T item)
     {

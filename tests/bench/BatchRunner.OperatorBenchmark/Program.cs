@@ -90,6 +90,7 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
       kubectl apply of Jobs  {kubectlTotal.TotalSeconds:F2} s
       ratio                  {operatorTotal / kubectlTotal:F2}×
       floor                  {floorApplied / kubectlTotal:F2}×   (kubectl apply of the {count} BatchJobs alone, no controller running: {floorApplied.TotalSeconds:F2} s)
+      over the floor         {operatorTotal / floorApplied:F2}×   (the controller's own share; the floor itself swings with this control plane's handling of custom resources)
       controller's time      reconciles {Sample("batchrunner_reconcile_duration_seconds_sum"):F2} s, {Sample("batchrunner_scheduler_cycle_duration_seconds_count"):F0} scheduling cycles {Sample("batchrunner_scheduler_cycle_duration_seconds_sum"):F2} s (whole run)
       API calls per BatchJob {PerBatchJob(callsAtJobs)} until the Jobs exist; {PerBatchJob(callsSettled)} once the controller is quiet
         by call, settled     {string.Join(", ", callsSettled.Where(c => c.Value > 0).OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value / count:F2}"))}
