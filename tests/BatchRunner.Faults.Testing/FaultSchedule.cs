@@ -5,10 +5,12 @@ public static class FaultSchedule
 {
     /// <summary>
     /// Until <paramref name="duration"/> has passed: a fault of a kind drawn at random (latency of 0.1–0.8 s for 1–3 s,
-    /// every connection reset, connections refused for 1–3 s, the next 1–3 responses cut), then a pause of 0.3–1.5 s.
+    /// every connection reset, connections refused for 1–3 s, the next 1–3 responses cut), then a pause of 0.3–1.5 s
+    /// (or as long as <paramref name="pauses"/> says, for a low rate of faults over a long run).
     /// </summary>
-    public static async Task RunAsync(FaultProxy proxy, TimeSpan duration, int seed, CancellationToken cancellation = default)
+    public static async Task RunAsync(FaultProxy proxy, TimeSpan duration, int seed, (TimeSpan Least, TimeSpan Most)? pauses = null, CancellationToken cancellation = default)
     {
+        var (least, most) = pauses ?? (TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(1500));
         var random = new Random(seed);
         var until = DateTime.UtcNow + duration;
         while (DateTime.UtcNow < until && !cancellation.IsCancellationRequested)
@@ -29,7 +31,7 @@ public static class FaultSchedule
                     break;
             }
 
-            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(300, 1500)), cancellation).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(random.Next((int)least.TotalMilliseconds, (int)most.TotalMilliseconds)), cancellation).ConfigureAwait(false);
         }
     }
 }

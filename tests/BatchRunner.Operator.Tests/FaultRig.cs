@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 namespace BatchRunner.Operator.Tests;
 
 /// <summary>What the fault scenarios share: proxies in front of the servers, a kubeconfig through one, their report.</summary>
-internal static class FaultRig
+public static class FaultRig
 {
     /// <summary>A proxy in front of the test control plane's API server.</summary>
     public static FaultProxy ApiServerProxy(OperatorFixture fixture) =>
