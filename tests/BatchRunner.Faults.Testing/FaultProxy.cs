@@ -18,6 +18,33 @@ public enum FaultKind
 
     /// <summary>A connection's response stops after its first chunk and the connection is reset.</summary>
     Truncated,
+
+    /// <summary>A connection's request is answered by the proxy with an HTTP error (a 503 SlowDown, a 429, a 500) and closed; plain HTTP only.</summary>
+    Answered,
+}
+
+/// <summary>An HTTP answer the proxy gives instead of the server's: a throttle or an error, as real servers send them.</summary>
+public sealed record HttpAnswer(int Status, string Reason, string ContentType, string Body, int? RetryAfterSeconds = null)
+{
+    /// <summary>S3 throttling a client.</summary>
+    public static HttpAnswer S3SlowDown { get; } = new(503, "Slow Down", "application/xml",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>");
+
+    /// <summary>S3 failing inside.</summary>
+    public static HttpAnswer S3InternalError { get; } = new(500, "Internal Server Error", "application/xml",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>");
+
+    /// <summary>An AWS JSON-protocol service (SQS) unavailable for a moment.</summary>
+    public static HttpAnswer JsonServiceUnavailable { get; } = new(503, "Service Unavailable", "application/x-amz-json-1.0",
+        "{\"__type\":\"com.amazonaws.sqs#ServiceUnavailable\",\"message\":\"Service is unavailable. Try again later.\"}");
+
+    /// <summary>Too many requests, with when to come back.</summary>
+    public static HttpAnswer TooManyRequests { get; } = new(429, "Too Many Requests", "application/json", "{\"message\":\"Too Many Requests\"}", RetryAfterSeconds: 1);
+
+    public byte[] Bytes() => System.Text.Encoding.ASCII.GetBytes(
+        $"HTTP/1.1 {Status} {Reason}\r\nContent-Type: {ContentType}\r\nContent-Length: {System.Text.Encoding.UTF8.GetByteCount(Body)}\r\n"
+        + (RetryAfterSeconds is { } seconds ? $"Retry-After: {seconds}\r\n" : "") + "Connection: close\r\n\r\n")
+        .Concat(System.Text.Encoding.UTF8.GetBytes(Body)).ToArray();
 }
 
 /// <summary>
@@ -36,6 +63,7 @@ public sealed class FaultProxy : IAsyncDisposable
     private Task _accepting;
     private long _nextConnection;
     private int _truncateNext;
+    private readonly ConcurrentQueue<HttpAnswer> _answers = new();
 
     private FaultProxy(IPEndPoint upstream)
     {
@@ -134,6 +162,25 @@ public sealed class FaultProxy : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The next <paramref name="connections"/> requests on new connections get <paramref name="answer"/> from the proxy
+    /// instead of the server's (plain HTTP only). Open connections are closed first, as a server closes idle
+    /// keep-alive connections, so a client's next calls open new ones and meet the answers.
+    /// </summary>
+    public void AnswerNext(int connections, HttpAnswer answer)
+    {
+        for (var i = 0; i < connections; i++)
+        {
+            _answers.Enqueue(answer);
+        }
+
+        foreach (var (_, pair) in _open)
+        {
+            Close(pair.Client);
+            Close(pair.Server);
+        }
+    }
+
     /// <summary>The next <paramref name="connections"/> connections get the first chunk of their response only, then a reset.</summary>
     public void TruncateNext(int connections) => Interlocked.Exchange(ref _truncateNext, connections);
 
@@ -192,6 +239,12 @@ public sealed class FaultProxy : IAsyncDisposable
     private async Task ServeAsync(Socket client)
     {
         var id = Interlocked.Increment(ref _nextConnection);
+        if (_answers.TryDequeue(out var answer))
+        {
+            await AnswerAsync(client, answer).ConfigureAwait(false);
+            return;
+        }
+
         var server = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         client.NoDelay = true;
         try
@@ -222,6 +275,65 @@ public sealed class FaultProxy : IAsyncDisposable
                 Close(server);
             }
         }
+    }
+
+    /// <summary>Reads the request (its head, and as much body as it declares), answers it and closes the connection.</summary>
+    private async Task AnswerAsync(Socket client, HttpAnswer answer)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            timeout.CancelAfter(TimeSpan.FromSeconds(30));
+            var received = new List<byte>();
+            var buffer = new byte[16 * 1024];
+            int headEnd;
+            while ((headEnd = IndexOfHeadEnd(received)) < 0)
+            {
+                var read = await client.ReceiveAsync(buffer, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    Close(client);
+                    return;
+                }
+
+                received.AddRange(buffer.AsSpan(0, read));
+            }
+
+            var head = System.Text.Encoding.ASCII.GetString(received.GetRange(0, headEnd).ToArray());
+            var declared = head.Split("\r\n").Select(l => l.Split(':', 2)).Where(p => p.Length == 2 && p[0].Trim().Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+                .Select(p => long.Parse(p[1].Trim(), System.Globalization.CultureInfo.InvariantCulture)).FirstOrDefault();
+            for (var left = declared - (received.Count - headEnd - 4); left > 0;)
+            {
+                var read = await client.ReceiveAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, left)), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                left -= read;
+            }
+
+            await client.SendAsync(answer.Bytes(), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+            Count(FaultKind.Answered);
+            Close(client);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            Abort(client);
+        }
+    }
+
+    private static int IndexOfHeadEnd(List<byte> bytes)
+    {
+        for (var i = 3; i < bytes.Count; i++)
+        {
+            if (bytes[i - 3] == '\r' && bytes[i - 2] == '\n' && bytes[i - 1] == '\r' && bytes[i] == '\n')
+            {
+                return i - 3;
+            }
+        }
+
+        return -1;
     }
 
     private async Task PumpAsync(Socket from, Socket to, bool delay, bool cutAfterFirstChunk)

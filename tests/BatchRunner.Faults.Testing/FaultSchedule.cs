@@ -6,17 +6,23 @@ public static class FaultSchedule
     /// <summary>
     /// Until <paramref name="duration"/> has passed: a fault of a kind drawn at random (latency of 0.1–0.8 s for 1–3 s,
     /// every connection reset, connections refused for 1–3 s, the next 1–3 responses cut), then a pause of 0.3–1.5 s
-    /// (or as long as <paramref name="pauses"/> says, for a low rate of faults over a long run).
+    /// (or as long as <paramref name="pauses"/> says, for a low rate of faults over a long run). In front of a plain-HTTP
+    /// server, <paramref name="answers"/> adds a fifth kind: the next 1–3 requests answered with one of them (a 503, a 429).
     /// </summary>
-    public static async Task RunAsync(FaultProxy proxy, TimeSpan duration, int seed, (TimeSpan Least, TimeSpan Most)? pauses = null, CancellationToken cancellation = default)
+    public static async Task RunAsync(
+        FaultProxy proxy, TimeSpan duration, int seed, (TimeSpan Least, TimeSpan Most)? pauses = null, IReadOnlyList<HttpAnswer>? answers = null,
+        CancellationToken cancellation = default)
     {
         var (least, most) = pauses ?? (TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(1500));
         var random = new Random(seed);
         var until = DateTime.UtcNow + duration;
         while (DateTime.UtcNow < until && !cancellation.IsCancellationRequested)
         {
-            switch ((FaultKind)random.Next(4))
+            switch (answers is { Count: > 0 } && random.Next(5) == 0 ? FaultKind.Answered : (FaultKind)random.Next(4))
             {
+                case FaultKind.Answered:
+                    proxy.AnswerNext(random.Next(1, 4), answers![random.Next(answers.Count)]);
+                    break;
                 case FaultKind.Latency:
                     await proxy.SlowForAsync(TimeSpan.FromMilliseconds(random.Next(100, 800)), TimeSpan.FromSeconds(random.Next(1, 4)), cancellation).ConfigureAwait(false);
                     break;

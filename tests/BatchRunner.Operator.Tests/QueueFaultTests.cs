@@ -60,7 +60,7 @@ public sealed class QueueFaultTests(OperatorFixture fixture, ITestOutputHelper o
 
         // 45 s of faults on both servers (their own seeds) while ten requests arrive, each twice.
         var faults = Task.WhenAll(
-            FaultSchedule.RunAsync(sqs, TimeSpan.FromSeconds(45), seed: 19),
+            FaultSchedule.RunAsync(sqs, TimeSpan.FromSeconds(45), seed: 19, answers: [HttpAnswer.JsonServiceUnavailable, HttpAnswer.TooManyRequests]),
             FaultSchedule.RunAsync(api, TimeSpan.FromSeconds(45), seed: 2026));
         var names = Enumerable.Range(0, 10).Select(i => $"queued-{i}").ToList();
         foreach (var name in names)
@@ -92,6 +92,7 @@ public sealed class QueueFaultTests(OperatorFixture fixture, ITestOutputHelper o
         Assert.Empty((await _queues.Client.ReceiveMessageAsync(new ReceiveMessageRequest(deadLetter) { WaitTimeSeconds = 1 })).Messages ?? []);
         Assert.False(controller.HasExited, "the controller exited");
         Assert.True(sqs.Injected.Values.Sum() + api.Injected.Values.Sum() >= 20, "the schedules injected faults");
+        Assert.True(sqs.Injected.GetValueOrDefault(FaultKind.Answered) > 0, "SQS answered with errors");
         Assert.DoesNotContain(QueueEmulator.AwsEnvironment["AWS_SECRET_ACCESS_KEY"], controller.Log, StringComparison.Ordinal);
         Assert.DoesNotContain(await FaultRig.ControllerTokenAsync(fixture), controller.Log, StringComparison.Ordinal);
     }

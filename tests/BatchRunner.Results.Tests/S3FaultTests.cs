@@ -31,8 +31,9 @@ public sealed class S3FaultTests(ITestOutputHelper output)
         var environment = S3Server.Shared.Environment();
         environment["BatchRunner__Results__EndpointUrl"] = $"http://127.0.0.1:{proxy.Port}";
 
-        // Two at a time, each index until an attempt exits 0, while 30 s of faults (seeded) hit S3.
-        var faults = FaultSchedule.RunAsync(proxy, TimeSpan.FromSeconds(30), seed: 33);
+        // Two at a time, each index until an attempt exits 0, while 30 s of faults (seeded) hit S3, 503 SlowDown and
+        // 500 InternalError answers among them.
+        var faults = FaultSchedule.RunAsync(proxy, TimeSpan.FromSeconds(30), seed: 33, answers: [HttpAnswer.S3SlowDown, HttpAnswer.S3InternalError]);
         var exits = new ConcurrentDictionary<int, List<int>>();
         var failures = new ConcurrentQueue<string>();
         await Parallel.ForEachAsync(Enumerable.Range(0, Indexes), new ParallelOptions { MaxDegreeOfParallelism = 2 }, async (index, cancellation) =>
@@ -94,6 +95,7 @@ public sealed class S3FaultTests(ITestOutputHelper output)
         }
 
         Assert.True(proxy.Injected.Values.Sum() >= 10, "the schedule injected faults");
+        Assert.True(proxy.Injected.GetValueOrDefault(FaultKind.Answered) > 0, "S3 answered with errors");
     }
 }
 

@@ -47,7 +47,7 @@ try
     var duration = TimeSpan.FromMinutes(minutes);
     var faults = Task.WhenAll(
         FaultSchedule.RunAsync(api, duration, seed: 61206, pauses: (TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(20))),
-        FaultSchedule.RunAsync(sqs, duration, seed: 1219, pauses: (TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(20))));
+        FaultSchedule.RunAsync(sqs, duration, seed: 1219, pauses: (TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(20)), answers: [HttpAnswer.JsonServiceUnavailable, HttpAnswer.TooManyRequests]));
     var clock = Stopwatch.StartNew();
     var lastKill = TimeSpan.Zero;
     var kills = 0;
