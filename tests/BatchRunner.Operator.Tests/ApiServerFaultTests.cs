@@ -38,12 +38,8 @@ public sealed class ApiServerFaultTests(OperatorFixture fixture, ITestOutputHelp
     [Fact]
     public async Task Under_stalls_resets_refusals_and_cut_responses_every_batchjob_gets_one_job_and_finishes()
     {
-        var proxy = FaultRig.ApiServerProxy(fixture);
-        _owned.Add(proxy);
-        var kubeconfig = await FaultRig.KubeconfigThroughAsync(fixture, proxy, _ns);
-        _owned.Add(PodSimulator.Start(fixture.Admin, new PodSimulatorOptions { Namespace = _ns, RunningFor = TimeSpan.FromSeconds(1) }));
-        var controller = ControllerProcess.Start(kubeconfig, "replica-faults");
-        _owned.Add(new FaultRig.Logged(controller, output));
+        var (proxy, kubeconfig) = await ThroughProxyAsync();
+        var controller = Started(ControllerProcess.Start(kubeconfig, "replica-faults"));
 
         // 45 s of faults drawn from a seed while twelve BatchJobs arrive.
         var faults = FaultSchedule.RunAsync(proxy, TimeSpan.FromSeconds(45), seed: 20261206);
@@ -87,15 +83,11 @@ public sealed class ApiServerFaultTests(OperatorFixture fixture, ITestOutputHelp
     [Fact]
     public async Task A_controller_started_while_the_api_server_refuses_connections_waits_for_it_and_then_dispatches()
     {
-        var proxy = FaultRig.ApiServerProxy(fixture);
-        _owned.Add(proxy);
-        var kubeconfig = await FaultRig.KubeconfigThroughAsync(fixture, proxy, _ns);
-        _owned.Add(PodSimulator.Start(fixture.Admin, new PodSimulatorOptions { Namespace = _ns, RunningFor = TimeSpan.FromSeconds(1) }));
+        var (proxy, kubeconfig) = await ThroughProxyAsync();
 
         // Without an election the operator's first call is the API server's version: it meets a refused port.
         var refusing = proxy.RefuseForAsync(TimeSpan.FromSeconds(6));
-        var controller = ControllerProcess.Start(kubeconfig, "replica-refused", "--BatchRunner:LeaderElection:Enabled=false");
-        _owned.Add(new FaultRig.Logged(controller, output));
+        var controller = Started(ControllerProcess.Start(kubeconfig, "replica-refused", "--BatchRunner:LeaderElection:Enabled=false"));
         await fixture.ApplyAsync(BatchJobYaml(_ns, "after-refusals"));
         await refusing;
 
@@ -105,5 +97,21 @@ public sealed class ApiServerFaultTests(OperatorFixture fixture, ITestOutputHelp
         Assert.False(controller.HasExited, $"the controller exited with {(controller.HasExited ? controller.ExitCode : 0)}");
         Assert.True(proxy.Injected.GetValueOrDefault(FaultKind.Refused) > 0, "connections were refused");
         Assert.Contains("version could not be read", controller.Log, StringComparison.Ordinal);
+    }
+
+    /// <summary>A proxy in front of the API server, the controller's kubeconfig through it, and pods that run for a second.</summary>
+    private async Task<(FaultProxy Proxy, string Kubeconfig)> ThroughProxyAsync()
+    {
+        var proxy = FaultRig.ApiServerProxy(fixture);
+        _owned.Add(proxy);
+        _owned.Add(PodSimulator.Start(fixture.Admin, new PodSimulatorOptions { Namespace = _ns, RunningFor = TimeSpan.FromSeconds(1) }));
+        return (proxy, await FaultRig.KubeconfigThroughAsync(fixture, proxy, _ns));
+    }
+
+    /// <summary>The controller, stopped (its log written to the output) when the test ends.</summary>
+    private ControllerProcess Started(ControllerProcess controller)
+    {
+        _owned.Add(new FaultRig.Logged(controller, output));
+        return controller;
     }
 }
