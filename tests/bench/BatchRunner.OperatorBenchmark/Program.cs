@@ -6,13 +6,14 @@ using k8s;
 
 // 500 BatchJobs applied at once with kubectl -> seconds until all 500 Jobs exist, against kubectl apply of the 500
 // equivalent Job manifests to the same API server in the same run. Prints figures; no pass/fail.
-//   BatchRunner.OperatorBenchmark [--count N] [--qps Q] [--burst B] [--workers W]
+//   BatchRunner.OperatorBenchmark [--count N] [--rounds R] [--qps Q] [--burst B] [--workers W]
 var count = Option("--count", 500);
 var clientLimitLifted = false;
 // Unset: the controller's default (limited until the API server shows API Priority and Fairness, then not).
 var qps = Array.IndexOf(args, "--qps") is var q and >= 0 && q + 1 < args.Length ? args[q + 1] : null;
 var burst = Option("--burst", 100);
 var workers = Option("--workers", 4);
+var rounds = Option("--rounds", 3);
 var root = FindRepoRoot();
 
 await using var controlPlane = await ControlPlane.StartAsync();
@@ -20,52 +21,102 @@ var admin = controlPlane.AdminClient;
 await Kubectl("apply", "-f", "manifests/controller/namespace.yaml", "-f", "manifests/crds/", "-f", "manifests/rbac/");
 await Kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/batchjobs.batchrunner.io");
 var kubeconfig = await controlPlane.CreateServiceAccountKubeconfigAsync("batchrunner-system", "batchrunner-controller");
-await controlPlane.CreateNamespaceAsync("bench-operator");
-await controlPlane.CreateNamespaceAsync("bench-kubectl");
+// Each round in namespaces of its own, with a controller of its own (its own Lease, so it leads at once); the
+// medians over rounds are the figures, since one round's swing on two shared cores is larger than the target's margin.
+var results = new List<Round>();
+for (var round = 0; round < rounds; round++)
+{
+    results.Add(await RoundAsync(round));
+}
 
-// The floor any controller stands on: the API server taking the BatchJobs themselves, with nothing else running
-// (they are removed again before the controller starts, so it never sees them).
-var floorBatchJobs = Manifests(count, i => $"""
+var last = results[^1];
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
+    operator: {count} BatchJobs applied at once until {count} Jobs exist (Kubernetes 1.20 control plane on 127.0.0.1), {rounds} round(s)
+      controller client      qps {qps ?? "default (auto)"}, burst {burst}, workers {workers}{(clientLimitLifted ? "; limit lifted (the API server has API Priority and Fairness)" : "")}
+      batchrunner            {Median(results.Select(r => r.Operator.TotalSeconds)):F2} s   (rounds: {string.Join(", ", results.Select(r => r.Operator.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)))})
+      kubectl apply of Jobs  {Median(results.Select(r => r.Kubectl.TotalSeconds)):F2} s   (rounds: {string.Join(", ", results.Select(r => r.Kubectl.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)))})
+      ratio                  {Median(results.Select(r => r.Operator / r.Kubectl)):F2}×   (median of the rounds' ratios: {string.Join(", ", results.Select(r => (r.Operator / r.Kubectl).ToString("F2", CultureInfo.InvariantCulture)))})
+      floor                  {Median(results.Select(r => r.Floor / r.Kubectl)):F2}×   (kubectl apply of the {count} BatchJobs alone, no controller running: {Median(results.Select(r => r.Floor.TotalSeconds)):F2} s)
+      over the floor         {Median(results.Select(r => r.Operator / r.Floor)):F2}×   (the controller's own share: {string.Join(", ", results.Select(r => (r.Operator / r.Floor).ToString("F2", CultureInfo.InvariantCulture)))})
+      last round             kubectl apply of the BatchJobs {last.Applied.TotalSeconds:F2} s; {last.ReconcilesAtJobs:F0} reconciles until the Jobs exist; controller CPU {last.ControllerCpu.TotalSeconds:F2} s; {last.Time}
+      API calls per BatchJob {PerBatchJob(last.CallsAtJobs)} until the Jobs exist; {PerBatchJob(last.CallsSettled)} once the controller is quiet (last round)
+        by call, settled     {string.Join(", ", last.CallsSettled.Where(c => c.Value > 0).OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value / count:F2}"))}
+    """));
+return 0;
+
+async Task<Round> RoundAsync(int round)
+{
+    var (floorNs, operatorNs, kubectlNs) = ($"bench-floor-{round}", $"bench-operator-{round}", $"bench-kubectl-{round}");
+    await controlPlane.CreateNamespaceAsync(operatorNs);
+    await controlPlane.CreateNamespaceAsync(kubectlNs);
+
+    // The floor any controller stands on: the API server taking the BatchJobs themselves, with nothing else running
+    // (they are removed again before the controller starts, so it never sees them).
+    await controlPlane.CreateNamespaceAsync(floorNs);
+    var floorWatch = Stopwatch.StartNew();
+    await Kubectl("apply", "-f", Manifests(count, i => BatchJobManifest(floorNs, i)));
+    var floorApplied = floorWatch.Elapsed;
+    await Kubectl("delete", "namespace", floorNs, "--wait=true", "--timeout=300s");
+
+    using var controller = StartController(kubeconfig, $"bench-{round}");
+    await Eventually.TrueAsync(async () => (await admin.CoordinationV1.ReadNamespacedLeaseAsync($"bench-{round}", "batchrunner-system")).Spec.HolderIdentity == "bench",
+        TimeSpan.FromSeconds(60), "the controller leads");
+
+    // A: BatchJobs through the operator; B: the equivalent Jobs straight from kubectl. In turn A first, then B first,
+    // so a control plane that slows as objects pile up weighs on both alike.
+    TimeSpan operatorTotal = default, operatorApplied = default, kubectlTotal = default, controllerCpu = default;
+    Dictionary<string, double> callsAtJobs = [], callsSettled = [];
+    double reconcilesAtJobs = 0;
+    foreach (var step in round % 2 == 0 ? new[] { 'A', 'B' } : ['B', 'A'])
+    {
+        if (step == 'A')
+        {
+            var manifests = Manifests(count, i => BatchJobManifest(operatorNs, i));
+            var callsBefore = await ApiCallsAsync(controller);
+            var cpuBefore = controller.Process.TotalProcessorTime;
+            var operatorWatch = Stopwatch.StartNew();
+            await Kubectl("apply", "-f", manifests);
+            operatorApplied = operatorWatch.Elapsed;
+            await WaitForJobs(operatorNs, count, operatorWatch);
+            operatorTotal = operatorWatch.Elapsed;
+            // The controller shares the machine's cores with the API server it waits on: its own CPU is part of the figure.
+            controllerCpu = controller.Process.TotalProcessorTime - cpuBefore;
+            callsAtJobs = Difference(await ApiCallsAsync(controller), callsBefore);
+            reconcilesAtJobs = Reconciles(await new HttpClient().GetStringAsync(controller.Url + "/metrics"));
+            // Then until the controller is quiet: what following the Jobs to Running costs on top.
+            callsSettled = await SettledCallsAsync(controller, callsBefore);
+        }
+        else
+        {
+            var manifests = Manifests(count, i => JobManifest(kubectlNs, i));
+            var kubectlWatch = Stopwatch.StartNew();
+            await Kubectl("apply", "-f", manifests);
+            await WaitForJobs(kubectlNs, count, kubectlWatch);
+            kubectlTotal = kubectlWatch.Elapsed;
+        }
+    }
+
+    var metrics = await new HttpClient().GetStringAsync(controller.Url + "/metrics");
+    double Sample(string name) => metrics.Split('\n').Where(l => l.StartsWith(name + " ", StringComparison.Ordinal)).Sum(l => double.Parse(l.Split(' ')[1], CultureInfo.InvariantCulture));
+    var time = string.Create(CultureInfo.InvariantCulture,
+        $"reconciles {Sample("batchrunner_reconcile_duration_seconds_sum"):F2} s in all, {Sample("batchrunner_scheduler_cycle_duration_seconds_count"):F0} scheduling cycles {Sample("batchrunner_scheduler_cycle_duration_seconds_sum"):F2} s");
+    controller.Kill(entireProcessTree: true);
+    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"round {round + 1}: batchrunner {operatorTotal.TotalSeconds:F2} s, kubectl {kubectlTotal.TotalSeconds:F2} s, floor {floorApplied.TotalSeconds:F2} s"));
+    return new Round(operatorTotal, operatorApplied, kubectlTotal, floorApplied, controllerCpu, reconcilesAtJobs, callsAtJobs, callsSettled, time);
+}
+
+static string BatchJobManifest(string ns, int i) => $"""
     apiVersion: batchrunner.io/v1alpha1
     kind: BatchJob
-    metadata: {"{"}name: bj-{i}, namespace: bench-floor{"}"}
+    metadata: {"{"}name: bj-{i}, namespace: {ns}{"}"}
     spec: {"{"}image: busybox:1.36, command: [/bin/true], completions: 1{"}"}
-    """);
-await controlPlane.CreateNamespaceAsync("bench-floor");
-var floorWatch = Stopwatch.StartNew();
-await Kubectl("apply", "-f", floorBatchJobs);
-var floorApplied = floorWatch.Elapsed;
-await Kubectl("delete", "namespace", "bench-floor", "--wait=true", "--timeout=300s");
+    """;
 
-using var controller = StartController(kubeconfig);
-await Eventually.TrueAsync(async () => (await admin.CoordinationV1.ReadNamespacedLeaseAsync("batchrunner-controller", "batchrunner-system")).Spec.HolderIdentity == "bench", TimeSpan.FromSeconds(60), "the controller leads");
-
-// A: BatchJobs through the operator.
-var batchJobs = Manifests(count, i => $"""
-    apiVersion: batchrunner.io/v1alpha1
-    kind: BatchJob
-    metadata: {"{"}name: bj-{i}, namespace: bench-operator{"}"}
-    spec: {"{"}image: busybox:1.36, command: [/bin/true], completions: 1{"}"}
-    """);
-var callsBefore = await ApiCallsAsync();
-var cpuBefore = controller.Process.TotalProcessorTime;
-var operatorWatch = Stopwatch.StartNew();
-await Kubectl("apply", "-f", batchJobs);
-var operatorApplied = operatorWatch.Elapsed;
-await WaitForJobs("bench-operator", count, operatorWatch);
-var operatorTotal = operatorWatch.Elapsed;
-// The controller shares the machine's cores with the API server it waits on: its own CPU is part of the figure.
-var controllerCpu = controller.Process.TotalProcessorTime - cpuBefore;
-var callsAtJobs = Difference(await ApiCallsAsync(), callsBefore);
-var reconcilesAtJobs = await ReconcilesAsync();
-// Then until the controller is quiet: what following the Jobs to Running costs on top.
-var callsSettled = await SettledCallsAsync(callsBefore);
-
-// B: the equivalent Jobs straight from kubectl.
-var jobs = Manifests(count, i => $"""
+static string JobManifest(string ns, int i) => $"""
     apiVersion: batch/v1
     kind: Job
-    metadata: {"{"}name: job-{i}, namespace: bench-kubectl, labels: {"{"}app.kubernetes.io/managed-by: bench{"}"}{"}"}
+    metadata: {"{"}name: job-{i}, namespace: {ns}, labels: {"{"}app.kubernetes.io/managed-by: bench{"}"}{"}"}
     spec:
       completions: 1
       parallelism: 1
@@ -74,32 +125,16 @@ var jobs = Manifests(count, i => $"""
         spec:
           restartPolicy: Never
           containers: [{"{"}name: workload, image: busybox:1.36, command: [/bin/true]{"}"}]
-    """);
-var kubectlWatch = Stopwatch.StartNew();
-await Kubectl("apply", "-f", jobs);
-await WaitForJobs("bench-kubectl", count, kubectlWatch);
-var kubectlTotal = kubectlWatch.Elapsed;
+    """;
 
-var metrics = await new HttpClient().GetStringAsync(controller.Url + "/metrics");
-var reconciles = Reconciles(metrics);
-double Sample(string name) => metrics.Split('\n').Where(l => l.StartsWith(name + " ", StringComparison.Ordinal)).Sum(l => double.Parse(l.Split(' ')[1], CultureInfo.InvariantCulture));
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
-    operator: {count} BatchJobs applied at once until {count} Jobs exist (Kubernetes 1.20 control plane on 127.0.0.1)
-      controller client      qps {qps ?? "default (auto)"}, burst {burst}, workers {workers}{(clientLimitLifted ? "; limit lifted (the API server has API Priority and Fairness)" : "")}
-      batchrunner            {operatorTotal.TotalSeconds:F2} s   (kubectl apply of the BatchJobs: {operatorApplied.TotalSeconds:F2} s; {reconcilesAtJobs:F0} reconciles, {reconciles:F0} by the end; controller CPU {controllerCpu.TotalSeconds:F2} s)
-      kubectl apply of Jobs  {kubectlTotal.TotalSeconds:F2} s
-      ratio                  {operatorTotal / kubectlTotal:F2}×
-      floor                  {floorApplied / kubectlTotal:F2}×   (kubectl apply of the {count} BatchJobs alone, no controller running: {floorApplied.TotalSeconds:F2} s)
-      over the floor         {operatorTotal / floorApplied:F2}×   (the controller's own share; the floor itself swings with this control plane's handling of custom resources)
-      controller's time      reconciles {Sample("batchrunner_reconcile_duration_seconds_sum"):F2} s, {Sample("batchrunner_scheduler_cycle_duration_seconds_count"):F0} scheduling cycles {Sample("batchrunner_scheduler_cycle_duration_seconds_sum"):F2} s (whole run)
-      API calls per BatchJob {PerBatchJob(callsAtJobs)} until the Jobs exist; {PerBatchJob(callsSettled)} once the controller is quiet
-        by call, settled     {string.Join(", ", callsSettled.Where(c => c.Value > 0).OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value / count:F2}"))}
-    """));
-controller.Kill(entireProcessTree: true);
-return 0;
+static double Median(IEnumerable<double> values)
+{
+    var sorted = values.Order().ToList();
+    return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+}
 
 // The controller's calls by "verb resource" (its leader Lease renewals left out: they do not grow with BatchJobs).
-async Task<Dictionary<string, double>> ApiCallsAsync()
+async Task<Dictionary<string, double>> ApiCallsAsync(ControllerHandle controller)
 {
     var text = await new HttpClient().GetStringAsync(controller.Url + "/metrics");
     return text.Split('\n')
@@ -113,15 +148,14 @@ async Task<Dictionary<string, double>> ApiCallsAsync()
 static double Reconciles(string metrics) =>
     metrics.Split('\n').Where(l => l.StartsWith("batchrunner_reconciles_total{", StringComparison.Ordinal)).Sum(l => double.Parse(l.Split(' ')[1], CultureInfo.InvariantCulture));
 
-async Task<double> ReconcilesAsync() => Reconciles(await new HttpClient().GetStringAsync(controller.Url + "/metrics"));
-
-async Task<Dictionary<string, double>> SettledCallsAsync(Dictionary<string, double> before)
+async Task<Dictionary<string, double>> SettledCallsAsync(ControllerHandle controller, Dictionary<string, double> before)
 {
-    var last = Difference(await ApiCallsAsync(), before);
-    for (var quiet = 0; quiet < 3 && operatorWatch.Elapsed < TimeSpan.FromMinutes(10);)
+    var last = Difference(await ApiCallsAsync(controller), before);
+    var settling = Stopwatch.StartNew();
+    for (var quiet = 0; quiet < 3 && settling.Elapsed < TimeSpan.FromMinutes(10);)
     {
         await Task.Delay(1000);
-        var now = Difference(await ApiCallsAsync(), before);
+        var now = Difference(await ApiCallsAsync(controller), before);
         quiet = now.Values.Sum() == last.Values.Sum() ? quiet + 1 : 0;
         last = now;
     }
@@ -184,7 +218,7 @@ async Task Kubectl(params string[] args)
     }
 }
 
-ControllerHandle StartController(string path)
+ControllerHandle StartController(string path, string lease)
 {
     var port = 18000 + Random.Shared.Next(1000);
     var dll = Path.Combine(root, "controller", "BatchRunner.Controller", "bin", "Release", "net10.0", "batchrunner-controller.dll");
@@ -192,6 +226,7 @@ ControllerHandle StartController(string path)
     foreach (var arg in new[]
     {
         dll, "--urls", $"http://127.0.0.1:{port}", $"--BatchRunner:Kubernetes:Kubeconfig={path}", "--BatchRunner:LeaderElection:Identity=bench",
+        $"--BatchRunner:LeaderElection:LeaseName={lease}",
         $"--BatchRunner:Kubernetes:Burst={burst}", $"--BatchRunner:Kubernetes:Workers={workers}",
     }.Concat(qps is null ? [] : [$"--BatchRunner:Kubernetes:Qps={qps}"]))
     {
@@ -227,6 +262,11 @@ static string FindRepoRoot()
 
     throw new InvalidOperationException("BatchRunner.sln not found");
 }
+
+/// <summary>One round's figures.</summary>
+sealed record Round(
+    TimeSpan Operator, TimeSpan Applied, TimeSpan Kubectl, TimeSpan Floor, TimeSpan ControllerCpu, double ReconcilesAtJobs,
+    Dictionary<string, double> CallsAtJobs, Dictionary<string, double> CallsSettled, string Time);
 
 sealed record ControllerHandle(Process Process, string Url) : IDisposable
 {
