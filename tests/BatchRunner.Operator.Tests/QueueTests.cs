@@ -84,7 +84,8 @@ public sealed class QueueTests(OperatorFixture fixture, ITestOutputHelper output
         var small = await BatchJobAsync(fixture.Admin, TeamB, "small");
         large = await BatchJobAsync(fixture.Admin, TeamA, "large");
         Assert.NotEqual("Succeeded", Phase(large));
-        Assert.Contains((await EventsAsync(fixture.Admin, TeamB, "small")).Select(e => e.Reason), r => r is "Admitted" or "Dispatched");
+        // Events are written apart from the reconcile: wait for them rather than race them.
+        await Eventually.TrueAsync(async () => (await EventsAsync(fixture.Admin, TeamB, "small")).Any(e => e.Reason is "Admitted" or "Dispatched"), Converge, "small's Admitted or Dispatched event");
 
         await Eventually.TrueAsync(async () => Phase(await BatchJobAsync(fixture.Admin, TeamA, "large")) == "Succeeded", Converge, "the large sweep succeeds");
         small = await BatchJobAsync(fixture.Admin, TeamB, "small");

@@ -98,7 +98,7 @@ public sealed class RerunTests(OperatorFixture fixture, ITestOutputHelper output
         Assert.Equal("rerun \"failed\" refused: the run has no failed indexes", Condition(batchJob, "Rerun")?.GetProperty("message").GetString());
         Assert.Equal(("Succeeded", 1), (Phase(batchJob), Status(batchJob, "rerun")!.Value.GetProperty("number").GetInt32()));
         Assert.Equal(2, (await JobsAsync(fixture.Admin, _ns, "sweep")).Count);
-        Assert.Contains(await EventsAsync(fixture.Admin, _ns, "sweep"), e => e.Reason == "RerunRefused" && e.Type == "Warning");
+        await Eventually.TrueAsync(async () => (await EventsAsync(fixture.Admin, _ns, "sweep")).Any(e => e.Reason == "RerunRefused" && e.Type == "Warning"), Converge, "a Warning event RerunRefused");
 
         // A condition over the run's ledger, read in its store: the CLI turns it into the indexes it chose.
         Assert.Contains("(3@", await fixture.CliAsync("rerun", "sweep", "-n", _ns, "--cluster", "--where", "n = 4", "--results", _store), StringComparison.Ordinal);

@@ -159,7 +159,9 @@ public sealed class OperatorAwsBatchTests(OperatorAwsBatchFixture fixture) : ICl
         var arrays = _rig.Server.Jobs.Where(j => j.Name.StartsWith($"sweep-{status.RunId}-", StringComparison.Ordinal)).ToList();
         Assert.Equal([4, 5, 6, 7], arrays.SelectMany(j => Enumerable.Range(0, j.Size).Select(j.IndexOf)).Order());
         Assert.All(arrays, j => Assert.True(j.Size <= 2, $"{j.Name} holds {j.Size}"));
-        Assert.Contains("OverflowDispatched", await fixture.KubectlAsync("get", "events", "-n", "burst", "--field-selector", "involvedObject.name=sweep", "-o", "jsonpath={.items[*].reason}"), StringComparison.Ordinal);
+        await Support.Eventually.WaitAsync(
+            async () => (await fixture.KubectlAsync("get", "events", "-n", "burst", "--field-selector", "involvedObject.name=sweep", "-o", "jsonpath={.items[*].reason}")).Contains("OverflowDispatched", StringComparison.Ordinal),
+            "the OverflowDispatched event is recorded");
     }
 
     [Fact]
@@ -221,7 +223,10 @@ public sealed class OperatorAwsBatchTests(OperatorAwsBatchFixture fixture) : ICl
         Assert.Contains(_teleport.Advanced, run => run.Name == "beamed" && run.State?.GetProperty("submitted").GetInt32() == 5);
         Assert.Equal((Core.Runs.RunPhase.Failed, "1,3", "IndexesFailed"), (lossy.Phase, lossy.FailedIndexes, lossy.Find(Conditions.Failed)!.Reason));
         Assert.Equal("2 of 4 indexes failed; failed indexes: 1,3", lossy.Find(Conditions.Failed)!.Message);
-        Assert.Contains("Succeeded", await fixture.KubectlAsync("get", "events", "-n", "teleport", "--field-selector", "involvedObject.name=beamed", "-o", "jsonpath={.items[*].reason}"), StringComparison.Ordinal);
+        // Events are written apart from the reconcile (and after new BatchJobs' Jobs): the Succeeded one follows shortly.
+        await Support.Eventually.WaitAsync(
+            async () => (await fixture.KubectlAsync("get", "events", "-n", "teleport", "--field-selector", "involvedObject.name=beamed", "-o", "jsonpath={.items[*].reason}")).Contains("Succeeded", StringComparison.Ordinal),
+            "the Succeeded event is recorded");
 
         // Deleting it goes through the backend's release.
         await fixture.KubectlAsync("delete", "batchjob", "beamed", "-n", "teleport", "--wait=true", "--timeout=60s");
