@@ -29,11 +29,12 @@ public sealed class ParsedSpecsTests
         var first = specs.Of(batchJob);
 
         var changed = Specs.Object("""{"completions": 6, "parallelism": 2}""");
-        (changed.Metadata.Uid, changed.Metadata.Generation) = ("u-1", 2);
+        (changed.Metadata.Uid, changed.Metadata.Generation, changed.Metadata.ResourceVersion) = ("u-1", 2, "2");
         var beforeLabels = specs.Of(changed);
         Assert.Equal(6, beforeLabels.Job!.Spec.Completions);
 
-        changed.Metadata.Labels = new Dictionary<string, string> { ["team"] = "b" };
+        // A label change is a new resourceVersion of the same generation.
+        (changed.Metadata.Labels, changed.Metadata.ResourceVersion) = (new Dictionary<string, string> { ["team"] = "b" }, "3");
         Assert.NotSame(beforeLabels, specs.Of(changed));
 
         var recreated = Specs.Object(Spec);

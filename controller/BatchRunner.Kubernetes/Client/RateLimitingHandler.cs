@@ -22,13 +22,10 @@ public sealed class RateLimitingHandler : DelegatingHandler
     private readonly TimeSpan _period;
     private readonly bool _liftWithPriorityAndFairness;
     private readonly Action? _lifted;
-    private volatile bool _unlimited;
+    private volatile int _unlimited;
 
     /// <summary>Limited at <paramref name="qps"/> until the API server shows API Priority and Fairness; then unlimited (and <paramref name="lifted"/> is told once).</summary>
     public static RateLimitingHandler Auto(double qps, int burst, Action? lifted = null) => new(qps, burst, liftWithPriorityAndFairness: true, lifted);
-
-    /// <summary>True once the limit was lifted (<see cref="Auto"/> only).</summary>
-    public bool Unlimited => _unlimited;
 
     public RateLimitingHandler(double qps, int burst)
         : this(qps, burst, liftWithPriorityAndFairness: false, lifted: null)
@@ -58,7 +55,7 @@ public sealed class RateLimitingHandler : DelegatingHandler
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var uri = request.RequestUri;
-        if (_unlimited || uri?.Query.Contains("watch=true", StringComparison.Ordinal) == true)
+        if (_unlimited == 1 || uri?.Query.Contains("watch=true", StringComparison.Ordinal) == true)
         {
             // Not limited.
         }
@@ -82,9 +79,9 @@ public sealed class RateLimitingHandler : DelegatingHandler
         }
 
         var response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        if (_liftWithPriorityAndFairness && !_unlimited && response.Headers.Contains(FlowSchemaHeader))
+        if (_liftWithPriorityAndFairness && _unlimited == 0 && response.Headers.Contains(FlowSchemaHeader)
+            && Interlocked.Exchange(ref _unlimited, 1) == 0)
         {
-            _unlimited = true;
             _lifted?.Invoke();
         }
 

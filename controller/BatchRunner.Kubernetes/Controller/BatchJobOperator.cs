@@ -111,7 +111,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellation.IsCancellationRequested)
             {
-                var delay = TimeSpan.FromMilliseconds(Math.Min(200 * Math.Pow(2, failures), 30_000));
+                var delay = ApiRetry.After(failures);
                 _log.LogWarning("The API server's version could not be read ({Message}; {Failures} in a row); asking again in {Delay}", e.Message, failures, delay);
                 await Task.Delay(delay, time, cancellation).ConfigureAwait(false);
             }

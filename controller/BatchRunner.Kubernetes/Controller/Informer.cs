@@ -7,6 +7,13 @@ using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Kubernetes.Controller;
 
+/// <summary>The wait between calls to the API server that keep failing (a list, a watch, the version at start).</summary>
+public static class ApiRetry
+{
+    /// <summary>After <paramref name="failures"/> failed calls in a row: 0.4 s doubling, at most 30 s.</summary>
+    public static TimeSpan After(int failures) => TimeSpan.FromMilliseconds(Math.Min(200 * Math.Pow(2, failures), 30_000));
+}
+
 /// <summary>The key of a namespaced object in caches and queues: <c>namespace/name</c>.</summary>
 public static class ObjectKey
 {
@@ -74,7 +81,7 @@ public sealed class Informer<T>(string name, IListWatch<T> source, ILogger log, 
             catch (Exception e)
             {
                 failures++;
-                var delay = TimeSpan.FromMilliseconds(Math.Min(200 * Math.Pow(2, failures), 30_000));
+                var delay = ApiRetry.After(failures);
                 log.LogWarning(e, "Informer {Informer}: list/watch failed ({Failures} in a row); retrying in {Delay}", name, failures, delay);
                 await Task.Delay(delay, time, cancellation).ConfigureAwait(false);
             }

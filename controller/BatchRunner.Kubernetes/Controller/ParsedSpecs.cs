@@ -13,21 +13,26 @@ public sealed class ParsedSpecs
 {
     private readonly ConcurrentDictionary<string, Entry> _byKey = new(StringComparer.Ordinal);
 
-    private sealed record Entry(string? Uid, long Generation, string Labels, ParseResult Parsed);
+    private sealed record Entry(string? Uid, string? ResourceVersion, long Generation, string Labels, ParseResult Parsed);
 
     public int Count => _byKey.Count;
 
     public ParseResult Of(BatchJobObject batchJob)
     {
         var key = ObjectKey.Of(batchJob);
-        var (uid, generation, labels) = (batchJob.Metadata.Uid, batchJob.Metadata.Generation ?? 0, LabelsOf(batchJob));
-        if (_byKey.TryGetValue(key, out var entry) && entry.Uid == uid && entry.Generation == generation && entry.Labels == labels && uid is not null)
+        var (uid, version) = (batchJob.Metadata.Uid, batchJob.Metadata.ResourceVersion);
+        _byKey.TryGetValue(key, out var entry);
+        if (entry is not null && uid is not null && entry.Uid == uid && version is not null && entry.ResourceVersion == version)
         {
+            // The very object read last time: nothing to compare.
             return entry.Parsed;
         }
 
-        var parsed = BatchJobParser.FromNode(batchJob.ToDocument());
-        _byKey[key] = new Entry(uid, generation, labels, parsed);
+        var (generation, labels) = (batchJob.Metadata.Generation ?? 0, LabelsOf(batchJob));
+        var parsed = entry is not null && uid is not null && entry.Uid == uid && entry.Generation == generation && entry.Labels == labels
+            ? entry.Parsed
+            : BatchJobParser.FromNode(batchJob.ToDocument());
+        _byKey[key] = new Entry(uid, version, generation, labels, parsed);
         return parsed;
     }
 
