@@ -74,6 +74,7 @@ async Task<Round> RoundAsync(int round)
             var manifests = Manifests(count, i => BatchJobManifest(operatorNs, i));
             var callsBefore = await ApiCallsAsync(controller);
             var cpuBefore = controller.Process.TotalProcessorTime;
+            var reconcilesBefore = Reconciles(await new HttpClient().GetStringAsync(controller.Url + "/metrics"));
             var operatorWatch = Stopwatch.StartNew();
             await Kubectl("apply", "-f", manifests);
             operatorApplied = operatorWatch.Elapsed;
@@ -82,7 +83,7 @@ async Task<Round> RoundAsync(int round)
             // The controller shares the machine's cores with the API server it waits on: its own CPU is part of the figure.
             controllerCpu = controller.Process.TotalProcessorTime - cpuBefore;
             callsAtJobs = Difference(await ApiCallsAsync(controller), callsBefore);
-            reconcilesAtJobs = Reconciles(await new HttpClient().GetStringAsync(controller.Url + "/metrics"));
+            reconcilesAtJobs = Reconciles(await new HttpClient().GetStringAsync(controller.Url + "/metrics")) - reconcilesBefore;
             // Then until the controller is quiet: what following the Jobs to Running costs on top.
             callsSettled = await SettledCallsAsync(controller, callsBefore);
         }
@@ -101,6 +102,9 @@ async Task<Round> RoundAsync(int round)
     var time = string.Create(CultureInfo.InvariantCulture,
         $"reconciles {Sample("batchrunner_reconcile_duration_seconds_sum"):F2} s in all, {Sample("batchrunner_scheduler_cycle_duration_seconds_count"):F0} scheduling cycles {Sample("batchrunner_scheduler_cycle_duration_seconds_sum"):F2} s");
     controller.Kill(entireProcessTree: true);
+    // The next round starts on a cluster as empty as this one did: objects left behind slow the control plane, and a
+    // new controller would reconcile them all while the next burst arrives.
+    await Kubectl("delete", "namespace", operatorNs, kubectlNs, "--wait=true", "--timeout=300s");
     Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"round {round + 1}: batchrunner {operatorTotal.TotalSeconds:F2} s, kubectl {kubectlTotal.TotalSeconds:F2} s, floor {floorApplied.TotalSeconds:F2} s"));
     return new Round(operatorTotal, operatorApplied, kubectlTotal, floorApplied, controllerCpu, reconcilesAtJobs, callsAtJobs, callsSettled, time);
@@ -221,7 +225,8 @@ async Task Kubectl(params string[] args)
 ControllerHandle StartController(string path, string lease)
 {
     var port = 18000 + Random.Shared.Next(1000);
-    var dll = Path.Combine(root, "controller", "BatchRunner.Controller", "bin", "Release", "net10.0", "batchrunner-controller.dll");
+    // The published controller operator.sh made (as the image has it); the Release build when run by hand.
+    var dll = Environment.GetEnvironmentVariable("BENCH_CONTROLLER_DLL") ?? Path.Combine(root, "controller", "BatchRunner.Controller", "bin", "Release", "net10.0", "batchrunner-controller.dll");
     var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
     foreach (var arg in new[]
     {
