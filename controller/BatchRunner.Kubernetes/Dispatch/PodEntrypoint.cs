@@ -28,15 +28,30 @@ public static class PodEntrypoint
 
     public static string AxisKey(int axis) => string.Create(CultureInfo.InvariantCulture, $"axis-{axis}");
 
-    /// <summary>The entrypoint: arguments are the workload's command and args.</summary>
-    public static string Script { get; } = BuildScript();
+    /// <summary>How an index finds its parameters: none (empty), a grid's axes, or a listed point.</summary>
+    public enum Points
+    {
+        None,
+        Grid,
+        List,
+    }
+
+    /// <summary>
+    /// The entrypoint for a sweep with <paramref name="points"/> (arguments are the workload's command and args). It
+    /// travels in every Job and in every pod (the plan's annotations are the pod's), so it is kept short: only its
+    /// kind of points, no comments in it (they are here), short names.
+    /// </summary>
+    public static string Script(Points points) => Scripts[(int)points];
+
+    private static readonly string[] Scripts = [BuildScript(Points.None), BuildScript(Points.Grid), BuildScript(Points.List)];
 
     /// <summary>The plan files of a job, keyed by ConfigMap key (the script and the dispatched spec included).</summary>
     public static Dictionary<string, string> PlanFiles(BatchJob job)
     {
         var sweep = job.Spec.Sweep;
         var (keyLow, keyHigh) = SweepPlan.SeedKey(sweep?.Seed ?? 0);
-        var files = new Dictionary<string, string>(StringComparer.Ordinal) { [ScriptKey] = Script, [SpecKey] = RunIdentity.SpecJson(job) };
+        var points = sweep switch { { Grid.Count: > 0 } => Points.Grid, { List.Count: > 0 } => Points.List, _ => Points.None };
+        var files = new Dictionary<string, string>(StringComparer.Ordinal) { [ScriptKey] = Script(points), [SpecKey] = RunIdentity.SpecJson(job) };
         var env = new StringBuilder();
         void Set(string name, object value) => env.Append(CultureInfo.InvariantCulture, $"{name}={value}\n");
 
@@ -44,25 +59,26 @@ public static class PodEntrypoint
         Set("BR_REPEATS", sweep?.Repeats ?? 1);
         Set("BR_KEY_LOW", keyLow);
         Set("BR_KEY_HIGH", keyHigh);
-        if (sweep is { Grid.Count: > 0 })
+        if (points == Points.Grid)
         {
+            var grid = sweep!.Grid;
             Set("BR_MODE", "grid");
-            Set("BR_AXES", sweep.Grid.Count);
+            Set("BR_AXES", grid.Count);
             var stride = 1;
-            for (var axis = sweep.Grid.Count - 1; axis >= 0; axis--)
+            for (var axis = grid.Count - 1; axis >= 0; axis--)
             {
-                var values = sweep.Grid[axis].Values;
+                var values = grid[axis].Values;
                 Set($"BR_STRIDE_{axis}", stride);
                 Set($"BR_COUNT_{axis}", values.Count);
                 stride *= values.Count;
-                var name = JsonStrings.Quote(sweep.Grid[axis].Name);
+                var name = JsonStrings.Quote(grid[axis].Name);
                 files[AxisKey(axis)] = string.Concat(values.Select(v => $"{name}:{v.Json}\n"));
             }
         }
-        else if (sweep is { List.Count: > 0 })
+        else if (points == Points.List)
         {
             Set("BR_MODE", "list");
-            files[PointsKey] = string.Concat(sweep.List.Select(point =>
+            files[PointsKey] = string.Concat(sweep!.List.Select(point =>
                 "{" + string.Join(",", point.Select(p => $"{JsonStrings.Quote(p.Name)}:{p.Value.Json}")) + "}\n"));
         }
         else
@@ -86,65 +102,54 @@ public static class PodEntrypoint
 
     public static int SizeOf(Dictionary<string, string> files) => files.Sum(f => Encoding.UTF8.GetByteCount(f.Key) + Encoding.UTF8.GetByteCount(f.Value));
 
-    private static string BuildScript()
+    /// <summary>
+    /// In order: the plan's directory (p) and its variables; this completion's index (i), which in a rerun's Job is the
+    /// i-th of <c>BATCHRUNNER_INDEXES</c> (ranges such as 3,7-9: l is what is left to skip, r the ranges not read yet,
+    /// f-t the range at hand); the seed (x, m), SweepPlan's hash of the index with the sweep's key; the parameters (v):
+    /// one line of each axis (a, with its stride d and count n) or of the points file, at the index's point
+    /// (i / BR_REPEATS).
+    /// </summary>
+    private static string BuildScript(Points points)
     {
         var mask = 0x7FFF_FFFFu;
         // The multipliers are reduced mod 2^31 first so every product fits the shell's signed 64-bit arithmetic.
         var m1 = SweepPlan.SeedMultiplier1 & mask;
         var m2 = SweepPlan.SeedMultiplier2 & mask;
+        var parameters = points switch
+        {
+            Points.Grid => $$"""
+                v= a=0
+                while [ $a -lt $BR_AXES ]; do
+                eval "d=\$BR_STRIDE_$a n=\$BR_COUNT_$a"
+                v="${v:+$v,}$(sed -n "$((i/BR_REPEATS/d%n+1))p" "$p/axis-$a")"
+                a=$((a+1))
+                done
+                v="{$v}"
+                """,
+            Points.List => $$"""v=$(sed -n "$((i/BR_REPEATS+1))p" "$p/{{PointsKey}}")""",
+            _ => "v={}",
+        };
         return $$"""
             #!/bin/sh
-            # BatchRunner pod entrypoint: derives this index's BATCHRUNNER_* variables from the plan beside it,
-            # exactly as SweepPlan does in BatchRunner.Core, then runs the workload given as arguments.
             set -eu
-            plan="${BATCHRUNNER_PLAN_DIR:-{{MountPath}}}"
-            if [ -z "${JOB_COMPLETION_INDEX:-}" ]; then
-              echo "batchrunner: JOB_COMPLETION_INDEX is not set: this cluster does not run Indexed Jobs (Kubernetes 1.21 or later)" >&2
-              exit 70
-            fi
-            . "$plan/{{PlanKey}}"
+            p=${BATCHRUNNER_PLAN_DIR:-{{MountPath}}}
+            [ -n "${JOB_COMPLETION_INDEX:-}" ] || { echo "batchrunner: JOB_COMPLETION_INDEX is not set: this cluster does not run Indexed Jobs (Kubernetes 1.21 or later)" >&2; exit 70; }
+            . "$p/{{PlanKey}}"
             i=$JOB_COMPLETION_INDEX
             if [ -n "${BATCHRUNNER_INDEXES:-}" ]; then
-              # A rerun's Job: completion i runs the i-th of the chosen indexes (ranges such as 3,7-9).
-              left=$i rest="$BATCHRUNNER_INDEXES," i=""
-              while [ -n "$rest" ]; do
-                part=${rest%%,*} rest=${rest#*,}
-                first=${part%-*} last=${part#*-}
-                if [ "$left" -le $(( last - first )) ]; then i=$(( first + left )); break; fi
-                left=$(( left - (last - first + 1) ))
-              done
-              if [ -z "$i" ]; then
-                echo "batchrunner: completion index $JOB_COMPLETION_INDEX is beyond BATCHRUNNER_INDEXES ($BATCHRUNNER_INDEXES)" >&2
-                exit 70
-              fi
+            l=$i r="$BATCHRUNNER_INDEXES," i=
+            while [ -n "$r" ]; do
+            f=${r%%,*} r=${r#*,}
+            t=${f#*-} f=${f%-*}
+            if [ $l -le $((t-f)) ]; then i=$((f+l)); break; fi
+            l=$((l-(t-f+1)))
+            done
+            [ -n "$i" ] || { echo "batchrunner: completion index $JOB_COMPLETION_INDEX is beyond BATCHRUNNER_INDEXES ($BATCHRUNNER_INDEXES)" >&2; exit 70; }
             fi
-            point=$(( i / BR_REPEATS ))
-            repeat=$(( i % BR_REPEATS ))
             m={{mask}}
-            x=$(( (i + BR_KEY_LOW) & m ))
-            x=$(( x ^ (x >> 16) ))
-            x=$(( (x * {{m1}}) & m ))
-            x=$(( x ^ (x >> 15) ))
-            x=$(( (x * {{m2}}) & m ))
-            x=$(( x ^ (x >> 16) ))
-            seed=$(( (x ^ BR_KEY_HIGH) & m ))
-            case "$BR_MODE" in
-              grid)
-                params=""
-                axis=0
-                while [ "$axis" -lt "$BR_AXES" ]; do
-                  eval "stride=\$BR_STRIDE_$axis count=\$BR_COUNT_$axis"
-                  fragment=$(sed -n "$(( point / stride % count + 1 ))p" "$plan/axis-$axis")
-                  params="${params:+$params,}$fragment"
-                  axis=$(( axis + 1 ))
-                done
-                params="{$params}"
-                ;;
-              list) params=$(sed -n "$(( point + 1 ))p" "$plan/{{PointsKey}}") ;;
-              *) params="{}" ;;
-            esac
-            export BATCHRUNNER_INDEX="$i" BATCHRUNNER_PARAMS="$params" BATCHRUNNER_SEED="$seed" BATCHRUNNER_REPEAT="$repeat"
-            export BATCHRUNNER_OUTPUT_DIR="${BATCHRUNNER_OUTPUT_DIR:-{{OutputPath}}}"
+            x=$(((i+BR_KEY_LOW)&m)) && x=$((x^(x>>16))) && x=$(((x*{{m1}})&m)) && x=$((x^(x>>15))) && x=$(((x*{{m2}})&m)) && x=$((x^(x>>16)))
+            {{parameters}}
+            export BATCHRUNNER_INDEX=$i BATCHRUNNER_PARAMS="$v" BATCHRUNNER_SEED=$(((x^BR_KEY_HIGH)&m)) BATCHRUNNER_REPEAT=$((i%BR_REPEATS)) BATCHRUNNER_OUTPUT_DIR="${BATCHRUNNER_OUTPUT_DIR:-{{OutputPath}}}"
             mkdir -p "$BATCHRUNNER_OUTPUT_DIR"
             exec "$@"
 
