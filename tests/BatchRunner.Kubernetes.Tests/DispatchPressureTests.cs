@@ -33,50 +33,11 @@ public sealed class DispatchPressureTests
         pressure.Defer("ns/b");
         pressure.Defer("ns/a");
 
-        Assert.Empty(pressure.TakeDue());
+        Assert.Empty(pressure.TakeDeferredIfQuiet());
         _time.Advance(DispatchPressure.Quiet);
 
-        Assert.Equal(["ns/a", "ns/b"], pressure.TakeDue().Order(StringComparer.Ordinal));
-        Assert.Empty(pressure.TakeDue());
-    }
-
-    [Fact]
-    public void A_write_waits_no_longer_than_the_maximum_while_arrivals_go_on()
-    {
-        var pressure = new DispatchPressure(_time);
-        pressure.Arrived();
-        pressure.Defer("ns/early");
-        _time.Advance(DispatchPressure.MaxWait / 2);
-        pressure.Defer("ns/late");
-        pressure.Defer("ns/early"); // deferred again: still counted from the first time
-
-        for (var waited = TimeSpan.Zero; waited < DispatchPressure.MaxWait / 2; waited += DispatchPressure.Quiet / 2)
-        {
-            pressure.Arrived();
-            Assert.Empty(pressure.TakeDue());
-            _time.Advance(DispatchPressure.Quiet / 2);
-        }
-
-        pressure.Arrived();
-        Assert.True(pressure.Busy);
-        Assert.Equal(["ns/early"], pressure.TakeDue());
-        Assert.False(pressure.IsDeferred("ns/early"));
-        Assert.True(pressure.IsDeferred("ns/late"));
-    }
-
-    [Fact]
-    public void A_batchjob_whose_reconcile_wrote_is_no_longer_deferred()
-    {
-        var pressure = new DispatchPressure(_time);
-        pressure.Arrived();
-        pressure.Defer("ns/a");
-        Assert.True(pressure.IsDeferred("ns/a"));
-
-        pressure.Settled("ns/a");
-
-        Assert.False(pressure.IsDeferred("ns/a"));
-        _time.Advance(DispatchPressure.Quiet);
-        Assert.Empty(pressure.TakeDue());
+        Assert.Equal(["ns/a", "ns/b"], pressure.TakeDeferredIfQuiet().Order(StringComparer.Ordinal));
+        Assert.Empty(pressure.TakeDeferredIfQuiet());
     }
 
     [Fact]

@@ -61,7 +61,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         var pressure = new DispatchPressure(time);
         var api = new KubernetesClusterApi(client, batchJobs, jobs, capabilities, settings.Component, time, logs.CreateLogger<KubernetesClusterApi>()) { Pressure = pressure };
         batchJobs.Changed += (key, batchJob) => EnqueueBatchJob(queue, api, pressure, key, batchJob);
-        jobs.Changed += (key, job) => EnqueueOwner(queue, pressure, key, job);
+        jobs.Changed += (key, job) => EnqueueOwner(queue, key, job);
         _batchJobs = batchJobs;
         _jobs = jobs;
         using var phaseGauge = new PhaseGauge(metrics, batchJobs);
@@ -159,18 +159,12 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         queue.Add(key);
     }
 
-    private static void EnqueueOwner(WorkQueue<string> queue, DispatchPressure pressure, string key, V1Job? job)
+    private void EnqueueOwner(WorkQueue<string> queue, string key, V1Job? job)
     {
         var (ns, name) = ObjectKey.Split(key);
         // A Job's BatchJob has the same name; the label says so even after the Job is gone from the cache.
-        var owner = $"{ns}/{(job?.Metadata.Labels is { } labels && labels.TryGetValue(BatchJobResource.BatchJobLabel, out var batchJob) ? batchJob : name)}";
-        if (job is not null && pressure.IsDeferred(owner))
-        {
-            // Its write waits for arrivals to pause; that reconcile reads this change too.
-            return;
-        }
-
-        queue.Add(owner);
+        var owner = job?.Metadata.Labels is { } labels && labels.TryGetValue(BatchJobResource.BatchJobLabel, out var batchJob) ? batchJob : name;
+        queue.Add($"{ns}/{owner}");
     }
 
     private async Task WorkAsync(WorkQueue<string> queue, BatchJobReconciler reconciler, DispatchPressure pressure, CancellationToken cancellation)
@@ -198,10 +192,6 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
                 if (result.AwaitsReport && pressure.Busy)
                 {
                     pressure.Defer(key);
-                }
-                else
-                {
-                    pressure.Settled(key);
                 }
 
                 metrics.Reconciles.WithLabels("success").Inc();

@@ -4,22 +4,15 @@ namespace BatchRunner.Kubernetes.Controller;
 /// Whether new BatchJobs are arriving faster than a moment apart, so the API server's time goes to their Jobs first:
 /// while busy, the first status write of a run just dispatched and the Events wait (bounded), and the BatchJobs whose
 /// write waited are reconciled again once arrivals pause. A burst of 500 BatchJobs then costs about one call each
-/// (the Job) until every Job exists, and the bookkeeping follows. The Job events of a BatchJob whose write waits wake
-/// nothing meanwhile: its reconcile once arrivals pause reads them all at once (the Job controller's count of a Job's
-/// pods would otherwise cost a reconcile of its own for each of the 500 while they still arrive).
+/// (the Job) until every Job exists, and the bookkeeping follows.
 /// </summary>
 public sealed class DispatchPressure(TimeProvider time)
 {
     /// <summary>Arrivals closer together than this keep the controller busy.</summary>
     public static readonly TimeSpan Quiet = TimeSpan.FromSeconds(1);
 
-    /// <summary>No write waits longer than this, however long arrivals go on.</summary>
-    public static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(30);
-
     private readonly Lock _gate = new();
-
-    /// <summary>The BatchJobs whose write waits, with when it first did.</summary>
-    private readonly Dictionary<string, DateTimeOffset> _deferred = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _deferred = new(StringComparer.Ordinal);
     private DateTimeOffset _lastArrival = DateTimeOffset.MinValue;
 
     /// <summary>True while BatchJobs not dispatched yet arrived within <see cref="Quiet"/>.</summary>
@@ -48,50 +41,23 @@ public sealed class DispatchPressure(TimeProvider time)
     {
         lock (_gate)
         {
-            _deferred.TryAdd(key, time.GetUtcNow());
+            _deferred.Add(key);
         }
     }
 
-    /// <summary>The BatchJob's reconcile wrote what it had: its next changes are worth a reconcile again.</summary>
-    public void Settled(string key)
+    /// <summary>Once arrivals paused, the BatchJobs whose writes waited (each once); none while still busy.</summary>
+    public IReadOnlyList<string> TakeDeferredIfQuiet()
     {
         lock (_gate)
         {
-            _deferred.Remove(key);
-        }
-    }
-
-    /// <summary>Whether the BatchJob's write waits (so a change of its Jobs can wait with it).</summary>
-    public bool IsDeferred(string key)
-    {
-        lock (_gate)
-        {
-            return _deferred.ContainsKey(key);
-        }
-    }
-
-    /// <summary>
-    /// The BatchJobs whose writes waited, each once: all of them once arrivals paused; while still busy, those that
-    /// waited <see cref="MaxWait"/>.
-    /// </summary>
-    public IReadOnlyList<string> TakeDue()
-    {
-        lock (_gate)
-        {
-            if (_deferred.Count == 0)
+            if (time.GetUtcNow() - _lastArrival < Quiet || _deferred.Count == 0)
             {
                 return [];
             }
 
-            var now = time.GetUtcNow();
-            var quiet = now - _lastArrival >= Quiet;
-            var due = _deferred.Where(d => quiet || now - d.Value >= MaxWait).Select(d => d.Key).ToList();
-            foreach (var key in due)
-            {
-                _deferred.Remove(key);
-            }
-
-            return due;
+            var keys = _deferred.ToList();
+            _deferred.Clear();
+            return keys;
         }
     }
 
@@ -103,7 +69,7 @@ public sealed class DispatchPressure(TimeProvider time)
         {
             while (await timer.WaitForNextTickAsync(cancellation).ConfigureAwait(false))
             {
-                foreach (var key in TakeDue())
+                foreach (var key in TakeDeferredIfQuiet())
                 {
                     reconcile(key);
                 }

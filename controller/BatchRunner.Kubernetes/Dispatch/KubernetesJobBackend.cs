@@ -25,7 +25,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
     private static readonly TimeSpan FirstCountWindow = TimeSpan.FromSeconds(5);
 
     /// <summary>The same while new BatchJobs keep arriving (<see cref="IClusterApi.Busy"/>): their Jobs go first; the host reconciles the waiting ones once arrivals pause.</summary>
-    private static readonly TimeSpan BusyCountWindow = DispatchPressure.MaxWait;
+    private static readonly TimeSpan BusyCountWindow = TimeSpan.FromSeconds(30);
 
     private TimeSpan CountWindow => cluster.Busy ? BusyCountWindow : FirstCountWindow;
 
