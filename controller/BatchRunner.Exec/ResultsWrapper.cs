@@ -63,6 +63,13 @@ public sealed class ResultsWrapper(Func<string, string?> environment, ILogger lo
 
             return WrapperError;
         }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A failure nobody foresaw (a library's bug among them): said in full and this exit code, so the backend
+            // retries the attempt, rather than the runtime's abort (134) and a core dump in the attempt's folder.
+            log.Error(e, "batchrunner-exec: unexpected failure: {Error}", e.Message);
+            return WrapperError;
+        }
     }
 
     /// <summary>

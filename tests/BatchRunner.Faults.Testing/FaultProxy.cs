@@ -26,6 +26,9 @@ public enum FaultKind
 /// <summary>An HTTP answer the proxy gives instead of the server's: a throttle or an error, as real servers send them.</summary>
 public sealed record HttpAnswer(int Status, string Reason, string ContentType, string Body, int? RetryAfterSeconds = null)
 {
+    /// <summary>No answer: the request is read whole, then the connection reset, as a server that died mid-call.</summary>
+    public static HttpAnswer ResetAfterRequest { get; } = new(0, "", "", "");
+
     /// <summary>S3 throttling a client.</summary>
     public static HttpAnswer S3SlowDown { get; } = new(503, "Slow Down", "application/xml",
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>");
@@ -311,6 +314,13 @@ public sealed class FaultProxy : IAsyncDisposable
                 }
 
                 left -= read;
+            }
+
+            if (answer == HttpAnswer.ResetAfterRequest)
+            {
+                Count(FaultKind.Reset);
+                Abort(client);
+                return;
             }
 
             await client.SendAsync(answer.Bytes(), SocketFlags.None, timeout.Token).ConfigureAwait(false);

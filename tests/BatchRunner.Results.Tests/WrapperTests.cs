@@ -52,6 +52,29 @@ public sealed class WrapperTests : IDisposable
     }
 
     [Fact]
+    public async Task A_failure_nobody_foresaw_is_said_in_full_and_ends_the_attempt_with_the_wrappers_own_exit_code()
+    {
+        var job = Wrapper.Job("exit 0");
+        var spec = WriteSpec(job);
+        var said = new List<Serilog.Events.LogEvent>();
+        using var log = new Serilog.LoggerConfiguration().WriteTo.Sink(new ListSink(said)).CreateLogger();
+        // An environment that throws as no caller expects stands in for a library's bug (the SDK once threw ArgumentException mid-upload).
+        var wrapper = new ResultsWrapper(name => name == "BATCHRUNNER_INDEX" ? throw new InvalidOperationException("a library's bug") : null, log, TimeProvider.System);
+
+        var exitCode = await wrapper.RunAsync(Wrapper.Arguments(spec, _temp.Sub("store"), job), CancellationToken.None);
+
+        Assert.Equal(ResultsWrapper.WrapperError, exitCode);
+        var error = Assert.Single(said, e => e.Level == Serilog.Events.LogEventLevel.Error);
+        Assert.Equal("batchrunner-exec: unexpected failure: \"a library's bug\"", error.RenderMessage());
+        Assert.IsType<InvalidOperationException>(error.Exception);
+    }
+
+    private sealed class ListSink(List<Serilog.Events.LogEvent> events) : Serilog.Core.ILogEventSink
+    {
+        public void Emit(Serilog.Events.LogEvent logEvent) => events.Add(logEvent);
+    }
+
+    [Fact]
     public async Task A_retried_index_gets_the_next_attempt_folder_and_the_failed_attempts_partial_output_stays_in_its_own()
     {
         var job = Wrapper.Job("if [ -f \"$MARK\" ]; then echo '{\"v\": \"good\"}' > \"$BATCHRUNNER_OUTPUT_DIR/r.jsonl\"; exit 0; fi; touch \"$MARK\"; echo '{\"v\": \"partial\"}' > \"$BATCHRUNNER_OUTPUT_DIR/r.jsonl\"; exit 1");

@@ -42,7 +42,14 @@ public sealed class S3ResultsStore : IResultsStore, IDisposable
 
     public static AmazonS3Client CreateClient(ResultsOptions options)
     {
-        var config = new AmazonS3Config { ForcePathStyle = options.ForcePathStyle };
+        var config = new AmazonS3Config
+        {
+            ForcePathStyle = options.ForcePathStyle,
+            // Checksums only where S3 requires them, as SDKs did before 2025: this SDK's own retry of a PUT sent with a
+            // trailing checksum can throw ArgumentException (a trailer key added twice), which no caller expects; and
+            // S3-compatible stores differ on trailers. TLS and S3's Content-Length check still guard the bytes.
+            RequestChecksumCalculation = Amazon.Runtime.RequestChecksumCalculation.WHEN_REQUIRED,
+        };
         if (!string.IsNullOrEmpty(options.Region))
         {
             config.RegionEndpoint = RegionEndpoint.GetBySystemName(options.Region);
