@@ -21,6 +21,9 @@ public enum FaultKind
 
     /// <summary>A connection's request is answered by the proxy with an HTTP error (a 503 SlowDown, a 429, a 500) and closed; plain HTTP only.</summary>
     Answered,
+
+    /// <summary>A request reaches the server and is done there, but its answer is lost (the connection reset before any of it): the caller cannot tell whether it was done.</summary>
+    Lost,
 }
 
 /// <summary>An HTTP answer the proxy gives instead of the server's: a throttle or an error, as real servers send them.</summary>
@@ -67,6 +70,7 @@ public sealed class FaultProxy : IAsyncDisposable
     private long _nextConnection;
     private int _truncateNext;
     private readonly ConcurrentQueue<HttpAnswer> _answers = new();
+    private readonly ConcurrentDictionary<string, int> _loseAnswersTo = new(StringComparer.Ordinal);
 
     private FaultProxy(IPEndPoint upstream)
     {
@@ -184,6 +188,12 @@ public sealed class FaultProxy : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The next <paramref name="times"/> requests whose request line names <paramref name="path"/> (e.g. <c>/v1/submitjob</c>)
+    /// reach the server, but their answers are lost: the client's connection is reset before any byte of them (plain HTTP only).
+    /// </summary>
+    public void LoseAnswersTo(string path, int times) => _loseAnswersTo.AddOrUpdate(path, times, (_, left) => left + times);
+
     /// <summary>The next <paramref name="connections"/> connections get the first chunk of their response only, then a reset.</summary>
     public void TruncateNext(int connections) => Interlocked.Exchange(ref _truncateNext, connections);
 
@@ -265,8 +275,9 @@ public sealed class FaultProxy : IAsyncDisposable
         _open[id] = (client, server);
         try
         {
-            var up = PumpAsync(client, server, delay: false, cutAfterFirstChunk: false);
-            var down = PumpAsync(server, client, delay: true, cutAfterFirstChunk: truncate);
+            var losing = new LosingAnswer();
+            var up = PumpAsync(client, server, delay: false, cutAfterFirstChunk: false, losing);
+            var down = PumpAsync(server, client, delay: true, cutAfterFirstChunk: truncate, losing);
             await Task.WhenAny(up, down).ConfigureAwait(false);
         }
         finally
@@ -346,8 +357,15 @@ public sealed class FaultProxy : IAsyncDisposable
         return -1;
     }
 
-    private async Task PumpAsync(Socket from, Socket to, bool delay, bool cutAfterFirstChunk)
+    /// <summary>Set when a request on the connection went up whose answer is to be lost (HTTP/1.1 clients send the next request only after the last answer).</summary>
+    private sealed class LosingAnswer
     {
+        public volatile bool Next;
+    }
+
+    private async Task PumpAsync(Socket from, Socket to, bool delay, bool cutAfterFirstChunk, LosingAnswer losing)
+    {
+        var upstream = !delay;
         var buffer = new byte[16 * 1024];
         try
         {
@@ -357,6 +375,18 @@ public sealed class FaultProxy : IAsyncDisposable
                 if (read == 0)
                 {
                     to.Shutdown(SocketShutdown.Send);
+                    return;
+                }
+
+                if (upstream && !_loseAnswersTo.IsEmpty && IsRequestToLose(buffer.AsSpan(0, read)))
+                {
+                    losing.Next = true;
+                }
+                else if (!upstream && losing.Next)
+                {
+                    Count(FaultKind.Lost);
+                    Abort(from);
+                    Abort(to);
                     return;
                 }
 
@@ -379,6 +409,27 @@ public sealed class FaultProxy : IAsyncDisposable
         {
             // The other side went, or a fault reset it.
         }
+    }
+
+    /// <summary>Whether <paramref name="chunk"/> starts a request to a path whose answers are still to be lost (and takes one of them).</summary>
+    private bool IsRequestToLose(ReadOnlySpan<byte> chunk)
+    {
+        var lineEnd = chunk.IndexOf("\r\n"u8);
+        var line = System.Text.Encoding.ASCII.GetString(lineEnd < 0 ? chunk : chunk[..lineEnd]);
+        if (!line.EndsWith(" HTTP/1.1", StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        foreach (var (path, left) in _loseAnswersTo)
+        {
+            if (left > 0 && line.Contains(' ' + path, StringComparison.Ordinal) && _loseAnswersTo.TryUpdate(path, left - 1, left))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void Count(FaultKind kind) => _injected.AddOrUpdate(kind, 1, (_, n) => n + 1);

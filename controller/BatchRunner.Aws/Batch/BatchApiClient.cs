@@ -17,8 +17,9 @@ public sealed class BatchApiClient(AwsJsonClient client) : IBatchApi, IDisposabl
     public Task<DescribeJobDefinitionsResponse> DescribeJobDefinitionsAsync(DescribeJobDefinitionsRequest request, CancellationToken cancellation) =>
         Post<DescribeJobDefinitionsRequest, DescribeJobDefinitionsResponse>("/v1/describejobdefinitions", request, cancellation);
 
+    /// <summary>Not idempotent (no client token): sent again only when Batch surely did not act on it; the dispatcher looks for the job by name before submitting again.</summary>
     public Task<SubmitJobResponse> SubmitJobAsync(SubmitJobRequest request, CancellationToken cancellation) =>
-        Post<SubmitJobRequest, SubmitJobResponse>("/v1/submitjob", request, cancellation);
+        Client.SendRestJsonAsync<SubmitJobRequest, SubmitJobResponse>(HttpMethod.Post, "/v1/submitjob", request, cancellation, idempotent: false);
 
     public Task<DescribeJobsResponse> DescribeJobsAsync(DescribeJobsRequest request, CancellationToken cancellation)
     {

@@ -82,15 +82,20 @@ public sealed class AwsJsonClient : IDisposable
     public static JsonSerializerOptions PascalCaseJson() => AthenaJsonContext.Default.Options;
 
     /// <summary>A REST-JSON call: <paramref name="body"/> as the JSON body of <paramref name="method"/> <paramref name="path"/>.</summary>
-    public Task<TResponse> SendRestJsonAsync<TRequest, TResponse>(HttpMethod method, string path, TRequest body, CancellationToken cancellation) =>
-        SendAsync<TRequest, TResponse>(path, method, path, target: null, RestJsonContentType, body, cancellation);
+    /// <param name="idempotent">
+    /// False for a call that makes something each time (AWS Batch's SubmitJob has no client token): it is sent again
+    /// only when the service surely did not act on it (<see cref="AwsServiceException.SurelyNotDone"/>); any other
+    /// failure goes to the caller, who can look for what it made before making it again.
+    /// </param>
+    public Task<TResponse> SendRestJsonAsync<TRequest, TResponse>(HttpMethod method, string path, TRequest body, CancellationToken cancellation, bool idempotent = true) =>
+        SendAsync<TRequest, TResponse>(path, method, path, target: null, RestJsonContentType, body, idempotent, cancellation);
 
     /// <summary>A JSON 1.1 call: <c>POST /</c> with <c>X-Amz-Target: <paramref name="target"/></c>.</summary>
     public Task<TResponse> SendJson11Async<TRequest, TResponse>(string target, TRequest body, CancellationToken cancellation) =>
-        SendAsync<TRequest, TResponse>(target, HttpMethod.Post, "/", target, Json11ContentType, body, cancellation);
+        SendAsync<TRequest, TResponse>(target, HttpMethod.Post, "/", target, Json11ContentType, body, idempotent: true, cancellation);
 
     private async Task<TResponse> SendAsync<TRequest, TResponse>(
-        string operation, HttpMethod method, string path, string? target, string contentType, TRequest body, CancellationToken cancellation)
+        string operation, HttpMethod method, string path, string? target, string contentType, TRequest body, bool idempotent, CancellationToken cancellation)
     {
         var endpoint = _endpoint.Value;
         var payload = JsonSerializer.SerializeToUtf8Bytes(body, TypeInfo<TRequest>());
@@ -103,7 +108,7 @@ public sealed class AwsJsonClient : IDisposable
             {
                 return await AttemptAsync(operation, method, url, target, contentType, payload, answer, endpoint.Region, cancellation).ConfigureAwait(false);
             }
-            catch (AwsServiceException e) when (e.IsRetryable && attempt < Options.MaxAttempts)
+            catch (AwsServiceException e) when (e.IsRetryable && attempt < Options.MaxAttempts && (idempotent || e.SurelyNotDone))
             {
                 failure = e;
             }
@@ -166,7 +171,10 @@ public sealed class AwsJsonClient : IDisposable
         }
         catch (HttpRequestException e)
         {
-            throw new AwsServiceException(Options.ServiceId, "NetworkError", $"{operation}: {e.Message}", 0, null, e);
+            throw new AwsServiceException(Options.ServiceId, "NetworkError", $"{operation}: {e.Message}", 0, null, e)
+            {
+                NotSent = e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError,
+            };
         }
 
         using (response)

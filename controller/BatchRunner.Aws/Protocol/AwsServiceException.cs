@@ -54,6 +54,15 @@ public sealed class AwsServiceException : Exception
         ServiceMessage.Contains("Too Many Requests", StringComparison.OrdinalIgnoreCase) ||
         ServiceMessage.Contains("Rate exceeded", StringComparison.OrdinalIgnoreCase);
 
+    /// <summary>The request never reached the service: the connection to it could not be made.</summary>
+    public bool NotSent { get; init; }
+
+    /// <summary>
+    /// The service surely did not act on the request: it refused it to slow the caller down, or never got it. Otherwise
+    /// (no answer after sending, a 5xx) it may have acted: a call that is not idempotent is not simply sent again.
+    /// </summary>
+    public bool SurelyNotDone => NotSent || IsThrottling;
+
     /// <summary>Trying again may succeed: throttling, 5xx, a known transient code, or no answer at all.</summary>
     public bool IsRetryable => IsThrottling || StatusCode == 0 || StatusCode >= 500 || TransientCodes.Contains(ErrorCode);
 

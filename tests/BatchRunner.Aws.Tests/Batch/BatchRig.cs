@@ -28,11 +28,15 @@ public sealed class BatchRig : IAsyncDisposable
 
     public SubmitRateLimiter Limiter { get; } = new(50);
 
-    public static async Task<BatchRig> StartAsync()
+    /// <summary>The fault proxy between the dispatcher and the stub, when started <c>throughProxy</c>.</summary>
+    public BatchRunner.Faults.Testing.FaultProxy? Proxy { get; private set; }
+
+    public static async Task<BatchRig> StartAsync(bool throughProxy = false)
     {
         var rig = new BatchRig(await StubBatchServer.StartAsync());
+        rig.Proxy = throughProxy ? BatchRunner.Faults.Testing.FaultProxy.Start(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, rig.Server.Url.Port)) : null;
         rig.Api = new BatchApiClient(new AwsJsonClient(
-            BatchApiClient.ServiceOptions("us-east-1", rig.Server.Url.ToString()) with
+            BatchApiClient.ServiceOptions("us-east-1", rig.Proxy is { } proxy ? $"http://127.0.0.1:{proxy.Port}/" : rig.Server.Url.ToString()) with
             {
                 RetryBaseDelay = TimeSpan.FromMilliseconds(1), MaxRetryDelay = TimeSpan.FromMilliseconds(10), MaxAttempts = 6,
             },
@@ -94,6 +98,11 @@ public sealed class BatchRig : IAsyncDisposable
     {
         Api.Dispose();
         Limiter.Dispose();
+        if (Proxy is not null)
+        {
+            await Proxy.DisposeAsync();
+        }
+
         await Server.DisposeAsync();
         Directory.Delete(_root, recursive: true);
     }
