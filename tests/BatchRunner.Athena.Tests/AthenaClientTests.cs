@@ -120,6 +120,45 @@ public sealed class AthenaClientTests(AthenaFixture fixture) : IClassFixture<Ath
         Assert.Single(fixture.Stub.Stopped.Except(before));
     }
 
+    [Fact]
+    public async Task Looks_at_a_running_query_that_fail_after_the_clients_retries_cost_a_poll_not_the_query()
+    {
+        using var client = fixture.Client();
+        var api = new LooksFailFirst(client, failures: 3);
+
+        var result = await new AthenaQueryRunner(api, AthenaFixture.Options(fixture.Stub.Url)).RunAsync("SELECT 1 AS one", CancellationToken.None);
+
+        Assert.Equal(["one"], result.Columns);
+        Assert.Equal(1L, Convert.ToInt64(Assert.Single(result.Rows)[0], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(0, api.FailuresLeft);
+    }
+
+    /// <summary>The first looks at a query's state fail as a client that ran out of retries says it (no answer at all).</summary>
+    private sealed class LooksFailFirst(AthenaApiClient inner, int failures) : IAthenaApi
+    {
+        public int FailuresLeft { get; private set; } = failures;
+
+        public Task<StartQueryExecutionResponse> StartQueryExecutionAsync(StartQueryExecutionRequest request, CancellationToken cancellation) =>
+            inner.StartQueryExecutionAsync(request, cancellation);
+
+        public Task<GetQueryExecutionResponse> GetQueryExecutionAsync(string queryExecutionId, CancellationToken cancellation)
+        {
+            if (FailuresLeft > 0)
+            {
+                FailuresLeft--;
+                throw new BatchRunner.Aws.Protocol.AwsServiceException("athena", "NetworkError", "AmazonAthena.GetQueryExecution: Connection refused", 0, null);
+            }
+
+            return inner.GetQueryExecutionAsync(queryExecutionId, cancellation);
+        }
+
+        public Task<GetQueryResultsResponse> GetQueryResultsAsync(GetQueryResultsRequest request, CancellationToken cancellation) =>
+            inner.GetQueryResultsAsync(request, cancellation);
+
+        public Task StopQueryExecutionAsync(string queryExecutionId, CancellationToken cancellation) =>
+            inner.StopQueryExecutionAsync(queryExecutionId, cancellation);
+    }
+
     /// <summary>The first start reaches Athena, but its answer comes after the caller cancelled.</summary>
     private sealed class StartReachesAthenaThenCallerLeaves(AthenaApiClient inner, CancellationTokenSource caller) : IAthenaApi
     {

@@ -29,11 +29,11 @@ public sealed class AthenaFixture : IAsyncLifetime
 
     public static IAwsCredentialSource Credentials { get; } = new StaticAwsCredentialSource(new ImmutableCredentials("AKIDEXAMPLE", "not-a-secret", null));
 
-    /// <summary>A client of the stub; retries fast, so throttling costs the tests little time.</summary>
-    internal AthenaApiClient Client() => new(new AwsJsonClient(
+    /// <summary>A client of the stub (or of <paramref name="endpoint"/> in front of it); retries fast, so throttling costs the tests little time.</summary>
+    internal AthenaApiClient Client(Uri? endpoint = null) => new(new AwsJsonClient(
         new AwsServiceOptions
         {
-            ServiceId = "athena", SigningName = "athena", Region = "eu-west-1", EndpointUrl = Stub.Url.ToString(),
+            ServiceId = "athena", SigningName = "athena", Region = "eu-west-1", EndpointUrl = (endpoint ?? Stub.Url).ToString(),
             RetryBaseDelay = TimeSpan.FromMilliseconds(5), MaxAttempts = 8,
         },
         AwsJsonClient.PascalCaseJson(), credentials: Credentials));

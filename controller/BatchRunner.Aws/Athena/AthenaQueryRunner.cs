@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using BatchRunner.Aws.Protocol;
 
 namespace BatchRunner.Aws.Athena;
 
@@ -33,6 +34,9 @@ public sealed class AthenaQueryFailedException(string queryExecutionId, string s
 public sealed class AthenaQueryRunner(IAthenaApi api, AthenaOptions options, TimeProvider? time = null, ILogger<AthenaQueryRunner>? log = null)
 {
     private const int PageSize = 1000;
+
+    /// <summary>How long a running query's state may go unread (every look failing after its retries) before the wait gives up.</summary>
+    internal static readonly TimeSpan PollOutageTolerance = TimeSpan.FromMinutes(2);
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ILogger _log = log ?? NullLogger<AthenaQueryRunner>.Instance;
 
@@ -82,10 +86,25 @@ public sealed class AthenaQueryRunner(IAthenaApi api, AthenaOptions options, Tim
     private async Task<QueryExecution> WaitAsync(string id, CancellationToken cancellation)
     {
         var interval = options.PollInterval;
+        var answered = _time.GetUtcNow();
         while (true)
         {
-            var execution = (await api.GetQueryExecutionAsync(id, cancellation).ConfigureAwait(false)).QueryExecution
-                ?? throw new InvalidOperationException($"Athena answered no execution for query {id}");
+            QueryExecution execution;
+            try
+            {
+                execution = (await api.GetQueryExecutionAsync(id, cancellation).ConfigureAwait(false)).QueryExecution
+                    ?? throw new InvalidOperationException($"Athena answered no execution for query {id}");
+                answered = _time.GetUtcNow();
+            }
+            catch (AwsServiceException e) when (e.IsRetryable && _time.GetUtcNow() - answered < PollOutageTolerance)
+            {
+                // The query runs on in Athena whatever happened to one look at it (the client already retried that look):
+                // a blip costs a poll, not the query.
+                _log.LogWarning("Athena query {QueryExecutionId}: its state could not be read ({Error}); looking again", id, e.Message);
+                await Task.Delay(interval, _time, cancellation).ConfigureAwait(false);
+                continue;
+            }
+
             var state = execution.Status?.State;
             switch (state)
             {

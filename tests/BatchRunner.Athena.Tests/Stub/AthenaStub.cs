@@ -40,6 +40,9 @@ internal sealed class AthenaStub : IAsyncDisposable
     /// <summary>Every request received (target, body), throttled ones included.</summary>
     public ConcurrentQueue<(string Operation, string Body)> Calls { get; } = new();
 
+    /// <summary>Queries started, and the distinct idempotency tokens they were started with.</summary>
+    public (int Queries, int Tokens) Started => (_executions.Count, _tokens.Count);
+
     public IReadOnlyCollection<string> Stopped => _executions.Values.Where(e => e.StopRequested).Select(e => e.Id).ToList();
 
     public static async Task<AthenaStub> StartAsync(IReadOnlyDictionary<string, string> buckets)
