@@ -122,6 +122,14 @@ public sealed class ControlPlane : IAsyncDisposable
         return path;
     }
 
+    /// <summary>
+    /// Kills the API server (SIGKILL, as a crash), keeps it down for <paramref name="down"/>, and starts it again on the
+    /// same port over the same etcd, returning once it is ready: every object and resourceVersion survives, every
+    /// connection and watch of every client is cut.
+    /// </summary>
+    public Task RestartApiServerAsync(TimeSpan down, CancellationToken cancellationToken = default) =>
+        RunScriptAsync(scripts, cancellationToken, "restart-apiserver", Directory, down.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture));
+
     /// <summary>Stops every process of the control plane and deletes its folder.</summary>
     public async ValueTask DisposeAsync()
     {

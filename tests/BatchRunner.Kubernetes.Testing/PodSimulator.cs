@@ -187,8 +187,10 @@ public sealed partial class PodSimulator : IAsyncDisposable
             {
                 var position = positions.AddOrUpdate($"{pod.Namespace()}/{jobName}", 0, (_, p) => p + 1);
                 var annotations = new Dictionary<string, string> { [CompletionIndexAnnotation] = position.ToString(System.Globalization.CultureInfo.InvariantCulture) };
-                pod = await client.CoreV1.PatchNamespacedPodAsync(
-                    new V1Patch(new { metadata = new { annotations } }, V1Patch.PatchType.MergePatch), pod.Name(), pod.Namespace(), cancellationToken: token);
+                await UntilWrittenAsync(
+                    async () => pod = await client.CoreV1.PatchNamespacedPodAsync(
+                        new V1Patch(new { metadata = new { annotations } }, V1Patch.PatchType.MergePatch), pod.Name(), pod.Namespace(), cancellationToken: token),
+                    token);
             }
 
             if (options.Kubelet is { } kubelet)
@@ -266,8 +268,29 @@ public sealed partial class PodSimulator : IAsyncDisposable
             }).ToList(),
         };
         // A merge patch replaces containerStatuses whole, which is what we mean.
-        return client.CoreV1.PatchNamespacedPodStatusAsync(
-            new V1Patch(new { status }, V1Patch.PatchType.MergePatch), pod.Name(), pod.Namespace(), cancellationToken: token);
+        return UntilWrittenAsync(() => client.CoreV1.PatchNamespacedPodStatusAsync(
+            new V1Patch(new { status }, V1Patch.PatchType.MergePatch), pod.Name(), pod.Namespace(), cancellationToken: token), token);
+    }
+
+    /// <summary>
+    /// As the kubelet's status manager: a write the API server did not take (it is down or restarting, it answered
+    /// 429 or 5xx) is made again until it is taken, so no pod stays Running because one write met a bad moment.
+    /// </summary>
+    private static async Task UntilWrittenAsync(Func<Task> write, CancellationToken token)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await write();
+                return;
+            }
+            catch (Exception e) when (!token.IsCancellationRequested && attempt < 120 && (e is HttpRequestException or IOException
+                || e is HttpOperationException { Response.StatusCode: HttpStatusCode.TooManyRequests or >= HttpStatusCode.InternalServerError }))
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(2000, 100 * attempt)), token);
+            }
+        }
     }
 
     private async Task<(int ExitCode, string? Message)> RunCommandAsync(V1Pod pod, StandInKubelet.PodLog? log, CancellationToken token)

@@ -3,6 +3,7 @@
 # with no kubelet and no scheduler (Pods stay Pending until something writes their status; see PodSimulator).
 #
 #   tests/k8s/control-plane.sh start DIR [--owner PID]   # returns once the API server is ready
+#   tests/k8s/control-plane.sh restart-apiserver DIR DOWN_SECONDS   # kill -9, down a while, back on the same port
 #   tests/k8s/control-plane.sh stop DIR
 #
 # start writes into DIR (created if missing): the certificates, keys and token file, DIR/admin.kubeconfig
@@ -13,7 +14,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-usage() { echo "usage: $0 start DIR [--owner PID] | stop DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start DIR [--owner PID] | restart-apiserver DIR DOWN_SECONDS | stop DIR" >&2; exit 2; }
 log() { echo "control-plane: $*" >&2; }
 
 # A port nothing listens on yet, outside Linux's ephemeral range (32768-60999) so outgoing connections cannot
@@ -130,19 +131,7 @@ start() {
   write_env "$dir" "$server" "$admin_token" "$etcd_port" "$api_port" "$etcd_pid" "" "" ""
   wait_for etcd 30 "$dir/etcd.log" curl -fsS "http://127.0.0.1:$etcd_port/health"
 
-  # --endpoint-reconciler-type=none: 127.0.0.1 cannot be the `kubernetes` Service's endpoint, and nothing here
-  # runs in-cluster. TTLAfterFinished is alpha (off) in 1.20 but GA in every cluster the operator targets.
-  setsid "$bin/kube-apiserver" \
-    --bind-address=127.0.0.1 --secure-port="$api_port" --insecure-port=0 --advertise-address=127.0.0.1 \
-    --etcd-servers="http://127.0.0.1:$etcd_port" \
-    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" --cert-dir="$pki" \
-    --token-auth-file="$pki/tokens.csv" --authorization-mode=RBAC \
-    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none \
-    --feature-gates=TTLAfterFinished=true --profiling=false \
-    --kubelet-certificate-authority="$pki/ca.crt" --kubelet-preferred-address-types=InternalIP \
-    </dev/null >"$dir/kube-apiserver.log" 2>&1 &
+  start_apiserver "$dir" "$bin" "$etcd_port" "$api_port"
   local apiserver_pid=$!
   write_env "$dir" "$server" "$admin_token" "$etcd_port" "$api_port" "$etcd_pid" "$apiserver_pid" "" ""
   wait_for kube-apiserver 60 "$dir/kube-apiserver.log" \
@@ -177,6 +166,48 @@ start() {
   wait_for kube-controller-manager 60 "$dir/kube-controller-manager.log" default_token_exists \
     "$server" "$pki/ca.crt" "$admin_token"
   echo "$dir/admin.kubeconfig"
+}
+
+# Starts kube-apiserver in the background ($! is its pid) on 127.0.0.1:API_PORT over the etcd at ETCD_PORT.
+start_apiserver() {
+  local dir=$1 bin=$2 etcd_port=$3 api_port=$4
+  local pki="$dir/pki"
+  # --endpoint-reconciler-type=none: 127.0.0.1 cannot be the `kubernetes` Service's endpoint, and nothing here
+  # runs in-cluster. TTLAfterFinished is alpha (off) in 1.20 but GA in every cluster the operator targets.
+  setsid "$bin/kube-apiserver" \
+    --bind-address=127.0.0.1 --secure-port="$api_port" --insecure-port=0 --advertise-address=127.0.0.1 \
+    --etcd-servers="http://127.0.0.1:$etcd_port" \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" --cert-dir="$pki" \
+    --token-auth-file="$pki/tokens.csv" --authorization-mode=RBAC \
+    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range=10.0.0.0/24 --endpoint-reconciler-type=none \
+    --feature-gates=TTLAfterFinished=true --profiling=false \
+    --kubelet-certificate-authority="$pki/ca.crt" --kubelet-preferred-address-types=InternalIP \
+    </dev/null >>"$dir/kube-apiserver.log" 2>&1 &
+}
+
+# Kills the API server (SIGKILL: as a crash or a node lost, nothing said to its clients), keeps it down for
+# DOWN seconds, starts it again on the same port and etcd (so every object and resourceVersion stays) and
+# returns once it is ready.
+restart_apiserver() {
+  local dir=$1 down=$2
+  [[ -f $dir/env ]] || { log "$dir/env missing: no control plane runs from $dir"; exit 1; }
+  # shellcheck disable=SC1091
+  source "$dir/env"
+  local bin
+  bin="${KUBE_BIN:-$("$here/build-control-plane.sh")}"
+  if tr '\0' ' ' <"/proc/$APISERVER_PID/cmdline" 2>/dev/null | grep -q -- kube-apiserver; then
+    kill -9 "$APISERVER_PID"
+    while kill -0 "$APISERVER_PID" 2>/dev/null; do sleep 0.05; done
+  fi
+  sleep "$down"
+  start_apiserver "$dir" "$bin" "$ETCD_PORT" "$APISERVER_PORT"
+  local apiserver_pid=$!
+  write_env "$dir" "$SERVER" "$ADMIN_TOKEN" "$ETCD_PORT" "$APISERVER_PORT" "$ETCD_PID" "$apiserver_pid" \
+    "$CONTROLLER_MANAGER_PID" "$WATCHDOG_PID"
+  wait_for kube-apiserver 60 "$dir/kube-apiserver.log" \
+    curl -fsS --cacert "$dir/pki/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" "$SERVER/readyz"
 }
 
 default_token_exists() {
@@ -238,6 +269,11 @@ case "${1:-}" in
             if [[ -n $owner ]] && ! kill -0 "$owner" 2>/dev/null; then rm -rf "$dir"; fi
           fi' EXIT
     start "$dir" "$owner"
+    ;;
+  restart-apiserver)
+    [[ $# -eq 3 ]] || usage
+    dir=$2
+    restart_apiserver "$2" "$3"
     ;;
   stop)
     [[ $# -eq 2 ]] || usage
