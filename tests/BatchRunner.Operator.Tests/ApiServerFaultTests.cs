@@ -85,6 +85,50 @@ public sealed class ApiServerFaultTests(OperatorFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public async Task Under_429s_500s_503s_and_timeouts_after_the_fact_every_batchjob_gets_one_job_and_finishes()
+    {
+        var proxy = await FaultRig.HttpsApiServerProxyAsync(fixture);
+        _owned.Add(proxy);
+        _owned.Add(PodSimulator.Start(fixture.Admin, new PodSimulatorOptions { Namespace = _ns, RunningFor = TimeSpan.FromSeconds(1) }));
+        var kubeconfig = await FaultRig.KubeconfigThroughAsync(fixture, proxy.Port, _ns + "-https");
+        await using var replicas = new Supervised(() => Started(ControllerProcess.Start(kubeconfig, "replica-http-errors")));
+
+        await Eventually.TrueAsync(() => Task.FromResult(replicas.All[^1].Log.Contains("Caches synced", StringComparison.Ordinal)), TimeSpan.FromSeconds(60), "the replica leads");
+
+        // While eight BatchJobs arrive, a fifth of the controller's requests are throttled (429, Retry-After 1), fail
+        // (500, 503) without reaching etcd, or time out (504) after the API server did them, as an overloaded one answers.
+        proxy.FailFraction(0.2,
+        [
+            (KubernetesError.TooManyRequests, HttpFaultTiming.Instead), (KubernetesError.InternalError, HttpFaultTiming.Instead),
+            (KubernetesError.ServiceUnavailable, HttpFaultTiming.Instead), (KubernetesError.Timeout, HttpFaultTiming.AfterDoing),
+        ], seed: 429);
+        var names = Enumerable.Range(0, 8).Select(i => $"http-errors-{i}").ToList();
+        foreach (var name in names)
+        {
+            await fixture.ApplyAsync(BatchJobYaml(_ns, name));
+            await Task.Delay(TimeSpan.FromSeconds(2));
+        }
+
+        // The errors go on while the pods run and the BatchJobs finish, then stop.
+        await Task.Delay(TimeSpan.FromSeconds(10));
+        proxy.FailFraction(0, []);
+        output.WriteLine($"API server errors given: {string.Join(", ", proxy.Answered.OrderBy(a => a.Key).Select(a => $"{a.Key} {a.Value}"))}; {proxy.Forwarded} requests passed");
+
+        await AllFinishedAsync(names, "every BatchJob reaches a final phase once the errors stop");
+        await replicas.StopAsync();
+        foreach (var name in names)
+        {
+            var batchJob = await BatchJobAsync(fixture.Admin, _ns, name);
+            Assert.Equal("Succeeded", Phase(batchJob));
+            Assert.Equal(6, Assert.Single(await JobsAsync(fixture.Admin, _ns, name)).Status.Succeeded);
+        }
+
+        Assert.All(replicas.All.Where(r => r.HasExited), r => Assert.True(r.ExitCode == 1 && r.Log.Contains("lost the lease", StringComparison.Ordinal), $"a replica exited with {r.ExitCode}:\n{r.Log}"));
+        Assert.All(new[] { "TooManyRequests instead", "InternalError instead", "ServiceUnavailable instead", "Timeout afterdoing" },
+            kind => Assert.True(proxy.Answered.GetValueOrDefault(kind) > 0, $"no {kind} was given"));
+    }
+
+    [Fact]
     public async Task Across_api_server_crashes_and_restarts_every_batchjob_gets_one_job_and_finishes()
     {
         _owned.Add(PodSimulator.Start(fixture.Admin, new PodSimulatorOptions { Namespace = _ns, RunningFor = TimeSpan.FromSeconds(1) }));

@@ -15,12 +15,20 @@ public static class FaultRig
     public static FaultProxy ProxyFor(string url) => FaultProxy.Start(new IPEndPoint(IPAddress.Loopback, new Uri(url).Port));
 
     /// <summary>The controller's kubeconfig, reaching the API server through <paramref name="proxy"/> (the server certificate names 127.0.0.1 either way).</summary>
-    public static async Task<string> KubeconfigThroughAsync(OperatorFixture fixture, FaultProxy proxy, string name)
+    public static Task<string> KubeconfigThroughAsync(OperatorFixture fixture, FaultProxy proxy, string name) =>
+        KubeconfigThroughAsync(fixture, proxy.Port, name);
+
+    /// <summary>An HTTPS proxy in front of the API server, its certificate signed by the control plane's CA.</summary>
+    public static Task<HttpsFaultProxy> HttpsApiServerProxyAsync(OperatorFixture fixture) =>
+        HttpsFaultProxy.StartAsync(fixture.ControlPlane.Server, Path.Combine(fixture.ControlPlane.Directory, "pki", "ca.crt"), Path.Combine(fixture.ControlPlane.Directory, "pki", "ca.key"));
+
+    /// <summary>The controller's kubeconfig, reaching the API server through a proxy on <paramref name="port"/> of 127.0.0.1.</summary>
+    public static async Task<string> KubeconfigThroughAsync(OperatorFixture fixture, int port, string name)
     {
         var text = await File.ReadAllTextAsync(fixture.ControllerKubeconfig);
         var path = Path.Combine(fixture.ControlPlane.Directory, $"faults-{name}.kubeconfig");
         await File.WriteAllTextAsync(path, text.Replace(
-            fixture.ControlPlane.Server.GetLeftPart(UriPartial.Authority), $"https://127.0.0.1:{proxy.Port}", StringComparison.Ordinal));
+            fixture.ControlPlane.Server.GetLeftPart(UriPartial.Authority), $"https://127.0.0.1:{port}", StringComparison.Ordinal));
         return path;
     }
 

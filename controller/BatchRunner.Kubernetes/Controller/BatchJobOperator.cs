@@ -206,7 +206,15 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
                 var delay = queue.AddRateLimited(key);
                 metrics.Reconciles.WithLabels("error").Inc();
                 metrics.ReconcileErrors.Inc();
-                _log.LogWarning(e, "Reconcile of {BatchJob} failed ({Failures} in a row); retrying in {Delay}", key, queue.Failures(key), delay);
+                if (ApiFailure.IsExpected(e))
+                {
+                    _log.LogWarning("Reconcile of {BatchJob} failed ({Failures} in a row): {Error}; retrying in {Delay}", key, queue.Failures(key), ApiFailure.Describe(e), delay);
+                }
+                else
+                {
+                    _log.LogWarning(e, "Reconcile of {BatchJob} failed ({Failures} in a row); retrying in {Delay}", key, queue.Failures(key), delay);
+                }
+
             }
             finally
             {

@@ -82,7 +82,15 @@ public sealed class Informer<T>(string name, IListWatch<T> source, ILogger log, 
             {
                 failures++;
                 var delay = ApiRetry.After(failures);
-                log.LogWarning(e, "Informer {Informer}: list/watch failed ({Failures} in a row); retrying in {Delay}", name, failures, delay);
+                if (ApiFailure.IsExpected(e))
+                {
+                    log.LogWarning("Informer {Informer}: list/watch failed ({Failures} in a row): {Error}; retrying in {Delay}", name, failures, ApiFailure.Describe(e), delay);
+                }
+                else
+                {
+                    log.LogWarning(e, "Informer {Informer}: list/watch failed ({Failures} in a row); retrying in {Delay}", name, failures, delay);
+                }
+
                 await Task.Delay(delay, time, cancellation).ConfigureAwait(false);
             }
         }
