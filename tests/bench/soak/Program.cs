@@ -10,9 +10,9 @@ using static BatchRunner.Operator.Tests.Cluster;
 // twice: at-least-once delivery), two controller replicas reaching the API server and SQS through fault proxies at a
 // low fault rate, the leader killed with SIGKILL every --kill-every minutes. Then every promise is checked and the
 // figures printed; violations are counted, not thrown, so one run reports them all. Exit code 1 on any violation.
-//   BatchRunner.Soak [--minutes M] [--kill-every K] [--every-seconds S]
+//   BatchRunner.Soak [--minutes M] [--kill-every K (0: never)] [--every-seconds S]
 var minutes = Option("--minutes", 20);
-var killEvery = TimeSpan.FromMinutes(Option("--kill-every", 5));
+var killEvery = Option("--kill-every", 5) is > 0 and var kill ? TimeSpan.FromMinutes(kill) : Timeout.InfiniteTimeSpan;
 var every = TimeSpan.FromSeconds(Option("--every-seconds", 4));
 var recovery = TimeSpan.FromMinutes(3);
 const string Ns = "soak";
@@ -42,6 +42,9 @@ try
     // Each replica's resident memory once it has run a while, and its last: flat over a replica's life is the target.
     var memory = new Dictionary<string, (long First, long Last, TimeSpan Lived)>(StringComparer.Ordinal);
     var born = new Dictionary<string, TimeSpan>(StringComparer.Ordinal);
+    // The leader's memory each minute, with the BatchJobs it holds by then: a plateau, or growth with what it caches.
+    var series = new List<string>();
+    var nextSample = TimeSpan.FromMinutes(1);
 
     // A low rate of faults on both servers for the whole run: one every 5-20 s on each.
     var duration = TimeSpan.FromMinutes(minutes);
@@ -77,7 +80,13 @@ try
             }
         }
 
-        if (clock.Elapsed - lastKill >= killEvery && await LeaderAsync(replicas) is { } leader)
+        if (clock.Elapsed >= nextSample && await LeaderAsync(replicas) is { } sampled)
+        {
+            series.Add(string.Create(CultureInfo.InvariantCulture, $"{clock.Elapsed.TotalMinutes:F0}m {sampled.Identity} {Rss(sampled) / 1048576.0:F0} MB ({names.Count} BatchJobs)"));
+            nextSample += TimeSpan.FromMinutes(1);
+        }
+
+        if (killEvery != Timeout.InfiniteTimeSpan && clock.Elapsed - lastKill >= killEvery && await LeaderAsync(replicas) is { } leader)
         {
             await leader.KillAsync();
             replicas.Remove(leader);
@@ -169,6 +178,7 @@ try
           faults injected        {FaultRig.Report("API server", api)}; {FaultRig.Report("SQS", sqs)}; leader killed {kills} times
           invariant violations   {violations.Count}{string.Concat(violations.Take(20).Select(v => "\n    " + v))}
           controller memory      {string.Join("; ", memory.OrderByDescending(m => m.Value.Lived).Select(m => $"{m.Key} {m.Value.First / 1048576.0:F0} → {m.Value.Last / 1048576.0:F0} MB over {m.Value.Lived.TotalMinutes:F1} min"))} (RSS 30 s after start, then at its end)
+          leader memory          {string.Join(", ", series)}
           reconcile p99          {(p99 is { } seconds ? $"{seconds * 1000:F0} ms" : "n/a")} (the replicas running at the end, from their histograms)
         """));
     return violations.Count == 0 ? 0 : 1;
