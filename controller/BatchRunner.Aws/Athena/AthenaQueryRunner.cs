@@ -1,7 +1,7 @@
 using System.Globalization;
+using BatchRunner.Aws.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using BatchRunner.Aws.Protocol;
 
 namespace BatchRunner.Aws.Athena;
 
@@ -37,6 +37,7 @@ public sealed class AthenaQueryRunner(IAthenaApi api, AthenaOptions options, Tim
 
     /// <summary>How long a running query's state may go unread (every look failing after its retries) before the wait gives up.</summary>
     internal static readonly TimeSpan PollOutageTolerance = TimeSpan.FromMinutes(2);
+
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ILogger _log = log ?? NullLogger<AthenaQueryRunner>.Instance;
 

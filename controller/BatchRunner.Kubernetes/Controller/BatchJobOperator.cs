@@ -214,7 +214,6 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
                 {
                     _log.LogWarning(e, "Reconcile of {BatchJob} failed ({Failures} in a row); retrying in {Delay}", key, queue.Failures(key), delay);
                 }
-
             }
             finally
             {
