@@ -39,115 +39,110 @@ public sealed class ResultsCompactor(ILogger<ResultsCompactor> log, TimeProvider
             throw new CompactionRefusedException($"run {runId} of {batchJob} is running (its manifest says so); compact it when it has finished, or force it");
         }
 
-        var scratch = Directory.CreateTempSubdirectory("batchrunner-compact-");
-        try
+        // Held while it is used, so a compaction killed half-way leaves a folder the next one removes.
+        using var scratch = ScratchFolder.Create("batchrunner-compact-");
+
+        // 1. The raw files where DuckDB can read them.
+        var root = store.LocalRoot ?? await DownloadRawAsync(store, runPrefix, Path.Combine(scratch.Path, "raw"), cancellation).ConfigureAwait(false);
+        var built = Path.Combine(scratch.Path, "parquet");
+        Directory.CreateDirectory(Path.Combine(built, "results"));
+        Directory.CreateDirectory(Path.Combine(built, "indexes"));
+        JsonObject compaction;
+        List<(string Local, string Table, int Part)> files;
+        long indexRows, resultRows, rawBytes;
+        // The raw files are read once (the ledger rows, then the result lines) and all else works on what was read.
+        using (var engine = ResultsQueryEngine.Open(root, new ViewScope(batchJob, runId, RawOnly: true, ReadOnce: true, TempDirectory: Path.Combine(scratch.Path, "duckdb"))))
         {
-            // 1. The raw files where DuckDB can read them.
-            var root = store.LocalRoot ?? await DownloadRawAsync(store, runPrefix, Path.Combine(scratch.FullName, "raw"), cancellation).ConfigureAwait(false);
-            var built = Path.Combine(scratch.FullName, "parquet");
-            Directory.CreateDirectory(Path.Combine(built, "results"));
-            Directory.CreateDirectory(Path.Combine(built, "indexes"));
-            JsonObject compaction;
-            List<(string Local, string Table, int Part)> files;
-            long indexRows, resultRows, rawBytes;
-            // The raw files are read once (the ledger rows, then the result lines) and all else works on what was read.
-            using (var engine = ResultsQueryEngine.Open(root, new ViewScope(batchJob, runId, RawOnly: true, ReadOnce: true, TempDirectory: Path.Combine(scratch.FullName, "duckdb"))))
+            engine.Run("CREATE TEMP TABLE compact_indexes AS SELECT * FROM indexes");
+            engine.Run("CREATE TEMP TABLE compact_results AS SELECT * FROM results");
+            indexRows = (long)engine.Execute("SELECT count(*) FROM compact_indexes").Rows[0][0]!;
+            if (indexRows == 0)
             {
-                engine.Run("CREATE TEMP TABLE compact_indexes AS SELECT * FROM indexes");
-                engine.Run("CREATE TEMP TABLE compact_results AS SELECT * FROM results");
-                indexRows = (long)engine.Execute("SELECT count(*) FROM compact_indexes").Rows[0][0]!;
-                if (indexRows == 0)
+                throw new CompactionRefusedException($"run {runId} of {batchJob} has no ledger rows under {store.Location}: nothing to compact");
+            }
+
+            resultRows = (long)engine.Execute("SELECT count(*) FROM compact_results").Rows[0][0]!;
+            var raw = engine.Execute("SELECT sum(output_files)::BIGINT, sum(output_bytes)::BIGINT, sum(output_malformed)::BIGINT, count(*) FILTER (WHERE status = 'succeeded') FROM compact_indexes").Rows[0];
+            rawBytes = Convert.ToInt64(raw[1] ?? 0L, CultureInfo.InvariantCulture);
+            var indexesFile = Path.Combine(built, "indexes", "part-00000.parquet");
+            engine.Run($"COPY (SELECT * FROM compact_indexes ORDER BY \"index\", attempt) TO {ResultsQueryEngine.Literal(indexesFile)} (FORMAT parquet, COMPRESSION zstd)");
+            // One file per ~TargetFileBytes; DuckDB names them data_N.parquet in the folder.
+            engine.Run($"""
+                COPY (SELECT * FROM compact_results ORDER BY "index") TO {ResultsQueryEngine.Literal(Path.Combine(built, "results"))}
+                (FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {TargetFileBytes}, FILENAME_PATTERN {ResultsQueryEngine.Literal("data_{i}")}, OVERWRITE_OR_IGNORE true)
+                """);
+            var resultFiles = Directory.EnumerateFiles(Path.Combine(built, "results"), "*.parquet").Order(StringComparer.Ordinal).ToList();
+            if (resultFiles.Count == 0)
+            {
+                // No result rows: still one (empty) file, so the table's schema is recorded and readable.
+                var empty = Path.Combine(built, "results", "data_0.parquet");
+                engine.Run($"COPY (SELECT * FROM compact_results) TO {ResultsQueryEngine.Literal(empty)} (FORMAT parquet, COMPRESSION zstd)");
+                resultFiles = [empty];
+            }
+
+            files = [(indexesFile, "indexes", 0), .. resultFiles.Select((f, i) => (f, "results", i))];
+            compaction = new JsonObject
+            {
+                ["state"] = "complete",
+                ["compacted_at"] = time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture),
+                ["format"] = "parquet",
+                ["results"] = Table(engine, "compact_results", resultRows, files.Where(f => f.Table == "results").ToList(), batchJob, runId, engine.ColumnsOf(batchJob, runId)),
+                ["indexes"] = Table(engine, "compact_indexes", indexRows, files.Where(f => f.Table == "indexes").ToList(), batchJob, runId),
+                ["raw"] = new JsonObject
                 {
-                    throw new CompactionRefusedException($"run {runId} of {batchJob} has no ledger rows under {store.Location}: nothing to compact");
-                }
-
-                resultRows = (long)engine.Execute("SELECT count(*) FROM compact_results").Rows[0][0]!;
-                var raw = engine.Execute("SELECT sum(output_files)::BIGINT, sum(output_bytes)::BIGINT, sum(output_malformed)::BIGINT, count(*) FILTER (WHERE status = 'succeeded') FROM compact_indexes").Rows[0];
-                rawBytes = Convert.ToInt64(raw[1] ?? 0L, CultureInfo.InvariantCulture);
-                var indexesFile = Path.Combine(built, "indexes", "part-00000.parquet");
-                engine.Run($"COPY (SELECT * FROM compact_indexes ORDER BY \"index\", attempt) TO {ResultsQueryEngine.Literal(indexesFile)} (FORMAT parquet, COMPRESSION zstd)");
-                // One file per ~TargetFileBytes; DuckDB names them data_N.parquet in the folder.
-                engine.Run($"""
-                    COPY (SELECT * FROM compact_results ORDER BY "index") TO {ResultsQueryEngine.Literal(Path.Combine(built, "results"))}
-                    (FORMAT parquet, COMPRESSION zstd, FILE_SIZE_BYTES {TargetFileBytes}, FILENAME_PATTERN {ResultsQueryEngine.Literal("data_{i}")}, OVERWRITE_OR_IGNORE true)
-                    """);
-                var resultFiles = Directory.EnumerateFiles(Path.Combine(built, "results"), "*.parquet").Order(StringComparer.Ordinal).ToList();
-                if (resultFiles.Count == 0)
-                {
-                    // No result rows: still one (empty) file, so the table's schema is recorded and readable.
-                    var empty = Path.Combine(built, "results", "data_0.parquet");
-                    engine.Run($"COPY (SELECT * FROM compact_results) TO {ResultsQueryEngine.Literal(empty)} (FORMAT parquet, COMPRESSION zstd)");
-                    resultFiles = [empty];
-                }
-
-                files = [(indexesFile, "indexes", 0), .. resultFiles.Select((f, i) => (f, "results", i))];
-                compaction = new JsonObject
-                {
-                    ["state"] = "complete",
-                    ["compacted_at"] = time.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture),
-                    ["format"] = "parquet",
-                    ["results"] = Table(engine, "compact_results", resultRows, files.Where(f => f.Table == "results").ToList(), batchJob, runId, engine.ColumnsOf(batchJob, runId)),
-                    ["indexes"] = Table(engine, "compact_indexes", indexRows, files.Where(f => f.Table == "indexes").ToList(), batchJob, runId),
-                    ["raw"] = new JsonObject
-                    {
-                        ["attempts"] = indexRows,
-                        ["succeeded"] = Convert.ToInt64(raw[3] ?? 0L, CultureInfo.InvariantCulture),
-                        ["output_files"] = Convert.ToInt64(raw[0] ?? 0L, CultureInfo.InvariantCulture),
-                        ["output_bytes"] = rawBytes,
-                        ["malformed_lines"] = Convert.ToInt64(raw[2] ?? 0L, CultureInfo.InvariantCulture),
-                    },
-                    ["mixed_type_columns"] = MixedTypeColumns(engine, batchJob, runId),
-                };
-            }
-
-            // 2. Stage (a crash from here on leaves staging garbage that the next compaction removes).
-            var staging = $"{StoreLayout.StagingPrefix(batchJob, runId)}/{Guid.NewGuid():N}";
-            await DeleteAllAsync(store, StoreLayout.StagingPrefix(batchJob, runId) + "/", cancellation).ConfigureAwait(false);
-            foreach (var (local, table, part) in files)
-            {
-                await store.PutFileAsync(StagedKey(staging, table, part), local, cancellation).ConfigureAwait(false);
-            }
-
-            // 3. Readers back to the raw files while the compacted files change.
-            if (CompactionState.Read(manifest) is not null)
-            {
-                manifest = CompactionState.Without(manifest);
-                await store.PutBytesAsync(manifestKey, manifest, cancellation).ConfigureAwait(false);
-            }
-
-            // 4. Into place; parts of an earlier, larger compaction go.
-            var keep = files.Select(f => StoreLayout.CompactedKey(batchJob, runId, f.Table, f.Part)).ToHashSet(StringComparer.Ordinal);
-            foreach (var table in new[] { "results", "indexes" })
-            {
-                await foreach (var old in store.ListAsync(StoreLayout.CompactedPrefix(batchJob, runId, table) + "/", cancellation).ConfigureAwait(false))
-                {
-                    if (!keep.Contains(old.Key))
-                    {
-                        await store.DeleteAsync(old.Key, cancellation).ConfigureAwait(false);
-                    }
-                }
-            }
-
-            foreach (var (_, table, part) in files)
-            {
-                await store.MoveAsync(StagedKey(staging, table, part), StoreLayout.CompactedKey(batchJob, runId, table, part), cancellation).ConfigureAwait(false);
-            }
-
-            // 5. The manifest, last.
-            await store.PutBytesAsync(manifestKey, CompactionState.With(manifest, compaction, batchJob, runId), cancellation).ConfigureAwait(false);
-            await DeleteAllAsync(store, StoreLayout.StagingPrefix(batchJob, runId) + "/", cancellation).ConfigureAwait(false);
-
-            var parquetBytes = files.Sum(f => new FileInfo(f.Local).Length);
-            var report = new CompactionReport(batchJob, runId, indexRows, resultRows, parquetBytes, rawBytes, files.Count - 1, time.GetElapsedTime(started));
-            log.LogInformation(
-                "Compacted {BatchJob} run {RunId}: {Indexes} attempts and {Results} result rows into {Files} Parquet file(s) of {ParquetBytes} bytes (raw output {RawBytes} bytes) in {Seconds:F2}s",
-                batchJob, runId, indexRows, resultRows, files.Count, parquetBytes, rawBytes, report.Duration.TotalSeconds);
-            return report;
+                    ["attempts"] = indexRows,
+                    ["succeeded"] = Convert.ToInt64(raw[3] ?? 0L, CultureInfo.InvariantCulture),
+                    ["output_files"] = Convert.ToInt64(raw[0] ?? 0L, CultureInfo.InvariantCulture),
+                    ["output_bytes"] = rawBytes,
+                    ["malformed_lines"] = Convert.ToInt64(raw[2] ?? 0L, CultureInfo.InvariantCulture),
+                },
+                ["mixed_type_columns"] = MixedTypeColumns(engine, batchJob, runId),
+            };
         }
-        finally
+
+        // 2. Stage (a crash from here on leaves staging garbage that the next compaction removes).
+        var staging = $"{StoreLayout.StagingPrefix(batchJob, runId)}/{Guid.NewGuid():N}";
+        await DeleteAllAsync(store, StoreLayout.StagingPrefix(batchJob, runId) + "/", cancellation).ConfigureAwait(false);
+        foreach (var (local, table, part) in files)
         {
-            scratch.Delete(recursive: true);
+            await store.PutFileAsync(StagedKey(staging, table, part), local, cancellation).ConfigureAwait(false);
         }
+
+        // 3. Readers back to the raw files while the compacted files change.
+        if (CompactionState.Read(manifest) is not null)
+        {
+            manifest = CompactionState.Without(manifest);
+            await store.PutBytesAsync(manifestKey, manifest, cancellation).ConfigureAwait(false);
+        }
+
+        // 4. Into place; parts of an earlier, larger compaction go.
+        var keep = files.Select(f => StoreLayout.CompactedKey(batchJob, runId, f.Table, f.Part)).ToHashSet(StringComparer.Ordinal);
+        foreach (var table in new[] { "results", "indexes" })
+        {
+            await foreach (var old in store.ListAsync(StoreLayout.CompactedPrefix(batchJob, runId, table) + "/", cancellation).ConfigureAwait(false))
+            {
+                if (!keep.Contains(old.Key))
+                {
+                    await store.DeleteAsync(old.Key, cancellation).ConfigureAwait(false);
+                }
+            }
+        }
+
+        foreach (var (_, table, part) in files)
+        {
+            await store.MoveAsync(StagedKey(staging, table, part), StoreLayout.CompactedKey(batchJob, runId, table, part), cancellation).ConfigureAwait(false);
+        }
+
+        // 5. The manifest, last.
+        await store.PutBytesAsync(manifestKey, CompactionState.With(manifest, compaction, batchJob, runId), cancellation).ConfigureAwait(false);
+        await DeleteAllAsync(store, StoreLayout.StagingPrefix(batchJob, runId) + "/", cancellation).ConfigureAwait(false);
+
+        var parquetBytes = files.Sum(f => new FileInfo(f.Local).Length);
+        var report = new CompactionReport(batchJob, runId, indexRows, resultRows, parquetBytes, rawBytes, files.Count - 1, time.GetElapsedTime(started));
+        log.LogInformation(
+            "Compacted {BatchJob} run {RunId}: {Indexes} attempts and {Results} result rows into {Files} Parquet file(s) of {ParquetBytes} bytes (raw output {RawBytes} bytes) in {Seconds:F2}s",
+            batchJob, runId, indexRows, resultRows, files.Count, parquetBytes, rawBytes, report.Duration.TotalSeconds);
+        return report;
     }
 
     /// <summary>The runs a store holds: (batchjob, run) pairs from its folders or keys.</summary>
