@@ -29,9 +29,6 @@ public enum FaultKind
 /// <summary>An HTTP answer the proxy gives instead of the server's: a throttle or an error, as real servers send them.</summary>
 public sealed record HttpAnswer(int Status, string Reason, string ContentType, string Body, int? RetryAfterSeconds = null)
 {
-    /// <summary>No answer: the request is read whole, then the connection reset, as a server that died mid-call.</summary>
-    public static HttpAnswer ResetAfterRequest { get; } = new(0, "", "", "");
-
     /// <summary>S3 throttling a client.</summary>
     public static HttpAnswer S3SlowDown { get; } = new(503, "Slow Down", "application/xml",
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>");
@@ -276,8 +273,8 @@ public sealed class FaultProxy : IAsyncDisposable
         try
         {
             var losing = new LosingAnswer();
-            var up = PumpAsync(client, server, delay: false, cutAfterFirstChunk: false, losing);
-            var down = PumpAsync(server, client, delay: true, cutAfterFirstChunk: truncate, losing);
+            var up = PumpAsync(client, server, downstream: false, cutAfterFirstChunk: false, losing);
+            var down = PumpAsync(server, client, downstream: true, cutAfterFirstChunk: truncate, losing);
             await Task.WhenAny(up, down).ConfigureAwait(false);
         }
         finally
@@ -327,13 +324,6 @@ public sealed class FaultProxy : IAsyncDisposable
                 left -= read;
             }
 
-            if (answer == HttpAnswer.ResetAfterRequest)
-            {
-                Count(FaultKind.Reset);
-                Abort(client);
-                return;
-            }
-
             await client.SendAsync(answer.Bytes(), SocketFlags.None, timeout.Token).ConfigureAwait(false);
             Count(FaultKind.Answered);
             Close(client);
@@ -363,9 +353,9 @@ public sealed class FaultProxy : IAsyncDisposable
         public volatile bool Next;
     }
 
-    private async Task PumpAsync(Socket from, Socket to, bool delay, bool cutAfterFirstChunk, LosingAnswer losing)
+    /// <summary>Passes bytes from one side to the other: requests up, answers <paramref name="downstream"/> (where latency applies).</summary>
+    private async Task PumpAsync(Socket from, Socket to, bool downstream, bool cutAfterFirstChunk, LosingAnswer losing)
     {
-        var upstream = !delay;
         var buffer = new byte[16 * 1024];
         try
         {
@@ -378,11 +368,11 @@ public sealed class FaultProxy : IAsyncDisposable
                     return;
                 }
 
-                if (upstream && !_loseAnswersTo.IsEmpty && IsRequestToLose(buffer.AsSpan(0, read)))
+                if (!downstream && !_loseAnswersTo.IsEmpty && IsRequestToLose(buffer.AsSpan(0, read)))
                 {
                     losing.Next = true;
                 }
-                else if (!upstream && losing.Next)
+                else if (downstream && losing.Next)
                 {
                     Count(FaultKind.Lost);
                     Abort(from);
@@ -390,7 +380,7 @@ public sealed class FaultProxy : IAsyncDisposable
                     return;
                 }
 
-                if (delay && Latency > TimeSpan.Zero)
+                if (downstream && Latency > TimeSpan.Zero)
                 {
                     await Task.Delay(Latency, _stop.Token).ConfigureAwait(false);
                 }

@@ -52,13 +52,13 @@ public sealed record KubernetesError(int Code, string Reason, string Message, in
 /// <summary>
 /// An HTTPS reverse proxy on 127.0.0.1 in front of a TLS server whose CA it holds (the test control plane's): it
 /// presents a certificate for 127.0.0.1 signed by that CA, so a client that trusts the server trusts it, and passes
-/// every request through (watches stream) until asked to answer some with an error, before or after the server did them.
+/// every request through (watches stream) except a fraction it is asked to answer with an error, before or after the
+/// server did them (<see cref="FailFraction"/>).
 /// </summary>
 public sealed class HttpsFaultProxy : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly HttpMessageInvoker _upstream;
-    private readonly ConcurrentQueue<(KubernetesError Error, HttpFaultTiming Timing)> _next = new();
     private readonly ConcurrentDictionary<string, int> _answered = new(StringComparer.Ordinal);
 
     private HttpsFaultProxy(WebApplication app, HttpMessageInvoker upstream, int port)
@@ -115,13 +115,13 @@ public sealed class HttpsFaultProxy : IAsyncDisposable
         var config = new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromMinutes(15) };
         app.Run(async context =>
         {
-            if (proxy!._next.TryDequeue(out var fault) || proxy.TryDraw(out fault))
+            if (proxy!.TryDraw(out var fault))
             {
                 if (fault.Timing == HttpFaultTiming.AfterDoing)
                 {
                     // Done upstream (the request as the client sent it), then its answer is thrown away.
                     using var done = new HttpRequestMessage(new HttpMethod(context.Request.Method), target.TrimEnd('/') + context.Request.Path + context.Request.QueryString);
-                    var body = new MemoryStream();
+                    using var body = new MemoryStream();
                     await context.Request.Body.CopyToAsync(body);
                     done.Content = new ByteArrayContent(body.ToArray());
                     foreach (var (name, values) in context.Request.Headers)
@@ -155,19 +155,6 @@ public sealed class HttpsFaultProxy : IAsyncDisposable
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         proxy = new HttpsFaultProxy(app, upstreamInvoker, new Uri(address).Port);
         return proxy;
-    }
-
-    /// <summary>
-    /// The next <paramref name="requests"/> requests get <paramref name="error"/>, <paramref name="timing"/> the server
-    /// (instead of whatever was asked before and not yet given: a schedule never piles up errors for later).
-    /// </summary>
-    public void AnswerNext(int requests, KubernetesError error, HttpFaultTiming timing = HttpFaultTiming.Instead)
-    {
-        _next.Clear();
-        for (var i = 0; i < requests; i++)
-        {
-            _next.Enqueue((error, timing));
-        }
     }
 
     private readonly object _drawGate = new();

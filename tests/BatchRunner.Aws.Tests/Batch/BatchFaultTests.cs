@@ -52,19 +52,10 @@ public sealed class BatchFaultTests(ITestOutputHelper output)
         // Windows of 2 (parallelism 8 → a quarter): each sweep is several SubmitJob calls spread over the faults.
         var jobs = Enumerable.Range(0, 6).Select(i => BatchRig.Job($"sweep-{i}", "  completions: 24\n  parallelism: 8")).ToList();
 
-        using var stop = new CancellationTokenSource();
-        var lose = Task.Run(async () =>
-        {
-            // Every few hundred milliseconds, the answer to the next SubmitJob or DescribeJobs is lost.
-            var random = new Random(19);
-            while (!stop.IsCancellationRequested)
-            {
-                proxy.LoseAnswersTo(random.Next(2) == 0 ? "/v1/submitjob" : "/v1/describejobs", 1);
-                await Task.Delay(random.Next(200, 700), stop.Token).ContinueWith(_ => { });
-            }
-        });
+        // Among the faults, the answer to a SubmitJob or a DescribeJobs lost after Batch did it.
         var faults = FaultSchedule.RunAsync(
-            proxy, TimeSpan.FromSeconds(20), seed: 1906, (TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500)), [HttpAnswer.TooManyRequests, HttpAnswer.JsonServiceUnavailable]);
+            proxy, TimeSpan.FromSeconds(20), seed: 1906, (TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(500)),
+            [HttpAnswer.TooManyRequests, HttpAnswer.JsonServiceUnavailable], loseAnswersTo: ["/v1/submitjob", "/v1/describejobs"]);
         // Sweeps start over the first 8 s and take several seconds each: all of them meet faults.
         var runs = jobs.Select(async (job, i) =>
         {
@@ -72,8 +63,6 @@ public sealed class BatchFaultTests(ITestOutputHelper output)
             return await ReconcileToEndAsync(rig.Dispatcher(), job, rounds: 2000, pause: TimeSpan.FromMilliseconds(300));
         }).ToList();
         await faults;
-        await stop.CancelAsync();
-        await lose;
         var results = await Task.WhenAll(runs);
         output.WriteLine($"faults injected: {string.Join(", ", proxy.Injected.OrderBy(f => f.Key).Select(f => $"{f.Key} {f.Value}"))}; {proxy.Connections} connections; "
             + $"SubmitJob calls {rig.Server.CallCount("SubmitJob")}, arrays {rig.Server.Jobs.Count}, reconciles that threw {results.Sum(r => r.Throws)}");
