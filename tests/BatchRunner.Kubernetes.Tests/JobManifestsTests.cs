@@ -226,7 +226,6 @@ public sealed class JobManifestsTests
         Assert.Equal(["axis-0", "axis-1", "entrypoint.sh", "plan.env", "spec.json"], files.Keys.Order(StringComparer.Ordinal));
         Assert.Equal(PodEntrypoint.Script(PodEntrypoint.Points.Grid), files["entrypoint.sh"]);
         Assert.Equal(RunIdentity.SpecJson(Sweep), files["spec.json"]);
-        Assert.Contains("BR_MODE=grid\n", files["plan.env"], StringComparison.Ordinal);
         Assert.Contains("BR_REPEATS=2\n", files["plan.env"], StringComparison.Ordinal);
     }
 

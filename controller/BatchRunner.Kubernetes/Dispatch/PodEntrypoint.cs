@@ -62,7 +62,6 @@ public static class PodEntrypoint
         if (points == Points.Grid)
         {
             var grid = sweep!.Grid;
-            Set("BR_MODE", "grid");
             Set("BR_AXES", grid.Count);
             var stride = 1;
             for (var axis = grid.Count - 1; axis >= 0; axis--)
@@ -77,13 +76,8 @@ public static class PodEntrypoint
         }
         else if (points == Points.List)
         {
-            Set("BR_MODE", "list");
             files[PointsKey] = string.Concat(sweep!.List.Select(point =>
                 "{" + string.Join(",", point.Select(p => $"{JsonStrings.Quote(p.Name)}:{p.Value.Json}")) + "}\n"));
-        }
-        else
-        {
-            Set("BR_MODE", "none");
         }
 
         files[PlanKey] = env.ToString();
