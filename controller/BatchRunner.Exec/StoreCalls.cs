@@ -36,14 +36,5 @@ internal sealed class StoreCalls(TimeProvider time)
         || e is OperationCanceledException { CancellationToken.IsCancellationRequested: false };
 
     /// <summary>Worth another try: the network, a timeout, the service's 5xx or throttling; not a refusal or a missing bucket.</summary>
-    public static bool IsTransient(Exception e) => e switch
-    {
-        HttpRequestException or TimeoutException => true,
-        OperationCanceledException canceled => !canceled.CancellationToken.IsCancellationRequested,
-        Amazon.Runtime.AmazonServiceException service => service.StatusCode is >= HttpStatusCode.InternalServerError or HttpStatusCode.TooManyRequests
-            || service.ErrorCode is "SlowDown" or "RequestTimeout" or "Throttling" or "ThrottlingException",
-        Amazon.Runtime.AmazonClientException => true,
-        IOException io => io.InnerException is System.Net.Sockets.SocketException or HttpRequestException,
-        _ => false,
-    };
+    public static bool IsTransient(Exception e) => BatchRunner.Aws.S3.S3ResultsStore.IsTransient(e);
 }

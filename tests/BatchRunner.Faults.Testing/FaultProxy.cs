@@ -24,6 +24,9 @@ public enum FaultKind
 
     /// <summary>A request reaches the server and is done there, but its answer is lost (the connection reset before any of it): the caller cannot tell whether it was done.</summary>
     Lost,
+
+    /// <summary>A request's connection is reset while its body goes up, after part of it: the client has read that much of the body; the server never gets it whole.</summary>
+    CutMidBody,
 }
 
 /// <summary>An HTTP answer the proxy gives instead of the server's: a throttle or an error, as real servers send them.</summary>
@@ -68,6 +71,7 @@ public sealed class FaultProxy : IAsyncDisposable
     private int _truncateNext;
     private readonly ConcurrentQueue<HttpAnswer> _answers = new();
     private readonly ConcurrentDictionary<string, int> _loseAnswersTo = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _cutBodiesTo = new(StringComparer.Ordinal);
 
     private FaultProxy(IPEndPoint upstream)
     {
@@ -190,6 +194,16 @@ public sealed class FaultProxy : IAsyncDisposable
     /// reach the server, but their answers are lost: the client's connection is reset before any byte of them (plain HTTP only).
     /// </summary>
     public void LoseAnswersTo(string path, int times) => _loseAnswersTo.AddOrUpdate(path, times, (_, left) => left + times);
+
+    /// <summary>
+    /// The next <paramref name="times"/> requests whose request line names <paramref name="path"/> have their connection
+    /// reset once <see cref="CutBodyAfterBytes"/> of their body went up (plain HTTP only): the client has read that much of
+    /// the body it sends, and the server never gets the rest.
+    /// </summary>
+    public void CutBodiesTo(string path, int times) => _cutBodiesTo.AddOrUpdate(path, times, (_, left) => left + times);
+
+    /// <summary>How much of a body <see cref="CutBodiesTo"/> lets through before the reset.</summary>
+    public int CutBodyAfterBytes { get; set; } = 64 * 1024;
 
     /// <summary>The next <paramref name="connections"/> connections get the first chunk of their response only, then a reset.</summary>
     public void TruncateNext(int connections) => Interlocked.Exchange(ref _truncateNext, connections);
@@ -357,6 +371,7 @@ public sealed class FaultProxy : IAsyncDisposable
     private async Task PumpAsync(Socket from, Socket to, bool downstream, bool cutAfterFirstChunk, LosingAnswer losing)
     {
         var buffer = new byte[16 * 1024];
+        var bytesLeftBeforeCut = -1L;
         try
         {
             while (true)
@@ -368,9 +383,17 @@ public sealed class FaultProxy : IAsyncDisposable
                     return;
                 }
 
-                if (!downstream && !_loseAnswersTo.IsEmpty && IsRequestToLose(buffer.AsSpan(0, read)))
+                if (!downstream && !(_loseAnswersTo.IsEmpty && _cutBodiesTo.IsEmpty) && RequestLine(buffer.AsSpan(0, read)) is { } line)
                 {
-                    losing.Next = true;
+                    if (TakeOne(_loseAnswersTo, line))
+                    {
+                        losing.Next = true;
+                    }
+                    else if (TakeOne(_cutBodiesTo, line))
+                    {
+                        var headEnd = buffer.AsSpan(0, read).IndexOf("\r\n\r\n"u8);
+                        bytesLeftBeforeCut = CutBodyAfterBytes + (headEnd < 0 ? read : headEnd + 4);
+                    }
                 }
                 else if (downstream && losing.Next)
                 {
@@ -383,6 +406,20 @@ public sealed class FaultProxy : IAsyncDisposable
                 if (downstream && Latency > TimeSpan.Zero)
                 {
                     await Task.Delay(Latency, _stop.Token).ConfigureAwait(false);
+                }
+
+                if (bytesLeftBeforeCut >= 0)
+                {
+                    if (read >= bytesLeftBeforeCut)
+                    {
+                        await to.SendAsync(buffer.AsMemory(0, (int)bytesLeftBeforeCut), SocketFlags.None, _stop.Token).ConfigureAwait(false);
+                        Count(FaultKind.CutMidBody);
+                        Abort(from);
+                        Abort(to);
+                        return;
+                    }
+
+                    bytesLeftBeforeCut -= read;
                 }
 
                 await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, _stop.Token).ConfigureAwait(false);
@@ -401,19 +438,20 @@ public sealed class FaultProxy : IAsyncDisposable
         }
     }
 
-    /// <summary>Whether <paramref name="chunk"/> starts a request to a path whose answers are still to be lost (and takes one of them).</summary>
-    private bool IsRequestToLose(ReadOnlySpan<byte> chunk)
+    /// <summary>The request line the chunk starts with, when it starts a request.</summary>
+    private static string? RequestLine(ReadOnlySpan<byte> chunk)
     {
         var lineEnd = chunk.IndexOf("\r\n"u8);
         var line = System.Text.Encoding.ASCII.GetString(lineEnd < 0 ? chunk : chunk[..lineEnd]);
-        if (!line.EndsWith(" HTTP/1.1", StringComparison.Ordinal))
-        {
-            return false;
-        }
+        return line.EndsWith(" HTTP/1.1", StringComparison.Ordinal) ? line : null;
+    }
 
-        foreach (var (path, left) in _loseAnswersTo)
+    /// <summary>Takes one of the faults left for a path the request line names, if any is left.</summary>
+    private static bool TakeOne(ConcurrentDictionary<string, int> faultsByPath, string requestLine)
+    {
+        foreach (var (path, left) in faultsByPath)
         {
-            if (left > 0 && line.Contains(' ' + path, StringComparison.Ordinal) && _loseAnswersTo.TryUpdate(path, left - 1, left))
+            if (left > 0 && requestLine.Contains(' ' + path, StringComparison.Ordinal) && faultsByPath.TryUpdate(path, left - 1, left))
             {
                 return true;
             }

@@ -80,48 +80,74 @@ public sealed class S3StoreTests : IDisposable
         Assert.DoesNotContain("-", (await client.GetObjectMetadataAsync(bucket, key)).ETag, StringComparison.Ordinal);
     }
 
-    public static TheoryData<string, int> FailedFirstTries => new()
+    public static TheoryData<string, int, bool> FailedFirstTries => new()
     {
-        { "answered 500 after the body", 1000 },
-        { "answered 500 after the body", (int)(2.5 * ResultsOptions.MinPartSizeBytes) },
-        { "response cut after its first bytes", 1000 },
-        { "response cut after its first bytes", (int)(2.5 * ResultsOptions.MinPartSizeBytes) },
-        { "answer lost after S3 stored it", 1000 },
-        { "answer lost after S3 stored it", (int)(2.5 * ResultsOptions.MinPartSizeBytes) },
+        { "answered 500 after the body", 1000, false },
+        { "answered 500 after the body", (int)(2.5 * ResultsOptions.MinPartSizeBytes), false },
+        { "response cut after its first bytes", 1000, false },
+        { "response cut after its first bytes", 1000, true },
+        { "response cut after its first bytes", (int)(2.5 * ResultsOptions.MinPartSizeBytes), false },
+        { "reset while the body is sent", 1000, false },
+        { "reset while the body is sent", 1000, true },
+        { "reset while the body is sent", (int)(2.5 * ResultsOptions.MinPartSizeBytes), false },
+        { "answer lost after S3 stored it", 1000, false },
+        { "answer lost after S3 stored it", (int)(2.5 * ResultsOptions.MinPartSizeBytes), false },
     };
 
-    // The SDK retries these itself with the request it already sent; with a trailing checksum its second send threw
-    // ArgumentException (a key added twice to the trailer headers), which aborted the wrapper (CI, S3FaultTests).
+    // The SDK retried these itself with the body it had already begun to read: with a trailing checksum its second send
+    // threw ArgumentException (a key added twice to the trailer headers), which aborted the wrapper (CI, S3FaultTests);
+    // and after a reset that came right after S3's 100 Continue, the first try's body copy, still running, read on from
+    // the shared stream while the second try sent it: a part stored 72 KiB short and shifted, reported a success (CI,
+    // this test; about one run in ten). The store now makes each try itself, each with its own stream. The race being
+    // rare, the cut is repeated in several rounds.
     [Theory]
     [MemberData(nameof(FailedFirstTries))]
-    public async Task A_put_whose_first_tries_fail_after_the_body_was_sent_arrives_whole_on_a_later_try(string failure, int size)
+    public async Task A_put_whose_first_tries_fail_after_the_body_was_sent_arrives_whole_on_a_later_try(string failure, int size, bool fromMemory)
     {
         var (_, uri) = await S3Server.Shared.NewStoreAsync();
-        await using var proxy = BatchRunner.Faults.Testing.FaultProxy.Start(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, new Uri(S3Server.Shared.Url).Port));
-        var options = new ResultsOptions { Uri = uri, Region = S3Server.Region, EndpointUrl = $"http://127.0.0.1:{proxy.Port}", ForcePathStyle = true, PartSizeBytes = ResultsOptions.MinPartSizeBytes };
-        var store = S3ResultsStore.Create(options, StoreUri.Parse(uri));
         var file = Path.Combine(_temp.Path, "retried.bin");
         var content = new byte[size];
         new Random(size).NextBytes(content);
         await File.WriteAllBytesAsync(file, content);
-        switch (failure)
+        var rounds = failure == "response cut after its first bytes" ? 4 : 1;
+        for (var round = 0; round < rounds; round++)
         {
-            case "answered 500 after the body":
-                proxy.AnswerNext(2, BatchRunner.Faults.Testing.HttpAnswer.S3InternalError);
-                break;
-            case "answer lost after S3 stored it":
-                // Path-style: every request of the store names its bucket first.
-                proxy.LoseAnswersTo("/" + StoreUri.Parse(uri).Bucket, 2);
-                break;
-            default:
-                proxy.TruncateNext(2);
-                break;
+            // A proxy and a client per round: the faults meet new connections.
+            await using var proxy = BatchRunner.Faults.Testing.FaultProxy.Start(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, new Uri(S3Server.Shared.Url).Port));
+            var options = new ResultsOptions { Uri = uri, Region = S3Server.Region, EndpointUrl = $"http://127.0.0.1:{proxy.Port}", ForcePathStyle = true, PartSizeBytes = ResultsOptions.MinPartSizeBytes };
+            using var store = S3ResultsStore.Create(options, StoreUri.Parse(uri));
+            var key = $"retried-{round}.bin";
+            switch (failure)
+            {
+                case "answered 500 after the body":
+                    proxy.AnswerNext(2, BatchRunner.Faults.Testing.HttpAnswer.S3InternalError);
+                    break;
+                case "answer lost after S3 stored it":
+                    // Path-style: every request of the store names its bucket first.
+                    proxy.LoseAnswersTo("/" + StoreUri.Parse(uri).Bucket, 2);
+                    break;
+                case "reset while the body is sent":
+                    var (bucket, objectKey) = StoreUri.ParseObject(uri + "/" + key);
+                    proxy.CutBodyAfterBytes = Math.Min(64 * 1024, size / 2);
+                    proxy.CutBodiesTo(size > ResultsOptions.MinPartSizeBytes ? $"/{bucket}/{objectKey}?partNumber=" : $"/{bucket}/{objectKey}", 2);
+                    break;
+                default:
+                    proxy.TruncateNext(2);
+                    break;
+            }
+
+            if (fromMemory)
+            {
+                await store.PutBytesAsync(key, content, CancellationToken.None);
+            }
+            else
+            {
+                await store.PutFileAsync(key, file, CancellationToken.None);
+            }
+
+            Assert.True(proxy.Injected.Values.Sum() >= 2, $"{failure}: {proxy.Injected.Values.Sum()} faults injected, {proxy.Connections} connections");
+            Assert.Equal(content, await store.GetBytesAsync(key, CancellationToken.None));
         }
-
-        await store.PutFileAsync("retried.bin", file, CancellationToken.None);
-
-        Assert.True(proxy.Injected.Values.Sum() >= 2, $"{failure}: {proxy.Injected.Values.Sum()} faults injected, {proxy.Connections} connections");
-        Assert.Equal(content, await store.GetBytesAsync("retried.bin", CancellationToken.None));
     }
 
     [Fact]
