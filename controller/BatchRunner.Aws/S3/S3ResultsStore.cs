@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Net;
 using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
 using Amazon;
 using Amazon.S3;
 using Amazon.S3.Model;
@@ -10,18 +12,21 @@ using Polly.Retry;
 namespace BatchRunner.Aws.S3;
 
 /// <summary>
-/// The results layout under <c>s3://bucket/prefix</c>. Files above the part size go up as multipart uploads
-/// whose parts the SDK reads straight from the file, so memory stays at a few parts whatever the file's size;
-/// an upload that fails is aborted, so no half object (and no orphaned parts) remain. An object appears whole
-/// or not at all, as S3 makes every PUT and completed multipart upload.
-/// Calls are tried again here (<see cref="Tries"/>), not by the SDK: its own retry of an upload sent the body on from
-/// where the failed try had stopped reading it (AWSSDK.S3 4.0.104 with aws-chunked signing, which it uses over plain
-/// HTTP: a part retried after a reset 72 KiB in was stored 72 KiB short and shifted, and the upload said it succeeded).
-/// Here each try of an upload opens its own stream.
+/// The results layout under <c>s3://bucket/prefix</c>. Files above the part size go up as multipart uploads,
+/// <see cref="PartsAtOnce"/> parts at a time, so memory stays at a few parts whatever the file's size; an upload that
+/// fails is aborted, so no half object (and no orphaned parts) remain. An object appears whole or not at all, as S3
+/// makes every PUT and completed multipart upload.
+/// Each body is read into memory by the store and sent with its Content-MD5, and calls are tried again here
+/// (<see cref="Tries"/>), not by the SDK, each try from a stream of its own. With the SDK reading the file itself and
+/// retrying (AWSSDK.S3 4.0.104, aws-chunked signing as it uses over plain HTTP), a try that failed as S3 sent its
+/// 100 Continue kept reading the body the next try was sending: a part stored 72 KiB short and shifted, and the upload
+/// said it succeeded; with the SDK's retries off but the SDK still reading the file, a part was once acknowledged
+/// shorter than sent. S3 refuses a body whose MD5 is not the one sent (BadDigest), which is then tried again.
 /// </summary>
 public sealed class S3ResultsStore : IResultsStore, IDisposable
 {
-    private const int PartsAtOnce = 4;
+    /// <summary>Parts going up at once, each held in memory while it does (the wrapper runs in the workload's pod).</summary>
+    private const int PartsAtOnce = 2;
 
     private readonly IAmazonS3 _s3;
     private readonly string _bucket;
@@ -91,9 +96,17 @@ public sealed class S3ResultsStore : IResultsStore, IDisposable
         var length = new FileInfo(path).Length;
         if (length <= _partSize)
         {
-            await _uploadTries.ExecuteAsync(
-                async token => await _s3.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = _prefix + key, FilePath = path }, token).ConfigureAwait(false),
-                cancellation).ConfigureAwait(false);
+            var body = ArrayPool<byte>.Shared.Rent((int)length);
+            try
+            {
+                var read = await ReadAsync(path, 0, body.AsMemory(0, (int)length), cancellation).ConfigureAwait(false);
+                await PutObjectAsync(_prefix + key, body, read, cancellation).ConfigureAwait(false);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(body);
+            }
+
             return;
         }
 
@@ -115,19 +128,33 @@ public sealed class S3ResultsStore : IResultsStore, IDisposable
                 async (part, token) =>
                 {
                     var offset = part * _partSize;
-                    var response = await _uploadTries.ExecuteAsync(
-                        async tryToken => await _s3.UploadPartAsync(new UploadPartRequest
-                        {
-                            BucketName = _bucket,
-                            Key = key,
-                            UploadId = upload.UploadId,
-                            PartNumber = part + 1,
-                            FilePath = path,
-                            FilePosition = offset,
-                            PartSize = Math.Min(_partSize, length - offset),
-                        }, tryToken).ConfigureAwait(false),
-                        token).ConfigureAwait(false);
-                    etags[part] = new PartETag(part + 1, response.ETag);
+                    var body = ArrayPool<byte>.Shared.Rent((int)Math.Min(_partSize, length - offset));
+                    try
+                    {
+                        var size = await ReadAsync(path, offset, body.AsMemory(0, (int)Math.Min(_partSize, length - offset)), token).ConfigureAwait(false);
+                        var md5 = ContentMd5(body, size);
+                        var response = await _uploadTries.ExecuteAsync(
+                            async tryToken =>
+                            {
+                                using var stream = new MemoryStream(body, 0, size, writable: false);
+                                return await _s3.UploadPartAsync(new UploadPartRequest
+                                {
+                                    BucketName = _bucket,
+                                    Key = key,
+                                    UploadId = upload.UploadId,
+                                    PartNumber = part + 1,
+                                    InputStream = stream,
+                                    PartSize = size,
+                                    MD5Digest = md5,
+                                }, tryToken).ConfigureAwait(false);
+                            },
+                            token).ConfigureAwait(false);
+                        etags[part] = new PartETag(part + 1, response.ETag);
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(body);
+                    }
                 }).ConfigureAwait(false);
 
             await _tries.ExecuteAsync(
@@ -152,15 +179,46 @@ public sealed class S3ResultsStore : IResultsStore, IDisposable
 
     public async Task PutBytesAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellation)
     {
-        var bytes = content.ToArray();
+        var body = content.ToArray();
+        await PutObjectAsync(_prefix + key, body, body.Length, cancellation).ConfigureAwait(false);
+    }
+
+    /// <summary>One object from the first <paramref name="length"/> bytes of <paramref name="body"/>, each try sending them from a stream of its own.</summary>
+    private async Task PutObjectAsync(string key, byte[] body, int length, CancellationToken cancellation)
+    {
+        var md5 = ContentMd5(body, length);
         await _uploadTries.ExecuteAsync(
             async token =>
             {
-                using var stream = new MemoryStream(bytes, writable: false);
-                await _s3.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = _prefix + key, InputStream = stream, AutoCloseStream = false }, token).ConfigureAwait(false);
+                using var stream = new MemoryStream(body, 0, length, writable: false);
+                await _s3.PutObjectAsync(new PutObjectRequest { BucketName = _bucket, Key = key, InputStream = stream, AutoCloseStream = false, MD5Digest = md5 }, token).ConfigureAwait(false);
             },
             cancellation).ConfigureAwait(false);
     }
+
+    /// <summary>Reads <paramref name="into"/>'s length of the file from <paramref name="offset"/>; a file shorter than that is an error.</summary>
+    private static async Task<int> ReadAsync(string path, long offset, Memory<byte> into, CancellationToken cancellation)
+    {
+        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous);
+        var read = 0;
+        while (read < into.Length)
+        {
+            var n = await RandomAccess.ReadAsync(file, into[read..], offset + read, cancellation).ConfigureAwait(false);
+            if (n == 0)
+            {
+                throw new IOException($"{path} ended at {offset + read} bytes while it was being uploaded: it changed size");
+            }
+
+            read += n;
+        }
+
+        return read;
+    }
+
+    // Content-MD5 is S3's check that the body it got is the body sent (it answers BadDigest otherwise), not cryptography.
+#pragma warning disable CA5351
+    private static string ContentMd5(byte[] body, int length) => Convert.ToBase64String(MD5.HashData(body.AsSpan(0, length)));
+#pragma warning restore CA5351
 
     public async Task<byte[]?> GetBytesAsync(string key, CancellationToken cancellation)
     {
@@ -262,12 +320,13 @@ public sealed class S3ResultsStore : IResultsStore, IDisposable
     };
 
     /// <summary>
-    /// An upload's try is also worth another when reading its body failed: a connection reset mid-body makes the SDK
-    /// close the body while it is still being read (an <see cref="IOException"/>, "Invalid argument", from the read).
-    /// The next try reads its own stream; a file that is not there fails at once.
+    /// An upload's try is also worth another when S3 got another body than was sent (BadDigest, IncompleteBody), or
+    /// when reading its body failed as its connection went. A file that is not there fails at once.
     /// </summary>
     private static bool IsTransientForUpload(Exception e) =>
-        IsTransient(e) || e is IOException and not (FileNotFoundException or DirectoryNotFoundException);
+        IsTransient(e)
+        || e is Amazon.Runtime.AmazonServiceException { ErrorCode: "BadDigest" or "IncompleteBody" }
+        || e is IOException and not (FileNotFoundException or DirectoryNotFoundException);
 
     public void Dispose() => _s3.Dispose();
 }
