@@ -26,12 +26,13 @@ public sealed class CompactionTests : IDisposable
     private readonly ScriptedCompactor _compactor = new();
     private readonly BlockingCollection<string> _settled = [];
     private readonly CancellationTokenSource _stop = new();
+    private readonly ControllerMetrics _metrics = new(Prometheus.Metrics.NewCustomRegistry());
     private readonly CompactionWorker _worker;
     private readonly Task _running;
 
     public CompactionTests()
     {
-        _worker = new CompactionWorker(_compactor, Settings, _time, NullLogger<CompactionWorker>.Instance);
+        _worker = new CompactionWorker(_compactor, Settings, _time, NullLogger<CompactionWorker>.Instance, _metrics);
         _running = _worker.RunAsync(_settled.Add, _stop.Token);
     }
 
@@ -85,6 +86,9 @@ public sealed class CompactionTests : IDisposable
         NextSettled();
         Assert.Equal(CompactionPhase.Compacted, _worker.Request(Key, Target()).Phase);
         Assert.Equal(3, _compactor.Calls.Count);
+        // What the dashboard's compaction panels read.
+        Assert.Equal((2, 1), (_metrics.Compactions.WithLabels("failed").Value, _metrics.Compactions.WithLabels("compacted").Value));
+        Assert.Equal(3, _metrics.CompactionDuration.Count);
     }
 
     [Fact]

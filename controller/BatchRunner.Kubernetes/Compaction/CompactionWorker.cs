@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Threading.Channels;
+using BatchRunner.Kubernetes.Controller;
 using Microsoft.Extensions.Logging;
 
 namespace BatchRunner.Kubernetes.Compaction;
@@ -43,7 +44,7 @@ public sealed record CompactionProgress(CompactionPhase Phase, string Message, i
 /// as the run is asked for. What is compacted is recorded in the store (the run manifest), so a new leader, whose
 /// worker starts empty, finds a compacted run at once and compacts nothing twice.
 /// </summary>
-public sealed class CompactionWorker(IRunCompactor compactor, CompactionSettings settings, TimeProvider time, ILogger<CompactionWorker> log)
+public sealed class CompactionWorker(IRunCompactor compactor, CompactionSettings settings, TimeProvider time, ILogger<CompactionWorker> log, ControllerMetrics? metrics = null)
 {
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Channel<(string Key, Entry Entry)> _due = Channel.CreateUnbounded<(string, Entry)>();
@@ -124,9 +125,12 @@ public sealed class CompactionWorker(IRunCompactor compactor, CompactionSettings
     private async Task CompactAsync(string key, Entry entry, CancellationToken cancellation)
     {
         var target = entry.Target;
+        var started = time.GetTimestamp();
         try
         {
             var outcome = await compactor.CompactAsync(target, cancellation).ConfigureAwait(false);
+            metrics?.Compactions.WithLabels(outcome.Result == CompactionResult.NothingToCompact ? "nothing_to_compact" : "compacted").Inc();
+            metrics?.CompactionDuration.Observe(time.GetElapsedTime(started).TotalSeconds);
             entry.Progress = outcome.Result == CompactionResult.NothingToCompact
                 ? new CompactionProgress(CompactionPhase.NothingToCompact, $"run {target.RunId}: nothing to compact: {outcome.Message}", entry.Progress.Failures)
                 : new CompactionProgress(CompactionPhase.Compacted, $"run {target.RunId}: {outcome.Message}", entry.Progress.Failures);
@@ -139,6 +143,8 @@ public sealed class CompactionWorker(IRunCompactor compactor, CompactionSettings
         catch (Exception e)
         {
             // Never fatal to the controller: the failure goes into the condition and the run is tried again later.
+            metrics?.Compactions.WithLabels("failed").Inc();
+            metrics?.CompactionDuration.Observe(time.GetElapsedTime(started).TotalSeconds);
             var failures = entry.Progress.Failures + 1;
             var delay = Backoff(failures);
             entry.Progress = new CompactionProgress(

@@ -66,7 +66,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         _jobs = jobs;
         using var phaseGauge = new PhaseGauge(metrics, batchJobs);
 
-        var compaction = settings.Compactor is { } compactor ? new CompactionWorker(compactor, settings.Compaction ?? CompactionSettings.Default, time, logs.CreateLogger<CompactionWorker>()) : null;
+        var compaction = settings.Compactor is { } compactor ? new CompactionWorker(compactor, settings.Compaction ?? CompactionSettings.Default, time, logs.CreateLogger<CompactionWorker>(), metrics) : null;
         var backends = BatchJobReconciler.Registry(api, settings.Dispatch, logs, settings.Backends ?? [], settings.Disabled ?? [], time);
         var board = new AdmissionBoard();
         var specs = new ParsedSpecs();

@@ -27,6 +27,11 @@ public sealed class ControllerMetrics
         SchedulerCycleDuration = factory.CreateHistogram(
             "batchrunner_scheduler_cycle_duration_seconds", "Time one scheduling cycle took (read the state, decide, publish).",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0001, 2, 18) });
+        Compactions = factory.CreateCounter(
+            "batchrunner_compactions_total", "Compactions of finished runs' results, by result: compacted, nothing_to_compact, failed (retried with backoff).", "result");
+        CompactionDuration = factory.CreateHistogram(
+            "batchrunner_compaction_duration_seconds", "Time one compaction of a run's results took, failed ones included.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.05, 2, 16) });
     }
 
     public CollectorRegistry Registry { get; }
@@ -42,6 +47,8 @@ public sealed class ControllerMetrics
     public Gauge TenantShare { get; }
     public Histogram AdmissionWait { get; }
     public Histogram SchedulerCycleDuration { get; }
+    public Counter Compactions { get; }
+    public Histogram CompactionDuration { get; }
 
     /// <summary>A scheduling cycle's queues: indexes pending and admitted, and each tenant's share, by queue and tenant.</summary>
     public void RecordQueues(IEnumerable<BatchRunner.Core.Scheduling.QueueSummary> queues)
