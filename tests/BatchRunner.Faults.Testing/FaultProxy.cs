@@ -70,6 +70,7 @@ public sealed class FaultProxy : IAsyncDisposable
     private long _nextConnection;
     private int _truncateNext;
     private readonly ConcurrentQueue<HttpAnswer> _answers = new();
+    private readonly ConcurrentQueue<string> _answeredHeads = new();
     private readonly ConcurrentDictionary<string, int> _loseAnswersTo = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _cutBodiesTo = new(StringComparer.Ordinal);
 
@@ -205,6 +206,9 @@ public sealed class FaultProxy : IAsyncDisposable
     /// <summary>How much of a body <see cref="CutBodiesTo"/> lets through before the reset.</summary>
     public int CutBodyAfterBytes { get; set; } = 64 * 1024;
 
+    /// <summary>The heads (request line and headers) of the requests the proxy answered itself (<see cref="AnswerNext"/>), in order.</summary>
+    public IReadOnlyList<string> AnsweredRequestHeads => [.. _answeredHeads];
+
     /// <summary>The next <paramref name="connections"/> connections get the first chunk of their response only, then a reset.</summary>
     public void TruncateNext(int connections) => Interlocked.Exchange(ref _truncateNext, connections);
 
@@ -325,6 +329,7 @@ public sealed class FaultProxy : IAsyncDisposable
             }
 
             var head = System.Text.Encoding.ASCII.GetString(received.GetRange(0, headEnd).ToArray());
+            _answeredHeads.Enqueue(head);
             var declared = head.Split("\r\n").Select(l => l.Split(':', 2)).Where(p => p.Length == 2 && p[0].Trim().Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
                 .Select(p => long.Parse(p[1].Trim(), System.Globalization.CultureInfo.InvariantCulture)).FirstOrDefault();
             for (var left = declared - (received.Count - headEnd - 4); left > 0;)

@@ -150,6 +150,34 @@ public sealed class S3StoreTests : IDisposable
         }
     }
 
+    private static readonly BatchRunner.Faults.Testing.HttpAnswer BadDigest = new(400, "Bad Request", "application/xml",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>BadDigest</Code><Message>The Content-MD5 you specified did not match what we received.</Message></Error>");
+
+    private static readonly BatchRunner.Faults.Testing.HttpAnswer AccessDenied = new(403, "Forbidden", "application/xml",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>");
+
+    [Fact]
+    public async Task A_body_s3_says_arrived_damaged_is_sent_again_and_a_refusal_is_not()
+    {
+        var (_, uri) = await S3Server.Shared.NewStoreAsync();
+        await using var proxy = BatchRunner.Faults.Testing.FaultProxy.Start(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, new Uri(S3Server.Shared.Url).Port));
+        var options = new ResultsOptions { Uri = uri, Region = S3Server.Region, EndpointUrl = $"http://127.0.0.1:{proxy.Port}", ForcePathStyle = true };
+        using var store = S3ResultsStore.Create(options, StoreUri.Parse(uri));
+
+        proxy.AnswerNext(1, BadDigest);
+        await store.PutBytesAsync("row.json", "{\"index\":7}"u8.ToArray(), CancellationToken.None);
+
+        Assert.Equal("{\"index\":7}"u8.ToArray(), await store.GetBytesAsync("row.json", CancellationToken.None));
+        Assert.Equal(1, proxy.Injected.GetValueOrDefault(BatchRunner.Faults.Testing.FaultKind.Answered));
+        // The MD5 of the body (openssl md5 -binary | base64), which real S3 checks the body it got against.
+        Assert.Contains("Content-MD5: FisLIbUjz788U6I+LDg6JQ==", proxy.AnsweredRequestHeads.Single(), StringComparison.OrdinalIgnoreCase);
+
+        proxy.AnswerNext(3, AccessDenied);
+        var refused = await Assert.ThrowsAsync<Amazon.S3.AmazonS3Exception>(() => store.PutBytesAsync("other.json", "{}"u8.ToArray(), CancellationToken.None));
+        Assert.Equal("AccessDenied", refused.ErrorCode);
+        Assert.Equal(2, proxy.Injected.GetValueOrDefault(BatchRunner.Faults.Testing.FaultKind.Answered));
+    }
+
     [Fact]
     public async Task Listing_follows_continuation_past_a_thousand_keys()
     {
