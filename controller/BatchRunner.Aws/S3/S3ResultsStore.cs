@@ -99,8 +99,8 @@ public sealed class S3ResultsStore : IResultsStore, IDisposable
             var body = ArrayPool<byte>.Shared.Rent((int)length);
             try
             {
-                var read = await ReadAsync(path, 0, body.AsMemory(0, (int)length), cancellation).ConfigureAwait(false);
-                await PutObjectAsync(_prefix + key, body, read, cancellation).ConfigureAwait(false);
+                await ReadAsync(path, 0, body.AsMemory(0, (int)length), cancellation).ConfigureAwait(false);
+                await PutObjectAsync(_prefix + key, body, (int)length, cancellation).ConfigureAwait(false);
             }
             finally
             {
@@ -128,10 +128,11 @@ public sealed class S3ResultsStore : IResultsStore, IDisposable
                 async (part, token) =>
                 {
                     var offset = part * _partSize;
-                    var body = ArrayPool<byte>.Shared.Rent((int)Math.Min(_partSize, length - offset));
+                    var size = (int)Math.Min(_partSize, length - offset);
+                    var body = ArrayPool<byte>.Shared.Rent(size);
                     try
                     {
-                        var size = await ReadAsync(path, offset, body.AsMemory(0, (int)Math.Min(_partSize, length - offset)), token).ConfigureAwait(false);
+                        await ReadAsync(path, offset, body.AsMemory(0, size), token).ConfigureAwait(false);
                         var md5 = ContentMd5(body, size);
                         var response = await _uploadTries.ExecuteAsync(
                             async tryToken =>
@@ -197,7 +198,7 @@ public sealed class S3ResultsStore : IResultsStore, IDisposable
     }
 
     /// <summary>Reads <paramref name="into"/>'s length of the file from <paramref name="offset"/>; a file shorter than that is an error.</summary>
-    private static async Task<int> ReadAsync(string path, long offset, Memory<byte> into, CancellationToken cancellation)
+    private static async Task ReadAsync(string path, long offset, Memory<byte> into, CancellationToken cancellation)
     {
         using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.Asynchronous);
         var read = 0;
@@ -211,8 +212,6 @@ public sealed class S3ResultsStore : IResultsStore, IDisposable
 
             read += n;
         }
-
-        return read;
     }
 
     // Content-MD5 is S3's check that the body it got is the body sent (it answers BadDigest otherwise), not cryptography.
