@@ -1,11 +1,12 @@
 using System.Text;
+using BatchRunner.Browser.Testing;
 using BatchRunner.Reports.Tests.Support;
 using Microsoft.Playwright;
 
 namespace BatchRunner.Reports.Tests;
 
 /// <summary>The report file opened in a real browser (Debian's chromium), offline, as the person who ran the sweep opens it.</summary>
-public sealed class ReportPageTests(Browser browser) : IClassFixture<Browser>
+public sealed class ReportPageTests(HeadlessBrowser browser) : IClassFixture<HeadlessBrowser>
 {
     private const string HostileOutput = "<img src=x onerror=\"window.__pwned=1\">";
     private const string HostileReason = "</script><script>window.__pwned=2</script><b>bold</b>";
@@ -75,7 +76,7 @@ public sealed class ReportPageTests(Browser browser) : IClassFixture<Browser>
         var (report, file) = await WriteAsync(store, "report");
 
         var (page, requests, errors) = await OpenAsync(file);
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Browser.Artifacts, "report.png"), FullPage = true });
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(HeadlessBrowser.Artifacts, "report.png"), FullPage = true });
 
         Assert.Equal("true", await page.GetAttributeAsync("html", "data-ready"));
         Assert.Empty(errors);
@@ -115,7 +116,7 @@ public sealed class ReportPageTests(Browser browser) : IClassFixture<Browser>
 
         var png = await page.RunAndWaitForDownloadAsync(() => figure.GetByRole(AriaRole.Button, new() { Name = "PNG" }).ClickAsync());
         var svg = await page.RunAndWaitForDownloadAsync(() => figure.GetByRole(AriaRole.Button, new() { Name = "SVG" }).ClickAsync());
-        var (pngFile, svgFile) = (Path.Combine(Browser.Artifacts, png.SuggestedFilename), Path.Combine(Browser.Artifacts, svg.SuggestedFilename));
+        var (pngFile, svgFile) = (Path.Combine(HeadlessBrowser.Artifacts, png.SuggestedFilename), Path.Combine(HeadlessBrowser.Artifacts, svg.SuggestedFilename));
         await png.SaveAsAsync(pngFile);
         await svg.SaveAsAsync(svgFile);
 

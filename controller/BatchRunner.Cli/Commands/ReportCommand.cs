@@ -71,7 +71,7 @@ internal static class ReportCommand
             var request = new ReportRequest(jobName, space, runId, store.Location, table,
                 $"{(given is null ? "the defaults" : $"{given} over the defaults")} ({BatchRunner.Core.Costs.PriceTable.DefaultsAsOf})",
                 (index, attempt) => LogsOf(store, jobName, runId, index, attempt), DateTimeOffset.UtcNow);
-            var report = await BuildAsync(store, request, cancellation).ConfigureAwait(false);
+            var report = await SweepReports.BuildAsync(store, request, cancellation).ConfigureAwait(false);
             if (report is null)
             {
                 await stderr.WriteLineAsync($"report: no attempt of {jobName} run {runId} in namespace {space} in {store.Location}").ConfigureAwait(false);
@@ -85,35 +85,6 @@ internal static class ReportCommand
             return ExitCodes.Succeeded;
         });
         return command;
-    }
-
-    /// <summary>
-    /// The report, aggregated by DuckDB over the store's views of that run only. An S3 store's run is copied to a
-    /// temporary folder first (its Parquet if compacted, else its ledger rows and outputs) and removed after.
-    /// </summary>
-    private static async Task<SweepReport?> BuildAsync(IResultsStore store, ReportRequest request, CancellationToken cancellation)
-    {
-        if (store.LocalRoot is { } root)
-        {
-            return await Task.Run(() => Build(root, request), CancellationToken.None).WaitAsync(cancellation).ConfigureAwait(false);
-        }
-
-        var snapshot = Directory.CreateTempSubdirectory("batchrunner-report-");
-        try
-        {
-            await StoreSnapshot.DownloadAsync(store, snapshot.FullName, StoreLayout.RunPrefix(request.BatchJob, request.Run) + "/", cancellation).ConfigureAwait(false);
-            return await Task.Run(() => Build(snapshot.FullName, request), CancellationToken.None).WaitAsync(cancellation).ConfigureAwait(false);
-        }
-        finally
-        {
-            snapshot.Delete(recursive: true);
-        }
-    }
-
-    private static SweepReport? Build(string root, ReportRequest request)
-    {
-        using var engine = ResultsQueryEngine.Open(root, new ViewScope(request.BatchJob, request.Run, ReadOnce: true));
-        return SweepReportBuilder.Build(engine, request);
     }
 
     /// <summary>Written beside its destination and moved over it, so an interrupted report never leaves half a file.</summary>

@@ -1,4 +1,6 @@
+using BatchRunner.Controller.Dashboard;
 using BatchRunner.Controller.Intake;
+using BatchRunner.Dashboard;
 using BatchRunner.Kubernetes.Client;
 using BatchRunner.Kubernetes.Controller;
 using k8s;
@@ -46,6 +48,16 @@ public static class ControllerHostExtensions
         builder.Services.AddSingleton<BatchRunner.Kubernetes.Compaction.IRunCompactor>(services => new BatchRunner.Controller.Compaction.StoreRunCompactor(
             services.GetRequiredService<IOptions<BatchRunner.Aws.S3.ResultsOptions>>().Value, services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILogger<BatchRunner.Local.Query.ResultsCompactor>>()));
         builder.Services.TryAddSingleton<ControllerBackends>();
+        if (DashboardEnabled(builder.Configuration))
+        {
+            // Every replica serves the dashboard from informers of its own (a standby has no operator caches).
+            builder.Services.AddBatchRunnerDashboard();
+            builder.Services.AddSingleton<ClusterDashboardSource>();
+            builder.Services.AddSingleton<IDashboardSource>(services => services.GetRequiredService<ClusterDashboardSource>());
+            builder.Services.AddHostedService(services => services.GetRequiredService<ClusterDashboardSource>());
+            builder.Services.AddSingleton<IDashboardRuns, StoreDashboardRuns>();
+        }
+
         builder.AddBatchRunnerAwsBatch();
         builder.AddBatchRunnerSqsIntake();
         return builder;
@@ -69,6 +81,10 @@ public static class ControllerHostExtensions
             new ApiRequestMetricsHandler((verb, resource) => metrics.ApiRequests.WithLabels(verb, resource).Inc()));
     }
 
+    /// <summary>The read-only dashboard under /ui (BatchRunner:Dashboard:Enabled, on by default).</summary>
+    private static bool DashboardEnabled(IConfiguration configuration) =>
+        configuration.GetValue($"{DashboardOptions.Section}:{nameof(DashboardOptions.Enabled)}", true);
+
     public static WebApplication MapControllerEndpoints(this WebApplication app)
     {
         var metrics = app.Services.GetRequiredService<ControllerMetrics>();
@@ -79,6 +95,11 @@ public static class ControllerHostExtensions
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
             await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
         });
+        if (DashboardEnabled(app.Configuration))
+        {
+            app.MapBatchRunnerDashboard();
+        }
+
         return app;
     }
 }

@@ -285,9 +285,12 @@
     if (f.total > f.rows.length) box.appendChild(el('p', 'The first ' + f.rows.length + ' by index; the ledger has them all (batchrunner query).'));
     box.appendChild(table(['Index', 'Parameters', 'Attempts', 'Last status', 'Exit code', 'Reason', 'Logs'], f.rows.map(r => {
       const logs = el('div');
-      if (r.logs && /^file:\/\//.test(r.logs)) {
+      // A file:// link (local store) or the dashboard's own path to the log (served by the controller); an s3://
+      // location is shown as text.
+      if (r.logs && /^(file:\/\/|\/)/.test(r.logs) && !/^\/\//.test(r.logs)) {
         const a = el('a', 'logs');
         a.href = r.logs;
+        if (r.logs.charAt(0) === '/') a.target = '_blank';
         logs.appendChild(a);
       } else if (r.logs) {
         logs.appendChild(el('div', r.logs));

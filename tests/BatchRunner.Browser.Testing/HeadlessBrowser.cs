@@ -1,13 +1,13 @@
 using Microsoft.Playwright;
 
-namespace BatchRunner.Reports.Tests.Support;
+namespace BatchRunner.Browser.Testing;
 
 /// <summary>
 /// Debian's chromium, headless, driven by Playwright for .NET: one browser for a test class, a fresh context (cookies,
 /// storage, downloads) per page. Playwright's own browser download is never used: the executable is the Debian
 /// package's (tests/browser/install.sh installs it).
 /// </summary>
-public sealed class Browser : IAsyncLifetime
+public sealed class HeadlessBrowser : Xunit.IAsyncLifetime
 {
     private IPlaywright? _playwright;
     private IBrowser? _browser;
