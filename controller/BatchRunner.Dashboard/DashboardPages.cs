@@ -29,6 +29,7 @@ public static class DashboardPages
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <title>{title} · BatchRunner</title>
+            <link rel="icon" href="data:,">
             <link rel="stylesheet" href="{links.Asset("dashboard.css")}">
             <script src="{links.Asset("dashboard.js")}" defer></script>
             </head>
