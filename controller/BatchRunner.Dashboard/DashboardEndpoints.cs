@@ -213,13 +213,15 @@ internal sealed class DashboardHandlers(
     {
         var name = Segment(http, "name");
         var snapshot = source.Current;
-        if (snapshot.FindQueue(name) is not { } queue)
+        var queue = snapshot.FindQueue(name);
+        var members = snapshot.InQueue(name);
+        if (queue is null && members.Count == 0)
         {
             return NotFoundAsync(http, source.HasSynced ? $"There is no queue {name}." : "The queues are still loading: try again in a moment.");
         }
 
         var context = Context();
-        return PageAsync(http, StatusCodes.Status200OK, context, "Queue " + name, DashboardPages.Queue(queue, snapshot.InQueue(name), context));
+        return PageAsync(http, StatusCodes.Status200OK, context, "Queue " + name, DashboardPages.Queue(name, queue, members, context));
     }
 
     public async Task AssetAsync(HttpContext http)

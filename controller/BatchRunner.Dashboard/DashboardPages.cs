@@ -197,7 +197,7 @@ public static class DashboardPages
             </table>
             """);
 
-        if (b.Failed > 0 || !string.IsNullOrEmpty(b.FailedIndexes))
+        if (!string.IsNullOrEmpty(b.FailedIndexes))
         {
             html.Add($"""<h2>Failed indexes</h2><p id="failed-indexes"><code>{b.FailedIndexes}</code>{(b.FailedIndexesTruncated ? " (and more: the list was cut short)" : "")}</p>""");
         }
@@ -272,9 +272,20 @@ public static class DashboardPages
             """);
     }
 
-    public static HtmlWriter Queue(QueueView queue, IReadOnlyList<BatchJobView> members, PageContext context)
+    /// <param name="queue">The Queue, or null for one its BatchJobs name that has no Queue object (the default queue).</param>
+    public static HtmlWriter Queue(string name, QueueView? queue, IReadOnlyList<BatchJobView> members, PageContext context)
     {
         var links = context.Links;
+        if (queue is null)
+        {
+            return new HtmlWriter().Add($"""
+                <h1>Queue {name}</h1>
+                <p id="queue-summary">No Queue object is named {name}: its BatchJobs run at their own parallelism.</p>
+                <h2>In line</h2>
+                {(members.Count == 0 ? Note("No unfinished BatchJob is in this queue.") : Table(members, context, "members"))}
+                """);
+        }
+
         var html = new HtmlWriter().Add($"""
             <h1>Queue {queue.Name} <span class="state">{QueueState(queue)}</span></h1>
             <p id="queue-summary">On {queue.Backends}: {queue.Admitted} indexes admitted, {queue.Pending} pending, {queue.Waiting} BatchJob(s) waiting. {queue.Usage}</p>

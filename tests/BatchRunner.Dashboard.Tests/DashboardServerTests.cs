@@ -74,6 +74,16 @@ public sealed partial class DashboardServerTests
         Assert.Contains("<h1>Not found</h1>", body, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_queue_batchjobs_name_without_a_queue_object_has_a_page_of_its_own()
+    {
+        await using var server = await DashboardServer.StartAsync(new StatedSource().With([Job("team-a", "sweep", queue: "default") with { Position = 1 }]));
+        var (status, body, _) = await server.GetAsync("/ui/queues/default");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Contains("No Queue object is named default", body, StringComparison.Ordinal);
+        Assert.Contains("data-key=\"team-a/sweep\"", body, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("/ui/batchjobs?page=abc", "page: abc is not a page number")]
     [InlineData("/ui/batchjobs?page=-1", "page: -1 is not a page number")]
