@@ -75,6 +75,13 @@ public sealed partial class DashboardServerTests
     }
 
     [Fact]
+    public async Task A_refresh_interval_out_of_range_stops_the_host_at_start_naming_the_setting()
+    {
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => DashboardServer.StartAsync(new StatedSource(), refreshSeconds: 0));
+        Assert.Contains("RefreshSeconds", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_queue_batchjobs_name_without_a_queue_object_has_a_page_of_its_own()
     {
         await using var server = await DashboardServer.StartAsync(new StatedSource().With([Job("team-a", "sweep", queue: "default") with { Position = 1 }]));

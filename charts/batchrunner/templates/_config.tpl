@@ -99,6 +99,8 @@ message naming it. values.schema.json checks each value's type and form; these a
 {{- include "batchrunner.envvar" (list "BatchRunner__LeaderElection__LeaseDurationSeconds" $v.leaderElection.leaseDurationSeconds) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__LeaderElection__RenewDeadlineSeconds" $v.leaderElection.renewDeadlineSeconds) }}
 {{- include "batchrunner.envvar" (list "BatchRunner__LeaderElection__RetryPeriodSeconds" $v.leaderElection.retryPeriodSeconds) }}
+{{- include "batchrunner.envvar" (list "BatchRunner__Dashboard__Enabled" $v.dashboard.enabled) }}
+{{- include "batchrunner.envvar" (list "BatchRunner__Dashboard__RefreshSeconds" $v.dashboard.refreshSeconds) }}
 {{- include "batchrunner.envvar" (list "AWS_REGION" $v.aws.region) }}
 {{- if $v.sqs.enabled }}
 {{- include "batchrunner.envvar" (list "BatchRunner__Sqs__Enabled" true) }}
