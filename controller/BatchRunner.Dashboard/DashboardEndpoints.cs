@@ -24,6 +24,13 @@ public sealed class DashboardOptions
     /// <summary>BatchJobs on one page of the list.</summary>
     [Range(10, 1000)]
     public int PageSize { get; init; } = 50;
+
+    /// <summary>
+    /// How long a BatchJob's page waits for its run's report before it is shown without (the report goes on being
+    /// built, and the next visit has it): a large run in S3 is copied before it is read.
+    /// </summary>
+    [Range(0, 120)]
+    public int ReportWaitSeconds { get; init; } = 5;
 }
 
 public static class DashboardEndpoints
@@ -117,12 +124,16 @@ internal sealed class DashboardHandlers(
             return;
         }
 
-        SweepReport? report = null;
         HtmlWriter results;
         try
         {
-            report = await runs.ReportAsync(batchJob, (index, attempt) => Links.Log(batchJob.Namespace, batchJob.Name, index, attempt), http.RequestAborted).ConfigureAwait(false);
+            var report = await runs.ReportAsync(batchJob, (index, attempt) => Links.Log(batchJob.Namespace, batchJob.Name, index, attempt), http.RequestAborted)
+                .WaitAsync(TimeSpan.FromSeconds(options.Value.ReportWaitSeconds), time, http.RequestAborted).ConfigureAwait(false);
             results = DashboardPages.Results(batchJob, report, runs.Store, context);
+        }
+        catch (TimeoutException)
+        {
+            results = new HtmlWriter().Add($"""<section id="results"><h2>Results</h2><p class="note" id="report-building">The report of run {batchJob.RunId} is being built from {runs.Store}: it is here when you reload in a moment.</p></section>""");
         }
         catch (Exception e) when (e is not OperationCanceledException || !http.RequestAborted.IsCancellationRequested)
         {

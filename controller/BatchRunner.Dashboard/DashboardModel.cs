@@ -96,7 +96,10 @@ public interface IDashboardRuns
     /// <summary>The store, as its location reads (for the page), or null when the host has none configured.</summary>
     string? Store { get; }
 
-    /// <summary>The report of the BatchJob's current run, or null when the store holds nothing of it yet.</summary>
+    /// <summary>
+    /// The report of the BatchJob's current run, or null when the store holds nothing of it yet. A caller that stops
+    /// waiting (<paramref name="cancellation"/>) does not stop the build: the next caller gets its report.
+    /// </summary>
     /// <param name="logLink">The dashboard's link to an attempt's log (index, attempt).</param>
     Task<SweepReport?> ReportAsync(BatchJobView batchJob, Func<long, long, string> logLink, CancellationToken cancellation);
 

@@ -32,10 +32,13 @@ public sealed class StatedRuns : IDashboardRuns
 
     public Func<BatchJobView, Func<long, long, string>, SweepReport?> Report { get; init; } = (_, _) => null;
 
+    /// <summary>While set, a report is being built and ends when the test completes it.</summary>
+    public TaskCompletionSource<SweepReport?>? Building { get; set; }
+
     public Dictionary<(string Name, int Index, int Attempt), LogTail> Logs { get; } = [];
 
     public Task<SweepReport?> ReportAsync(BatchJobView batchJob, Func<long, long, string> logLink, CancellationToken cancellation) =>
-        Task.FromResult(Report(batchJob, logLink));
+        Building is { } building ? building.Task.WaitAsync(cancellation) : Task.FromResult(Report(batchJob, logLink));
 
     public Task<LogTail?> LogAsync(BatchJobView batchJob, int index, int attempt, CancellationToken cancellation) =>
         Task.FromResult(Logs.GetValueOrDefault((batchJob.Name, index, attempt)));
@@ -57,12 +60,13 @@ public sealed class DashboardServer : IAsyncDisposable
 
     public HttpClient Http { get; }
 
-    public static async Task<DashboardServer> StartAsync(IDashboardSource source, IDashboardRuns? runs = null, TimeProvider? time = null, int refreshSeconds = 2)
+    public static async Task<DashboardServer> StartAsync(IDashboardSource source, IDashboardRuns? runs = null, TimeProvider? time = null, int refreshSeconds = 2, int reportWaitSeconds = 5)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
         builder.Configuration["BatchRunner:Dashboard:RefreshSeconds"] = refreshSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        builder.Configuration["BatchRunner:Dashboard:ReportWaitSeconds"] = reportWaitSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
         builder.Services.AddBatchRunnerDashboard();
         builder.Services.AddSingleton(source);
         builder.Services.AddSingleton(runs ?? new NoRuns());

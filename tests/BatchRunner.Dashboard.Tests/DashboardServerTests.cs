@@ -4,6 +4,7 @@ using BatchRunner.Aws.S3;
 using BatchRunner.Controller.Dashboard;
 using BatchRunner.Core.Costs;
 using BatchRunner.Core.Store;
+using BatchRunner.Reports;
 using BatchRunner.Reports.Tests.Support;
 using Microsoft.Extensions.Options;
 
@@ -203,6 +204,39 @@ public sealed partial class DashboardServerTests
         Assert.Equal(HttpStatusCode.OK, reportStatus);
         Assert.Contains("id=\"report-data\"", report, StringComparison.Ordinal);
         Assert.Contains("sandbox allow-scripts", reportResponse.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_report_still_being_built_does_not_hold_the_page_and_is_there_on_the_next_visit()
+    {
+        var runs = new StatedRuns { Building = new TaskCompletionSource<SweepReport?>() };
+        await using var server = await DashboardServer.StartAsync(new StatedSource().With([Job("default", "sweep")]), runs, reportWaitSeconds: 0);
+
+        var (status, page, _) = await server.GetAsync("/ui/namespaces/default/batchjobs/sweep");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Contains("The report of run r1 is being built from s3://results/test", page, StringComparison.Ordinal);
+        Assert.Contains("<span class=\"count\">3/10</span>", page, StringComparison.Ordinal);
+
+        runs.Building.SetResult(null);
+        var (_, again, _) = await server.GetAsync("/ui/namespaces/default/batchjobs/sweep");
+        Assert.Contains("s3://results/test holds no attempt of run r1 yet.", again, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_report_build_goes_on_when_its_first_visitor_leaves_and_the_next_one_gets_it()
+    {
+        using var store = new SweepStore(batchJob: "sweep", run: "r1");
+        store.Attempt(0, new { rate = 0.5 }, rows: [new { wait = 1.5 }]);
+        store.Attempt(1, new { rate = 0.7 }, rows: [new { wait = 2.5 }]);
+        using var runs = new StoreDashboardRuns(Options.Create(new ResultsOptions { Uri = store.Root }), PriceTable.Defaults, TimeProvider.System);
+        var sweep = Job("default", "sweep", phase: "Succeeded", total: 2, succeeded: 2);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => runs.ReportAsync(sweep, (_, _) => "", new CancellationToken(canceled: true)));
+        var report = await runs.ReportAsync(sweep, (_, _) => "", CancellationToken.None);
+
+        Assert.Equal((2, 2), (report!.Summary.Indexes, report.Summary.Succeeded));
+        // A finished run's report is kept: the same object comes back without another build.
+        Assert.Same(report, await runs.ReportAsync(sweep, (_, _) => "", CancellationToken.None));
     }
 
     [GeneratedRegex("<td><a href=\"(/ui/namespaces/[^\"]+)\">")]

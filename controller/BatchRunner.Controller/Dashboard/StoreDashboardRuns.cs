@@ -12,68 +12,95 @@ namespace BatchRunner.Controller.Dashboard;
 /// <summary>
 /// Reports and logs for the dashboard from the controller's results store (<c>BatchRunner:Results</c>). A report is
 /// the heaviest thing a page asks for (DuckDB over the run's rows, after copying them from S3), so one is built at a
-/// time and kept while its run has not moved (a finished run's for good, a running one's for a few seconds), for the
-/// few runs looked at last.
+/// time, shared by everyone who asks for that run meanwhile, and kept while its run has not moved (a finished run's
+/// for good, a running one's for a few seconds), for the few runs looked at last.
 /// </summary>
 public sealed class StoreDashboardRuns(IOptions<ResultsOptions> options, PriceTable prices, TimeProvider time) : IDashboardRuns, IDisposable
 {
     private const int KeptReports = 16;
     private static readonly TimeSpan RunningReportAge = TimeSpan.FromSeconds(10);
 
+    /// <summary>The longest one report may take (a store that does not answer must not hold the next ones forever).</summary>
+    private static readonly TimeSpan BuildTimeout = TimeSpan.FromMinutes(5);
+
     private readonly SemaphoreSlim _building = new(1, 1);
     private readonly Dictionary<string, (string Stamp, DateTimeOffset BuiltAt, SweepReport? Report)> _reports = new(StringComparer.Ordinal);
+    private readonly Dictionary<(string Key, string Stamp), Task<SweepReport?>> _inFlight = [];
 
     public string? Store => options.Value.IsConfigured ? options.Value.Uri : null;
 
-    public async Task<SweepReport?> ReportAsync(BatchJobView batchJob, Func<long, long, string> logLink, CancellationToken cancellation)
+    public Task<SweepReport?> ReportAsync(BatchJobView batchJob, Func<long, long, string> logLink, CancellationToken cancellation)
     {
         if (Store is not { } location || batchJob.RunId is not { } run)
         {
-            return null;
+            return Task.FromResult<SweepReport?>(null);
         }
 
         var key = $"{batchJob.Namespace}/{batchJob.Name}";
         // What the report would show differently: another run, more indexes ended, another phase.
         var stamp = $"{run}/{batchJob.Phase}/{batchJob.Succeeded}/{batchJob.Failed}/{batchJob.Active}";
-        if (Kept(key, stamp, batchJob.IsFinished) is { } kept)
+        Task<SweepReport?> build;
+        lock (_reports)
         {
-            return kept.Report;
-        }
-
-        await _building.WaitAsync(cancellation).ConfigureAwait(false);
-        try
-        {
-            if (Kept(key, stamp, batchJob.IsFinished) is { } builtMeanwhile)
+            if (Kept(key, stamp, batchJob.IsFinished) is { } kept)
             {
-                return builtMeanwhile.Report;
+                return Task.FromResult(kept.Report);
             }
 
-            var store = ResultsStores.Open(location, options.Value, path => new LocalResultsStore(path));
-            try
+            // Visitors of the same run wait for the one build, which goes on if they leave: the next visit has it.
+            if (!_inFlight.TryGetValue((key, stamp), out build!))
             {
                 var request = new ReportRequest(batchJob.Name, batchJob.Namespace, run, location, prices,
                     $"the controller's (BatchRunner:Prices; defaults as of {PriceTable.DefaultsAsOf})", (index, attempt) => logLink(index, attempt), time.GetUtcNow());
-                var report = await SweepReports.BuildAsync(store, request, cancellation).ConfigureAwait(false);
-                lock (_reports)
+                // Started outside this lock, so that its end (which takes the lock to leave _inFlight) always comes after this.
+                build = Task.Run(() => BuildAsync(key, stamp, location, request), CancellationToken.None);
+                _inFlight[(key, stamp)] = build;
+            }
+        }
+
+        return build.WaitAsync(cancellation);
+    }
+
+    private async Task<SweepReport?> BuildAsync(string key, string stamp, string location, ReportRequest request)
+    {
+        try
+        {
+            using var limit = new CancellationTokenSource(BuildTimeout);
+            await _building.WaitAsync(limit.Token).ConfigureAwait(false);
+            try
+            {
+                var store = ResultsStores.Open(location, options.Value, path => new LocalResultsStore(path));
+                try
                 {
-                    if (_reports.Count >= KeptReports && !_reports.ContainsKey(key))
+                    var report = await SweepReports.BuildAsync(store, request, limit.Token).ConfigureAwait(false);
+                    lock (_reports)
                     {
-                        _reports.Remove(_reports.MinBy(r => r.Value.BuiltAt).Key);
+                        if (_reports.Count >= KeptReports && !_reports.ContainsKey(key))
+                        {
+                            _reports.Remove(_reports.MinBy(r => r.Value.BuiltAt).Key);
+                        }
+
+                        _reports[key] = (stamp, time.GetUtcNow(), report);
                     }
 
-                    _reports[key] = (stamp, time.GetUtcNow(), report);
+                    return report;
                 }
-
-                return report;
+                finally
+                {
+                    (store as IDisposable)?.Dispose();
+                }
             }
             finally
             {
-                (store as IDisposable)?.Dispose();
+                _building.Release();
             }
         }
         finally
         {
-            _building.Release();
+            lock (_reports)
+            {
+                _inFlight.Remove((key, stamp));
+            }
         }
     }
 
@@ -133,11 +160,7 @@ public sealed class StoreDashboardRuns(IOptions<ResultsOptions> options, PriceTa
 
     public void Dispose() => _building.Dispose();
 
-    private (string Stamp, DateTimeOffset BuiltAt, SweepReport? Report)? Kept(string key, string stamp, bool finished)
-    {
-        lock (_reports)
-        {
-            return _reports.TryGetValue(key, out var kept) && kept.Stamp == stamp && (finished || time.GetUtcNow() - kept.BuiltAt < RunningReportAge) ? kept : null;
-        }
-    }
+    /// <summary>A report kept for this run as it stands (a finished run's for good); the caller holds the lock.</summary>
+    private (string Stamp, DateTimeOffset BuiltAt, SweepReport? Report)? Kept(string key, string stamp, bool finished) =>
+        _reports.TryGetValue(key, out var kept) && kept.Stamp == stamp && (finished || time.GetUtcNow() - kept.BuiltAt < RunningReportAge) ? kept : null;
 }
