@@ -11,7 +11,8 @@ namespace BatchRunner.Controller.Dashboard;
 /// <summary>
 /// The dashboard's read model: informers of its own over every BatchJob and Queue, on every replica (only the
 /// leader runs the operator's), kept as the small views the pages show. A page reads the snapshot of the last
-/// change, built once for all the requests until the next; nothing a page does calls the API server.
+/// change, built once for all the requests until the next; nothing a page does calls the API server. The client is
+/// the dashboard's own (the host makes it), and disposed with it.
 /// </summary>
 public sealed class ClusterDashboardSource(IKubernetes client, IOptions<KubernetesOptions> kubernetes, TimeProvider time, ILoggerFactory logs)
     : BackgroundService, IDashboardSource
@@ -66,6 +67,12 @@ public sealed class ClusterDashboardSource(IKubernetes client, IOptions<Kubernet
         queues.Changed += (key, item) => Keep(_queues, key, item, ClusterViews.Of);
         (_batchJobInformer, _queueInformer) = (batchJobs, queues);
         await Task.WhenAll(batchJobs.RunAsync(stoppingToken), queues.RunAsync(stoppingToken)).ConfigureAwait(false);
+    }
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        client.Dispose();
     }
 
     private void Keep<TObject, TView>(ConcurrentDictionary<string, TView> views, string key, TObject? item, Func<TObject, TView> view)

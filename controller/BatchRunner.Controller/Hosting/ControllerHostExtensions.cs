@@ -52,7 +52,11 @@ public static class ControllerHostExtensions
         {
             // Every replica serves the dashboard from informers of its own (a standby has no operator caches).
             builder.Services.AddBatchRunnerDashboard();
-            builder.Services.AddSingleton<ClusterDashboardSource>();
+            // Its own client (own connections, own rate limit): the dashboard's lists and watches never queue the
+            // operator's calls, a lease renewal above all, behind a connection of theirs that a network fault holds up.
+            builder.Services.AddSingleton(services => new ClusterDashboardSource(
+                CreateClient(services.GetRequiredService<IOptions<KubernetesOptions>>().Value, services.GetRequiredService<ControllerMetrics>()),
+                services.GetRequiredService<IOptions<KubernetesOptions>>(), services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILoggerFactory>()));
             builder.Services.AddSingleton<IDashboardSource>(services => services.GetRequiredService<ClusterDashboardSource>());
             builder.Services.AddHostedService(services => services.GetRequiredService<ClusterDashboardSource>());
             builder.Services.AddSingleton<IDashboardRuns, StoreDashboardRuns>();
