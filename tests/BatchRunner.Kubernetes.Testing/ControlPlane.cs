@@ -65,6 +65,25 @@ public sealed class ControlPlane : IAsyncDisposable
     public static IKubernetes CreateClient(string kubeconfigPath) =>
         new k8s.Kubernetes(KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeconfigPath));
 
+    /// <summary>Runs kubectl as the admin in <paramref name="workingDirectory"/>; throws with its output when it fails.</summary>
+    public async Task KubectlAsync(string workingDirectory, params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("kubectl") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "--kubeconfig", AdminKubeconfigPath }.Concat(args))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kubectl {string.Join(' ', args)}: {await error}{await output}");
+        }
+    }
+
     /// <summary>
     /// Creates a namespace and waits until Pods can be created in it: in 1.20 the ServiceAccount admission plugin
     /// rejects Pods until the namespace's <c>default</c> ServiceAccount has its token Secret.

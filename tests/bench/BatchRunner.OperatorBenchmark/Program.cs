@@ -204,23 +204,7 @@ string Manifests(int n, Func<int, string> one)
     return path;
 }
 
-async Task Kubectl(params string[] args)
-{
-    var start = new ProcessStartInfo("kubectl") { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
-    foreach (var arg in new[] { "--kubeconfig", controlPlane.AdminKubeconfigPath }.Concat(args))
-    {
-        start.ArgumentList.Add(arg);
-    }
-
-    using var process = Process.Start(start)!;
-    var output = process.StandardOutput.ReadToEndAsync();
-    var error = process.StandardError.ReadToEndAsync();
-    await process.WaitForExitAsync();
-    if (process.ExitCode != 0)
-    {
-        throw new InvalidOperationException($"kubectl {string.Join(' ', args)}: {await error}{await output}");
-    }
-}
+Task Kubectl(params string[] args) => controlPlane.KubectlAsync(root, args);
 
 ControllerHandle StartController(string path, string lease)
 {

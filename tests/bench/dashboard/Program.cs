@@ -134,23 +134,7 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
 controller.Kill(entireProcessTree: true);
 return 0;
 
-async Task Kubectl(params string[] args)
-{
-    var start = new ProcessStartInfo("kubectl") { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
-    foreach (var arg in new[] { "--kubeconfig", controlPlane.AdminKubeconfigPath }.Concat(args))
-    {
-        start.ArgumentList.Add(arg);
-    }
-
-    using var process = Process.Start(start)!;
-    var output = process.StandardOutput.ReadToEndAsync();
-    var error = process.StandardError.ReadToEndAsync();
-    await process.WaitForExitAsync();
-    if (process.ExitCode != 0)
-    {
-        throw new InvalidOperationException($"kubectl {string.Join(' ', args)}: {await error}{await output}");
-    }
-}
+Task Kubectl(params string[] args) => controlPlane.KubectlAsync(root, args);
 
 int Option(string name, int fallback) =>
     Array.IndexOf(args, name) is var at and >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
