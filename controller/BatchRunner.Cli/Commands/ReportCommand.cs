@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using BatchRunner.Core.Store;
-using BatchRunner.Local.Query;
 using BatchRunner.Reports;
 
 namespace BatchRunner.Cli.Commands;
