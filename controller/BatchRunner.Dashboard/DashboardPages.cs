@@ -185,6 +185,11 @@ public static class DashboardPages
             html.Add($"""<tr><th>Position</th><td id="position">{position}</td></tr>""");
         }
 
+        if (b.Wanted > 0 && !b.IsFinished)
+        {
+            html.Add($"""<tr><th>Admitted</th><td id="allowance">{b.Allowance} of the {b.Wanted} indexes it would run at once</td></tr>""");
+        }
+
         if (b.Eta is { Length: > 0 } eta && !b.IsFinished)
         {
             html.Add($"""<tr><th>ETA</th><td id="eta">{eta}</td></tr>""");

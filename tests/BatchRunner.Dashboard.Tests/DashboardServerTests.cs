@@ -134,7 +134,10 @@ public sealed partial class DashboardServerTests
     [Fact]
     public async Task The_live_part_comes_alone_and_every_page_forbids_scripts_and_requests_from_elsewhere()
     {
-        await using var server = await DashboardServer.StartAsync(new StatedSource().With([Job("default", "sweep")]));
+        await using var server = await DashboardServer.StartAsync(new StatedSource().With([Job("default", "sweep"), Job("default", "queued", phase: "Pending", queue: "research") with
+        {
+            Allowance = 1, Wanted = 4, Position = 2, WaitReason = "QuotaExhausted", WaitMessage = "3 indexes of 4 in use",
+        }]));
 
         var (_, live, response) = await server.GetAsync("/ui/namespaces/default/batchjobs/sweep?live=1");
         Assert.DoesNotContain("<html", live, StringComparison.Ordinal);
@@ -144,6 +147,11 @@ public sealed partial class DashboardServerTests
         Assert.Contains("script-src 'self'", policy, StringComparison.Ordinal);
         Assert.DoesNotContain("unsafe-inline", policy, StringComparison.Ordinal);
         Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
+
+        var (_, waiting, _) = await server.GetAsync("/ui/namespaces/default/batchjobs/queued?live=1");
+        Assert.Contains("<td id=\"allowance\">1 of the 4 indexes it would run at once</td>", waiting, StringComparison.Ordinal);
+        Assert.Contains("<td id=\"wait-reason\"><b>QuotaExhausted</b>: 3 indexes of 4 in use</td>", waiting, StringComparison.Ordinal);
+        Assert.Contains("<td id=\"position\">2</td>", waiting, StringComparison.Ordinal);
 
         var (_, whole, _) = await server.GetAsync("/ui/namespaces/default/batchjobs/sweep");
         Assert.Contains("<main id=\"live\" data-refresh=\"2\">", whole, StringComparison.Ordinal);
