@@ -127,7 +127,7 @@ internal sealed class DashboardHandlers(
         HtmlWriter results;
         try
         {
-            var report = await runs.ReportAsync(batchJob, (index, attempt) => Links.Log(batchJob.Namespace, batchJob.Name, index, attempt), http.RequestAborted)
+            var report = await ReportOf(batchJob, http.RequestAborted)
                 .WaitAsync(TimeSpan.FromSeconds(options.Value.ReportWaitSeconds), time, http.RequestAborted).ConfigureAwait(false);
             results = DashboardPages.Results(batchJob, report, runs.Store, context);
         }
@@ -155,7 +155,7 @@ internal sealed class DashboardHandlers(
         SweepReport? report;
         try
         {
-            report = await runs.ReportAsync(batchJob, (index, attempt) => Links.Log(batchJob.Namespace, batchJob.Name, index, attempt), http.RequestAborted).ConfigureAwait(false);
+            report = await ReportOf(batchJob, http.RequestAborted).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !http.RequestAborted.IsCancellationRequested)
         {
@@ -259,6 +259,10 @@ internal sealed class DashboardHandlers(
 
     private Task BadRequestAsync(HttpContext http, string what) =>
         PageAsync(http, StatusCodes.Status400BadRequest, Context(), "Bad request", DashboardPages.BadRequest(what));
+
+    /// <summary>The run's report, its failed indexes linking to their logs here.</summary>
+    private Task<SweepReport?> ReportOf(BatchJobView batchJob, CancellationToken cancellation) =>
+        runs.ReportAsync(batchJob, (index, attempt) => Links.Log(batchJob.Namespace, batchJob.Name, index, attempt), cancellation);
 
     private BatchJobView? Find(HttpContext http) => source.Current.Find(Segment(http, "ns"), Segment(http, "name"));
 

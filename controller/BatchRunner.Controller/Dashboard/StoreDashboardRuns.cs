@@ -24,6 +24,11 @@ public sealed class StoreDashboardRuns(IOptions<ResultsOptions> options, PriceTa
     private static readonly TimeSpan BuildTimeout = TimeSpan.FromMinutes(5);
 
     private readonly SemaphoreSlim _building = new(1, 1);
+
+    /// <summary>The store, opened once (an S3 client is not made per page) on the first report or log asked for.</summary>
+    private readonly Lazy<IResultsStore?> _store = new(() => options.Value.IsConfigured
+        ? ResultsStores.Open(options.Value.Uri!, options.Value, path => new LocalResultsStore(path))
+        : null);
     private readonly Dictionary<string, (string Stamp, DateTimeOffset BuiltAt, SweepReport? Report)> _reports = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Key, string Stamp), Task<SweepReport?>> _inFlight = [];
 
@@ -53,7 +58,7 @@ public sealed class StoreDashboardRuns(IOptions<ResultsOptions> options, PriceTa
                 var request = new ReportRequest(batchJob.Name, batchJob.Namespace, run, location, prices,
                     $"the controller's (BatchRunner:Prices; defaults as of {PriceTable.DefaultsAsOf})", (index, attempt) => logLink(index, attempt), time.GetUtcNow());
                 // Started outside this lock, so that its end (which takes the lock to leave _inFlight) always comes after this.
-                build = Task.Run(() => BuildAsync(key, stamp, location, request), CancellationToken.None);
+                build = Task.Run(() => BuildAsync(key, stamp, request), CancellationToken.None);
                 _inFlight[(key, stamp)] = build;
             }
         }
@@ -61,7 +66,7 @@ public sealed class StoreDashboardRuns(IOptions<ResultsOptions> options, PriceTa
         return build.WaitAsync(cancellation);
     }
 
-    private async Task<SweepReport?> BuildAsync(string key, string stamp, string location, ReportRequest request)
+    private async Task<SweepReport?> BuildAsync(string key, string stamp, ReportRequest request)
     {
         try
         {
@@ -69,26 +74,18 @@ public sealed class StoreDashboardRuns(IOptions<ResultsOptions> options, PriceTa
             await _building.WaitAsync(limit.Token).ConfigureAwait(false);
             try
             {
-                var store = ResultsStores.Open(location, options.Value, path => new LocalResultsStore(path));
-                try
+                var report = await SweepReports.BuildAsync(_store.Value!, request, limit.Token).ConfigureAwait(false);
+                lock (_reports)
                 {
-                    var report = await SweepReports.BuildAsync(store, request, limit.Token).ConfigureAwait(false);
-                    lock (_reports)
+                    if (_reports.Count >= KeptReports && !_reports.ContainsKey(key))
                     {
-                        if (_reports.Count >= KeptReports && !_reports.ContainsKey(key))
-                        {
-                            _reports.Remove(_reports.MinBy(r => r.Value.BuiltAt).Key);
-                        }
-
-                        _reports[key] = (stamp, time.GetUtcNow(), report);
+                        _reports.Remove(_reports.MinBy(r => r.Value.BuiltAt).Key);
                     }
 
-                    return report;
+                    _reports[key] = (stamp, time.GetUtcNow(), report);
                 }
-                finally
-                {
-                    (store as IDisposable)?.Dispose();
-                }
+
+                return report;
             }
             finally
             {
@@ -106,59 +103,59 @@ public sealed class StoreDashboardRuns(IOptions<ResultsOptions> options, PriceTa
 
     public async Task<LogTail?> LogAsync(BatchJobView batchJob, int index, int attempt, CancellationToken cancellation)
     {
-        if (Store is not { } location || batchJob.RunId is not { } run)
+        if (Store is null || batchJob.RunId is not { } run)
         {
             return null;
         }
 
         var key = $"{StoreLayout.AttemptPrefix(batchJob.Name, run, index, attempt)}/{StoreLayout.LogsFolder}/stdout.txt";
-        var store = ResultsStores.Open(location, options.Value, path => new LocalResultsStore(path));
+        var store = _store.Value!;
+        StoredObject? log = null;
+        await foreach (var item in store.ListAsync(key, cancellation).ConfigureAwait(false))
+        {
+            if (item.Key == key)
+            {
+                log = item;
+                break;
+            }
+        }
+
+        if (log is null)
+        {
+            return null;
+        }
+
+        if (log.Size <= DashboardEndpoints.LogTailBytes)
+        {
+            var whole = await store.GetBytesAsync(key, cancellation).ConfigureAwait(false);
+            return whole is null ? null : new LogTail(whole.Length, Encoding.UTF8.GetString(whole), Truncated: false);
+        }
+
+        // A workload may print gigabytes: only the end is read, from a copy on disk that is removed after.
+        var copy = Path.Combine(Path.GetTempPath(), $"batchrunner-log-{Guid.NewGuid():N}");
         try
         {
-            StoredObject? log = null;
-            await foreach (var item in store.ListAsync(key, cancellation).ConfigureAwait(false))
-            {
-                if (item.Key == key)
-                {
-                    log = item;
-                    break;
-                }
-            }
-
-            if (log is null)
-            {
-                return null;
-            }
-
-            if (log.Size <= DashboardEndpoints.LogTailBytes)
-            {
-                var whole = await store.GetBytesAsync(key, cancellation).ConfigureAwait(false);
-                return whole is null ? null : new LogTail(whole.Length, Encoding.UTF8.GetString(whole), Truncated: false);
-            }
-
-            // A workload may print gigabytes: only the end is read, from a copy on disk that is removed after.
-            var copy = Path.Combine(Path.GetTempPath(), $"batchrunner-log-{Guid.NewGuid():N}");
-            try
-            {
-                await store.DownloadAsync(key, copy, cancellation).ConfigureAwait(false);
-                using var file = File.OpenHandle(copy);
-                var length = RandomAccess.GetLength(file);
-                var tail = new byte[Math.Min(length, DashboardEndpoints.LogTailBytes)];
-                var read = await RandomAccess.ReadAsync(file, tail, length - tail.Length, cancellation).ConfigureAwait(false);
-                return new LogTail(length, Encoding.UTF8.GetString(tail, 0, read), Truncated: true);
-            }
-            finally
-            {
-                File.Delete(copy);
-            }
+            await store.DownloadAsync(key, copy, cancellation).ConfigureAwait(false);
+            using var file = File.OpenHandle(copy);
+            var length = RandomAccess.GetLength(file);
+            var tail = new byte[Math.Min(length, DashboardEndpoints.LogTailBytes)];
+            var read = await RandomAccess.ReadAsync(file, tail, length - tail.Length, cancellation).ConfigureAwait(false);
+            return new LogTail(length, Encoding.UTF8.GetString(tail, 0, read), Truncated: true);
         }
         finally
         {
-            (store as IDisposable)?.Dispose();
+            File.Delete(copy);
         }
     }
 
-    public void Dispose() => _building.Dispose();
+    public void Dispose()
+    {
+        _building.Dispose();
+        if (_store.IsValueCreated)
+        {
+            (_store.Value as IDisposable)?.Dispose();
+        }
+    }
 
     /// <summary>A report kept for this run as it stands (a finished run's for good); the caller holds the lock.</summary>
     private (string Stamp, DateTimeOffset BuiltAt, SweepReport? Report)? Kept(string key, string stamp, bool finished) =>
