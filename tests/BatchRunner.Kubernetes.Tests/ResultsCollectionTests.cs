@@ -29,6 +29,18 @@ public sealed class ResultsCollectionTests
     }
 
     [Fact]
+    public void The_wrapper_s_temporary_folder_is_a_volume_so_a_read_only_root_filesystem_does_not_stop_it()
+    {
+        var pod = Pod(Sweep, Collection);
+
+        var scratch = pod.Containers.Single().VolumeMounts.Single(m => m.MountPath == "/tmp");
+        Assert.NotEqual(true, scratch.ReadOnlyProperty);
+        Assert.NotNull(pod.Volumes.Single(v => v.Name == scratch.Name).EmptyDir);
+        // Without a store no wrapper runs, and the Job stays as small as it was.
+        Assert.DoesNotContain(Pod(Sweep, null).Containers.Single().VolumeMounts, m => m.MountPath == "/tmp");
+    }
+
+    [Fact]
     public void The_workload_runs_the_wrapper_with_the_plans_spec_and_the_store_then_its_own_command()
     {
         var container = Pod(Sweep, Collection).Containers.Single();

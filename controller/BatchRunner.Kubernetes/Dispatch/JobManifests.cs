@@ -40,6 +40,9 @@ public sealed record ResultsCollection(
 
     public const string InitContainer = "batchrunner-exec";
 
+    /// <summary>The workload container's temporary folder, a volume of its own.</summary>
+    public const string ScratchPath = "/tmp";
+
     public const string DefaultExecImage = "batchrunner/controller:latest";
 }
 
@@ -186,6 +189,10 @@ public static class JobManifests
             command = [ResultsCollection.Executable, "--spec", $"{PodEntrypoint.MountPath}/{PodEntrypoint.SpecKey}", "--store", store, "--"];
             mounts.Add(new V1VolumeMount { Name = "exec", MountPath = ResultsCollection.MountPath, ReadOnlyProperty = true });
             volumes.Add(new V1Volume { Name = "exec", EmptyDir = new V1EmptyDirVolumeSource() });
+            // The wrapper keeps the attempt's log in a temporary folder: writable even where a policy makes the
+            // container's root filesystem read-only.
+            mounts.Add(new V1VolumeMount { Name = "scratch", MountPath = ResultsCollection.ScratchPath });
+            volumes.Add(new V1Volume { Name = "scratch", EmptyDir = new V1EmptyDirVolumeSource() });
             initContainers =
             [
                 new V1Container
