@@ -23,6 +23,9 @@ tests/botocore/install.sh
 tests/aot/install.sh
 # The report (and the dashboard) are tested in a real browser: Debian's chromium, driven by Playwright.
 tests/browser/install.sh
+# The images are built from their Dockerfiles and run by Debian's podman, FROM stand-ins for Microsoft's base images
+# (no registry is reachable here) made from debootstrap and this machine's .NET; cached in ~/.cache/batchrunner.
+tests/images/build-base-images.sh >/dev/null
 export BATCHRUNNER_CLI=native
 # End-to-end tests drive ./batchrunner: build the solution, then the native CLI and the workloads, once, up front.
 dotnet build BatchRunner.sln -c Release --nologo -v quiet

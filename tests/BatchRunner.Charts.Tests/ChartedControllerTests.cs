@@ -9,12 +9,19 @@ using k8s.Models;
 
 namespace BatchRunner.Charts.Tests;
 
+/// <summary>A controller a test started, whichever way: its log, and stopping it.</summary>
+internal interface IRunningController : IAsyncDisposable
+{
+    string Log { get; }
+}
+
 /// <summary>
 /// The controller as the chart configures it: the built controller runs with exactly the environment of the
 /// rendered Deployment (the pod's downward-API fields filled in as the kubelet would), from its own folder so
 /// its appsettings.json applies as in the image, against the 1.20 control plane as the chart's ServiceAccount
 /// with the chart's RBAC applied. It must listen where the chart's probes look, lead, and turn a BatchJob into a
-/// Job: the chart's configuration and permissions are enough to run.
+/// Job: the chart's configuration and permissions are enough to run. Then the same with the controller image
+/// itself, run by podman as the chart's pod runs it (its user, a read-only root filesystem, /tmp a volume).
 /// </summary>
 [Collection(ControlPlaneCollection.Name)]
 public sealed class ChartedControllerTests(ControlPlaneFixture fixture)
@@ -23,7 +30,18 @@ public sealed class ChartedControllerTests(ControlPlaneFixture fixture)
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(3) };
 
     [Fact]
-    public async Task The_controller_configured_by_the_chart_serves_its_probes_leads_and_dispatches()
+    public Task The_controller_configured_by_the_chart_serves_its_probes_leads_and_dispatches() =>
+        RunAsChartedAsync(PodName, "chart-sweeps", (environment, _) => Task.FromResult<IRunningController>(Start(environment)));
+
+    [Fact]
+    public async Task The_controller_image_run_as_the_chart_runs_it_serves_its_probes_leads_and_dispatches()
+    {
+        await Images.BuiltImages.EnsureAsync();
+        await RunAsChartedAsync(PodName + "-image", "chart-sweeps-image", Images.ControllerContainer.StartAsync);
+    }
+
+    /// <summary>One run of the controller as the chart configures it, started by <paramref name="start"/>.</summary>
+    private async Task RunAsChartedAsync(string podName, string sweeps, Func<Dictionary<string, string>, JsonNode, Task<IRunningController>> start)
     {
         var cluster = fixture.ControlPlane;
         await ClusterSetup.EnsureAsync(cluster);
@@ -49,7 +67,7 @@ public sealed class ChartedControllerTests(ControlPlaneFixture fixture)
             environment[name] = Helm.Str(variable["value"]) ?? Helm.Str(variable["valueFrom"]!["fieldRef"]!["fieldPath"]) switch
             {
                 "metadata.namespace" => Helm.Namespace,
-                "metadata.name" => PodName,
+                "metadata.name" => podName,
                 var other => throw new InvalidOperationException($"{name}: the test does not fill {other}"),
             };
         }
@@ -57,7 +75,7 @@ public sealed class ChartedControllerTests(ControlPlaneFixture fixture)
         // In a pod the in-cluster service account applies; here its token comes through a kubeconfig.
         environment["BatchRunner__Kubernetes__Kubeconfig"] = kubeconfig;
 
-        await using var controller = Start(environment);
+        await using var controller = await start(environment, container);
         try
         {
             // The readiness probe's path on the chart's port answers (a standby is ready too).
@@ -68,20 +86,20 @@ public sealed class ChartedControllerTests(ControlPlaneFixture fixture)
 
             // It leads through the Lease the chart names, in the release's namespace, as the pod it was named.
             await Eventually.TrueAsync(async () =>
-                (await cluster.AdminClient.CoordinationV1.ReadNamespacedLeaseAsync("batchrunner-controller", Helm.Namespace)).Spec.HolderIdentity == PodName,
-                TimeSpan.FromSeconds(60), $"Lease {Helm.Namespace}/batchrunner-controller held by {PodName}");
+                (await cluster.AdminClient.CoordinationV1.ReadNamespacedLeaseAsync("batchrunner-controller", Helm.Namespace)).Spec.HolderIdentity == podName,
+                TimeSpan.FromSeconds(60), $"Lease {Helm.Namespace}/batchrunner-controller held by {podName}");
 
             // A BatchJob becomes a Job: the ClusterRole lets it read BatchJobs and create Jobs and ConfigMaps anywhere.
-            await cluster.CreateNamespaceAsync("chart-sweeps");
-            await ApplyAsync(cluster, [JsonNode.Parse("""
+            await cluster.CreateNamespaceAsync(sweeps);
+            await ApplyAsync(cluster, [JsonNode.Parse($$"""
                 {"apiVersion": "batchrunner.io/v1alpha1", "kind": "BatchJob",
-                 "metadata": {"name": "charted", "namespace": "chart-sweeps"},
+                 "metadata": {"name": "charted", "namespace": "{{sweeps}}"},
                  "spec": {"image": "batchrunner/mmc-queue:dev", "command": ["true"], "backend": "kubernetes",
-                          "sweep": {"grid": {"x": [1, 2, 3]}}, "parallelism": 2}}
+                          "sweep": {"grid": {"x": [1, 2, 3]} }, "parallelism": 2} }
                 """)!.AsObject()]);
-            await Eventually.TrueAsync(async () => (await cluster.AdminClient.BatchV1.ListNamespacedJobAsync("chart-sweeps")).Items.Any(j => j.Name() == "charted"),
-                TimeSpan.FromSeconds(60), "the Job of BatchJob chart-sweeps/charted");
-            var job = await cluster.AdminClient.BatchV1.ReadNamespacedJobAsync("charted", "chart-sweeps");
+            await Eventually.TrueAsync(async () => (await cluster.AdminClient.BatchV1.ListNamespacedJobAsync(sweeps)).Items.Any(j => j.Name() == "charted"),
+                TimeSpan.FromSeconds(60), $"the Job of BatchJob {sweeps}/charted");
+            var job = await cluster.AdminClient.BatchV1.ReadNamespacedJobAsync("charted", sweeps);
             Assert.Equal(3, job.Spec.Completions);
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -150,7 +168,7 @@ public sealed class ChartedControllerTests(ControlPlaneFixture fixture)
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private sealed class Controller : IAsyncDisposable
+    private sealed class Controller : IRunningController
     {
         private readonly Process process;
         private readonly ConcurrentQueue<string> log = new();
