@@ -43,11 +43,16 @@ internal static partial class BuiltImages
             return new Built(watch.Elapsed, null);
         }
 
-        // build-images.sh says which image it builds, podman which step it runs: the last of each is what broke.
-        var log = result.Output + result.Error;
-        var image = BuildingLine().Matches(log).LastOrDefault()?.Groups[1].Value ?? "(before any image)";
+        return new Built(watch.Elapsed, "charts/build-images.sh --engine podman " + Failure(result));
+    }
+
+    /// <summary>What a failed build broke: the image build-images.sh was building, and podman's last step.</summary>
+    public static string Failure(PodmanResult build)
+    {
+        var log = build.Output + build.Error;
+        var image = BuildingLine().Matches(log).LastOrDefault()?.Groups[1].Value ?? "(an image it did not name)";
         var step = StepLine().Matches(log).LastOrDefault()?.Value.Trim() ?? "(no step started)";
-        return new Built(watch.Elapsed, $"charts/build-images.sh --engine podman failed building {image} at {step}\n{result}");
+        return $"failed building {image} at {step}\n{build}";
     }
 
     [GeneratedRegex(@"build-images: building (\S+ from \S+)")]

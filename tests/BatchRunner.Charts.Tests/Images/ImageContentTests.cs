@@ -75,3 +75,33 @@ public sealed class ImageContentTests(ITestOutputHelper output)
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{image}: {long.Parse(size.Output.Trim(), CultureInfo.InvariantCulture) / 1e6:F0} MB"));
     }
 }
+
+/// <summary>A Dockerfile that no longer builds fails the image tests with the image and the step that broke.</summary>
+public sealed class BrokenDockerfileTests : IDisposable
+{
+    private readonly DirectoryInfo _temp = Directory.CreateTempSubdirectory("broken-dockerfile-");
+
+    public void Dispose() => _temp.Delete(recursive: true);
+
+    [Fact]
+    public async Task A_Dockerfile_whose_wrapper_stage_misses_a_project_fails_naming_the_image_and_the_step()
+    {
+        await BuiltImages.EnsureAsync();
+        // The fault the Dockerfiles once had: the wrapper's stage without a project the wrapper references.
+        var source = Path.Combine(Helm.RepoRoot, "workloads", "mmc-queue", "Dockerfile");
+        var dockerfile = Path.Combine(_temp.FullName, "Dockerfile");
+        var original = await File.ReadAllLinesAsync(source);
+        var lines = original.Where(l => l != "COPY controller/BatchRunner.Store/ controller/BatchRunner.Store/").ToList();
+        Assert.Equal(original.Length - 1, lines.Count);
+        await File.WriteAllLinesAsync(dockerfile, lines);
+        File.Copy(source + ".dockerignore", dockerfile + ".dockerignore");
+
+        var build = await Podman.RunAsync(["build", "--network", "host", "-f", dockerfile, "-t", "batchrunner/mmc-queue:broken", Helm.RepoRoot], TimeSpan.FromMinutes(10));
+        Assert.NotEqual(0, build.ExitCode);
+        var failure = BuiltImages.Failure(build with { Output = $"build-images: building batchrunner/mmc-queue:broken from {dockerfile} with podman\n" + build.Output });
+
+        Assert.StartsWith($"failed building batchrunner/mmc-queue:broken from {dockerfile} at [", failure, StringComparison.Ordinal);
+        Assert.Matches(@"^failed building \S+ from \S+ at \[2/3\] STEP (\d+)/\1: RUN dotnet publish controller/BatchRunner\.Exec/", failure);
+        Assert.Contains("BatchRunner.Store", failure, StringComparison.Ordinal);
+    }
+}
