@@ -42,6 +42,11 @@ public static class IndexSource
             var offset = environment("BATCHRUNNER_INDEX_OFFSET") is { Length: > 0 } o ? Number("BATCHRUNNER_INDEX_OFFSET", o) : 0;
             index = checked(arrayIndex + offset);
         }
+        else if (count == 1)
+        {
+            // A run of one index needs no number: a Job on a cluster without Indexed Jobs (before 1.21) runs it too.
+            index = 0;
+        }
         else
         {
             throw new FormatException("no index: set BATCHRUNNER_INDEX, JOB_COMPLETION_INDEX (Kubernetes) or AWS_BATCH_JOB_ARRAY_INDEX / BATCHRUNNER_INDEX_OFFSET (AWS Batch)");

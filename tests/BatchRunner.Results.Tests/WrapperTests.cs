@@ -305,6 +305,18 @@ public sealed class WrapperTests : IDisposable
     }
 
     [Fact]
+    public async Task A_run_of_one_index_needs_no_index_variable_as_in_a_Job_on_a_cluster_without_Indexed_Jobs()
+    {
+        var job = Wrapper.Job("true");
+        var store = _temp.Sub("store");
+
+        var result = await Wrapper.RunAsync(["--spec", WriteSpec(job), "--store", store, "--", "true"], new Dictionary<string, string>());
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal("succeeded", Ledger(store, "job", RunIdentity.For(job), 0, 1).Status);
+    }
+
+    [Fact]
     public async Task A_command_that_does_not_exist_exits_127_with_a_ledger_row_saying_so()
     {
         var job = Wrapper.Job("true");
