@@ -26,6 +26,9 @@ tests/browser/install.sh
 # The images are built from their Dockerfiles and run by Debian's podman, FROM stand-ins for Microsoft's base images
 # (no registry is reachable here) made from debootstrap and this machine's .NET; cached in ~/.cache/batchrunner.
 tests/images/build-base-images.sh >/dev/null
+# One image test runs the controller's Job pods on a real kubelet (built from the control plane's Debian source;
+# ~6-10 min cold, cached) with Debian's containerd, runc and CNI plugins.
+tests/k8s/build-kubelet.sh >/dev/null
 export BATCHRUNNER_CLI=native
 # End-to-end tests drive ./batchrunner: build the solution, then the native CLI and the workloads, once, up front.
 dotnet build BatchRunner.sln -c Release --nologo -v quiet

@@ -139,6 +139,9 @@ public sealed class ChartedControllerTests(ControlPlaneFixture fixture)
         }, TimeSpan.FromSeconds(30), "the BatchJob CRD established");
     }
 
+    /// <summary>The built controller (Release, else Debug) with exactly this environment, from its own folder.</summary>
+    internal static IRunningController StartBuilt(Dictionary<string, string> environment) => Start(environment);
+
     private static Controller Start(Dictionary<string, string> environment)
     {
         var dll = new[] { "Release", "Debug" }
