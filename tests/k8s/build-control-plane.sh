@@ -14,8 +14,8 @@ set -euo pipefail
 version=1.20.2
 cache="${BATCHRUNNER_CACHE:-$HOME/.cache/batchrunner}/kubernetes-$version"
 bin="$cache/bin"
-# reflect2 1.0.2 from Debian, to replace the vendored 1.0.1 (see below).
-reflect2=/usr/share/gocode/src/github.com/modern-go/reflect2
+# shellcheck source=tests/k8s/kubernetes-source.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kubernetes-source.sh"
 
 log() { echo "build-control-plane: $*" >&2; }
 
@@ -35,8 +35,6 @@ missing_packages() {
 }
 
 ready() { built && [[ -z $(missing_packages) ]]; }
-
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 # The fast path: everything installed and built already; no lock, no apt.
 if ready; then
@@ -85,32 +83,11 @@ fi
 
 started=$SECONDS
 src="$cache/src"
-rm -rf "$src" "$bin.partial"
-mkdir -p "$src"
+rm -rf "$bin.partial"
 log "fetching the kubernetes source package (bookworm)"
-if ! (cd "$src" && apt-get source -q kubernetes/bookworm) >"$cache/source.log" 2>&1; then
-  tail -n 20 "$cache/source.log" >&2
-  exit 1
-fi
-tree=$(find "$src" -mindepth 1 -maxdepth 1 -type d -name 'kubernetes-*' | head -n 1)
-[[ -n $tree ]] || { log "apt-get source left no kubernetes-* folder in $src"; exit 1; }
-
-# The vendored reflect2 1.0.1 breaks under Go >= 1.18: json-iterator then panics decoding into maps, and every
-# JSON merge patch (kubectl patch, a status patch) fails with a nil-pointer panic in the API server. 1.0.2 is
-# the upstream fix, API-compatible; vendored sources are not checksummed, so swapping the files is enough.
-vendored="$tree/vendor/github.com/modern-go/reflect2"
-rm -f "$vendored"/*.go "$vendored"/*.s
-cp "$reflect2"/*.go "$reflect2"/*.s "$vendored/"
-
+tree=$(fetch_kubernetes_source "$src" "$cache/source.log")
 log "building kube-apiserver and kube-controller-manager (log: $cache/build.log; ~10 min on 2 cores)"
-# Debian's Go first, static binaries (the Makefile strips them already). The Makefile runs the code
-# generators (deepcopy, openapi, ...) before compiling: the generated OpenAPI code is not in the tarball.
-if ! (cd "$tree" && env -u GOFLAGS -u GOROOT -u GOPATH PATH="/usr/lib/go/bin:$PATH" CGO_ENABLED=0 \
-      make WHAT="cmd/kube-apiserver cmd/kube-controller-manager") >"$cache/build.log" 2>&1; then
-  tail -n 40 "$cache/build.log" >&2
-  log "build failed; the whole log is $cache/build.log"
-  exit 1
-fi
+make_kubernetes "$tree" "cmd/kube-apiserver cmd/kube-controller-manager" "$cache/build.log"
 
 mkdir -p "$bin.partial"
 install -m 0755 "$tree/_output/bin/kube-apiserver" "$tree/_output/bin/kube-controller-manager" "$bin.partial/"

@@ -13,10 +13,10 @@ set -euo pipefail
 version=1.20.2
 cache="${BATCHRUNNER_CACHE:-$HOME/.cache/batchrunner}/kubernetes-$version"
 out="$cache/kubelet"
-reflect2=/usr/share/gocode/src/github.com/modern-go/reflect2
+# shellcheck source=tests/k8s/kubernetes-source.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kubernetes-source.sh"
 
 log() { echo "build-kubelet: $*" >&2; }
-as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 built() { [[ -x $out/kubelet && -x $out/pause ]]; }
 
@@ -59,20 +59,11 @@ fi
 
 started=$SECONDS
 src="$cache/kubelet-src"
-rm -rf "$src" "$out.partial"
-mkdir -p "$src"
+rm -rf "$out.partial"
 log "fetching the kubernetes source package (bookworm)"
-(cd "$src" && apt-get source -q kubernetes/bookworm) >"$cache/kubelet-source.log" 2>&1 || { tail -n 20 "$cache/kubelet-source.log" >&2; exit 1; }
-tree=$(find "$src" -mindepth 1 -maxdepth 1 -type d -name 'kubernetes-*' | head -n 1)
-[[ -n $tree ]] || { log "apt-get source left no kubernetes-* folder in $src"; exit 1; }
-# As for the control plane: the vendored reflect2 1.0.1 breaks under Go >= 1.18.
-vendored="$tree/vendor/github.com/modern-go/reflect2"
-rm -f "$vendored"/*.go "$vendored"/*.s
-cp "$reflect2"/*.go "$reflect2"/*.s "$vendored/"
-
+tree=$(fetch_kubernetes_source "$src" "$cache/kubelet-source.log")
 log "building the kubelet (log: $cache/kubelet-build.log; ~6 min on 2 cores)"
-(cd "$tree" && env -u GOFLAGS -u GOROOT -u GOPATH PATH="/usr/lib/go/bin:$PATH" CGO_ENABLED=0 make WHAT=cmd/kubelet) >"$cache/kubelet-build.log" 2>&1 \
-  || { tail -n 40 "$cache/kubelet-build.log" >&2; exit 1; }
+make_kubernetes "$tree" cmd/kubelet "$cache/kubelet-build.log"
 mkdir -p "$out.partial"
 install -m 0755 "$tree/_output/bin/kubelet" "$out.partial/"
 # The pod sandbox's one process: sleeps until told to stop, reaps orphans.
