@@ -34,12 +34,12 @@ internal static partial class BuiltImages
         var nugetCache = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } packages
             ? packages : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         var watch = Stopwatch.StartNew();
-        var result = Podman.Run(Path.Combine(Helm.RepoRoot, "charts", "build-images.sh"), ["--engine", "podman", "--no-load", "--tag", Tag, "--nuget-cache", nugetCache],
+        var result = Programs.Run(Path.Combine(Helm.RepoRoot, "charts", "build-images.sh"), ["--engine", "podman", "--no-load", "--tag", Tag, "--nuget-cache", nugetCache],
             TimeSpan.FromMinutes(30), new Dictionary<string, string> { ["CONTAINERS_CONF"] = conf });
         if (result.ExitCode == 0)
         {
             // Each build of changed sources leaves the last one's layers behind: those older than a day go.
-            Podman.Run("podman", ["image", "prune", "--force", "--filter", "until=24h"], TimeSpan.FromMinutes(5), new Dictionary<string, string> { ["CONTAINERS_CONF"] = conf });
+            Programs.Run("podman", ["image", "prune", "--force", "--filter", "until=24h"], TimeSpan.FromMinutes(5), new Dictionary<string, string> { ["CONTAINERS_CONF"] = conf });
             return new Built(watch.Elapsed, null);
         }
 
@@ -47,7 +47,7 @@ internal static partial class BuiltImages
     }
 
     /// <summary>What a failed build broke: the image build-images.sh was building, and podman's last step.</summary>
-    public static string Failure(PodmanResult build)
+    public static string Failure(ProgramResult build)
     {
         var log = build.Output + build.Error;
         var image = BuildingLine().Matches(log).LastOrDefault()?.Groups[1].Value ?? "(an image it did not name)";

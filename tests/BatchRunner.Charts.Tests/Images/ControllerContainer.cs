@@ -19,7 +19,7 @@ internal sealed class ControllerContainer : IRunningController
     {
         get
         {
-            var logs = Podman.Run("podman", ["logs", _name], TimeSpan.FromSeconds(30), new Dictionary<string, string> { ["CONTAINERS_CONF"] = Podman.ContainersConf });
+            var logs = Programs.Run("podman", ["logs", _name], TimeSpan.FromSeconds(30), new Dictionary<string, string> { ["CONTAINERS_CONF"] = Podman.ContainersConf });
             return logs.Output + logs.Error;
         }
     }

@@ -7,8 +7,8 @@ using System.Text;
 
 namespace BatchRunner.Charts.Tests.Images;
 
-/// <summary>What one podman command gave.</summary>
-internal sealed record PodmanResult(int ExitCode, string Output, string Error)
+/// <summary>What one run of a program gave.</summary>
+internal sealed record ProgramResult(int ExitCode, string Output, string Error)
 {
     public override string ToString() => $"exit {ExitCode}\n--- stdout ---\n{Tail(Output)}\n--- stderr ---\n{Tail(Error)}";
 
@@ -23,7 +23,7 @@ internal static class Podman
 {
     private static readonly Lazy<string> Configuration = new(() =>
     {
-        var result = Run(Path.Combine(Helm.RepoRoot, "tests", "images", "build-base-images.sh"), [], TimeSpan.FromMinutes(20));
+        var result = Programs.Run(Path.Combine(Helm.RepoRoot, "tests", "images", "build-base-images.sh"), [], TimeSpan.FromMinutes(20));
         Assert.True(result.ExitCode == 0, $"tests/images/build-base-images.sh failed: {result}");
         return result.Output.Trim();
     });
@@ -31,13 +31,17 @@ internal static class Podman
     /// <summary>podman's settings for this machine (its <c>CONTAINERS_CONF</c>).</summary>
     public static string ContainersConf => Configuration.Value;
 
-    public static Task<PodmanResult> RunAsync(params string[] args) => RunAsync(args, TimeSpan.FromMinutes(5));
+    public static Task<ProgramResult> RunAsync(params string[] args) => RunAsync(args, TimeSpan.FromMinutes(5));
 
-    public static Task<PodmanResult> RunAsync(IReadOnlyList<string> args, TimeSpan timeout) =>
-        Task.Run(() => Run("podman", args, timeout, new Dictionary<string, string> { ["CONTAINERS_CONF"] = ContainersConf }));
+    public static Task<ProgramResult> RunAsync(IReadOnlyList<string> args, TimeSpan timeout) =>
+        Task.Run(() => Programs.Run("podman", args, timeout, new Dictionary<string, string> { ["CONTAINERS_CONF"] = ContainersConf }));
+}
 
+/// <summary>The programs the image tests drive (podman, scripts, ip, ctr), each run to its end.</summary>
+internal static class Programs
+{
     /// <summary>Runs a program to its end (killed after <paramref name="timeout"/>), its output kept.</summary>
-    public static PodmanResult Run(string program, IReadOnlyList<string> args, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
+    public static ProgramResult Run(string program, IReadOnlyList<string> args, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
     {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in args)
@@ -60,11 +64,11 @@ internal static class Podman
         {
             process.Kill(entireProcessTree: true);
             process.WaitForExit();
-            return new PodmanResult(-1, Text(output), $"{program} {string.Join(' ', args)}: killed after {timeout}\n{Text(error)}");
+            return new ProgramResult(-1, Text(output), $"{program} {string.Join(' ', args)}: killed after {timeout}\n{Text(error)}");
         }
 
         process.WaitForExit();
-        return new PodmanResult(process.ExitCode, Text(output), Text(error));
+        return new ProgramResult(process.ExitCode, Text(output), Text(error));
     }
 
     private static void Append(StringBuilder text, string? line)

@@ -47,7 +47,7 @@ internal sealed class RealKubelet : IAsyncDisposable
     /// <summary>Starts containerd and the kubelet, hands them <paramref name="images"/>, and waits for the node to be Ready.</summary>
     public static async Task<RealKubelet> StartAsync(ControlPlane controlPlane, string podNamespace, params string[] images)
     {
-        var built = Podman.Run(Path.Combine(Helm.RepoRoot, "tests", "k8s", "build-kubelet.sh"), [], TimeSpan.FromMinutes(30));
+        var built = Programs.Run(Path.Combine(Helm.RepoRoot, "tests", "k8s", "build-kubelet.sh"), [], TimeSpan.FromMinutes(30));
         Assert.True(built.ExitCode == 0, $"tests/k8s/build-kubelet.sh: {built}");
         var bin = built.Output.Trim();
 
@@ -117,7 +117,7 @@ internal sealed class RealKubelet : IAsyncDisposable
         // The sandbox's pause image from the program built from the Kubernetes source, then the images podman built.
         var pauseRoot = Directory.CreateDirectory(Path.Combine(_root, "pause-image")).FullName;
         File.Copy(Path.Combine(bin, "pause"), Path.Combine(pauseRoot, "pause"));
-        var imported = Podman.Run("sh", ["-c", $"tar -C '{pauseRoot}' -c pause | podman import --quiet --change 'ENTRYPOINT [\"/pause\"]' - {PauseImage}"],
+        var imported = Programs.Run("sh", ["-c", $"tar -C '{pauseRoot}' -c pause | podman import --quiet --change 'ENTRYPOINT [\"/pause\"]' - {PauseImage}"],
             TimeSpan.FromMinutes(2), new Dictionary<string, string> { ["CONTAINERS_CONF"] = Podman.ContainersConf });
         Assert.True(imported.ExitCode == 0, $"the pause image: {imported}");
         foreach (var image in images.Prepend(PauseImage))
@@ -216,7 +216,7 @@ internal sealed class RealKubelet : IAsyncDisposable
 
     private static async Task RunAsync(string program, params string[] args)
     {
-        var result = await Task.Run(() => Podman.Run(program, args, TimeSpan.FromMinutes(5)));
+        var result = await Task.Run(() => Programs.Run(program, args, TimeSpan.FromMinutes(5)));
         Assert.True(result.ExitCode == 0, $"{program} {string.Join(' ', args)}: {result}");
     }
 
@@ -236,7 +236,7 @@ internal sealed class RealKubelet : IAsyncDisposable
         {
             if (process == _processes[0] && File.Exists(Socket))
             {
-                Podman.Run("sh", ["-c", $"for t in $(ctr --address {Socket} -n k8s.io tasks ls -q); do ctr --address {Socket} -n k8s.io tasks kill -s SIGKILL $t; done; sleep 1"],
+                Programs.Run("sh", ["-c", $"for t in $(ctr --address {Socket} -n k8s.io tasks ls -q); do ctr --address {Socket} -n k8s.io tasks kill -s SIGKILL $t; done; sleep 1"],
                     TimeSpan.FromMinutes(1));
             }
 
@@ -249,7 +249,7 @@ internal sealed class RealKubelet : IAsyncDisposable
             process.Dispose();
         }
 
-        Podman.Run("sh", ["-c", $"pkill -9 -f '[c]ontainerd-shim-runc-v2 .*{Path.GetFileName(_root)}' ; ip link delete {Bridge} 2>/dev/null; " +
+        Programs.Run("sh", ["-c", $"pkill -9 -f '[c]ontainerd-shim-runc-v2 .*{Path.GetFileName(_root)}' ; ip link delete {Bridge} 2>/dev/null; " +
             $"grep -o ' {_root}[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l; rm -rf '{_root}'"], TimeSpan.FromMinutes(1));
         _stop.Dispose();
     }
