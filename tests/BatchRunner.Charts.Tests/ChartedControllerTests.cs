@@ -164,7 +164,7 @@ public sealed class ChartedControllerTests(ControlPlaneFixture fixture)
         return new Controller(Process.Start(start)!);
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

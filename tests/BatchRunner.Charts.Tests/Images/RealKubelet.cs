@@ -57,19 +57,21 @@ internal sealed class RealKubelet : IAsyncDisposable
         try
         {
             await kubelet.StartContainerdAsync(bin, images);
-            await kubelet.StartKubeletAsync(bin, controlPlane);
+            kubelet.StartKubelet(bin, controlPlane);
             await Eventually.TrueAsync(async () =>
             {
                 var nodes = await controlPlane.AdminClient.CoreV1.ListNodeAsync(fieldSelector: $"metadata.name={kubelet.NodeName}");
                 return nodes.Items.SingleOrDefault()?.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Status == "True") == true;
-            }, TimeSpan.FromSeconds(90), $"node {kubelet.NodeName} Ready\n{kubelet.Log}");
+            }, TimeSpan.FromSeconds(90), $"node {kubelet.NodeName} Ready");
             kubelet._binding = kubelet.BindPodsAsync(controlPlane.AdminClient, podNamespace, kubelet._stop.Token);
             return kubelet;
         }
-        catch
+        catch (Exception e)
         {
+            // What containerd and the kubelet said up to the failure, not up to the start of the wait.
+            var log = kubelet.Log;
             await kubelet.DisposeAsync();
-            throw;
+            throw new Xunit.Sdk.XunitException($"{e.Message}\n--- containerd and kubelet ---\n{log}");
         }
     }
 
@@ -112,7 +114,7 @@ internal sealed class RealKubelet : IAsyncDisposable
                 conf_dir = "{{cni}}"
             """);
         Start("containerd", "--config", config);
-        await Eventually.TrueAsync(() => Task.FromResult(File.Exists(Socket)), TimeSpan.FromSeconds(30), $"containerd's socket {Socket}\n{Log}");
+        await Eventually.TrueAsync(() => Task.FromResult(File.Exists(Socket)), TimeSpan.FromSeconds(30), $"containerd's socket {Socket}");
 
         // The sandbox's pause image from the program built from the Kubernetes source, then the images podman built.
         var pauseRoot = Directory.CreateDirectory(Path.Combine(_root, "pause-image")).FullName;
@@ -138,7 +140,7 @@ internal sealed class RealKubelet : IAsyncDisposable
 
     private string Socket => Path.Combine(_root, "containerd.sock");
 
-    private Task StartKubeletAsync(string bin, ControlPlane controlPlane)
+    private void StartKubelet(string bin, ControlPlane controlPlane)
     {
         var kubeletRoot = Directory.CreateDirectory(Path.Combine(_root, "kubelet")).FullName;
         Start(Path.Combine(bin, "kubelet"),
@@ -147,11 +149,10 @@ internal sealed class RealKubelet : IAsyncDisposable
             "--root-dir=" + kubeletRoot, "--cert-dir=" + Path.Combine(kubeletRoot, "pki"),
             // This machine's cgroups are driven by no systemd of the kubelet's, and the host's swap is the host's.
             "--cgroup-driver=cgroupfs", "--cgroups-per-qos=false", "--enforce-node-allocatable=", "--fail-swap-on=false",
-            "--port=" + FreePort(), "--read-only-port=0", "--healthz-port=0", "--anonymous-auth=true", "--authorization-mode=AlwaysAllow",
+            "--port=" + ChartedControllerTests.FreePort(), "--read-only-port=0", "--healthz-port=0", "--anonymous-auth=true", "--authorization-mode=AlwaysAllow",
             // The images were handed over, never pulled: they must never be collected or evicted for disk.
             "--image-gc-high-threshold=100", "--image-gc-low-threshold=99", "--eviction-hard=nodefs.available<1%,imagefs.available<1%",
             "--volume-plugin-dir=" + Path.Combine(kubeletRoot, "volume-plugins"), "--max-pods=20", "--v=1");
-        return Task.CompletedTask;
     }
 
     /// <summary>What a scheduler would do here: every pod of the namespace that has no node yet goes to this one.</summary>
@@ -218,13 +219,6 @@ internal sealed class RealKubelet : IAsyncDisposable
     {
         var result = await Task.Run(() => Programs.Run(program, args, TimeSpan.FromMinutes(5)));
         Assert.True(result.ExitCode == 0, $"{program} {string.Join(' ', args)}: {result}");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public async ValueTask DisposeAsync()
