@@ -37,7 +37,16 @@ public static class RunIdentity
         Budget = null,
     };
 
-    public static string For(BatchJob job)
+    public static string For(BatchJob job) => Identities.GetValue(job, static parsed => Compute(parsed));
+
+    /// <summary>
+    /// Each spec's identity, computed once per parsed spec (specs are immutable records): a BatchJob is reconciled
+    /// many times for each time its spec is parsed, and the canonical JSON and its hash were a measurable part of
+    /// every reconcile in a burst (tests/bench/operator.sh).
+    /// </summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<BatchJob, string> Identities = new();
+
+    private static string Compute(BatchJob job)
     {
         var canonical = JsonSerializer.Serialize(new CanonicalRun(job.Metadata.Namespace, job.Metadata.Name, ResultsDefining(job.Spec)), CanonicalJson.Default.CanonicalRun);
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(canonical));
