@@ -48,6 +48,8 @@ public sealed class KubernetesOperatorService(
         }
 
         var @operator = new BatchJobOperator(client, settings, metrics, time, logs);
+        // Off the start's path: a standby rehearses while it waits for the lease, a leader before its workers start.
+        _ = @operator.RehearseAsync(stoppingToken);
         try
         {
             if (!election.Value.Enabled)

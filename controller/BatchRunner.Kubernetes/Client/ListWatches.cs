@@ -26,13 +26,19 @@ public sealed class CustomObjectListWatch<TObject, TList>(IKubernetes client, st
             allowWatchBookmarks: true, resourceVersion: resourceVersion, onError: e => failure ??= e, cancellationToken: cancellation);
         await foreach (var (type, item) in events.ConfigureAwait(false))
         {
-            // The client reads a custom object's event as a JsonElement; anything else it hands over, it can write again.
-            var text = item is JsonElement json ? json.GetRawText() : KubernetesJson.Serialize(item);
-            yield return (type, KubernetesJson.Deserialize<TObject>(text));
+            yield return (type, CustomObjectEvents.Decode<TObject>(item));
         }
 
         WatchFailure.ThrowIfAny(failure);
     }
+}
+
+/// <summary>How a custom object in a watch event becomes its type.</summary>
+internal static class CustomObjectEvents
+{
+    /// <summary>The client reads a custom object's event as a JsonElement; anything else it hands over, it can write again.</summary>
+    public static TObject Decode<TObject>(object item) =>
+        KubernetesJson.Deserialize<TObject>(item is JsonElement json ? json.GetRawText() : KubernetesJson.Serialize(item));
 }
 
 /// <summary>Jobs BatchRunner manages, in every namespace (selected by label, so other Jobs cost nothing).</summary>

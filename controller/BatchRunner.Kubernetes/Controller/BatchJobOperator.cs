@@ -38,6 +38,8 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
 
     private volatile Informer<BatchJobObject>? _batchJobs;
     private volatile Informer<V1Job>? _jobs;
+    private readonly Lock _rehearsalGate = new();
+    private Task? _rehearsal;
 
     /// <summary>True once both informers have listed; a leader is ready from then on.</summary>
     public bool HasSynced => _batchJobs?.HasSynced == true && _jobs?.HasSynced == true;
@@ -83,6 +85,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         {
             await Task.WhenAll(batchJobs.WaitForSyncAsync(stop.Token), jobs.WaitForSyncAsync(stop.Token)).ConfigureAwait(false);
             await WaitForQueuesAsync(queues, stop.Token).ConfigureAwait(false);
+            await RehearseAsync(stop.Token).ConfigureAwait(false);
             _log.LogInformation("Caches synced: {BatchJobs} BatchJobs, {Jobs} Jobs, {Queues} Queues; starting the scheduler and {Workers} workers",
                 batchJobs.Items.Count, jobs.Items.Count, queues.Items.Count, settings.Workers);
             scheduling = scheduler.RunAsync(stop.Token);
@@ -94,6 +97,38 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
             await stop.CancelAsync().ConfigureAwait(false);
             queue.ShutDown();
             await Task.WhenAll([.. informers, compacting, scheduling]).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Walks the dispatch path once in memory (<see cref="OperatorRehearsal"/>), the first time it is called; the host
+    /// calls it on start, so a standby is ready before it leads, and a leader waits for it before its workers start. It
+    /// never fails: a rehearsal that breaks is logged, and the operator goes on without it.
+    /// </summary>
+    public Task RehearseAsync(CancellationToken cancellation)
+    {
+        lock (_rehearsalGate)
+        {
+            return _rehearsal ??= Task.Run(() => RehearseOnceAsync(cancellation), CancellationToken.None);
+        }
+    }
+
+    private async Task RehearseOnceAsync(CancellationToken cancellation)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var outcome = await OperatorRehearsal.RunAsync(settings.Dispatch, time, cancellation).ConfigureAwait(false);
+            _log.LogInformation("Rehearsed the dispatch path in memory in {Milliseconds:F0} ms (a Job of {Bytes} bytes, status {Phase})",
+                Stopwatch.GetElapsedTime(started).TotalMilliseconds, outcome.JobBytes, outcome.Phase);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // Shutting down before it finished.
+        }
+        catch (Exception e)
+        {
+            _log.LogWarning(e, "The rehearsal of the dispatch path failed; the operator goes on without it");
         }
     }
 
@@ -161,11 +196,27 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
 
     private void EnqueueOwner(WorkQueue<string> queue, string key, V1Job? job)
     {
+        if (!IsNewsToOwner(job))
+        {
+            return;
+        }
+
         var (ns, name) = ObjectKey.Split(key);
         // A Job's BatchJob has the same name; the label says so even after the Job is gone from the cache.
         var owner = job?.Metadata.Labels is { } labels && labels.TryGetValue(BatchJobResource.BatchJobLabel, out var batchJob) ? batchJob : name;
         queue.Add($"{ns}/{owner}");
     }
+
+    /// <summary>
+    /// Whether a Job's change can change its BatchJob's status. A Job the Job controller has not counted yet (no start
+    /// time, no counts, no conditions) cannot: the reconcile that created it expects its first count and looks again
+    /// when it comes, or once the count window passed, as client-go's controllers keep expectations of their own
+    /// creations rather than resync on them. Its creation event would be a reconcile per BatchJob in a burst with
+    /// nothing to write. A Job gone or going, or suspended (held by Kueue, which the status says), is news.
+    /// </summary>
+    public static bool IsNewsToOwner(V1Job? job) =>
+        job is null || job.Metadata.DeletionTimestamp is not null || job.Spec?.Suspend == true
+        || job.Status is { } status && (status.StartTime is not null || status.Active > 0 || status.Succeeded > 0 || status.Failed > 0 || status.Conditions is { Count: > 0 });
 
     private async Task WorkAsync(WorkQueue<string> queue, BatchJobReconciler reconciler, DispatchPressure pressure, CancellationToken cancellation)
     {

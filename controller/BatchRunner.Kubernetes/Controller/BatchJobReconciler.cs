@@ -242,8 +242,9 @@ public sealed partial class BatchJobReconciler(
 
         if (progress.ReportsBack && status.Backends is null && standing?.Overflow is null)
         {
-            // Its watch brings the BatchJob back at once: that look writes the dispatch and the first progress as one
-            // status write, and the events of what changed then. Only the backend's own events are this call's to say.
+            // Its first report (a Job's first count, through the Job watch) brings the BatchJob back: that look writes the
+            // dispatch and the first progress as one status write, and the events of what changed then. Only the
+            // backend's own events are this call's to say.
             await RecordEventsAsync(batchJob, progress, cancellation).ConfigureAwait(false);
             return ReconcileResult.After(progress.PollAfter) with { AwaitsReport = true };
         }
