@@ -45,11 +45,17 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
       same Jobs              {Median(results.Select(r => r.Operator / r.SameJobs)):F2}×   (kubectl apply of the Jobs the controller creates, plan and settings in them: {Median(results.Select(r => r.SameJobs.TotalSeconds)):F2} s; rounds {string.Join(", ", results.Select(r => (r.Operator / r.SameJobs).ToString("F2", CultureInfo.InvariantCulture)))})
       floor                  {Median(results.Select(r => r.Floor / r.Kubectl)):F2}×   (kubectl apply of the {count} BatchJobs alone, no controller running: {Median(results.Select(r => r.Floor.TotalSeconds)):F2} s)
       over the floor         {Median(results.Select(r => r.Operator / r.Floor)):F2}×   (the controller's own share: {string.Join(", ", results.Select(r => (r.Operator / r.Floor).ToString("F2", CultureInfo.InvariantCulture)))})
+      CPU seconds (medians)  {CpuLine('A', "batchrunner")}
+                             {CpuLine('B', "kubectl")}
+                             {CpuLine('C', "same Jobs")}
       last round             kubectl apply of the BatchJobs {last.Applied.TotalSeconds:F2} s; {last.ReconcilesAtJobs:F0} reconciles until the Jobs exist; controller CPU {last.ControllerCpu.TotalSeconds:F2} s; {last.Time}
       API calls per BatchJob {PerBatchJob(last.CallsAtJobs)} until the Jobs exist; {PerBatchJob(last.CallsSettled)} once the controller is quiet (last round)
         by call, settled     {string.Join(", ", last.CallsSettled.Where(c => c.Value > 0).OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value / count:F2}"))}
     """));
 return 0;
+
+string CpuLine(char step, string label) => string.Create(CultureInfo.InvariantCulture,
+    $"{label,-12} machine {Median(results.Select(r => r.Cpu[step].Machine)):F2}, API server {Median(results.Select(r => r.Cpu[step].ApiServer)):F2}, etcd {Median(results.Select(r => r.Cpu[step].Etcd)):F2}, Job controller {Median(results.Select(r => r.Cpu[step].JobController)):F2}");
 
 async Task<Round> RoundAsync(int round)
 {
@@ -73,6 +79,7 @@ async Task<Round> RoundAsync(int round)
     // issue's anchor); C: the very Jobs the controller creates (the plan and settings they carry), from kubectl. In turn
     // each first, so a control plane that slows as objects pile up weighs on all alike.
     TimeSpan operatorTotal = default, operatorApplied = default, kubectlTotal = default, sameJobsTotal = default, controllerCpu = default;
+    var cpu = new Dictionary<char, CpuUse>();
     Dictionary<string, double> callsAtJobs = [], callsSettled = [];
     double reconcilesAtJobs = 0;
     var steps = new[] { 'A', 'B', 'C' };
@@ -84,11 +91,13 @@ async Task<Round> RoundAsync(int round)
             var callsBefore = await ApiCallsAsync(controller);
             var cpuBefore = controller.Process.TotalProcessorTime;
             var reconcilesBefore = Reconciles(await new HttpClient().GetStringAsync(controller.Url + "/metrics"));
+            var cpuAtStart = CpuUse.Read(controlPlane.Directory);
             var operatorWatch = Stopwatch.StartNew();
             await Kubectl("apply", "-f", manifests);
             operatorApplied = operatorWatch.Elapsed;
             await WaitForJobs(operatorNs, count, operatorWatch);
             operatorTotal = operatorWatch.Elapsed;
+            cpu['A'] = CpuUse.Read(controlPlane.Directory) - cpuAtStart;
             // The controller shares the machine's cores with the API server it waits on: its own CPU is part of the figure.
             controllerCpu = controller.Process.TotalProcessorTime - cpuBefore;
             callsAtJobs = Difference(await ApiCallsAsync(controller), callsBefore);
@@ -101,9 +110,11 @@ async Task<Round> RoundAsync(int round)
             var (ns, manifests) = step == 'B'
                 ? (kubectlNs, Manifests(count, i => JobManifest(kubectlNs, i)))
                 : (sameJobsNs, Manifests(count, i => ControllersJob(sameJobsNs, i)));
+            var cpuAtStart = CpuUse.Read(controlPlane.Directory);
             var kubectlWatch = Stopwatch.StartNew();
             await Kubectl("apply", "-f", manifests);
             await WaitForJobs(ns, count, kubectlWatch);
+            cpu[step] = CpuUse.Read(controlPlane.Directory) - cpuAtStart;
             (step == 'B' ? ref kubectlTotal : ref sameJobsTotal) = kubectlWatch.Elapsed;
         }
     }
@@ -118,7 +129,7 @@ async Task<Round> RoundAsync(int round)
     await Kubectl("delete", "namespace", operatorNs, kubectlNs, sameJobsNs, "--wait=true", "--timeout=300s");
     Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"round {round + 1}: batchrunner {operatorTotal.TotalSeconds:F2} s, kubectl {kubectlTotal.TotalSeconds:F2} s, kubectl of the controller's Jobs {sameJobsTotal.TotalSeconds:F2} s, floor {floorApplied.TotalSeconds:F2} s"));
-    return new Round(operatorTotal, operatorApplied, kubectlTotal, sameJobsTotal, floorApplied, controllerCpu, reconcilesAtJobs, callsAtJobs, callsSettled, time);
+    return new Round(operatorTotal, operatorApplied, kubectlTotal, sameJobsTotal, floorApplied, controllerCpu, reconcilesAtJobs, callsAtJobs, callsSettled, time, cpu);
 }
 
 static string BatchJobManifest(string ns, int i) => $"""
@@ -299,7 +310,43 @@ static string FindRepoRoot()
 /// <summary>One round's figures.</summary>
 sealed record Round(
     TimeSpan Operator, TimeSpan Applied, TimeSpan Kubectl, TimeSpan SameJobs, TimeSpan Floor, TimeSpan ControllerCpu, double ReconcilesAtJobs,
-    Dictionary<string, double> CallsAtJobs, Dictionary<string, double> CallsSettled, string Time);
+    Dictionary<string, double> CallsAtJobs, Dictionary<string, double> CallsSettled, string Time, Dictionary<char, CpuUse> Cpu);
+
+/// <summary>
+/// CPU seconds the machine and the control plane's processes used: the two cores are shared by kubectl, the API
+/// server, etcd, the Job controller and BatchRunner's controller, so where a step is slower its CPU says who paid.
+/// </summary>
+sealed record CpuUse(double Machine, double ApiServer, double Etcd, double JobController)
+{
+    public static CpuUse operator -(CpuUse a, CpuUse b) =>
+        new(a.Machine - b.Machine, a.ApiServer - b.ApiServer, a.Etcd - b.Etcd, a.JobController - b.JobController);
+
+    // Linux's USER_HZ: /proc reports CPU time in these ticks.
+    private const double TicksPerSecond = 100;
+
+    public static CpuUse Read(string controlPlaneDirectory)
+    {
+        var pids = File.ReadAllLines(Path.Combine(controlPlaneDirectory, "env")).Select(l => l.Split('=', 2)).Where(p => p.Length == 2)
+            .ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
+        // The first line of /proc/stat: every CPU's ticks by kind; busy is all but idle and iowait.
+        var ticks = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToArray();
+        var busy = ticks.Sum() - ticks[3] - ticks[4];
+        return new(busy / TicksPerSecond, CpuOf("APISERVER_PID"), CpuOf("ETCD_PID"), CpuOf("CONTROLLER_MANAGER_PID"));
+
+        double CpuOf(string name)
+        {
+            if (!pids.TryGetValue(name, out var pid) || !File.Exists($"/proc/{pid}/stat"))
+            {
+                return double.NaN;
+            }
+
+            // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return (double.Parse(fields[11], CultureInfo.InvariantCulture) + double.Parse(fields[12], CultureInfo.InvariantCulture)) / TicksPerSecond;
+        }
+    }
+}
 
 sealed record ControllerHandle(Process Process, string Url) : IDisposable
 {
