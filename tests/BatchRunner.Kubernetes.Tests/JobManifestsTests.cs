@@ -60,18 +60,45 @@ public sealed class JobManifestsTests
     }
 
     [Fact]
-    public void A_small_plan_travels_in_the_pod_template_and_the_downward_api_writes_each_file()
+    public void A_small_plan_travels_in_the_pod_template_and_the_downward_api_writes_each_file_the_entrypoint_reads()
     {
         var job = Build(Sweep);
         var files = PodEntrypoint.PlanFiles(Sweep);
 
         var volume = job.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan");
         Assert.Null(volume.ConfigMap);
-        Assert.Equal(files.Keys.Order(StringComparer.Ordinal), volume.DownwardAPI.Items.Select(i => i.Path));
+        Assert.Equal(files.Keys.Where(k => k != PodEntrypoint.SpecKey).Order(StringComparer.Ordinal), volume.DownwardAPI.Items.Select(i => i.Path));
         Assert.All(volume.DownwardAPI.Items, item =>
             Assert.Equal(files[item.Path], job.Spec.Template.Metadata.Annotations[item.FieldRef.FieldPath["metadata.annotations['".Length..^2]]));
         Assert.True(files.Sum(f => f.Value.Length) <= PodEntrypoint.MaxInlinePlanBytes);
     }
+
+    [Fact]
+    public void The_dispatched_spec_stays_on_the_job_when_the_pods_run_the_sh_entrypoint_and_goes_to_the_pods_when_they_run_the_wrapper()
+    {
+        var files = PodEntrypoint.PlanFiles(Sweep);
+        var plain = Build(Sweep);
+        var wrapped = JobManifests.IndexedJob(Sweep, Specs.Uid, ClusterCapabilities.Current, WithStore);
+
+        Assert.Equal(files[PodEntrypoint.SpecKey], plain.Metadata.Annotations[JobManifests.PlanAnnotationPrefix + PodEntrypoint.SpecKey]);
+        Assert.DoesNotContain(JobManifests.PlanAnnotationPrefix + PodEntrypoint.SpecKey, plain.Spec.Template.Metadata.Annotations.Keys);
+        Assert.Null(wrapped.Metadata.Annotations);
+        Assert.Equal(files[PodEntrypoint.SpecKey], wrapped.Spec.Template.Metadata.Annotations[JobManifests.PlanAnnotationPrefix + PodEntrypoint.SpecKey]);
+        Assert.Contains(PodEntrypoint.SpecKey, wrapped.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan").DownwardAPI.Items.Select(i => i.Path));
+        Assert.Equal(files, JobManifests.InlinePlanOf(plain));
+        Assert.Equal(files, JobManifests.InlinePlanOf(wrapped));
+    }
+
+    [Fact]
+    public void A_plan_file_annotated_on_both_the_job_and_its_pods_is_read_as_the_pods_read_it()
+    {
+        var job = Build(Sweep);
+        job.Metadata.Annotations[JobManifests.PlanAnnotationPrefix + PodEntrypoint.ScriptKey] = "written by hand";
+
+        Assert.Equal(PodEntrypoint.PlanFiles(Sweep), JobManifests.InlinePlanOf(job));
+    }
+
+    private static DispatchSettings WithStore => DispatchSettings.Default with { Results = new ResultsCollection("s3://bucket/prefix", "batchrunner/controller:test") };
 
     [Fact]
     public void A_plan_larger_than_travels_in_a_job_is_mounted_from_the_configmap()
@@ -181,9 +208,19 @@ public sealed class JobManifestsTests
     }
 
     [Fact]
-    public void The_container_env_is_the_spec_env_then_the_job_run_output_and_backend_variables()
+    public void The_container_env_is_the_spec_env_and_the_plan_exports_the_job_run_and_backend_variables()
     {
         var env = Build(Sweep).Spec.Template.Spec.Containers[0].Env.Select(e => (e.Name, e.Value));
+
+        Assert.Equal([("LOG_LEVEL", "debug")], env);
+        Assert.Contains($"export BATCHRUNNER_JOB='{Specs.Name}' BATCHRUNNER_RUN_ID='{RunIdentity.For(Sweep)}' BATCHRUNNER_BACKEND=kubernetes\n",
+            PodEntrypoint.PlanFiles(Sweep)[PodEntrypoint.PlanKey], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_wrapper_gets_the_spec_env_then_the_job_run_output_and_backend_variables_in_its_environment()
+    {
+        var env = JobManifests.IndexedJob(Sweep, Specs.Uid, ClusterCapabilities.Current, WithStore).Spec.Template.Spec.Containers[0].Env.Select(e => (e.Name, e.Value));
 
         Assert.Equal(
             [("LOG_LEVEL", "debug"), ("BATCHRUNNER_JOB", Specs.Name), ("BATCHRUNNER_RUN_ID", RunIdentity.For(Sweep)), ("BATCHRUNNER_OUTPUT_DIR", "/batchrunner/output"),

@@ -188,6 +188,30 @@ public sealed class PodEntrypointTests : IDisposable
     }
 
     [Fact]
+    public void A_pod_of_the_job_manifest_gets_the_backend_from_the_plan()
+    {
+        var job = Specs.Job();
+        var container = JobManifests.IndexedJob(job, Specs.Uid, ClusterCapabilities.Current, DispatchSettings.Default).Spec.Template.Spec.Containers[0];
+
+        var result = RunEntrypoint(job, 0, ["/bin/sh", "-c", "printf %s \"$BATCHRUNNER_BACKEND\""], container.Env?.ToDictionary(e => e.Name, string? (e) => e.Value));
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal("kubernetes", result.Stdout);
+    }
+
+    [Theory]
+    [InlineData("sweep-1")]
+    [InlineData("it's")]
+    [InlineData("'$(touch x)' `id` \"q\" \\ * ${HOME} ''")]
+    public void A_value_quoted_for_the_plan_reads_back_literally(string value)
+    {
+        var result = Run(["/bin/sh", "-c", "export V=" + PodEntrypoint.ShellQuote(value) + "; printf %s \"$V\""], []);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(value, result.Stdout);
+    }
+
+    [Fact]
     public void BATCHRUNNER_OUTPUT_DIR_is_kept_when_set_and_created()
     {
         var job = Specs.Job();

@@ -79,7 +79,7 @@ public sealed class ResultsCollectionTests
         Assert.Null(without.InitContainers);
         Assert.Equal(["/bin/sh", "/etc/batchrunner/entrypoint.sh"], without.Containers.Single().Command);
         Assert.Equal(["plan", "output"], without.Volumes.Select(v => v.Name));
-        Assert.DoesNotContain(without.Containers.Single().Env, e => e.Name.StartsWith("BatchRunner__", StringComparison.Ordinal));
+        Assert.DoesNotContain(without.Containers.Single().Env ?? [], e => e.Name.StartsWith("BatchRunner__", StringComparison.Ordinal));
     }
 
     [Theory]

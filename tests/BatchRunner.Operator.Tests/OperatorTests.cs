@@ -63,9 +63,11 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
         Assert.Equal((6, 2), (job.Spec.Completions, job.Spec.Parallelism));
         var owner = Assert.Single(job.Metadata.OwnerReferences);
         Assert.Equal(("BatchJob", true, batchJob.Value.GetProperty("metadata").GetProperty("uid").GetString()), (owner.Kind, owner.Controller == true, owner.Uid));
-        // The plan travels in the Job (its pods' annotations, written as files by the downward API): no ConfigMap, no finalizer.
+        // The plan travels in the Job: what its pods read in their annotations (written as files by the downward API), the
+        // dispatched spec, which only the controller reads, on the Job alone. No ConfigMap, no finalizer.
         Assert.StartsWith("#!/bin/sh", job.Spec.Template.Metadata.Annotations["plan.batchrunner.io/entrypoint.sh"], StringComparison.Ordinal);
-        Assert.Contains(job.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan").DownwardAPI.Items, i => i.Path == "spec.json");
+        Assert.DoesNotContain(job.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan").DownwardAPI.Items, i => i.Path == "spec.json");
+        Assert.StartsWith("{", job.Metadata.Annotations["plan.batchrunner.io/spec.json"], StringComparison.Ordinal);
         Assert.Empty((await fixture.Admin.CoreV1.ListNamespacedConfigMapAsync(_ns, labelSelector: "batchrunner.io/batchjob=sweep")).Items);
         Assert.False(batchJob.Value.GetProperty("metadata").TryGetProperty("finalizers", out _));
 

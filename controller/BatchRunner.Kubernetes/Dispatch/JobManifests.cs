@@ -94,16 +94,33 @@ public static class JobManifests
     };
 
     /// <summary>
-    /// The prefix of the pod template's annotations that carry a plan small enough to travel with its Job
-    /// (<see cref="PodEntrypoint.TravelsWithJob"/>); the downward API writes each into the plan folder as a file.
+    /// The prefix of the annotations that carry a plan small enough to travel with its Job
+    /// (<see cref="PodEntrypoint.TravelsWithJob"/>): on the pod template the files a pod reads (the downward API writes
+    /// each into the plan folder), on the Job itself those only the controller reads (the dispatched spec, when the
+    /// pod runs the sh entrypoint rather than the results wrapper), so that every pod does not carry it too.
     /// </summary>
     public const string PlanAnnotationPrefix = "plan.batchrunner.io/";
 
-    /// <summary>The plan files a Job carries in its pod template, by file name; null when its plan is in the ConfigMap.</summary>
-    public static Dictionary<string, string>? InlinePlanOf(V1Job job) =>
-        job.Spec?.Template?.Metadata?.Annotations is { } annotations && annotations.Keys.Any(k => k.StartsWith(PlanAnnotationPrefix, StringComparison.Ordinal))
-            ? annotations.Where(a => a.Key.StartsWith(PlanAnnotationPrefix, StringComparison.Ordinal)).ToDictionary(a => a.Key[PlanAnnotationPrefix.Length..], a => a.Value, StringComparer.Ordinal)
-            : null;
+    /// <summary>The plan files a Job carries (its pod template's and its own), by file name; null when its plan is in the ConfigMap.</summary>
+    public static Dictionary<string, string>? InlinePlanOf(V1Job job)
+    {
+        var carried = new Dictionary<string, string>(StringComparer.Ordinal);
+        // The pod's copy first: a file on both (written by hand) is read as the pods read it.
+        foreach (var (key, value) in (job.Spec?.Template?.Metadata?.Annotations ?? EmptyAnnotations).Concat(job.Metadata?.Annotations ?? EmptyAnnotations))
+        {
+            if (key.StartsWith(PlanAnnotationPrefix, StringComparison.Ordinal))
+            {
+                carried.TryAdd(key[PlanAnnotationPrefix.Length..], value);
+            }
+        }
+
+        return carried.ContainsKey(PodEntrypoint.ScriptKey) ? carried : null;
+    }
+
+    private static readonly Dictionary<string, string> EmptyAnnotations = [];
+
+    private static Dictionary<string, string> PlanAnnotations(IEnumerable<KeyValuePair<string, string>> files) =>
+        files.ToDictionary(f => PlanAnnotationPrefix + f.Key, f => f.Value, StringComparer.Ordinal);
 
     private static V1DownwardAPIVolumeFile PlanFileFromAnnotation(string file) => new()
     {
@@ -135,6 +152,12 @@ public static class JobManifests
         plan ??= PodEntrypoint.PlanFiles(job);
         var inlinePlan = PodEntrypoint.TravelsWithJob(plan);
         var spec = job.Spec;
+        var collection = settings.Results;
+        var store = spec.Results.Uri is { Length: > 0 } own ? own : collection?.Uri;
+        // With a results store the pod runs the wrapper, which reads the spec and the run's variables from its own
+        // files and environment; without one, the sh entrypoint, which exports the run's variables from plan.env.
+        var wrapped = collection is not null && store is not null;
+        var podPlan = wrapped ? plan : plan.Where(f => f.Key != PodEntrypoint.SpecKey).ToDictionary(StringComparer.Ordinal);
         var runId = RunIdentity.For(job);
         var retries = spec.Retry.Attempts - 1;
         var completions = rerun is { } subset ? IndexRanges.Count(subset.Indexes) : spec.Completions;
@@ -150,12 +173,15 @@ public static class JobManifests
             ["cpu"] = new(spec.Resources.Cpu),
             ["memory"] = new(spec.Resources.Memory),
         };
-        var environment = spec.Env.Select(e => new V1EnvVar { Name = e.Name, Value = e.Value })
-            .Append(new V1EnvVar { Name = WorkloadEnvironment.Job, Value = job.Metadata.Name })
-            .Append(new V1EnvVar { Name = WorkloadEnvironment.RunId, Value = runId })
-            .Append(new V1EnvVar { Name = WorkloadEnvironment.OutputDir, Value = PodEntrypoint.OutputPath })
-            .Append(new V1EnvVar { Name = WorkloadEnvironment.Backend, Value = Backend.Kubernetes.Name })
-            .ToList();
+        var environment = spec.Env.Select(e => new V1EnvVar { Name = e.Name, Value = e.Value }).ToList();
+        if (wrapped)
+        {
+            environment.Add(new V1EnvVar { Name = WorkloadEnvironment.Job, Value = job.Metadata.Name });
+            environment.Add(new V1EnvVar { Name = WorkloadEnvironment.RunId, Value = runId });
+            environment.Add(new V1EnvVar { Name = WorkloadEnvironment.OutputDir, Value = PodEntrypoint.OutputPath });
+            environment.Add(new V1EnvVar { Name = WorkloadEnvironment.Backend, Value = Backend.Kubernetes.Name });
+        }
+
         if (rerun is { } chosen)
         {
             environment.Add(new V1EnvVar { Name = WorkloadEnvironment.RerunIndexes, Value = chosen.Indexes });
@@ -166,8 +192,6 @@ public static class JobManifests
             }
         }
 
-        var collection = settings.Results;
-        var store = spec.Results.Uri is { Length: > 0 } own ? own : collection?.Uri;
         var mounts = new List<V1VolumeMount>
         {
             new() { Name = "plan", MountPath = PodEntrypoint.MountPath, ReadOnlyProperty = true },
@@ -176,7 +200,7 @@ public static class JobManifests
         var volumes = new List<V1Volume>
         {
             inlinePlan
-                ? new() { Name = "plan", DownwardAPI = new V1DownwardAPIVolumeSource { Items = [.. plan.Keys.Order(StringComparer.Ordinal).Select(PlanFileFromAnnotation)] } }
+                ? new() { Name = "plan", DownwardAPI = new V1DownwardAPIVolumeSource { Items = [.. podPlan.Keys.Order(StringComparer.Ordinal).Select(PlanFileFromAnnotation)] } }
                 : new() { Name = "plan", ConfigMap = new V1ConfigMapVolumeSource { Name = BatchJobResource.PlanConfigMapName(job.Metadata.Name) } },
             new() { Name = "output", EmptyDir = new V1EmptyDirVolumeSource() },
         };
@@ -235,6 +259,7 @@ public static class JobManifests
                 Name = name ?? (rerun is { Number: > 0 } named ? RerunJobName(job.Metadata.Name, named.Number) : BatchJobResource.JobName(job.Metadata.Name)),
                 NamespaceProperty = job.Metadata.Namespace,
                 Labels = jobLabels,
+                Annotations = inlinePlan && !wrapped ? PlanAnnotations(plan.Where(f => f.Key == PodEntrypoint.SpecKey)) : null,
                 OwnerReferences = [OwnerOf(job.Metadata.Name, uid)],
             },
             Spec = new V1JobSpec
@@ -253,7 +278,7 @@ public static class JobManifests
                     Metadata = new V1ObjectMeta
                     {
                         Labels = labels,
-                        Annotations = inlinePlan ? plan.ToDictionary(f => PlanAnnotationPrefix + f.Key, f => f.Value, StringComparer.Ordinal) : null,
+                        Annotations = inlinePlan ? PlanAnnotations(podPlan) : null,
                     },
                     Spec = new V1PodSpec
                     {
@@ -270,7 +295,7 @@ public static class JobManifests
                                 ImagePullPolicy = ImagePullPolicy,
                                 Command = command,
                                 Args = [.. spec.Command, .. spec.Args],
-                                Env = environment,
+                                Env = environment.Count == 0 ? null : environment,
                                 EnvFrom = collection?.CredentialsSecret is { Length: > 0 } secret && store is not null
                                     ? [new V1EnvFromSource { SecretRef = new V1SecretEnvSource { Name = secret } }]
                                     : null,

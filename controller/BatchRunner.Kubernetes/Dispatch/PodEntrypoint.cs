@@ -80,9 +80,16 @@ public static class PodEntrypoint
                 "{" + string.Join(",", point.Select(p => $"{JsonStrings.Quote(p.Name)}:{p.Value.Json}")) + "}\n"));
         }
 
+        // The run's names, exported to the workload by the script: in the plan rather than in the container's
+        // environment, so the pod template (copied into every pod) carries a few bytes rather than four variables.
+        env.Append(CultureInfo.InvariantCulture,
+            $"export {WorkloadEnvironment.Job}={ShellQuote(job.Metadata.Name)} {WorkloadEnvironment.RunId}={ShellQuote(RunIdentity.For(job))} {WorkloadEnvironment.Backend}={Backend.Kubernetes.Name}\n");
         files[PlanKey] = env.ToString();
         return files;
     }
+
+    /// <summary>A word sh reads back literally, whatever it holds.</summary>
+    public static string ShellQuote(string value) => "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
     /// <summary>
     /// A plan up to this size travels in its Job's pod template: one object fewer to create (and one call) per
