@@ -48,6 +48,7 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
       CPU seconds (medians)  {CpuLine('A', "batchrunner")}
                              {CpuLine('B', "kubectl")}
                              {CpuLine('C', "same Jobs")}
+                             {CpuLine('F', "floor")}
       last round             kubectl apply of the BatchJobs {last.Applied.TotalSeconds:F2} s; {last.ReconcilesAtJobs:F0} reconciles until the Jobs exist; controller CPU {last.ControllerCpu.TotalSeconds:F2} s; {last.Time}
       API calls per BatchJob {PerBatchJob(last.CallsAtJobs)} until the Jobs exist; {PerBatchJob(last.CallsSettled)} once the controller is quiet (last round)
         by call, settled     {string.Join(", ", last.CallsSettled.Where(c => c.Value > 0).OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value / count:F2}"))}
@@ -67,9 +68,12 @@ async Task<Round> RoundAsync(int round)
     // The floor any controller stands on: the API server taking the BatchJobs themselves, with nothing else running
     // (they are removed again before the controller starts, so it never sees them).
     await controlPlane.CreateNamespaceAsync(floorNs);
+    var floorManifests = Manifests(count, i => BatchJobManifest(floorNs, i));
+    var cpuAtFloor = CpuUse.Read(controlPlane.Directory);
     var floorWatch = Stopwatch.StartNew();
-    await Kubectl("apply", "-f", Manifests(count, i => BatchJobManifest(floorNs, i)));
+    await Kubectl("apply", "-f", floorManifests);
     var floorApplied = floorWatch.Elapsed;
+    var floorCpu = CpuUse.Read(controlPlane.Directory) - cpuAtFloor;
     await Kubectl("delete", "namespace", floorNs, "--wait=true", "--timeout=300s");
 
     using var controller = StartController(kubeconfig, $"bench-{round}");
@@ -79,7 +83,7 @@ async Task<Round> RoundAsync(int round)
     // issue's anchor); C: the very Jobs the controller creates (the plan and settings they carry), from kubectl. In turn
     // each first, so a control plane that slows as objects pile up weighs on all alike.
     TimeSpan operatorTotal = default, operatorApplied = default, kubectlTotal = default, sameJobsTotal = default, controllerCpu = default;
-    var cpu = new Dictionary<char, CpuUse>();
+    var cpu = new Dictionary<char, CpuUse> { ['F'] = floorCpu };
     Dictionary<string, double> callsAtJobs = [], callsSettled = [];
     double reconcilesAtJobs = 0;
     var steps = new[] { 'A', 'B', 'C' };
