@@ -111,6 +111,7 @@ public sealed class JobManifestsTests
         Assert.Equal(Specs.Name + "-plan", job.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan").ConfigMap.Name);
         Assert.Null(job.Spec.Template.Metadata.Annotations);
         Assert.Null(JobManifests.InlinePlanOf(job));
+        Assert.Contains(("BATCHRUNNER_RUN_ID", RunIdentity.For(list)), job.Spec.Template.Spec.Containers[0].Env.Select(e => (e.Name, e.Value)));
     }
 
     [Fact]

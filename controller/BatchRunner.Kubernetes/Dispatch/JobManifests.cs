@@ -174,7 +174,9 @@ public static class JobManifests
             ["memory"] = new(spec.Resources.Memory),
         };
         var environment = spec.Env.Select(e => new V1EnvVar { Name = e.Name, Value = e.Value }).ToList();
-        if (wrapped)
+        // A plan in a ConfigMap may have been written by an earlier version for the same run (without the exports), and
+        // is shared by every Job of the run: those pods keep the variables in their environment.
+        if (wrapped || !inlinePlan)
         {
             environment.Add(new V1EnvVar { Name = WorkloadEnvironment.Job, Value = job.Metadata.Name });
             environment.Add(new V1EnvVar { Name = WorkloadEnvironment.RunId, Value = runId });
