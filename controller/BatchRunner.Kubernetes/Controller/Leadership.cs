@@ -40,6 +40,7 @@ public sealed class Leadership(IKubernetes client, LeadershipSettings settings, 
         });
         using var leading = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         Task work = Task.CompletedTask;
+        Task renewing = Task.CompletedTask;
         var started = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
         elector.OnNewLeader += leader =>
         {
@@ -63,7 +64,7 @@ public sealed class Leadership(IKubernetes client, LeadershipSettings settings, 
         log.LogInformation("{Identity} waiting to lead {Lease} in {Namespace}", settings.Identity, settings.LeaseName, settings.Namespace);
         try
         {
-            var renewing = elector.RunUntilLeadershipLostAsync(cancellation);
+            renewing = elector.RunUntilLeadershipLostAsync(cancellation);
             _ = WarnWhileWaitingAsync(leaseLock, leading.Token);
             // Work that ends on its own (it failed) ends the leadership too: the process restarts clean.
             var first = await Task.WhenAny(renewing, started.Task.Unwrap()).ConfigureAwait(false);
@@ -81,6 +82,8 @@ public sealed class Leadership(IKubernetes client, LeadershipSettings settings, 
             await work.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             if (wasLeading)
             {
+                // A renewal still in flight would change the Lease under the release (a Conflict): let the elector stop first.
+                await renewing.WaitAsync(settings.RenewDeadline, CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 leadingChanged?.Invoke(false);
                 await ReleaseAsync().ConfigureAwait(false);
             }
@@ -115,26 +118,38 @@ public sealed class Leadership(IKubernetes client, LeadershipSettings settings, 
 
     /// <summary>
     /// Hands the lease back on a clean shutdown, as client-go does: an empty holder (not a missing one, which older
-    /// electors cannot take) and a one-second duration. Never throws (the lease expires anyway).
+    /// electors cannot take) and a one-second duration. A Conflict (the Lease changed since it was read) is read again,
+    /// a few times, as long as this replica still holds it. Never throws (the lease expires anyway).
     /// </summary>
     private async Task ReleaseAsync()
     {
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            var lease = await client.CoordinationV1.ReadNamespacedLeaseAsync(settings.LeaseName, settings.Namespace, cancellationToken: timeout.Token).ConfigureAwait(false);
-            if (lease.Spec?.HolderIdentity != settings.Identity)
+            for (var attempt = 1; ; attempt++)
             {
-                return;
-            }
+                var lease = await client.CoordinationV1.ReadNamespacedLeaseAsync(settings.LeaseName, settings.Namespace, cancellationToken: timeout.Token).ConfigureAwait(false);
+                if (lease.Spec?.HolderIdentity != settings.Identity)
+                {
+                    return;
+                }
 
-            var now = _time.GetUtcNow().UtcDateTime;
-            lease.Spec.HolderIdentity = "";
-            lease.Spec.LeaseDurationSeconds = 1;
-            lease.Spec.AcquireTime = now;
-            lease.Spec.RenewTime = now;
-            await client.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, settings.LeaseName, settings.Namespace, cancellationToken: timeout.Token).ConfigureAwait(false);
-            log.LogInformation("{Identity} released {Lease}", settings.Identity, settings.LeaseName);
+                var now = _time.GetUtcNow().UtcDateTime;
+                lease.Spec.HolderIdentity = "";
+                lease.Spec.LeaseDurationSeconds = 1;
+                lease.Spec.AcquireTime = now;
+                lease.Spec.RenewTime = now;
+                try
+                {
+                    await client.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, settings.LeaseName, settings.Namespace, cancellationToken: timeout.Token).ConfigureAwait(false);
+                    log.LogInformation("{Identity} released {Lease}", settings.Identity, settings.LeaseName);
+                    return;
+                }
+                catch (HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.Conflict && attempt < 3)
+                {
+                    // Changed between the read and the write: read it again.
+                }
+            }
         }
         catch (Exception e) when (e is HttpOperationException or OperationCanceledException or HttpRequestException)
         {
