@@ -45,11 +45,12 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
       same Jobs              {Median(results.Select(r => r.Operator / r.SameJobs)):F2}×   (kubectl apply of the Jobs the controller creates, plan and settings in them: {Median(results.Select(r => r.SameJobs.TotalSeconds)):F2} s; rounds {string.Join(", ", results.Select(r => (r.Operator / r.SameJobs).ToString("F2", CultureInfo.InvariantCulture)))})
       floor                  {Median(results.Select(r => r.Floor / r.Kubectl)):F2}×   (kubectl apply of the {count} BatchJobs alone, no controller running: {Median(results.Select(r => r.Floor.TotalSeconds)):F2} s)
       over the floor         {Median(results.Select(r => r.Operator / r.Floor)):F2}×   (the controller's own share: {string.Join(", ", results.Select(r => (r.Operator / r.Floor).ToString("F2", CultureInfo.InvariantCulture)))})
+      controller CPU         {Median(results.Select(r => r.ControllerCpu.TotalSeconds)):F2} s until the Jobs exist   (rounds: {string.Join(", ", results.Select(r => r.ControllerCpu.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)))})
       CPU seconds (medians)  {CpuLine('A', "batchrunner")}
                              {CpuLine('B', "kubectl")}
                              {CpuLine('C', "same Jobs")}
                              {CpuLine('F', "floor")}
-      last round             kubectl apply of the BatchJobs {last.Applied.TotalSeconds:F2} s; {last.ReconcilesAtJobs:F0} reconciles until the Jobs exist; controller CPU {last.ControllerCpu.TotalSeconds:F2} s; {last.Time}
+      last round             kubectl apply of the BatchJobs {last.Applied.TotalSeconds:F2} s; {last.ReconcilesAtJobs:F0} reconciles until the Jobs exist; {last.Time}
       API calls per BatchJob {PerBatchJob(last.CallsAtJobs)} until the Jobs exist; {PerBatchJob(last.CallsSettled)} once the controller is quiet (last round)
         by call, settled     {string.Join(", ", last.CallsSettled.Where(c => c.Value > 0).OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value / count:F2}"))}
     """));
