@@ -171,6 +171,11 @@ internal sealed class RealKubelet : IAsyncDisposable
                     }, pod.Name(), podNamespace, cancellationToken: cancellation);
                 }
             }
+            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+            {
+                // Stopped while a list or a binding was on its way: the test is over.
+                return;
+            }
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // A pod deleted or bound meanwhile: the next look sees it as it is.
