@@ -19,6 +19,12 @@ var burst = Option("--burst", 100);
 var workers = Option("--workers", 4);
 var rounds = Option("--rounds", 3);
 var root = FindRepoRoot();
+// The runtime's settings the controller's image gives it (ENV DOTNET_… in its Dockerfile), so the controller runs here
+// as it runs in a cluster.
+var imageRuntimeEnvironment = File.ReadLines(Path.Combine(root, "controller", "BatchRunner.Controller", "Dockerfile"))
+    .Where(line => line.StartsWith("ENV DOTNET_", StringComparison.Ordinal))
+    .Select(line => line["ENV ".Length..].Split('=', 2))
+    .ToDictionary(pair => pair[0], pair => pair[1], StringComparer.Ordinal);
 
 await using var controlPlane = await ControlPlane.StartAsync();
 var admin = controlPlane.AdminClient;
@@ -39,6 +45,7 @@ var last = results[^1];
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
     operator: {count} BatchJobs applied at once until {count} Jobs exist (Kubernetes 1.20 control plane on 127.0.0.1), {rounds} round(s)
       controller client      qps {qps ?? "default (auto)"}, burst {burst}, workers {workers}{(clientLimitLifted ? "; limit lifted (the API server has API Priority and Fairness)" : "")}
+      controller runtime     {(imageRuntimeEnvironment.Count == 0 ? "defaults" : string.Join(", ", imageRuntimeEnvironment.Select(e => $"{e.Key}={e.Value}")))} (the image's environment)
       batchrunner            {Median(results.Select(r => r.Operator.TotalSeconds)):F2} s   (rounds: {string.Join(", ", results.Select(r => r.Operator.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)))})
       kubectl apply of Jobs  {Median(results.Select(r => r.Kubectl.TotalSeconds)):F2} s   (rounds: {string.Join(", ", results.Select(r => r.Kubectl.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)))})
       ratio                  {Median(results.Select(r => r.Operator / r.Kubectl)):F2}×   (median of the rounds' ratios: {string.Join(", ", results.Select(r => (r.Operator / r.Kubectl).ToString("F2", CultureInfo.InvariantCulture)))})
@@ -272,6 +279,11 @@ ControllerHandle StartController(string path, string lease)
     // The published controller operator.sh made (as the image has it); the Release build when run by hand.
     var dll = Environment.GetEnvironmentVariable("BENCH_CONTROLLER_DLL") ?? Path.Combine(root, "controller", "BatchRunner.Controller", "bin", "Release", "net10.0", "batchrunner-controller.dll");
     var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+    foreach (var (name, value) in imageRuntimeEnvironment)
+    {
+        start.Environment[name] = value;
+    }
+
     foreach (var arg in new[]
     {
         dll, "--urls", $"http://127.0.0.1:{port}", $"--BatchRunner:Kubernetes:Kubeconfig={path}", "--BatchRunner:LeaderElection:Identity=bench",
