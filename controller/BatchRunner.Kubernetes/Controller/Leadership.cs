@@ -64,7 +64,9 @@ public sealed class Leadership(IKubernetes client, LeadershipSettings settings, 
         log.LogInformation("{Identity} waiting to lead {Lease} in {Namespace}", settings.Identity, settings.LeaseName, settings.Namespace);
         try
         {
-            renewing = elector.RunUntilLeadershipLostAsync(cancellation);
+            // The elector stops with the leadership (the finally below), for whatever reason it ends, so that the
+            // release waits for its last renewal rather than racing it.
+            renewing = elector.RunUntilLeadershipLostAsync(leading.Token);
             _ = WarnWhileWaitingAsync(leaseLock, leading.Token);
             // Work that ends on its own (it failed) ends the leadership too: the process restarts clean.
             var first = await Task.WhenAny(renewing, started.Task.Unwrap()).ConfigureAwait(false);
