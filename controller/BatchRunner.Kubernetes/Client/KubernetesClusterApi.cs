@@ -158,26 +158,11 @@ public sealed class KubernetesClusterApi(
         bounded.CancelAfter(kubernetes.HttpClientTimeout);
         cancellation = bounded.Token;
         var json = KubernetesJson.Serialize(body);
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(kubernetes.BaseUri, path))
+        using var request = new HttpRequestMessage(HttpMethod.Post, ClientPipeline.Address(kubernetes, path))
         {
-            Version = HttpVersion.Version20,
             Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json"),
         };
-        if (kubernetes.Credentials is { } credentials)
-        {
-            await credentials.ProcessHttpRequestAsync(request, cancellation).ConfigureAwait(false);
-        }
-
-        using var response = await kubernetes.HttpClient.SendAsync(request, cancellation).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
-        {
-            var content = await response.Content.ReadAsStringAsync(cancellation).ConfigureAwait(false);
-            throw new HttpOperationException($"Operation returned an invalid status code '{response.StatusCode}'")
-            {
-                Request = new HttpRequestMessageWrapper(request, json),
-                Response = new HttpResponseMessageWrapper(response, content),
-            };
-        }
+        using var response = await ClientPipeline.SendAsync(kubernetes, request, json, HttpCompletionOption.ResponseContentRead, cancellation).ConfigureAwait(false);
     }
 
     private static bool IsRefusal(HttpOperationException e) =>

@@ -15,11 +15,23 @@ public sealed class CustomObjectListWatch<TObject, TList>(IKubernetes client, st
     {
         var list = await client.CustomObjects.ListClusterCustomObjectAsync<TList>(
             BatchJobResource.Group, BatchJobResource.Version, plural, cancellationToken: cancellation).ConfigureAwait(false);
-        return (list.Items, list.Metadata.ResourceVersion);
+        return (ListedObjects.WithoutManagedFields(list.Items), list.Metadata.ResourceVersion);
     }
 
     public async IAsyncEnumerable<(WatchEventType Type, TObject Object)> WatchAsync(string resourceVersion, [EnumeratorCancellation] CancellationToken cancellation)
     {
+        if (client is k8s.Kubernetes kubernetes)
+        {
+            var path = $"apis/{BatchJobResource.Group}/{BatchJobResource.Version}/{plural}?allowWatchBookmarks=true&resourceVersion={Uri.EscapeDataString(resourceVersion)}&watch=true";
+            await foreach (var item in WatchEvents.ReadAsync<TObject>(kubernetes, path, cancellation).ConfigureAwait(false))
+            {
+                yield return item;
+            }
+
+            yield break;
+        }
+
+        // A client that is not the library's (a test's) watches through the generated call.
         Exception? failure = null;
         var events = client.CustomObjects.WatchListClusterCustomObjectAsync(
             BatchJobResource.Group, BatchJobResource.Version, plural,
@@ -49,11 +61,22 @@ public sealed class ManagedJobListWatch(IKubernetes client) : IListWatch<V1Job>
     public async Task<(IList<V1Job> Items, string ResourceVersion)> ListAsync(CancellationToken cancellation)
     {
         var list = await client.BatchV1.ListJobForAllNamespacesAsync(labelSelector: Selector, cancellationToken: cancellation).ConfigureAwait(false);
-        return (list.Items, list.Metadata.ResourceVersion);
+        return (ListedObjects.WithoutManagedFields(list.Items), list.Metadata.ResourceVersion);
     }
 
     public async IAsyncEnumerable<(WatchEventType Type, V1Job Object)> WatchAsync(string resourceVersion, [EnumeratorCancellation] CancellationToken cancellation)
     {
+        if (client is k8s.Kubernetes kubernetes)
+        {
+            var path = $"apis/batch/v1/jobs?allowWatchBookmarks=true&labelSelector={Uri.EscapeDataString(Selector)}&resourceVersion={Uri.EscapeDataString(resourceVersion)}&watch=true";
+            await foreach (var item in WatchEvents.ReadAsync<V1Job>(kubernetes, path, cancellation).ConfigureAwait(false))
+            {
+                yield return item;
+            }
+
+            yield break;
+        }
+
         Exception? failure = null;
         var events = client.BatchV1.WatchListJobForAllNamespacesAsync(
             allowWatchBookmarks: true, labelSelector: Selector, resourceVersion: resourceVersion, onError: e => failure ??= e, cancellationToken: cancellation);
@@ -63,6 +86,24 @@ public sealed class ManagedJobListWatch(IKubernetes client) : IListWatch<V1Job>
         }
 
         WatchFailure.ThrowIfAny(failure);
+    }
+}
+
+/// <summary>What a list hands the informers' caches: as a watch's objects, without managedFields, which nothing reads.</summary>
+internal static class ListedObjects
+{
+    public static IList<T> WithoutManagedFields<T>(IList<T> items)
+        where T : IKubernetesObject<V1ObjectMeta>
+    {
+        foreach (var item in items)
+        {
+            if (item.Metadata is { } metadata)
+            {
+                metadata.ManagedFields = null;
+            }
+        }
+
+        return items;
     }
 }
 

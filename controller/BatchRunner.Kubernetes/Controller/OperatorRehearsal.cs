@@ -18,8 +18,8 @@ public sealed record RehearsalOutcome(string JobName, int JobBytes, string? Phas
 
 /// <summary>
 /// The path every BatchJob takes, walked once on objects in memory before the replica leads: its watch event decoded,
-/// its spec parsed, a scheduling cycle, the reconcile that builds and sends its Job (serialized, and the answer read
-/// back), the Job's watch event, and the status write. A new leader meets its whole backlog at once, and code that
+/// its spec parsed, a scheduling cycle, the reconcile that builds and sends its Job (serialized), the Job's watch
+/// events, and the status write. A new leader meets its whole backlog at once, and code that
 /// precompilation cannot reach (serializers and collections instantiated over the Kubernetes models) was compiled
 /// on that path, by the first BatchJobs, while the API server waited (tests/bench/operator.sh: a controller that had
 /// dispatched two BatchJobs took 0.5 s less CPU over the next 500, and kubectl beside it went correspondingly faster).
@@ -41,7 +41,7 @@ public static class OperatorRehearsal
     /// <summary>Walks the path once; throws if any step fails (the caller logs it and goes on: a rehearsal is never required).</summary>
     public static async Task<RehearsalOutcome> RunAsync(DispatchSettings settings, TimeProvider time, CancellationToken cancellation)
     {
-        var cluster = new RehearsalCluster(Decode(BatchJobJson));
+        var cluster = new RehearsalCluster(WatchEvent<BatchJobObject>("ADDED", BatchJobJson));
         var logs = NullLoggerFactory.Instance;
         var backends = new BackendRegistry("the rehearsal", [new KubernetesJobBackend(cluster, settings, logs.CreateLogger<KubernetesJobBackend>(), time)], []);
         var specs = new ParsedSpecs();
@@ -64,12 +64,9 @@ public static class OperatorRehearsal
         return new RehearsalOutcome(job.Metadata.Name, cluster.JobBytes, status.Phase?.ToString(), cluster.StatusWrites);
     }
 
-    /// <summary>A custom object's watch event as the BatchJob informer reads it.</summary>
-    private static BatchJobObject Decode(string json)
-    {
-        using var document = JsonDocument.Parse(json);
-        return CustomObjectEvents.Decode<BatchJobObject>(document.RootElement);
-    }
+    /// <summary>An object as the informers read it off a watch.</summary>
+    private static T WatchEvent<T>(string type, string json) =>
+        WatchEvents.Decode<T>(Encoding.UTF8.GetBytes($$"""{"type":"{{type}}","object":{{json}}}""")).Object;
 
     /// <summary>One BatchJob and its Jobs in memory; writes go through the same serializers as the API's.</summary>
     private sealed class RehearsalCluster(BatchJobObject batchJob) : IClusterApi, IQueueState
@@ -100,11 +97,10 @@ public static class OperatorRehearsal
 
         public Task<bool> CreateJobAsync(V1Job job, CancellationToken cancellation)
         {
-            // What the client sends, and the answer it reads: the Job as the API server returns it.
+            // What the client sends (the answer is not read), and the Job as the watch brings it back.
             var sent = KubernetesJson.Serialize(job);
             JobBytes = Encoding.UTF8.GetByteCount(sent);
-            using var answer = new MemoryStream(Encoding.UTF8.GetBytes(sent));
-            CreatedJob = KubernetesJson.Deserialize<V1Job>(answer);
+            CreatedJob = WatchEvent<V1Job>("ADDED", sent);
             CreatedJob.Metadata.ResourceVersion = "2";
             _jobs[job.Metadata.Name] = CreatedJob;
             return Task.FromResult(true);
@@ -115,7 +111,7 @@ public static class OperatorRehearsal
         {
             var job = CreatedJob!;
             job.Status = new V1JobStatus { Active = 1, StartTime = now.UtcDateTime };
-            _jobs[job.Metadata.Name] = KubernetesJson.Deserialize<V1Job>(KubernetesJson.Serialize(job));
+            _jobs[job.Metadata.Name] = WatchEvent<V1Job>("MODIFIED", KubernetesJson.Serialize(job));
         }
 
         public Task PatchStatusAsync(BatchJobObject batchJob, BatchJobStatus status, CancellationToken cancellation)

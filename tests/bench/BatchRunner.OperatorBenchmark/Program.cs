@@ -36,6 +36,7 @@ var kubeconfig = await controlPlane.CreateServiceAccountKubeconfigAsync("batchru
 // Each round in namespaces of its own, with a controller of its own (its own Lease, so it leads at once); the
 // medians over rounds are the figures, since one round's swing on two shared cores is larger than the target's margin.
 var results = new List<Round>();
+string? watchDecoding = null;
 for (var round = 0; round < rounds; round++)
 {
     results.Add(await RoundAsync(round));
@@ -58,6 +59,7 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
                              {CpuLine('C', "same Jobs")}
                              {CpuLine('F', "floor")}
       last round             kubectl apply of the BatchJobs {last.Applied.TotalSeconds:F2} s; {last.ReconcilesAtJobs:F0} reconciles until the Jobs exist; {last.Time}
+      watch decoding         {watchDecoding} (last round)
       API calls per BatchJob {PerBatchJob(last.CallsAtJobs)} until the Jobs exist; {PerBatchJob(last.CallsSettled)} once the controller is quiet (last round)
         by call, settled     {string.Join(", ", last.CallsSettled.Where(c => c.Value > 0).OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value / count:F2}"))}
     """));
@@ -136,6 +138,11 @@ async Task<Round> RoundAsync(int round)
     var time = string.Create(CultureInfo.InvariantCulture,
         $"reconciles {Sample("batchrunner_reconcile_duration_seconds_sum"):F2} s in all, {Sample("batchrunner_scheduler_cycle_duration_seconds_count"):F0} scheduling cycles {Sample("batchrunner_scheduler_cycle_duration_seconds_sum"):F2} s");
     controller.Kill(entireProcessTree: true);
+    if (round == rounds - 1)
+    {
+        watchDecoding = await WatchDecoding.CompareAsync(admin, operatorNs);
+    }
+
     // The next round starts on a cluster as empty as this one did: objects left behind slow the control plane, and a
     // new controller would reconcile them all while the next burst arrives.
     await Kubectl("delete", "namespace", operatorNs, kubectlNs, sameJobsNs, "--wait=true", "--timeout=300s");
