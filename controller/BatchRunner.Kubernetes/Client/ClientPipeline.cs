@@ -1,5 +1,4 @@
 using System.Net;
-using k8s;
 using k8s.Autorest;
 
 namespace BatchRunner.Kubernetes.Client;
