@@ -28,8 +28,10 @@ internal static class WatchEvents
 
     /// <summary>Watches <paramref name="pathAndQuery"/> (relative to the API server's address, with <c>watch=true</c>) until the server ends it.</summary>
     public static async IAsyncEnumerable<(WatchEventType Type, T Object)> ReadAsync<T>(
-        k8s.Kubernetes client, string pathAndQuery, [EnumeratorCancellation] CancellationToken cancellation)
+        IKubernetes kubernetes, string pathAndQuery, [EnumeratorCancellation] CancellationToken cancellation)
     {
+        var client = kubernetes as k8s.Kubernetes ?? throw new NotSupportedException(
+            $"watches read the API server's stream through the KubernetesClient library's own client, not a {kubernetes.GetType().Name}");
         using var request = new HttpRequestMessage(HttpMethod.Get, ClientPipeline.Address(client, pathAndQuery));
         using var response = await ClientPipeline.SendAsync(client, request, null, HttpCompletionOption.ResponseHeadersRead, cancellation).ConfigureAwait(false);
         var body = await response.Content.ReadAsStreamAsync(cancellation).ConfigureAwait(false);
@@ -63,54 +65,46 @@ internal static class WatchEvents
 
     private static WatchEventType TypeOf(ReadOnlySpan<byte> line)
     {
-        var reader = AtStart(line);
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        var reader = At(line, "type"u8, "a watch event without a type");
+        return reader.TokenType == JsonTokenType.String ? reader.GetString() switch
         {
-            var isType = reader.ValueTextEquals("type"u8);
-            reader.Read();
-            if (isType)
-            {
-                return reader.TokenType == JsonTokenType.String ? reader.GetString() switch
-                {
-                    "ADDED" => WatchEventType.Added,
-                    "MODIFIED" => WatchEventType.Modified,
-                    "DELETED" => WatchEventType.Deleted,
-                    "BOOKMARK" => WatchEventType.Bookmark,
-                    "ERROR" => WatchEventType.Error,
-                    var other => throw new JsonException($"a watch event of unknown type \"{other}\""),
-                } : throw new JsonException("a watch event whose type is not a string");
-            }
-
-            reader.Skip();
-        }
-
-        throw new JsonException("a watch event without a type");
+            "ADDED" => WatchEventType.Added,
+            "MODIFIED" => WatchEventType.Modified,
+            "DELETED" => WatchEventType.Deleted,
+            "BOOKMARK" => WatchEventType.Bookmark,
+            "ERROR" => WatchEventType.Error,
+            var other => throw new JsonException($"a watch event of unknown type \"{other}\""),
+        } : throw new JsonException("a watch event whose type is not a string");
     }
 
     private static TValue ObjectOf<TValue>(ReadOnlySpan<byte> line, JsonTypeInfo<TValue> typeInfo)
     {
-        var reader = AtStart(line);
+        var reader = At(line, "object"u8, "a watch event without an object");
+        return JsonSerializer.Deserialize(ref reader, typeInfo) ?? throw new JsonException("a watch event whose object is null");
+    }
+
+    /// <summary>A reader at the value of the event's top-level <paramref name="property"/> (the API server writes the type first).</summary>
+    private static Utf8JsonReader At(ReadOnlySpan<byte> line, ReadOnlySpan<byte> property, string missing)
+    {
+        var reader = new Utf8JsonReader(line);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw new JsonException("a watch event that is not a JSON object");
+        }
+
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            var isObject = reader.ValueTextEquals("object"u8);
+            var found = reader.ValueTextEquals(property);
             reader.Read();
-            if (isObject)
+            if (found)
             {
-                return JsonSerializer.Deserialize(ref reader, typeInfo) ?? throw new JsonException("a watch event whose object is null");
+                return reader;
             }
 
             reader.Skip();
         }
 
-        throw new JsonException("a watch event without an object");
-    }
-
-    private static Utf8JsonReader AtStart(ReadOnlySpan<byte> line)
-    {
-        var reader = new Utf8JsonReader(line);
-        return reader.Read() && reader.TokenType == JsonTokenType.StartObject
-            ? reader
-            : throw new JsonException("a watch event that is not a JSON object");
+        throw new JsonException(missing);
     }
 
     private static JsonSerializerOptions CreateJson()

@@ -25,10 +25,13 @@ static class WatchDecoding
         var batchJobLines = Lines(batchJobs.Select(b => ("ADDED", b)));
 
         var ours = Measure(() => Ours<V1Job>(jobLines) + Ours<BatchJobObject>(batchJobLines));
-        var library = Measure(() => Library<V1Job>(jobLines, o => o) + Library<object>(batchJobLines, CustomObjectEvents.Decode<BatchJobObject>));
+        var library = Measure(() => Library<V1Job>(jobLines, o => o) + Library<object>(batchJobLines, AsBatchJob));
         return string.Create(CultureInfo.InvariantCulture,
             $"{jobs.Count * 2} Job and {batchJobs.Count} BatchJob events ({(jobLines.Length + batchJobLines.Length) / 1024} KiB): {ours.Milliseconds:F1} ms, {ours.Megabytes:F1} MB allocated; the library's watcher {library.Milliseconds:F1} ms, {library.Megabytes:F1} MB ({library.Milliseconds / ours.Milliseconds:F2}× the time)");
     }
+
+    /// <summary>How the informers took a custom object from the library's watcher before: written out, read again.</summary>
+    private static BatchJobObject AsBatchJob(object item) => KubernetesJson.Deserialize<BatchJobObject>(((JsonElement)item).GetRawText());
 
     private static byte[] Lines(IEnumerable<(string Type, string Json)> events) =>
         Encoding.UTF8.GetBytes(string.Concat(events.Select(e => $$"""{"type":"{{e.Type}}","object":{{e.Json}}}""" + "\n")));
