@@ -148,6 +148,48 @@ public sealed class BatchJobReconcilerTests
     }
 
     [Fact]
+    public async Task While_the_job_controller_counts_other_jobs_an_uncounted_job_waits_its_turn_for_up_to_two_minutes()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, NullLoggerFactory.Instance);
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Job.Metadata.CreationTimestamp = _time.GetUtcNow().UtcDateTime;
+        _cluster.JobsBeingCounted = true;
+
+        // Past the first window, behind a Job controller that is working through a burst: still one write to come.
+        _time.Advance(TimeSpan.FromSeconds(50));
+        var waiting = await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Assert.Equal(["create-job sweep"], _cluster.Writes);
+        Assert.True(waiting.AwaitsReport);
+        Assert.Equal(TimeSpan.FromSeconds(70), waiting.RequeueAfter);
+
+        // Its turn never came: two minutes on, the status says where the run stands all the same.
+        _time.Advance(TimeSpan.FromSeconds(70));
+        var written = await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Assert.False(written.AwaitsReport);
+        Assert.Equal(["create-job sweep", "status"], _cluster.Writes);
+        Assert.Equal((RunPhase.Pending, Specs.Name), (Status.Phase, Status.JobName));
+    }
+
+    [Fact]
+    public async Task Once_the_job_controller_stops_counting_an_uncounted_job_past_its_window_has_its_status_written()
+    {
+        _cluster.Apply(Specs.Object(Sweep));
+        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, NullLoggerFactory.Instance);
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Job.Metadata.CreationTimestamp = _time.GetUtcNow().UtcDateTime;
+        _cluster.JobsBeingCounted = true;
+        _time.Advance(TimeSpan.FromSeconds(20));
+        Assert.True((await reconciler.ReconcileAsync(Key, CancellationToken.None)).AwaitsReport);
+
+        _cluster.JobsBeingCounted = false;
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+
+        Assert.Equal(["create-job sweep", "status"], _cluster.Writes);
+        Assert.Equal(RunPhase.Pending, Status.Phase);
+    }
+
+    [Fact]
     public async Task A_job_found_before_the_status_named_its_run_is_followed_as_its_own_run_when_the_spec_changed_since()
     {
         _cluster.Apply(Specs.Object(Sweep));

@@ -41,6 +41,41 @@ public sealed class DispatchPressureTests
     }
 
     [Fact]
+    public void The_job_controller_is_counting_from_a_count_until_counts_pause_for_their_quiet_time()
+    {
+        var pressure = new DispatchPressure(_time);
+        Assert.False(pressure.Counting);
+
+        pressure.JobCounted();
+        _time.Advance(DispatchPressure.CountingQuiet / 2);
+        Assert.True(pressure.Counting);
+
+        _time.Advance(DispatchPressure.CountingQuiet / 2);
+        Assert.False(pressure.Counting);
+        Assert.False(pressure.Busy);
+    }
+
+    [Fact]
+    public void Deferred_batchjobs_wait_for_the_job_controller_to_stop_counting_as_well()
+    {
+        var pressure = new DispatchPressure(_time);
+        pressure.Defer("ns/a");
+        pressure.Defer("ns/b");
+        pressure.JobCounted();
+
+        _time.Advance(DispatchPressure.CountingQuiet / 2);
+        Assert.Empty(pressure.TakeDeferredIfQuiet());
+        pressure.JobCounted();
+        _time.Advance(DispatchPressure.CountingQuiet / 2);
+        Assert.Empty(pressure.TakeDeferredIfQuiet());
+
+        // a's Job was counted and its status written meanwhile: only b is handed back.
+        pressure.Forget("ns/a");
+        _time.Advance(DispatchPressure.CountingQuiet / 2);
+        Assert.Equal(["ns/b"], pressure.TakeDeferredIfQuiet());
+    }
+
+    [Fact]
     public async Task The_loop_reconciles_deferred_batchjobs_when_arrivals_pause()
     {
         var pressure = new DispatchPressure(_time);

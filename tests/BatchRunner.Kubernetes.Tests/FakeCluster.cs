@@ -29,6 +29,9 @@ internal sealed class FakeCluster(ClusterCapabilities? capabilities = null) : IC
     /// <summary>Whether new BatchJobs are arriving one on another, as the test says.</summary>
     public bool Busy { get; set; }
 
+    /// <summary>Whether the Job controller is counting other Jobs, as the test says.</summary>
+    public bool JobsBeingCounted { get; set; }
+
     /// <summary>Every write, in order: "finalizers", "status", "create-configmap NAME", "create-job NAME", "patch-job NAME", …</summary>
     public List<string> Writes { get; } = [];
 

@@ -41,6 +41,8 @@ public sealed class KubernetesClusterApi(
 
     public bool Busy => Pressure?.Busy == true;
 
+    public bool JobsBeingCounted => Pressure?.Counting == true;
+
     public BatchJobObject? GetBatchJob(string key) => batchJobs.TryGet(key, out var value) ? value : null;
 
     public V1Job? GetJob(string ns, string name) => jobs.TryGet($"{ns}/{name}", out var value) ? value : null;

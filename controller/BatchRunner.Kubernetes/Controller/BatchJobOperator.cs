@@ -63,7 +63,7 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         var pressure = new DispatchPressure(time);
         var api = new KubernetesClusterApi(client, batchJobs, jobs, capabilities, settings.Component, time, logs.CreateLogger<KubernetesClusterApi>()) { Pressure = pressure };
         batchJobs.Changed += (key, batchJob) => EnqueueBatchJob(queue, api, pressure, key, batchJob);
-        jobs.Changed += (key, job) => EnqueueOwner(queue, key, job);
+        jobs.Changed += (key, job) => EnqueueOwner(queue, pressure, key, job);
         _batchJobs = batchJobs;
         _jobs = jobs;
         using var phaseGauge = new PhaseGauge(metrics, batchJobs);
@@ -194,11 +194,16 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         queue.Add(key);
     }
 
-    private void EnqueueOwner(WorkQueue<string> queue, string key, V1Job? job)
+    private static void EnqueueOwner(WorkQueue<string> queue, DispatchPressure pressure, string key, V1Job? job)
     {
         if (!IsNewsToOwner(job))
         {
             return;
+        }
+
+        if (job?.Status?.StartTime is not null)
+        {
+            pressure.JobCounted();
         }
 
         var (ns, name) = ObjectKey.Split(key);
@@ -240,7 +245,11 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
                 queue.Forget(key);
                 queue.Reschedule(key, result.RequeueAfter);
 
-                if (result.AwaitsReport && pressure.Busy)
+                if (!result.AwaitsReport)
+                {
+                    pressure.Forget(key);
+                }
+                else if (pressure.Busy || pressure.Counting)
                 {
                     pressure.Defer(key);
                 }

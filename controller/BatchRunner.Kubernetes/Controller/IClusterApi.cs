@@ -20,6 +20,12 @@ public interface IClusterApi
     /// </summary>
     bool Busy { get; }
 
+    /// <summary>
+    /// The Job controller counted one of the controller's Jobs moments ago (<see cref="DispatchPressure.Counting"/>):
+    /// it is working through its queue, and a Job it has not counted yet gets its turn.
+    /// </summary>
+    bool JobsBeingCounted { get; }
+
     /// <summary>From the BatchJob informer's cache.</summary>
     BatchJobObject? GetBatchJob(string key);
 

@@ -85,6 +85,8 @@ public static class OperatorRehearsal
 
         public bool Busy => false;
 
+        public bool JobsBeingCounted => false;
+
         public IEnumerable<BatchJobObject> BatchJobs => [BatchJob];
 
         public IEnumerable<QueueObject> Queues => [];

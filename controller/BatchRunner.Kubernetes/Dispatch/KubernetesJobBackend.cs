@@ -29,6 +29,14 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
 
     private TimeSpan CountWindow => cluster.Busy ? BusyCountWindow : FirstCountWindow;
 
+    /// <summary>
+    /// How long a Job is waited for past its window while the Job controller is counting others
+    /// (<see cref="IClusterApi.JobsBeingCounted"/>): in a burst it reaches the last Jobs a minute or more after the
+    /// first, and a write before their count would be one more per BatchJob. A Job it never reaches (its pods refused
+    /// by a quota, say) has its status written once it stops counting, or after this long on a cluster always busy.
+    /// </summary>
+    private static readonly TimeSpan LongestCountWait = TimeSpan.FromMinutes(2);
+
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     /// <summary>Job events wake the BatchJob up; this look is a safety net while work runs.</summary>
@@ -226,7 +234,10 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         return Math.Max(0, part.Count - (status.Succeeded ?? 0) - failed);
     }
 
-    /// <summary>What is left of <see cref="CountWindow"/> for a Job not counted yet; null once it was counted, or waited for long enough.</summary>
+    /// <summary>
+    /// What is left of <see cref="CountWindow"/> (or of <see cref="LongestCountWait"/> while the Job controller counts
+    /// others) for a Job not counted yet; null once it was counted, or waited for long enough.
+    /// </summary>
     private TimeSpan? UntilCounted(V1Job? existing)
     {
         if (existing is null)
@@ -239,7 +250,8 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             return null;
         }
 
-        var left = CountWindow - (_time.GetUtcNow().UtcDateTime - DateTime.SpecifyKind(created, DateTimeKind.Utc));
+        var age = _time.GetUtcNow().UtcDateTime - DateTime.SpecifyKind(created, DateTimeKind.Utc);
+        var left = (age < CountWindow ? CountWindow : cluster.JobsBeingCounted ? LongestCountWait : TimeSpan.Zero) - age;
         return left > TimeSpan.Zero ? left : null;
     }
 
