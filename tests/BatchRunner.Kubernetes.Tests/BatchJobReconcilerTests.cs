@@ -40,7 +40,9 @@ public sealed class BatchJobReconcilerTests
         Assert.Single(_cluster.Jobs);
         Assert.Empty(_cluster.ConfigMaps);
         Assert.Single(_cluster.Writes, w => w == "create-job sweep");
-        Assert.Equal(PodEntrypoint.PlanFiles(Specs.Job(Sweep)), JobManifests.InlinePlanOf(Job));
+        var plan = PodEntrypoint.PlanFiles(Specs.Job(Sweep));
+        plan.Remove(PodEntrypoint.ScriptKey);
+        Assert.Equal(plan, JobManifests.InlinePlanOf(Job));
         Assert.Equal(RunIdentity.For(Specs.Job(Sweep)), Status.RunId);
         Assert.Equal((Specs.Name, 8), (Status.JobName, Status.Total));
         AssertCondition(Conditions.Dispatched, "True", Conditions.Reasons.JobCreated);
@@ -69,6 +71,44 @@ public sealed class BatchJobReconcilerTests
         AssertCondition(Conditions.Dispatched, "True", Conditions.Reasons.JobCreated);
         AssertCondition(Conditions.SpecApplied, "True", Conditions.Reasons.UpToDate);
         Assert.Equal(["Dispatched"], _cluster.Events.Select(e => e.Reason));
+    }
+
+    [Fact]
+    public async Task The_first_small_plan_in_a_namespace_creates_its_shared_scripts_once_and_a_copy_deleted_by_hand_is_made_again()
+    {
+        _cluster.SharedScripts.Clear();
+        _cluster.Apply(Specs.Object(Sweep));
+        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, NullLoggerFactory.Instance);
+
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Assert.Equal([$"create-configmap {PodEntrypoint.SharedScriptsName}", "create-job sweep"], _cluster.Writes);
+
+        // Deleted while the Job still has pods to start: a later look makes it again (at most every five minutes).
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Active = 2, StartTime = _time.GetUtcNow().UtcDateTime });
+        _cluster.SharedScripts.Clear();
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Assert.Empty(_cluster.SharedScripts);
+        _time.Advance(TimeSpan.FromMinutes(5));
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+
+        Assert.Equal([Specs.Namespace], _cluster.SharedScripts);
+        Assert.Equal(2, _cluster.Writes.Count(w => w == $"create-configmap {PodEntrypoint.SharedScriptsName}"));
+        Assert.Single(_cluster.Jobs);
+    }
+
+    [Fact]
+    public async Task Shared_scripts_the_api_server_refuses_leave_the_batchjob_undispatched_saying_why()
+    {
+        _cluster.SharedScripts.Clear();
+        _cluster.RefuseSharedScripts = "exceeded quota: configmaps";
+        _cluster.Apply(Specs.Object(Sweep));
+
+        await ReconcileAsync();
+
+        Assert.Empty(_cluster.Jobs);
+        var refused = AssertCondition(Conditions.Dispatched, "False", Conditions.Reasons.JobRefused);
+        Assert.Contains(PodEntrypoint.SharedScriptsName, refused.Message, StringComparison.Ordinal);
+        Assert.Contains("exceeded quota", refused.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -43,6 +43,9 @@ internal sealed class FakeCluster(ClusterCapabilities? capabilities = null) : IC
 
     public List<V1Pod> Pods { get; } = [];
 
+    /// <summary>What the API server answers the shared scripts' ConfigMap (a quota on ConfigMaps, say); null creates it.</summary>
+    public string? RefuseSharedScripts { get; set; }
+
     /// <summary>What the API server answers a Job it refuses (a quota, say); null creates it.</summary>
     public Func<V1Job, string?>? RefuseJob { get; set; }
 
@@ -173,11 +176,36 @@ internal sealed class FakeCluster(ClusterCapabilities? capabilities = null) : IC
         return Task.CompletedTask;
     }
 
+    /// <summary>
+    /// The namespaces holding the shared entrypoint scripts, apart from <see cref="ConfigMaps"/> (a run's own): the
+    /// test namespace has them, as after its first BatchJob, so writes are counted per BatchJob; their creation (once a
+    /// namespace) is tested by taking them away.
+    /// </summary>
+    public HashSet<string> SharedScripts { get; } = new(StringComparer.Ordinal) { Specs.Namespace };
+
     public Task<V1ConfigMap?> GetConfigMapAsync(string ns, string name, CancellationToken cancellation) =>
-        Task.FromResult(_configMaps.GetValueOrDefault($"{ns}/{name}"));
+        Task.FromResult(name == PodEntrypoint.SharedScriptsName
+            ? SharedScripts.Contains(ns) ? JobManifests.SharedScriptsConfigMap(ns) : null
+            : _configMaps.GetValueOrDefault($"{ns}/{name}"));
 
     public Task<bool> CreateConfigMapAsync(V1ConfigMap configMap, CancellationToken cancellation)
     {
+        if (configMap.Metadata.Name == PodEntrypoint.SharedScriptsName)
+        {
+            if (RefuseSharedScripts is { } refusal)
+            {
+                throw new ObjectRefusedException("ConfigMap", configMap.Metadata.Name, 403, refusal);
+            }
+
+            var created = SharedScripts.Add(configMap.Metadata.NamespaceProperty);
+            if (created)
+            {
+                Writes.Add("create-configmap " + configMap.Metadata.Name);
+            }
+
+            return Task.FromResult(created);
+        }
+
         var key = $"{configMap.Metadata.NamespaceProperty}/{configMap.Metadata.Name}";
         if (_configMaps.ContainsKey(key))
         {

@@ -56,21 +56,56 @@ public sealed class JobManifestsTests
             Assert.True(owner.Controller);
             Assert.True(owner.BlockOwnerDeletion);
         });
-        Assert.Equal(PodEntrypoint.PlanFiles(Sweep), JobManifests.InlinePlanOf(job));
+        Assert.Equal(Without(PodEntrypoint.PlanFiles(Sweep), PodEntrypoint.ScriptKey), JobManifests.InlinePlanOf(job));
     }
 
+    private static Dictionary<string, string> Without(Dictionary<string, string> files, params string[] keys) =>
+        files.Where(f => !keys.Contains(f.Key)).ToDictionary(StringComparer.Ordinal);
+
     [Fact]
-    public void A_small_plan_travels_in_the_pod_template_and_the_downward_api_writes_each_file_the_entrypoint_reads()
+    public void A_small_plan_travels_in_the_pod_template_the_downward_api_writing_each_file_the_entrypoint_reads_beside_the_namespace_s_script()
     {
         var job = Build(Sweep);
         var files = PodEntrypoint.PlanFiles(Sweep);
 
         var volume = job.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan");
         Assert.Null(volume.ConfigMap);
-        Assert.Equal(files.Keys.Where(k => k != PodEntrypoint.SpecKey).Order(StringComparer.Ordinal), volume.DownwardAPI.Items.Select(i => i.Path));
-        Assert.All(volume.DownwardAPI.Items, item =>
+        var script = Assert.Single(volume.Projected.Sources, s => s.ConfigMap is not null).ConfigMap;
+        Assert.Equal(PodEntrypoint.SharedScriptsName, script.Name);
+        var item = Assert.Single(script.Items);
+        Assert.Equal(PodEntrypoint.ScriptKey, item.Path);
+        Assert.Equal(files[PodEntrypoint.ScriptKey], JobManifests.SharedScriptsConfigMap(Specs.Namespace).Data[item.Key]);
+
+        var plan = Assert.Single(volume.Projected.Sources, s => s.DownwardAPI is not null).DownwardAPI.Items;
+        Assert.Equal(files.Keys.Where(k => k is not (PodEntrypoint.SpecKey or PodEntrypoint.ScriptKey)).Order(StringComparer.Ordinal), plan.Select(i => i.Path));
+        Assert.All(plan, item =>
             Assert.Equal(files[item.Path], job.Spec.Template.Metadata.Annotations[item.FieldRef.FieldPath["metadata.annotations['".Length..^2]]));
+        Assert.DoesNotContain(JobManifests.PlanAnnotationPrefix + PodEntrypoint.ScriptKey, job.Spec.Template.Metadata.Annotations.Keys);
         Assert.True(files.Sum(f => f.Value.Length) <= PodEntrypoint.MaxInlinePlanBytes);
+    }
+
+    [Theory]
+    [InlineData("{}", PodEntrypoint.Points.None)]
+    [InlineData("""{"sweep": {"grid": {"rate": [1, 2]}}}""", PodEntrypoint.Points.Grid)]
+    [InlineData("""{"sweep": {"list": [{"rate": 1}]}}""", PodEntrypoint.Points.List)]
+    public void Each_kind_of_sweep_mounts_its_own_script_from_the_namespace_s_shared_copy(string spec, PodEntrypoint.Points points)
+    {
+        var job = Build(Specs.Job(spec));
+
+        var script = job.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan").Projected.Sources.Single(s => s.ConfigMap is not null).ConfigMap;
+        Assert.Equal(PodEntrypoint.Script(points), PodEntrypoint.SharedScripts()[script.Items.Single().Key]);
+    }
+
+    [Fact]
+    public void The_shared_scripts_are_named_after_their_content_and_labelled_as_the_controller_s()
+    {
+        var map = JobManifests.SharedScriptsConfigMap("team-b");
+
+        Assert.Equal(("team-b", PodEntrypoint.SharedScriptsName), (map.Metadata.NamespaceProperty, map.Metadata.Name));
+        Assert.Matches("^batchrunner-entrypoint-[0-9a-f]{10}$", map.Metadata.Name);
+        Assert.Equal(BatchJobResource.ManagedByValue, map.Metadata.Labels[BatchJobResource.ManagedByLabel]);
+        Assert.Null(map.Metadata.OwnerReferences);
+        Assert.Equal(Enum.GetValues<PodEntrypoint.Points>().Select(PodEntrypoint.Script).Order(StringComparer.Ordinal), map.Data.Values.Order(StringComparer.Ordinal));
     }
 
     [Fact]
@@ -84,18 +119,20 @@ public sealed class JobManifestsTests
         Assert.DoesNotContain(JobManifests.PlanAnnotationPrefix + PodEntrypoint.SpecKey, plain.Spec.Template.Metadata.Annotations.Keys);
         Assert.Null(wrapped.Metadata.Annotations);
         Assert.Equal(files[PodEntrypoint.SpecKey], wrapped.Spec.Template.Metadata.Annotations[JobManifests.PlanAnnotationPrefix + PodEntrypoint.SpecKey]);
-        Assert.Contains(PodEntrypoint.SpecKey, wrapped.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan").DownwardAPI.Items.Select(i => i.Path));
-        Assert.Equal(files, JobManifests.InlinePlanOf(plain));
-        Assert.Equal(files, JobManifests.InlinePlanOf(wrapped));
+        // The wrapper reads the spec alone: its pods carry nothing else of the plan.
+        Assert.Equal([PodEntrypoint.SpecKey], wrapped.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan").DownwardAPI.Items.Select(i => i.Path));
+        Assert.Equal([JobManifests.PlanAnnotationPrefix + PodEntrypoint.SpecKey], wrapped.Spec.Template.Metadata.Annotations.Keys);
+        Assert.Equal(Without(files, PodEntrypoint.ScriptKey), JobManifests.InlinePlanOf(plain));
+        Assert.Equal(new Dictionary<string, string> { [PodEntrypoint.SpecKey] = files[PodEntrypoint.SpecKey] }, JobManifests.InlinePlanOf(wrapped));
     }
 
     [Fact]
     public void A_plan_file_annotated_on_both_the_job_and_its_pods_is_read_as_the_pods_read_it()
     {
         var job = Build(Sweep);
-        job.Metadata.Annotations[JobManifests.PlanAnnotationPrefix + PodEntrypoint.ScriptKey] = "written by hand";
+        job.Metadata.Annotations[JobManifests.PlanAnnotationPrefix + PodEntrypoint.PlanKey] = "written by hand";
 
-        Assert.Equal(PodEntrypoint.PlanFiles(Sweep), JobManifests.InlinePlanOf(job));
+        Assert.Equal(Without(PodEntrypoint.PlanFiles(Sweep), PodEntrypoint.ScriptKey), JobManifests.InlinePlanOf(job));
     }
 
     private static DispatchSettings WithStore => DispatchSettings.Default with { Results = new ResultsCollection("s3://bucket/prefix", "batchrunner/controller:test") };

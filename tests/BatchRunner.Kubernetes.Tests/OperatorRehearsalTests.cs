@@ -27,7 +27,8 @@ public sealed class OperatorRehearsalTests
         var collecting = await OperatorRehearsal.RunAsync(settings, TimeProvider.System, CancellationToken.None);
 
         Assert.Equal("Running", collecting.Phase);
-        // The init container, the wrapper's command and the store's settings are in the Job it built.
-        Assert.True(collecting.JobBytes > plain.JobBytes + 300, $"{collecting.JobBytes} bytes with a store, {plain.JobBytes} without");
+        // The init container, the wrapper's command and the store's settings are in the Job it built (and outweigh
+        // what the sh entrypoint's pods carry of the plan that the wrapper's do not).
+        Assert.True(collecting.JobBytes > plain.JobBytes + 150, $"{collecting.JobBytes} bytes with a store, {plain.JobBytes} without");
     }
 }

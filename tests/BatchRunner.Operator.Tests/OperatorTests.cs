@@ -64,9 +64,16 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
         var owner = Assert.Single(job.Metadata.OwnerReferences);
         Assert.Equal(("BatchJob", true, batchJob.Value.GetProperty("metadata").GetProperty("uid").GetString()), (owner.Kind, owner.Controller == true, owner.Uid));
         // The plan travels in the Job: what its pods read in their annotations (written as files by the downward API), the
-        // dispatched spec, which only the controller reads, on the Job alone. No ConfigMap, no finalizer.
-        Assert.StartsWith("#!/bin/sh", job.Spec.Template.Metadata.Annotations["plan.batchrunner.io/entrypoint.sh"], StringComparison.Ordinal);
-        Assert.DoesNotContain(job.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan").DownwardAPI.Items, i => i.Path == "spec.json");
+        // dispatched spec, which only the controller reads, on the Job alone, and the script from the namespace's shared
+        // copy, projected beside them (the API server took the pods, so the projection is valid). No plan ConfigMap,
+        // no finalizer.
+        Assert.StartsWith("BR_COMPLETIONS=6\n", job.Spec.Template.Metadata.Annotations["plan.batchrunner.io/plan.env"], StringComparison.Ordinal);
+        Assert.DoesNotContain("plan.batchrunner.io/entrypoint.sh", job.Spec.Template.Metadata.Annotations.Keys);
+        var plan = job.Spec.Template.Spec.Volumes.Single(v => v.Name == "plan").Projected.Sources;
+        Assert.DoesNotContain(plan.Single(s => s.DownwardAPI is not null).DownwardAPI.Items, i => i.Path is "spec.json" or "entrypoint.sh");
+        var scripts = await fixture.Admin.CoreV1.ReadNamespacedConfigMapAsync(plan.Single(s => s.ConfigMap is not null).ConfigMap.Name, _ns);
+        Assert.StartsWith("#!/bin/sh", scripts.Data[plan.Single(s => s.ConfigMap is not null).ConfigMap.Items.Single().Key], StringComparison.Ordinal);
+        Assert.NotEmpty((await fixture.Admin.CoreV1.ListNamespacedPodAsync(_ns, labelSelector: "batchrunner.io/batchjob=sweep")).Items);
         Assert.StartsWith("{", job.Metadata.Annotations["plan.batchrunner.io/spec.json"], StringComparison.Ordinal);
         Assert.Empty((await fixture.Admin.CoreV1.ListNamespacedConfigMapAsync(_ns, labelSelector: "batchrunner.io/batchjob=sweep")).Items);
         Assert.False(batchJob.Value.GetProperty("metadata").TryGetProperty("finalizers", out _));

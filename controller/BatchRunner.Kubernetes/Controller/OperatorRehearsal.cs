@@ -136,7 +136,9 @@ public static class OperatorRehearsal
 
         public Task<V1ConfigMap?> GetConfigMapAsync(string ns, string name, CancellationToken cancellation) => throw Unexpected();
 
-        public Task<bool> CreateConfigMapAsync(V1ConfigMap configMap, CancellationToken cancellation) => throw Unexpected();
+        // The namespace's shared scripts, on the path of every small plan; a plan ConfigMap is not.
+        public Task<bool> CreateConfigMapAsync(V1ConfigMap configMap, CancellationToken cancellation) =>
+            configMap.Metadata.Name == PodEntrypoint.SharedScriptsName ? Task.FromResult(true) : throw Unexpected();
 
         public Task DeleteConfigMapAsync(string ns, string name, CancellationToken cancellation) => throw Unexpected();
 

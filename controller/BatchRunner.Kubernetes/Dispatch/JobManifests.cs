@@ -93,11 +93,36 @@ public static class JobManifests
         Data = planFiles,
     };
 
+    /// <summary>The namespace's shared scripts (<see cref="PodEntrypoint.SharedScriptsName"/>): labelled as the controller's, owned by nothing.</summary>
+    public static V1ConfigMap SharedScriptsConfigMap(string ns) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "ConfigMap",
+        Metadata = new V1ObjectMeta
+        {
+            Name = PodEntrypoint.SharedScriptsName,
+            NamespaceProperty = ns,
+            Labels = new Dictionary<string, string>(StringComparer.Ordinal) { [BatchJobResource.ManagedByLabel] = BatchJobResource.ManagedByValue },
+        },
+        Data = PodEntrypoint.SharedScripts(),
+    };
+
+    /// <summary>
+    /// Whether a job's pods run the results wrapper (the controller collects results): it reads the spec and the
+    /// run's variables itself; else the sh entrypoint, which exports them from the plan.
+    /// </summary>
+    public static bool RunsWrapper(DispatchSettings settings) => settings.Results is not null;
+
+    /// <summary>Whether the Jobs of this plan mount the namespace's shared scripts: a plan that travels with them, read by the sh entrypoint.</summary>
+    public static bool UsesSharedScripts(Dictionary<string, string> plan, DispatchSettings settings) =>
+        PodEntrypoint.TravelsWithJob(plan) && !RunsWrapper(settings);
+
     /// <summary>
     /// The prefix of the annotations that carry a plan small enough to travel with its Job
     /// (<see cref="PodEntrypoint.TravelsWithJob"/>): on the pod template the files a pod reads (the downward API writes
-    /// each into the plan folder), on the Job itself those only the controller reads (the dispatched spec, when the
-    /// pod runs the sh entrypoint rather than the results wrapper), so that every pod does not carry it too.
+    /// each into the plan folder; the script comes from the namespace's shared copy), on the Job itself those only the
+    /// controller reads (the dispatched spec, when the pod runs the sh entrypoint rather than the results wrapper), so
+    /// that every pod does not carry it too.
     /// </summary>
     public const string PlanAnnotationPrefix = "plan.batchrunner.io/";
 
@@ -114,7 +139,7 @@ public static class JobManifests
             }
         }
 
-        return carried.ContainsKey(PodEntrypoint.ScriptKey) ? carried : null;
+        return carried.Count > 0 ? carried : null;
     }
 
     private static readonly Dictionary<string, string> EmptyAnnotations = [];
@@ -154,10 +179,12 @@ public static class JobManifests
         var spec = job.Spec;
         var collection = settings.Results;
         var store = spec.Results.Uri is { Length: > 0 } own ? own : collection?.Uri;
-        // With a results store the pod runs the wrapper, which reads the spec and the run's variables from its own
-        // files and environment; without one, the sh entrypoint, which exports the run's variables from plan.env.
-        var wrapped = collection is not null && store is not null;
-        var podPlan = wrapped ? plan : plan.Where(f => f.Key != PodEntrypoint.SpecKey).ToDictionary(StringComparer.Ordinal);
+        var wrapped = RunsWrapper(settings);
+        // What a pod reads of a plan that travels with it: the wrapper, the spec alone; the sh entrypoint, the run's
+        // variables and points (its script is the namespace's shared copy, mounted beside them).
+        var podPlan = plan.Where(f => wrapped ? f.Key == PodEntrypoint.SpecKey : f.Key is not (PodEntrypoint.SpecKey or PodEntrypoint.ScriptKey))
+            .ToDictionary(StringComparer.Ordinal);
+        var planItems = podPlan.Keys.Order(StringComparer.Ordinal).Select(PlanFileFromAnnotation).ToList();
         var runId = RunIdentity.For(job);
         var retries = spec.Retry.Attempts - 1;
         var completions = rerun is { } subset ? IndexRanges.Count(subset.Indexes) : spec.Completions;
@@ -201,9 +228,27 @@ public static class JobManifests
         };
         var volumes = new List<V1Volume>
         {
-            inlinePlan
-                ? new() { Name = "plan", DownwardAPI = new V1DownwardAPIVolumeSource { Items = [.. podPlan.Keys.Order(StringComparer.Ordinal).Select(PlanFileFromAnnotation)] } }
-                : new() { Name = "plan", ConfigMap = new V1ConfigMapVolumeSource { Name = BatchJobResource.PlanConfigMapName(job.Metadata.Name) } },
+            !inlinePlan ? new() { Name = "plan", ConfigMap = new V1ConfigMapVolumeSource { Name = BatchJobResource.PlanConfigMapName(job.Metadata.Name) } }
+            : wrapped ? new() { Name = "plan", DownwardAPI = new V1DownwardAPIVolumeSource { Items = planItems } }
+            : new()
+            {
+                Name = "plan",
+                Projected = new V1ProjectedVolumeSource
+                {
+                    Sources =
+                    [
+                        new V1VolumeProjection
+                        {
+                            ConfigMap = new V1ConfigMapProjection
+                            {
+                                Name = PodEntrypoint.SharedScriptsName,
+                                Items = [new V1KeyToPath { Key = PodEntrypoint.SharedScriptKey(PodEntrypoint.PointsOf(job)), Path = PodEntrypoint.ScriptKey }],
+                            },
+                        },
+                        new V1VolumeProjection { DownwardAPI = new V1DownwardAPIProjection { Items = planItems } },
+                    ],
+                },
+            },
             new() { Name = "output", EmptyDir = new V1EmptyDirVolumeSource() },
         };
         List<V1Container>? initContainers = null;

@@ -143,6 +143,13 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             }
         }
 
+        // 2b. Jobs that mount the namespace's shared scripts keep them there: a copy deleted by hand is made again, so
+        //     their pods still to start can mount it.
+        if (jobs.Any(j => j is not null && !IsFinished(j) && MountsSharedScripts(j)))
+        {
+            await EnsureSharedScriptsAsync(job, ns, cancellation).ConfigureAwait(false);
+        }
+
         // 3. Running Jobs follow what may change (their share of the parallelism, the deadline); anything else that
         //    changed is refused visibly. Jobs this call created run the current spec by construction: saying so now
         //    spares a status write later.
@@ -488,6 +495,44 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
     }
 
     /// <summary>
+    /// When each namespace's shared scripts were last made sure of by this process: looked at again every few minutes,
+    /// so a copy deleted by hand is made again while Jobs still mount it, at one call per namespace, not per Job.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _sharedScripts = new(StringComparer.Ordinal);
+
+    private static readonly TimeSpan SharedScriptsLookAgain = TimeSpan.FromMinutes(5);
+
+    private static bool MountsSharedScripts(V1Job job) =>
+        job.Spec.Template.Spec.Volumes?.Any(v => v.Projected?.Sources?.Any(s => s.ConfigMap?.Name == PodEntrypoint.SharedScriptsName) == true) == true;
+
+    /// <summary>Creates the namespace's shared scripts unless this process did so lately (an existing copy is kept). Progress when the API server refuses it.</summary>
+    private async Task<BackendProgress?> EnsureSharedScriptsAsync(BatchJob job, string ns, CancellationToken cancellation)
+    {
+        var now = _time.GetUtcNow();
+        if (_sharedScripts.TryGetValue(ns, out var at) && now - at < SharedScriptsLookAgain)
+        {
+            return null;
+        }
+
+        try
+        {
+            if (await cluster.CreateConfigMapAsync(JobManifests.SharedScriptsConfigMap(ns), cancellation).ConfigureAwait(false))
+            {
+                log.LogInformation("Created the shared entrypoint scripts {ConfigMap} in {Namespace}", PodEntrypoint.SharedScriptsName, ns);
+            }
+
+            _sharedScripts[ns] = now;
+            return null;
+        }
+        catch (ObjectRefusedException e)
+        {
+            log.LogWarning("The API server refused the shared entrypoint scripts {ConfigMap} in {Namespace} ({Status}): {Reason}", PodEntrypoint.SharedScriptsName, ns, e.StatusCode, e.Reason);
+            return Waiting(job, dispatched: false, Conditions.Reasons.JobRefused,
+                $"the API server refused the entrypoint ConfigMap {PodEntrypoint.SharedScriptsName}: {e.Reason}", RefusedRetry);
+        }
+    }
+
+    /// <summary>
     /// A small plan travels in the Job; a large one goes in a ConfigMap first. Create first and look only on a
     /// conflict: the common path costs one call, not two. Progress when dispatch cannot go on (yet).
     /// </summary>
@@ -506,7 +551,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
 
         if (PodEntrypoint.TravelsWithJob(plan))
         {
-            return null;
+            return JobManifests.UsesSharedScripts(plan, settings) ? await EnsureSharedScriptsAsync(job, run.Namespace, cancellation).ConfigureAwait(false) : null;
         }
 
         var planMap = JobManifests.PlanConfigMap(job, run.Uid, plan);

@@ -38,19 +38,39 @@ public static class PodEntrypoint
 
     /// <summary>
     /// The entrypoint for a sweep with <paramref name="points"/> (arguments are the workload's command and args). It
-    /// travels in every Job and in every pod (the plan's annotations are the pod's), so it is kept short: only its
-    /// kind of points, no comments in it (they are here), short names.
+    /// is in every plan ConfigMap, and in the namespace's shared copy (<see cref="SharedScriptsName"/>), so it is kept
+    /// short: only its kind of points, no comments in it (they are here), short names.
     /// </summary>
     public static string Script(Points points) => Scripts[(int)points];
 
     private static readonly string[] Scripts = [BuildScript(Points.None), BuildScript(Points.Grid), BuildScript(Points.List)];
+
+    /// <summary>The kind of points a job's sweep has, which picks its script.</summary>
+    public static Points PointsOf(BatchJob job) =>
+        job.Spec.Sweep switch { { Grid.Count: > 0 } => Points.Grid, { List.Count: > 0 } => Points.List, _ => Points.None };
+
+    /// <summary>
+    /// The ConfigMap that holds the scripts once per namespace for the Jobs whose plan travels with them, so that
+    /// neither those Jobs nor their pods carry the same kilobyte of script each, as kube-root-ca.crt is kept once per
+    /// namespace rather than in every pod. Named after its content: a controller with other scripts makes its own
+    /// beside it, and what a running pod mounts never changes under it.
+    /// </summary>
+    public static string SharedScriptsName { get; } = "batchrunner-entrypoint-" + Convert.ToHexStringLower(
+        System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\0', Scripts))))[..10];
+
+    /// <summary>The shared ConfigMap's key for the script of <paramref name="points"/>.</summary>
+    public static string SharedScriptKey(Points points) => points.ToString().ToLowerInvariant() + ".sh";
+
+    /// <summary>The shared ConfigMap's data: every script by <see cref="SharedScriptKey"/>.</summary>
+    public static Dictionary<string, string> SharedScripts() =>
+        Enum.GetValues<Points>().ToDictionary(SharedScriptKey, Script, StringComparer.Ordinal);
 
     /// <summary>The plan files of a job, keyed by ConfigMap key (the script and the dispatched spec included).</summary>
     public static Dictionary<string, string> PlanFiles(BatchJob job)
     {
         var sweep = job.Spec.Sweep;
         var (keyLow, keyHigh) = SweepPlan.SeedKey(sweep?.Seed ?? 0);
-        var points = sweep switch { { Grid.Count: > 0 } => Points.Grid, { List.Count: > 0 } => Points.List, _ => Points.None };
+        var points = PointsOf(job);
         var files = new Dictionary<string, string>(StringComparer.Ordinal) { [ScriptKey] = Script(points), [SpecKey] = RunIdentity.SpecJson(job) };
         var env = new StringBuilder();
         void Set(string name, object value) => env.Append(CultureInfo.InvariantCulture, $"{name}={value}\n");
@@ -92,8 +112,8 @@ public static class PodEntrypoint
     public static string ShellQuote(string value) => "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
     /// <summary>
-    /// A plan up to this size travels in its Job's pod template: one object fewer to create (and one call) per
-    /// BatchJob, at the price of every pod carrying it. Larger plans (long lists of points) go in a ConfigMap the pods
+    /// A plan up to this size travels in its Job's pod template (the script apart, which the namespace shares): one
+    /// object fewer to create (and one call) per BatchJob, at the price of every pod carrying it. Larger plans (long lists of points) go in a ConfigMap the pods
     /// share. Far below the 256 KiB the API server allows a pod's annotations.
     /// </summary>
     public const int MaxInlinePlanBytes = 16 * 1024;
