@@ -48,8 +48,8 @@ for (var round = 0; round < rounds; round++)
 }
 
 var last = results[^1];
-// Settled calls come from a round in which the operator went first: only there does the Job controller reach its Jobs
-// before the bench stops counting (it counts about five Jobs a second, and after the other steps it has 1,000 to go).
+// Settled calls come from a round in which the operator did not go last: there the bench waits for the Job controller to
+// count its Jobs (about five a second) before the next step.
 var settledRound = results.FindLastIndex(r => r.CallsSettled is not null);
 var settled = settledRound < 0 ? null : results[settledRound].CallsSettled;
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
@@ -69,7 +69,7 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
                              {CpuLine('F', "floor")}
       last round             kubectl apply of the BatchJobs {last.Applied.TotalSeconds:F2} s; {last.ReconcilesAtJobs:F0} reconciles until the Jobs exist; {last.Time}
       watch decoding         {watchDecoding} (last round)
-      API calls per BatchJob {PerBatchJob(last.CallsAtJobs)} until the Jobs exist (last round); {(settled is null ? "not settled (no round with the operator first)" : $"{PerBatchJob(settled)} once every Job was counted and the controller is quiet (round {settledRound + 1})")}
+      API calls per BatchJob {PerBatchJob(last.CallsAtJobs)} until the Jobs exist (last round); {(settled is null ? "not settled (the operator went last in every round)" : $"{PerBatchJob(settled)} once every Job was counted and the controller is quiet (round {settledRound + 1})")}
         by call, settled     {(settled is null ? "-" : string.Join(", ", settled.Where(c => c.Value > 0).OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value / count:F2}")))}
     """));
 return 0;
@@ -107,8 +107,13 @@ async Task<Round> RoundAsync(int round)
     Dictionary<string, double>? callsSettled = null;
     double reconcilesAtJobs = 0;
     var steps = new[] { 'A', 'B', 'C' };
-    foreach (var step in steps.Skip(round % 3).Concat(steps.Take(round % 3)))
+    var order = steps.Skip(round % 3).Concat(steps.Take(round % 3)).ToArray();
+    foreach (var step in order)
     {
+        // Every step starts on a quiet cluster: the Job controller counts about five Jobs a second (its client's
+        // default 20 calls a second), so 500 Jobs keep it creating pods for a minute and a half after their step,
+        // and a step that followed without waiting would share the API server with that backlog.
+        var lastStep = step == order[^1];
         if (step == 'A')
         {
             var manifests = Manifests(count, i => BatchJobManifest(operatorNs, i));
@@ -126,9 +131,9 @@ async Task<Round> RoundAsync(int round)
             controllerCpu = controller.Process.TotalProcessorTime - cpuBefore;
             callsAtJobs = Difference(await ApiCallsAsync(controller), callsBefore);
             reconcilesAtJobs = Reconciles(await new HttpClient().GetStringAsync(controller.Url + "/metrics")) - reconcilesBefore;
-            // Then, where it went first, until the Job controller counted every Job and the controller is quiet: what
-            // following the Jobs to Running costs on top.
-            if (step == steps[round % 3])
+            // Then, unless last in the round, until the Job controller counted every Job and the controller is quiet:
+            // what following the Jobs to Running costs on top.
+            if (!lastStep)
             {
                 await WaitForCountsAsync(operatorNs, count);
                 callsSettled = await SettledCallsAsync(controller, callsBefore);
@@ -145,6 +150,10 @@ async Task<Round> RoundAsync(int round)
             await WaitForJobs(ns, count, kubectlWatch);
             cpu[step] = CpuUse.Read(controlPlane.Directory) - cpuAtStart;
             (step == 'B' ? ref kubectlTotal : ref sameJobsTotal) = kubectlWatch.Elapsed;
+            if (!lastStep)
+            {
+                await WaitForCountsAsync(ns, count);
+            }
         }
     }
 
