@@ -1,5 +1,7 @@
 using k8s;
 using System.Net;
+using BatchRunner.Kubernetes;
+using BatchRunner.Kubernetes.Client;
 using BatchRunner.Kubernetes.Testing;
 using Xunit;
 using Xunit.Abstractions;
@@ -97,6 +99,74 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
         await Eventually.TrueAsync(
             async () => System.Text.RegularExpressions.Regex.IsMatch((await controller.GetAsync("/metrics")).Body, @"batchrunner_batchjobs\{phase=""Succeeded""\} [1-9]"),
             TimeSpan.FromSeconds(10), "the phase gauge counts the succeeded BatchJob");
+    }
+
+    [Fact]
+    public async Task In_a_burst_each_batchjob_gets_one_status_write_even_when_the_job_controller_counts_its_job_seconds_later()
+    {
+        // A hundred at once: the Job controller counts about five Jobs a second (its client's default rate), so the
+        // last are counted well past the five seconds a lone Job is given. Every status change is a MODIFIED event.
+        const int count = 100;
+        var writes = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        var listWatch = new CustomObjectListWatch<BatchJobObject, BatchJobObjectList>(fixture.Admin, BatchJobResource.Plural);
+        var (_, version) = await listWatch.ListAsync(CancellationToken.None);
+        using var stop = new CancellationTokenSource();
+        var watching = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var (type, batchJob) in listWatch.WatchAsync(version, stop.Token))
+                {
+                    if (type == k8s.WatchEventType.Modified && batchJob.Metadata.NamespaceProperty == _ns)
+                    {
+                        lock (writes)
+                        {
+                            (writes.TryGetValue(batchJob.Metadata.Name, out var seen) ? seen : writes[batchJob.Metadata.Name] = []).Add(batchJob.Status?.GetRawText() ?? "null");
+                        }
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // Done watching.
+            }
+        });
+        StartController("replica-a");
+
+        await fixture.ApplyAsync(string.Join("\n---\n", Enumerable.Range(0, count).Select(i => $$"""
+            apiVersion: batchrunner.io/v1alpha1
+            kind: BatchJob
+            metadata: {name: burst-{{i:D3}}, namespace: {{_ns}}}
+            spec: {image: busybox:1.36, command: [/bin/true], completions: 1}
+            """)));
+        await Eventually.TrueAsync(
+            async () => (await fixture.Admin.BatchV1.ListNamespacedJobAsync(_ns)).Items.Count(j => j.Status?.StartTime is not null) == count,
+            TimeSpan.FromMinutes(2), "the Job controller counts every Job");
+        await Eventually.TrueAsync(
+            async () => (await fixture.Admin.CustomObjects.ListNamespacedCustomObjectAsync("batchrunner.io", "v1alpha1", _ns, "batchjobs") is System.Text.Json.JsonElement list
+                ? list.GetProperty("items").EnumerateArray().Count(b => b.TryGetProperty("status", out var status) && status.TryGetProperty("phase", out _))
+                : 0) == count,
+            Converge, "every BatchJob has a status");
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        await stop.CancelAsync();
+        await watching;
+
+        lock (writes)
+        {
+            // One write each; another only where the Job itself changed after (1.20's Job controller now and then
+            // stamps a Job's startTime twice, a second apart, and the status follows the Job).
+            Assert.Equal(count, writes.Count);
+            Assert.All(writes, w => Assert.True(
+                w.Value.Select(WithoutStartTime).Distinct(StringComparer.Ordinal).Count() == 1,
+                $"{w.Key} was written {w.Value.Count} times: {string.Join("\nthen ", w.Value)}"));
+        }
+    }
+
+    private static string WithoutStartTime(string status)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(status)!.AsObject();
+        node.Remove("startTime");
+        return node.ToJsonString();
     }
 
     [Fact]
