@@ -180,6 +180,7 @@ public static class JobManifests
         var collection = settings.Results;
         var store = spec.Results.Uri is { Length: > 0 } own ? own : collection?.Uri;
         var wrapped = RunsWrapper(settings);
+        var sharedScripts = UsesSharedScripts(plan, settings);
         // What a pod reads of a plan that travels with it: the wrapper, the spec alone; the sh entrypoint, the run's
         // variables and points (its script is the namespace's shared copy, mounted beside them).
         var podPlan = plan.Where(f => wrapped ? f.Key == PodEntrypoint.SpecKey : f.Key is not (PodEntrypoint.SpecKey or PodEntrypoint.ScriptKey))
@@ -229,7 +230,7 @@ public static class JobManifests
         var volumes = new List<V1Volume>
         {
             !inlinePlan ? new() { Name = "plan", ConfigMap = new V1ConfigMapVolumeSource { Name = BatchJobResource.PlanConfigMapName(job.Metadata.Name) } }
-            : wrapped ? new() { Name = "plan", DownwardAPI = new V1DownwardAPIVolumeSource { Items = planItems } }
+            : !sharedScripts ? new() { Name = "plan", DownwardAPI = new V1DownwardAPIVolumeSource { Items = planItems } }
             : new()
             {
                 Name = "plan",
@@ -306,7 +307,7 @@ public static class JobManifests
                 Name = name ?? (rerun is { Number: > 0 } named ? RerunJobName(job.Metadata.Name, named.Number) : BatchJobResource.JobName(job.Metadata.Name)),
                 NamespaceProperty = job.Metadata.Namespace,
                 Labels = jobLabels,
-                Annotations = inlinePlan && !wrapped ? PlanAnnotations(plan.Where(f => f.Key == PodEntrypoint.SpecKey)) : null,
+                Annotations = sharedScripts ? PlanAnnotations(plan.Where(f => f.Key == PodEntrypoint.SpecKey)) : null,
                 OwnerReferences = [OwnerOf(job.Metadata.Name, uid)],
             },
             Spec = new V1JobSpec
