@@ -101,6 +101,12 @@ public sealed class ChartedControllerTests(ControlPlaneFixture fixture)
                 TimeSpan.FromSeconds(60), $"the Job of BatchJob {sweeps}/charted");
             var job = await cluster.AdminClient.BatchV1.ReadNamespacedJobAsync("charted", sweeps);
             Assert.Equal(3, job.Spec.Completions);
+
+            // The chart sets no QPS and the image's appsettings.json none either: the client's limit is the API
+            // server's to share once it shows API Priority and Fairness (1.20 serves it), not a fixed 50 calls a second.
+            Assert.Null(Helm.Str(container["env"]!.AsArray().FirstOrDefault(v => Helm.Str(v!["name"]) == "BatchRunner__Kubernetes__Qps")?["value"]));
+            await Eventually.TrueAsync(() => Task.FromResult(controller.Log.Contains("no client-side QPS limit", StringComparison.Ordinal)),
+                TimeSpan.FromSeconds(30), "the controller lifting its client-side QPS limit");
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

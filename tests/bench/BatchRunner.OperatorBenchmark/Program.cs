@@ -337,7 +337,8 @@ ControllerHandle StartController(string path, string lease)
     var port = 18000 + Random.Shared.Next(1000);
     // The published controller operator.sh made (as the image has it); the Release build when run by hand.
     var dll = Environment.GetEnvironmentVariable("BENCH_CONTROLLER_DLL") ?? Path.Combine(root, "controller", "BatchRunner.Controller", "bin", "Release", "net10.0", "batchrunner-controller.dll");
-    var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+    // From its own folder, as the image runs it (WORKDIR /app): its appsettings.json applies.
+    var start = new ProcessStartInfo("dotnet") { WorkingDirectory = Path.GetDirectoryName(dll)!, RedirectStandardOutput = true, RedirectStandardError = true };
     foreach (var (name, value) in imageRuntimeEnvironment)
     {
         start.Environment[name] = value;
