@@ -78,7 +78,7 @@ public sealed class ServerDryRunTests(ControlPlaneFixture fixture) : IAsyncLifet
         [
             ["watch", "batchjobs.batchrunner.io", "default"], ["create", "batchjobs.batchrunner.io", "team-a"],
             ["patch", "batchjobs.batchrunner.io/status", "default"], ["update", "batchjobs.batchrunner.io/finalizers", "default"],
-            ["create", "jobs.batch", "default"], ["delete", "jobs.batch", "team-a"], ["create", "configmaps", "default"],
+            ["create", "jobs.batch", "default"], ["delete", "jobs.batch", "team-a"], ["create", "configmaps", "default"], ["list", "configmaps", "team-a"],
             ["list", "pods", "default"], ["create", "events", "default"], ["create", "events.events.k8s.io", "default"],
             ["update", "leases.coordination.k8s.io", Helm.Namespace],
         ];

@@ -112,6 +112,61 @@ public sealed class BatchJobReconcilerTests
     }
 
     [Fact]
+    public async Task Another_versions_shared_scripts_are_deleted_once_no_unfinished_job_mounts_them_and_nothing_else_is()
+    {
+        const string older = "batchrunner-entrypoint-0123456789";
+        const string notOurs = "batchrunner-entrypoint-fedcba9876";
+        var managed = new Dictionary<string, string> { [BatchJobResource.ManagedByLabel] = BatchJobResource.ManagedByValue };
+        await _cluster.CreateConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = older, NamespaceProperty = Specs.Namespace, Labels = managed } }, default);
+        await _cluster.CreateConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = notOurs, NamespaceProperty = Specs.Namespace } }, default);
+        // A Job the version before made, its pods still to run, mounting that version's scripts.
+        await _cluster.CreateJobAsync(new V1Job
+        {
+            Metadata = new V1ObjectMeta { Name = "earlier", NamespaceProperty = Specs.Namespace, Labels = managed },
+            Spec = new V1JobSpec
+            {
+                Template = new V1PodTemplateSpec
+                {
+                    Spec = new V1PodSpec
+                    {
+                        Volumes = [new V1Volume { Name = "plan", Projected = new V1ProjectedVolumeSource { Sources = [new V1VolumeProjection { ConfigMap = new V1ConfigMapProjection { Name = older } }] } }],
+                    },
+                },
+            },
+        }, default);
+        _cluster.Writes.Clear();
+        _cluster.Apply(Specs.Object(Sweep));
+        var reconciler = new BatchJobReconciler(_cluster, DispatchSettings.Default, _time, NullLoggerFactory.Instance);
+
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Assert.Equal(["create-job sweep"], _cluster.Writes);
+
+        // Once that Job is done, the next look (every five minutes while the namespace dispatches) deletes them.
+        _cluster.SetJobStatus("earlier", new V1JobStatus { Conditions = [new V1JobCondition { Type = "Complete", Status = "True" }] });
+        _cluster.SetJobStatus(Specs.Name, new V1JobStatus { Active = 2, StartTime = _time.GetUtcNow().UtcDateTime });
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+        Assert.DoesNotContain(_cluster.Writes, w => w.StartsWith("delete-configmap", StringComparison.Ordinal));
+        _time.Advance(TimeSpan.FromMinutes(5));
+        await reconciler.ReconcileAsync(Key, CancellationToken.None);
+
+        Assert.Single(_cluster.Writes, $"delete-configmap {older}");
+        Assert.Equal([notOurs], _cluster.ConfigMaps.Select(m => m.Metadata.Name));
+        Assert.Equal([Specs.Namespace], _cluster.SharedScripts);
+    }
+
+    [Fact]
+    public async Task A_refused_list_of_configmaps_leaves_other_versions_scripts_and_dispatch_goes_on()
+    {
+        _cluster.RefuseConfigMapList = "configmaps is forbidden: cannot list resource configmaps";
+        _cluster.Apply(Specs.Object(Sweep));
+
+        await ReconcileAsync();
+
+        Assert.Single(_cluster.Jobs);
+        AssertCondition(Conditions.Dispatched, "True", Conditions.Reasons.JobCreated);
+    }
+
+    [Fact]
     public async Task A_job_its_controller_has_not_counted_yet_is_waited_for_so_one_status_write_says_it_runs()
     {
         _cluster.Apply(Specs.Object(Sweep));

@@ -135,6 +135,8 @@ internal sealed class FakeCluster(ClusterCapabilities? capabilities = null) : IC
 
     public V1Job? GetJob(string ns, string name) => _jobs.GetValueOrDefault($"{ns}/{name}");
 
+    public IEnumerable<V1Job> JobsIn(string ns) => _jobs.Values.Where(j => j.Metadata.NamespaceProperty == ns);
+
     public Task<BatchJobObject> SetFinalizersAsync(BatchJobObject batchJob, IReadOnlyList<string> finalizers, CancellationToken cancellation)
     {
         var key = batchJob.Key;
@@ -215,6 +217,25 @@ internal sealed class FakeCluster(ClusterCapabilities? capabilities = null) : IC
         Writes.Add("create-configmap " + configMap.Metadata.Name);
         _configMaps[key] = configMap;
         return Task.FromResult(true);
+    }
+
+    /// <summary>What the API server answers a list of ConfigMaps (a missing list verb, say); null lists them.</summary>
+    public string? RefuseConfigMapList { get; set; }
+
+    /// <summary>The namespace's ConfigMaps whose labels match every <c>key=value</c> and <c>!key</c> of the selector, the shared scripts among them.</summary>
+    public Task<IReadOnlyList<V1ConfigMap>> ListConfigMapsAsync(string ns, string labelSelector, CancellationToken cancellation)
+    {
+        if (RefuseConfigMapList is { } refusal)
+        {
+            throw new InvalidOperationException(refusal);
+        }
+
+        var wanted = labelSelector.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2)).ToList();
+        IEnumerable<V1ConfigMap> shared = SharedScripts.Contains(ns) ? [JobManifests.SharedScriptsConfigMap(ns)] : [];
+        return Task.FromResult<IReadOnlyList<V1ConfigMap>>([.. _configMaps.Values.Where(m => m.Metadata.NamespaceProperty == ns).Concat(shared)
+            .Where(m => wanted.All(w => w is [var absent] && absent.StartsWith('!')
+                ? m.Metadata.Labels?.ContainsKey(absent[1..]) != true
+                : m.Metadata.Labels is { } labels && labels.TryGetValue(w[0], out var value) && value == w[1]))]);
     }
 
     public Task DeleteConfigMapAsync(string ns, string name, CancellationToken cancellation)

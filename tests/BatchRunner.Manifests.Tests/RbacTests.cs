@@ -40,7 +40,7 @@ public class RbacTests
                 ("batchrunner.io", "queues", "get list watch"),
                 ("batchrunner.io", "queues/status", "get patch"),
                 ("batch", "jobs", "get list watch create patch delete"),
-                ("", "configmaps", "get create delete"),
+                ("", "configmaps", "get list create delete"),
                 ("", "pods", "list"),
                 ("", "events", "create patch"),
                 ("events.k8s.io", "events", "create patch")),

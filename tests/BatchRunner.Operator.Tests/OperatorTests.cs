@@ -1,4 +1,5 @@
 using k8s;
+using k8s.Models;
 using System.Net;
 using BatchRunner.Kubernetes;
 using BatchRunner.Kubernetes.Client;
@@ -43,6 +44,11 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
     {
         Simulate(new PodSimulatorOptions { Namespace = _ns });
         var controller = StartController("replica-a");
+        // Another controller version's shared scripts, which no Job mounts, and a ConfigMap of that name not the controller's.
+        foreach (var (name, labels) in new[] { ("batchrunner-entrypoint-0123456789", new Dictionary<string, string> { ["app.kubernetes.io/managed-by"] = "batchrunner" }), ("batchrunner-entrypoint-fedcba9876", null) })
+        {
+            await fixture.Admin.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = name, Labels = labels } }, _ns);
+        }
 
         // No spec.backend: applied to a cluster, a BatchJob runs on Kubernetes (the CRD's default).
         await fixture.ApplyAsync(BatchJobYaml(_ns, "sweep"));
@@ -79,6 +85,9 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
         Assert.StartsWith("{", job.Metadata.Annotations["plan.batchrunner.io/spec.json"], StringComparison.Ordinal);
         Assert.Empty((await fixture.Admin.CoreV1.ListNamespacedConfigMapAsync(_ns, labelSelector: "batchrunner.io/batchjob=sweep")).Items);
         Assert.False(batchJob.Value.GetProperty("metadata").TryGetProperty("finalizers", out _));
+        // Making its own copy, it deleted the other version's (the ClusterRole lets it list ConfigMaps) and nothing else.
+        Assert.Equal(new[] { "batchrunner-entrypoint-fedcba9876", scripts.Metadata.Name }.Order(StringComparer.Ordinal),
+            (await fixture.Admin.CoreV1.ListNamespacedConfigMapAsync(_ns)).Items.Select(m => m.Metadata.Name).Where(n => n.StartsWith("batchrunner-entrypoint-", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
 
         await HasEventAsync("sweep", "Dispatched");
         await HasEventAsync("sweep", "Succeeded");

@@ -47,6 +47,8 @@ public sealed class KubernetesClusterApi(
 
     public V1Job? GetJob(string ns, string name) => jobs.TryGet($"{ns}/{name}", out var value) ? value : null;
 
+    public IEnumerable<V1Job> JobsIn(string ns) => jobs.Items.Where(j => j.Metadata.NamespaceProperty == ns);
+
     public async Task<BatchJobObject> SetFinalizersAsync(BatchJobObject batchJob, IReadOnlyList<string> finalizers, CancellationToken cancellation)
     {
         // The resourceVersion makes this a compare-and-swap: a concurrent change fails with 409 and is retried.
@@ -216,6 +218,12 @@ public sealed class KubernetesClusterApi(
     public async Task PatchJobAsync(string ns, string name, int parallelism, long? activeDeadlineSeconds, CancellationToken cancellation)
     {
         await client.BatchV1.PatchNamespacedJobAsync(new V1Patch(MergePatches.JobSpec(parallelism, activeDeadlineSeconds), V1Patch.PatchType.MergePatch), name, ns, cancellationToken: cancellation).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<V1ConfigMap>> ListConfigMapsAsync(string ns, string labelSelector, CancellationToken cancellation)
+    {
+        var configMaps = await client.CoreV1.ListNamespacedConfigMapAsync(ns, labelSelector: labelSelector, cancellationToken: cancellation).ConfigureAwait(false);
+        return configMaps.Items.ToList();
     }
 
     public async Task<IReadOnlyList<V1Pod>> ListPodsAsync(string ns, string labelSelector, CancellationToken cancellation)

@@ -32,6 +32,9 @@ public interface IClusterApi
     /// <summary>From the Job informer's cache.</summary>
     V1Job? GetJob(string ns, string name);
 
+    /// <summary>The controller's Jobs in a namespace, as the informer's cache holds them.</summary>
+    IEnumerable<V1Job> JobsIn(string ns);
+
     /// <summary>Replaces the finalizers, failing with a conflict if the object changed since it was read.</summary>
     Task<BatchJobObject> SetFinalizersAsync(BatchJobObject batchJob, IReadOnlyList<string> finalizers, CancellationToken cancellation);
 
@@ -43,6 +46,8 @@ public interface IClusterApi
     Task<bool> CreateConfigMapAsync(V1ConfigMap configMap, CancellationToken cancellation);
 
     Task DeleteConfigMapAsync(string ns, string name, CancellationToken cancellation);
+
+    Task<IReadOnlyList<V1ConfigMap>> ListConfigMapsAsync(string ns, string labelSelector, CancellationToken cancellation);
 
     /// <summary>Creates the Job; false when one of that name already exists.</summary>
     /// <exception cref="ObjectRefusedException">The API server refused it for good (a quota, an admission webhook, its size).</exception>

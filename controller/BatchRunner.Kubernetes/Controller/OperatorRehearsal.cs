@@ -97,6 +97,8 @@ public static class OperatorRehearsal
 
         public V1Job? GetJob(string ns, string name) => _jobs.GetValueOrDefault(name);
 
+        public IEnumerable<V1Job> JobsIn(string ns) => _jobs.Values;
+
         public Task<bool> CreateJobAsync(V1Job job, CancellationToken cancellation)
         {
             // What the client sends (the answer is not read), and the Job as the watch brings it back.
@@ -141,6 +143,10 @@ public static class OperatorRehearsal
             configMap.Metadata.Name == PodEntrypoint.SharedScriptsName ? Task.FromResult(true) : throw Unexpected();
 
         public Task DeleteConfigMapAsync(string ns, string name, CancellationToken cancellation) => throw Unexpected();
+
+        // Where the shared scripts were just made, other versions' copies are looked for: there are none here.
+        public Task<IReadOnlyList<V1ConfigMap>> ListConfigMapsAsync(string ns, string labelSelector, CancellationToken cancellation) =>
+            Task.FromResult<IReadOnlyList<V1ConfigMap>>([]);
 
         public Task DeleteJobAsync(string ns, string name, CancellationToken cancellation) => throw Unexpected();
 

@@ -522,6 +522,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
             }
 
             _sharedScripts[ns] = now;
+            await RemoveOtherVersionsScriptsAsync(ns, cancellation).ConfigureAwait(false);
             return null;
         }
         catch (ObjectRefusedException e)
@@ -531,6 +532,42 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
                 $"the API server refused the entrypoint ConfigMap {PodEntrypoint.SharedScriptsName}: {e.Reason}", RefusedRetry);
         }
     }
+
+    /// <summary>
+    /// Deletes the shared scripts of other controller versions (another content, another name) that no unfinished Job
+    /// in the namespace mounts, so that an upgrade leaves nothing behind once the Jobs of the version before are done.
+    /// Looked at with the namespace's own copy, every few minutes while the namespace dispatches; a failure is only
+    /// logged: the next look tries again, and dispatch never waits on it.
+    /// </summary>
+    private async Task RemoveOtherVersionsScriptsAsync(string ns, CancellationToken cancellation)
+    {
+        try
+        {
+            // The controller's ConfigMaps that belong to no BatchJob: not the runs' plans, which may be large.
+            var selector = $"{BatchJobResource.ManagedByLabel}={BatchJobResource.ManagedByValue},!{BatchJobResource.BatchJobLabel}";
+            var others = (await cluster.ListConfigMapsAsync(ns, selector, cancellation).ConfigureAwait(false))
+                .Select(m => m.Metadata.Name).Where(PodEntrypoint.IsOtherVersionsScripts).ToList();
+            if (others.Count == 0)
+            {
+                return;
+            }
+
+            var mounted = cluster.JobsIn(ns).Where(j => !IsFinished(j)).SelectMany(MountedConfigMaps).ToHashSet(StringComparer.Ordinal);
+            foreach (var name in others.Where(n => !mounted.Contains(n)))
+            {
+                await cluster.DeleteConfigMapAsync(ns, name, cancellation).ConfigureAwait(false);
+                log.LogInformation("Deleted the entrypoint scripts {ConfigMap} of another controller version in {Namespace}: no unfinished Job mounts them", name, ns);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            log.LogWarning("Could not look for other controller versions' entrypoint scripts in {Namespace} (listing ConfigMaps needs the list verb): {Reason}", ns, e.Message);
+        }
+    }
+
+    private static IEnumerable<string> MountedConfigMaps(V1Job job) =>
+        job.Spec.Template.Spec.Volumes?.SelectMany(v => (v.Projected?.Sources?.Select(s => s.ConfigMap?.Name) ?? []).Append(v.ConfigMap?.Name))
+            .OfType<string>() ?? [];
 
     /// <summary>
     /// A small plan travels in the Job; a large one goes in a ConfigMap first. Create first and look only on a

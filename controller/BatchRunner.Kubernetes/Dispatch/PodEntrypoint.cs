@@ -55,8 +55,14 @@ public static class PodEntrypoint
     /// namespace rather than in every pod. Named after its content: a controller with other scripts makes its own
     /// beside it, and what a running pod mounts never changes under it.
     /// </summary>
-    public static string SharedScriptsName { get; } = "batchrunner-entrypoint-" + Convert.ToHexStringLower(
+    public static string SharedScriptsName { get; } = SharedScriptsPrefix + Convert.ToHexStringLower(
         System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\0', Scripts))))[..10];
+
+    private const string SharedScriptsPrefix = "batchrunner-entrypoint-";
+
+    /// <summary>Whether <paramref name="configMap"/> is the shared scripts of another controller version (another content).</summary>
+    public static bool IsOtherVersionsScripts(string configMap) =>
+        configMap.StartsWith(SharedScriptsPrefix, StringComparison.Ordinal) && configMap != SharedScriptsName;
 
     /// <summary>The shared ConfigMap's key for the script of <paramref name="points"/>.</summary>
     public static string SharedScriptKey(Points points) => points.ToString().ToLowerInvariant() + ".sh";
