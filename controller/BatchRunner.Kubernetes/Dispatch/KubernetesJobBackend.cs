@@ -537,7 +537,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
     /// Deletes the shared scripts of other controller versions (another content, another name) that no unfinished Job
     /// in the namespace mounts, so that an upgrade leaves nothing behind once the Jobs of the version before are done.
     /// Looked at with the namespace's own copy, every few minutes while the namespace dispatches; a failure is only
-    /// logged: the next look tries again, and dispatch never waits on it.
+    /// logged: the next look tries again, and dispatch goes on.
     /// </summary>
     private async Task RemoveOtherVersionsScriptsAsync(string ns, CancellationToken cancellation)
     {
