@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using BatchRunner.Backends;
 using BatchRunner.Backends.Scheduling;
 using BatchRunner.Core.Runs;
 using BatchRunner.Core.Scheduling;
@@ -37,6 +38,26 @@ public sealed class QueueSchedulingTests
 
     private static Standing Admit(int allowance, int wanted = 8, string? reason = null, int? position = null, string? message = null) =>
         new(Key, "research", allowance, wanted, reason, message, position, null, null, null, null);
+
+    [Theory]
+    [InlineData(1, false)]
+    [InlineData(29, false)]
+    [InlineData(31, true)]
+    public void A_status_keeps_the_estimates_it_shows_until_they_move_as_far_as_the_board_reconciles_for(int drift, bool rewritten)
+    {
+        var now = new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
+        var shown = new BatchJobStatus { Queue = new QueueStatus { Name = "default", Allowance = 1, Wanted = 1, FinishEstimate = now, FinishEstimateP90 = now } };
+        var later = now.AddSeconds(drift);
+        var standing = new Standing("ns/sweep", "default", 1, 1, null, null, null, null, null, later, later);
+        var progress = new BackendProgress(RunPhase.Running, 1, 0, 0, 1, null, now, null, true, "JobCreated", "", null, null, null, TimeSpan.Zero);
+
+        var next = BatchJobReconciler.WithStanding(shown, standing, progress, 1, later).Queue!;
+
+        Assert.Equal(rewritten ? later : now, next.FinishEstimate);
+        Assert.Equal(rewritten ? later : now, next.FinishEstimateP90);
+        // The board brings a BatchJob back for the same moves, and for no smaller one.
+        Assert.Equal(rewritten, AdmissionBoard.Differs(standing with { FinishP50 = now, FinishP90 = now }, standing, later));
+    }
 
     [Fact]
     public async Task Nothing_is_dispatched_before_the_scheduler_decided_and_the_reconciler_looks_again_soon()

@@ -37,6 +37,10 @@ public sealed class AdmissionBoard
         || old.DelegatedTo != now.DelegatedTo
         || Moved(old.StartP50, now.StartP50, at) || Moved(old.StartP90, now.StartP90, at) || Moved(old.FinishP50, now.FinishP50, at) || Moved(old.FinishP90, now.FinishP90, at);
 
+    /// <summary>The estimate to show: the one shown already unless the new one moved past the tolerance <see cref="Differs"/> uses.</summary>
+    public static DateTimeOffset? Settled(DateTimeOffset? shown, DateTimeOffset? estimate, DateTimeOffset at) =>
+        Moved(shown, estimate, at) ? estimate : shown;
+
     private static bool Moved(DateTimeOffset? old, DateTimeOffset? now, DateTimeOffset at)
     {
         if (old is null || now is null)

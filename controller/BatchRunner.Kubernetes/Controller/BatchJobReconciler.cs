@@ -436,6 +436,9 @@ public sealed partial class BatchJobReconciler(
         var (reason, message) = standing.Allowance > 0 && !progress.Dispatched && !progress.RefusedForInput && progress.Reason is { Length: > 0 } refused && refused != BackendReasons.Queued
             ? (WaitReasons.BackendThrottled, $"{standing.Allowance} of {standing.Wanted} indexes admitted in queue {standing.Queue}, but {backend} does not take them now: {refused}: {progress.Message}")
             : (standing.Reason ?? (standing.DelegatedTo is null ? Conditions.Reasons.Admitted : WaitReasons.DelegatedToKueue), StandingText.Message(standing, now));
+        // Estimates drift by seconds from one cycle to the next: the ones shown stay until they move as far as the
+        // board needs to bring the BatchJob back, so a write for something else does not carry the drift.
+        var shown = status.Queue;
         return status with
         {
             Queue = new QueueStatus
@@ -445,10 +448,10 @@ public sealed partial class BatchJobReconciler(
                 Wanted = standing.Wanted,
                 Position = waiting ? standing.Position : null,
                 Reason = standing.Reason,
-                StartEstimate = waiting && standing.Allowance == 0 ? standing.StartP50 : null,
-                StartEstimateP90 = waiting && standing.Allowance == 0 ? standing.StartP90 : null,
-                FinishEstimate = standing.FinishP50,
-                FinishEstimateP90 = standing.FinishP90,
+                StartEstimate = AdmissionBoard.Settled(shown?.StartEstimate, waiting && standing.Allowance == 0 ? standing.StartP50 : null, now),
+                StartEstimateP90 = AdmissionBoard.Settled(shown?.StartEstimateP90, waiting && standing.Allowance == 0 ? standing.StartP90 : null, now),
+                FinishEstimate = AdmissionBoard.Settled(shown?.FinishEstimate, standing.FinishP50, now),
+                FinishEstimateP90 = AdmissionBoard.Settled(shown?.FinishEstimateP90, standing.FinishP90, now),
                 Eta = StandingText.Eta(standing, now),
                 Runtimes = runtimes,
             },
