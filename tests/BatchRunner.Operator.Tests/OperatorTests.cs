@@ -45,7 +45,7 @@ public sealed class OperatorTests(OperatorFixture fixture, ITestOutputHelper out
         Simulate(new PodSimulatorOptions { Namespace = _ns });
         var controller = StartController("replica-a");
         // Another controller version's shared scripts, which no Job mounts, and a ConfigMap of that name not the controller's.
-        foreach (var (name, labels) in new[] { ("batchrunner-entrypoint-0123456789", new Dictionary<string, string> { ["app.kubernetes.io/managed-by"] = "batchrunner" }), ("batchrunner-entrypoint-fedcba9876", null) })
+        foreach (var (name, labels) in new[] { ("batchrunner-entrypoint-0123456789", new Dictionary<string, string> { [BatchJobResource.ManagedByLabel] = BatchJobResource.ManagedByValue }), ("batchrunner-entrypoint-fedcba9876", null) })
         {
             await fixture.Admin.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = name, Labels = labels } }, _ns);
         }

@@ -502,8 +502,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
 
     private static readonly TimeSpan SharedScriptsLookAgain = TimeSpan.FromMinutes(5);
 
-    private static bool MountsSharedScripts(V1Job job) =>
-        job.Spec.Template.Spec.Volumes?.Any(v => v.Projected?.Sources?.Any(s => s.ConfigMap?.Name == PodEntrypoint.SharedScriptsName) == true) == true;
+    private static bool MountsSharedScripts(V1Job job) => MountedConfigMaps(job).Contains(PodEntrypoint.SharedScriptsName, StringComparer.Ordinal);
 
     /// <summary>Creates the namespace's shared scripts unless this process did so lately (an existing copy is kept). Progress when the API server refuses it.</summary>
     private async Task<BackendProgress?> EnsureSharedScriptsAsync(BatchJob job, string ns, CancellationToken cancellation)

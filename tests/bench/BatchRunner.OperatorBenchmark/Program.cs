@@ -58,7 +58,7 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
       controller runtime     {(imageRuntimeEnvironment.Count == 0 ? "defaults" : string.Join(", ", imageRuntimeEnvironment.Select(e => $"{e.Key}={e.Value}")))} (the image's environment)
       batchrunner            {Median(results.Select(r => r.Operator.TotalSeconds)):F2} s   (rounds: {string.Join(", ", results.Select(r => r.Operator.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)))})
       kubectl apply of Jobs  {Median(results.Select(r => r.Kubectl.TotalSeconds)):F2} s   (rounds: {string.Join(", ", results.Select(r => r.Kubectl.TotalSeconds.ToString("F2", CultureInfo.InvariantCulture)))})
-      ratio                  {Median(results.Select(r => r.Operator / r.Kubectl)):F2}×   (median of the rounds' ratios: {string.Join(", ", results.Select(r => (r.Operator / r.Kubectl).ToString("F2", CultureInfo.InvariantCulture)))})
+      ratio                  {Median(results.Select(r => r.Operator / r.Kubectl)):F2}×   (median of the rounds' ratios: {string.Join(", ", results.Select(r => (r.Operator / r.Kubectl).ToString("F2", CultureInfo.InvariantCulture)))}){RatioInterval()}
       same Jobs              {Median(results.Select(r => r.Operator / r.SameJobs)):F2}×   (kubectl apply of the Jobs the controller creates, plan and settings in them: {Median(results.Select(r => r.SameJobs.TotalSeconds)):F2} s; rounds {string.Join(", ", results.Select(r => (r.Operator / r.SameJobs).ToString("F2", CultureInfo.InvariantCulture)))})
       floor                  {Median(results.Select(r => r.Floor / r.Kubectl)):F2}×   (kubectl apply of the {count} BatchJobs alone, no controller running: {Median(results.Select(r => r.Floor.TotalSeconds)):F2} s)
       over the floor         {Median(results.Select(r => r.Operator / r.Floor)):F2}×   (the controller's own share: {string.Join(", ", results.Select(r => (r.Operator / r.Floor).ToString("F2", CultureInfo.InvariantCulture)))})
@@ -73,6 +73,21 @@ Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"""
         by call, settled     {(settled is null ? "-" : string.Join(", ", settled.Where(c => c.Value > 0).OrderByDescending(c => c.Value).Select(c => $"{c.Key} {c.Value / count:F2}")))}
     """));
 return 0;
+
+// How far the median could move with other rounds of the same machine: a percentile bootstrap over the rounds (a
+// median of a few ratios that swing by ±30% each says little on its own). Seeded, so a run prints what it measured.
+string RatioInterval()
+{
+    var ratios = results.Select(r => r.Operator / r.Kubectl).ToArray();
+    if (ratios.Length < 3)
+    {
+        return "";
+    }
+
+    var random = new Random(18);
+    var medians = Enumerable.Range(0, 10_000).Select(_ => Median(Enumerable.Range(0, ratios.Length).Select(_ => ratios[random.Next(ratios.Length)]))).Order().ToArray();
+    return string.Create(CultureInfo.InvariantCulture, $"; 90% bootstrap interval of the median {medians[500]:F2}–{medians[9_499]:F2}×, {ratios.Count(r => r <= 1.5)} of {ratios.Length} rounds within 1.5×");
+}
 
 string CpuLine(char step, string label) => string.Create(CultureInfo.InvariantCulture,
     $"{label,-12} machine {Median(results.Select(r => r.Cpu[step].Machine)):F2}, API server {Median(results.Select(r => r.Cpu[step].ApiServer)):F2}, etcd {Median(results.Select(r => r.Cpu[step].Etcd)):F2}, Job controller {Median(results.Select(r => r.Cpu[step].JobController)):F2}");
