@@ -560,7 +560,7 @@ public sealed class KubernetesJobBackend(IClusterApi cluster, DispatchSettings s
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            log.LogWarning("Could not look for other controller versions' entrypoint scripts in {Namespace} (listing ConfigMaps needs the list verb): {Reason}", ns, e.Message);
+            log.LogWarning("Could not clear other controller versions' entrypoint scripts in {Namespace} (the controller lists and deletes ConfigMaps for it): {Reason}", ns, e.Message);
         }
     }
 
