@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
 using k8s.Autorest;
 
 namespace BatchRunner.Kubernetes.Client;
@@ -10,6 +12,18 @@ namespace BatchRunner.Kubernetes.Client;
 /// </summary>
 internal static class ClientPipeline
 {
+    /// <summary>
+    /// The answer a write asks for when only its metadata is read: the API server then encodes the object's metadata
+    /// alone (as client-go's metadata client asks, since Kubernetes 1.15), not a whole Job or BatchJob that is
+    /// thrown away. A server that cannot answer so answers the whole object, the second choice; its metadata reads
+    /// the same.
+    /// </summary>
+    public static readonly MediaTypeWithQualityHeaderValue[] MetadataOnly =
+    [
+        MediaTypeWithQualityHeaderValue.Parse("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"),
+        MediaTypeWithQualityHeaderValue.Parse("application/json;q=0.9"),
+    ];
+
     /// <summary>Sends <paramref name="request"/>; the caller disposes the answer. <paramref name="requestBody"/> is only quoted in a failure.</summary>
     public static async Task<HttpResponseMessage> SendAsync(
         k8s.Kubernetes client, HttpRequestMessage request, string? requestBody, HttpCompletionOption completion, CancellationToken cancellation)
@@ -34,6 +48,41 @@ internal static class ClientPipeline
                 Request = new HttpRequestMessageWrapper(request, requestBody),
                 Response = new HttpResponseMessageWrapper(response, content),
             };
+        }
+    }
+
+    /// <summary>Asks for the answer's metadata alone (<see cref="MetadataOnly"/>).</summary>
+    public static void AcceptMetadataOnly(HttpRequestMessage request)
+    {
+        foreach (var type in MetadataOnly)
+        {
+            request.Headers.Accept.Add(type);
+        }
+    }
+
+    /// <summary><c>metadata.resourceVersion</c> of an answer (metadata alone, or a whole object), or null when it has none.</summary>
+    public static string? ResourceVersionOf(ReadOnlySpan<byte> answer)
+    {
+        var reader = new Utf8JsonReader(answer);
+        return reader.Read() && reader.TokenType == JsonTokenType.StartObject && Property(ref reader, "metadata"u8) && reader.TokenType == JsonTokenType.StartObject
+            && Property(ref reader, "resourceVersion"u8) && reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+
+        // Moves the reader, inside an object, to the value of one of its properties.
+        static bool Property(ref Utf8JsonReader reader, ReadOnlySpan<byte> name)
+        {
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var found = reader.ValueTextEquals(name);
+                reader.Read();
+                if (found)
+                {
+                    return true;
+                }
+
+                reader.Skip();
+            }
+
+            return false;
         }
     }
 
