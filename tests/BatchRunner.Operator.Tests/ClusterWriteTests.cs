@@ -15,14 +15,14 @@ using Xunit;
 namespace BatchRunner.Operator.Tests;
 
 /// <summary>
-/// The controller's writes whose answer it reads for a version at most (Job creates, status writes) ask the real API
+/// The controller's writes whose answer it reads for a version at most (Job creates, status writes, Events) ask the real API
 /// server for the written object's metadata alone, as the controller's ServiceAccount, and still do what they did.
 /// </summary>
 [Collection(ControlPlaneCollection.Name)]
 public sealed class ClusterWriteTests(OperatorFixture fixture)
 {
     [Fact]
-    public async Task Job_creates_and_status_writes_get_the_metadata_alone_back_and_still_write_the_whole_object()
+    public async Task Job_creates_status_writes_and_events_get_the_metadata_alone_back_and_still_write_the_whole_object()
     {
         var ns = "cw-" + Guid.NewGuid().ToString("N")[..10];
         await fixture.ControlPlane.CreateNamespaceAsync(ns);
@@ -50,6 +50,17 @@ public sealed class ClusterWriteTests(OperatorFixture fixture)
         Assert.Equal((RunPhase.Pending, 6), (BatchJobStatus.FromJson(written.Status).Phase, BatchJobStatus.FromJson(written.Status).Total));
         Assert.True(api.IsOwnStatusWrite(written), "the version the write made is known as the controller's own");
         Assert.False(api.IsOwnStatusWrite(batchJob), "the version before it is not");
+
+        // An Event: written apart from the work, answered with its metadata too.
+        using var stop = new CancellationTokenSource();
+        var events = api.SendEventsAsync(stop.Token);
+        await api.RecordEventAsync(written, "Normal", "Dispatched", "created Job sweep-r1", CancellationToken.None);
+        await Eventually.TrueAsync(
+            async () => (await fixture.Admin.CoreV1.ListNamespacedEventAsync(ns)).Items.Any(e => e.Reason == "Dispatched" && e.InvolvedObject.Name == "sweep"),
+            TimeSpan.FromSeconds(30), "the Event is written");
+        await stop.CancelAsync();
+        await events;
+        Assert.Equal("PartialObjectMetadata", answers.Of(HttpMethod.Post, $"/api/v1/namespaces/{ns}/events"));
 
         // A status somebody else writes is not the controller's.
         await fixture.Admin.CustomObjects.PatchNamespacedCustomObjectStatusAsync(

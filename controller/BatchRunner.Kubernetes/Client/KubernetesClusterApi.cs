@@ -285,7 +285,9 @@ public sealed class KubernetesClusterApi(
 
                 try
                 {
-                    await client.CoreV1.CreateNamespacedEventAsync(item, item.Metadata.NamespaceProperty, cancellationToken: cancellation).ConfigureAwait(false);
+                    var ns = item.Metadata.NamespaceProperty;
+                    await CreateUnreadAsync($"api/v1/namespaces/{Uri.EscapeDataString(ns)}/events", item,
+                        () => client.CoreV1.CreateNamespacedEventAsync(item, ns, cancellationToken: cancellation), cancellation).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using BatchRunner.Backends;
 using BatchRunner.Backends.Scheduling;
 using BatchRunner.Core.Runs;
+using BatchRunner.Core.Scheduling;
 using BatchRunner.Kubernetes.Client;
 using BatchRunner.Kubernetes.Compaction;
 using BatchRunner.Kubernetes.Dispatch;
@@ -62,7 +63,9 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         var queues = new Informer<QueueObject>("queues", new CustomObjectListWatch<QueueObject, QueueObjectList>(client, QueueResource.Plural), logs.CreateLogger<Informer<QueueObject>>(), time);
         var pressure = new DispatchPressure(time);
         var api = new KubernetesClusterApi(client, batchJobs, jobs, capabilities, settings.Component, time, logs.CreateLogger<KubernetesClusterApi>()) { Pressure = pressure };
-        batchJobs.Changed += (key, batchJob) => EnqueueBatchJob(queue, api, pressure, key, batchJob);
+        var board = new AdmissionBoard();
+        var specs = new ParsedSpecs();
+        batchJobs.Changed += (key, batchJob) => EnqueueBatchJob(queue, api, pressure, board, specs, key, batchJob);
         jobs.Changed += (key, job) => EnqueueOwner(queue, pressure, key, job);
         _batchJobs = batchJobs;
         _jobs = jobs;
@@ -70,8 +73,6 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
 
         var compaction = settings.Compactor is { } compactor ? new CompactionWorker(compactor, settings.Compaction ?? CompactionSettings.Default, time, logs.CreateLogger<CompactionWorker>(), metrics) : null;
         var backends = BatchJobReconciler.Registry(api, settings.Dispatch, logs, settings.Backends ?? [], settings.Disabled ?? [], time);
-        var board = new AdmissionBoard();
-        var specs = new ParsedSpecs();
         using var scheduler = new QueueScheduler(new ClusterQueueState(client, batchJobs, queues), board, backends.Names, queue.Add, metrics, time, logs.CreateLogger<QueueScheduler>(), specs);
         batchJobs.Changed += (_, _) => scheduler.Poke();
         queues.Changed += (_, _) => scheduler.Poke();
@@ -173,8 +174,13 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         }
     }
 
-    /// <summary>Every change but the controller's own status writes (the scheduler still hears of those).</summary>
-    private static void EnqueueBatchJob(WorkQueue<string> queue, KubernetesClusterApi api, DispatchPressure pressure, string key, BatchJobObject? batchJob)
+    /// <summary>
+    /// Every change but the controller's own status writes (the scheduler still hears of those). A new BatchJob its
+    /// queue has not decided for yet is left to the scheduler, whose next cycle reconciles it with its standing; until
+    /// then a reconcile could only look and wait (one per BatchJob in a burst), so it is queued only as the fallback.
+    /// </summary>
+    private static void EnqueueBatchJob(
+        WorkQueue<string> queue, KubernetesClusterApi api, DispatchPressure pressure, AdmissionBoard board, ParsedSpecs specs, string key, BatchJobObject? batchJob)
     {
         if (batchJob is { Status: null })
         {
@@ -190,9 +196,23 @@ public sealed class BatchJobOperator(IKubernetes client, OperatorSettings settin
         {
             return;
         }
+        else if (AwaitsDecision(batchJob, board.Find(key), specs))
+        {
+            queue.AddAfter(key, BatchJobReconciler.AwaitingDecision);
+            return;
+        }
 
         queue.Add(key);
     }
+
+    /// <summary>
+    /// Whether a BatchJob waits for its queue's first decision, which reconciles it: new (nothing written of it), no
+    /// standing yet, and one the scheduler decides for (a valid spec, not being deleted or cancelled). A BatchJob the
+    /// scheduler passes over (an invalid spec, a cancel) is the reconciler's at once, to say so.
+    /// </summary>
+    public static bool AwaitsDecision(BatchJobObject batchJob, Standing? standing, ParsedSpecs specs) =>
+        batchJob is { Status: null, Metadata.DeletionTimestamp: null } && standing is null
+        && !BatchJobReconciler.IsCancelRequested(batchJob) && specs.Of(batchJob).IsValid;
 
     private static void EnqueueOwner(WorkQueue<string> queue, DispatchPressure pressure, string key, V1Job? job)
     {

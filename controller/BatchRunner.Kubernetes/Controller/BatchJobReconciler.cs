@@ -50,7 +50,7 @@ public sealed partial class BatchJobReconciler(
     /// next cycle reconciles the BatchJob anyway; this look is the fallback, and sooner would only double the
     /// reconciles of every BatchJob in a burst.
     /// </summary>
-    private static readonly TimeSpan AwaitingDecision = TimeSpan.FromSeconds(2);
+    internal static readonly TimeSpan AwaitingDecision = TimeSpan.FromSeconds(2);
 
     /// <summary>A reconciler with the Kubernetes backend on <paramref name="cluster"/> and the host's other backends.</summary>
     public BatchJobReconciler(
@@ -687,6 +687,6 @@ public sealed partial class BatchJobReconciler(
         }
     }
 
-    private static bool IsCancelRequested(BatchJobObject batchJob) =>
+    internal static bool IsCancelRequested(BatchJobObject batchJob) =>
         batchJob.Metadata.Annotations is { } annotations && annotations.TryGetValue(BatchJobResource.CancelAnnotation, out var value) && value == "true";
 }
