@@ -71,21 +71,12 @@ public sealed class ClusterWriteTests(OperatorFixture fixture)
     private static Task<BatchJobObject> ReadAsync(IKubernetes client, string ns, string name) =>
         client.CustomObjects.GetNamespacedCustomObjectAsync<BatchJobObject>(BatchJobResource.Group, BatchJobResource.Version, ns, BatchJobResource.Plural, name);
 
-    private static V1Job Job(string ns, string name) => new()
+    private static V1Job Job(string ns, string name)
     {
-        ApiVersion = "batch/v1",
-        Kind = "Job",
-        Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = ns, Labels = new Dictionary<string, string> { [BatchJobResource.ManagedByLabel] = BatchJobResource.ManagedByValue } },
-        Spec = new V1JobSpec
-        {
-            // No pods: nothing here runs them, and the test is about the Job object.
-            Parallelism = 0,
-            Template = new V1PodTemplateSpec
-            {
-                Spec = new V1PodSpec { RestartPolicy = "Never", Containers = [new V1Container { Name = "workload", Image = "busybox:1.36" }] },
-            },
-        },
-    };
+        var job = InformerWatchTests.ManagedJob(name);
+        job.Metadata.NamespaceProperty = ns;
+        return job;
+    }
 
     /// <summary>The <c>kind</c> of each answer to a write, by method and path (the last one each).</summary>
     private sealed class AnswerKinds : DelegatingHandler

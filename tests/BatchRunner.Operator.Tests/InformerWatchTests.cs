@@ -74,7 +74,8 @@ public sealed class InformerWatchTests(OperatorFixture fixture)
         }
     }
 
-    private static V1Job ManagedJob(string name) => new()
+    /// <summary>A Job labelled as BatchRunner's, with no pods.</summary>
+    internal static V1Job ManagedJob(string name) => new()
     {
         Metadata = new V1ObjectMeta { Name = name, Labels = new Dictionary<string, string> { [BatchJobResource.ManagedByLabel] = BatchJobResource.ManagedByValue } },
         Spec = new V1JobSpec
