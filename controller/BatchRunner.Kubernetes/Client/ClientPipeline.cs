@@ -64,26 +64,8 @@ internal static class ClientPipeline
     public static string? ResourceVersionOf(ReadOnlySpan<byte> answer)
     {
         var reader = new Utf8JsonReader(answer);
-        return reader.Read() && reader.TokenType == JsonTokenType.StartObject && Property(ref reader, "metadata"u8) && reader.TokenType == JsonTokenType.StartObject
-            && Property(ref reader, "resourceVersion"u8) && reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-
-        // Moves the reader, inside an object, to the value of one of its properties.
-        static bool Property(ref Utf8JsonReader reader, ReadOnlySpan<byte> name)
-        {
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                var found = reader.ValueTextEquals(name);
-                reader.Read();
-                if (found)
-                {
-                    return true;
-                }
-
-                reader.Skip();
-            }
-
-            return false;
-        }
+        return reader.Read() && reader.TokenType == JsonTokenType.StartObject && JsonProperty.MoveTo(ref reader, "metadata"u8) && reader.TokenType == JsonTokenType.StartObject
+            && JsonProperty.MoveTo(ref reader, "resourceVersion"u8) && reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
     }
 
     /// <summary>The library's base address with a path relative to it (its base always ends in a slash).</summary>

@@ -92,19 +92,7 @@ internal static class WatchEvents
             throw new JsonException("a watch event that is not a JSON object");
         }
 
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            var found = reader.ValueTextEquals(property);
-            reader.Read();
-            if (found)
-            {
-                return reader;
-            }
-
-            reader.Skip();
-        }
-
-        throw new JsonException(missing);
+        return JsonProperty.MoveTo(ref reader, property) ? reader : throw new JsonException(missing);
     }
 
     private static JsonSerializerOptions CreateJson()
