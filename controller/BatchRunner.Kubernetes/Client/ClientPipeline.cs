@@ -64,8 +64,11 @@ internal static class ClientPipeline
     public static string? ResourceVersionOf(ReadOnlySpan<byte> answer)
     {
         var reader = new Utf8JsonReader(answer);
-        return reader.Read() && reader.TokenType == JsonTokenType.StartObject && JsonProperty.MoveTo(ref reader, "metadata"u8) && reader.TokenType == JsonTokenType.StartObject
-            && JsonProperty.MoveTo(ref reader, "resourceVersion"u8) && reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+        return reader.Read() && reader.TokenType == JsonTokenType.StartObject
+            && JsonProperty.MoveTo(ref reader, "metadata"u8) && reader.TokenType == JsonTokenType.StartObject
+            && JsonProperty.MoveTo(ref reader, "resourceVersion"u8) && reader.TokenType == JsonTokenType.String
+            ? reader.GetString()
+            : null;
     }
 
     /// <summary>The library's base address with a path relative to it (its base always ends in a slash).</summary>

@@ -162,9 +162,9 @@ public sealed class KubernetesClusterApi(
     /// <summary>
     /// Creates an object without asking for, or decoding, a copy of it: nothing here reads one (the informer brings the
     /// object back), decoding every created Job was about a tenth of the controller's CPU in a burst of new BatchJobs,
-    /// and encoding it was the API server's. The request goes through the client's own pipeline (credentials, rate limit, waits on 429, call
-    /// counts); a failure is thrown as the generated call throws it, with the server's answer. A client that is not
-    /// the library's (a test's) takes the generated call.
+    /// and encoding it was the API server's. The request goes through the client's own pipeline (credentials, rate
+    /// limit, waits on 429, call counts); a failure is thrown as the generated call throws it, with the server's
+    /// answer. A client that is not the library's (a test's) takes the generated call.
     /// </summary>
     private async Task CreateUnreadAsync<T>(string path, T body, Func<Task> generated, CancellationToken cancellation)
     {
