@@ -55,12 +55,15 @@ public sealed class ClusterWriteTests(OperatorFixture fixture)
         using var stop = new CancellationTokenSource();
         var events = api.SendEventsAsync(stop.Token);
         await api.RecordEventAsync(written, "Normal", "Dispatched", "created Job sweep-r1", CancellationToken.None);
+        var eventsPath = $"/api/v1/namespaces/{ns}/events";
+        // Until its answer is read, too: stopping the sender earlier could cut the answer off.
         await Eventually.TrueAsync(
-            async () => (await fixture.Admin.CoreV1.ListNamespacedEventAsync(ns)).Items.Any(e => e.Reason == "Dispatched" && e.InvolvedObject.Name == "sweep"),
-            TimeSpan.FromSeconds(30), "the Event is written");
+            async () => answers.Has(HttpMethod.Post, eventsPath)
+                && (await fixture.Admin.CoreV1.ListNamespacedEventAsync(ns)).Items.Any(e => e.Reason == "Dispatched" && e.InvolvedObject.Name == "sweep"),
+            TimeSpan.FromSeconds(30), "the Event is written and its answer read");
         await stop.CancelAsync();
         await events;
-        Assert.Equal("PartialObjectMetadata", answers.Of(HttpMethod.Post, $"/api/v1/namespaces/{ns}/events"));
+        Assert.Equal("PartialObjectMetadata", answers.Of(HttpMethod.Post, eventsPath));
 
         // A status somebody else writes is not the controller's.
         await fixture.Admin.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
@@ -82,6 +85,8 @@ public sealed class ClusterWriteTests(OperatorFixture fixture)
     private sealed class AnswerKinds : DelegatingHandler
     {
         private readonly ConcurrentDictionary<(string Method, string Path), string?> _kinds = new();
+
+        public bool Has(HttpMethod method, string path) => _kinds.ContainsKey((method.Method, path));
 
         public string? Of(HttpMethod method, string path) =>
             _kinds.TryGetValue((method.Method, path), out var kind) ? kind : throw new Xunit.Sdk.XunitException($"no answer to {method} {path}");
