@@ -44,14 +44,32 @@ public sealed class QueueScheduler(
     private static readonly TimeSpan UsageWriteInterval = TimeSpan.FromSeconds(30);
 
     private readonly SemaphoreSlim _poked = new(0, 1);
-    private readonly Dictionary<string, Reading> _read = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Written, DateTimeOffset At)> _queueStatuses = new(StringComparer.Ordinal);
     private readonly HashSet<string> _admitted = new(StringComparer.Ordinal);
     private IReadOnlyList<TenantUsage>? _usage;
     private TimeSpan _lastCycle;
 
-    /// <summary>A BatchJob's status as last read, by resourceVersion (read again only when it changes).</summary>
-    private sealed record Reading(string? ResourceVersion, BatchJobStatus Status);
+    private long _cycles;
+
+    /// <summary>
+    /// What a BatchJob brings to a cycle, derived from the object at one resourceVersion: derived again only when it
+    /// changes, so a cycle over BatchJobs that did not change costs a lookup each, not a status read and a workload
+    /// built for every one of them ten times a second while others arrive.
+    /// </summary>
+    private sealed class Entry(string? resourceVersion, IReadOnlyList<QueuedWorkload> queued, string key, DateTimeOffset created)
+    {
+        public string? ResourceVersion { get; } = resourceVersion;
+
+        public IReadOnlyList<QueuedWorkload> Queued { get; } = queued;
+
+        public string Key { get; } = key;
+
+        public DateTimeOffset Created { get; } = created;
+
+        /// <summary>The last cycle that found the BatchJob: an entry older than the current cycle is of one gone.</summary>
+        public long SeenIn { get; set; }
+    }
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
@@ -139,78 +157,90 @@ public sealed class QueueScheduler(
     /// <summary>The BatchJobs that may still run indexes, as the scheduler sees them; with each one's creation time.</summary>
     private (List<QueuedWorkload> Queued, Dictionary<string, DateTimeOffset> Created) Workloads()
     {
-        var queued = new List<QueuedWorkload>();
-        var created = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var cycle = ++_cycles;
+        var queued = new List<QueuedWorkload>(_entries.Count);
+        var created = new Dictionary<string, DateTimeOffset>(_entries.Count, StringComparer.Ordinal);
+        var found = 0;
         foreach (var batchJob in cluster.BatchJobs)
         {
-            var reading = Read(batchJob);
-            seen.Add(batchJob.Metadata.Uid ?? batchJob.Key);
-            var status = reading.Status;
-            if (batchJob.Metadata.DeletionTimestamp is not null || status.IsTerminal
-                || batchJob.Metadata.Annotations?.TryGetValue(BatchJobResource.CancelAnnotation, out var cancel) == true && cancel == "true"
-                || _specs.Of(batchJob).Job is not { } job)
+            var id = batchJob.Metadata.Uid ?? batchJob.Key;
+            var version = batchJob.Metadata.ResourceVersion;
+            if (!_entries.TryGetValue(id, out var entry) || version is null || entry.ResourceVersion != version)
             {
-                continue;
+                _entries[id] = entry = Derive(batchJob);
             }
 
-            var spec = job.Spec;
-            var queue = spec.Queue ?? QueueDefinition.DefaultName;
-            // A Job dispatched before its BatchJob had a queue runs at its parallelism: that is what it holds.
-            var applied = status.Queue is { } shown ? shown.Allowance : status.JobName is not null ? spec.Parallelism : 0;
-            var creation = batchJob.Metadata.CreationTimestamp is { } at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : time.GetUtcNow();
-            created[batchJob.Key] = creation;
-            var workload = new Workload(batchJob.Key, batchJob.Metadata.NamespaceProperty, queue, spec.Backend, spec.Priority, creation.UtcTicks, spec.Parallelism, 0, 0,
-                spec.Resources.MilliCpu, spec.Resources.MemoryBytes, spec.PriorityClass, applied);
-            if (status.Backends is { Count: > 0 } shares && status.Rerun is not { Number: > 0 })
+            entry.SeenIn = cycle;
+            found++;
+            if (entry.Queued.Count > 0)
             {
-                // A run its queue split: each backend's part competes in that backend's pool, within its own parallelism.
-                foreach (var (share, i) in shares.Select((share, i) => (share, i)))
-                {
-                    // Its own key stays with spec.backend's part, whatever is left of it (its standing is looked up by that key).
-                    if (i > 0 && share.IsTerminal || !Backend.TryParse(share.Name, out var on))
-                    {
-                        continue;
-                    }
-
-                    var left = share.IsTerminal ? 0 : Math.Max(0, IndexRanges.Count(share.Indexes) - share.Succeeded - share.Failed);
-                    queued.Add(new QueuedWorkload(workload with
-                    {
-                        Key = i == 0 ? batchJob.Key : OverflowPlan.KeyOf(batchJob.Key, on),
-                        Backend = on,
-                        Parallelism = share.Parallelism,
-                        Remaining = left,
-                        Running = Math.Min(left, share.Active),
-                        AppliedAllowance = i == 0 ? Math.Min(applied, share.Parallelism) : 0,
-                    }, status.Queue?.Runtimes));
-                }
-
-                continue;
+                queued.AddRange(entry.Queued);
+                created[entry.Key] = entry.Created;
             }
-
-            var remaining = Math.Max(0, spec.Completions - (status.Succeeded ?? 0) - (status.Failed ?? 0));
-            queued.Add(new QueuedWorkload(workload with { Remaining = remaining, Running = Math.Min(remaining, status.Active ?? 0) }, status.Queue?.Runtimes, status.NothingDispatched));
         }
 
-        // Forget readings of objects gone.
-        foreach (var gone in _read.Keys.Where(k => !seen.Contains(k)).ToList())
+        // Forget BatchJobs gone.
+        if (_entries.Count > found)
         {
-            _read.Remove(gone);
+            foreach (var gone in _entries.Where(e => e.Value.SeenIn != cycle).Select(e => e.Key).ToList())
+            {
+                _entries.Remove(gone);
+            }
         }
 
         return (queued, created);
     }
 
-    private Reading Read(BatchJobObject batchJob)
+    /// <summary>The workloads a BatchJob is (none when it runs nothing more: finished, cancelled, going, or invalid).</summary>
+    private Entry Derive(BatchJobObject batchJob)
     {
-        var key = batchJob.Metadata.Uid ?? batchJob.Key;
-        var version = batchJob.Metadata.ResourceVersion;
-        if (_read.TryGetValue(key, out var last) && version is not null && last.ResourceVersion == version)
+        var key = batchJob.Key;
+        var creation = batchJob.Metadata.CreationTimestamp is { } at ? new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)) : time.GetUtcNow();
+        var status = BatchJobStatus.FromJson(batchJob.Status);
+        if (batchJob.Metadata.DeletionTimestamp is not null || status.IsTerminal
+            || batchJob.Metadata.Annotations?.TryGetValue(BatchJobResource.CancelAnnotation, out var cancel) == true && cancel == "true"
+            || _specs.Of(batchJob).Job is not { } job)
         {
-            return last;
+            return new Entry(batchJob.Metadata.ResourceVersion, [], key, creation);
         }
 
-        return _read[key] = new Reading(version, BatchJobStatus.FromJson(batchJob.Status));
+        var spec = job.Spec;
+        var queue = spec.Queue ?? QueueDefinition.DefaultName;
+        // A Job dispatched before its BatchJob had a queue runs at its parallelism: that is what it holds.
+        var applied = status.Queue is { } shown ? shown.Allowance : status.JobName is not null ? spec.Parallelism : 0;
+        var workload = new Workload(key, batchJob.Metadata.NamespaceProperty, queue, spec.Backend, spec.Priority, creation.UtcTicks, spec.Parallelism, 0, 0,
+            spec.Resources.MilliCpu, spec.Resources.MemoryBytes, spec.PriorityClass, applied);
+        var queued = new List<QueuedWorkload>(1);
+        if (status.Backends is { Count: > 0 } shares && status.Rerun is not { Number: > 0 })
+        {
+            // A run its queue split: each backend's part competes in that backend's pool, within its own parallelism.
+            foreach (var (share, i) in shares.Select((share, i) => (share, i)))
+            {
+                // Its own key stays with spec.backend's part, whatever is left of it (its standing is looked up by that key).
+                if (i > 0 && share.IsTerminal || !Backend.TryParse(share.Name, out var on))
+                {
+                    continue;
+                }
+
+                var left = share.IsTerminal ? 0 : Math.Max(0, IndexRanges.Count(share.Indexes) - share.Succeeded - share.Failed);
+                queued.Add(new QueuedWorkload(workload with
+                {
+                    Key = i == 0 ? key : OverflowPlan.KeyOf(key, on),
+                    Backend = on,
+                    Parallelism = share.Parallelism,
+                    Remaining = left,
+                    Running = Math.Min(left, share.Active),
+                    AppliedAllowance = i == 0 ? Math.Min(applied, share.Parallelism) : 0,
+                }, status.Queue?.Runtimes));
+            }
+        }
+        else
+        {
+            var remaining = Math.Max(0, spec.Completions - (status.Succeeded ?? 0) - (status.Failed ?? 0));
+            queued.Add(new QueuedWorkload(workload with { Remaining = remaining, Running = Math.Min(remaining, status.Active ?? 0) }, status.Queue?.Runtimes, status.NothingDispatched));
+        }
+
+        return new Entry(batchJob.Metadata.ResourceVersion, queued, key, creation);
     }
 
     private void ObserveAdmissions(IReadOnlyDictionary<string, Standing> standings, Dictionary<string, DateTimeOffset> created, DateTimeOffset now)
