@@ -189,6 +189,46 @@ public sealed class WorkQueueTests : IDisposable
     }
 
     [Fact]
+    public async Task Items_waiting_together_each_arrive_at_their_own_time_in_order()
+    {
+        _queue.AddAfter("late", TimeSpan.FromSeconds(3));
+        _queue.AddAfter("first", TimeSpan.FromSeconds(1));
+        _queue.AddAfter("second", TimeSpan.FromSeconds(2));
+        _queue.AddAfter("withdrawn", TimeSpan.FromMilliseconds(500));
+        _queue.Reschedule("withdrawn", null);
+
+        foreach (var expected in new[] { "first", "second", "late" })
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            Assert.Equal(expected, await _queue.GetAsync(_test.Token).WaitAsync(Patience));
+            Assert.Equal(0, _queue.Depth);
+        }
+
+        Assert.Equal(0, _queue.Waiting);
+    }
+
+    [Fact]
+    public async Task Many_items_due_at_the_same_moment_all_arrive_once()
+    {
+        var items = Enumerable.Range(0, 200).Select(i => $"item-{i}").ToList();
+        foreach (var item in items)
+        {
+            _queue.AddAfter(item, TimeSpan.FromSeconds(2));
+        }
+
+        _time.Advance(TimeSpan.FromSeconds(2));
+        var arrived = new List<string>();
+        for (var i = 0; i < items.Count; i++)
+        {
+            arrived.Add(await _queue.GetAsync(_test.Token).WaitAsync(Patience));
+        }
+
+        Assert.Equal(items.Order(StringComparer.Ordinal), arrived.Order(StringComparer.Ordinal));
+        Assert.Equal(0, _queue.Depth);
+        Assert.Equal(0, _queue.Waiting);
+    }
+
+    [Fact]
     public void A_delay_of_zero_adds_at_once()
     {
         _queue.AddAfter("a", TimeSpan.Zero);

@@ -5,7 +5,9 @@ namespace BatchRunner.Kubernetes.Controller;
 /// added while it is being processed is processed again after <see cref="Done"/>, never by two workers at once;
 /// failures back off exponentially per item (<see cref="AddRateLimited"/>) until <see cref="Forget"/>; an item
 /// waiting to be added later waits once, for the earliest time asked (a reconcile's requeue-after does not pile up
-/// timers, each of which would be a reconcile of its own).
+/// timers, each of which would be a reconcile of its own). Items waiting share one timer, set for the earliest of
+/// them, as client-go's delaying queue keeps a heap: a look withdrawn or moved (<see cref="Reschedule"/>, one per
+/// reconcile) costs nothing when its time comes, where a timer of its own would still fire and wake a thread.
 /// </summary>
 public sealed class WorkQueue<T> : IDisposable
     where T : notnull
@@ -15,7 +17,13 @@ public sealed class WorkQueue<T> : IDisposable
     private readonly HashSet<T> _dirty = [];
     private readonly HashSet<T> _processing = [];
     private readonly Dictionary<T, int> _failures = [];
-    private readonly Dictionary<T, DateTimeOffset> _waiting = [];
+    private readonly Dictionary<T, long> _waiting = [];
+
+    // Every time asked (the time provider's monotonic timestamps: a wall clock set back delays nothing), earliest
+    // first; an entry whose item no longer waits for that time is stale and dropped.
+    private readonly PriorityQueue<T, long> _due = new();
+    private readonly ITimer _timer;
+    private long? _armedFor;
     private readonly SemaphoreSlim _available = new(0);
     private readonly TimeProvider _time;
     private readonly TimeSpan _baseDelay;
@@ -27,6 +35,7 @@ public sealed class WorkQueue<T> : IDisposable
         _time = time;
         _baseDelay = baseDelay ?? TimeSpan.FromMilliseconds(5);
         _maxDelay = maxDelay ?? TimeSpan.FromMinutes(5);
+        _timer = time.CreateTimer(_ => AddDue(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Items waiting to be processed (not counting those in progress).</summary>
@@ -77,7 +86,7 @@ public sealed class WorkQueue<T> : IDisposable
             return;
         }
 
-        var due = _time.GetUtcNow() + delay;
+        var due = _time.GetTimestamp() + (long)(delay.TotalSeconds * _time.TimestampFrequency);
         lock (_gate)
         {
             if (_shutdown.IsCancellationRequested || _waiting.TryGetValue(item, out var earlier) && earlier <= due)
@@ -86,9 +95,9 @@ public sealed class WorkQueue<T> : IDisposable
             }
 
             _waiting[item] = due;
+            _due.Enqueue(item, due);
+            ArmLocked();
         }
-
-        _ = DelayThenAddAsync(item, due, delay);
     }
 
     /// <summary>
@@ -99,7 +108,10 @@ public sealed class WorkQueue<T> : IDisposable
     {
         lock (_gate)
         {
-            _waiting.Remove(item);
+            if (_waiting.Remove(item))
+            {
+                ArmLocked();
+            }
         }
 
         if (delay is { } after)
@@ -183,35 +195,67 @@ public sealed class WorkQueue<T> : IDisposable
     public void Dispose()
     {
         _shutdown.Cancel();
+        _timer.Dispose();
         _shutdown.Dispose();
         _available.Dispose();
     }
 
-    private async Task DelayThenAddAsync(T item, DateTimeOffset due, TimeSpan delay)
+    /// <summary>Sets the timer for the earliest item still waiting, dropping stale entries ahead of it (under the gate).</summary>
+    private void ArmLocked()
     {
-        try
+        while (_due.TryPeek(out var item, out var due) && (!_waiting.TryGetValue(item, out var current) || current != due))
         {
-            await Task.Delay(delay, _time, _shutdown.Token).ConfigureAwait(false);
-            lock (_gate)
-            {
-                // An earlier time asked since took this one's place (and was added then).
-                if (!_waiting.TryGetValue(item, out var current) || current != due)
-                {
-                    return;
-                }
+            _due.Dequeue();
+        }
 
-                _waiting.Remove(item);
+        if (!_due.TryPeek(out _, out var next))
+        {
+            if (_armedFor is not null)
+            {
+                _armedFor = null;
+                _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             }
 
+            return;
+        }
+
+        if (_armedFor != next)
+        {
+            _armedFor = next;
+            var wait = _time.GetElapsedTime(_time.GetTimestamp(), next);
+            _timer.Change(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>The timer fired: every item whose time came is added, and the timer set for the next.</summary>
+    private void AddDue()
+    {
+        List<T>? ready = null;
+        lock (_gate)
+        {
+            if (_shutdown.IsCancellationRequested)
+            {
+                return;
+            }
+
+            _armedFor = null;
+            var now = _time.GetTimestamp();
+            while (_due.TryPeek(out var item, out var due) && due <= now)
+            {
+                _due.Dequeue();
+                if (_waiting.TryGetValue(item, out var current) && current == due)
+                {
+                    _waiting.Remove(item);
+                    (ready ??= []).Add(item);
+                }
+            }
+
+            ArmLocked();
+        }
+
+        foreach (var item in ready ?? [])
+        {
             Add(item);
-        }
-        catch (OperationCanceledException)
-        {
-            // Shut down while waiting: the item is dropped with the queue.
-        }
-        catch (ObjectDisposedException)
-        {
-            // Disposed while waiting.
         }
     }
 }
