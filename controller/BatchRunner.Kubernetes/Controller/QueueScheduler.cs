@@ -57,16 +57,8 @@ public sealed class QueueScheduler(
     /// changes, so a cycle over BatchJobs that did not change costs a lookup each, not a status read and a workload
     /// built for every one of them ten times a second while others arrive.
     /// </summary>
-    private sealed class Entry(string? resourceVersion, IReadOnlyList<QueuedWorkload> queued, string key, DateTimeOffset created)
+    private sealed record Entry(string? ResourceVersion, IReadOnlyList<QueuedWorkload> Queued, string Key, DateTimeOffset Created)
     {
-        public string? ResourceVersion { get; } = resourceVersion;
-
-        public IReadOnlyList<QueuedWorkload> Queued { get; } = queued;
-
-        public string Key { get; } = key;
-
-        public DateTimeOffset Created { get; } = created;
-
         /// <summary>The last cycle that found the BatchJob: an entry older than the current cycle is of one gone.</summary>
         public long SeenIn { get; set; }
     }

@@ -203,6 +203,12 @@ public sealed class WorkQueue<T> : IDisposable
     /// <summary>Sets the timer for the earliest item still waiting, dropping stale entries ahead of it (under the gate).</summary>
     private void ArmLocked()
     {
+        // A reconcile that ends after the queue shut down reschedules too: its timer may be gone.
+        if (_shutdown.IsCancellationRequested)
+        {
+            return;
+        }
+
         while (_due.TryPeek(out var item, out var due) && (!_waiting.TryGetValue(item, out var current) || current != due))
         {
             _due.Dequeue();
